@@ -1,0 +1,126 @@
+"""The one command runner: argv lists, a namespace to run in, a deadline.
+
+Every process the lab starts carries ``IPSEC_LAB_TAG`` in its environment so
+that ``ipsec-lab clean`` can find the lab's own processes and nothing else.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+from lab.errors import CommandError, DeadlineError
+
+TAG_VAR = "IPSEC_LAB_TAG"
+NETNS_DIR = Path("/run/netns")
+CLONE_NEWNS = 0x00020000
+CLONE_NEWNET = 0x40000000
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def setns_fd(fd: int, nstype: int) -> None:
+    if _libc.setns(fd, nstype) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"setns: {os.strerror(err)}")
+
+
+def setns(path: Path, nstype: int) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        setns_fd(fd, nstype)
+    finally:
+        os.close(fd)
+
+
+def unshare(flags: int) -> None:
+    if _libc.unshare(flags) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"unshare: {os.strerror(err)}")
+
+
+def lab_env(tag: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env[TAG_VAR] = tag
+    env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    if extra:
+        env.update(extra)
+    return env
+
+
+def in_netns(netns: str | None, then: Callable[[], None] | None = None) -> Callable[[], None]:
+    """A preexec function that moves the child into ``netns`` (and runs ``then``)."""
+
+    def enter() -> None:
+        if netns:
+            setns(NETNS_DIR / netns, CLONE_NEWNET)
+        if then:
+            then()
+
+    return enter
+
+
+def run(argv: list[str], *, tag: str, netns: str | None = None, timeout: float = 20.0,
+        check: bool = True, preexec: Callable[[], None] | None = None,
+        env: dict[str, str] | None = None, input: str | None = None,
+        cwd: str | Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` to completion in ``netns``; raise CommandError on failure if ``check``."""
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                              preexec_fn=in_netns(netns, preexec), env=lab_env(tag, env),
+                              input=input, cwd=cwd, check=False)
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        err = exc.stderr.decode() if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+        raise CommandError(argv, None, out, err, netns or "") from None
+    except FileNotFoundError:
+        raise CommandError(argv, 127, "", f"{argv[0]}: not found", netns or "") from None
+    if check and proc.returncode != 0:
+        raise CommandError(argv, proc.returncode, proc.stdout, proc.stderr, netns or "")
+    return proc
+
+
+def spawn(argv: list[str], *, tag: str, log: IO[bytes] | None, netns: str | None = None,
+          preexec: Callable[[], None] | None = None,
+          env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start a long-running process in ``netns`` with its output in ``log``."""
+    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log or subprocess.DEVNULL,
+                            stderr=subprocess.STDOUT, preexec_fn=in_netns(netns, preexec),
+                            env=lab_env(tag, env), start_new_session=True)
+
+
+def stop(proc: subprocess.Popen[bytes], grace: float = 3.0) -> int | None:
+    """SIGTERM, then SIGKILL after ``grace`` seconds; returns the exit status."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(grace)
+    return proc.returncode
+
+
+def wait_until(condition: Callable[[], object], *, deadline: float, what: str,
+               interval: float = 0.02, failed: Callable[[], str | None] | None = None) -> object:
+    """Poll ``condition`` until it returns something truthy or ``deadline`` seconds pass.
+
+    ``failed`` is asked between polls; a non-empty answer ends the wait early with that
+    reason (a daemon died, a log said no)."""
+    end = time.monotonic() + deadline
+    while True:
+        result = condition()
+        if result:
+            return result
+        if failed is not None:
+            reason = failed()
+            if reason:
+                raise DeadlineError(f"{what}: {reason}")
+        if time.monotonic() >= end:
+            raise DeadlineError(f"{what}: not reached within {deadline:g} s")
+        time.sleep(interval)

@@ -1,0 +1,181 @@
+"""User-Mode Linux: a kernel with ESP and PF_KEY, run as an ordinary program.
+
+`boot_program(argv)` replaces the calling process with a UML kernel whose PID 1
+(lab.guest) runs ``argv`` with this process's stdin/stdout as its own, through
+the serial line. pytest-xdist starts its workers this way (``python -m lab.uml``
+is the "python" of each worker's execnet gateway), so every worker has a kernel
+of its own. When the program exits the kernel powers off; when the host side
+closes the pipes, the program sees end of file and exits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from lab.errors import MissingError
+from lab.run import TAG_VAR
+from lab.serial import READY, host_relay
+
+#: Where per-kernel state lives on the host: visible in the guest (the guest hides
+#: only /tmp and /run under tmpfs), and found again by `ipsec-lab clean`.
+STATE_BASE = Path("/var/tmp/ipsec-lab")
+IN_UML_VAR = "IPSEC_LAB_IN_UML"
+KERNEL_VAR = "IPSEC_LAB_UML"
+MEM_VAR = "IPSEC_LAB_UML_MEM"
+KEEP_VAR = "IPSEC_LAB_UML_KEEP"  # host paths under /tmp that the guest must still see
+SYSTEM_UML = Path("/usr/bin/linux.uml")
+SYSTEM_MODULES = Path("/usr/lib/uml/modules")
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "ipsec-lab"
+
+
+@dataclass(frozen=True)
+class UmlKernel:
+    binary: Path
+    modules: Path  # the release directory that holds modules.dep
+
+    @property
+    def release(self) -> str:
+        return self.modules.name
+
+    def __str__(self) -> str:
+        return f"UML {self.release} ({self.binary})"
+
+
+def _release_dir(root: Path) -> Path | None:
+    found = sorted(p for p in root.glob("*") if (p / "modules.dep").is_file()) if root.is_dir() else []
+    return found[-1] if found else None
+
+
+def find_kernel(explicit: str | None = None) -> UmlKernel:
+    """The UML kernel to use: ``explicit`` (or $IPSEC_LAB_UML), else the one
+    ci/install-uml.sh put in the cache, else Debian's /usr/bin/linux.uml."""
+    wanted = explicit or os.environ.get(KERNEL_VAR)
+    candidates: list[tuple[Path, Path]] = []
+    if wanted:
+        binary = Path(wanted)
+        candidates.append((binary, binary.parent / "modules"))
+    else:
+        cached = cache_dir() / "uml"
+        candidates += [(cached / "linux.uml", cached / "modules"), (SYSTEM_UML, SYSTEM_MODULES)]
+    for binary, mods in candidates:
+        release = _release_dir(mods)
+        if binary.is_file() and os.access(binary, os.X_OK) and release:
+            return UmlKernel(binary, release)
+        if wanted:
+            raise MissingError(f"UML kernel {binary}: missing, not executable, or no modules"
+                               f" under {mods} (run ci/install-uml.sh)")
+    raise MissingError("no User-Mode Linux kernel: install one with ci/install-uml.sh"
+                       " (or apt-get install user-mode-linux)")
+
+
+def boot_argv(kernel: UmlKernel, state: Path, init: Path, mem: str) -> list[str]:
+    return [str(kernel.binary), f"mem={mem}", "rootfstype=hostfs", "rootflags=/", "rw",
+            f"init={init}", "quiet", "con=null", "con0=null,fd:3", "ssl=null", "ssl0=fd:0,fd:1",
+            f"uml_dir={state}", f"umid={state.name}"]
+
+
+def prepare_state(kernel: UmlKernel, program: list[str], tag: str,
+                  keep: tuple[str, ...] = ()) -> tuple[Path, Path]:
+    STATE_BASE.mkdir(parents=True, exist_ok=True)
+    state = Path(tempfile.mkdtemp(prefix="uml-", dir=STATE_BASE))
+    env = {k: v for k, v in os.environ.items() if k not in ("TMPDIR", KERNEL_VAR)}
+    env.update({IN_UML_VAR: kernel.release, TAG_VAR: tag})
+    boot = {"argv": program, "cwd": os.getcwd(), "env": env, "modules": str(kernel.modules),
+            "log": str(state / "guest.log"),
+            "keep": [os.getcwd(), *keep, *os.environ.get(KEEP_VAR, "").split(os.pathsep)]}
+    (state / "boot.json").write_text(json.dumps(boot))
+    init = state / "init"
+    init.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -m lab.guest"
+                    f" {shlex.quote(str(state / 'boot.json'))}\n")
+    init.chmod(0o755)
+    return state, init
+
+
+def boot_program(program: list[str], *, kernel: UmlKernel, tag: str, mem: str = "768M") -> int:
+    """Run ``program`` in a fresh UML kernel, relaying our stdin/stdout over its serial line.
+
+    UML misses bytes that wait in its serial pipe before the guest opens the line,
+    so nothing is forwarded until the guest says it is ready. Returns UML's status."""
+    state, init = prepare_state(kernel, program, tag)
+    to_guest_r, to_guest_w = os.pipe()
+    from_guest_r, from_guest_w = os.pipe()
+    with open(state / "console.log", "ab") as console:
+        uml = subprocess.Popen(
+            [*boot_argv(kernel, state, init, mem)], stdin=to_guest_r, stdout=from_guest_w,
+            stderr=console, pass_fds=(console.fileno(),),
+            env=dict(os.environ, TMPDIR="/dev/shm", **{TAG_VAR: tag}),
+            preexec_fn=lambda: os.dup2(console.fileno(), 3), start_new_session=True)
+    os.close(to_guest_r)
+    os.close(from_guest_w)
+    (state / "pid").write_text(str(uml.pid))
+
+    def stop(*_: object) -> None:
+        uml.kill()
+
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, stop)
+    seen = b""
+    try:
+        while READY not in seen:  # the guest's greeting, then framed traffic
+            chunk = os.read(from_guest_r, 4096)
+            if not chunk:
+                break
+            seen += chunk
+        else:
+            rest = seen.split(READY, 1)[1]
+            if rest:
+                raise OSError("guest spoke before the relay was ready")
+            host_relay(sys.stdin.fileno(), sys.stdout.fileno(), to_guest_w, from_guest_r)
+    except OSError:
+        uml.kill()
+    finally:
+        status = uml.wait()
+        log = state / "guest.log"
+        text = log.read_text() if log.is_file() else ""
+        if "Traceback" not in text and "Error" not in text:  # keep the evidence of a crash
+            shutil.rmtree(state, ignore_errors=True)
+    return status
+
+
+def kernel_release_of(kernel: UmlKernel) -> str:
+    return kernel.release
+
+
+def worker_python(tag: str) -> str:
+    """The execnet "python" that starts an xdist worker inside its own UML kernel."""
+    return f"{shlex.quote(sys.executable)} -m lab.uml --tag {tag}"
+
+
+def main(argv: list[str]) -> None:
+    """Entry of ``python -m lab.uml --tag TAG [python args...]`` (execnet's popen gateway)."""
+    tag = ""
+    if argv[:1] == ["--tag"]:
+        tag, argv = argv[1], argv[2:]
+    kernel = find_kernel()
+    sys.exit(boot_program([sys.executable, *argv], kernel=kernel, tag=tag,
+                          mem=os.environ.get(MEM_VAR, "768M")))
+
+
+def run_in_uml(program: list[str], tag: str, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+    """Run ``program`` inside a fresh UML kernel and collect its stdout (for probes)."""
+    return subprocess.run([sys.executable, "-m", "lab.uml", "--tag", tag, *program[1:]]
+                          if program[0] == sys.executable else program,
+                          capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
