@@ -45,8 +45,8 @@ def _allowed(names: object) -> str:
 
 @dataclass(frozen=True)
 class Proposal:
-    """One transform set. ``integrity`` is None for AEAD ciphers; ``dh`` is
-    the IKE group, or for ESP the PFS group (None: no PFS)."""
+    """One transform set. ``integrity`` is None for AEAD ciphers in ESP (in IKE
+    it is the PRF then); ``dh`` is the IKE group, or for ESP the PFS group (None: no PFS)."""
 
     cipher: str
     integrity: str | None = None
@@ -71,7 +71,13 @@ def parse_proposal(text: str, where: str, *, needs_dh: bool) -> Proposal:
             f"{where}: unknown cipher {cipher!r} in {text!r} (allowed: {_allowed(CIPHERS)})"
         )
     integrity = None
-    if not CIPHERS[cipher][1]:
+    aead = CIPHERS[cipher][1]
+    if aead and parts and parts[0] in INTEGRITY:
+        if not needs_dh:
+            raise ScenarioError(f"{where}: {cipher} is an AEAD cipher and takes no integrity"
+                                f" algorithm in ESP; write {cipher!r}")
+        integrity = parts.pop(0)  # for IKE, the PRF
+    elif not aead:
         if not parts:
             raise ScenarioError(
                 f"{where}: {cipher} needs an integrity algorithm, e.g. '{cipher}-sha256'"

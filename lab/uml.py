@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import shlex
 import shutil
 import signal
@@ -146,7 +145,8 @@ def boot_program(program: list[str], *, kernel: UmlKernel, tag: str, mem: str = 
         status = uml.wait()
         log = state / "guest.log"
         text = log.read_text() if log.is_file() else ""
-        if "Traceback" not in text and "Error" not in text:  # keep the evidence of a crash
+        crashed = "Traceback" in text or "Error" in text
+        if not crashed and not os.environ.get("IPSEC_LAB_KEEP_STATE"):  # keep crash evidence
             shutil.rmtree(state, ignore_errors=True)
     return status
 

@@ -84,8 +84,8 @@ def _addr(raw: bytes, family: int) -> str:
 def parse_sa(payload: bytes) -> SA:
     f = _SA_INFO.unpack_from(payload)
     daddr, spi, proto, saddr = f[12], f[13], f[14], f[15]
-    cur_bytes, cur_packets = f[28], f[29]
-    reqid, family, mode, flags = f[36], f[37], f[38], f[40]
+    cur_bytes, cur_packets = f[24], f[25]
+    reqid, family, mode, flags = f[32], f[33], f[34], f[36]
     attrs = _attrs(payload[_SA_INFO.size:])
     enc = auth = aead = None
     if XFRMA_ALG_CRYPT in attrs:

@@ -1,0 +1,201 @@
+"""One cell, end to end: scenario -> configs -> namespaces -> daemons -> SAs ->
+traffic and capture -> verdict -> artifacts. The pytest fixtures and the command
+line both drive this class; each phase is timed for the benchmark."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lab import run as runner
+from lab import xfrm
+from lab.artifacts import RunDir
+from lab.capture import Capture
+from lab.daemons import daemon_class
+from lab.daemons.base import Daemon, PeerContext
+from lab.errors import DaemonError, DeadlineError, LabError
+from lab.flavors import parse_flavor, require
+from lab.packets import parse_all
+from lab.scenario import SIDES, Scenario
+from lab.topology import IFACE, Topology
+from lab.traffic import PingResult, ping6
+from lab.verdict import Verdict, judge
+
+
+@dataclass
+class Cell:
+    scenario: Scenario
+    tag: str
+    ident: str
+    cache: Path
+    negotiate_deadline: float = 20.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.topology = Topology(self.scenario, self.ident)
+        self.workdir = Path(tempfile.gettempdir()) / f"ipl-{self.ident}"
+        self.daemons: dict[str, Daemon] = {}
+        self.capture: Capture | None = None
+        self.ping: PingResult | None = None
+        self.sas: dict[str, list[xfrm.SA]] = {}
+        self.verdict: Verdict | None = None
+        self._stack = contextlib.ExitStack()
+
+    # -- phases ---------------------------------------------------------------
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.monotonic() - started
+
+    def build(self) -> None:
+        """Render every peer's files (pure, no namespace needed)."""
+        for side in SIDES:
+            flavor = parse_flavor(self.scenario.peer(side).flavor, f"{side}.flavor")
+            require(flavor)
+            ctx = PeerContext(side=side, netns=self.topology.netns(side),
+                              dir=self.workdir / side, flavor=flavor, tag=self.tag,
+                              cache=self.cache)
+            self.daemons[side] = daemon_class(flavor.impl)(self.scenario, ctx)
+
+    def up(self) -> None:
+        """Namespaces, link, capture, daemons started and loaded."""
+        with self.phase("configs"):
+            self.build()
+            self.workdir.mkdir(parents=True)
+            self._stack.callback(shutil.rmtree, self.workdir, ignore_errors=True)
+            for daemon in self.daemons.values():
+                daemon.ctx.dir.mkdir()
+                daemon.write()
+        with self.phase("topology"):
+            self._stack.callback(self.topology.down)
+            self.topology.up()
+            self.capture = Capture([self.topology.netns(s) for s in SIDES], IFACE).start()
+            self._stack.callback(self.capture.stop)
+        with self.phase("daemon start"):
+            for side in SIDES:
+                self._stack.callback(self.daemons[side].stop)
+                self.daemons[side].start()
+            for side in SIDES:
+                self.daemons[side].load()
+
+    def _held(self) -> dict[str, list[xfrm.SA]]:
+        return {side: xfrm.dump(self.topology.netns(side)) for side in SIDES}
+
+    def _established(self) -> bool:
+        left, right = self.scenario.left.address, self.scenario.right.address
+        self.sas = self._held()
+        for held in self.sas.values():
+            pairs = {(sa.src, sa.dst) for sa in held if sa.proto == "esp"}
+            if not {(left, right), (right, left)} <= pairs:
+                return False
+        return True
+
+    def _failure(self) -> str | None:
+        for daemon in self.daemons.values():
+            reason = daemon.failure()
+            if reason:
+                return reason
+        return None
+
+    def negotiate(self) -> None:
+        """Initiate and wait, with a deadline, until both kernels hold both SAs."""
+        with self.phase("ike"):
+            self.daemons[self.scenario.initiator].initiate()
+            try:
+                runner.wait_until(self._established, deadline=self.negotiate_deadline,
+                                  what=f"negotiation {self.scenario.name}",
+                                  interval=0.01, failed=self._failure)
+            except DeadlineError as exc:
+                raise DaemonError(f"{exc}{self._negotiation_hint()}") from None
+
+    def _negotiation_hint(self) -> str:
+        reason = self._failure()
+        if reason:
+            return f"; {reason}"
+        words = [f"{side}: {d.last_words(2)}" for side, d in self.daemons.items()]
+        return "; last log lines: " + " / ".join(words)
+
+    def traffic(self) -> PingResult:
+        initiator = self.scenario.initiator
+        target = self.scenario.peer(self.scenario.responder).address
+        with self.phase("traffic"):
+            self.ping = ping6(self.topology.netns(initiator), target, self.scenario.pings)
+        return self.ping
+
+    def judge(self) -> Verdict:
+        with self.phase("verdict"):
+            assert self.capture is not None and self.ping is not None
+            self.sas = self._held()
+            frames = self.capture.stop()
+            self.verdict = judge(self.scenario, parse_all(frames), self.sas, self.ping)
+        return self.verdict
+
+    def run(self) -> Verdict:
+        """All phases; raises on the first that fails. Call down() afterwards."""
+        self.up()
+        self.negotiate()
+        self.traffic()
+        verdict = self.judge()
+        verdict.check()
+        return verdict
+
+    # -- afterwards -----------------------------------------------------------
+    def collect(self, rundir: RunDir, failed: bool, extra: Callable[[RunDir], None] | None = None,
+                ) -> None:
+        """Write the artifacts (before down(): the dumps need the namespaces)."""
+        rundir.scenario(self.scenario)
+        for side, daemon in self.daemons.items():
+            rundir.copy_tree(daemon.ctx.dir, side)
+        if self.capture is not None:
+            self.capture.stop()
+            self.capture.write_pcap(rundir.path / "capture.pcap")
+        lines = []
+        for side in SIDES:
+            try:
+                held = xfrm.dump(self.topology.netns(side))
+            except OSError as exc:
+                held, lines = [], [*lines, f"{side}: {exc}"]
+            lines += [f"{side}: {sa}" for sa in held]
+        rundir.write("sa.txt", "\n".join(lines) + "\n")
+        if failed and self.topology.ns["left"].created:
+            self._dump_kernel_state(rundir)
+        rundir.write("timings.txt", "".join(f"{k}: {v:.3f} s\n" for k, v in self.timings.items()))
+        if extra:
+            extra(rundir)
+
+    def _dump_kernel_state(self, rundir: RunDir) -> None:
+        for side in SIDES:
+            ns = self.topology.netns(side)
+            for what in ("state", "policy"):
+                out = runner.run(["ip", "xfrm", what], tag=self.tag, netns=ns, check=False)
+                rundir.write(f"xfrm-{what}-{side}.txt", out.stdout + out.stderr)
+            daemon = self.daemons.get(side)
+            if daemon and daemon.proc and daemon.proc.poll() is None:
+                for argv in daemon.status_commands():
+                    try:
+                        out = daemon.tool(argv, check=False, timeout=10)
+                        text = out.stdout + out.stderr
+                    except LabError as exc:
+                        text = str(exc)
+                    rundir.write(f"status-{side}-{os.path.basename(argv[0])}-"
+                                 f"{argv[-1].lstrip('-')}.txt", text)
+
+    def down(self) -> None:
+        """Stop daemons, remove namespaces and the work directory (last in, first out)."""
+        with self.phase("teardown"):
+            self._stack.close()
+
+    def __enter__(self) -> Cell:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()

@@ -1,0 +1,193 @@
+"""The interface every daemon module implements, and the plumbing they share.
+
+A daemon object is one peer's IKE daemon: built from the scenario and the side
+it plays, it renders its files (pure: `render()`), checks them with the daemon's
+own tools, starts, loads the connection, initiates, and stops. Per-daemon
+differences are data (spelling tables, capability tables) in the daemon's module.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+from lab import run as runner
+from lab.errors import CommandError, DaemonError, MissingError
+from lab.flavors import Flavor
+from lab.scenario import Scenario
+
+
+@dataclass
+class PeerContext:
+    """Where one peer's daemon runs: its namespace, its private directory, its flavor."""
+
+    side: str
+    netns: str
+    dir: Path  # the peer's private directory, as the lab sees it
+    flavor: Flavor
+    tag: str
+    cache: Path  # per-session scratch shared by the peers (templates, probes)
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def home(self) -> Path:
+        """The peer directory as the daemon sees it (inside its flavor's tree)."""
+        return self.flavor.home(self.dir)
+
+
+class Daemon(ABC):
+    """One peer's IKE daemon."""
+
+    #: implementation name, as in flavor names
+    name: ClassVar[str]
+    #: IKE versions the implementation speaks at all
+    ike_versions: ClassVar[tuple[int, ...]] = (1, 2)
+    #: the log file, relative to the peer directory
+    log_name: ClassVar[str] = "daemon.log"
+    #: words in the log that end a negotiation for good, and what they mean
+    fatal_words: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, scenario: Scenario, ctx: PeerContext) -> None:
+        self.scenario = scenario
+        self.ctx = ctx
+        self.side = ctx.side
+        self.peer = scenario.peer(ctx.side)
+        self.other = scenario.peer("right" if ctx.side == "left" else "left")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    # -- pure ---------------------------------------------------------------
+    @abstractmethod
+    def render(self) -> dict[str, str]:
+        """The daemon's files: {path relative to the peer directory: text}."""
+
+    # -- capabilities ---------------------------------------------------------
+    @classmethod
+    def binaries(cls) -> tuple[str, ...]:
+        """Executables the implementation needs (names or absolute paths)."""
+        return ()
+
+    @classmethod
+    def missing(cls, flavor: Flavor) -> str | None:
+        """What this flavor lacks to run the daemon at all, or None."""
+        for exe in cls.binaries():
+            if flavor.which(exe) is None:
+                return f"{flavor.name}: {exe} not found" + (
+                    f" in {flavor.root}" if flavor.root else " on PATH")
+        return None
+
+    @classmethod
+    def unsupported(cls, scenario: Scenario, side: str, flavor: Flavor, tag: str) -> str | None:
+        """Why this flavor cannot play ``side`` of ``scenario``, or None."""
+        if scenario.ike_version not in cls.ike_versions:
+            return f"{flavor.name} does not speak IKEv{scenario.ike_version}"
+        return None
+
+    @classmethod
+    def version(cls, flavor: Flavor, tag: str) -> str:
+        return "unknown"
+
+    # -- running --------------------------------------------------------------
+    def write(self) -> list[Path]:
+        written = []
+        for rel, text in self.render().items():
+            path = self.ctx.dir / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            if rel.endswith((".secrets", "psk.txt")):
+                path.chmod(0o600)
+            written.append(path)
+        return written
+
+    @property
+    def log_path(self) -> Path:
+        return self.ctx.dir / self.log_name
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def tool(self, argv: list[str], timeout: float = 20.0, check: bool = True,
+             ) -> subprocess.CompletedProcess[str]:
+        """Run one of the flavor's tools beside the running daemon (its netns and tree)."""
+        enter = (self.ctx.flavor.enter_running(self.proc.pid) if self.proc
+                 else self.ctx.flavor.enter_new(self.ctx.dir))
+        try:
+            return runner.run(argv, tag=self.ctx.tag, netns=self.ctx.netns, timeout=timeout,
+                              check=check, preexec=enter)
+        except CommandError as exc:
+            raise DaemonError(f"{self.name} ({self.side}): {exc}") from None
+
+    def spawn(self, argv: list[str], log_name: str | None = None) -> subprocess.Popen[bytes]:
+        log = open(self.ctx.dir / (log_name or (self.log_name + ".out")), "ab")  # noqa: SIM115
+        try:
+            proc = runner.spawn(argv, tag=self.ctx.tag, log=log, netns=self.ctx.netns,
+                                preexec=self.ctx.flavor.enter_new(self.ctx.dir))
+        except FileNotFoundError:
+            raise MissingError(f"{self.ctx.flavor.name}: {argv[0]} not found") from None
+        finally:
+            log.close()
+        self.ctx.procs.append(proc)
+        return proc
+
+    def wait_socket(self, path: Path, deadline: float = 15.0) -> None:
+        """Ready means the control socket answers."""
+
+        def answers() -> bool:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                try:
+                    s.connect(str(path))
+                except OSError:
+                    return False
+                return True
+
+        def died() -> str | None:
+            if self.proc and self.proc.poll() is not None:
+                return f"{self.name} ({self.side}) exited with status {self.proc.returncode}: " \
+                       + self.last_words()
+            return None
+
+        runner.wait_until(answers, deadline=deadline, what=f"{self.name} ({self.side}) start",
+                          failed=died)
+
+    def last_words(self, lines: int = 3) -> str:
+        text = self.log_text().strip().splitlines()
+        out = self.ctx.dir / (self.log_name + ".out")
+        if out.is_file():
+            text += out.read_text(errors="replace").strip().splitlines()
+        return " | ".join(text[-lines:]) or "(no output)"
+
+    def failure(self) -> str | None:
+        """A line of the daemon's log that says the negotiation failed for good."""
+        for line in self.log_text().splitlines():
+            if any(word in line for word in self.fatal_words):
+                return f"{self.name} ({self.side}): {line.strip()}"
+        if self.proc and self.proc.poll() is not None:
+            return f"{self.name} ({self.side}) exited with status {self.proc.returncode}: " \
+                   + self.last_words()
+        return None
+
+    @abstractmethod
+    def start(self) -> None:
+        """Start the daemon and wait until it is ready (raise DaemonError if it is not)."""
+
+    @abstractmethod
+    def load(self) -> None:
+        """Give the daemon the connection; a config it refuses raises DaemonError with its words."""
+
+    @abstractmethod
+    def initiate(self) -> None:
+        """Start the negotiation (without waiting for it)."""
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            runner.stop(self.proc)
+
+    def status_commands(self) -> list[list[str]]:
+        """Commands whose output goes into the artifacts when a cell fails."""
+        return []

@@ -1,0 +1,141 @@
+"""Flavors: where a peer's daemon comes from.
+
+``libreswan`` (or ``libreswan@system``) uses the binaries of the machine the lab
+runs on. ``libreswan@sid`` uses a Debian root filesystem built by ci/build-flavors.sh
+into the cache, and ``libreswan@/path/to/tree`` one the user points at (their own
+build, installed under that tree). A tree is entered with chroot in a private
+mount namespace, with the peer's directory bind-mounted on the tree's /run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from lab.errors import MissingError, UsageError
+from lab.run import CLONE_NEWNS, _libc, setns, unshare
+from lab.uml import cache_dir
+
+IMPLEMENTATIONS = ("libreswan", "strongswan", "racoon")
+SUITES = ("bookworm", "trixie", "sid")
+MS_REC, MS_PRIVATE, MS_BIND, MS_RDONLY, MS_REMOUNT = 0x4000, 0x40000, 0x1000, 1, 0x20
+PEER_HOME = Path("/run")  # where a chrooted daemon sees its peer directory
+
+
+def flavors_dir() -> Path:
+    return Path(os.environ.get("IPSEC_LAB_FLAVORS") or cache_dir() / "flavors")
+
+
+def _mount(source: str, target: str, fstype: str | None, flags: int) -> None:
+    if _libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None,
+                   flags, None) != 0:
+        import ctypes
+
+        err = ctypes.get_errno()
+        raise OSError(err, f"mount {source} on {target}: {os.strerror(err)}")
+
+
+@dataclass(frozen=True)
+class Flavor:
+    impl: str
+    source: str = "system"
+    root: Path | None = None
+
+    @property
+    def name(self) -> str:
+        return self.impl if self.source == "system" else f"{self.impl}@{self.source}"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def host_path(self, path: str | Path) -> Path:
+        """Where a file of the flavor (an absolute path inside it) is on the host."""
+        return (self.root / str(path).lstrip("/")) if self.root else Path(path)
+
+    def which(self, *names: str) -> str | None:
+        """The first of ``names`` found in the flavor (absolute paths or PATH names),
+        as the path to run inside the flavor."""
+        for name in names:
+            if name.startswith("/"):
+                if os.access(self.host_path(name), os.X_OK):
+                    return name
+                continue
+            if self.root is None:
+                found = shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+                if found:
+                    return found
+            else:
+                for d in ("/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/sbin"):
+                    if os.access(self.host_path(f"{d}/{name}"), os.X_OK):
+                        return f"{d}/{name}"
+        return None
+
+    def home(self, peer_dir: Path) -> Path:
+        """The peer directory as the daemon sees it."""
+        return PEER_HOME if self.root else peer_dir
+
+    def enter_new(self, peer_dir: Path) -> Callable[[], None] | None:
+        """preexec for a daemon: private mounts, the peer dir on /run, /proc, chroot."""
+        if self.root is None:
+            return None
+        root = str(self.root)
+
+        def enter() -> None:
+            unshare(CLONE_NEWNS)
+            _mount("none", "/", None, MS_REC | MS_PRIVATE)
+            _mount(str(peer_dir), f"{root}/run", None, MS_BIND)
+            _mount("proc", f"{root}/proc", "proc", 0)
+            os.chroot(root)
+            os.chdir("/")
+
+        return enter
+
+    def enter_running(self, pid: int) -> Callable[[], None] | None:
+        """preexec for a tool that joins a running daemon's mounts and root."""
+        if self.root is None:
+            return None
+
+        def enter() -> None:
+            setns(Path(f"/proc/{pid}/ns/mnt"), CLONE_NEWNS)
+            os.chroot(f"/proc/{pid}/root")
+            os.chdir("/")
+
+        return enter
+
+
+def parse_flavor(text: str, where: str = "flavor") -> Flavor:
+    """``impl``, ``impl@system``, ``impl@SUITE`` or ``impl@/path/to/tree``."""
+    impl, _, source = text.partition("@")
+    if impl not in IMPLEMENTATIONS:
+        raise UsageError(f"{where}: unknown daemon {impl!r} in {text!r}"
+                         f" (allowed: {', '.join(IMPLEMENTATIONS)}, each as NAME or NAME@SUITE"
+                         f" with SUITE one of system, {', '.join(SUITES)}, or a directory)")
+    source = source or "system"
+    if source == "system":
+        return Flavor(impl)
+    if source.startswith("/") or source.startswith("."):
+        return Flavor(impl, source, Path(source).resolve())
+    if source not in SUITES:
+        raise UsageError(f"{where}: unknown suite {source!r} in {text!r}"
+                         f" (allowed: system, {', '.join(SUITES)}, or a directory path)")
+    return Flavor(impl, source, flavors_dir() / f"{impl}-{source}")
+
+
+def tree_missing(flavor: Flavor) -> str | None:
+    """Why a flavor's tree cannot be used, or None."""
+    if flavor.root is None:
+        return None
+    if not flavor.root.is_dir():
+        how = (f"ci/build-flavors.sh {flavor.name}" if flavor.source in SUITES
+               else "point at a directory that holds the daemon's installed tree")
+        return f"flavor {flavor.name}: no tree at {flavor.root} (build it with: {how})"
+    return None
+
+
+def require(flavor: Flavor) -> None:
+    reason = tree_missing(flavor)
+    if reason:
+        raise MissingError(reason)

@@ -1,0 +1,60 @@
+"""Two namespaces joined by one veth pair, addressed as the source text: in-process netlink."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from pyroute2 import IPRoute
+
+from lab.netns import NetNS
+from lab.scenario import Scenario
+
+IFA_F_NODAD = 0x02
+IFACE = "e0"
+
+
+@dataclass
+class Topology:
+    """``ipl-<id>-l`` and ``ipl-<id>-r``, each with ``e0`` holding the peer's address."""
+
+    scenario: Scenario
+    ident: str
+
+    def __post_init__(self) -> None:
+        self.ns = {side: NetNS(f"ipl-{self.ident}-{side[0]}") for side in ("left", "right")}
+
+    def netns(self, side: str) -> str:
+        return self.ns[side].name
+
+    def up(self) -> None:
+        for ns in self.ns.values():
+            ns.create()
+        left, right = self.netns("left"), self.netns("right")
+        with IPRoute(netns=left) as ipr:
+            ipr.link("add", ifname=IFACE, kind="veth", peer={"ifname": IFACE, "net_ns_fd": right})
+        for side, ns in (("left", left), ("right", right)):
+            me = self.scenario.peer(side)
+            other = self.scenario.peer("right" if side == "left" else "left")
+            with IPRoute(netns=ns) as ipr:
+                lo = ipr.link_lookup(ifname="lo")[0]
+                dev = ipr.link_lookup(ifname=IFACE)[0]
+                ipr.link("set", index=lo, state="up")
+                ipr.addr("add", index=dev, address=me.address, prefixlen=me.prefixlen,
+                         flags=IFA_F_NODAD)
+                ipr.link("set", index=dev, state="up")
+                net = ipaddress.IPv6Network(f"{other.address}/{other.prefixlen}", strict=False)
+                mine = ipaddress.IPv6Network(f"{me.address}/{me.prefixlen}", strict=False)
+                if net != mine:  # the other /64 is on this link too
+                    ipr.route("add", dst=str(net.network_address), dst_len=net.prefixlen,
+                              oif=dev, scope=253)
+
+    def down(self) -> None:
+        errors = []
+        for ns in self.ns.values():
+            try:
+                ns.remove()
+            except OSError as exc:
+                errors.append(f"{ns}: {exc}")
+        if errors:
+            raise OSError("; ".join(errors))
