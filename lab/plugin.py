@@ -1,1 +1,226 @@
-"""pytest plugin (filled in below)."""
+"""The pytest plugin: options, the kernel choice, the `lab` fixture, artifacts on failure.
+
+On a kernel without ESP every test runs inside User-Mode Linux: the plugin turns
+the run into a pytest-xdist run whose workers are started by ``python -m lab.uml``,
+one UML kernel per worker. Output, exit status, -k, -x and --junitxml stay those
+of the pytest process the user started.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shlex
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from lab import options
+from lab.artifacts import RunDir, run_dir_name
+from lab.cell import Cell
+from lab.daemons import DAEMONS
+from lab.errors import LabError
+from lab.flavors import Flavor, flavors_dir, parse_flavor, tree_missing
+from lab.kernel import KernelChoice, choose, in_uml
+from lab.netns import lab_namespaces
+from lab.run import TAG_VAR
+from lab.scenario import SIDES, Scenario
+from lab.uml import KERNEL_VAR, worker_python
+from lab.verdict import Verdict
+
+KERNEL = pytest.StashKey[KernelChoice]()
+REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    options.add_to_pytest(parser.getgroup("ipsec-lab", "ipsec-lab: the IKE interop lab"))
+
+
+def _session_tag() -> str:
+    tag = os.environ.get(TAG_VAR)
+    if not tag:
+        tag = f"ipl-{os.getpid()}-{int(time.time())}"
+        os.environ[TAG_VAR] = tag  # workers and every process the lab starts inherit it
+    return tag
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "lab: an end-to-end cell with real daemons and a real kernel")
+    _session_tag()
+    if hasattr(config, "workerinput") or in_uml():
+        return
+    if config.option.collectonly or config.option.help or config.option.version:
+        return
+    try:
+        choice = choose(config.option.lab_kernel, config.option.lab_uml)
+    except LabError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[KERNEL] = choice
+    if choice.kind == "uml":
+        _route_to_uml(config, choice)
+
+
+def _route_to_uml(config: pytest.Config, choice: KernelChoice) -> None:
+    """Make this an xdist run whose workers each boot their own UML kernel."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        raise pytest.UsageError("running in User-Mode Linux needs pytest-xdist (drop -p no:xdist)")
+    if config.option.usepdb:
+        raise pytest.UsageError("--pdb cannot reach into User-Mode Linux; use --lab-keep-artifacts")
+    assert choice.uml is not None
+    os.environ[KERNEL_VAR] = str(choice.uml.binary)
+    workers = config.option.numprocesses or 1
+    config.option.numprocesses = workers
+    if config.option.dist == "no":
+        config.option.dist = "load"
+    config.option.tx = [f"popen//python={worker_python(os.environ[TAG_VAR])}"] * workers
+
+
+def _versions() -> list[str]:
+    out = []
+    tag = os.environ[TAG_VAR]
+    flavors = [Flavor(impl) for impl in DAEMONS]
+    root = flavors_dir()
+    if root.is_dir():
+        for tree in sorted(root.iterdir()):
+            impl, _, suite = tree.name.partition("-")
+            if impl in DAEMONS and suite:
+                flavors.append(parse_flavor(f"{impl}@{suite}"))
+    for flavor in flavors:
+        cls = DAEMONS[flavor.impl]
+        missing = tree_missing(flavor) or cls.missing(flavor)
+        if missing:
+            out.append(f"{flavor.name}: not available ({missing})")
+            continue
+        try:
+            out.append(f"{flavor.name} {cls.version(flavor, tag)}")
+        except LabError as exc:
+            out.append(f"{flavor.name}: {exc}")
+    return out
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    choice = config.stash.get(KERNEL, None)
+    if choice is None:
+        return []
+    return [f"ipsec-lab kernel: {choice.describe()}",
+            "ipsec-lab daemons: " + "; ".join(_versions())]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Iterator[None]:  # type: ignore[misc]
+    report = yield
+    item.stash.setdefault(REPORTS, {})[report.when] = report
+    fixture = getattr(item, "_lab_fixture", None)
+    if fixture is not None and report.failed and fixture.cells:
+        report.sections.append(("ipsec-lab", fixture.describe_artifacts()))
+    return report
+
+
+class Lab:
+    """The `lab` fixture: runs cells for one test and cleans up after it."""
+
+    def __init__(self, request: pytest.FixtureRequest, session: LabSession) -> None:
+        self.request = request
+        self.config = request.config
+        self.session = session
+        self.cells: list[tuple[Cell, RunDir]] = []
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+        self.worker = worker
+        base = self.config.option.lab_rundir or (self.config.rootpath / ".lab-runs")
+        self.base = Path(base)
+        self.tag = os.environ[TAG_VAR]
+
+    def skip_unless_possible(self, scenario: Scenario) -> None:
+        for side in SIDES:
+            flavor = parse_flavor(scenario.peer(side).flavor, f"{side}.flavor")
+            cls = DAEMONS.get(flavor.impl)
+            if cls is None:
+                pytest.skip(f"{flavor.name}: no driver for {flavor.impl} in this lab")
+            reason = tree_missing(flavor) or cls.missing(flavor) or \
+                cls.unsupported(scenario, side, flavor, self.tag)
+            if reason:
+                pytest.skip(f"{side}: {reason}")
+
+    def start(self, scenario: Scenario) -> Cell:
+        """Skip if the cell cannot run here; else bring it up (namespaces, daemons loaded)."""
+        self.skip_unless_possible(scenario)
+        n = len(self.cells)
+        ident = f"{os.getpid()}-{next(self.session.cells)}"
+        name = run_dir_name(self.request.node.nodeid, self.worker) + (f"-{n + 1}" if n else "")
+        cell = Cell(scenario, tag=self.tag, ident=ident, cache=self.session.cache)
+        self.cells.append((cell, RunDir(self.base / name)))
+        cell.up()
+        return cell
+
+    def run(self, scenario: Scenario) -> Verdict:
+        """One whole cell: up, negotiate, ping6, capture, verdict (raises if it fails)."""
+        cell = self.start(scenario)
+        cell.negotiate()
+        cell.traffic()
+        verdict = cell.judge()
+        verdict.check()
+        return verdict
+
+    def reproduce(self) -> str:
+        nodeid = self.request.node.nodeid
+        return f"pytest {shlex.quote(nodeid)} --lab-keep-artifacts"
+
+    def describe_artifacts(self) -> str:
+        dirs = ", ".join(str(rundir.path) for _, rundir in self.cells)
+        return f"artifacts: {dirs}\nreproduce: {self.reproduce()}"
+
+    def finish(self, failed: bool) -> None:
+        keep = failed or self.config.option.lab_keep_artifacts
+        errors = []
+        for cell, rundir in reversed(self.cells):
+            try:
+                if keep:
+                    rundir.fresh()
+                    cell.collect(rundir, failed)
+                    rundir.write("reproduce.sh", f"#!/bin/sh\n{self.reproduce()}\n")
+                else:
+                    rundir.remove()
+            finally:
+                try:
+                    cell.down()
+                except (OSError, LabError) as exc:
+                    errors.append(f"teardown of {cell.ident}: {exc}")
+        left = [ns for ns in lab_namespaces()
+                if any(ns.startswith(f"ipl-{cell.ident}-") for cell, _ in self.cells)]
+        if left:
+            errors.append(f"namespaces left behind: {', '.join(left)}")
+        if errors:
+            raise LabError("; ".join(errors))
+
+
+@dataclass
+class LabSession:
+    """What the cells of one worker share: a scratch directory and a cell counter."""
+
+    cache: Path
+    cells: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+
+@pytest.fixture(scope="session")
+def lab_session() -> Iterator[LabSession]:
+    path = Path(tempfile.mkdtemp(prefix="ipl-cache-"))
+    yield LabSession(path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def lab(request: pytest.FixtureRequest, lab_session: LabSession) -> Iterator[Lab]:
+    """Run cells: ``lab.run(scenario)`` or ``cell = lab.start(scenario)``."""
+    fixture = Lab(request, lab_session)
+    request.node._lab_fixture = fixture
+    yield fixture
+    reports = request.node.stash.get(REPORTS, {})
+    failed = any(r.failed for r in reports.values())
+    fixture.finish(failed)

@@ -1,0 +1,67 @@
+"""Which kernel holds the SAs: the host's, if it can do ESP, or User-Mode Linux."""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass
+
+from lab.errors import MissingError, UsageError
+from lab.netns import NetNS
+from lab.uml import IN_UML_VAR, UmlKernel, find_kernel
+from lab.xfrm import XfrmSocket
+
+CHOICES = ("auto", "host", "uml")
+
+
+@dataclass(frozen=True)
+class KernelChoice:
+    kind: str  # "host" or "uml"
+    why: str
+    uml: UmlKernel | None = None
+
+    def describe(self) -> str:
+        if self.kind == "uml":
+            return f"User-Mode Linux {self.uml.release if self.uml else '?'}, one per worker ({self.why})"
+        return f"host {platform.release()} ({self.why})"
+
+
+def host_esp() -> str | None:
+    """None if this kernel can hold an ESP SA (tried in a throwaway namespace), else why not."""
+    if os.geteuid() != 0:
+        return "not root: cannot create namespaces on the host"
+    ns = NetNS(f"ipl-probe-{os.getpid()}")
+    try:
+        ns.create()
+        with XfrmSocket(ns.name) as xs:
+            xs.add_probe_sa()
+    except OSError as exc:
+        return f"the host kernel cannot hold an ESP SA ({exc.strerror or exc})"
+    finally:
+        ns.remove()
+    return None
+
+
+def in_uml() -> bool:
+    return bool(os.environ.get(IN_UML_VAR))
+
+
+def choose(option: str, uml_path: str | None = None) -> KernelChoice:
+    """Resolve --lab-kernel: ``auto`` uses the host when it can do ESP, else UML."""
+    if option not in CHOICES:
+        raise UsageError(f"--lab-kernel: {option!r} is not allowed (allowed: {', '.join(CHOICES)})")
+    if in_uml():
+        return KernelChoice("uml", "inside the guest", None)
+    if option == "host":
+        return KernelChoice("host", "--lab-kernel=host")
+    if option == "auto":
+        reason = host_esp()
+        if reason is None:
+            return KernelChoice("host", "it has ESP")
+        why = reason
+    else:
+        why = "--lab-kernel=uml"
+    try:
+        return KernelChoice("uml", why, find_kernel(uml_path))
+    except MissingError as exc:
+        raise MissingError(f"{why}, and {exc}") from None

@@ -1,0 +1,60 @@
+"""Options defined once, for the pytest plugin (``--lab-NAME``) and the command line (``--NAME``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from lab.kernel import CHOICES as KERNEL_CHOICES
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str  # without dashes or prefix
+    help: str
+    default: Any = None
+    choices: tuple[str, ...] | None = None
+    flag: bool = False
+    metavar: str | None = None
+
+    @property
+    def dest(self) -> str:
+        return "lab_" + self.name.replace("-", "_")
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("kernel", "which kernel holds the SAs: auto (the host if it can do ESP, else "
+           "User-Mode Linux), host, or uml", "auto", KERNEL_CHOICES),
+    Option("uml", "the UML kernel binary (default: the one ci/install-uml.sh cached, else "
+           "/usr/bin/linux.uml)", metavar="PATH"),
+    Option("rundir", "where run directories (artifacts) go (default: .lab-runs/ under the "
+           "rootdir)", metavar="DIR"),
+    Option("keep-artifacts", "keep every cell's run directory, not only those of failed cells "
+           "(pcap, configs, logs, SA dumps)", False, flag=True),
+)
+
+
+def add_to_pytest(group: Any) -> None:
+    for opt in OPTIONS:
+        kwargs: dict[str, Any] = {"dest": opt.dest, "help": opt.help}
+        if opt.flag:
+            kwargs["action"] = "store_true"
+        else:
+            kwargs.update(default=opt.default, metavar=opt.metavar or opt.name.upper())
+            if opt.choices:
+                kwargs["choices"] = list(opt.choices)
+        group.addoption(f"--lab-{opt.name}", **kwargs)
+
+
+def add_to_argparse(parser: Any, names: tuple[str, ...] | None = None) -> None:
+    for opt in OPTIONS:
+        if names is not None and opt.name not in names:
+            continue
+        kwargs: dict[str, Any] = {"dest": opt.dest, "help": opt.help}
+        if opt.flag:
+            kwargs["action"] = "store_true"
+        else:
+            kwargs.update(default=opt.default, metavar=opt.metavar or opt.name.upper())
+            if opt.choices:
+                kwargs["choices"] = list(opt.choices)
+        parser.add_argument(f"--{opt.name}", **kwargs)
