@@ -43,6 +43,11 @@ def prepare(libc: ctypes.CDLL, boot: dict, log) -> None:  # type: ignore[no-unty
     mount(libc, "sysfs", "/sys", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     if not Path("/dev/ttyS0").exists():
         mount(libc, "devtmpfs", "/dev", MS_NOSUID)
+    # Modules first: the kernel's tree may live under the host's /tmp, hidden below.
+    release = Path(boot["modules"])
+    failed: list[str] = []
+    wanted = [*modules.LAB_MODULES, *modules.crypto_modules(release)]
+    loaded = modules.load(release, wanted, failed)
     mount(libc, "tmpfs", "/run", MS_NOSUID | MS_NODEV, "mode=755")
     keep = [Path(p) for p in boot["keep"] if Path(p).is_relative_to("/tmp")]
     if keep:  # host paths under /tmp the program needs: bind them back over the tmpfs
@@ -52,10 +57,6 @@ def prepare(libc: ctypes.CDLL, boot: dict, log) -> None:  # type: ignore[no-unty
     for path in keep:
         path.mkdir(parents=True, exist_ok=True)
         bind(libc, str(Path("/run/host-tmp") / path.relative_to("/tmp")), str(path))
-    release = Path(boot["modules"])
-    failed: list[str] = []
-    wanted = [*modules.LAB_MODULES, *modules.crypto_modules(release)]
-    loaded = modules.load(release, wanted, failed)
     # Everything an SA can ask for is loaded: stop the kernel from forking a helper
     # for each crypto instance name it looks up.
     Path("/proc/sys/kernel/modprobe").write_text("\n")

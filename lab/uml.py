@@ -146,6 +146,9 @@ def boot_program(program: list[str], *, kernel: UmlKernel, tag: str, mem: str = 
         log = state / "guest.log"
         text = log.read_text() if log.is_file() else ""
         crashed = "Traceback" in text or "Error" in text
+        if crashed:
+            tail = " | ".join(text.strip().splitlines()[-3:])
+            sys.stderr.write(f"ipsec-lab: the UML guest failed ({log}): {tail}\n")
         if not crashed and not os.environ.get("IPSEC_LAB_KEEP_STATE"):  # keep crash evidence
             shutil.rmtree(state, ignore_errors=True)
     return status
