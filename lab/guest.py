@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import time
+import traceback
 import tty
 from pathlib import Path
 
@@ -107,6 +108,7 @@ def main() -> None:
         print(f"guest: program exited with status {status}", file=log, flush=True)
     except BaseException as exc:  # PID 1 must never die: log, then power off
         print(f"guest: {type(exc).__name__}: {exc}", file=log, flush=True)
+        traceback.print_exc(file=log)
     finally:
         log.close()
         os.sync()

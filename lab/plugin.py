@@ -8,6 +8,7 @@ of the pytest process the user started.
 
 from __future__ import annotations
 
+import getpass
 import itertools
 import os
 import shlex
@@ -30,7 +31,7 @@ from lab.kernel import KernelChoice, choose, in_uml
 from lab.netns import lab_namespaces
 from lab.run import TAG_VAR
 from lab.scenario import SIDES, Scenario
-from lab.uml import KERNEL_VAR, worker_python
+from lab.uml import KEEP_VAR, KERNEL_VAR, worker_python
 from lab.verdict import Verdict
 
 KERNEL = pytest.StashKey[KernelChoice]()
@@ -74,6 +75,12 @@ def _route_to_uml(config: pytest.Config, choice: KernelChoice) -> None:
         raise pytest.UsageError("--pdb cannot reach into User-Mode Linux; use --lab-keep-artifacts")
     assert choice.uml is not None
     os.environ[KERNEL_VAR] = str(choice.uml.binary)
+    # The guest hides the host's /tmp under a tmpfs; pytest's tmp_path lives there.
+    pytest_tmp = Path(tempfile.gettempdir()) / f"pytest-of-{getpass.getuser()}"
+    pytest_tmp.mkdir(mode=0o700, exist_ok=True)
+    keep = [str(pytest_tmp)] + ([str(Path(config.option.basetemp).resolve())]
+                                if config.option.basetemp else [])
+    os.environ[KEEP_VAR] = os.pathsep.join(keep)
     workers = config.option.numprocesses or 1
     config.option.numprocesses = workers
     if config.option.dist == "no":

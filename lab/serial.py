@@ -78,9 +78,21 @@ def host_relay(stdin: int, stdout: int, to_guest: int, from_guest: int) -> None:
 
 
 def guest_relay(serial: int, to_program: int, from_program: int,
-                idle: Callable[[], None]) -> None:
-    """Relay between the serial line and the program's pipes; ``idle`` runs between waits."""
-    line_open, program_open = True, True
+                idle: Callable[[], None], write_fd: int | None = None) -> None:
+    """Relay between the serial line and the program's pipes; ``idle`` runs between waits.
+
+    ``write_fd`` is the line's sending side where it is not ``serial`` itself (tests)."""
+    out = serial if write_fd is None else write_fd
+    line_open, line_alive, program_open = True, True, True
+
+    def send(kind: bytes, payload: bytes) -> None:
+        nonlocal line_alive
+        if line_alive:
+            try:
+                write_all(out, frame(kind, payload))
+            except OSError:  # the host hung up: keep draining the program until it ends
+                line_alive = False
+
     while program_open:
         wanted = [from_program] + ([serial] if line_open else [])
         readable, _, _ = select.select(wanted, [], [], 0.5)
@@ -92,11 +104,11 @@ def guest_relay(serial: int, to_program: int, from_program: int,
                 os.close(to_program)
             elif data != b"?":
                 write_all(to_program, data)
-                write_all(serial, frame(b"A", struct.pack(">I", len(data))))
+                send(b"A", struct.pack(">I", len(data)))
         if from_program in readable:
             data = _read(from_program)
             if not data:
                 program_open = False
             elif data != b"?":
                 for i in range(0, len(data), 60000):
-                    write_all(serial, frame(b"D", data[i:i + 60000]))
+                    send(b"D", data[i:i + 60000])

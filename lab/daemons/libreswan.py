@@ -55,7 +55,7 @@ class Libreswan(Daemon):
         "no acceptable", "INVALID_ID_INFORMATION", "TS_UNACCEPTABLE",
         "Can't authenticate", "INVALID_HASH_INFORMATION", "we require IKEv2 peer",
         "sending notification NO_PROPOSAL_CHOSEN", "PAYLOAD_MALFORMED",
-        "possible authentication failure", "IKEv1 packet dropped",
+        "probable authentication failure", "possible authentication failure", "IKEv1 packet dropped",
         "could not find a suitable", "Invalid Payload", "failed to match")
 
     @classmethod
