@@ -108,8 +108,9 @@ class Cell:
 
     def negotiate(self) -> None:
         """Initiate and wait, with a deadline, until both kernels hold both SAs."""
-        with self.phase("ike"):
+        with self.phase("initiate"):
             self.daemons[self.scenario.initiator].initiate()
+        with self.phase("ike"):
             try:
                 runner.wait_until(self._established, deadline=self.negotiate_deadline,
                                   what=f"negotiation {self.scenario.name}",

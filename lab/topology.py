@@ -7,11 +7,17 @@ from dataclasses import dataclass
 
 from pyroute2 import IPRoute
 
-from lab.netns import NetNS
+from lab.netns import NetNS, entered
 from lab.scenario import Scenario
 
 IFA_F_NODAD = 0x02
 IFACE = "e0"
+
+
+def iproute_in(netns: str) -> IPRoute:
+    """An rtnetlink socket opened inside ``netns`` (no helper process, unlike IPRoute(netns=))."""
+    with entered(netns):
+        return IPRoute()
 
 
 @dataclass
@@ -31,12 +37,12 @@ class Topology:
         for ns in self.ns.values():
             ns.create()
         left, right = self.netns("left"), self.netns("right")
-        with IPRoute(netns=left) as ipr:
+        with iproute_in(left) as ipr:
             ipr.link("add", ifname=IFACE, kind="veth", peer={"ifname": IFACE, "net_ns_fd": right})
         for side, ns in (("left", left), ("right", right)):
             me = self.scenario.peer(side)
             other = self.scenario.peer("right" if side == "left" else "left")
-            with IPRoute(netns=ns) as ipr:
+            with iproute_in(ns) as ipr:
                 lo = ipr.link_lookup(ifname="lo")[0]
                 dev = ipr.link_lookup(ifname=IFACE)[0]
                 ipr.link("set", index=lo, state="up")

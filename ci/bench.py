@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""Benchmark of the seed scenario, phase by phase: prints the median of each phase.
+
+    .venv/bin/python ci/bench.py [--runs N] [--json FILE]
+
+UML boot is the time from starting a worker kernel to a worker that answers;
+the other phases are the cell's own timings (lab.cell.Cell.timings), measured
+inside that kernel, over N runs of the source text's connection (IKEv2,
+transport, aes128-sha1-modp2048, Libreswan at both ends). Retransmissions are
+counted from the daemons' logs: the aim is none.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import execnet
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from lab.kernel import choose  # noqa: E402
+from lab.run import TAG_VAR  # noqa: E402
+from lab.uml import KERNEL_VAR, worker_python  # noqa: E402
+
+REMOTE = '''
+import tempfile, time
+from pathlib import Path
+from lab.cell import Cell
+from lab.scenario import seed_scenario
+runs, tag = channel.receive()
+cache = Path(tempfile.mkdtemp(prefix="ipl-bench-"))
+for mode in ("transport", "tunnel"):
+    scenario = seed_scenario(ike_version=2, mode=mode, ike="aes128-sha1-modp2048")
+    for i in range(runs):
+        started = time.monotonic()
+        cell = Cell(scenario, tag=tag, ident=f"b{i}{mode[0]}", cache=cache)
+        try:
+            cell.run()
+            retrans = sum(d.log_text().count("retransmi") for d in cell.daemons.values())
+        finally:
+            cell.down()
+        channel.send({"mode": mode, "phases": cell.timings, "retransmissions": retrans,
+                      "cell": time.monotonic() - started})
+channel.send(None)
+'''
+
+PHASES = ("uml boot", "configs", "topology", "daemon start", "initiate", "ike", "traffic",
+          "verdict", "teardown", "cell")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="cells per mode (default 5)")
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args()
+    choice = choose("auto")
+    if choice.kind != "uml" or choice.uml is None:
+        print("bench: the host kernel has ESP; this benchmark measures the UML path")
+        return 0
+    tag = os.environ.setdefault(TAG_VAR, f"ipl-bench-{os.getpid()}")
+    os.environ[KERNEL_VAR] = str(choice.uml.binary)
+    samples: dict[str, list[float]] = {p: [] for p in PHASES}
+    retransmissions = 0
+    for _ in range(2):  # two kernels: boot is measured twice
+        started = time.monotonic()
+        gw = execnet.makegateway(f"popen//python={worker_python(tag)}")
+        gw.remote_exec("channel.send(1)").receive()
+        samples["uml boot"].append(time.monotonic() - started)
+        ch = gw.remote_exec(REMOTE)
+        ch.send((args.runs, tag))
+        while (result := ch.receive()) is not None:
+            for phase, seconds in result["phases"].items():
+                samples[phase].append(seconds)
+            samples["cell"].append(result["cell"])
+            retransmissions += result["retransmissions"]
+        gw.exit()
+    figures = {p: statistics.median(v) for p, v in samples.items() if v}
+    print(f"ipsec-lab benchmark: {choice.describe()}")
+    print(f"{'phase':<14} {'median':>9} {'n':>4}")
+    for phase in PHASES:
+        if phase in figures:
+            print(f"{phase:<14} {figures[phase] * 1000:>7.0f}ms {len(samples[phase]):>4}")
+    print(f"IKE retransmissions in {len(samples['cell'])} cells: {retransmissions}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"median_s": figures,
+                                               "retransmissions": retransmissions}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Everything the lab needs on Debian 12, idempotently: system packages, the
+# Python environment (.venv), a UML kernel that boots on this CPU, and the
+# daemon root filesystems ("flavors"). Run as root from anywhere:
+#
+#   ci/setup.sh                 # all of it
+#   ci/setup.sh --no-flavors    # skip the Debian-suite daemon trees
+set -euo pipefail
+cd "$(dirname "$0")/.."
+flavors=yes
+for arg in "$@"; do
+    case $arg in
+        --no-flavors) flavors=no ;;
+        *) echo "setup: unknown option $arg (allowed: --no-flavors)" >&2; exit 2 ;;
+    esac
+done
+
+# user-mode-linux: the kernel with ESP and PF_KEY; libreswan + libnss3-tools: the
+# "system" Libreswan flavor; mmdebstrap: the other flavors; patchelf: the newer UML;
+# iproute2, iputils-ping, tcpdump: for poking at a lab by hand; tmux: the CLI test.
+packages=(user-mode-linux kmod libreswan libnss3-tools iproute2 iputils-ping tcpdump
+          mmdebstrap patchelf debian-archive-keyring python3 python3-venv tmux ca-certificates)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+python=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$python" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+
+ci/install-uml.sh
+if [ $flavors = yes ] && [ -x ci/build-flavors.sh ]; then
+    ci/build-flavors.sh
+fi
+echo "setup: done"
