@@ -36,6 +36,7 @@ from lab.verdict import Verdict
 
 KERNEL = pytest.StashKey[KernelChoice]()
 REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+NO_KERNEL = pytest.StashKey[str]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -70,7 +71,10 @@ def pytest_configure(config: pytest.Config) -> None:
 def _route_to_uml(config: pytest.Config, choice: KernelChoice) -> None:
     """Make this an xdist run whose workers each boot their own UML kernel."""
     if not config.pluginmanager.hasplugin("xdist"):
-        raise pytest.UsageError("running in User-Mode Linux needs pytest-xdist (drop -p no:xdist)")
+        # Pure tests still run here; cells skip with the reason.
+        config.stash[NO_KERNEL] = (f"{choice.why}, and User-Mode Linux needs pytest-xdist"
+                                   " (run without -p no:xdist)")
+        return
     if config.option.usepdb:
         raise pytest.UsageError("--pdb cannot reach into User-Mode Linux; use --lab-keep-artifacts")
     assert choice.uml is not None
@@ -145,6 +149,9 @@ class Lab:
         self.tag = os.environ[TAG_VAR]
 
     def skip_unless_possible(self, scenario: Scenario) -> None:
+        no_kernel = self.config.stash.get(NO_KERNEL, None)
+        if no_kernel:
+            pytest.skip(no_kernel)
         for side in SIDES:
             flavor = parse_flavor(scenario.peer(side).flavor, f"{side}.flavor")
             cls = DAEMONS.get(flavor.impl)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from lab.daemons.base import Daemon
 from lab.daemons.libreswan import Libreswan
+from lab.daemons.racoon import Racoon
 
-DAEMONS: dict[str, type[Daemon]] = {cls.name: cls for cls in (Libreswan,)}
+DAEMONS: dict[str, type[Daemon]] = {cls.name: cls for cls in (Libreswan, Racoon)}
 
 
 def daemon_class(impl: str) -> type[Daemon]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from lab import run as runner
-from lab.errors import CommandError, DaemonError, MissingError
+from lab.errors import CommandError, DaemonError, DeadlineError, MissingError
 from lab.flavors import Flavor
 from lab.scenario import Scenario
 
@@ -113,21 +113,22 @@ class Daemon(ABC):
             return ""
 
     def tool(self, argv: list[str], timeout: float = 20.0, check: bool = True,
-             ) -> subprocess.CompletedProcess[str]:
+             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         """Run one of the flavor's tools beside the running daemon (its netns and tree)."""
         enter = (self.ctx.flavor.enter_running(self.proc.pid) if self.proc
                  else self.ctx.flavor.enter_new(self.ctx.dir))
         try:
             return runner.run(argv, tag=self.ctx.tag, netns=self.ctx.netns, timeout=timeout,
-                              check=check, preexec=enter)
+                              check=check, preexec=enter, env=env)
         except CommandError as exc:
             raise DaemonError(f"{self.name} ({self.side}): {exc}") from None
 
-    def spawn(self, argv: list[str], log_name: str | None = None) -> subprocess.Popen[bytes]:
+    def spawn(self, argv: list[str], log_name: str | None = None,
+              env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         log = open(self.ctx.dir / (log_name or (self.log_name + ".out")), "ab")  # noqa: SIM115
         try:
             proc = runner.spawn(argv, tag=self.ctx.tag, log=log, netns=self.ctx.netns,
-                                preexec=self.ctx.flavor.enter_new(self.ctx.dir))
+                                preexec=self.ctx.flavor.enter_new(self.ctx.dir), env=env)
         except FileNotFoundError:
             raise MissingError(f"{self.ctx.flavor.name}: {argv[0]} not found") from None
         finally:
@@ -152,8 +153,11 @@ class Daemon(ABC):
                        + self.last_words()
             return None
 
-        runner.wait_until(answers, deadline=deadline, what=f"{self.name} ({self.side}) start",
-                          failed=died)
+        try:
+            runner.wait_until(answers, deadline=deadline, what=f"{self.name} ({self.side}) start",
+                              failed=died)
+        except DeadlineError as exc:
+            raise DaemonError(str(exc)) from None
 
     def last_words(self, lines: int = 3) -> str:
         text = self.log_text().strip().splitlines()

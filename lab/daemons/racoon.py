@@ -1,0 +1,322 @@
+"""racoon (ipsec-tools): racoon.conf, psk.txt and a setkey SPD from the scenario.
+
+racoon speaks IKEv1 only and talks to the kernel over PF_KEY, which is per network
+namespace: setkey and racoon started in the peer's namespace see only its SAD/SPD.
+The SPD comes from setkey (racoon only fills it with SAs); the negotiation starts
+when the kernel asks racoon for an SA (an ACQUIRE), i.e. when the first packet
+matches a policy. Neither program is in any Debian suite: the driver works wherever
+``racoon`` and ``setkey`` are on PATH (or in a flavor tree) and says which is not.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+from functools import cache
+from pathlib import Path
+from typing import ClassVar
+
+from lab import run as runner
+from lab.daemons.base import Daemon, PeerContext
+from lab.daemons.racoon_parse import IsakmpSA, parse_racoon_log
+from lab.errors import DaemonError, DeadlineError
+from lab.flavors import Flavor
+from lab.netns import socket_in
+from lab.scenario import Scenario
+
+#: neutral cipher -> racoon phase-1 and phase-2 `encryption_algorithm` (the same spelling)
+CIPHER: dict[str, str] = {"3des": "3des", "aes128": "aes 128", "aes192": "aes 192",
+                          "aes256": "aes 256"}
+#: neutral integrity -> phase-1 `hash_algorithm`
+HASH: dict[str, str] = {"md5": "md5", "sha1": "sha1", "sha256": "sha256", "sha384": "sha384",
+                        "sha512": "sha512"}
+#: neutral integrity -> phase-2 `authentication_algorithm`
+AUTH: dict[str, str] = {"md5": "hmac_md5", "sha1": "hmac_sha1", "sha256": "hmac_sha256",
+                        "sha384": "hmac_sha384", "sha512": "hmac_sha512"}
+#: neutral DH group -> phase-1 `dh_group` and phase-2 `pfs_group` (racoon has MODP groups only)
+DH: dict[str, str] = {"modp768": "1", "modp1024": "2", "modp1536": "5", "modp2048": "14",
+                      "modp3072": "15", "modp4096": "16"}
+
+#: where the running kernel shows that it has PF_KEY (af_key)
+PFKEY_PROC = Path("/proc/net/pfkey")
+#: ICMPv6 neighbour discovery: Neighbour Solicitation, Neighbour Advertisement
+ND_TYPES = (135, 136)
+#: seconds after initiating without an ISAKMP-SA before the nd-deadlock fault is named
+ND_GRACE = 5.0
+#: a port nothing listens on, for the datagram whose ACQUIRE starts the negotiation
+TRIGGER_PORT = 9
+
+ND_COMMENT = """\
+# Bypass ICMPv6 neighbour discovery (NS type 135, NA type 136) in both directions.
+# The policies below require ESP for *all* traffic between the two global addresses,
+# and NS/NA between them match too: without an SA they are dropped, neither side can
+# resolve the other's link-layer address, and IKE, which would make the SA, never
+# reaches the peer. A higher priority puts these in front of the require policies."""
+
+ND_DEADLOCK_NOTE = """\
+# fault nd-deadlock: no neighbour-discovery bypass, on purpose. The require policies
+# below also cover NS/NA between the two addresses, so IKE never reaches the peer."""
+
+
+@cache
+def _version(flavor: Flavor, tag: str) -> str:
+    exe = flavor.which("racoon") or "racoon"
+    out = runner.run([exe, "-V"], tag=tag, check=False, preexec=flavor.enter_new(Path("/tmp")))
+    m = re.search(r"ipsec-tools (\S+)", out.stdout + out.stderr)
+    return m.group(1) if m else "unknown"
+
+
+def _spell(table: dict[str, str], name: str | None, what: str) -> str:
+    if name is None or name not in table:
+        raise DaemonError(f"racoon has no {what} for {name!r} (has: {', '.join(table)})")
+    return table[name]
+
+
+def _duration(seconds: int) -> str:
+    """A racoon.conf `lifetime time` value in the largest exact unit."""
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} hour"
+    if seconds % 60 == 0:
+        return f"{seconds // 60} min"
+    return f"{seconds} sec"
+
+
+def _algorithm_gap(scenario: Scenario, side: str) -> str | None:
+    """Why racoon cannot spell this side's proposals, or None."""
+    ike, esp = scenario.ike, scenario.esp_of(side)
+    if ike.aead:
+        return f"racoon has no AEAD cipher in IKEv1 phase 1: ike cipher {ike.cipher!r}"
+    if esp.aead:
+        return f"racoon has no AEAD cipher in phase 2: esp cipher {esp.cipher!r}"
+    checks = (("ike cipher", ike.cipher, CIPHER), ("ike hash", ike.integrity, HASH),
+              ("ike DH group", ike.dh, DH), ("esp cipher", esp.cipher, CIPHER),
+              ("esp integrity", esp.integrity, AUTH), ("esp PFS group", esp.dh, DH))
+    for what, name, table in checks:
+        if what == "esp PFS group" and name is None:
+            continue
+        if name not in table:
+            return f"racoon has no {what} {name!r} (has: {', '.join(table)})"
+    return None
+
+
+class Racoon(Daemon):
+    name = "racoon"
+    ike_versions = (1,)
+    log_name = "racoon.log"
+    fatal_words: ClassVar[tuple[str, ...]] = (
+        "no suitable proposal found", "failed to get valid proposal",
+        "failed to get proposal for responder", "failed to get sainfo",
+        "couldn't find the pskey", "HASH mismatched", "HASH(1) mismatch", "HASH(2) mismatch",
+        "HASH(3) mismatch", "ignore information due to hash mismatch",
+        "notify messsage",  # racoon's own spelling: "fatal NO-PROPOSAL-CHOSEN notify messsage"
+        "NO-PROPOSAL-CHOSEN", "INVALID-ID-INFORMATION", "AUTHENTICATION-FAILED",
+        "failed to pre-process ph1 packet", "failed to pre-process ph2 packet",
+        "phase1 negotiation failed", "phase2 negotiation failed",
+        "such policy does not already exist", "no configuration found for",
+        "failed to begin ipsec sa negotiation", "fatal parse failure")
+
+    def __init__(self, scenario: Scenario, ctx: PeerContext) -> None:
+        super().__init__(scenario, ctx)
+        self._initiated_at: float | None = None
+
+    # -- capabilities ---------------------------------------------------------
+    @classmethod
+    def binaries(cls) -> tuple[str, ...]:
+        return ("racoon", "setkey")
+
+    @classmethod
+    def missing(cls, flavor: Flavor) -> str | None:
+        absent = [exe for exe in cls.binaries() if flavor.which(exe) is None]
+        if not absent:
+            return None
+        where = f"in {flavor.root}" if flavor.root else "on PATH"
+        return (f"{flavor.name}: {' and '.join(absent)} not found {where}"
+                " (ipsec-tools is in no Debian suite: install it from your distribution"
+                " or build it, and put racoon and setkey on PATH)")
+
+    @classmethod
+    def unsupported(cls, scenario: Scenario, side: str, flavor: Flavor, tag: str) -> str | None:
+        if scenario.ike_version not in cls.ike_versions:
+            return f"{flavor.name}: racoon speaks IKEv1 only (scenario asks for IKEv{scenario.ike_version})"
+        gap = _algorithm_gap(scenario, side)
+        if gap:
+            return f"{flavor.name}: {gap}"
+        if not PFKEY_PROC.exists():
+            return (f"{flavor.name}: the running kernel has no PF_KEY ({PFKEY_PROC} is missing;"
+                    " racoon and setkey need CONFIG_NET_KEY / the af_key module)")
+        return None
+
+    @classmethod
+    def version(cls, flavor: Flavor, tag: str) -> str:
+        return _version(flavor, tag)
+
+    # -- pure -----------------------------------------------------------------
+    def render(self) -> dict[str, str]:
+        return {"racoon.conf": self._racoon_conf(), "psk.txt": self._psk(),
+                "setkey.conf": self._setkey_conf()}
+
+    def _header(self, what: str) -> str:
+        return (f"# ipsec-lab: {self.scenario.name}, {self.side} peer, {what} for racoon"
+                f" in {self.ctx.home}\n")
+
+    def _sainfo(self, src: str, dst: str) -> list[str]:
+        esp = self.scenario.esp_of(self.side)
+        body = [f"\tpfs_group {_spell(DH, esp.dh, 'PFS group')};"] if esp.dh else []
+        body += [f"\tlifetime time {_duration(self.scenario.child_lifetime)};",
+                 f"\tencryption_algorithm {_spell(CIPHER, esp.cipher, 'phase-2 cipher')};",
+                 f"\tauthentication_algorithm {_spell(AUTH, esp.integrity, 'phase-2 integrity')};",
+                 "\tcompression_algorithm deflate;"]
+        return [f"sainfo address {src} any address {dst} any", "{", *body, "}"]
+
+    def _racoon_conf(self) -> str:
+        s, home = self.scenario, self.ctx.home
+        me, other = self.peer.address, self.other.address
+        ike = s.ike
+        lines = [
+            f'path pre_shared_key "{home / "psk.txt"}";',
+            f'path pidfile "{home / "racoon.pid"}";',
+            "",
+            "listen",
+            "{",
+            f"\tisakmp {me} [500];",
+            f'\tadminsock "{home / "racoon.sock"}";',
+            "}",
+            "",
+            f"remote {other}",
+            "{",
+            "\texchange_mode main;",
+            f"\tlifetime time {_duration(s.ike_lifetime)};",
+            "\tproposal",
+            "\t{",
+            f"\t\tencryption_algorithm {_spell(CIPHER, ike.cipher, 'phase-1 cipher')};",
+            f"\t\thash_algorithm {_spell(HASH, ike.integrity, 'phase-1 hash')};",
+            "\t\tauthentication_method pre_shared_key;",
+            f"\t\tdh_group {_spell(DH, ike.dh, 'DH group')};",
+            "\t}",
+            "}",
+            "",
+            *self._sainfo(me, other),
+            "",
+            *self._sainfo(other, me),
+        ]
+        return self._header("racoon.conf") + "\n".join(lines) + "\n"
+
+    def _psk(self) -> str:
+        return (self._header("pre-shared keys") + "# identifier (the peer's address) and key\n"
+                f"{self.other.address} {self.scenario.psk_of(self.side)}\n")
+
+    def _policy(self, src: str, dst: str) -> str:
+        direction = "out" if src == self.peer.address else "in"
+        if self.scenario.mode == "tunnel":
+            rule = f"esp/tunnel/{src}-{dst}/require"
+        else:
+            rule = "esp/transport//require"
+        return f"spdadd {src} {dst} any -P {direction} ipsec {rule};"
+
+    def _setkey_conf(self) -> str:
+        left, right = self.scenario.left.address, self.scenario.right.address
+        lines = ["flush;", "spdflush;"]
+        if self.scenario.fault == "nd-deadlock":
+            lines.append(ND_DEADLOCK_NOTE)
+        else:
+            lines.append(ND_COMMENT)
+            lines += [f"spdadd ::/0 ::/0 icmp6 {kind},0 -P {way} prio def +100 none;"
+                      for kind in ND_TYPES for way in ("out", "in")]
+        lines += [self._policy(left, right), self._policy(right, left)]
+        return self._header("setkey -f") + "\n".join(lines) + "\n"
+
+    # -- running --------------------------------------------------------------
+    def _exe(self, name: str) -> str:
+        return self.ctx.flavor.which(name) or name
+
+    @property
+    def sock(self) -> Path:
+        """The admin socket as the daemon sees it."""
+        return self.ctx.home / "racoon.sock"
+
+    def _load_spd(self) -> None:
+        conf = self.ctx.home / "setkey.conf"
+        out = self.tool([self._exe("setkey"), "-f", str(conf)], check=False)
+        words = (out.stderr + out.stdout).strip()
+        if out.returncode != 0:
+            first = words.splitlines()[0] if words else f"setkey exit {out.returncode}"
+            raise DaemonError(f"racoon ({self.side}): setkey refused {self.ctx.dir}/setkey.conf:"
+                              f" {first}")
+
+    def _ready(self) -> bool:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            try:
+                s.connect(str(self.ctx.dir / "racoon.sock"))
+                return True
+            except OSError:
+                pass
+        return "used as isakmp port" in self.log_text()
+
+    def _died(self) -> str | None:
+        if self.proc and self.proc.poll() is not None:
+            return (f"racoon ({self.side}) exited with status {self.proc.returncode}"
+                    f" ({self.ctx.dir}/racoon.conf): {self.last_words()}")
+        return None
+
+    def start(self) -> None:
+        self._load_spd()
+        home = self.ctx.home
+        self.proc = self.spawn([self._exe("racoon"), "-F", "-f", str(home / "racoon.conf"),
+                                "-l", str(home / self.log_name)])
+        try:
+            runner.wait_until(self._ready, deadline=15.0, what=f"racoon ({self.side}) start",
+                              failed=self._died)
+        except DeadlineError as exc:
+            raise DaemonError(str(exc)) from None
+
+    def load(self) -> None:
+        """racoon read everything at start; only make sure it is still running."""
+        reason = self._died()
+        if reason:
+            raise DaemonError(reason)
+
+    def _trigger(self) -> None:
+        """One datagram that matches the out policy: the kernel's ACQUIRE starts IKE.
+        It is dropped while there is no SA; the verdict counts only later pings."""
+        try:
+            with socket_in(self.ctx.netns, socket.AF_INET6, socket.SOCK_DGRAM) as s:
+                s.sendto(b"ipsec-lab racoon trigger", (self.other.address, TRIGGER_PORT))
+        except OSError:
+            pass  # e.g. EAGAIN while the SA is larval: the ACQUIRE has been sent all the same
+
+    def initiate(self) -> None:
+        racoonctl = self.ctx.flavor.which("racoonctl")
+        if racoonctl:
+            self.tool([racoonctl, "-s", str(self.sock), "establish-sa", "isakmp", "inet6",
+                       self.peer.address, self.other.address], check=False, timeout=10)
+        self._trigger()
+        self._initiated_at = time.monotonic()
+
+    # -- failure --------------------------------------------------------------
+    def nd_deadlock_explanation(self) -> str:
+        a, b = self.peer.address, self.other.address
+        return (f"fault nd-deadlock: {self.ctx.dir}/setkey.conf has no ICMPv6 neighbour-discovery"
+                f" bypass, so its 'require ESP' policies between {a} and {b} also cover Neighbour"
+                " Solicitations/Advertisements (types 135/136); without an SA they are dropped,"
+                f" {a} cannot resolve {b}'s link-layer address, and IKE, which would make the SA,"
+                " never reaches the peer")
+
+    def _phase1_missing(self) -> bool:
+        if self._initiated_at is None or time.monotonic() - self._initiated_at < ND_GRACE:
+            return False
+        return not any(isinstance(e, IsakmpSA) for e in parse_racoon_log(self.log_text()))
+
+    def failure(self) -> str | None:
+        reason = super().failure()
+        if self.scenario.fault != "nd-deadlock":
+            return reason
+        if reason:
+            return f"{reason}; {self.nd_deadlock_explanation()}"
+        if self._phase1_missing():
+            return (f"racoon ({self.side}): no ISAKMP-SA {ND_GRACE:g} s after initiating;"
+                    f" {self.nd_deadlock_explanation()}")
+        return None
+
+    def status_commands(self) -> list[list[str]]:
+        return [["setkey", "-D"], ["setkey", "-DP"]]

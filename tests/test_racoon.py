@@ -1,0 +1,462 @@
+"""The racoon driver without racoon: rendering against the source text, parsers on fixtures,
+and the capability answers. No kernel, no namespace, no racoon binary needed."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import stat
+import sys
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from lab.algorithms import parse_proposal
+from lab.daemons import DAEMONS
+from lab.daemons import racoon as racoon_mod
+from lab.daemons.base import PeerContext
+from lab.daemons.racoon import Racoon
+from lab.daemons.racoon_parse import IpsecSA, IsakmpSA, parse_racoon_log, parse_setkey_dump
+from lab.errors import DaemonError
+from lab.flavors import Flavor
+from lab.scenario import Peer, Scenario
+
+FIXTURES = Path(__file__).parent / "fixtures"
+LEFT, RIGHT = "2001:db8:1:1::1", "2001:db8:2:2::2"
+UNITS = {"sec": 1, "secs": 1, "second": 1, "seconds": 1, "min": 60, "mins": 60, "minute": 60,
+         "minutes": 60, "hour": 3600, "hours": 3600}
+
+
+def fixture(name: str) -> str:
+    return (FIXTURES / name).read_text()
+
+
+def howto_scenario(mode: str = "transport", **changes: object) -> Scenario:
+    """The source text's racoon pair: IKEv1 main mode, 3des-md5-modp1024, esp 3des-md5,
+    lifetimes 24 hour / 1 hour."""
+    fields: dict[str, object] = {
+        "name": f"howto-racoon-{mode}", "left": Peer(LEFT, "racoon"), "right": Peer(RIGHT, "racoon"),
+        "ike_version": 1, "mode": mode, "ike_lifetime": 86400, "child_lifetime": 3600,
+        "ike": parse_proposal("3des-md5-modp1024", "ike", needs_dh=True),
+        "esp": parse_proposal("3des-md5", "esp", needs_dh=False)}
+    return Scenario(**{**fields, **changes})  # type: ignore[arg-type]
+
+
+def daemon(tmp_path: Path, scenario: Scenario, side: str = "left") -> Racoon:
+    ctx = PeerContext(side=side, netns=f"ipl-test-{side}", dir=tmp_path / side,
+                      flavor=Flavor("racoon"), tag="ipl-unit", cache=tmp_path)
+    return Racoon(scenario, ctx)
+
+
+# -- statement-level comparison ------------------------------------------------
+def statements(text: str) -> list[str]:
+    """racoon.conf / setkey text as statements: comments gone, whitespace normalised,
+    each ending in ';', '{' or '}'."""
+    text = re.sub(r"#.*", "", text)
+    found = (" ".join(m.group(0).split()) for m in re.finditer(r"[^;{}]*[;{}]", text))
+    return [s for s in found if s]
+
+
+def _seconds(statement: str) -> str:
+    m = re.fullmatch(r"lifetime time (\d+) (\w+);", statement)
+    return f"lifetime time {int(m[1]) * UNITS[m[2]]} sec;" if m else statement
+
+
+def racoon_conf_core(text: str) -> list[str]:
+    """What must equal the text: no `path` statements, no adminsock, listen port and
+    lifetime units normalised."""
+    out = []
+    for s in statements(text):
+        if s.startswith(("path ", "adminsock ")):
+            continue
+        out.append(_seconds(re.sub(r" \[500\];$", ";", s)))
+    return out
+
+
+def is_nd_bypass(statement: str) -> bool:
+    return re.search(r"\bicmp6 13[56],0\b", statement) is not None
+
+
+def swap_direction(statement: str) -> str:
+    return re.sub(r"-P (in|out) ", lambda m: "-P out " if m[1] == "in" else "-P in ", statement)
+
+
+def psk_entries(text: str) -> list[tuple[str, str]]:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+    return [tuple(ln.split(None, 1)) for ln in lines]  # type: ignore[misc]
+
+
+# -- rendering against the source text ------------------------------------------
+def test_racoon_conf_matches_the_text_statement_by_statement(tmp_path: Path) -> None:
+    rendered = daemon(tmp_path, howto_scenario()).render()["racoon.conf"]
+    assert racoon_conf_core(rendered) == racoon_conf_core(fixture("howto-racoon.conf"))
+
+
+def test_racoon_conf_keeps_two_instances_apart(tmp_path: Path) -> None:
+    left = daemon(tmp_path, howto_scenario(), "left")
+    right = daemon(tmp_path, howto_scenario(), "right")
+    for d in (left, right):
+        text = d.render()["racoon.conf"]
+        home = d.ctx.home
+        assert f'path pre_shared_key "{home}/psk.txt";' in text
+        assert f'path pidfile "{home}/racoon.pid";' in text
+        assert f'adminsock "{home}/racoon.sock";' in text
+        assert f"isakmp {d.peer.address} [500];" in text
+        assert f"remote {d.other.address}" in text
+    assert left.ctx.home != right.ctx.home
+
+
+def test_right_racoon_conf_mirrors_the_left(tmp_path: Path) -> None:
+    right = statements(daemon(tmp_path, howto_scenario(), "right").render()["racoon.conf"])
+    assert f"remote {LEFT} {{" in right
+    sainfos = [s for s in right if s.startswith("sainfo")]
+    assert sainfos == [f"sainfo address {RIGHT} any address {LEFT} any {{",
+                       f"sainfo address {LEFT} any address {RIGHT} any {{"]
+
+
+def test_psk_matches_the_text(tmp_path: Path) -> None:
+    rendered = daemon(tmp_path, howto_scenario()).render()["psk.txt"]
+    assert psk_entries(rendered) == psk_entries(fixture("howto-psk.txt")) == [(RIGHT, "verysecret")]
+
+
+def test_psk_is_written_private(tmp_path: Path) -> None:
+    d = daemon(tmp_path, howto_scenario())
+    written = {p.name: p for p in d.write()}
+    assert set(written) == {"racoon.conf", "psk.txt", "setkey.conf"}
+    assert stat.S_IMODE(written["psk.txt"].stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("mode", ["transport", "tunnel"])
+def test_setkey_matches_the_text_for_the_left_peer(tmp_path: Path, mode: str) -> None:
+    rendered = statements(daemon(tmp_path, howto_scenario(mode)).render()["setkey.conf"])
+    assert [s for s in rendered if not is_nd_bypass(s)] == \
+        statements(fixture(f"howto-setkey-{mode}.sh"))
+
+
+@pytest.mark.parametrize("mode", ["transport", "tunnel"])
+def test_setkey_for_the_right_peer_swaps_in_and_out(tmp_path: Path, mode: str) -> None:
+    """The text: "For the other peer, you have to replace 'in' with 'out'"."""
+    rendered = statements(daemon(tmp_path, howto_scenario(mode), "right").render()["setkey.conf"])
+    expected = [swap_direction(s) for s in statements(fixture(f"howto-setkey-{mode}.sh"))]
+    assert [s for s in rendered if not is_nd_bypass(s)] == expected
+
+
+def test_pfs_group_only_when_esp_has_dh(tmp_path: Path) -> None:
+    plain = statements(daemon(tmp_path, howto_scenario()).render()["racoon.conf"])
+    assert not [s for s in plain if s.startswith("pfs_group")]
+    pfs = howto_scenario(esp=parse_proposal("aes128-sha1-modp2048", "esp", needs_dh=False))
+    text = statements(daemon(tmp_path, pfs).render()["racoon.conf"])
+    assert text.count("pfs_group 14;") == 2
+    assert text.count("encryption_algorithm aes 128;") == 2
+    assert text.count("authentication_algorithm hmac_sha1;") == 2
+
+
+def test_lifetimes_in_seconds_when_not_whole_minutes(tmp_path: Path) -> None:
+    s = howto_scenario().with_(ike_lifetime=3601, child_lifetime=90)
+    text = statements(daemon(tmp_path, s).render()["racoon.conf"])
+    assert "lifetime time 3601 sec;" in text
+    assert text.count("lifetime time 90 sec;") == 2
+
+
+# -- the neighbour-discovery bypass and the nd-deadlock fault -------------------------
+def test_default_spd_bypasses_neighbour_discovery_and_says_why(tmp_path: Path) -> None:
+    text = daemon(tmp_path, howto_scenario()).render()["setkey.conf"]
+    bypass = [s for s in statements(text) if is_nd_bypass(s)]
+    assert sorted(bypass) == sorted(
+        f"spdadd ::/0 ::/0 icmp6 {t},0 -P {d} prio def +100 none;"
+        for t in (135, 136) for d in ("in", "out"))
+    comments = " ".join(ln for ln in text.splitlines() if ln.startswith("#")).lower()
+    assert "neighbour discovery" in comments and "ike" in comments
+    assert "never" in comments and "reaches the peer" in comments
+    # the bypasses come before the require policies they must override
+    last_bypass = max(i for i, s in enumerate(statements(text)) if is_nd_bypass(s))
+    first_require = min(i for i, s in enumerate(statements(text)) if "require" in s)
+    assert last_bypass < first_require
+
+
+def test_nd_deadlock_fault_omits_the_bypass(tmp_path: Path) -> None:
+    text = daemon(tmp_path, howto_scenario(fault="nd-deadlock")).render()["setkey.conf"]
+    assert not [s for s in statements(text) if is_nd_bypass(s)]
+    assert "icmp6" not in re.sub(r"#.*", "", text)
+    assert statements(text) == statements(fixture("howto-setkey-transport.sh"))
+
+
+def test_nd_deadlock_failure_explains_itself(tmp_path: Path) -> None:
+    d = daemon(tmp_path, howto_scenario(fault="nd-deadlock"))
+    d.ctx.dir.mkdir()
+    (d.ctx.dir / "racoon.log").write_text(
+        "2024-01-01 00:00:00: INFO: initiate new phase 1 negotiation: "
+        f"{LEFT}[500]<=>{RIGHT}[500]\n")
+    assert d.failure() is None  # not initiated yet
+    d._initiated_at = racoon_mod.time.monotonic()
+    assert d.failure() is None  # within the grace period
+    d._initiated_at -= racoon_mod.ND_GRACE + 1
+    reason = d.failure()
+    assert reason is not None
+    assert "nd-deadlock" in reason and "Neighbour" in reason and "135/136" in reason
+    assert RIGHT in reason
+
+
+def test_nd_deadlock_explanation_is_added_to_racoon_errors(tmp_path: Path) -> None:
+    d = daemon(tmp_path, howto_scenario(fault="nd-deadlock"))
+    d.ctx.dir.mkdir()
+    (d.ctx.dir / "racoon.log").write_text(
+        "2024-01-01 00:00:30: ERROR: phase1 negotiation failed due to time up. 0123:4567\n")
+    reason = d.failure()
+    assert reason is not None
+    assert reason.startswith("racoon (left): ") and "time up" in reason and "nd-deadlock" in reason
+
+
+def test_failure_names_racoons_own_words(tmp_path: Path) -> None:
+    d = daemon(tmp_path, howto_scenario())
+    d.ctx.dir.mkdir()
+    (d.ctx.dir / "racoon.log").write_text(
+        "2024-01-01 00:00:01: INFO: begin Identity Protection mode.\n"
+        f"2024-01-01 00:00:01: ERROR: couldn't find the pskey for {RIGHT}.\n")
+    assert d.failure() == f"racoon (left): 2024-01-01 00:00:01: ERROR: couldn't find the pskey for {RIGHT}."
+    (d.ctx.dir / "racoon.log").write_text(
+        "2024-01-01 00:00:01: NOTIFY: couldn't find the proper pskey, try to get one by the peer's"
+        " address.\n")
+    assert d.failure() is None
+
+
+def test_unsupported_algorithm_stops_rendering(tmp_path: Path) -> None:
+    s = howto_scenario(ike=parse_proposal("aes128-sha1-ecp256", "ike", needs_dh=True))
+    with pytest.raises(DaemonError, match="ecp256"):
+        daemon(tmp_path, s).render()
+
+
+# -- parsers ---------------------------------------------------------------------
+def test_parse_transport_log() -> None:
+    events = parse_racoon_log(fixture("racoon-transport.log"))
+    assert [type(e) for e in events] == [IsakmpSA, IpsecSA, IpsecSA]
+    phase1 = events[0]
+    assert isinstance(phase1, IsakmpSA)
+    assert (phase1.local, phase1.remote) == (LEFT, RIGHT)
+    assert phase1.cookies == "51819f546416f01e:1a164b8532aa23c3"
+    assert phase1.time == "2024-03-05 10:12:02"
+    assert events[1:] == [
+        IpsecSA("2024-03-05 10:12:03", "esp", "transport", RIGHT, LEFT, 0x0B5E2F71),
+        IpsecSA("2024-03-05 10:12:03", "esp", "transport", LEFT, RIGHT, 0xC6F1A0D2)]
+
+
+def test_parse_tunnel_log_without_ports_and_wrapped() -> None:
+    events = parse_racoon_log(fixture("racoon-tunnel.log"))
+    phase1 = [e for e in events if isinstance(e, IsakmpSA)]
+    assert [(e.local, e.remote) for e in phase1] == [("2001:db8:20::2", "2001:db8:10::1")]
+    assert [(e.mode, e.src, e.dst, e.spi) for e in events if isinstance(e, IpsecSA)] == [
+        ("tunnel", "2001:db8:10::1", "2001:db8:20::2", 61457633),
+        ("tunnel", "2001:db8:20::2", "2001:db8:10::1", 4030823228)]
+
+
+def test_parse_setkey_transport_dump() -> None:
+    sas = parse_setkey_dump(fixture("setkey-D-transport.txt"))
+    assert [(sa.src, sa.dst, sa.spi, sa.mode, sa.proto) for sa in sas] == [
+        (LEFT, RIGHT, 0xC6F1A0D2, "transport", "esp"),
+        (RIGHT, LEFT, 0x0B5E2F71, "transport", "esp")]
+    out = sas[0]
+    assert out.enc == ("cbc(aes)", "f755cb1119760a3682f3de02ceafb2cd")
+    assert out.auth == ("hmac(sha1)", "aa849753e010be09a620ad7f5e931b4a1b92407c", 96)
+    assert out.aead is None and out.reqid == 0 and not out.encap
+    assert (out.bytes, out.packets) == (416, 4)
+    assert sas[1].enc == ("cbc(aes)", "980e82c6eac2feb35c9ae6adc4d6eb13")
+
+
+def test_parse_setkey_tunnel_dump() -> None:
+    sas = parse_setkey_dump(fixture("setkey-D-tunnel.txt"))
+    assert [(sa.src, sa.dst, sa.spi, sa.mode, sa.reqid) for sa in sas] == [
+        ("2001:db8:10::1", "2001:db8:20::2", 0x03A9C4E1, "tunnel", 16385),
+        ("2001:db8:20::2", "2001:db8:10::1", 0xF0417B3C, "tunnel", 16385)]
+    assert sas[1].enc == ("cbc(des3_ede)", "9b7ebf4864409a1bd797e166d0ba6fc5a1af15510e669f01")
+    assert sas[1].auth == ("hmac(md5)", "7b015d6b6beb5b482524184fac75d071", 96)
+    assert len(bytes.fromhex(sas[0].enc[1])) == 24  # type: ignore[index]
+
+
+def test_log_and_dump_agree_on_spis() -> None:
+    for log, dump in (("racoon-transport.log", "setkey-D-transport.txt"),
+                      ("racoon-tunnel.log", "setkey-D-tunnel.txt")):
+        logged = {(e.src, e.dst, e.spi, e.mode) for e in parse_racoon_log(fixture(log))
+                  if isinstance(e, IpsecSA)}
+        dumped = {(sa.src, sa.dst, sa.spi, sa.mode) for sa in parse_setkey_dump(fixture(dump))}
+        assert logged == dumped, log
+
+
+def test_parse_empty_setkey_dump() -> None:
+    assert parse_setkey_dump("No SAD entries.\n") == []
+    assert parse_racoon_log("") == []
+
+
+# -- capabilities ----------------------------------------------------------------
+def _no_system_racoon() -> bool:
+    return not any(shutil.which(exe, path="/usr/sbin:/sbin") for exe in ("racoon", "setkey"))
+
+
+needs_clean_sbin = pytest.mark.skipif(not _no_system_racoon(),
+                                      reason="racoon or setkey is installed in /usr/sbin or /sbin")
+
+
+def _fake_exe(directory: Path, name: str) -> None:
+    path = directory / name
+    path.write_text("#!/bin/sh\nexit 0\n")
+    path.chmod(0o755)
+
+
+@needs_clean_sbin
+@pytest.mark.parametrize(("present", "absent"), [
+    ((), ("racoon", "setkey")), (("setkey",), ("racoon",)), (("racoon",), ("setkey",)),
+    (("racoon", "setkey"), ())])
+def test_missing_names_exactly_what_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               present: tuple[str, ...],
+                                               absent: tuple[str, ...]) -> None:
+    for name in present:
+        _fake_exe(tmp_path, name)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    reason = Racoon.missing(Flavor("racoon"))
+    if not absent:
+        assert reason is None
+        return
+    assert reason is not None
+    head, _, _ = reason.removeprefix("racoon: ").partition(" not found")
+    assert set(head.split(" and ")) == set(absent)
+    assert "on PATH" in reason
+
+
+def test_missing_in_a_flavor_tree_names_the_tree(tmp_path: Path) -> None:
+    flavor = Flavor("racoon", "/x", tmp_path)
+    reason = Racoon.missing(flavor)
+    assert reason is not None and str(tmp_path) in reason and "racoon and setkey" in reason
+
+
+def test_unsupported_ikev2(tmp_path: Path) -> None:
+    s = howto_scenario().with_(ike_version=2)
+    reason = Racoon.unsupported(s, "left", Flavor("racoon"), "ipl-unit")
+    assert reason is not None and "racoon speaks IKEv1 only" in reason
+
+
+@pytest.mark.parametrize(("ike", "esp", "named"), [
+    ("aes128gcm16-sha256-modp2048", "aes128-sha1", "aes128gcm16"),
+    ("aes128-sha1-ecp256", "aes128-sha1", "ecp256"),
+    ("aes128-sha1-curve25519", "aes128-sha1", "curve25519"),
+    ("aes128-sha1-modp2048", "chacha20poly1305", "chacha20poly1305"),
+    ("aes128-sha1-modp2048", "aes128-sha1-ecp384", "ecp384")])
+def test_unsupported_algorithm_is_named(ike: str, esp: str, named: str) -> None:
+    s = howto_scenario(ike=parse_proposal(ike, "ike", needs_dh=True),
+                       esp=parse_proposal(esp, "esp", needs_dh=False))
+    reason = Racoon.unsupported(s, "left", Flavor("racoon"), "ipl-unit")
+    assert reason is not None and named in reason
+
+
+def test_unsupported_without_pfkey(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(racoon_mod, "PFKEY_PROC", tmp_path / "pfkey")
+    reason = Racoon.unsupported(howto_scenario(), "left", Flavor("racoon"), "ipl-unit")
+    assert reason is not None and "PF_KEY" in reason
+    (tmp_path / "pfkey").write_text("")
+    assert Racoon.unsupported(howto_scenario(), "left", Flavor("racoon"), "ipl-unit") is None
+
+
+def test_registered_and_described() -> None:
+    assert DAEMONS["racoon"] is Racoon
+    assert Racoon.ike_versions == (1,)
+    assert Racoon.log_name == "racoon.log"
+    assert Racoon.binaries() == ("racoon", "setkey")
+
+
+def test_status_commands(tmp_path: Path) -> None:
+    assert daemon(tmp_path, howto_scenario()).status_commands() == [["setkey", "-D"], ["setkey", "-DP"]]
+
+
+# -- running, with stand-ins for racoon, setkey and racoonctl -------------------------
+FAKE_RACOON = """\
+import re, socket, sys, time
+conf, log = sys.argv[sys.argv.index("-f") + 1], sys.argv[sys.argv.index("-l") + 1]
+text = open(conf).read()
+with open(log, "a") as out:
+    if "{refuse}" == "yes":
+        out.write(f'2024-01-01 00:00:00: ERROR: {{conf}}:7: "bogus" syntax error\\n')
+        out.write("2024-01-01 00:00:00: ERROR: fatal parse failure (1 errors)\\n")
+        sys.exit(1)
+    out.write("2024-01-01 00:00:00: INFO: 2001:db8:1:1::1[500] used as isakmp port (fd=5)\\n")
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(re.search(r'adminsock "([^"]+)"', text).group(1))
+s.listen(1)
+time.sleep(30)
+"""
+
+RECORD_CALLS = "import sys\nopen(sys.argv[0] + '.calls', 'a').write(' '.join(sys.argv[1:]) + '\\n')\n"
+
+
+class FakeSocket:
+    """Stands in for the datagram socket opened in the peer's namespace."""
+
+    sent: ClassVar[list[tuple[str | None, bytes, tuple[str, int]]]] = []
+
+    def __init__(self, netns: str | None) -> None:
+        self.netns = netns
+
+    def __enter__(self) -> FakeSocket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def sendto(self, data: bytes, address: tuple[str, int]) -> int:
+        self.sent.append((self.netns, data, address))
+        return len(data)
+
+
+def _script(directory: Path, name: str, body: str) -> None:
+    path = directory / name
+    path.write_text(f"#!{sys.executable}\n{body}")
+    path.chmod(0o755)
+
+
+def _stand_ins(bin_dir: Path, *, refuse: str = "no", setkey_exit: int = 0) -> None:
+    bin_dir.mkdir()
+    _script(bin_dir, "racoon", FAKE_RACOON.format(refuse=refuse))
+    _script(bin_dir, "setkey", f"{RECORD_CALLS}print('line 5: Syntax error at [prio]') if {setkey_exit}"
+            f" else None\nsys.exit({setkey_exit})\n")
+    _script(bin_dir, "racoonctl", RECORD_CALLS)
+
+
+def _started(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **stand_in: object) -> Racoon:
+    _stand_ins(tmp_path / "bin", **stand_in)  # type: ignore[arg-type]
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:/usr/bin:/bin")
+    d = daemon(tmp_path, howto_scenario())
+    d.ctx.netns = ""  # no namespace: the stand-ins run beside the test
+    d.ctx.dir.mkdir()
+    d.write()
+    return d
+
+
+def test_start_loads_the_spd_then_waits_for_racoon(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    d = _started(tmp_path, monkeypatch)
+    try:
+        d.start()
+        d.load()
+        assert (tmp_path / "bin" / "setkey.calls").read_text() == f"-f {d.ctx.home}/setkey.conf\n"
+        FakeSocket.sent.clear()
+        monkeypatch.setattr(racoon_mod, "socket_in", lambda netns, *a: FakeSocket(netns))
+        d.initiate()
+        assert [(ns, addr) for ns, _, addr in FakeSocket.sent] == [("", (RIGHT, racoon_mod.TRIGGER_PORT))]
+        assert (tmp_path / "bin" / "racoonctl.calls").read_text() == \
+            f"-s {d.ctx.home}/racoon.sock establish-sa isakmp inet6 {LEFT} {RIGHT}\n"
+        assert d.failure() is None
+    finally:
+        d.stop()
+
+
+def test_a_refused_config_surfaces_racoons_words(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    d = _started(tmp_path, monkeypatch, refuse="yes")
+    try:
+        with pytest.raises(DaemonError, match=r"racoon \(left\) exited with status 1.*fatal parse failure"):
+            d.start()
+    finally:
+        d.stop()
+
+
+def test_a_refused_spd_surfaces_setkeys_words(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    d = _started(tmp_path, monkeypatch, setkey_exit=1)
+    with pytest.raises(DaemonError, match=r"setkey refused .*setkey.conf: line 5: Syntax error at \[prio\]"):
+        d.start()
+    assert d.proc is None  # racoon is not started on a refused SPD
