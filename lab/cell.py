@@ -18,6 +18,7 @@ from lab import xfrm
 from lab.artifacts import RunDir
 from lab.capture import Capture
 from lab.daemons import daemon_class
+from lab.decrypt import Decryption, decrypt, write_esp_sa
 from lab.daemons.base import Daemon, PeerContext
 from lab.errors import DaemonError, DeadlineError, LabError
 from lab.flavors import parse_flavor, require
@@ -45,6 +46,7 @@ class Cell:
         self.ping: PingResult | None = None
         self.sas: dict[str, list[xfrm.SA]] = {}
         self.verdict: Verdict | None = None
+        self.decryption: Decryption | None = None
         self._stack = contextlib.ExitStack()
 
     # -- phases ---------------------------------------------------------------
@@ -136,8 +138,12 @@ class Cell:
         with self.phase("verdict"):
             assert self.capture is not None and self.ping is not None
             self.sas = self._held()
-            frames = self.capture.stop()
-            self.verdict = judge(self.scenario, parse_all(frames), self.sas, self.ping)
+            packets = parse_all(self.capture.stop())
+            self.verdict = judge(self.scenario, packets, self.sas, self.ping)
+        with self.phase("decrypt"):
+            self.decryption = decrypt(packets, [sa for held in self.sas.values() for sa in held],
+                                      self.ping)
+            self.verdict.problems += [f"(e) {p}" for p in self.decryption.problems]
         return self.verdict
 
     def run(self) -> Verdict:
@@ -159,6 +165,7 @@ class Cell:
         if self.capture is not None:
             self.capture.stop()
             self.capture.write_pcap(rundir.path / "capture.pcap")
+            write_esp_sa(rundir.path / "esp_sa", [sa for side in SIDES for sa in self._held_safe(side)])
         lines = []
         for side in SIDES:
             try:
@@ -172,6 +179,12 @@ class Cell:
         rundir.write("timings.txt", "".join(f"{k}: {v:.3f} s\n" for k, v in self.timings.items()))
         if extra:
             extra(rundir)
+
+    def _held_safe(self, side: str) -> list[xfrm.SA]:
+        try:
+            return xfrm.dump(self.topology.netns(side))
+        except OSError:
+            return self.sas.get(side, [])
 
     def _dump_kernel_state(self, rundir: RunDir) -> None:
         for side in SIDES:

@@ -3,7 +3,8 @@
 (a) between the two peers, everything but IKE and neighbour discovery is ESP;
 (b) the SPIs seen in each direction are exactly those negotiated for it, as both
     kernels hold them; (c) ESP sequence numbers start at 1 and rise by one;
-(d) ESP packets = echo requests sent + replies received.
+(d) ESP packets = echo requests sent + replies received; and (e, lab.decrypt)
+    decrypted with the kernels' keys, the ESP carries exactly those echoes.
 """
 
 from __future__ import annotations

@@ -1,0 +1,142 @@
+"""Decrypt the captured ESP with the keys the kernels hold, and write Wireshark's esp_sa.
+
+scapy does the cryptography (its SecurityAssociation); this module maps the
+kernel's algorithm names to scapy's and to Wireshark's, and checks that what was
+encrypted is exactly the echo requests and replies that were sent.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lab.packets import Packet
+from lab.traffic import ECHO_REPLY, ECHO_REQUEST, PingResult
+from lab.xfrm import SA
+
+#: kernel name -> (scapy name, Wireshark esp_sa name)
+CIPHERS = {
+    "cbc(aes)": ("AES-CBC", "AES-CBC [RFC3602]"),
+    "cbc(des3_ede)": ("3DES", "TripleDES-CBC [RFC2451]"),
+    "rfc4106(gcm(aes))": ("AES-GCM", "AES-GCM with 16 octet ICV [RFC4106]"),
+    "rfc7539esp(chacha20,poly1305)": ("CHACHA20-POLY1305", "ChaCha20 with Poly1305 [RFC7634]"),
+}
+#: (kernel name, truncation bits) -> (scapy name, Wireshark esp_sa name)
+INTEGRITY = {
+    ("hmac(sha1)", 96): ("HMAC-SHA1-96", "HMAC-SHA-1-96 [RFC2404]"),
+    ("hmac(md5)", 96): ("HMAC-MD5-96", "HMAC-MD5-96 [RFC2403]"),
+    ("hmac(sha256)", 128): ("SHA2-256-128", "HMAC-SHA-256-128 [RFC4868]"),
+    ("hmac(sha384)", 192): ("SHA2-384-192", "HMAC-SHA-384-192 [RFC4868]"),
+    ("hmac(sha512)", 256): ("SHA2-512-256", "HMAC-SHA-512-256 [RFC4868]"),
+}
+
+
+@dataclass
+class Decryption:
+    inner: dict[tuple[str, str], list[tuple[int, int, int]]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        n = sum(len(v) for v in self.inner.values())
+        return f"decrypted {n} ESP packets" + (f"; {len(self.problems)} problem(s)"
+                                               if self.problems else ", all echo as sent")
+
+
+def _scapy_sa(sa: SA):  # type: ignore[no-untyped-def]
+    from scapy.layers.ipsec import ESP, SecurityAssociation
+
+    kwargs: dict[str, object] = {"spi": sa.spi, "esn_en": sa.esn}
+    if sa.aead:
+        name, key, icv = sa.aead
+        kwargs.update(crypt_algo=CIPHERS[name][0], crypt_key=bytes.fromhex(key),
+                      crypt_icv_size=icv // 8)
+    else:
+        assert sa.enc is not None and sa.auth is not None
+        kwargs.update(crypt_algo=CIPHERS[sa.enc[0]][0], crypt_key=bytes.fromhex(sa.enc[1]),
+                      auth_algo=INTEGRITY[(sa.auth[0], sa.auth[2])][0],
+                      auth_key=bytes.fromhex(sa.auth[1]))
+    return SecurityAssociation(ESP, **kwargs)
+
+
+def unsupported(sa: SA) -> str | None:
+    if sa.aead:
+        return None if sa.aead[0] in CIPHERS else f"no decryption for {sa.aead[0]}"
+    if not sa.enc or sa.enc[0] not in CIPHERS:
+        return f"no decryption for {sa.enc[0] if sa.enc else 'a missing cipher'}"
+    if not sa.auth or (sa.auth[0], sa.auth[2]) not in INTEGRITY:
+        return f"no integrity check for {sa.auth[0] if sa.auth else 'a missing integrity'}"
+    return None
+
+
+def decrypt(packets: list[Packet], sas: list[SA], ping: PingResult) -> Decryption:
+    """Decrypt every ESP packet between the peers; the inner packets must be the pings."""
+    from scapy.layers.inet6 import IPv6
+
+    result = Decryption()
+    by_spi = {sa.spi: sa for sa in sas if sa.proto == "esp"}
+    engines: dict[int, object] = {}
+    for p in packets:
+        if p.kind != "esp" or p.proto != 50:
+            continue
+        sa = by_spi.get(p.spi or 0)
+        if sa is None:
+            result.problems.append(f"no key for spi 0x{p.spi:08x}")
+            continue
+        why = unsupported(sa)
+        if why:
+            result.problems.append(f"spi 0x{sa.spi:08x}: {why}")
+            continue
+        engine = engines.setdefault(sa.spi, _scapy_sa(sa))
+        try:
+            inner = engine.decrypt(IPv6(p.raw_ip))  # type: ignore[attr-defined]
+        except Exception as exc:  # scapy raises plain exceptions for bad ICVs
+            result.problems.append(f"spi 0x{sa.spi:08x} seq {p.seq}: {exc}")
+            continue
+        raw = bytes(inner)
+        # Transport: the IPv6 header with ICMPv6 after it. Tunnel: scapy keeps the outer
+        # header (next header 41) in front of the inner packet.
+        while len(raw) >= 40 and raw[6] == 41:
+            raw = raw[40:]
+        if len(raw) < 48 or raw[6] != 58:
+            result.problems.append(f"spi 0x{sa.spi:08x} seq {p.seq}: inner packet is not ICMPv6")
+            continue
+        kind, _code, _sum, ident, seq = struct.unpack_from("!BBHHH", raw, 40)
+        result.inner.setdefault((p.src, p.dst), []).append((kind, ident, seq))
+    _check_echo(result, ping)
+    return result
+
+
+def _check_echo(result: Decryption, ping: PingResult) -> None:
+    requests = [(k, i, s) for v in result.inner.values() for (k, i, s) in v if k == ECHO_REQUEST]
+    replies = [(k, i, s) for v in result.inner.values() for (k, i, s) in v if k == ECHO_REPLY]
+    want_req = [(ECHO_REQUEST, ping.ident, s) for s in ping.sent]
+    want_rep = [(ECHO_REPLY, ping.ident, s) for s in ping.replies]
+    if requests != want_req:
+        result.problems.append(f"decrypted echo requests {[s for *_, s in requests]}, "
+                               f"sent {ping.sent} (id 0x{ping.ident:04x})")
+    if replies != want_rep:
+        result.problems.append(f"decrypted echo replies {[s for *_, s in replies]}, "
+                               f"answered {ping.replies}")
+
+
+def esp_sa_file(sas: list[SA]) -> str:
+    """Wireshark's esp_sa UAT: put it in the profile directory and the capture opens decrypted."""
+    rows = []
+    for sa in sorted({sa.spi: sa for sa in sas if sa.proto == "esp"}.values(),
+                     key=lambda s: (s.src, s.spi)):
+        if sa.aead and sa.aead[0] in CIPHERS:
+            enc, key, auth, akey = CIPHERS[sa.aead[0]][1], sa.aead[1], "NULL", ""
+        elif sa.enc and sa.auth and sa.enc[0] in CIPHERS and (sa.auth[0], sa.auth[2]) in INTEGRITY:
+            enc, key = CIPHERS[sa.enc[0]][1], sa.enc[1]
+            auth, akey = INTEGRITY[(sa.auth[0], sa.auth[2])][1], sa.auth[1]
+        else:
+            continue
+        rows.append(",".join(f'"{v}"' for v in (
+            "IPv6", sa.src, sa.dst, f"0x{sa.spi:08x}", enc, f"0x{key}", auth,
+            f"0x{akey}" if akey else "")))
+    return "# Wireshark esp_sa, written by ipsec-lab\n" + "\n".join(rows) + "\n"
+
+
+def write_esp_sa(path: Path, sas: list[SA]) -> None:
+    path.write_text(esp_sa_file(sas))

@@ -1,0 +1,60 @@
+"""Decryption of captured ESP with the kernel's keys (scapy), and the esp_sa file."""
+
+from __future__ import annotations
+
+import pytest
+from scapy.layers.inet6 import ICMPv6EchoReply, ICMPv6EchoRequest, IPv6
+from scapy.layers.ipsec import ESP, SecurityAssociation
+from scapy.layers.l2 import Ether
+
+from lab.decrypt import decrypt, esp_sa_file
+from lab.packets import parse
+from lab.traffic import PingResult
+from lab.xfrm import SA
+
+L, R = "2001:db8:1:1::1", "2001:db8:2:2::2"
+KEY, AKEY = "00112233445566778899aabbccddeeff", "0123456789abcdef0123456789abcdef01234567"
+SAS = [SA(L, R, 0x1001, "esp", "transport", 1, enc=("cbc(aes)", KEY), auth=("hmac(sha1)", AKEY, 96)),
+       SA(R, L, 0x2002, "esp", "transport", 1, enc=("cbc(aes)", KEY[::-1]),
+          auth=("hmac(sha1)", AKEY[::-1], 96))]
+
+
+def encrypted(sa: SA, src: str, dst: str, icmp, seq: int) -> bytes:  # type: ignore[no-untyped-def]
+    engine = SecurityAssociation(ESP, spi=sa.spi, crypt_algo="AES-CBC",
+                                 crypt_key=bytes.fromhex(sa.enc[1]),  # type: ignore[index]
+                                 auth_algo="HMAC-SHA1-96",
+                                 auth_key=bytes.fromhex(sa.auth[1]))  # type: ignore[index]
+    return bytes(Ether() / engine.encrypt(IPv6(src=src, dst=dst) / icmp, seq_num=seq))
+
+
+def capture(flip: bool = False) -> list:
+    frames = []
+    for seq in (1, 2):
+        frames.append(encrypted(SAS[0], L, R, ICMPv6EchoRequest(id=7, seq=seq), seq))
+        frames.append(encrypted(SAS[1], R, L, ICMPv6EchoReply(id=7, seq=seq), seq))
+    if flip:
+        frames[2] = frames[2][:-20] + bytes([frames[2][-20] ^ 1]) + frames[2][-19:]
+    return [parse(float(i), f) for i, f in enumerate(frames)]
+
+
+def test_decrypts_to_the_pings_sent() -> None:
+    result = decrypt(capture(), SAS, PingResult(7, [1, 2], [1, 2]))
+    assert result.problems == []
+    assert result.inner[(L, R)] == [(128, 7, 1), (128, 7, 2)]
+
+
+def test_a_flipped_byte_fails_the_icv() -> None:
+    result = decrypt(capture(flip=True), SAS, PingResult(7, [1, 2], [1, 2]))
+    assert any("seq 2" in p for p in result.problems)
+
+
+def test_inner_packets_must_be_what_was_sent() -> None:
+    result = decrypt(capture(), SAS, PingResult(7, [1, 2, 3], [1, 2]))
+    assert result.problems == ["decrypted echo requests [1, 2], sent [1, 2, 3] (id 0x0007)"]
+
+
+@pytest.mark.parametrize("sa", SAS)
+def test_esp_sa_rows(sa: SA) -> None:
+    text = esp_sa_file(SAS)
+    assert f'"IPv6","{sa.src}","{sa.dst}","0x{sa.spi:08x}","AES-CBC [RFC3602]","0x{sa.enc[1]}",' \
+           f'"HMAC-SHA-1-96 [RFC2404]","0x{sa.auth[1]}"' in text  # type: ignore[index]
