@@ -24,9 +24,9 @@ import execnet
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lab.kernel import choose  # noqa: E402
-from lab.run import TAG_VAR  # noqa: E402
-from lab.uml import KERNEL_VAR, worker_python  # noqa: E402
+from lab.kernel import choose
+from lab.run import TAG_VAR
+from lab.uml import KERNEL_VAR, worker_python
 
 REMOTE = '''
 import tempfile, time

@@ -18,8 +18,8 @@ from lab import xfrm
 from lab.artifacts import RunDir
 from lab.capture import Capture
 from lab.daemons import daemon_class
-from lab.decrypt import Decryption, decrypt, write_esp_sa
 from lab.daemons.base import Daemon, PeerContext
+from lab.decrypt import Decryption, decrypt, write_esp_sa
 from lab.errors import DaemonError, DeadlineError, LabError
 from lab.flavors import parse_flavor, require
 from lab.packets import parse_all

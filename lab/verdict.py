@@ -55,7 +55,7 @@ class Verdict:
 
     def check(self) -> None:
         if self.problems:
-            raise VerdictError("\n".join(self.problems + ["per direction:", *self.summary()]))
+            raise VerdictError("\n".join([*self.problems, "per direction:", *self.summary()]))
 
 
 def judge(scenario: Scenario, packets: list[Packet], sas: dict[str, list[SA]],
