@@ -29,6 +29,13 @@ OPTIONS: tuple[Option, ...] = (
            "/usr/bin/linux.uml)", metavar="PATH"),
     Option("rundir", "where run directories (artifacts) go (default: .lab-runs/ under the "
            "rootdir)", metavar="DIR"),
+    Option("flavors", "flavors in the matrix, comma-separated, each NAME, NAME@SUITE or "
+           "NAME@/path (default: libreswan@bookworm,libreswan@sid,strongswan@bookworm,"
+           "strongswan@sid,racoon)", metavar="LIST"),
+    Option("ike", "IKE versions in the matrix: 1, 2 or 1,2 (default)", metavar="LIST"),
+    Option("modes", "modes in the matrix: transport, tunnel (default both)", metavar="LIST"),
+    Option("proposals", "proposal sets in the matrix: aes128-sha1, aes256-sha256, aes128gcm16, "
+           "3des-md5 (default all)", metavar="LIST"),
     Option("keep-artifacts", "keep every cell's run directory, not only those of failed cells "
            "(pcap, configs, logs, SA dumps)", False, flag=True),
 )

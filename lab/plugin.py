@@ -28,6 +28,7 @@ from lab.daemons import DAEMONS
 from lab.errors import LabError
 from lab.flavors import Flavor, flavors_dir, parse_flavor, tree_missing
 from lab.kernel import KernelChoice, choose, in_uml
+from lab.matrix import MatrixSelection
 from lab.netns import lab_namespaces
 from lab.run import TAG_VAR
 from lab.scenario import SIDES, Scenario
@@ -55,6 +56,11 @@ def _session_tag() -> str:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "lab: an end-to-end cell with real daemons and a real kernel")
     _session_tag()
+    try:  # options are checked once, up front, with a one-line answer
+        opt = config.option
+        MatrixSelection.from_options(opt.lab_flavors, opt.lab_ike, opt.lab_modes, opt.lab_proposals)
+    except LabError as exc:
+        raise pytest.UsageError(str(exc)) from None
     if hasattr(config, "workerinput") or in_uml():
         return
     if config.option.collectonly or config.option.help or config.option.version:
@@ -199,6 +205,7 @@ class Lab:
                     rundir.fresh()
                     cell.collect(rundir, failed)
                     rundir.write("reproduce.sh", f"#!/bin/sh\n{self.reproduce()}\n")
+                    self.request.node.user_properties.append(("artifacts", str(rundir.path)))
                 else:
                     rundir.remove()
             finally:

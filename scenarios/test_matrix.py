@@ -1,0 +1,36 @@
+"""The interop matrix: every initiator x responder flavor pair, both orders and
+self-pairs, x IKE version x mode x proposal set.
+
+Choose a subset with --lab-flavors, --lab-ike, --lab-modes, --lab-proposals. A
+cell a pair cannot do is skipped with the reason the daemon (or its capability
+table) gives.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from lab.errors import LabError
+from lab.matrix import MatrixCell, MatrixSelection
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "cell" not in metafunc.fixturenames:
+        return
+    opt = metafunc.config.option
+    try:
+        selection = MatrixSelection.from_options(opt.lab_flavors, opt.lab_ike, opt.lab_modes,
+                                                 opt.lab_proposals)
+    except LabError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    cells = selection.cells()
+    metafunc.parametrize("cell", cells, ids=[c.id for c in cells])
+
+
+@pytest.mark.lab
+def test_interop(lab, cell: MatrixCell) -> None:
+    reason = cell.not_generated_reason()
+    if reason:
+        pytest.skip(reason)
+    verdict = lab.run(cell.scenario())
+    assert verdict.esp_packets == 2 * cell.scenario().pings
