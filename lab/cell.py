@@ -93,11 +93,17 @@ class Cell:
         return {side: xfrm.dump(self.topology.netns(side)) for side in SIDES}
 
     def _established(self) -> bool:
-        left, right = self.scenario.left.address, self.scenario.right.address
+        """Both kernels hold ESP SAs both ways, and each sends its traffic to the other
+        through an IPsec policy (some daemons install the policy after the SAs)."""
         self.sas = self._held()
-        for held in self.sas.values():
-            pairs = {(sa.src, sa.dst) for sa in held if sa.proto == "esp"}
-            if not {(left, right), (right, left)} <= pairs:
+        for side in SIDES:
+            pairs = {(sa.src, sa.dst) for sa in self.sas[side] if sa.proto == "esp"}
+            me = self.scenario.peer(side).address
+            other = self.scenario.peer("right" if side == "left" else "left").address
+            if not {(me, other), (other, me)} <= pairs:
+                return False
+            if not any(p.dir == "out" and p.ipsec and p.covers(me, other)
+                       for p in xfrm.dump_policies(self.topology.netns(side))):
                 return False
         return True
 

@@ -16,6 +16,9 @@ from lab.netns import socket_in
 
 NETLINK_XFRM = 6
 XFRM_MSG_NEWSA, XFRM_MSG_GETSA = 0x10, 0x12
+XFRM_MSG_NEWPOLICY, XFRM_MSG_GETPOLICY = 0x13, 0x15
+XFRMA_TMPL = 5
+POLICY_DIRS = {0: "in", 1: "out", 2: "fwd"}
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP = 0x1, 0x4, 0x300
 NLM_F_CREATE, NLM_F_EXCL = 0x400, 0x200
@@ -27,6 +30,7 @@ PROTOS = {50: "esp", 51: "ah", 108: "comp"}
 
 _NLMSG = struct.Struct("=IHHII")
 _SA_INFO = struct.Struct("=16s16sHHHHHBBB3xiI" "16s4sB3x" "16s" "8Q" "4Q" "3I" "IIHBBB7x")
+_POLICY_INFO = struct.Struct("=16s16sHHHHHBBB3xiI" "8Q" "4Q" "IIBBBB4x")
 _XFRM_INF = 0xFFFFFFFFFFFFFFFF
 assert _SA_INFO.size == 224
 
@@ -54,6 +58,40 @@ class SA:
         esn = " esn" if self.esn else ""
         return (f"{self.src} > {self.dst} {self.proto} spi=0x{self.spi:08x} {self.mode}"
                 f" reqid={self.reqid} {'+'.join(algs)}{esn}")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """One kernel security policy: direction, selector, and whether it asks for IPsec."""
+
+    dir: str
+    src: str
+    src_len: int
+    dst: str
+    dst_len: int
+    proto: int
+    ipsec: bool  # has templates (a "require"/"use" policy), not allow/bypass only
+    action: str
+
+    def covers(self, src: str, dst: str) -> bool:
+        def within(addr: str, net: str, plen: int) -> bool:
+            return ipaddress.ip_address(addr) in ipaddress.ip_network(f"{net}/{plen}", strict=False)
+
+        return within(src, self.src, self.src_len) and within(dst, self.dst, self.dst_len)
+
+    def __str__(self) -> str:
+        what = "ipsec" if self.ipsec else self.action
+        return f"{self.src}/{self.src_len} > {self.dst}/{self.dst_len} proto {self.proto} {self.dir} {what}"
+
+
+def parse_policy(payload: bytes) -> Policy:
+    f = _POLICY_INFO.unpack_from(payload)
+    daddr, saddr, family, plen_d, plen_s, proto = f[0], f[1], f[6], f[7], f[8], f[9]
+    direction, action = f[26], f[27]
+    attrs = _attrs(payload[(_POLICY_INFO.size + 3) & ~3:])
+    return Policy(POLICY_DIRS.get(direction, str(direction)), _addr(saddr, family), plen_s,
+                  _addr(daddr, family), plen_d, proto, XFRMA_TMPL in attrs,
+                  "allow" if action == 0 else "block")
 
 
 def _attrs(data: bytes) -> dict[int, bytes]:
@@ -151,6 +189,10 @@ class XfrmSocket:
         replies = self._request(XFRM_MSG_GETSA, NLM_F_REQUEST | NLM_F_DUMP, bytes(_SA_INFO.size))
         return [parse_sa(body) for kind, body in replies if kind == XFRM_MSG_NEWSA]
 
+    def policies(self) -> list[Policy]:
+        replies = self._request(XFRM_MSG_GETPOLICY, NLM_F_REQUEST | NLM_F_DUMP, b"")
+        return [parse_policy(body) for kind, body in replies if kind == XFRM_MSG_NEWPOLICY]
+
     def add_probe_sa(self) -> None:
         """Add a transport-mode ESP SA ::1 -> ::1 (raises OSError where ESP is missing)."""
         lo = socket.inet_pton(socket.AF_INET6, "::1")
@@ -178,3 +220,8 @@ def _rta(kind: int, blob: bytes) -> bytes:
 def dump(netns: str) -> list[SA]:
     with XfrmSocket(netns) as xs:
         return xs.states()
+
+
+def dump_policies(netns: str) -> list[Policy]:
+    with XfrmSocket(netns) as xs:
+        return xs.policies()

@@ -27,3 +27,17 @@ def test_parse_newsa() -> None:
     assert sa.enc == ("cbc(aes)", key.hex())
     assert sa.auth == ("hmac(sha1)", auth.hex(), 96)
     assert str(sa).startswith("2001:db8:1:1::1 > 2001:db8:2:2::2 esp spi=0xa98b7710 tunnel")
+
+
+def test_parse_policy_with_template() -> None:
+    from lab.xfrm import _POLICY_INFO, XFRMA_TMPL, parse_policy
+
+    a = socket.inet_pton(socket.AF_INET6, "2001:db8:1:1::1")
+    b = socket.inet_pton(socket.AF_INET6, "2001:db8:2:2::2")
+    info = _POLICY_INFO.pack(b, a, 0, 0, 0, 0, socket.AF_INET6, 128, 128, 0, 0, 0,
+                             *([0] * 8), *([0] * 4), 0x1A0001, 0x99, 1, 0, 0, 0)
+    policy = parse_policy(info + _rta(XFRMA_TMPL, bytes(64)))
+    assert (policy.dir, policy.ipsec, policy.action) == ("out", True, "allow")
+    assert policy.covers("2001:db8:1:1::1", "2001:db8:2:2::2")
+    assert not policy.covers("2001:db8:2:2::2", "2001:db8:1:1::1")
+    assert str(policy) == "2001:db8:1:1::1/128 > 2001:db8:2:2::2/128 proto 0 out ipsec"
