@@ -3,13 +3,11 @@ timings, and the one command that reproduces the cell."""
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
-from dataclasses import asdict
 from pathlib import Path
 
-from lab.scenario import Scenario
+from lab.scenario import Scenario, scenario_to_toml
 
 
 def run_dir_name(nodeid: str, worker: str) -> str:
@@ -41,8 +39,8 @@ class RunDir:
                                                           "nss", "*.db"))
 
     def scenario(self, scenario: Scenario) -> None:
-        data = asdict(scenario)
-        self.write("scenario.json", json.dumps(data, indent=2, default=str) + "\n")
+        """scenario.toml: `ipsec-lab run --scenario` on this file reruns the cell."""
+        self.write("scenario.toml", scenario_to_toml(scenario))
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)

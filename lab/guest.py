@@ -44,6 +44,9 @@ def prepare(libc: ctypes.CDLL, boot: dict, log) -> None:  # type: ignore[no-unty
     mount(libc, "sysfs", "/sys", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     if not Path("/dev/ttyS0").exists():
         mount(libc, "devtmpfs", "/dev", MS_NOSUID)
+    Path("/dev/pts").mkdir(exist_ok=True)
+    if not os.path.ismount("/dev/pts"):  # terminals for `ipsec-lab shell` and tmux
+        mount(libc, "devpts", "/dev/pts", MS_NOSUID | MS_NOEXEC, "ptmxmode=0666,mode=620")
     # Modules first: the kernel's tree may live under the host's /tmp, hidden below.
     release = Path(boot["modules"])
     failed: list[str] = []

@@ -143,6 +143,34 @@ def scenario_from_dict(data: dict[str, Any], source: str = "scenario") -> Scenar
         raise ScenarioError(f"{source}: {exc}") from None
 
 
+def scenario_to_dict(s: Scenario) -> dict[str, Any]:
+    """Plain data that scenario_from_dict() reads back (and that TOML can hold)."""
+    data: dict[str, Any] = {
+        "name": s.name, "ike_version": s.ike_version, "mode": s.mode, "psk": s.psk,
+        "ike": str(s.ike), "esp": str(s.esp), "ike_lifetime": s.ike_lifetime,
+        "child_lifetime": s.child_lifetime, "initiator": s.initiator, "pings": s.pings,
+        "fault": s.fault}
+    if s.responder_esp is not None:
+        data["responder_esp"] = str(s.responder_esp)
+    for side in SIDES:
+        peer = s.peer(side)
+        data[side] = {"address": peer.address, "flavor": peer.flavor, "prefixlen": peer.prefixlen}
+        if peer.psk is not None:
+            data[side]["psk"] = peer.psk
+    return data
+
+
+def scenario_to_toml(s: Scenario) -> str:
+    def value(v: Any) -> str:
+        return str(v) if isinstance(v, int) else '"' + str(v).replace('"', '\\"') + '"'
+
+    data = scenario_to_dict(s)
+    lines = [f"{k} = {value(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    for side in SIDES:
+        lines += ["", f"[{side}]"] + [f"{k} = {value(v)}" for k, v in data[side].items()]
+    return "\n".join(lines) + "\n"
+
+
 def load_scenario(path: str | Path) -> Scenario:
     path = Path(path)
     try:

@@ -1,0 +1,151 @@
+"""The lab's side of the command line: runs inside the kernel that holds the SAs.
+
+`ipsec-lab run` and `ipsec-lab up` open an execnet gateway into that kernel (a
+UML guest, or a plain subprocess where the host has ESP) and call `serve` over a
+channel. Requests are dicts; the answer is a stream of ``("event", ...)`` tuples
+ending in ``("done", result)`` or ``("error", message)``. The running cell is
+kept on the gateway object, so a later channel (exec, shell, down) finds it.
+"""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from lab import run as runner
+from lab.artifacts import RunDir
+from lab.cell import Cell
+from lab.errors import LabError
+from lab.scenario import SIDES, scenario_from_dict
+
+
+def _phase_events(cell: Cell, send: Any) -> Any:
+    real = cell.phase
+
+    def announced(name: str):  # type: ignore[no-untyped-def]
+        send(("event", f"{name} ..."))
+        return real(name)
+
+    cell.phase = announced  # type: ignore[method-assign]
+    return cell
+
+
+def summary(cell: Cell) -> dict[str, Any]:
+    from lab.packets import parse_all
+
+    packets = parse_all(cell.capture.frames) if cell.capture else []
+    return {
+        "sas": {side: [str(sa) for sa in held] for side, held in cell.sas.items()},
+        "wire": [p.line() for p in packets if p.kind in ("esp", "ike")][:40],
+        "verdict": cell.verdict.summary() if cell.verdict else [],
+        "problems": cell.verdict.problems if cell.verdict else [],
+        "decryption": cell.decryption.summary() if cell.decryption else "",
+        "ping": str(cell.ping) if cell.ping else "",
+        "timings": dict(cell.timings),
+        "netns": {side: cell.topology.netns(side) for side in SIDES},
+    }
+
+
+def up(channel: Any, request: dict[str, Any]) -> None:
+    scenario = scenario_from_dict(request["scenario"], "scenario")
+    cache = Path(tempfile.mkdtemp(prefix="ipl-cli-"))
+    cell = Cell(scenario, tag=request["tag"], ident=request["ident"], cache=cache)
+    _phase_events(cell, channel.send)
+    rundir = RunDir(Path(request["rundir"])).fresh()
+    error = None
+    try:
+        cell.up()
+        cell.negotiate()
+        cell.traffic()
+        cell.judge()
+    except (LabError, AssertionError, OSError) as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    result = summary(cell)
+    failed = bool(error or result["problems"])
+    try:
+        cell.collect(rundir, failed)
+    except (LabError, OSError) as exc:
+        result["problems"].append(f"artifacts: {exc}")
+    result.update(error=error, rundir=str(rundir.path))
+    if request.get("keep"):
+        channel.gateway._ipsec_lab_cell = cell
+    else:
+        cell.down()
+    channel.send(("done", result))
+
+
+def exec_in_peer(channel: Any, request: dict[str, Any]) -> None:
+    cell: Cell | None = getattr(channel.gateway, "_ipsec_lab_cell", None)
+    if cell is None:
+        channel.send(("error", "no lab is up in this kernel"))
+        return
+    side = request["peer"]
+    daemon = cell.daemons[side]
+    enter = daemon.ctx.flavor.enter_running(daemon.proc.pid) if daemon.proc else None
+    preexec = runner.in_netns(cell.topology.netns(side), enter)
+    env = runner.lab_env(cell.tag, {"PS1": f"[{side} {daemon.ctx.flavor.name}] \\w# ",
+                                    "TERM": request.get("term", "xterm")})
+    if not request.get("tty"):
+        proc = subprocess.run(request["argv"], capture_output=True, preexec_fn=preexec,
+                              env=env, timeout=120, check=False)
+        channel.send(("output", proc.stdout, proc.stderr))
+        channel.send(("done", proc.returncode))
+        return
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: into the peer, then the shell
+        try:
+            preexec()
+            os.execvpe(request["argv"][0], request["argv"], env)
+        finally:
+            os._exit(127)
+    incoming: list[bytes] = []
+    channel.setcallback(incoming.append, endmarker=b"")
+    try:
+        while True:
+            while incoming:
+                data = incoming.pop(0)
+                if data == b"":
+                    raise EOFError
+                os.write(fd, data)
+            if select.select([fd], [], [], 0.05)[0]:
+                try:
+                    data = os.read(fd, 65536)
+                except OSError:
+                    break
+                if not data:
+                    break
+                channel.send(("output", data, b""))
+    except EOFError:
+        pass
+    finally:
+        os.close(fd)
+        _, status = os.waitpid(pid, 0)
+    channel.send(("done", os.waitstatus_to_exitcode(status)))
+
+
+def down(channel: Any, request: dict[str, Any]) -> None:
+    cell: Cell | None = getattr(channel.gateway, "_ipsec_lab_cell", None)
+    if cell is not None:
+        cell.down()
+        channel.gateway._ipsec_lab_cell = None
+    channel.send(("done", None))
+
+
+OPS = {"up": up, "exec": exec_in_peer, "down": down}
+
+
+def serve(channel: Any) -> None:
+    request = channel.receive()
+    try:
+        OPS[request["op"]](channel, request)
+    except Exception as exc:  # the host shows it; the guest keeps running
+        channel.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+if __name__ == "__channelexec__":
+    serve(channel)  # type: ignore[name-defined]  # noqa: F821

@@ -1,0 +1,374 @@
+"""ipsec-lab: reproduce an interop cell from the command line, keep it up, get inside.
+
+    ipsec-lab doctor                         what this machine can run, and what is missing
+    ipsec-lab render [scenario options]      the configs each daemon would get
+    ipsec-lab run    [scenario options]      one negotiation, then a summary (exit 0 = pass)
+    ipsec-lab up     [scenario options]      the same, and the lab stays up
+    ipsec-lab list | exec PEER -- CMD | shell PEER | down    work with labs that are up
+    ipsec-lab clean                          remove what interrupted or killed runs left
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import termios
+import time
+import tty
+from pathlib import Path
+from typing import Any
+
+from lab import keeper, options
+from lab.algorithms import parse_proposal
+from lab.cleanup import clean
+from lab.daemons import DAEMONS
+from lab.daemons.base import PeerContext
+from lab.errors import LabError, UsageError
+from lab.flavors import parse_flavor, tree_missing
+from lab.kernel import choose
+from lab.matrix import DEFAULT_FLAVORS
+from lab.run import TAG_VAR
+from lab.scenario import MODES, SIDES, Scenario, load_scenario, scenario_to_dict, seed_scenario
+
+PEERS = ("left", "right")
+
+
+def _scenario_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("scenario (defaults: the source text's connection, IKEv2)")
+    g.add_argument("--scenario", metavar="FILE", help="a scenario TOML file; the options below override it")
+    g.add_argument("--left", metavar="FLAVOR", help="left (initiator) flavor, e.g. libreswan, "
+                   "strongswan@sid, racoon, libreswan@/opt/my-build")
+    g.add_argument("--right", metavar="FLAVOR", help="right (responder) flavor")
+    g.add_argument("--ike", choices=("v1", "v2"), help="IKE version")
+    g.add_argument("--mode", choices=MODES, help="transport or tunnel")
+    g.add_argument("--ike-proposal", metavar="P", help="IKE proposal, e.g. aes128-sha1-modp2048")
+    g.add_argument("--esp", metavar="P", help="ESP proposal, e.g. aes128-sha1 or aes128gcm16")
+    g.add_argument("--psk", help="pre-shared key")
+
+
+def build_scenario(args: argparse.Namespace) -> Scenario:
+    s = load_scenario(args.scenario) if args.scenario else seed_scenario(
+        ike_version=2, ike="aes128-sha1-modp2048")
+    changes: dict[str, Any] = {}
+    for side in SIDES:
+        flavor = getattr(args, side)
+        if flavor:
+            parse_flavor(flavor, f"--{side}")
+            changes[side] = s.peer(side).__class__(s.peer(side).address, flavor,
+                                                   s.peer(side).prefixlen, s.peer(side).psk)
+    if args.ike:
+        changes["ike_version"] = int(args.ike[1])
+    if args.mode:
+        changes["mode"] = args.mode
+    if args.ike_proposal:
+        changes["ike"] = parse_proposal(args.ike_proposal, "--ike-proposal", needs_dh=True)
+    if args.esp:
+        changes["esp"] = parse_proposal(args.esp, "--esp", needs_dh=False)
+    if args.psk:
+        changes["psk"] = args.psk
+    s = s.with_(**changes)
+    if not args.scenario:
+        s = s.with_(name=f"{s.left.flavor}->{s.right.flavor}-ikev{s.ike_version}-{s.mode}-{s.esp}")
+    return s
+
+
+def _tag() -> str:
+    return os.environ.setdefault(TAG_VAR, f"ipl-cli-{os.getpid()}")
+
+
+def _cannot_run(s: Scenario) -> str | None:
+    for side in SIDES:
+        flavor = parse_flavor(s.peer(side).flavor, f"{side} flavor")
+        cls = DAEMONS[flavor.impl]
+        reason = tree_missing(flavor) or cls.missing(flavor) or cls.unsupported(s, side, flavor, _tag())
+        if reason:
+            return f"{side}: {reason}"
+    return None
+
+
+# -- doctor, render -----------------------------------------------------------------
+def cmd_doctor(args: argparse.Namespace) -> int:
+    try:
+        choice = choose(args.lab_kernel, args.lab_uml)
+        print(f"kernel:  {choice.describe()}")
+    except LabError as exc:
+        print(f"kernel:  MISSING: {exc}")
+    tag = _tag()
+    for name in ("libreswan", "strongswan", *DEFAULT_FLAVORS):
+        flavor = parse_flavor(name)
+        cls = DAEMONS[flavor.impl]
+        missing = tree_missing(flavor) or cls.missing(flavor)
+        if missing:
+            print(f"flavor:  {flavor.name:<20} missing: {missing}")
+        else:
+            print(f"flavor:  {flavor.name:<20} {cls.version(flavor, tag)}")
+    print("install: ci/setup.sh (packages, .venv, UML kernel, flavors); "
+          "racoon: put racoon and setkey on PATH")
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    s = build_scenario(args)
+    for side in SIDES:
+        flavor = parse_flavor(s.peer(side).flavor, f"--{side}")
+        home = Path(f"/tmp/ipl-render/{side}")
+        ctx = PeerContext(side, f"ipl-render-{side[0]}", home, flavor, _tag(), home)
+        for rel, text in DAEMONS[flavor.impl](s, ctx).render().items():
+            print(f"==> {side} ({flavor.name}): {rel} <==\n{text}")
+    return 0
+
+
+# -- run, up -----------------------------------------------------------------------
+def _request(s: Scenario, args: argparse.Namespace, keep: bool) -> dict[str, Any]:
+    base = Path(args.lab_rundir or ".lab-runs").resolve()
+    name = getattr(args, "name", None) or "run"
+    return {"op": "up", "scenario": scenario_to_dict(s), "tag": _tag(), "keep": keep,
+            "ident": f"cli{os.getpid()}", "rundir": str(base / f"cli-{name}-{time.strftime('%H%M%S')}")}
+
+
+def print_summary(result: dict[str, Any]) -> bool:
+    ok = not result["error"] and not result["problems"]
+    for side, sas in result["sas"].items():
+        print(f"SAs in {side}:")
+        for sa in sas:
+            print(f"  {sa}")
+    print("on the wire:")
+    for line in result["wire"]:
+        print(f"  {line}")
+    if result["ping"]:
+        print(result["ping"])
+    for line in result["verdict"]:
+        print(f"verdict: {line}")
+    if result["decryption"]:
+        print(f"decryption: {result['decryption']}")
+    for problem in result["problems"]:
+        print(f"PROBLEM: {problem}")
+    if result["error"]:
+        print(f"FAILED: {result['error']}")
+    times = ", ".join(f"{k} {v:.2f} s" for k, v in result["timings"].items())
+    print(f"timings: {times}")
+    print(f"artifacts: {result['rundir']}")
+    print("PASS" if ok else "FAIL")
+    return ok
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    s = build_scenario(args)
+    reason = _cannot_run(s)
+    if reason:
+        raise UsageError(f"this cell cannot run here: {reason}")
+    choice = choose(args.lab_kernel, args.lab_uml)
+    print(f"kernel: {choice.describe()}", flush=True)
+    gw = keeper.gateway(choice, _tag())
+    try:
+        for msg in keeper.call(gw, _request(s, args, keep=False)):
+            if msg[0] == "event":
+                print(f"  {msg[1]}", flush=True)
+            elif msg[0] == "error":
+                raise LabError(msg[1])
+            else:
+                return 0 if print_summary(msg[1]) else 1
+    finally:
+        gw.exit()
+    return 1
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    s = build_scenario(args)
+    state = keeper.lab_state(args.name)
+    if state.file.is_file() and state.alive():
+        raise UsageError(f"a lab named {args.name!r} is up already (ipsec-lab down --name {args.name})")
+    reason = _cannot_run(s)
+    if reason:
+        raise UsageError(f"this cell cannot run here: {reason}")
+    choice = choose(args.lab_kernel, args.lab_uml)
+    print(f"kernel: {choice.describe()}", flush=True)
+    keeper.remove(state)
+    state.dir.mkdir(parents=True)
+    read_end, write_end = os.pipe()
+    if os.fork() == 0:  # the keeper
+        os.close(read_end)
+        out = os.fdopen(write_end, "w", buffering=1)
+        keeper.detach()
+        log = os.open(state.dir / "keeper.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(log, 2)
+        try:
+            gw = keeper.gateway(choice, _tag())
+            for msg in keeper.call(gw, _request(s, args, keep=True)):
+                out.write(json.dumps(msg) + "\n")
+            state.file.write_text(json.dumps({
+                "name": args.name, "keeper": os.getpid(), "tag": _tag(), "kernel": choice.describe(),
+                "scenario": scenario_to_dict(s), "created": time.strftime("%Y-%m-%d %H:%M:%S")}))
+            out.write(json.dumps(["ready"]) + "\n")
+            out.close()
+            keeper.serve(state, gw)
+            gw.exit()
+        finally:
+            keeper.remove(state)
+            os._exit(0)
+    os.close(write_end)
+    ok = False
+    with os.fdopen(read_end) as inp:
+        for line in inp:
+            msg = json.loads(line)
+            if msg[0] == "event":
+                print(f"  {msg[1]}", flush=True)
+            elif msg[0] == "error":
+                print(f"error: {msg[1]}", file=sys.stderr)
+            elif msg[0] == "done":
+                ok = print_summary(msg[1])
+            elif msg[0] == "ready":
+                print(f"lab {args.name!r} is up: ipsec-lab shell left | ipsec-lab exec right -- ip xfrm state"
+                      f" | ipsec-lab down{'' if args.name == 'lab' else ' --name ' + args.name}")
+                return 0 if ok else 1
+    print(f"error: the keeper of lab {args.name!r} ended early; see {state.dir}/keeper.log",
+          file=sys.stderr)
+    return 1
+
+
+# -- list, exec, shell, down ----------------------------------------------------------
+def cmd_list(args: argparse.Namespace) -> int:
+    labs = keeper.running_labs()
+    if not labs:
+        print("no labs are up")
+    for state in labs:
+        info = state.read()
+        s = info["scenario"]
+        alive = "up" if state.alive() else "DEAD (ipsec-lab clean)"
+        print(f"{state.name}: {alive}, {s['left']['flavor']} -> {s['right']['flavor']} "
+              f"IKEv{s['ike_version']} {s['mode']}, since {info['created']}, {info['kernel']}")
+    return 0
+
+
+def _peer(name: str) -> str:
+    if name not in PEERS:
+        raise UsageError(f"unknown peer {name!r} (allowed: {', '.join(PEERS)})")
+    return name
+
+
+def cmd_exec(args: argparse.Namespace) -> int:
+    argv = [a for a in args.command if a != "--"] if args.command[:1] == ["--"] else args.command
+    if not argv:
+        raise UsageError("exec: give a command after --, e.g. ipsec-lab exec left -- ip xfrm state")
+    conn, messages = keeper.request(keeper.lab_state(args.name),
+                                    {"op": "exec", "peer": _peer(args.peer), "argv": argv})
+    with conn:
+        for msg in messages:
+            if msg["t"] == "output":
+                sys.stdout.buffer.write(msg["out"])
+                sys.stderr.buffer.write(msg["err"])
+            elif msg["t"] == "error":
+                raise LabError(msg["message"])
+            else:
+                sys.stdout.flush()
+                return int(msg["rc"])
+    return 1
+
+
+def cmd_shell(args: argparse.Namespace) -> int:
+    conn, messages = keeper.request(keeper.lab_state(args.name), {
+        "op": "exec", "peer": _peer(args.peer), "argv": ["/bin/bash", "--norc", "-i"], "tty": True,
+        "term": os.environ.get("TERM", "xterm")})
+    fd = sys.stdin.fileno()
+    saved = termios.tcgetattr(fd) if os.isatty(fd) else None
+    import threading
+
+    def pump() -> None:
+        while data := os.read(fd, 4096):
+            keeper._send(conn, data=data)
+        keeper._send(conn, eof=True)
+
+    try:
+        if saved:
+            tty.setraw(fd)
+        threading.Thread(target=pump, daemon=True).start()
+        for msg in messages:
+            if msg["t"] == "output":
+                os.write(sys.stdout.fileno(), msg["out"])
+            elif msg["t"] == "error":
+                raise LabError(msg["message"])
+            else:
+                return int(msg["rc"])
+    finally:
+        if saved:
+            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+        conn.close()
+    return 1
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    state = keeper.lab_state(args.name)
+    conn, messages = keeper.request(state, {"op": "down"})
+    with conn:
+        for _ in messages:
+            break
+    deadline = time.monotonic() + 20
+    while state.dir.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    print(f"lab {args.name!r} is down")
+    return 0
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    for line in clean(dry_run=args.dry_run):
+        print(line)
+    return 0
+
+
+# -- the parser ---------------------------------------------------------------------
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ipsec-lab", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=__doc__.split("\n\n", 1)[1])
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Any, help_: str, kernel: bool = False, scenario: bool = False,
+            named: bool = False) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.set_defaults(func=func)
+        if scenario:
+            _scenario_args(sp)
+        if kernel:
+            options.add_to_argparse(sp.add_argument_group("lab"), ("kernel", "uml", "rundir"))
+        if named:
+            sp.add_argument("--name", default="lab", help="the lab's name (default: lab)")
+        return sp
+
+    add("doctor", cmd_doctor, "which kernel the lab would use and why, the flavors with their "
+        "versions, what is missing and how to install it", kernel=True)
+    add("render", cmd_render, "print the configs the scenario gives each daemon; runs nothing",
+        scenario=True)
+    add("run", cmd_run, "one negotiation with live progress, then the SAs, the wire in tcpdump "
+        "style, the verdict and the artifacts; exit 0 on pass", kernel=True, scenario=True)
+    add("up", cmd_up, "like run, and the lab stays up for exec, shell and down", kernel=True,
+        scenario=True, named=True)
+    add("list", cmd_list, "the labs that are up")
+    ex = add("exec", cmd_exec, "run a command in a peer's namespace and flavor, e.g. "
+             "`ipsec-lab exec left -- ip xfrm state`", named=True)
+    ex.add_argument("peer", metavar="PEER", help="left or right")
+    ex.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
+    sh = add("shell", cmd_shell, "an interactive shell in a peer's namespace and flavor", named=True)
+    sh.add_argument("peer", metavar="PEER", help="left or right")
+    add("down", cmd_down, "stop a lab that is up and remove it", named=True)
+    cl = add("clean", cmd_clean, "remove what interrupted or killed runs left: the lab's "
+             "processes (found by their tag), namespaces, mounts, UML kernels, state and work "
+             "directories; nothing else")
+    cl.add_argument("--dry-run", action="store_true", help="only say what would be removed")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (LabError, ValueError) as exc:
+        print(f"ipsec-lab {args.cmd}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

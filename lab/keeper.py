@@ -1,0 +1,179 @@
+"""Labs that stay up: `ipsec-lab up` leaves a keeper process holding the kernel.
+
+The keeper owns the execnet gateway into the kernel (a UML guest, or a plain
+subprocess where the host has ESP) and answers on a Unix socket in the lab's
+state directory: one JSON line per message, bytes in base64. `ipsec-lab exec`,
+`shell` and `down` talk to it; `list` reads the state files.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import signal
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import execnet
+
+import lab.agent
+from lab.errors import LabError, UsageError
+from lab.kernel import KernelChoice
+from lab.uml import STATE_BASE, worker_python
+
+LABS = STATE_BASE / "labs"
+
+
+def gateway(choice: KernelChoice, tag: str) -> execnet.Gateway:
+    """A Python process in the kernel that holds the SAs: a fresh UML guest, or (on a
+    host with ESP, or already inside a guest) a plain subprocess."""
+    spec = f"popen//python={worker_python(tag)}" if choice.uml is not None else "popen"
+    return execnet.makegateway(spec)
+
+
+def call(gw: execnet.Gateway, request: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
+    """Send one request to lab.agent; yield its messages up to the last."""
+    channel = gw.remote_exec(lab.agent)
+    channel.send(request)
+    while True:
+        msg = channel.receive()
+        yield msg
+        if msg[0] in ("done", "error"):
+            return
+
+
+@dataclass
+class LabState:
+    name: str
+    dir: Path
+
+    @property
+    def file(self) -> Path:
+        return self.dir / "state.json"
+
+    @property
+    def ctl(self) -> Path:
+        return self.dir / "ctl"
+
+    def read(self) -> dict[str, Any]:
+        return json.loads(self.file.read_text())
+
+    def alive(self) -> bool:
+        try:
+            os.kill(self.read()["keeper"], 0)
+        except (OSError, KeyError, ValueError):
+            return False
+        return True
+
+
+def lab_state(name: str) -> LabState:
+    return LabState(name, LABS / name)
+
+
+def running_labs() -> list[LabState]:
+    if not LABS.is_dir():
+        return []
+    return [LabState(d.name, d) for d in sorted(LABS.iterdir()) if (d / "state.json").is_file()]
+
+
+def _send(conn: socket.socket, **msg: Any) -> None:
+    for key in ("out", "err", "data"):
+        if isinstance(msg.get(key), bytes):
+            msg[key] = base64.b64encode(msg[key]).decode()
+    conn.sendall((json.dumps(msg) + "\n").encode())
+
+
+def _lines(conn: socket.socket) -> Iterator[dict[str, Any]]:
+    buf = b""
+    while True:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return
+        buf += chunk
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            msg = json.loads(line)
+            for key in ("out", "err", "data"):
+                if isinstance(msg.get(key), str):
+                    msg[key] = base64.b64decode(msg[key])
+            yield msg
+
+
+def serve(state: LabState, gw: execnet.Gateway) -> None:
+    """The keeper's loop: one thread per client, until a client says down."""
+    stop = threading.Event()
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(state.ctl))
+    server.listen(8)
+    server.settimeout(0.5)
+
+    def client(conn: socket.socket) -> None:
+        with conn:
+            messages = _lines(conn)
+            request = next(messages, None)
+            if request is None:
+                return
+            if request["op"] == "down":
+                for _ in call(gw, {"op": "down"}):
+                    pass
+                _send(conn, t="done", rc=0)
+                stop.set()
+                return
+            channel = gw.remote_exec(lab.agent)
+            channel.send(request)
+            if request.get("tty"):
+                def pump() -> None:
+                    for msg in messages:
+                        if "data" in msg:
+                            channel.send(msg["data"])
+                    channel.send(b"")
+                threading.Thread(target=pump, daemon=True).start()
+            while True:
+                msg = channel.receive()
+                if msg[0] == "output":
+                    _send(conn, t="output", out=msg[1], err=msg[2])
+                elif msg[0] == "done":
+                    _send(conn, t="done", rc=msg[1])
+                    return
+                else:
+                    _send(conn, t="error", message=msg[1])
+                    return
+
+    while not stop.is_set():
+        try:
+            conn, _ = server.accept()
+        except TimeoutError:
+            continue
+        threading.Thread(target=client, args=(conn,), daemon=True).start()
+    server.close()
+
+
+def request(state: LabState, msg: dict[str, Any]) -> tuple[socket.socket, Iterator[dict[str, Any]]]:
+    if not state.file.is_file():
+        names = ", ".join(s.name for s in running_labs()) or "none"
+        raise UsageError(f"no lab named {state.name!r} is up (running: {names})")
+    if not state.alive():
+        raise LabError(f"lab {state.name!r}: its keeper is gone; run `ipsec-lab clean`")
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.connect(str(state.ctl))
+    _send(conn, **msg)
+    return conn, _lines(conn)
+
+
+def remove(state: LabState) -> None:
+    shutil.rmtree(state.dir, ignore_errors=True)
+
+
+def detach() -> None:
+    """Become a session leader with no terminal, immune to the shell's hang-up."""
+    os.setsid()
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
