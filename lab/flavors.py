@@ -9,11 +9,12 @@ mount namespace, with the peer's directory bind-mounted on the tree's /run.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from lab.errors import MissingError, UsageError
 from lab.run import CLONE_NEWNS, _libc, setns, unshare
@@ -21,7 +22,9 @@ from lab.uml import cache_dir
 
 IMPLEMENTATIONS = ("libreswan", "strongswan", "racoon")
 SUITES = ("bookworm", "trixie", "sid")
-MS_REC, MS_PRIVATE, MS_BIND, MS_RDONLY, MS_REMOUNT = 0x4000, 0x40000, 0x1000, 1, 0x20
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 0x20, 0x1000, 0x4000, 0x40000
+MAX_SYMLINKS = 40
 PEER_HOME = Path("/run")  # where a chrooted daemon sees its peer directory
 
 
@@ -32,10 +35,35 @@ def flavors_dir() -> Path:
 def _mount(source: str, target: str, fstype: str | None, flags: int) -> None:
     if _libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None,
                    flags, None) != 0:
-        import ctypes
-
         err = ctypes.get_errno()
         raise OSError(err, f"mount {source} on {target}: {os.strerror(err)}")
+
+
+def _resolve(root: Path, path: PurePosixPath) -> PurePosixPath:
+    """``path`` with every symbolic link inside ``root`` followed, as seen from a chroot
+    into ``root``; a component that does not exist ends the resolution."""
+    done, todo, hops = PurePosixPath("/"), list(path.parts[1:]), 0
+    while todo:
+        part = todo.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            done = done.parent
+            continue
+        here = root / (done / part).relative_to("/")
+        if not here.is_symlink():
+            done = done / part
+            if not here.exists():
+                return done.joinpath(*todo)
+            continue
+        hops += 1
+        if hops > MAX_SYMLINKS:
+            return done.joinpath(part, *todo)
+        target = PurePosixPath(os.readlink(here))
+        if target.is_absolute():
+            done = PurePosixPath("/")
+        todo = list(target.parts[1:] if target.is_absolute() else target.parts) + todo
+    return done
 
 
 @dataclass(frozen=True)
@@ -52,8 +80,13 @@ class Flavor:
         return self.name
 
     def host_path(self, path: str | Path) -> Path:
-        """Where a file of the flavor (an absolute path inside it) is on the host."""
-        return (self.root / str(path).lstrip("/")) if self.root else Path(path)
+        """Where a file of the flavor (an absolute path inside it) is on the host.
+
+        Symbolic links in a tree are followed as the chrooted daemon would follow them:
+        an absolute target (``/sbin/x -> /usr/sbin/x``) stays inside the tree."""
+        if self.root is None:
+            return Path(path)
+        return self.root / _resolve(self.root, PurePosixPath("/", path)).relative_to("/")
 
     def which(self, *names: str) -> str | None:
         """The first of ``names`` found in the flavor (absolute paths or PATH names),
@@ -78,16 +111,21 @@ class Flavor:
         return PEER_HOME if self.root else peer_dir
 
     def enter_new(self, peer_dir: Path) -> Callable[[], None] | None:
-        """preexec for a daemon: private mounts, the peer dir on /run, /proc, chroot."""
+        """preexec for a daemon or tool: a private mount namespace in which the tree is
+        read-only, the peer directory is its /run, and it has its own /proc and /tmp;
+        then chroot into it."""
         if self.root is None:
             return None
-        root = str(self.root)
+        root, source = str(self.root), str(peer_dir)
 
         def enter() -> None:
             unshare(CLONE_NEWNS)
-            _mount("none", "/", None, MS_REC | MS_PRIVATE)
-            _mount(str(peer_dir), f"{root}/run", None, MS_BIND)
-            _mount("proc", f"{root}/proc", "proc", 0)
+            _mount("none", "/", None, MS_REC | MS_PRIVATE)  # nothing leaks back out
+            _mount(root, root, None, MS_BIND | MS_REC)
+            _mount("none", root, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+            _mount(source, f"{root}/run", None, MS_BIND)
+            _mount("proc", f"{root}/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+            _mount("tmpfs", f"{root}/tmp", "tmpfs", MS_NOSUID | MS_NODEV)
             os.chroot(root)
             os.chdir("/")
 
@@ -97,10 +135,16 @@ class Flavor:
         """preexec for a tool that joins a running daemon's mounts and root."""
         if self.root is None:
             return None
+        root_link = f"/proc/{pid}/root"
 
         def enter() -> None:
-            setns(Path(f"/proc/{pid}/ns/mnt"), CLONE_NEWNS)
-            os.chroot(f"/proc/{pid}/root")
+            fd = os.open(root_link, os.O_RDONLY | os.O_DIRECTORY)  # before /proc changes
+            try:
+                setns(Path(f"/proc/{pid}/ns/mnt"), CLONE_NEWNS)
+                os.fchdir(fd)
+            finally:
+                os.close(fd)
+            os.chroot(".")
             os.chdir("/")
 
         return enter

@@ -1,0 +1,432 @@
+"""strongSwan (charon + swanctl): strongswan.conf and swanctl.conf from the scenario.
+
+charon starts with a lean, explicit plugin list (Debian's modular loading costs seconds
+in UML), answers on its own VICI socket inside the peer directory, and is driven by the
+flavor's swanctl for loading (so the config is parsed by strongSwan's own parser) and by
+a small in-process VICI client for readiness and initiation (no fork on UML's one CPU).
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import struct
+import subprocess
+from functools import cache
+from pathlib import Path
+
+from lab import run as runner
+from lab.algorithms import Proposal
+from lab.daemons.base import Daemon, PeerContext
+from lab.errors import DaemonError, DeadlineError, MissingError
+from lab.flavors import Flavor
+from lab.scenario import Scenario
+
+#: charon binaries, best first: Debian's charon-systemd, then the classic charon
+CHARONS = ("/usr/sbin/charon-systemd", "/usr/lib/ipsec/charon", "/usr/libexec/ipsec/charon",
+           "/usr/libexec/strongswan/charon", "charon-systemd", "charon")
+SWANCTL = "swanctl"
+PLUGIN_DIRS = ("/usr/lib/ipsec/plugins", "/usr/lib/strongswan/plugins",
+               "/usr/local/lib/ipsec/plugins")
+#: what charon loads, in this order (those the flavor lacks are left out)
+CHARON_PLUGINS = ("random", "nonce", "openssl", "aes", "des", "sha1", "sha2", "md5", "hmac", "gcm",
+                  "chapoly", "curve25519", "gmp", "kdf", "pem", "pkcs1", "x509", "pubkey",
+                  "kernel-netlink", "socket-default", "vici", "updown")
+SWANCTL_PLUGINS = ("pem", "pkcs1", "x509", "pubkey", "random", "openssl")
+
+CIPHER = {"3des": "3des", "aes128": "aes128", "aes192": "aes192", "aes256": "aes256",
+          "aes128gcm16": "aes128gcm16", "aes256gcm16": "aes256gcm16",
+          "chacha20poly1305": "chacha20poly1305"}
+INTEG = {"md5": "md5", "sha1": "sha1", "sha256": "sha256", "sha384": "sha384", "sha512": "sha512"}
+PRF = {"md5": "prfmd5", "sha1": "prfsha1", "sha256": "prfsha256", "sha384": "prfsha384",
+       "sha512": "prfsha512"}
+DH = {"modp768": "modp768", "modp1024": "modp1024", "modp1536": "modp1536",
+      "modp2048": "modp2048", "modp3072": "modp3072", "modp4096": "modp4096",
+      "ecp256": "ecp256", "ecp384": "ecp384", "curve25519": "curve25519"}
+#: the PRF an AEAD IKE proposal gets when the scenario names none
+AEAD_IKE_PRF = "sha256"
+
+#: neutral algorithm -> plugins that can provide it (any one will do)
+PROVIDERS: dict[str, tuple[str, ...]] = {
+    "3des": ("openssl", "des"), "aes128": ("openssl", "aes"), "aes192": ("openssl", "aes"),
+    "aes256": ("openssl", "aes"), "aes128gcm16": ("openssl", "gcm"),
+    "aes256gcm16": ("openssl", "gcm"), "chacha20poly1305": ("openssl", "chapoly"),
+    "md5": ("openssl", "md5"), "sha1": ("openssl", "sha1"), "sha256": ("openssl", "sha2"),
+    "sha384": ("openssl", "sha2"), "sha512": ("openssl", "sha2"),
+    **{g: ("openssl", "gmp") for g in DH if g.startswith("modp")},
+    "ecp256": ("openssl",), "ecp384": ("openssl",), "curve25519": ("openssl", "curve25519"),
+}
+#: (IKE version, what) combinations strongSwan refuses whatever its version
+NEVER: dict[tuple[int, str], str] = {
+    (1, "ike-aead"): "strongSwan has no AEAD ciphers for IKEv1 IKE SAs",
+}
+#: IKEv1 is a build option (Debian's 6.x builds leave it out): a libcharon built with it
+#: carries this log message of the Main Mode task
+LIBCHARON_DIRS = ("/usr/lib/ipsec", "/usr/lib/strongswan", "/usr/local/lib/ipsec")
+IKEV1_MARKER = b"is initiating a Main Mode IKE_SA"
+
+#: swanctl output that is no complaint about the config: a plugin swanctl lacks, and the
+#: credential directories (x509, private, ...) an empty SWANCTL_DIR does not have
+SWANCTL_NOISE = (r"plugin '[^']+': failed to load", r"opening directory '[^']+' failed")
+
+#: words in charon's log that end a negotiation for good
+FATAL_WORDS = (
+    "AUTHENTICATION_FAILED", "NO_PROPOSAL_CHOSEN", "no acceptable proposal",
+    "no matching proposal", "tried to check PSK", "MAC mismatched", "no shared key found",
+    "TS_UNACCEPTABLE", "INVALID_ID_INFORMATION", "INVALID_HASH_INFORMATION",
+    "integrity check failed", "could not decrypt payloads", "no IKE config found",
+    "no peer config found", "no matching CHILD_SA config", "unable to install",
+    "failed to establish CHILD_SA", "giving up after", "IKE version 1 not supported",
+    "INVALID_MAJOR_VERSION",
+)
+
+# -- spelling -------------------------------------------------------------------
+
+
+def spell_ike(p: Proposal) -> str:
+    """``aes128-sha1-modp2048``; an AEAD cipher gets a PRF instead of an integrity part."""
+    if p.aead:
+        parts = [CIPHER[p.cipher], PRF[p.integrity or AEAD_IKE_PRF]]
+    else:
+        parts = [CIPHER[p.cipher], INTEG[p.integrity or ""]]
+    return "-".join([*parts, DH[p.dh or ""]])
+
+
+def spell_esp(p: Proposal) -> str:
+    """``aes128-sha1``, with ``-modpXXXX`` only when the scenario asks for PFS."""
+    parts = [CIPHER[p.cipher]] + ([INTEG[p.integrity]] if p.integrity else [])
+    return "-".join(parts + ([DH[p.dh]] if p.dh else []))
+
+
+def algorithms(p: Proposal) -> list[str]:
+    return [a for a in (p.cipher, p.integrity, p.dh) if a]
+
+
+# -- strongswan.conf syntax -------------------------------------------------------
+Settings = dict[str, "str | Settings"]
+
+
+def conf_text(settings: Settings, indent: int = 0) -> str:
+    """strongswan.conf / swanctl.conf syntax from nested dicts (insertion order kept)."""
+    pad, lines = "    " * indent, []
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            lines += [f"{pad}{key} {{", conf_text(value, indent + 1).rstrip("\n"), f"{pad}}}"]
+        else:
+            lines.append(f"{pad}{key} = {value}")
+    return "\n".join(line for line in lines if line) + "\n"
+
+
+def quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# -- what a flavor has --------------------------------------------------------------
+
+
+def plugins_of(flavor: Flavor) -> frozenset[str] | None:
+    """The plugins installed in the flavor, or None when no plugin directory is found
+    (a static build, or a tree laid out differently: then assume all)."""
+    for d in PLUGIN_DIRS:
+        path = flavor.host_path(d)
+        if path.is_dir():
+            return frozenset(m.group(1) for f in path.iterdir()
+                             if (m := re.fullmatch(r"libstrongswan-(.+)\.so", f.name)))
+    return None
+
+
+def charon_plugins(flavor: Flavor) -> list[str]:
+    present = plugins_of(flavor)
+    return [p for p in CHARON_PLUGINS if present is None or p in present]
+
+
+@cache
+def speaks_ikev1(flavor: Flavor) -> bool:
+    """Whether the flavor's charon was built with IKEv1 (True when no libcharon is found)."""
+    for d in LIBCHARON_DIRS:
+        path = flavor.host_path(f"{d}/libcharon.so.0")
+        if path.is_file():
+            return IKEV1_MARKER in path.read_bytes()
+    return True
+
+
+def _dpkg_version(flavor: Flavor) -> str | None:
+    try:
+        status = flavor.host_path("/var/lib/dpkg/status").read_text(errors="replace")
+    except OSError:
+        return None
+    for package in ("libstrongswan", "strongswan-swanctl", "charon-systemd"):
+        m = re.search(rf"^Package: {re.escape(package)}\n(?:[^\n]+\n)*?Version: (\S+)",
+                      status, re.M)
+        if m and re.search(rf"^Package: {re.escape(package)}\nStatus: install ok installed",
+                           status, re.M):
+            return m.group(1).split(":")[-1].split("-")[0].split("+")[0]
+    return None
+
+
+@cache
+def _version(flavor: Flavor, tag: str) -> str:
+    found = _dpkg_version(flavor)
+    if found:
+        return found
+    exe = flavor.which(SWANCTL)
+    if exe is None:
+        return "unknown"
+    out = runner.run([exe, "--version", "--help"], tag=tag, check=False,
+                     env={"STRONGSWAN_CONF": "/dev/null"}, preexec=flavor.enter_new(Path("/tmp")))
+    m = re.search(r"strongSwan (\d\S*)", out.stdout + out.stderr)
+    return m.group(1) if m else "unknown"
+
+
+# -- a little VICI client: readiness and initiation without a process -----------------
+VICI_CMD_REQUEST, VICI_CMD_RESPONSE = 0, 1
+VICI_SECTION_START, VICI_SECTION_END, VICI_KEY_VALUE = 1, 2, 3
+VICI_LIST_START, VICI_LIST_ITEM, VICI_LIST_END = 4, 5, 6
+
+
+def vici_packet(command: str, items: dict[str, str]) -> bytes:
+    body = bytes([VICI_CMD_REQUEST, len(command)]) + command.encode()
+    for key, value in items.items():
+        raw = value.encode()
+        body += bytes([VICI_KEY_VALUE, len(key)]) + key.encode() + struct.pack("!H", len(raw)) + raw
+    return struct.pack("!I", len(body)) + body
+
+
+def vici_values(message: bytes) -> dict[str, str]:
+    """The top-level key/value pairs of a VICI message (what sections and lists hold is skipped)."""
+    values: dict[str, str] = {}
+    i, depth = 0, 0
+    while i < len(message):
+        kind = message[i]
+        i += 1
+        if kind in (VICI_SECTION_START, VICI_LIST_START, VICI_KEY_VALUE):
+            name = message[i + 1:i + 1 + message[i]].decode(errors="replace")
+            i += 1 + message[i]
+            if kind != VICI_KEY_VALUE:
+                depth += 1
+                continue
+            (size,) = struct.unpack_from("!H", message, i)
+            if depth == 0:
+                values[name] = message[i + 2:i + 2 + size].decode(errors="replace")
+            i += 2 + size
+        elif kind == VICI_LIST_ITEM:
+            (size,) = struct.unpack_from("!H", message, i)
+            i += 2 + size
+        elif kind in (VICI_SECTION_END, VICI_LIST_END):
+            depth -= 1
+        else:
+            break
+    return values
+
+
+def _recv_exact(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise ConnectionError("VICI socket closed")
+        data += chunk
+    return data
+
+
+def vici_response(sock: socket.socket) -> dict[str, str]:
+    (size,) = struct.unpack("!I", _recv_exact(sock, 4))
+    packet = _recv_exact(sock, size)
+    if packet[0] != VICI_CMD_RESPONSE:
+        raise ConnectionError(f"VICI answered with packet type {packet[0]}")
+    return vici_values(packet[1:])
+
+
+# -- the driver ---------------------------------------------------------------------
+
+
+class StrongSwan(Daemon):
+    name = "strongswan"
+    log_name = "charon.log"
+    fatal_words = FATAL_WORDS
+    socket_name = "charon.vici"
+
+    def __init__(self, scenario: Scenario, ctx: PeerContext) -> None:
+        super().__init__(scenario, ctx)
+        self.daemon_version: dict[str, str] = {}
+        self._initiating: socket.socket | None = None
+
+    # -- capabilities ---------------------------------------------------------
+    @classmethod
+    def binaries(cls) -> tuple[str, ...]:
+        return (SWANCTL,)
+
+    @classmethod
+    def missing(cls, flavor: Flavor) -> str | None:
+        reason = super().missing(flavor)
+        if reason is None and flavor.which(*CHARONS) is None:
+            where = f" in {flavor.root}" if flavor.root else " on PATH"
+            reason = f"{flavor.name}: no charon ({', '.join(CHARONS[:2])}) found{where}"
+        return reason
+
+    @classmethod
+    def version(cls, flavor: Flavor, tag: str) -> str:
+        return _version(flavor, tag)
+
+    @classmethod
+    def unsupported(cls, scenario: Scenario, side: str, flavor: Flavor, tag: str) -> str | None:
+        reason = super().unsupported(scenario, side, flavor, tag)
+        if reason:
+            return reason
+        v = scenario.ike_version
+        if v == 1 and not speaks_ikev1(flavor):
+            return f"{flavor.name} {_version(flavor, tag)}: charon was built without IKEv1"
+        if scenario.ike.aead and (v, "ike-aead") in NEVER:
+            return f"{flavor.name}: {NEVER[(v, 'ike-aead')]} ({scenario.ike})"
+        present = plugins_of(flavor)
+        if present is None:
+            return None
+        for kind, prop in (("ike", scenario.ike), ("esp", scenario.esp_of(side))):
+            for alg in algorithms(prop):
+                providers = PROVIDERS.get(alg, ())
+                if not present.intersection(providers):
+                    return (f"{flavor.name} {_version(flavor, tag)}: no plugin for {alg} in {kind}"
+                            f" {prop} (needs one of: {', '.join(providers)})")
+        return None
+
+    # -- pure ---------------------------------------------------------------
+    def strongswan_conf(self) -> str:
+        home = self.ctx.home
+        plugins = " ".join(charon_plugins(self.ctx.flavor))
+        charon: Settings = {
+            "load_modular": "no",
+            "load": plugins,
+            "install_routes": "no",  # host-to-host: the kernel needs no extra routes
+            "install_virtual_ip": "no",
+            "plugins": {"vici": {"socket": f"unix://{home / self.socket_name}"}},
+            "filelog": {"lab": {"path": str(home / self.log_name), "time_format": "%b %e %T",
+                                "time_add_ms": "yes", "ike_name": "yes", "append": "no",
+                                "flush_line": "yes", "default": "1"}},
+            "syslog": {"daemon": {"default": "-1"}},
+        }
+        settings: Settings = {
+            "charon": charon,
+            # charon-systemd reads its own section first, then falls back to charon's
+            "charon-systemd": {"load": plugins, "journal": {"default": "-1"}},
+            "swanctl": {"load": " ".join(SWANCTL_PLUGINS),
+                        "socket": f"unix://{home / self.socket_name}"},
+        }
+        return self._header("strongswan.conf") + conf_text(settings)
+
+    def swanctl_conf(self) -> str:
+        s = self.scenario
+        me, peer = self.peer.address, self.other.address
+        child: Settings = {
+            "mode": s.mode,
+            "esp_proposals": spell_esp(s.esp_of(self.side)),
+            "rekey_time": f"{s.child_lifetime * 9 // 10}s",
+            "life_time": f"{s.child_lifetime}s",
+            "start_action": "none",
+        }
+        conn: Settings = {
+            "version": str(s.ike_version),
+            "local_addrs": me,
+            "remote_addrs": peer,
+            "proposals": spell_ike(s.ike),
+            "rekey_time": f"{s.ike_lifetime * 9 // 10}s",
+            "over_time": f"{s.ike_lifetime // 10}s",
+            "keyingtries": "1",
+            "mobike": "no",  # one address per peer: nothing to update
+            "local": {"auth": "psk", "id": me},
+            "remote": {"auth": "psk", "id": peer},
+            "children": {s.conn_name: child},
+        }
+        secrets: Settings = {f"ike-{s.conn_name}": {"secret": quoted(s.psk_of(self.side)),
+                                                    "id-1": me, "id-2": peer}}
+        return self._header("swanctl.conf") + conf_text(
+            {"connections": {s.conn_name: conn}, "secrets": secrets})
+
+    def _header(self, what: str) -> str:
+        return (f"# ipsec-lab: {self.scenario.name}, {self.side} peer, {what} for strongSwan"
+                f" in {self.ctx.home}\n")
+
+    def render(self) -> dict[str, str]:
+        return {"strongswan.conf": self.strongswan_conf(), "swanctl.conf": self.swanctl_conf()}
+
+    # -- running --------------------------------------------------------------
+    @property
+    def env(self) -> dict[str, str]:
+        home = self.ctx.home
+        return {"STRONGSWAN_CONF": str(home / "strongswan.conf"), "SWANCTL_DIR": str(home)}
+
+    @property
+    def socket_path(self) -> Path:
+        return self.ctx.dir / self.socket_name
+
+    def _vici(self, command: str, items: dict[str, str] | None = None,
+              timeout: float = 2.0) -> socket.socket:
+        """A connection to charon with ``command`` sent (the caller reads or keeps it)."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(str(self.socket_path))
+            sock.sendall(vici_packet(command, items or {}))
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    def _answers(self) -> bool:
+        try:
+            with self._vici("version", timeout=1.0) as sock:
+                self.daemon_version = vici_response(sock)
+        except (OSError, ConnectionError, struct.error):
+            return False
+        return True
+
+    def _died(self) -> str | None:
+        if self.proc is not None and self.proc.poll() is not None:
+            return f"exited with status {self.proc.returncode}: {self.last_words()}"
+        return None
+
+    def start(self) -> None:
+        charon = self.ctx.flavor.which(*CHARONS)
+        if charon is None:
+            raise MissingError(self.missing(self.ctx.flavor) or f"{self.ctx.flavor.name}: no charon")
+        self.proc = self.spawn([charon], env=self.env)
+        try:
+            runner.wait_until(self._answers, deadline=15.0, what=f"strongswan ({self.side}) start",
+                              failed=self._died)
+        except DeadlineError as exc:
+            raise DaemonError(str(exc)) from None
+
+    def load(self) -> None:
+        out = self.tool([SWANCTL, "--load-all", "--noprompt", "--file",
+                         str(self.ctx.home / "swanctl.conf")], check=False, env=self.env)
+        lines = [ln for ln in (out.stdout + out.stderr).strip().splitlines()
+                 if not any(re.match(noise, ln) for noise in SWANCTL_NOISE)]
+        text = "\n".join(lines)
+        if out.returncode != 0 or re.search(r"\b(failed|invalid|error)\b", text, re.I):
+            bad = [ln for ln in lines if re.search(r"fail|invalid|error|unknown", ln, re.I)]
+            raise DaemonError(f"strongswan ({self.side}) refused {self.ctx.dir}/swanctl.conf: "
+                              + " | ".join(bad[:3] or lines[-2:] or [f"swanctl exit {out.returncode}"]))
+
+    def initiate(self) -> None:
+        """Ask charon to initiate over VICI and leave the answer unread: the cell
+        watches the kernel for the SAs, and the log for the reason when none come."""
+        try:
+            self._initiating = self._vici("initiate", {"child": self.scenario.conn_name,
+                                                       "ike": self.scenario.conn_name,
+                                                       "timeout": "0", "init-limits": "no"})
+        except OSError as exc:
+            raise DaemonError(f"strongswan ({self.side}): initiate over {self.socket_path}: "
+                              f"{exc}") from None
+
+    def stop(self) -> None:
+        if self._initiating is not None:
+            self._initiating.close()
+            self._initiating = None
+        super().stop()
+
+    def status_commands(self) -> list[list[str]]:
+        return [[SWANCTL, "--list-sas"], [SWANCTL, "--list-conns"]]
+
+    def tool(self, argv: list[str], timeout: float = 20.0, check: bool = True,
+             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """Every strongSwan tool reads the peer's strongswan.conf (socket, plugins)."""
+        return super().tool(argv, timeout=timeout, check=check, env={**self.env, **(env or {})})
