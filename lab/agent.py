@@ -9,6 +9,7 @@ kept on the gateway object, so a later channel (exec, shell, down) finds it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pty
 import select
@@ -28,7 +29,8 @@ def _phase_events(cell: Cell, send: Any) -> Any:
     real = cell.phase
 
     def announced(name: str):  # type: ignore[no-untyped-def]
-        send(("event", f"{name} ..."))
+        with contextlib.suppress(OSError):  # the channel that asked may be gone (down later)
+            send(("event", f"{name} ..."))
         return real(name)
 
     cell.phase = announced  # type: ignore[method-assign]

@@ -249,7 +249,16 @@ def _peer(name: str) -> str:
 
 
 def cmd_exec(args: argparse.Namespace) -> int:
-    argv = [a for a in args.command if a != "--"] if args.command[:1] == ["--"] else args.command
+    words = list(args.command)
+    if "--" in words:  # options may stand between PEER and --
+        cut = words.index("--")
+        extra, argv = words[:cut], words[cut + 1:]
+        while extra[:1] == ["--name"] and len(extra) >= 2:
+            args.name, extra = extra[1], extra[2:]
+        if extra:
+            raise UsageError(f"exec: unexpected {' '.join(extra)!r} before -- (allowed: --name NAME)")
+    else:
+        argv = words
     if not argv:
         raise UsageError("exec: give a command after --, e.g. ipsec-lab exec left -- ip xfrm state")
     conn, messages = keeper.request(keeper.lab_state(args.name),
@@ -302,7 +311,9 @@ def cmd_down(args: argparse.Namespace) -> int:
     state = keeper.lab_state(args.name)
     conn, messages = keeper.request(state, {"op": "down"})
     with conn:
-        for _ in messages:
+        for msg in messages:
+            if msg["t"] == "error":
+                raise LabError(f"lab {args.name!r} did not come down cleanly: {msg['message']}")
             break
     deadline = time.monotonic() + 20
     while state.dir.exists() and time.monotonic() < deadline:

@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -120,9 +121,12 @@ def serve(state: LabState, gw: execnet.Gateway) -> None:
             if request is None:
                 return
             if request["op"] == "down":
-                for _ in call(gw, {"op": "down"}):
-                    pass
-                _send(conn, t="done", rc=0)
+                last = list(call(gw, {"op": "down"}))[-1]
+                if last[0] == "error":
+                    print(f"keeper: down: {last[1]}", file=sys.stderr, flush=True)
+                    _send(conn, t="error", message=last[1])
+                else:
+                    _send(conn, t="done", rc=0)
                 stop.set()
                 return
             channel = gw.remote_exec(lab.agent)
@@ -156,7 +160,7 @@ def serve(state: LabState, gw: execnet.Gateway) -> None:
 
 def request(state: LabState, msg: dict[str, Any]) -> tuple[socket.socket, Iterator[dict[str, Any]]]:
     if not state.file.is_file():
-        names = ", ".join(s.name for s in running_labs()) or "none"
+        names = ", ".join(s.name for s in running_labs() if s.alive()) or "none"
         raise UsageError(f"no lab named {state.name!r} is up (running: {names})")
     if not state.alive():
         raise LabError(f"lab {state.name!r}: its keeper is gone; run `ipsec-lab clean`")

@@ -11,6 +11,7 @@ from lab.netns import NetNS, entered
 from lab.scenario import Scenario
 
 IFA_F_NODAD = 0x02
+NUD_PERMANENT = 0x80
 IFACE = "e0"
 
 
@@ -39,12 +40,14 @@ class Topology:
         left, right = self.netns("left"), self.netns("right")
         with iproute_in(left) as ipr:
             ipr.link("add", ifname=IFACE, kind="veth", peer={"ifname": IFACE, "net_ns_fd": right})
+        macs = {}
         for side, ns in (("left", left), ("right", right)):
             me = self.scenario.peer(side)
             other = self.scenario.peer("right" if side == "left" else "left")
             with iproute_in(ns) as ipr:
                 lo = ipr.link_lookup(ifname="lo")[0]
                 dev = ipr.link_lookup(ifname=IFACE)[0]
+                macs[side] = ipr.get_links(dev)[0].get_attr("IFLA_ADDRESS")
                 ipr.link("set", index=lo, state="up")
                 ipr.addr("add", index=dev, address=me.address, prefixlen=me.prefixlen,
                          flags=IFA_F_NODAD)
@@ -54,6 +57,14 @@ class Topology:
                 if net != mine:  # the other /64 is on this link too
                     ipr.route("add", dst=str(net.network_address), dst_len=net.prefixlen,
                               oif=dev, scope=253)
+        # Permanent neighbour entries: the first IKE packet must not wait on neighbour
+        # discovery over a link that came up a moment ago (the kernel retries after 1 s).
+        for side, ns in (("left", left), ("right", right)):
+            other = "right" if side == "left" else "left"
+            with iproute_in(ns) as ipr:
+                dev = ipr.link_lookup(ifname=IFACE)[0]
+                ipr.neigh("add", dst=self.scenario.peer(other).address, lladdr=macs[other],
+                          ifindex=dev, state=NUD_PERMANENT)
 
     def down(self) -> None:
         errors = []

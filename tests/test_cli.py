@@ -1,0 +1,143 @@
+"""The command line as a user runs it.
+
+The end-to-end ones run where the lab runs its cells (inside UML when the host
+has no ESP), with real daemons: a scripted tmux session (up, shell, ip xfrm
+state, exit, down), and kill -9 of a running pytest followed by `ipsec-lab clean`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lab.cli import main
+from lab.netns import lab_namespaces
+from lab.run import TAG_VAR
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "lab"]
+
+
+def test_render_prints_both_peers(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["render", "--left", "libreswan", "--right", "libreswan", "--ike", "v1",
+                 "--mode", "tunnel"]) == 0
+    out = capsys.readouterr().out
+    assert "==> left (libreswan): ipsec.conf <==" in out and "type=tunnel" in out
+    assert "==> right (libreswan): ipsec.secrets <==" in out
+
+
+@pytest.mark.parametrize(("argv", "words"), [
+    (["run", "--left", "openswan"], "unknown daemon 'openswan'"),
+    (["render", "--esp", "aes129-sha1"], "unknown cipher 'aes129'"),
+    (["render", "--right", "libreswan@jessie"], "unknown suite 'jessie'"),
+    (["exec", "middle", "--", "true"], "unknown peer 'middle' (allowed: left, right)"),
+    (["down", "--name", "no-such-lab"], "no lab named 'no-such-lab' is up"),
+])
+def test_bad_arguments_get_one_line(capsys: pytest.CaptureFixture[str], argv: list[str],
+                                    words: str) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert words in err and "\n" not in err
+
+
+@pytest.mark.parametrize("cmd", ["doctor", "render", "run", "up", "list", "exec", "shell",
+                                 "down", "clean"])
+def test_every_subcommand_has_help(cmd: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main([cmd, "--help"])
+    assert exc.value.code == 0
+    assert len(capsys.readouterr().out.splitlines()) > 3
+
+
+def _tmux(*args: str) -> str:
+    return subprocess.run(["tmux", "-L", "ipl-test", *args], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def _screen_until(text: str, deadline: float = 60) -> str:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        screen = _tmux("capture-pane", "-p", "-t", "t", "-S", "-200")
+        if text in screen:
+            return screen
+        time.sleep(0.2)
+    logs = "".join(p.read_text()[-1500:] for p in Path("/var/tmp/ipsec-lab/labs").glob("*/keeper.log"))
+    ps = subprocess.run(["ps", "-eo", "pid,ppid,stat,args"], capture_output=True, text=True).stdout
+    raise AssertionError(f"{text!r} never showed; screen:\n{screen}\nkeeper logs:\n{logs}\n{ps}")
+
+
+def _back_at_host_prompt(deadline: float = 20) -> None:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        lines = [ln for ln in _tmux("capture-pane", "-p", "-t", "t").splitlines() if ln.strip()]
+        if lines and not lines[-1].startswith("[right") and lines[-1].rstrip().endswith("#"):
+            return
+        time.sleep(0.1)
+    raise AssertionError("the shell client did not return to the host prompt")
+
+
+@pytest.mark.lab
+def test_tmux_session_up_shell_down() -> None:
+    if not shutil.which("tmux"):
+        pytest.skip("requires tmux (apt-get install tmux)")
+    lab = f"{CLI[0]} -m lab"
+    _tmux("new-session", "-d", "-s", "t", "-x", "160", "-y", "50", "-c", str(ROOT))
+    try:
+        # Markers are computed by the shell, so the typed command never matches them.
+        _tmux("send-keys", "-t", "t", f"{lab} up --name tmux --mode tunnel; echo up-$((40+2))-rc=$?",
+              "Enter")
+        assert "up-42-rc=0" in _screen_until("up-42-rc=", 120)
+        _tmux("send-keys", "-t", "t", f"{lab} shell right --name tmux", "Enter")
+        _screen_until("[right libreswan]")
+        _tmux("send-keys", "-t", "t", "ip xfrm state; echo state-$((20+22))", "Enter")
+        screen = _screen_until("state-42")
+        assert "proto esp spi 0x" in screen and "mode tunnel" in screen
+        _tmux("send-keys", "-t", "t", "exit", "Enter")
+        _back_at_host_prompt()  # keys typed before the shell client returns go to the peer
+        _tmux("send-keys", "-t", "t", f"{lab} down --name tmux; echo down-$((40+2))-rc=$?", "Enter")
+        assert "down-42-rc=0" in _screen_until("down-42-rc=", 60)
+    finally:
+        _tmux("kill-server")
+    assert main(["list"]) == 0
+    assert not [ns for ns in lab_namespaces() if "cli" in ns]
+
+
+@pytest.mark.lab
+def test_kill9_of_pytest_then_clean(tmp_path: Path) -> None:
+    """SIGKILL a running `pytest scenarios/`; `ipsec-lab clean` removes what it left and
+    nothing else: a decoy process named pluto and a decoy namespace stay."""
+    decoy_bin = tmp_path / "pluto"
+    shutil.copy("/bin/sleep", decoy_bin)
+    decoy = subprocess.Popen([str(decoy_bin), "300"], env={"PATH": "/usr/bin:/bin"})
+    subprocess.run(["ip", "netns", "add", "decoy-ipsec-lab"], check=True)
+    env = {k: v for k, v in os.environ.items() if k != TAG_VAR}
+    env[TAG_VAR] = "ipl-kill9-test"
+    victim = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+                               "scenarios/test_seed.py", "-k", "modp2048"], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        end = time.monotonic() + 60
+        while time.monotonic() < end and not lab_namespaces():
+            time.sleep(0.05)
+        assert lab_namespaces(), "the victim never built a lab"
+        time.sleep(0.8)  # daemons starting
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        out = subprocess.run([*CLI, "clean"], cwd=ROOT, capture_output=True, text=True, check=True)
+        assert "namespace ipl-" in out.stdout or "killed process" in out.stdout, out.stdout
+        assert lab_namespaces() == []
+        again = subprocess.run([*CLI, "clean", "--dry-run"], cwd=ROOT, capture_output=True,
+                               text=True, check=True)
+        assert "nothing to clean" in again.stdout, again.stdout
+        assert decoy.poll() is None, "clean touched a process that is not the lab's"
+        assert "decoy-ipsec-lab" in os.listdir("/run/netns")
+    finally:
+        decoy.kill()
+        subprocess.run(["ip", "netns", "del", "decoy-ipsec-lab"], check=False)
