@@ -86,20 +86,33 @@ class MatrixSelection:
     ike_versions: tuple[int, ...] = (1, 2)
     modes: tuple[str, ...] = MODES
     proposals: tuple[str, ...] = tuple(PROPOSAL_SETS)
+    pairs: tuple[tuple[str, str], ...] = ()  # empty: every pair of flavors
 
     @classmethod
     def from_options(cls, flavors: str | None, ike: str | None, modes: str | None,
-                     proposals: str | None, prefix: str = "--lab-") -> MatrixSelection:
+                     proposals: str | None, pairs: str | None = None,
+                     prefix: str = "--lab-") -> MatrixSelection:
         chosen = split_list(flavors, f"{prefix}flavors", None, DEFAULT_FLAVORS)
         for name in chosen:
             parse_flavor(name, f"{prefix}flavors")  # raises with the allowed values
         versions = split_list(ike, f"{prefix}ike", ("1", "2", "v1", "v2", "ikev1", "ikev2"),
                               ("1", "2"))
+        chosen_pairs = []
+        for pair in split_list(pairs, f"{prefix}pairs", None, ()):
+            initiator, sep, responder = pair.partition("->")
+            if not sep:
+                raise UsageError(f"{prefix}pairs: {pair!r} is not INITIATOR->RESPONDER")
+            for name in (initiator, responder):
+                parse_flavor(name, f"{prefix}pairs")
+            chosen_pairs.append((initiator, responder))
+        if chosen_pairs and not flavors:
+            chosen = tuple(dict.fromkeys(f for pair in chosen_pairs for f in pair))
         return cls(chosen, tuple(sorted({int(v[-1]) for v in versions})),
                    split_list(modes, f"{prefix}modes", MODES, MODES),
                    split_list(proposals, f"{prefix}proposals", tuple(PROPOSAL_SETS),
-                              tuple(PROPOSAL_SETS)))
+                              tuple(PROPOSAL_SETS)), tuple(chosen_pairs))
 
     def cells(self) -> list[MatrixCell]:
-        return [MatrixCell(i, r, v, m, p) for i in self.flavors for r in self.flavors
+        pairs = self.pairs or tuple((i, r) for i in self.flavors for r in self.flavors)
+        return [MatrixCell(i, r, v, m, p) for i, r in pairs
                 for v in self.ike_versions for m in self.modes for p in self.proposals]

@@ -36,6 +36,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("modes", "modes in the matrix: transport, tunnel (default both)", metavar="LIST"),
     Option("proposals", "proposal sets in the matrix: aes128-sha1, aes256-sha256, aes128gcm16, "
            "3des-md5 (default all)", metavar="LIST"),
+    Option("pairs", "only these INITIATOR->RESPONDER flavor pairs, comma-separated "
+           "(default: every pair of --lab-flavors, both orders)", metavar="LIST"),
     Option("keep-artifacts", "keep every cell's run directory, not only those of failed cells "
            "(pcap, configs, logs, SA dumps)", False, flag=True),
 )

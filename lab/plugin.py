@@ -58,7 +58,8 @@ def pytest_configure(config: pytest.Config) -> None:
     _session_tag()
     try:  # options are checked once, up front, with a one-line answer
         opt = config.option
-        MatrixSelection.from_options(opt.lab_flavors, opt.lab_ike, opt.lab_modes, opt.lab_proposals)
+        MatrixSelection.from_options(opt.lab_flavors, opt.lab_ike, opt.lab_modes, opt.lab_proposals,
+                                     opt.lab_pairs)
     except LabError as exc:
         raise pytest.UsageError(str(exc)) from None
     if hasattr(config, "workerinput") or in_uml():
@@ -91,7 +92,8 @@ def _route_to_uml(config: pytest.Config, choice: KernelChoice) -> None:
     keep = [str(pytest_tmp)] + ([str(Path(config.option.basetemp).resolve())]
                                 if config.option.basetemp else [])
     os.environ[KEEP_VAR] = os.pathsep.join(keep)
-    workers = config.option.numprocesses or 1
+    # One kernel per core unless -n says otherwise: UML is one CPU per instance.
+    workers = config.option.numprocesses or min(os.cpu_count() or 1, 4)
     config.option.numprocesses = workers
     if config.option.dist == "no":
         config.option.dist = "load"

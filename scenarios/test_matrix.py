@@ -20,7 +20,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     opt = metafunc.config.option
     try:
         selection = MatrixSelection.from_options(opt.lab_flavors, opt.lab_ike, opt.lab_modes,
-                                                 opt.lab_proposals)
+                                                 opt.lab_proposals, opt.lab_pairs)
     except LabError as exc:
         raise pytest.UsageError(str(exc)) from None
     cells = selection.cells()
