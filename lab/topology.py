@@ -59,6 +59,9 @@ class Topology:
                               oif=dev, scope=253)
         # Permanent neighbour entries: the first IKE packet must not wait on neighbour
         # discovery over a link that came up a moment ago (the kernel retries after 1 s).
+        # The nd-deadlock fault needs neighbour discovery, so it gets none.
+        if self.scenario.fault == "nd-deadlock":
+            return
         for side, ns in (("left", left), ("right", right)):
             other = "right" if side == "left" else "left"
             with iproute_in(ns) as ipr:
