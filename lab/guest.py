@@ -53,7 +53,7 @@ def prepare(libc: ctypes.CDLL, boot: dict, log) -> None:  # type: ignore[no-unty
     wanted = [*modules.LAB_MODULES, *modules.crypto_modules(release)]
     loaded = modules.load(release, wanted, failed)
     mount(libc, "tmpfs", "/run", MS_NOSUID | MS_NODEV, "mode=755")
-    keep = [Path(p) for p in boot["keep"] if Path(p).is_relative_to("/tmp")]
+    keep = [Path(p) for p in boot["keep"] if p and Path(p).is_relative_to("/tmp") and Path(p).exists()]
     if keep:  # host paths under /tmp the program needs: bind them back over the tmpfs
         Path("/run/host-tmp").mkdir()
         bind(libc, "/tmp", "/run/host-tmp")

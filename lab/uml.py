@@ -95,7 +95,8 @@ def prepare_state(kernel: UmlKernel, program: list[str], tag: str,
     env.update({IN_UML_VAR: kernel.release, TAG_VAR: tag})
     boot = {"argv": program, "cwd": os.getcwd(), "env": env, "modules": str(kernel.modules),
             "log": str(state / "guest.log"),
-            "keep": [os.getcwd(), *keep, *os.environ.get(KEEP_VAR, "").split(os.pathsep)]}
+            "keep": [os.getcwd(), *keep, *os.environ.get(KEEP_VAR, "").split(os.pathsep),
+                     os.environ.get("IPSEC_LAB_FLAVORS") or str(cache_dir() / "flavors")]}
     (state / "boot.json").write_text(json.dumps(boot))
     init = state / "init"
     init.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -m lab.guest"
