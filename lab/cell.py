@@ -168,10 +168,7 @@ class Cell:
         rundir.scenario(self.scenario)
         for side, daemon in self.daemons.items():
             rundir.copy_tree(daemon.ctx.dir, side)
-        if self.capture is not None:
-            self.capture.stop()
-            self.capture.write_pcap(rundir.path / "capture.pcap")
-            write_esp_sa(rundir.path / "esp_sa", [sa for side in SIDES for sa in self._held_safe(side)])
+        self.write_capture(rundir)
         lines = []
         for side in SIDES:
             try:
@@ -185,6 +182,13 @@ class Cell:
         rundir.write("timings.txt", "".join(f"{k}: {v:.3f} s\n" for k, v in self.timings.items()))
         if extra:
             extra(rundir)
+
+    def write_capture(self, rundir: RunDir) -> None:
+        """capture.pcap, and esp_sa beside it so that Wireshark opens it decrypted."""
+        if self.capture is not None:
+            self.capture.stop()
+            self.capture.write_pcap(rundir.path / "capture.pcap")
+            write_esp_sa(rundir.path / "esp_sa", [sa for side in SIDES for sa in self._held_safe(side)])
 
     def _held_safe(self, side: str) -> list[xfrm.SA]:
         try:

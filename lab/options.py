@@ -40,6 +40,11 @@ OPTIONS: tuple[Option, ...] = (
            "(default: every pair of --lab-flavors, both orders)", metavar="LIST"),
     Option("keep-artifacts", "keep every cell's run directory, not only those of failed cells "
            "(pcap, configs, logs, SA dumps)", False, flag=True),
+    Option("pcap", "write every cell's capture.pcap (and esp_sa) to its run directory, "
+           "passing cells too", False, flag=True),
+    Option("keep-up", "when a cell fails, bring its scenario up again at the end of the run as "
+           "lab 'failed', which stays up for `ipsec-lab shell`/`exec` (`ipsec-lab down --name "
+           "failed` ends it)", False, flag=True),
 )
 
 

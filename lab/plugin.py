@@ -13,11 +13,14 @@ import itertools
 import os
 import shlex
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -71,6 +74,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except LabError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[KERNEL] = choice
+    if config.option.lab_keep_up:
+        config.pluginmanager.register(KeepUp(), "ipsec-lab-keep-up")
     if choice.kind == "uml":
         _route_to_uml(config, choice)
 
@@ -142,6 +147,35 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
     return report
 
 
+class KeepUp:
+    """--lab-keep-up, on the controller: after the run, bring the first failed cell's
+    scenario up again as a lab that stays up, for `ipsec-lab shell` and `exec`."""
+
+    def __init__(self) -> None:
+        self.failed: list[tuple[str, str]] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        cell = dict(report.user_properties).get("failed_cell")
+        if report.when == "teardown" and cell:
+            self.failed.append((report.nodeid, str(cell)))
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.failed:
+            return
+        nodeid, rundir = self.failed[0]
+        tr = terminalreporter
+        tr.section("ipsec-lab: keeping a failed cell up")
+        tr.write_line(f"{nodeid}: ipsec-lab up --scenario {rundir}/scenario.toml --name failed")
+        proc = subprocess.run([sys.executable, "-m", "lab", "up", "--scenario",
+                               f"{rundir}/scenario.toml", "--name", "failed"],
+                              capture_output=True, text=True, check=False)
+        tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]
+        for line in tail:
+            tr.write_line(line)
+        tr.write_line("get inside: ipsec-lab shell left --name failed; "
+                      "when done: ipsec-lab down --name failed")
+
+
 class Lab:
     """The `lab` fixture: runs cells for one test and cleans up after it."""
 
@@ -208,6 +242,11 @@ class Lab:
                     cell.collect(rundir, failed)
                     rundir.write("reproduce.sh", f"#!/bin/sh\n{self.reproduce()}\n")
                     self.request.node.user_properties.append(("artifacts", str(rundir.path)))
+                    if failed:
+                        self.request.node.user_properties.append(("failed_cell", str(rundir.path)))
+                elif self.config.option.lab_pcap:
+                    rundir.fresh()
+                    cell.write_capture(rundir)
                 else:
                     rundir.remove()
             finally:

@@ -141,3 +141,15 @@ def test_kill9_of_pytest_then_clean(tmp_path: Path) -> None:
     finally:
         decoy.kill()
         subprocess.run(["ip", "netns", "del", "decoy-ipsec-lab"], check=False)
+
+
+def test_broken_flavor_is_one_line_naming_what_is_missing(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """A directory without the daemon's binaries: a one-line error, not a traceback."""
+    (tmp_path / "usr" / "sbin").mkdir(parents=True)
+    assert main(["run", "--left", f"libreswan@{tmp_path}", "--right", "libreswan"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err
+    assert f"left: libreswan@{tmp_path}: /usr/libexec/ipsec/pluto not found in {tmp_path}" in err
+    assert main(["run", "--left", "strongswan@/nonexistent/tree"]) == 2
+    assert "no tree at /nonexistent/tree" in capsys.readouterr().err
