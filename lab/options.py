@@ -48,27 +48,23 @@ OPTIONS: tuple[Option, ...] = (
 )
 
 
+def _kwargs(opt: Option) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"dest": opt.dest, "help": opt.help}
+    if opt.flag:
+        kwargs["action"] = "store_true"
+    else:
+        kwargs.update(default=opt.default, metavar=opt.metavar or opt.name.upper())
+        if opt.choices:
+            kwargs["choices"] = list(opt.choices)
+    return kwargs
+
+
 def add_to_pytest(group: Any) -> None:
     for opt in OPTIONS:
-        kwargs: dict[str, Any] = {"dest": opt.dest, "help": opt.help}
-        if opt.flag:
-            kwargs["action"] = "store_true"
-        else:
-            kwargs.update(default=opt.default, metavar=opt.metavar or opt.name.upper())
-            if opt.choices:
-                kwargs["choices"] = list(opt.choices)
-        group.addoption(f"--lab-{opt.name}", **kwargs)
+        group.addoption(f"--lab-{opt.name}", **_kwargs(opt))
 
 
 def add_to_argparse(parser: Any, names: tuple[str, ...] | None = None) -> None:
     for opt in OPTIONS:
-        if names is not None and opt.name not in names:
-            continue
-        kwargs: dict[str, Any] = {"dest": opt.dest, "help": opt.help}
-        if opt.flag:
-            kwargs["action"] = "store_true"
-        else:
-            kwargs.update(default=opt.default, metavar=opt.metavar or opt.name.upper())
-            if opt.choices:
-                kwargs["choices"] = list(opt.choices)
-        parser.add_argument(f"--{opt.name}", **kwargs)
+        if names is None or opt.name in names:
+            parser.add_argument(f"--{opt.name}", **_kwargs(opt))
