@@ -16,9 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from lab.keeper import LabState, labs_dir
 from lab.netns import lab_namespaces, remove_netns
 from lab.run import TAG_VAR
-from lab.uml import STATE_BASE
+from lab.uml import IN_UML_VAR, STATE_BASE
 
 _TAG = f"{TAG_VAR}=".encode()
 
@@ -52,6 +53,14 @@ def tagged_processes() -> list[tuple[int, str]]:
     return found
 
 
+def _alive(pid_file: Path) -> bool:
+    try:
+        os.kill(int(pid_file.read_text()), 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def clean(dry_run: bool = False) -> list[str]:
     done: list[str] = []
     verb = "would remove" if dry_run else "removed"
@@ -72,8 +81,13 @@ def clean(dry_run: bool = False) -> list[str]:
                 remove_netns(name)
             except OSError as exc:
                 done.append(f"  could not remove {name}: {exc}")
-    leftovers = [*sorted(STATE_BASE.glob("uml-*")), *sorted((STATE_BASE / "labs").glob("*")),
-                 *sorted(Path(tempfile.gettempdir()).glob("ipl-*"))]
+    # State directories only where their owner is gone (another run may be going on).
+    kernels = [] if os.environ.get(IN_UML_VAR) else sorted(STATE_BASE.glob("uml-*"))
+    leftovers = [d for d in kernels if not _alive(d / "pid")]
+    labs = labs_dir()
+    leftovers += [d for d in sorted(labs.iterdir()) if not LabState(d.name, d).alive()] \
+        if labs.is_dir() else []
+    leftovers += sorted(Path(tempfile.gettempdir()).glob("ipl-*"))
     for path in leftovers:
         done.append(f"{verb} {path}")
         if not dry_run:

@@ -26,9 +26,13 @@ import execnet
 import lab.agent
 from lab.errors import LabError, UsageError
 from lab.kernel import KernelChoice
-from lab.uml import STATE_BASE, worker_python
+from lab.uml import IN_UML_VAR, STATE_BASE, worker_python
 
-LABS = STATE_BASE / "labs"
+
+def labs_dir() -> Path:
+    """Where labs that are up keep their state: the host's /var/tmp, or inside a UML
+    guest the guest's own /run (the host's /var/tmp is shared by every guest)."""
+    return Path("/run/ipsec-lab/labs") if os.environ.get(IN_UML_VAR) else STATE_BASE / "labs"
 
 
 def gateway(choice: KernelChoice, tag: str) -> execnet.Gateway:
@@ -74,13 +78,14 @@ class LabState:
 
 
 def lab_state(name: str) -> LabState:
-    return LabState(name, LABS / name)
+    return LabState(name, labs_dir() / name)
 
 
 def running_labs() -> list[LabState]:
-    if not LABS.is_dir():
+    labs = labs_dir()
+    if not labs.is_dir():
         return []
-    return [LabState(d.name, d) for d in sorted(LABS.iterdir()) if (d / "state.json").is_file()]
+    return [LabState(d.name, d) for d in sorted(labs.iterdir()) if (d / "state.json").is_file()]
 
 
 def _send(conn: socket.socket, **msg: Any) -> None:
