@@ -71,7 +71,7 @@ a.m,span.m{display:inline-block;min-width:1.6em;margin:1px;padding:2px 4px;borde
 
 def page(results: list[Result], out_dir: Path) -> str:
     flavors = sorted({r.initiator for r in results} | {r.responder for r in results})
-    proposals = list(dict.fromkeys(r.proposals for r in results))
+    proposals = sorted({r.proposals for r in results})
     counts = Counter(r.status for r in results)
     parts = [f"<!doctype html><meta charset=utf-8><title>ipsec-lab interop matrix</title>"
              f"<style>{STYLE}</style><h1>ipsec-lab interop matrix</h1>"
