@@ -51,7 +51,7 @@ channel.send(None)
 '''
 
 PHASES = ("uml boot", "configs", "topology", "daemon start", "initiate", "ike", "traffic",
-          "verdict", "teardown", "cell")
+          "verdict", "decrypt", "teardown", "cell")
 
 
 def main() -> int:
@@ -76,14 +76,14 @@ def main() -> int:
         ch.send((args.runs, tag))
         while (result := ch.receive()) is not None:
             for phase, seconds in result["phases"].items():
-                samples[phase].append(seconds)
+                samples.setdefault(phase, []).append(seconds)
             samples["cell"].append(result["cell"])
             retransmissions += result["retransmissions"]
         gw.exit()
     figures = {p: statistics.median(v) for p, v in samples.items() if v}
     print(f"ipsec-lab benchmark: {choice.describe()}")
     print(f"{'phase':<14} {'median':>9} {'n':>4}")
-    for phase in PHASES:
+    for phase in [*PHASES, *(p for p in figures if p not in PHASES)]:
         if phase in figures:
             print(f"{phase:<14} {figures[phase] * 1000:>7.0f}ms {len(samples[phase]):>4}")
     print(f"IKE retransmissions in {len(samples['cell'])} cells: {retransmissions}")
