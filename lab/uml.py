@@ -155,10 +155,6 @@ def boot_program(program: list[str], *, kernel: UmlKernel, tag: str, mem: str = 
     return status
 
 
-def kernel_release_of(kernel: UmlKernel) -> str:
-    return kernel.release
-
-
 def worker_python(tag: str) -> str:
     """The execnet "python" that starts an xdist worker inside its own UML kernel."""
     return f"{shlex.quote(sys.executable)} -m lab.uml --tag {tag}"
@@ -172,13 +168,6 @@ def main(argv: list[str]) -> None:
     kernel = find_kernel()
     sys.exit(boot_program([sys.executable, *argv], kernel=kernel, tag=tag,
                           mem=os.environ.get(MEM_VAR, "768M")))
-
-
-def run_in_uml(program: list[str], tag: str, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
-    """Run ``program`` inside a fresh UML kernel and collect its stdout (for probes)."""
-    return subprocess.run([sys.executable, "-m", "lab.uml", "--tag", tag, *program[1:]]
-                          if program[0] == sys.executable else program,
-                          capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False)
 
 
 if __name__ == "__main__":

@@ -189,8 +189,9 @@ class Daemon(ABC):
         """Start the negotiation (without waiting for it)."""
 
     def stop(self) -> None:
-        if self.proc is not None:
-            runner.stop(self.proc)
+        """Stop every process this peer's daemon started, the daemon last-started first."""
+        for proc in reversed(self.ctx.procs):
+            runner.stop(proc)
 
     def status_commands(self) -> list[list[str]]:
         """Commands whose output goes into the artifacts when a cell fails."""
