@@ -236,6 +236,9 @@ class Lab:
         keep = failed or self.config.option.lab_keep_artifacts
         errors = []
         for cell, rundir in reversed(self.cells):
+            if not failed:  # health check: a daemon that died during a passing test is a failure
+                errors += [f"during the test, {why}" for d in cell.daemons.values()
+                           if (why := d.crashed())]
             try:
                 if keep:
                     rundir.fresh()

@@ -58,6 +58,7 @@ class Daemon(ABC):
         self.peer = scenario.peer(ctx.side)
         self.other = scenario.peer("right" if ctx.side == "left" else "left")
         self.proc: subprocess.Popen[bytes] | None = None
+        self.stopped = False
 
     # -- pure ---------------------------------------------------------------
     @abstractmethod
@@ -166,15 +167,18 @@ class Daemon(ABC):
             text += out.read_text(errors="replace").strip().splitlines()
         return " | ".join(text[-lines:]) or "(no output)"
 
+    def crashed(self) -> str | None:
+        """Why the daemon is gone although nobody stopped it, or None."""
+        if self.proc is None or self.stopped or self.proc.poll() is None:
+            return None
+        return f"{self.name} ({self.side}) exited with status {self.proc.returncode}: {self.last_words()}"
+
     def failure(self) -> str | None:
         """A line of the daemon's log that says the negotiation failed for good."""
         for line in self.log_text().splitlines():
             if any(word in line for word in self.fatal_words):
                 return f"{self.name} ({self.side}): {line.strip()}"
-        if self.proc and self.proc.poll() is not None:
-            return f"{self.name} ({self.side}) exited with status {self.proc.returncode}: " \
-                   + self.last_words()
-        return None
+        return self.crashed()
 
     @abstractmethod
     def start(self) -> None:
@@ -190,6 +194,7 @@ class Daemon(ABC):
 
     def stop(self) -> None:
         """Stop every process this peer's daemon started, the daemon last-started first."""
+        self.stopped = True
         for proc in reversed(self.ctx.procs):
             runner.stop(proc)
 
