@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from lab.algorithms import parse_proposal
-from lab.daemons import DAEMONS
+from lab.daemons import DAEMONS, vici
 from lab.daemons import strongswan as sw
 from lab.daemons.base import PeerContext
 from lab.daemons.strongswan import StrongSwan
@@ -270,11 +270,11 @@ def test_load_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 # -- the VICI client's wire format ---------------------------------------------------------
 def test_vici_packet_and_values() -> None:
-    packet = sw.vici_packet("initiate", {"child": "lab"})
+    packet = vici.vici_packet("initiate", {"child": "lab"})
     assert packet == (b"\0\0\0\x16" b"\0\x08initiate" b"\x03\x05child\0\x03lab")
     message = (b"\x03\x06daemon\0\x0echaron-systemd" b"\x01\x03sub" b"\x03\x01x\0\x01y" b"\x02"
                b"\x04\x01l" b"\x05\0\x01z" b"\x06" b"\x03\x07version\0\x055.9.8")
-    assert sw.vici_values(message) == {"daemon": "charon-systemd", "version": "5.9.8"}
+    assert vici.vici_values(message) == {"daemon": "charon-systemd", "version": "5.9.8"}
 
 
 def test_fatal_words_name_what_charon_logs() -> None:
