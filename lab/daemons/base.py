@@ -11,6 +11,7 @@ from __future__ import annotations
 import socket
 import subprocess
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -137,6 +138,15 @@ class Daemon(ABC):
         self.ctx.procs.append(proc)
         return proc
 
+    def wait_ready(self, ready: Callable[[], object], deadline: float = 15.0) -> None:
+        """Wait until ``ready()`` says yes; a daemon that exits meanwhile ends the wait
+        with its last words. Either failure is a DaemonError."""
+        try:
+            runner.wait_until(ready, deadline=deadline, what=f"{self.name} ({self.side}) start",
+                              failed=self.crashed)
+        except DeadlineError as exc:
+            raise DaemonError(str(exc)) from None
+
     def wait_socket(self, path: Path, deadline: float = 15.0) -> None:
         """Ready means the control socket answers."""
 
@@ -148,17 +158,7 @@ class Daemon(ABC):
                     return False
                 return True
 
-        def died() -> str | None:
-            if self.proc and self.proc.poll() is not None:
-                return f"{self.name} ({self.side}) exited with status {self.proc.returncode}: " \
-                       + self.last_words()
-            return None
-
-        try:
-            runner.wait_until(answers, deadline=deadline, what=f"{self.name} ({self.side}) start",
-                              failed=died)
-        except DeadlineError as exc:
-            raise DaemonError(str(exc)) from None
+        self.wait_ready(answers, deadline)
 
     def last_words(self, lines: int = 3) -> str:
         text = self.log_text().strip().splitlines()

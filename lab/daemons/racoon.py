@@ -20,7 +20,7 @@ from typing import ClassVar
 from lab import run as runner
 from lab.daemons.base import Daemon, PeerContext
 from lab.daemons.racoon_parse import IsakmpSA, parse_racoon_log
-from lab.errors import DaemonError, DeadlineError
+from lab.errors import DaemonError
 from lab.flavors import Flavor
 from lab.netns import socket_in
 from lab.scenario import Scenario
@@ -253,26 +253,23 @@ class Racoon(Daemon):
                 pass
         return "used as isakmp port" in self.log_text()
 
-    def _died(self) -> str | None:
-        if self.proc and self.proc.poll() is not None:
-            return (f"racoon ({self.side}) exited with status {self.proc.returncode}"
-                    f" ({self.ctx.dir}/racoon.conf): {self.last_words()}")
-        return None
+    def crashed(self) -> str | None:
+        """As the base says, naming the config racoon read (it exits on a bad one)."""
+        if self.proc is None or self.stopped or self.proc.poll() is None:
+            return None
+        return (f"racoon ({self.side}) exited with status {self.proc.returncode}"
+                f" ({self.ctx.dir}/racoon.conf): {self.last_words()}")
 
     def start(self) -> None:
         self._load_spd()
         home = self.ctx.home
         self.proc = self.spawn([self._exe("racoon"), "-F", "-f", str(home / "racoon.conf"),
                                 "-l", str(home / self.log_name)])
-        try:
-            runner.wait_until(self._ready, deadline=15.0, what=f"racoon ({self.side}) start",
-                              failed=self._died)
-        except DeadlineError as exc:
-            raise DaemonError(str(exc)) from None
+        self.wait_ready(self._ready)
 
     def load(self) -> None:
         """racoon read everything at start; only make sure it is still running."""
-        reason = self._died()
+        reason = self.crashed()
         if reason:
             raise DaemonError(reason)
 

@@ -19,7 +19,7 @@ from lab import run as runner
 from lab.algorithms import Proposal
 from lab.daemons.base import Daemon, PeerContext
 from lab.daemons.vici import vici_packet, vici_response
-from lab.errors import DaemonError, DeadlineError, MissingError
+from lab.errors import DaemonError, MissingError
 from lab.flavors import Flavor
 from lab.scenario import Scenario
 
@@ -321,21 +321,12 @@ class StrongSwan(Daemon):
             return False
         return True
 
-    def _died(self) -> str | None:
-        if self.proc is not None and self.proc.poll() is not None:
-            return f"exited with status {self.proc.returncode}: {self.last_words()}"
-        return None
-
     def start(self) -> None:
         charon = self.ctx.flavor.which(*CHARONS)
         if charon is None:
             raise MissingError(self.missing(self.ctx.flavor) or f"{self.ctx.flavor.name}: no charon")
         self.proc = self.spawn([charon], env=self.env)
-        try:
-            runner.wait_until(self._answers, deadline=15.0, what=f"strongswan ({self.side}) start",
-                              failed=self._died)
-        except DeadlineError as exc:
-            raise DaemonError(str(exc)) from None
+        self.wait_ready(self._answers)
 
     def load(self) -> None:
         out = self.tool([SWANCTL, "--load-all", "--noprompt", "--file",
