@@ -22,6 +22,10 @@ IKE_VERSIONS = (1, 2)
 SIDES = ("left", "right")
 #: Ways a cell can be broken on purpose, to prove the lab reports the cause.
 FAULTS = ("none", "nd-deadlock")
+#: How a cell is expected to end: established, or one class of failure. Each driver maps
+#: its daemon's words to these classes (its ``outcome_words`` table).
+EXPECTS = ("established", "no-proposal-chosen", "authentication-failed", "ts-unacceptable",
+           "mode-mismatch", "version-mismatch", "timeout")
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,10 @@ class Peer:
     flavor: str = "libreswan"
     prefixlen: int = 64
     psk: str | None = None  # overrides Scenario.psk for this side only (to break things)
+    #: per-side settings: None means the scenario's own (a side may differ, to break things)
+    mode: str | None = None
+    ike: Proposal | None = None
+    esp: Proposal | None = None
 
     @property
     def ip(self) -> ipaddress.IPv6Address:
@@ -55,6 +63,7 @@ class Scenario:
     initiator: str = "left"
     pings: int = 3
     fault: str = "none"
+    expect: str = "established"
 
     def __post_init__(self) -> None:
         if self.ike_version not in IKE_VERSIONS:
@@ -64,6 +73,8 @@ class Scenario:
             raise ScenarioError(f"mode: {self.mode!r} is not allowed (allowed: {', '.join(MODES)})")
         if self.initiator not in SIDES:
             raise ScenarioError(f"initiator: {self.initiator!r} is not allowed (allowed: left, right)")
+        if self.expect not in EXPECTS:
+            raise ScenarioError(f"expect: {self.expect!r} is not allowed (allowed: {', '.join(EXPECTS)})")
         if self.fault not in FAULTS:
             raise ScenarioError(f"fault: {self.fault!r} is not allowed (allowed: {', '.join(FAULTS)})")
         for what, seconds in (("ike_lifetime", self.ike_lifetime),
@@ -76,6 +87,11 @@ class Scenario:
             raise ScenarioError("ike: IKE needs a DH group, e.g. 'aes128-sha1-modp2048'")
         for side in SIDES:
             peer = getattr(self, side)
+            if peer.mode is not None and peer.mode not in MODES:
+                raise ScenarioError(f"{side}.mode: {peer.mode!r} is not allowed"
+                                    f" (allowed: {', '.join(MODES)})")
+            if peer.ike is not None and peer.ike.dh is None:
+                raise ScenarioError(f"{side}.ike: IKE needs a DH group, e.g. 'aes128-sha1-modp2048'")
             try:
                 ip = ipaddress.ip_address(peer.address)
             except ValueError:
@@ -97,9 +113,19 @@ class Scenario:
         return self.peer(side).psk or self.psk
 
     def esp_of(self, side: str) -> Proposal:
+        """The ESP proposal ``side`` is configured with (its own, else the scenario's)."""
+        own = self.peer(side).esp
+        if own is not None:
+            return own
         if side == self.responder and self.responder_esp is not None:
             return self.responder_esp
         return self.esp
+
+    def ike_of(self, side: str) -> Proposal:
+        return self.peer(side).ike or self.ike
+
+    def mode_of(self, side: str) -> str:
+        return self.peer(side).mode or self.mode
 
     def with_(self, **changes: Any) -> Scenario:
         return replace(self, **changes)
@@ -110,8 +136,9 @@ class Scenario:
 
 
 _TOP_KEYS = {"name", "left", "right", "ike_version", "mode", "psk", "ike", "esp",
-             "responder_esp", "ike_lifetime", "child_lifetime", "initiator", "pings", "fault"}
-_PEER_KEYS = {"address", "flavor", "prefixlen", "psk"}
+             "responder_esp", "ike_lifetime", "child_lifetime", "initiator", "pings", "fault",
+             "expect"}
+_PEER_KEYS = {"address", "flavor", "prefixlen", "psk", "mode", "ike", "esp"}
 
 
 def scenario_from_dict(data: dict[str, Any], source: str = "scenario") -> Scenario:
@@ -129,7 +156,11 @@ def scenario_from_dict(data: dict[str, Any], source: str = "scenario") -> Scenar
         if bad:
             raise ScenarioError(f"{source}: {side}.{sorted(bad)[0]}: unknown field"
                                 f" (allowed: {', '.join(sorted(_PEER_KEYS))})")
-        kwargs[side] = Peer(**raw)
+        peer = dict(raw)
+        for key in ("ike", "esp"):
+            if key in peer:
+                peer[key] = parse_proposal(peer[key], f"{source}: {side}.{key}", needs_dh=key == "ike")
+        kwargs[side] = Peer(**peer)
     for key in ("ike", "esp", "responder_esp"):
         if key in data:
             kwargs[key] = parse_proposal(data[key], f"{source}: {key}", needs_dh=key == "ike")
@@ -149,7 +180,7 @@ def scenario_to_dict(s: Scenario) -> dict[str, Any]:
         "name": s.name, "ike_version": s.ike_version, "mode": s.mode, "psk": s.psk,
         "ike": str(s.ike), "esp": str(s.esp), "ike_lifetime": s.ike_lifetime,
         "child_lifetime": s.child_lifetime, "initiator": s.initiator, "pings": s.pings,
-        "fault": s.fault}
+        "fault": s.fault, "expect": s.expect}
     if s.responder_esp is not None:
         data["responder_esp"] = str(s.responder_esp)
     for side in SIDES:
@@ -157,6 +188,9 @@ def scenario_to_dict(s: Scenario) -> dict[str, Any]:
         data[side] = {"address": peer.address, "flavor": peer.flavor, "prefixlen": peer.prefixlen}
         if peer.psk is not None:
             data[side]["psk"] = peer.psk
+        for key in ("mode", "ike", "esp"):
+            if getattr(peer, key) is not None:
+                data[side][key] = str(getattr(peer, key))
     return data
 
 

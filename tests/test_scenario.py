@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from lab.algorithms import Proposal, parse_proposal
 from lab.errors import ScenarioError
-from lab.scenario import Peer, Scenario, load_scenario, seed_scenario
+from lab.scenario import Peer, Scenario, load_scenario, scenario_to_toml, seed_scenario
 
 SEED_FILE = Path(__file__).parents[1] / "scenarios" / "files" / "openswan-seed.toml"
 
@@ -85,3 +86,35 @@ def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
 def test_ike_needs_dh() -> None:
     with pytest.raises(ScenarioError, match="DH group"):
         Scenario("x", Peer("2001:db8::1"), Peer("2001:db8::2"), ike=Proposal("aes128", "sha1"))
+
+
+def test_per_side_settings_and_expect_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "sides.toml"
+    path.write_text('expect = "mode-mismatch"\nmode = "transport"\n'
+                    '[left]\naddress = "2001:db8:1:1::1"\nmode = "tunnel"\nesp = "aes256-sha256"\n'
+                    '[right]\naddress = "2001:db8:2:2::2"\nike = "aes256-sha256-modp3072"\n')
+    s = load_scenario(path)
+    assert (s.mode_of("left"), s.mode_of("right"), s.expect) == ("tunnel", "transport", "mode-mismatch")
+    assert str(s.esp_of("left")) == "aes256-sha256" and str(s.esp_of("right")) == "aes128-sha1"
+    assert str(s.ike_of("right")) == "aes256-sha256-modp3072" and str(s.ike_of("left")) == str(s.ike)
+    again = tmp_path / "again.toml"
+    again.write_text(scenario_to_toml(s))
+    assert load_scenario(again) == s
+
+
+@pytest.mark.parametrize("text, words", [
+    ('expect = "maybe"', "expect: 'maybe' is not allowed"),
+    ('[left]\naddress = "2001:db8:1:1::1"\nmode = "beet"', "left.mode: 'beet' is not allowed"),
+    ('[left]\naddress = "2001:db8:1:1::1"\nike = "aes128-sha1"', "left.ike: IKE needs a DH group"),
+])
+def test_per_side_errors(tmp_path: Path, text: str, words: str) -> None:
+    base = {"expect": "", "left": '[left]\naddress = "2001:db8:1:1::1"',
+            "right": '[right]\naddress = "2001:db8:2:2::2"'}
+    if text.startswith("[left]"):
+        base["left"] = text
+    else:
+        base["expect"] = text
+    path = tmp_path / "bad.toml"
+    path.write_text("\n".join([base["expect"], base["left"], base["right"]]) + "\n")
+    with pytest.raises(ScenarioError, match=re.escape(words)):
+        load_scenario(path)

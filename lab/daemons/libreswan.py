@@ -73,7 +73,7 @@ class Libreswan(Daemon):
         if reason:
             return reason
         v = scenario.ike_version
-        for kind, prop in (("ike", scenario.ike), ("esp", scenario.esp_of(side))):
+        for kind, prop in (("ike", scenario.ike_of(side)), ("esp", scenario.esp_of(side))):
             answer = _algparse(flavor, tag, v, f"{kind}={spell(prop)}")
             if answer:
                 return f"{flavor.name} {_version(flavor, tag)} (algparse -v{v}): {answer}"
@@ -97,8 +97,8 @@ class Libreswan(Daemon):
             f"\tright={self.other.address}",
             "\tauthby=secret",
             f"\t{version_line}",
-            f"\ttype={s.mode}",
-            f"\tike={spell(s.ike)}",
+            f"\ttype={s.mode_of(self.side)}",
+            f"\tike={spell(s.ike_of(self.side))}",
             f"\tesp={spell(esp)}",
             f"\tpfs={'yes' if esp.dh else 'no'}",
             f"\tikelifetime={s.ike_lifetime}s",

@@ -84,7 +84,7 @@ def _duration(seconds: int) -> str:
 
 def _algorithm_gap(scenario: Scenario, side: str) -> str | None:
     """Why racoon cannot spell this side's proposals, or None."""
-    ike, esp = scenario.ike, scenario.esp_of(side)
+    ike, esp = scenario.ike_of(side), scenario.esp_of(side)
     if ike.aead:
         return f"racoon has no AEAD cipher in IKEv1 phase 1: ike cipher {ike.cipher!r}"
     if esp.aead:
@@ -172,7 +172,7 @@ class Racoon(Daemon):
     def _racoon_conf(self) -> str:
         s, home = self.scenario, self.ctx.home
         me, other = self.peer.address, self.other.address
-        ike = s.ike
+        ike = s.ike_of(self.side)
         lines = [
             f'path pre_shared_key "{home / "psk.txt"}";',
             f'path pidfile "{home / "racoon.pid"}";',
@@ -208,7 +208,7 @@ class Racoon(Daemon):
 
     def _policy(self, src: str, dst: str) -> str:
         direction = "out" if src == self.peer.address else "in"
-        if self.scenario.mode == "tunnel":
+        if self.scenario.mode_of(self.side) == "tunnel":
             rule = f"esp/tunnel/{src}-{dst}/require"
         else:
             rule = "esp/transport//require"

@@ -218,12 +218,12 @@ class StrongSwan(Daemon):
         v = scenario.ike_version
         if v == 1 and not speaks_ikev1(flavor):
             return f"{flavor.name} {_version(flavor, tag)}: charon was built without IKEv1"
-        if scenario.ike.aead and (v, "ike-aead") in NEVER:
-            return f"{flavor.name}: {NEVER[(v, 'ike-aead')]} ({scenario.ike})"
+        if scenario.ike_of(side).aead and (v, "ike-aead") in NEVER:
+            return f"{flavor.name}: {NEVER[(v, 'ike-aead')]} ({scenario.ike_of(side)})"
         present = plugins_of(flavor)
         if present is None:
             return None
-        for kind, prop in (("ike", scenario.ike), ("esp", scenario.esp_of(side))):
+        for kind, prop in (("ike", scenario.ike_of(side)), ("esp", scenario.esp_of(side))):
             for alg in algorithms(prop):
                 providers = PROVIDERS.get(alg, ())
                 if not present.intersection(providers):
@@ -259,7 +259,7 @@ class StrongSwan(Daemon):
         s = self.scenario
         me, peer = self.peer.address, self.other.address
         child: Settings = {
-            "mode": s.mode,
+            "mode": s.mode_of(self.side),
             "esp_proposals": spell_esp(s.esp_of(self.side)),
             "rekey_time": f"{s.child_lifetime * 9 // 10}s",
             "life_time": f"{s.child_lifetime}s",
@@ -269,7 +269,7 @@ class StrongSwan(Daemon):
             "version": str(s.ike_version),
             "local_addrs": me,
             "remote_addrs": peer,
-            "proposals": spell_ike(s.ike),
+            "proposals": spell_ike(s.ike_of(self.side)),
             "rekey_time": f"{s.ike_lifetime * 9 // 10}s",
             "over_time": f"{s.ike_lifetime // 10}s",
             "keyingtries": "1",
