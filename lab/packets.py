@@ -1,15 +1,29 @@
-"""Just enough packet parsing for the verdict: Ethernet, IPv6, ESP, UDP, ICMPv6."""
+"""The wire, dissected by scapy into what the verdict needs: who sent what to whom.
+
+Each captured Ethernet frame becomes one `Packet`: its addresses (IPv6 or IPv4),
+and for ESP its SPI and sequence number, for UDP its ports, for ICMP its type.
+ESP inside UDP port 4500 (RFC 3948) counts as ESP; a zero non-ESP marker there
+is IKE, a lone 0xff byte a NAT keepalive. scapy does the dissecting; importing it
+costs about a second the first time (the UML worker does that while it boots).
+"""
 
 from __future__ import annotations
 
-import ipaddress
-import struct
 from dataclasses import dataclass
 
-ETH_IPV6 = 0x86DD
-ESP, UDP, ICMPV6 = 50, 17, 58
+from scapy.layers.inet import IP, UDP
+from scapy.layers.inet6 import IPv6
+from scapy.layers.ipsec import ESP as ScapyESP
+from scapy.layers.l2 import Ether
+from scapy.packet import Packet as ScapyPacket
+
+ESP, UDP_PROTO, ICMP4, ICMPV6 = 50, 17, 1, 58
+#: ICMPv6 router and neighbour discovery, redirect
 ND_TYPES = {133, 134, 135, 136, 137}
+#: echo request and reply per ICMP version
+ECHO_TYPES = {ICMP4: (8, 0), ICMPV6: (128, 129)}
 IKE_PORTS = {500, 4500}
+NATT_PORT = 4500
 
 
 @dataclass(frozen=True)
@@ -26,53 +40,68 @@ class Packet:
     raw_ip: bytes = b""
 
     @property
+    def family(self) -> int:
+        return 6 if ":" in self.src else 4
+
+    @property
+    def udp_encapsulated(self) -> bool:
+        return self.proto == UDP_PROTO and self.spi is not None
+
+    @property
     def kind(self) -> str:
-        if self.proto == ESP:
+        if self.proto == ESP or self.udp_encapsulated:
             return "esp"
-        if self.proto == UDP and (self.sport in IKE_PORTS or self.dport in IKE_PORTS):
-            if self.dport == 4500 and self.spi:  # ESP in UDP: non-zero marker
-                return "esp"
+        if self.proto == UDP_PROTO and (self.sport in IKE_PORTS or self.dport in IKE_PORTS):
             return "ike"
         if self.proto == ICMPV6 and self.icmp_type in ND_TYPES:
             return "nd"
-        if self.proto == ICMPV6 and self.icmp_type in (128, 129):
+        if self.proto in ECHO_TYPES and self.icmp_type in ECHO_TYPES[self.proto]:
             return "echo"
         return "other"
 
     def line(self) -> str:
         """One line in tcpdump's style."""
         if self.kind == "esp":
-            return f"{self.src} > {self.dst}: ESP(spi=0x{self.spi:08x},seq=0x{self.seq:x})"
+            udp = f"{self.src}.{self.sport} > {self.dst}.{self.dport}: UDP-encap: " \
+                if self.udp_encapsulated else f"{self.src} > {self.dst}: "
+            return f"{udp}ESP(spi=0x{self.spi:08x},seq=0x{self.seq:x})"
         if self.kind == "ike":
             return f"{self.src}.{self.sport} > {self.dst}.{self.dport}: isakmp"
-        if self.proto == ICMPV6:
-            return f"{self.src} > {self.dst}: ICMP6 type {self.icmp_type}"
+        if self.proto in (ICMPV6, ICMP4):
+            return f"{self.src} > {self.dst}: ICMP{'6' if self.proto == ICMPV6 else ''} " \
+                   f"type {self.icmp_type}"
         return f"{self.src} > {self.dst}: proto {self.proto}"
 
 
+def _udp(ts: float, ip: ScapyPacket, src: str, dst: str, udp: UDP) -> Packet:
+    ports = {"sport": udp.sport, "dport": udp.dport}
+    payload = udp.payload
+    # scapy takes everything on port 4500 for ESP: an SPI of 0 is the non-ESP marker
+    # of IKE, and a single 0xff byte (too short for ESP) is a NAT keepalive
+    if isinstance(payload, ScapyESP) and NATT_PORT in (udp.sport, udp.dport) and payload.spi:
+        return Packet(ts, src, dst, UDP_PROTO, spi=payload.spi, seq=payload.seq,
+                          raw_ip=bytes(ip), **ports)
+    return Packet(ts, src, dst, UDP_PROTO, raw_ip=bytes(ip), **ports)
+
+
 def parse(ts: float, frame: bytes) -> Packet | None:
-    """An IPv6 packet from an Ethernet frame, or None for anything else."""
-    if len(frame) < 14 + 40 or struct.unpack_from("!H", frame, 12)[0] != ETH_IPV6:
+    """The IP packet in an Ethernet frame, or None for anything else (ARP, ...)."""
+    ip = Ether(frame).payload
+    if isinstance(ip, IPv6):
+        proto = ip.nh
+    elif isinstance(ip, IP):
+        proto = ip.proto
+    else:
         return None
-    ip = frame[14:]
-    next_header = ip[6]
-    src = str(ipaddress.IPv6Address(ip[8:24]))
-    dst = str(ipaddress.IPv6Address(ip[24:40]))
-    body = ip[40:]
-    if next_header == ESP and len(body) >= 8:
-        spi, seq = struct.unpack_from("!II", body)
-        return Packet(ts, src, dst, ESP, spi=spi, seq=seq, raw_ip=bytes(ip))
-    if next_header == UDP and len(body) >= 8:
-        sport, dport = struct.unpack_from("!HH", body)
-        marker = struct.unpack_from("!I", body, 8)[0] if dport == 4500 and len(body) >= 12 else 0
-        if marker:  # RFC 3948: ESP in UDP
-            seq = struct.unpack_from("!I", body, 12)[0] if len(body) >= 16 else 0
-            return Packet(ts, src, dst, UDP, spi=marker, seq=seq, sport=sport, dport=dport,
-                          raw_ip=bytes(ip))
-        return Packet(ts, src, dst, UDP, sport=sport, dport=dport, raw_ip=bytes(ip))
-    if next_header == ICMPV6 and body:
-        return Packet(ts, src, dst, ICMPV6, icmp_type=body[0], raw_ip=bytes(ip))
-    return Packet(ts, src, dst, next_header, raw_ip=bytes(ip))
+    src, dst, l4 = str(ip.src), str(ip.dst), ip.payload
+    if isinstance(l4, ScapyESP):
+        return Packet(ts, src, dst, ESP, spi=l4.spi, seq=l4.seq, raw_ip=bytes(ip))
+    if isinstance(l4, UDP):
+        return _udp(ts, ip, src, dst, l4)
+    if proto in (ICMPV6, ICMP4):
+        body = bytes(l4)  # whatever class scapy chose for the type, the type is byte 0
+        return Packet(ts, src, dst, proto, icmp_type=body[0] if body else None, raw_ip=bytes(ip))
+    return Packet(ts, src, dst, proto, raw_ip=bytes(ip))
 
 
 def parse_all(frames: list[tuple[float, bytes]]) -> list[Packet]:

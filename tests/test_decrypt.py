@@ -24,7 +24,9 @@ def encrypted(sa: SA, src: str, dst: str, icmp, seq: int) -> bytes:  # type: ign
                                  crypt_key=bytes.fromhex(sa.enc[1]),  # type: ignore[index]
                                  auth_algo="HMAC-SHA1-96",
                                  auth_key=bytes.fromhex(sa.auth[1]))  # type: ignore[index]
-    return bytes(Ether() / engine.encrypt(IPv6(src=src, dst=dst) / icmp, seq_num=seq))
+    # explicit MACs: without them scapy asks the network for the neighbour (4 s)
+    eth = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    return bytes(eth / engine.encrypt(IPv6(src=src, dst=dst) / icmp, seq_num=seq))
 
 
 def capture(flip: bool = False) -> list:
