@@ -31,9 +31,13 @@ from lab.uml import KERNEL_VAR, worker_python
 REMOTE = '''
 import tempfile, time
 from pathlib import Path
+started = time.monotonic()
+import lab.packets  # scapy: the worker imports it while it boots
+scapy_import = time.monotonic() - started
 from lab.cell import Cell
 from lab.scenario import seed_scenario
 runs, tag = channel.receive()
+channel.send({"scapy import": scapy_import})
 cache = Path(tempfile.mkdtemp(prefix="ipl-bench-"))
 for mode in ("transport", "tunnel"):
     scenario = seed_scenario(ike_version=2, mode=mode, ike="aes128-sha1-modp2048")
@@ -50,8 +54,8 @@ for mode in ("transport", "tunnel"):
 channel.send(None)
 '''
 
-PHASES = ("uml boot", "configs", "topology", "daemon start", "initiate", "ike", "traffic",
-          "verdict", "decrypt", "teardown", "cell")
+PHASES = ("uml boot", "scapy import", "configs", "topology", "daemon start", "initiate", "ike",
+          "traffic", "dissect", "dissect in capture", "verdict", "decrypt", "teardown", "cell")
 
 
 def main() -> int:
@@ -74,6 +78,7 @@ def main() -> int:
         samples["uml boot"].append(time.monotonic() - started)
         ch = gw.remote_exec(REMOTE)
         ch.send((args.runs, tag))
+        samples["scapy import"].append(ch.receive()["scapy import"])
         while (result := ch.receive()) is not None:
             for phase, seconds in result["phases"].items():
                 samples.setdefault(phase, []).append(seconds)
@@ -86,6 +91,10 @@ def main() -> int:
     for phase in [*PHASES, *(p for p in figures if p not in PHASES)]:
         if phase in figures:
             print(f"{phase:<14} {figures[phase] * 1000:>7.0f}ms {len(samples[phase]):>4}")
+    if "dissect" in figures:
+        share = (figures["dissect"] + figures.get("dissect in capture", 0.0)) / figures["cell"]
+        print(f"dissect (scapy) is {share:.1%} of a cell: "
+              f"{'within' if share <= 0.10 else 'ABOVE'} the 10% the hand-written parser was allowed")
     print(f"IKE retransmissions in {len(samples['cell'])} cells: {retransmissions}")
     if args.json:
         Path(args.json).write_text(json.dumps({"median_s": figures,

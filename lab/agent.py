@@ -38,9 +38,7 @@ def _phase_events(cell: Cell, send: Any) -> Any:
 
 
 def summary(cell: Cell) -> dict[str, Any]:
-    from lab.packets import parse_all
-
-    packets = parse_all(cell.capture.frames) if cell.capture else []
+    packets = cell.capture.packets if cell.capture else []
     return {
         "sas": {side: [str(sa) for sa in held] for side, held in cell.sas.items()},
         "wire": [p.line() for p in packets if p.kind in ("esp", "ike")][:40],

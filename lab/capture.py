@@ -3,21 +3,26 @@
 What is on the wire is what the peers transmit, so each peer's socket keeps only
 its outgoing frames. (An incoming tunnel-mode ESP packet is decapsulated and
 delivered on the same interface again; a receive-side capture would show the
-inner packet as if it had crossed the wire in clear text.) Frames are written as
-a classic pcap; the verdict parses them itself (lab.packets), scapy is needed
-only to decrypt.
+inner packet as if it had crossed the wire in clear text.) scapy writes and reads
+the pcap files and dissects each frame (lab.packets) in the capture thread as it
+arrives, while the cell waits on the daemons: inside UML the first dissection after
+the daemons ran costs tens of milliseconds (page faults), which that hides.
 """
 
 from __future__ import annotations
 
+import os
 import select
 import socket
-import struct
 import threading
 import time
 from pathlib import Path
 
+from scapy.data import DLT_EN10MB
+from scapy.utils import RawPcapReader, RawPcapWriter
+
 from lab.netns import socket_in
+from lab.packets import Packet, parse
 
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
@@ -28,37 +33,58 @@ class Capture:
 
     def __init__(self, namespaces: list[str], iface: str) -> None:
         self.frames: list[tuple[float, bytes]] = []
-        self._stop = threading.Event()
+        self.packets: list[Packet] = []
+        self.dissect_seconds = 0.0  # spent in scapy by the capture thread
         self._socks = []
         for netns in namespaces:
             sock = socket_in(netns, socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
             sock.bind((iface, ETH_P_ALL))
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
             self._socks.append(sock)
+        # stop() writes here: the loop wakes at once instead of at its next timeout
+        self._wake_r, self._wake_w = os.pipe()
         self._thread = threading.Thread(target=self._loop, name="capture", daemon=True)
 
     def start(self) -> Capture:
         self._thread.start()
         return self
 
+    def _receive(self, socks: list[socket.socket]) -> None:
+        for sock in socks:
+            raw, addr = sock.recvfrom(65535)
+            if addr[2] == PACKET_OUTGOING:
+                ts = time.time()
+                self.frames.append((ts, raw))
+                # dissected now, while the cell mostly waits on the daemons and the peer
+                started = time.monotonic()
+                packet = parse(ts, raw)
+                self.dissect_seconds += time.monotonic() - started
+                if packet is not None:
+                    self.packets.append(packet)
+
     def _loop(self) -> None:
         while True:
-            ready = select.select(self._socks, [], [], 0.05)[0]
-            for sock in ready:
-                raw, addr = sock.recvfrom(65535)
-                if addr[2] == PACKET_OUTGOING:
-                    self.frames.append((time.time(), raw))
-            if not ready and self._stop.is_set():
-                return
+            ready = select.select([*self._socks, self._wake_r], [], [])[0]
+            self._receive([s for s in ready if s is not self._wake_r])
+            if self._wake_r in ready:
+                break
+        while ready := select.select(self._socks, [], [], 0)[0]:  # drain what is queued
+            self._receive(ready)
 
     def stop(self) -> list[tuple[float, bytes]]:
         """Stop after draining what the sockets already hold."""
         if self._thread.is_alive():
-            self._stop.set()
+            os.write(self._wake_w, b"x")
             self._thread.join(5)
         for sock in self._socks:
             sock.close()
+        self._socks = []
+        if self._wake_w >= 0:  # once: a second close could hit a reused descriptor
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+            self._wake_r = self._wake_w = -1
         self.frames.sort(key=lambda f: f[0])
+        self.packets.sort(key=lambda p: p.ts)
         return self.frames
 
     def write_pcap(self, path: Path) -> Path:
@@ -68,19 +94,12 @@ class Capture:
 
 def write_pcap(path: Path, frames: list[tuple[float, bytes]]) -> None:
     """A classic pcap file (link type Ethernet, microsecond timestamps)."""
-    with open(path, "wb") as f:
-        f.write(struct.pack("=IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+    with RawPcapWriter(str(path), linktype=DLT_EN10MB) as writer:
+        writer.write_header(None)  # also when no frame follows: still a pcap file
         for ts, raw in frames:
-            sec = int(ts)
-            f.write(struct.pack("=IIII", sec, int((ts - sec) * 1e6), len(raw), len(raw)))
-            f.write(raw)
+            writer.write_packet(raw, sec=ts)
 
 
 def read_pcap(path: Path) -> list[tuple[float, bytes]]:
-    data = Path(path).read_bytes()
-    frames, off = [], 24
-    while off + 16 <= len(data):
-        sec, usec, incl, _ = struct.unpack_from("=IIII", data, off)
-        frames.append((sec + usec / 1e6, data[off + 16:off + 16 + incl]))
-        off += 16 + incl
-    return frames
+    with RawPcapReader(str(path)) as reader:
+        return [(meta.sec + meta.usec / 1e6, raw) for raw, meta in reader]

@@ -22,7 +22,6 @@ from lab.daemons.base import Daemon, PeerContext
 from lab.decrypt import Decryption, decrypt, write_esp_sa
 from lab.errors import DaemonError, DeadlineError, LabError
 from lab.flavors import parse_flavor, require
-from lab.packets import parse_all
 from lab.scenario import SIDES, Scenario
 from lab.topology import IFACE, Topology
 from lab.traffic import PingResult, ping6
@@ -141,10 +140,13 @@ class Cell:
         return self.ping
 
     def judge(self) -> Verdict:
-        with self.phase("verdict"):
+        with self.phase("dissect"):  # the capture thread dissected them on arrival
             assert self.capture is not None and self.ping is not None
+            self.capture.stop()
+            packets = self.capture.packets
+        self.timings["dissect in capture"] = self.capture.dissect_seconds
+        with self.phase("verdict"):
             self.sas = self._held()
-            packets = parse_all(self.capture.stop())
             self.verdict = judge(self.scenario, packets, self.sas, self.ping)
         with self.phase("decrypt"):
             self.decryption = decrypt(packets, [sa for held in self.sas.values() for sa in held],
