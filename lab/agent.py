@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from lab import owner
 from lab import run as runner
 from lab.artifacts import RunDir
 from lab.cell import Cell
@@ -53,7 +54,7 @@ def summary(cell: Cell) -> dict[str, Any]:
 
 def up(channel: Any, request: dict[str, Any]) -> None:
     scenario = scenario_from_dict(request["scenario"], "scenario")
-    cache = Path(tempfile.mkdtemp(prefix="ipl-cli-"))
+    cache = Path(tempfile.mkdtemp(prefix=owner.current().name_prefix() + "cli-"))
     cell = Cell(scenario, tag=request["tag"], ident=request["ident"], cache=cache)
     _phase_events(cell, channel.send)
     rundir = RunDir(Path(request["rundir"])).fresh()

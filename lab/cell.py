@@ -70,9 +70,10 @@ class Cell:
     def up(self) -> None:
         """Namespaces, link, capture, daemons started and loaded."""
         with self.phase("configs"):
-            self.build()
-            self.workdir.mkdir(parents=True)
+            # A fresh 0700 directory with an unguessable name (its prefix names the owner).
+            self.workdir = Path(tempfile.mkdtemp(prefix=f"ipl-{self.ident}-"))
             self._stack.callback(shutil.rmtree, self.workdir, ignore_errors=True)
+            self.build()
             for daemon in self.daemons.values():
                 daemon.ctx.dir.mkdir()
                 daemon.write()

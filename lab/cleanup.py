@@ -1,9 +1,13 @@
-"""`ipsec-lab clean`: remove what interrupted or killed runs left behind.
+"""`ipsec-lab clean`: remove what interrupted or killed runs left behind, and only that.
 
-Only the lab's own things, found by what marks them: processes whose environment
-carries IPSEC_LAB_TAG (every process the lab starts, UML kernels included),
-namespaces named ipl-*, the state directories under /var/tmp/ipsec-lab, and work
-directories /tmp/ipl-*. Never anything found by a process name.
+Every run has an owner (lab.owner: a PID and its start time). Processes carry it in
+their environment beside IPSEC_LAB_TAG; namespaces (``ipl-PID.START-...``), work
+directories (``$TMPDIR/ipl-PID.START-...``) and UML kernel state
+(``uml-PID.START-...`` in the user's state directory) carry it in their names; a lab
+that is up has its keeper in ``labs/NAME/owner``. `clean` removes a thing only when
+its owner is gone, so a run that is going on, from this checkout or another, is left
+alone. `clean --all` takes everything it can find, live runs included, and says so.
+Never anything found by a process name.
 """
 
 from __future__ import annotations
@@ -14,14 +18,21 @@ import shutil
 import signal
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from lab.keeper import LabState, labs_dir
 from lab.netns import lab_namespaces, remove_netns
+from lab.owner import OWNER_VAR, Owner
 from lab.run import TAG_VAR
-from lab.uml import IN_UML_VAR, STATE_BASE
+from lab.state import state_root
+from lab.uml import UML_PREFIX
 
 _TAG = f"{TAG_VAR}=".encode()
+_OWNER = f"{OWNER_VAR}=".encode()
+#: Where ipsec-lab kept its state before it had a per-user directory.
+OLD_STATE = Path("/var/tmp/ipsec-lab")
 
 
 def _ancestors() -> set[int]:
@@ -36,60 +47,127 @@ def _ancestors() -> set[int]:
     return pids
 
 
-def tagged_processes() -> list[tuple[int, str]]:
-    """(pid, command name) of every process that carries the lab's tag."""
+@dataclass(frozen=True)
+class Proc:
+    pid: int
+    comm: str
+    owner: Owner | None
+
+
+def tagged_processes() -> list[Proc]:
+    """Every process (but this one and its ancestors) that carries the lab's tag."""
     mine = _ancestors()
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) in mine:
             continue
         try:
-            env = Path(f"/proc/{entry}/environ").read_bytes()
+            env = Path(f"/proc/{entry}/environ").read_bytes().split(b"\0")
             comm = Path(f"/proc/{entry}/comm").read_text().strip()
         except OSError:
             continue
-        if any(var.startswith(_TAG) for var in env.split(b"\0")):
-            found.append((int(entry), comm))
+        if any(var.startswith(_TAG) for var in env):
+            owner = next((Owner.parse(v[len(_OWNER):].decode(errors="replace"))
+                          for v in env if v.startswith(_OWNER)), None)
+            found.append(Proc(int(entry), comm, owner))
     return found
 
 
-def _alive(pid_file: Path) -> bool:
+@dataclass(frozen=True)
+class Thing:
+    """One thing the lab made: what to call it, whose it is, how to remove it."""
+
+    what: str
+    owner: Owner | None
+    remove: Callable[[], None]
+
+
+def _mine(path: Path) -> bool:
     try:
-        os.kill(int(pid_file.read_text()), 0)
-    except (OSError, ValueError):
+        return path.lstat().st_uid == os.geteuid()
+    except OSError:
         return False
-    return True
 
 
-def clean(dry_run: bool = False) -> list[str]:
+def _rmtree(path: Path) -> Callable[[], None]:
+    return lambda: shutil.rmtree(path, ignore_errors=True)
+
+
+def _netns(name: str) -> Callable[[], None]:
+    return lambda: remove_netns(name)
+
+
+def things() -> list[Thing]:
+    """Namespaces and directories, each with the owner its name or its files record."""
+    found = [Thing(f"namespace {name}", Owner.in_name(name), _netns(name))
+             for name in lab_namespaces()]
+    found += [Thing(str(d), Owner.in_name(d.name), _rmtree(d))
+              for d in sorted(state_root().glob(f"{UML_PREFIX}-*"))]
+    found += [Thing(f"lab {d.name} ({d})", LabState(d.name, d).owner(), _rmtree(d))
+              for d in sorted(labs_dir().iterdir())]
+    found += [Thing(str(d), Owner.in_name(d.name), _rmtree(d))
+              for d in sorted(Path(tempfile.gettempdir()).glob("ipl-*")) if _mine(d)]
+    return found
+
+
+def _kill(procs: list[Proc], dry_run: bool) -> list[str]:
+    done = [f"{'would kill' if dry_run else 'killed'} process {p.pid} ({p.comm})" for p in procs]
+    if dry_run or not procs:
+        return done
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(Path(f"/proc/{p.pid}").exists() for p in procs):
+        time.sleep(0.05)
+    return done
+
+
+def _gone(owner: Owner | None, everything: bool) -> bool:
+    return everything or (owner is not None and not owner.alive())
+
+
+def clean(dry_run: bool = False, everything: bool = False) -> list[str]:
+    """Remove what belongs to runs whose owner is gone (``everything``: all of it)."""
     done: list[str] = []
+    if everything:
+        done.append("clean --all: taking every lab process and namespace on this machine and"
+                    f" all of this user's lab state in {state_root()}, live runs included")
     verb = "would remove" if dry_run else "removed"
     procs = tagged_processes()
-    for pid, comm in procs:
-        done.append(f"{'would kill' if dry_run else 'killed'} process {pid} ({comm})")
-        if not dry_run:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-    if procs and not dry_run:
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p, _ in procs):
-            time.sleep(0.05)
-    for name in lab_namespaces():
-        done.append(f"{verb} namespace {name}")
+    done += _kill([p for p in procs if _gone(p.owner, everything)], dry_run)
+    found = things()
+    for thing in found:
+        if not _gone(thing.owner, everything):
+            continue
+        done.append(f"{verb} {thing.what}")
         if not dry_run:
             try:
-                remove_netns(name)
+                thing.remove()
             except OSError as exc:
-                done.append(f"  could not remove {name}: {exc}")
-    # State directories only where their owner is gone (another run may be going on).
-    kernels = [] if os.environ.get(IN_UML_VAR) else sorted(STATE_BASE.glob("uml-*"))
-    leftovers = [d for d in kernels if not _alive(d / "pid")]
-    labs = labs_dir()
-    leftovers += [d for d in sorted(labs.iterdir()) if not LabState(d.name, d).alive()] \
-        if labs.is_dir() else []
-    leftovers += sorted(Path(tempfile.gettempdir()).glob("ipl-*"))
-    for path in leftovers:
-        done.append(f"{verb} {path}")
+                done.append(f"  could not remove {thing.what}: {exc}")
+    if everything and OLD_STATE.is_dir() and _mine(OLD_STATE):
+        done.append(f"{verb} {OLD_STATE} (where older versions kept their state)")
         if not dry_run:
-            shutil.rmtree(path, ignore_errors=True)
-    return done or ["nothing to clean"]
+            shutil.rmtree(OLD_STATE, ignore_errors=True)
+    if len(done) == int(everything):
+        done.append("nothing to clean")
+    if not everything:
+        done += _left_alone(procs, found)
+    return done
+
+
+def _left_alone(procs: list[Proc], found: list[Thing]) -> list[str]:
+    live = [p.owner for p in procs if p.owner and p.owner.alive()]
+    live += [t.owner for t in found if t.owner and t.owner.alive()]
+    unknown = [p.comm for p in procs if p.owner is None]
+    unknown += [t.what for t in found if t.owner is None]
+    lines = []
+    if live:
+        owners = ", ".join(sorted({str(o.pid) for o in live}, key=int))
+        lines.append(f"left alone: {len(live)} processes, namespaces or directories of runs"
+                     f" still going on (owner PID {owners}); `ipsec-lab clean --all` takes them too")
+    if unknown:
+        lines.append(f"left alone: {len(unknown)} with no owner record (e.g. {unknown[0]});"
+                     " `ipsec-lab clean --all` takes them")
+    return lines

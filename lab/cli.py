@@ -20,7 +20,7 @@ import tty
 from pathlib import Path
 from typing import Any
 
-from lab import keeper, options
+from lab import keeper, options, owner
 from lab.algorithms import parse_proposal
 from lab.cleanup import clean
 from lab.daemons import DAEMONS
@@ -31,6 +31,7 @@ from lab.kernel import choose
 from lab.matrix import DEFAULT_FLAVORS
 from lab.run import TAG_VAR
 from lab.scenario import MODES, SIDES, Scenario, load_scenario, scenario_to_dict, seed_scenario
+from lab.state import NAME_RULE
 
 PEERS = ("left", "right")
 
@@ -75,6 +76,9 @@ def build_scenario(args: argparse.Namespace) -> Scenario:
 
 
 def _tag() -> str:
+    """The run's tag, and its owner beside it (lab.owner): this process unless a run
+    that started this one is the owner."""
+    owner.claim()
     return os.environ.setdefault(TAG_VAR, f"ipl-cli-{os.getpid()}")
 
 
@@ -125,7 +129,7 @@ def _request(s: Scenario, args: argparse.Namespace, keep: bool) -> dict[str, Any
     base = Path(args.lab_rundir or ".lab-runs").resolve()
     name = getattr(args, "name", None) or "run"
     return {"op": "up", "scenario": scenario_to_dict(s), "tag": _tag(), "keep": keep,
-            "ident": f"cli{os.getpid()}", "rundir": str(base / f"cli-{name}-{time.strftime('%H%M%S')}")}
+            "ident": f"{owner.current()}-cli", "rundir": str(base / f"cli-{name}-{time.strftime('%H%M%S')}")}
 
 
 def print_summary(result: dict[str, Any]) -> bool:
@@ -176,8 +180,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    s = build_scenario(args)
     state = keeper.lab_state(args.name)
+    s = build_scenario(args)
     if state.file.is_file() and state.alive():
         raise UsageError(f"a lab named {args.name!r} is up already (ipsec-lab down --name {args.name})")
     reason = _cannot_run(s)
@@ -186,10 +190,14 @@ def cmd_up(args: argparse.Namespace) -> int:
     choice = choose(args.lab_kernel, args.lab_uml)
     print(f"kernel: {choice.describe()}", flush=True)
     keeper.remove(state)
-    state.dir.mkdir(parents=True)
+    state.dir.mkdir(mode=0o700)
+    state.claim()
     read_end, write_end = os.pipe()
-    if os.fork() == 0:  # the keeper
+    if os.fork() == 0:  # the keeper: it owns the lab, and a tag of its own
         os.close(read_end)
+        state.claim()
+        owner.become_owner()
+        os.environ[TAG_VAR] = f"ipl-lab-{os.getpid()}"
         out = os.fdopen(write_end, "w", buffering=1)
         keeper.detach()
         log = os.open(state.dir / "keeper.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -199,7 +207,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             for msg in keeper.call(gw, _request(s, args, keep=True)):
                 out.write(json.dumps(msg) + "\n")
             state.file.write_text(json.dumps({
-                "name": args.name, "keeper": os.getpid(), "tag": _tag(), "kernel": choice.describe(),
+                "name": args.name, "keeper": os.getpid(), "owner": str(owner.Owner.me()),
+                "tag": _tag(), "kernel": choice.describe(),
                 "scenario": scenario_to_dict(s), "created": time.strftime("%Y-%m-%d %H:%M:%S")}))
             out.write(json.dumps(["ready"]) + "\n")
             out.close()
@@ -323,7 +332,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
-    for line in clean(dry_run=args.dry_run):
+    for line in clean(dry_run=args.dry_run, everything=args.all):
         print(line)
     return 0
 
@@ -344,7 +353,8 @@ def parser() -> argparse.ArgumentParser:
         if kernel:
             options.add_to_argparse(sp.add_argument_group("lab"), ("kernel", "uml", "rundir"))
         if named:
-            sp.add_argument("--name", default="lab", help="the lab's name (default: lab)")
+            sp.add_argument("--name", default="lab", help="the lab's name (default: lab; "
+                            f"{NAME_RULE}); names are per user")
         return sp
 
     add("doctor", cmd_doctor, "which kernel the lab would use and why, the flavors with their "
@@ -364,9 +374,12 @@ def parser() -> argparse.ArgumentParser:
     sh.add_argument("peer", metavar="PEER", help="left or right")
     add("down", cmd_down, "stop a lab that is up and remove it", named=True)
     cl = add("clean", cmd_clean, "remove what interrupted or killed runs left: the lab's "
-             "processes (found by their tag), namespaces, mounts, UML kernels, state and work "
-             "directories; nothing else")
+             "processes (found by their tag), namespaces, UML kernels, state and work "
+             "directories of runs whose owner process is gone; runs still going on, from any "
+             "checkout, are left alone")
     cl.add_argument("--dry-run", action="store_true", help="only say what would be removed")
+    cl.add_argument("--all", action="store_true", help="take every lab process and namespace "
+                    "on this machine and all of this user's lab state, live runs included")
     return p
 
 

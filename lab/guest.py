@@ -18,7 +18,7 @@ import traceback
 import tty
 from pathlib import Path
 
-from lab import modules
+from lab import modules, owner
 from lab.serial import READY, guest_relay
 
 LINUX_REBOOT_CMD_POWER_OFF = 0x4321FEDC
@@ -88,7 +88,9 @@ def main() -> None:
             for fd in (in_r, in_w, out_r, out_w, serial):
                 os.close(fd)
             os.chdir(boot["cwd"])
-            os.execve(boot["argv"][0], boot["argv"], boot["env"])
+            # In here the host's PIDs mean nothing: the program owns what it starts.
+            env = dict(boot["env"], **{owner.OWNER_VAR: str(owner.Owner.me())})
+            os.execve(boot["argv"][0], boot["argv"], env)
         os.close(in_r)
         os.close(out_w)
         exited: dict[int, int] = {}

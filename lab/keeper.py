@@ -26,13 +26,15 @@ import execnet
 import lab.agent
 from lab.errors import LabError, UsageError
 from lab.kernel import KernelChoice
-from lab.uml import IN_UML_VAR, STATE_BASE, worker_python
+from lab.owner import Owner
+from lab.state import check_lab_name, subdir
+from lab.uml import worker_python
 
 
 def labs_dir() -> Path:
-    """Where labs that are up keep their state: the host's /var/tmp, or inside a UML
-    guest the guest's own /run (the host's /var/tmp is shared by every guest)."""
-    return Path("/run/ipsec-lab/labs") if os.environ.get(IN_UML_VAR) else STATE_BASE / "labs"
+    """Where labs that are up keep their state: ``labs/`` in the user's private state
+    directory (lab.state), so lab names are per user."""
+    return subdir("labs")
 
 
 def gateway(choice: KernelChoice, tag: str) -> execnet.Gateway:
@@ -66,19 +68,30 @@ class LabState:
     def ctl(self) -> Path:
         return self.dir / "ctl"
 
+    @property
+    def owner_file(self) -> Path:
+        return self.dir / "owner"
+
     def read(self) -> dict[str, Any]:
         return json.loads(self.file.read_text())
 
-    def alive(self) -> bool:
+    def owner(self) -> Owner | None:
+        """The keeper (or, while it starts, the `up` that makes it), with its start time."""
         try:
-            os.kill(self.read()["keeper"], 0)
-        except (OSError, KeyError, ValueError):
-            return False
-        return True
+            return Owner.parse(self.owner_file.read_text().strip())
+        except OSError:
+            return None
+
+    def claim(self) -> None:
+        self.owner_file.write_text(f"{Owner.me()}\n")
+
+    def alive(self) -> bool:
+        found = self.owner()
+        return found is not None and found.alive()
 
 
 def lab_state(name: str) -> LabState:
-    return LabState(name, labs_dir() / name)
+    return LabState(check_lab_name(name), labs_dir() / name)
 
 
 def running_labs() -> list[LabState]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from lab.errors import MissingError, UsageError
 from lab.netns import NetNS
+from lab.owner import Owner
 from lab.uml import IN_UML_VAR, UmlKernel, find_kernel
 from lab.xfrm import XfrmSocket
 
@@ -30,7 +31,7 @@ def host_esp() -> str | None:
     """None if this kernel can hold an ESP SA (tried in a throwaway namespace), else why not."""
     if os.geteuid() != 0:
         return "not root: cannot create namespaces on the host"
-    ns = NetNS(f"ipl-probe-{os.getpid()}")
+    ns = NetNS(f"{Owner.me().name_prefix()}probe")
     try:
         ns.create()
         with XfrmSocket(ns.name) as xs:

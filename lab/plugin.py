@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from lab import options
+from lab import options, owner
 from lab.artifacts import RunDir, run_dir_name
 from lab.cell import Cell
 from lab.daemons import DAEMONS
@@ -35,6 +35,7 @@ from lab.matrix import MatrixSelection
 from lab.netns import lab_namespaces
 from lab.run import TAG_VAR
 from lab.scenario import SIDES, Scenario
+from lab.state import private_dir
 from lab.uml import KEEP_VAR, KERNEL_VAR, worker_python
 from lab.verdict import Verdict
 
@@ -52,6 +53,7 @@ def _session_tag() -> str:
     if not tag:
         tag = f"ipl-{os.getpid()}-{int(time.time())}"
         os.environ[TAG_VAR] = tag  # workers and every process the lab starts inherit it
+    owner.claim()  # and the run's owner beside it: `ipsec-lab clean` spares a live run
     return tag
 
 
@@ -93,7 +95,10 @@ def _route_to_uml(config: pytest.Config, choice: KernelChoice) -> None:
     os.environ[KERNEL_VAR] = str(choice.uml.binary)
     # The guest hides the host's /tmp under a tmpfs; pytest's tmp_path lives there.
     pytest_tmp = Path(tempfile.gettempdir()) / f"pytest-of-{getpass.getuser()}"
-    pytest_tmp.mkdir(mode=0o700, exist_ok=True)
+    try:
+        private_dir(pytest_tmp, "pytest temporary directory")
+    except LabError as exc:
+        raise pytest.UsageError(str(exc)) from None
     keep = [str(pytest_tmp)] + ([str(Path(config.option.basetemp).resolve())]
                                 if config.option.basetemp else [])
     os.environ[KEEP_VAR] = os.pathsep.join(keep)
@@ -208,7 +213,7 @@ class Lab:
         """Skip if the cell cannot run here; else bring it up (namespaces, daemons loaded)."""
         self.skip_unless_possible(scenario)
         n = len(self.cells)
-        ident = f"{os.getpid()}-{next(self.session.cells)}"
+        ident = f"{owner.current()}-{os.getpid()}-{next(self.session.cells)}"
         name = run_dir_name(self.request.node.nodeid, self.worker) + (f"-{n + 1}" if n else "")
         cell = Cell(scenario, tag=self.tag, ident=ident, cache=self.session.cache)
         self.cells.append((cell, RunDir(self.base / name)))
@@ -275,7 +280,7 @@ class LabSession:
 
 @pytest.fixture(scope="session")
 def lab_session() -> Iterator[LabSession]:
-    path = Path(tempfile.mkdtemp(prefix="ipl-cache-"))
+    path = Path(tempfile.mkdtemp(prefix=owner.current().name_prefix() + "cache-"))
     yield LabSession(path)
     shutil.rmtree(path, ignore_errors=True)
 

@@ -21,14 +21,16 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from lab import owner
 from lab.errors import MissingError
 from lab.run import TAG_VAR
 from lab.serial import READY, host_relay
+from lab.state import IN_UML_VAR, state_root
 
-#: Where per-kernel state lives on the host: visible in the guest (the guest hides
-#: only /tmp and /run under tmpfs), and found again by `ipsec-lab clean`.
-STATE_BASE = Path("/var/tmp/ipsec-lab")
-IN_UML_VAR = "IPSEC_LAB_IN_UML"
+#: Per-kernel state is a directory ``uml-PID.START-XXXX`` in the user's state root,
+#: named after the run's owner (lab.owner) so that `ipsec-lab clean` can tell whose
+#: it is. The guest reads its boot files at boot, before it hides /run and /tmp.
+UML_PREFIX = "uml"
 KERNEL_VAR = "IPSEC_LAB_UML"
 MEM_VAR = "IPSEC_LAB_UML_MEM"
 KEEP_VAR = "IPSEC_LAB_UML_KEEP"  # host paths under /tmp that the guest must still see
@@ -89,8 +91,7 @@ def boot_argv(kernel: UmlKernel, state: Path, init: Path, mem: str) -> list[str]
 
 def prepare_state(kernel: UmlKernel, program: list[str], tag: str,
                   keep: tuple[str, ...] = ()) -> tuple[Path, Path]:
-    STATE_BASE.mkdir(parents=True, exist_ok=True)
-    state = Path(tempfile.mkdtemp(prefix="uml-", dir=STATE_BASE))
+    state = Path(tempfile.mkdtemp(prefix=owner.current().name_prefix(UML_PREFIX), dir=state_root()))
     env = {k: v for k, v in os.environ.items() if k not in ("TMPDIR", KERNEL_VAR)}
     env.update({IN_UML_VAR: kernel.release, TAG_VAR: tag})
     boot = {"argv": program, "cwd": os.getcwd(), "env": env, "modules": str(kernel.modules),

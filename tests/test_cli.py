@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 
 from lab.cli import main
+from lab.keeper import labs_dir
 from lab.netns import lab_namespaces
+from lab.owner import OWNER_VAR
 from lab.run import TAG_VAR
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,7 +70,7 @@ def _screen_until(text: str, deadline: float = 60) -> str:
         if text in screen:
             return screen
         time.sleep(0.2)
-    logs = "".join(p.read_text()[-1500:] for p in Path("/var/tmp/ipsec-lab/labs").glob("*/keeper.log"))
+    logs = "".join(p.read_text()[-1500:] for p in labs_dir().glob("*/keeper.log"))
     ps = subprocess.run(["ps", "-eo", "pid,ppid,stat,args"], capture_output=True, text=True).stdout
     raise AssertionError(f"{text!r} never showed; screen:\n{screen}\nkeeper logs:\n{logs}\n{ps}")
 
@@ -117,8 +119,8 @@ def test_kill9_of_pytest_then_clean(tmp_path: Path) -> None:
     shutil.copy("/bin/sleep", decoy_bin)
     decoy = subprocess.Popen([str(decoy_bin), "300"], env={"PATH": "/usr/bin:/bin"})
     subprocess.run(["ip", "netns", "add", "decoy-ipsec-lab"], check=True)
-    env = {k: v for k, v in os.environ.items() if k != TAG_VAR}
-    env[TAG_VAR] = "ipl-kill9-test"
+    env = {k: v for k, v in os.environ.items() if k not in (TAG_VAR, OWNER_VAR)}
+    env[TAG_VAR] = "ipl-kill9-test"  # the victim is the owner of its own run
     victim = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
                                "scenarios/test_seed.py", "-k", "modp2048"], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -1,0 +1,91 @@
+"""Where the lab keeps its state on this host: one private directory per user.
+
+$IPSEC_LAB_STATE if set, else $XDG_RUNTIME_DIR/ipsec-lab (or /run/user/UID/ipsec-lab),
+else for root /run/ipsec-lab, else $TMPDIR/ipsec-lab-UID. The lab creates the
+directory with mode 0700 and refuses, in one line, one that another user owns or
+others can enter: no shared path in /tmp or /var/tmp is ever trusted.
+
+Inside a UML guest the same function answers with the guest's own /run (tmpfs).
+What host and guest must both read (a kernel's boot files) is read by the guest at
+boot, before it mounts its tmpfs over /run and /tmp.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import tempfile
+from pathlib import Path
+
+from lab.errors import UsageError
+
+STATE_VAR = "IPSEC_LAB_STATE"
+IN_UML_VAR = "IPSEC_LAB_IN_UML"  # set in every UML guest
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
+NAME_RULE = "1-32 letters, digits, '-' or '_', starting with a letter or digit"
+
+
+def private_dir(path: Path, what: str = "state directory") -> Path:
+    """``path``, created 0700 if missing; refused unless it is a real directory of ours
+    that nobody else can enter."""
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise UsageError(f"ipsec-lab {what} {path}: cannot create it ({exc.strerror});"
+                         f" set {STATE_VAR} to a directory of yours") from None
+    st = path.lstat()
+    problem = None
+    if not stat.S_ISDIR(st.st_mode):
+        problem = "is not a directory (a symlink?)"
+    elif st.st_uid != os.geteuid():
+        problem = f"belongs to uid {st.st_uid}, not to uid {os.geteuid()}"
+    elif st.st_mode & 0o077:
+        problem = f"has mode {stat.S_IMODE(st.st_mode):04o}, not 0700"
+    if problem:
+        raise UsageError(f"ipsec-lab {what} {path} {problem}: refusing to use it"
+                         f" (remove it, or set {STATE_VAR} to a directory of yours)")
+    return path
+
+
+def _runtime_dir() -> Path | None:
+    for candidate in (os.environ.get("XDG_RUNTIME_DIR"), f"/run/user/{os.geteuid()}"):
+        if not candidate:
+            continue
+        path = Path(candidate)
+        try:
+            st = path.lstat()
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o022:
+            return path
+    return None
+
+
+def state_root() -> Path:
+    """This user's private state directory (created on first use)."""
+    if os.environ.get(IN_UML_VAR):  # never the host's: its PIDs mean nothing in here
+        return private_dir(Path("/run/ipsec-lab"))
+    explicit = os.environ.get(STATE_VAR)
+    if explicit:
+        return private_dir(Path(explicit))
+    runtime = _runtime_dir()
+    if runtime is not None:
+        return private_dir(runtime / "ipsec-lab")
+    if os.geteuid() == 0:
+        return private_dir(Path("/run/ipsec-lab"))
+    return private_dir(Path(tempfile.gettempdir()) / f"ipsec-lab-{os.geteuid()}")
+
+
+def subdir(name: str) -> Path:
+    """A directory of the state root (``uml``, ``labs``), private like the root."""
+    return private_dir(state_root() / name)
+
+
+def check_lab_name(name: object, option: str = "--name") -> str:
+    """A lab name is a plain word, never a path."""
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise UsageError(f"{option}: {name!r} is not a lab name (allowed: {NAME_RULE})")
+    return name
