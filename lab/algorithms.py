@@ -52,6 +52,16 @@ class Proposal:
     integrity: str | None = None
     dh: str | None = None
 
+    def __post_init__(self) -> None:
+        """Only names of the tables: nothing else can reach a daemon's config through a proposal."""
+        for what, value, names in (("cipher", self.cipher, CIPHERS),
+                                   ("integrity algorithm", self.integrity, INTEGRITY),
+                                   ("DH group", self.dh, DH_GROUPS)):
+            if what != "cipher" and value is None:
+                continue
+            if not isinstance(value, str) or value not in names:
+                raise ScenarioError(f"proposal: unknown {what} {value!r} (allowed: {_allowed(names)})")
+
     @property
     def aead(self) -> bool:
         return CIPHERS[self.cipher][1]
@@ -63,7 +73,9 @@ class Proposal:
 def parse_proposal(text: str, where: str, *, needs_dh: bool) -> Proposal:
     """Parse ``aes128-sha1-modp2048``; errors name ``where`` and what is allowed."""
     if not isinstance(text, str) or not text:
-        raise ScenarioError(f"{where}: expected a proposal such as 'aes128-sha1-modp2048'")
+        shown = ("true" if text else "false") if isinstance(text, bool) else repr(text)
+        raise ScenarioError(f"{where}: {shown[:80]} is not a proposal"
+                            " (allowed: a string such as 'aes128-sha1-modp2048')")
     parts = text.lower().split("-")
     cipher = parts.pop(0)
     if cipher not in CIPHERS:

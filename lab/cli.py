@@ -17,6 +17,7 @@ import sys
 import termios
 import time
 import tty
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +58,7 @@ def build_scenario(args: argparse.Namespace) -> Scenario:
         flavor = getattr(args, side)
         if flavor:
             parse_flavor(flavor, f"--{side}")
-            changes[side] = s.peer(side).__class__(s.peer(side).address, flavor,
-                                                   s.peer(side).prefixlen, s.peer(side).psk)
+            changes[side] = replace(s.peer(side), flavor=flavor)  # keeps per-side settings
     if args.ike:
         changes["ike_version"] = int(args.ike[1])
     if args.mode:
@@ -67,7 +67,7 @@ def build_scenario(args: argparse.Namespace) -> Scenario:
         changes["ike"] = parse_proposal(args.ike_proposal, "--ike-proposal", needs_dh=True)
     if args.esp:
         changes["esp"] = parse_proposal(args.esp, "--esp", needs_dh=False)
-    if args.psk:
+    if args.psk is not None:
         changes["psk"] = args.psk
     s = s.with_(**changes)
     if not args.scenario:

@@ -9,23 +9,132 @@ allowed.
 from __future__ import annotations
 
 import ipaddress
+import string
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
 from lab.algorithms import Proposal, parse_proposal
-from lab.errors import ScenarioError
+from lab.errors import ScenarioError, UsageError
+from lab.flavors import parse_flavor
 
 MODES = ("transport", "tunnel")
 IKE_VERSIONS = (1, 2)
 SIDES = ("left", "right")
 #: Ways a cell can be broken on purpose, to prove the lab reports the cause.
 FAULTS = ("none", "nd-deadlock")
+LIFETIME_RANGE = (60, 86400)
+PINGS_RANGE = (1, 100)
 #: How a cell is expected to end: established, or one class of failure. Each driver maps
 #: its daemon's words to these classes (its ``outcome_words`` table).
 EXPECTS = ("established", "no-proposal-chosen", "authentication-failed", "ts-unacceptable",
            "mode-mismatch", "version-mismatch", "timeout")
+
+
+#: what a scenario name may hold: it reaches only comments and headers of the rendered files,
+#: but no line break, quote or control character may ever reach them
+NAME_CHARS = string.ascii_letters + string.digits + " _.+-@>=:,/~"
+NAME_MAX = 200
+#: a PSK is any printable text (UTF-8 on the wire), up to this many bytes; each driver
+#: encodes it for its own file (hex of the UTF-8 bytes), so quotes, '#', '%', backslash
+#: or a leading 0x/0s arrive byte for byte
+PSK_MAX_BYTES = 255
+PREFIXLEN_RANGE = (1, 128)
+
+
+def show(value: Any) -> str:
+    """A value as the user wrote it, on one line: TOML's true/false, strings quoted."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check_str(where: str, value: Any, allowed: str) -> str:
+    if not isinstance(value, str):
+        raise ScenarioError(f"{where}: {show(value)} is not a string (allowed: {allowed})")
+    return value
+
+
+def check_int(where: str, value: Any, low: int, high: int, unit: str = "") -> int:
+    """An integer in low..high; true/false are not numbers here (bool is an int in Python)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ScenarioError(f"{where}: {show(value)} is not allowed (allowed: {low}..{high}{unit})")
+    return value
+
+
+def check_choice(where: str, value: Any, choices: tuple[Any, ...]) -> None:
+    same_type = all(type(value) is type(c) for c in choices)  # True == 1, 1.0 == 1: not here
+    if not same_type or value not in choices:
+        raise ScenarioError(f"{where}: {show(value)} is not allowed"
+                            f" (allowed: {', '.join(str(c) for c in choices)})")
+
+
+def check_name(where: str, value: Any) -> str:
+    allowed = f"1 to {NAME_MAX} of letters, digits, space and {NAME_CHARS[62:].strip()}"
+    text = check_str(where, value, allowed)
+    bad = next((c for c in text if c not in NAME_CHARS), None)
+    if not text or len(text) > NAME_MAX or bad is not None:
+        what = f"holds {bad!r}" if bad is not None else "has the wrong length"
+        raise ScenarioError(f"{where}: {show(text)} {what} (allowed: {allowed})")
+    return text
+
+
+def check_psk(where: str, value: Any) -> str:
+    allowed = f"printable text of 1 to {PSK_MAX_BYTES} bytes in UTF-8"
+    text = check_str(where, value, allowed)
+    bad = next((c for c in text if not c.isprintable()), None)
+    if bad is not None:
+        raise ScenarioError(f"{where}: {show(text)} holds {bad!r}, which is not printable"
+                            f" (allowed: {allowed})")
+    if not 1 <= len(text.encode()) <= PSK_MAX_BYTES:
+        raise ScenarioError(f"{where}: {show(text)} is {len(text.encode())} bytes long"
+                            f" (allowed: {allowed})")
+    return text
+
+
+def check_address(where: str, value: Any) -> ipaddress.IPv6Address:
+    """A unicast IPv6 address a peer can own on a link: global or unique-local, no scope."""
+    allowed = "a global or unique-local IPv6 address such as 2001:db8:1:1::1, without %scope"
+    text = check_str(where, value, allowed)
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        raise ScenarioError(f"{where}: {show(text)} is not an IP address (allowed: {allowed})") from None
+    if ip.version != 6:
+        raise ScenarioError(f"{where}: {show(text)} is not IPv6 (the lab is IPv6; allowed: {allowed})")
+    assert isinstance(ip, ipaddress.IPv6Address)
+    kinds = (("scope_id", "a scoped address"), ("is_multicast", "a multicast address"),
+             ("is_unspecified", "the unspecified address"), ("is_loopback", "the loopback address"),
+             ("is_link_local", "a link-local address"), ("ipv4_mapped", "an IPv4-mapped address"),
+             ("is_site_local", "a site-local address"), ("is_reserved", "a reserved address"))
+    for attr, kind in kinds:
+        if getattr(ip, attr):
+            raise ScenarioError(f"{where}: {show(text)} is {kind} (allowed: {allowed})")
+    return ip
+
+
+def check_flavor(where: str, value: Any) -> str:
+    allowed = "libreswan, strongswan or racoon, each as NAME, NAME@SUITE or NAME@/path"
+    text = check_str(where, value, allowed)
+    bad = next((c for c in text if not c.isprintable()), None)
+    if bad is not None:
+        raise ScenarioError(f"{where}: {show(text)} holds {bad!r} (allowed: {allowed})")
+    try:
+        parse_flavor(text, where)
+    except UsageError as exc:
+        raise ScenarioError(str(exc)) from None
+    return text
+
+
+def check_proposal(where: str, value: Any, optional: bool = False) -> None:
+    if (value is None and optional) or isinstance(value, Proposal):
+        return
+    raise ScenarioError(f"{where}: {show(value)} is not a proposal (allowed: a Proposal, e.g."
+                        f" parse_proposal('aes128-sha1-modp2048', ...))")
 
 
 @dataclass(frozen=True)
@@ -44,6 +153,20 @@ class Peer:
     @property
     def ip(self) -> ipaddress.IPv6Address:
         return ipaddress.IPv6Address(self.address)
+
+    def check(self, side: str) -> None:
+        """Every field, each error one line naming ``side.field``."""
+        check_address(f"{side}.address", self.address)
+        check_flavor(f"{side}.flavor", self.flavor)
+        check_int(f"{side}.prefixlen", self.prefixlen, *PREFIXLEN_RANGE)
+        if self.psk is not None:
+            check_psk(f"{side}.psk", self.psk)
+        if self.mode is not None:
+            check_choice(f"{side}.mode", self.mode, MODES)
+        check_proposal(f"{side}.ike", self.ike, optional=True)
+        check_proposal(f"{side}.esp", self.esp, optional=True)
+        if self.ike is not None and self.ike.dh is None:
+            raise ScenarioError(f"{side}.ike: IKE needs a DH group, e.g. 'aes128-sha1-modp2048'")
 
 
 @dataclass(frozen=True)
@@ -66,41 +189,30 @@ class Scenario:
     expect: str = "established"
 
     def __post_init__(self) -> None:
-        if self.ike_version not in IKE_VERSIONS:
-            raise ScenarioError(
-                f"ike_version: {self.ike_version!r} is not allowed (allowed: 1, 2)")
-        if self.mode not in MODES:
-            raise ScenarioError(f"mode: {self.mode!r} is not allowed (allowed: {', '.join(MODES)})")
-        if self.initiator not in SIDES:
-            raise ScenarioError(f"initiator: {self.initiator!r} is not allowed (allowed: left, right)")
-        if self.expect not in EXPECTS:
-            raise ScenarioError(f"expect: {self.expect!r} is not allowed (allowed: {', '.join(EXPECTS)})")
-        if self.fault not in FAULTS:
-            raise ScenarioError(f"fault: {self.fault!r} is not allowed (allowed: {', '.join(FAULTS)})")
-        for what, seconds in (("ike_lifetime", self.ike_lifetime),
-                              ("child_lifetime", self.child_lifetime)):
-            if not isinstance(seconds, int) or not 60 <= seconds <= 86400:
-                raise ScenarioError(f"{what}: {seconds!r} is not allowed (allowed: 60..86400 seconds)")
-        if not isinstance(self.pings, int) or not 1 <= self.pings <= 100:
-            raise ScenarioError(f"pings: {self.pings!r} is not allowed (allowed: 1..100)")
+        check_name("name", self.name)
+        check_choice("ike_version", self.ike_version, IKE_VERSIONS)
+        check_choice("mode", self.mode, MODES)
+        check_psk("psk", self.psk)
+        check_choice("initiator", self.initiator, SIDES)
+        check_choice("expect", self.expect, EXPECTS)
+        check_choice("fault", self.fault, FAULTS)
+        check_int("ike_lifetime", self.ike_lifetime, *LIFETIME_RANGE, " seconds")
+        check_int("child_lifetime", self.child_lifetime, *LIFETIME_RANGE, " seconds")
+        check_int("pings", self.pings, *PINGS_RANGE)
+        check_proposal("ike", self.ike)
+        check_proposal("esp", self.esp)
+        check_proposal("responder_esp", self.responder_esp, optional=True)
         if self.ike.dh is None:
             raise ScenarioError("ike: IKE needs a DH group, e.g. 'aes128-sha1-modp2048'")
         for side in SIDES:
             peer = getattr(self, side)
-            if peer.mode is not None and peer.mode not in MODES:
-                raise ScenarioError(f"{side}.mode: {peer.mode!r} is not allowed"
-                                    f" (allowed: {', '.join(MODES)})")
-            if peer.ike is not None and peer.ike.dh is None:
-                raise ScenarioError(f"{side}.ike: IKE needs a DH group, e.g. 'aes128-sha1-modp2048'")
-            try:
-                ip = ipaddress.ip_address(peer.address)
-            except ValueError:
-                raise ScenarioError(
-                    f"{side}.address: {peer.address!r} is not an IP address") from None
-            if ip.version != 6:
-                raise ScenarioError(f"{side}.address: {peer.address!r} is not IPv6 (the lab is IPv6)")
+            if not isinstance(peer, Peer):
+                raise ScenarioError(f"{side}: {show(peer)} is not a Peer (allowed: a table with"
+                                    " address, flavor, ...)")
+            peer.check(side)
         if self.left.ip == self.right.ip:
-            raise ScenarioError("right.address: equals left.address")
+            raise ScenarioError(f"right.address: {show(self.right.address)} equals left.address"
+                                " (allowed: two different addresses)")
 
     @property
     def responder(self) -> str:
@@ -110,7 +222,8 @@ class Scenario:
         return self.left if side == "left" else self.right
 
     def psk_of(self, side: str) -> str:
-        return self.peer(side).psk or self.psk
+        own = self.peer(side).psk
+        return self.psk if own is None else own
 
     def esp_of(self, side: str) -> Proposal:
         """The ESP proposal ``side`` is configured with (its own, else the scenario's)."""
@@ -143,6 +256,8 @@ _PEER_KEYS = {"address", "flavor", "prefixlen", "psk", "mode", "ike", "esp"}
 
 def scenario_from_dict(data: dict[str, Any], source: str = "scenario") -> Scenario:
     """Build a Scenario from plain data (as read from TOML), naming ``source`` in errors."""
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}: {show(data)} is not a table of fields")
     unknown = set(data) - _TOP_KEYS
     if unknown:
         raise ScenarioError(f"{source}: unknown field {sorted(unknown)[0]!r}"
@@ -151,10 +266,11 @@ def scenario_from_dict(data: dict[str, Any], source: str = "scenario") -> Scenar
     for side in SIDES:
         raw = data.get(side)
         if not isinstance(raw, dict) or "address" not in raw:
-            raise ScenarioError(f"{source}: {side}: a table with at least 'address' is required")
+            raise ScenarioError(f"{source}: {side}: a table with at least 'address' is required"
+                                f" (found: {show(raw)})")
         bad = set(raw) - _PEER_KEYS
         if bad:
-            raise ScenarioError(f"{source}: {side}.{sorted(bad)[0]}: unknown field"
+            raise ScenarioError(f"{source}: {side}.{sorted(bad)[0]!r}: unknown field"
                                 f" (allowed: {', '.join(sorted(_PEER_KEYS))})")
         peer = dict(raw)
         for key in ("ike", "esp"):
@@ -167,11 +283,14 @@ def scenario_from_dict(data: dict[str, Any], source: str = "scenario") -> Scenar
     for key in _TOP_KEYS - {"left", "right", "ike", "esp", "responder_esp"}:
         if key in data:
             kwargs[key] = data[key]
+    named = "name" in kwargs
     kwargs.setdefault("name", Path(source).stem)
     try:
         return Scenario(**kwargs)
     except ScenarioError as exc:
-        raise ScenarioError(f"{source}: {exc}") from None
+        hint = "" if named or not str(exc).startswith("name:") else \
+            " (the name comes from the file name; set name = \"...\" in the file)"
+        raise ScenarioError(f"{source}: {exc}{hint}") from None
 
 
 def scenario_to_dict(s: Scenario) -> dict[str, Any]:
@@ -195,24 +314,31 @@ def scenario_to_dict(s: Scenario) -> dict[str, Any]:
 
 
 def scenario_to_toml(s: Scenario) -> str:
-    def value(v: Any) -> str:
-        return str(v) if isinstance(v, int) else '"' + str(v).replace('"', '\\"') + '"'
-
-    data = scenario_to_dict(s)
-    lines = [f"{k} = {value(v)}" for k, v in data.items() if not isinstance(v, dict)]
-    for side in SIDES:
-        lines += ["", f"[{side}]"] + [f"{k} = {value(v)}" for k, v in data[side].items()]
-    return "\n".join(lines) + "\n"
+    """The scenario as TOML (written by tomli-w, so every string round-trips)."""
+    return tomli_w.dumps(scenario_to_dict(s))
 
 
 def load_scenario(path: str | Path) -> Scenario:
+    """Read a scenario file; every error is one line naming the file."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ScenarioError(f"{path}: no such scenario file") from None
+    except IsADirectoryError:
+        raise ScenarioError(f"{path}: is a directory (allowed: a scenario TOML file)") from None
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read the scenario file: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{path}: not a text file (byte {raw[exc.start]:#04x} at offset"
+                            f" {exc.start} is not UTF-8; allowed: a scenario TOML file)") from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
+        first = str(exc).splitlines()[0] if str(exc) else "parse error"
+        raise ScenarioError(f"{path}: not valid TOML: {first}") from None
     return scenario_from_dict(data, str(path))
 
 

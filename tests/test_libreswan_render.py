@@ -36,7 +36,9 @@ def test_seed_statements(tmp_path: Path) -> None:
     assert {"left=2001:db8:1:1::1", "right=2001:db8:2:2::2", "authby=secret",
             "esp=aes128-sha1", "ike=aes128-sha1;modp1024", "type=transport", "auto=add",
             "ikev2=no", "ikev1-policy=accept"} <= lines
-    assert files["ipsec.secrets"] == '2001:db8:1:1::1 2001:db8:2:2::2 : PSK "verysecret"\n'
+    secrets = [ln for ln in files["ipsec.secrets"].splitlines() if not ln.startswith("#")]
+    # the PSK as hex of its UTF-8 bytes: b"verysecret"
+    assert secrets == ["2001:db8:1:1::1 2001:db8:2:2::2 : PSK 0x76657279736563726574"]
 
 
 def test_right_side_swaps_addresses(tmp_path: Path) -> None:
@@ -61,4 +63,4 @@ def test_aead_and_per_side_psk(tmp_path: Path) -> None:
     files = render(tmp_path, esp=parse_proposal("aes128gcm16", "esp", needs_dh=False),
                    left=Peer("2001:db8:1:1::1", psk="other"))
     assert "esp=aes_gcm128" in conn_lines(files["ipsec.conf"])
-    assert 'PSK "other"' in files["ipsec.secrets"]
+    assert f"PSK 0x{b'other'.hex()}" in files["ipsec.secrets"]

@@ -91,7 +91,7 @@ def test_seed_connection(tmp_path: Path) -> None:
     assert child["mode"] == "transport"
     assert child["esp_proposals"] == "aes128-sha1"
     assert child["start_action"] == "none"
-    assert conf["secrets"]["ike-lab"] == {"secret": '"verysecret"', "id-1": LEFT, "id-2": RIGHT}
+    assert conf["secrets"]["ike-lab"] == {"secret": "0x" + b"verysecret".hex(), "id-1": LEFT, "id-2": RIGHT}
 
 
 @pytest.mark.parametrize("version", [1, 2])
@@ -145,7 +145,7 @@ def test_responder_esp_and_own_psk(tmp_path: Path) -> None:
     left, right = swanctl(tmp_path, scenario, "left"), swanctl(tmp_path, scenario, "right")
     assert left["connections"]["lab"]["children"]["lab"]["esp_proposals"] == "aes128-sha1"
     assert right["connections"]["lab"]["children"]["lab"]["esp_proposals"] == "aes256-sha512"
-    assert right["secrets"]["ike-lab"]["secret"] == r'"not \"this\" one"'
+    assert right["secrets"]["ike-lab"]["secret"] == "0x" + b'not "this" one'.hex()
 
 
 def test_lifetimes(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from typing import ClassVar
 from lab import run as runner
 from lab.algorithms import Proposal
 from lab.daemons.base import Daemon
+from lab.daemons.encode import header, psk_hex
 from lab.errors import DaemonError
 from lab.flavors import Flavor
 from lab.scenario import Scenario
@@ -22,6 +23,10 @@ CIPHER = {"3des": "3des", "aes128": "aes128", "aes192": "aes192", "aes256": "aes
 INTEG = {"md5": "md5", "sha1": "sha1", "sha256": "sha2_256", "sha384": "sha2_384",
          "sha512": "sha2_512"}
 NSS_FILES = ("cert9.db", "key4.db", "pkcs11.txt")
+#: ipsec.secrets(5): a PSK is a quoted string (which cannot hold '"' or a newline) or data for
+#: ttodata(3), where 0x is hex and 0s base64; hex of the UTF-8 bytes carries any PSK unchanged
+PSK_MAX_BYTES = 255
+PSK_NOTE = "# the PSK as 0x and the hex of its UTF-8 bytes (ttodata), so any text arrives unchanged\n"
 
 
 def spell(p: Proposal, with_dh: bool = True) -> str:
@@ -107,9 +112,11 @@ class Libreswan(Daemon):
             "\tkeyingtries=1",
             "\tauto=add",
         ]
-        secrets = f'{self.peer.address} {self.other.address} : PSK "{s.psk_of(self.side)}"\n'
-        header = f"# ipsec-lab: {s.name}, {self.side} peer, rendered for pluto in {home}\n"
-        return {"ipsec.conf": header + "\n".join(setup) + "\n\n" + "\n".join(conn) + "\n",
+        psk = psk_hex(s.psk_of(self.side), "libreswan", PSK_MAX_BYTES)
+        secrets = (header("pluto", s.name, self.side, "ipsec.secrets", home) + PSK_NOTE
+                   + f"{self.peer.address} {self.other.address} : PSK {psk}\n")
+        return {"ipsec.conf": header("pluto", s.name, self.side, "ipsec.conf", home)
+                + "\n".join(setup) + "\n\n" + "\n".join(conn) + "\n",
                 "ipsec.secrets": secrets}
 
     # -- running --------------------------------------------------------------

@@ -19,6 +19,7 @@ from typing import ClassVar
 
 from lab import run as runner
 from lab.daemons.base import Daemon, PeerContext
+from lab.daemons.encode import check_path, header, psk_hex
 from lab.daemons.racoon_parse import IsakmpSA, parse_racoon_log
 from lab.errors import DaemonError
 from lab.flavors import Flavor
@@ -38,6 +39,9 @@ AUTH: dict[str, str] = {"md5": "hmac_md5", "sha1": "hmac_sha1", "sha256": "hmac_
 DH: dict[str, str] = {"modp768": "1", "modp1024": "2", "modp1536": "5", "modp2048": "14",
                       "modp3072": "15", "modp4096": "16"}
 
+#: psk.txt: racoon reads a line into 1024 bytes and decodes a key that starts with 0x as hex
+#: (any other key is the rest of the line, leading blanks dropped); 255 bytes fit with room
+PSK_MAX_BYTES = 255
 #: where the running kernel shows that it has PF_KEY (af_key)
 PFKEY_PROC = Path("/proc/net/pfkey")
 #: ICMPv6 neighbour discovery: Neighbour Solicitation, Neighbour Advertisement
@@ -157,8 +161,11 @@ class Racoon(Daemon):
                 "setkey.conf": self._setkey_conf()}
 
     def _header(self, what: str) -> str:
-        return (f"# ipsec-lab: {self.scenario.name}, {self.side} peer, {what} for racoon"
-                f" in {self.ctx.home}\n")
+        return header("racoon", self.scenario.name, self.side, what, self.ctx.home)
+
+    def _path(self, name: str) -> str:
+        """A path in racoon.conf: a quoted string (racoon's lexer has no escapes in it)."""
+        return f'"{check_path(self.ctx.home / name, "racoon")}"'
 
     def _sainfo(self, src: str, dst: str) -> list[str]:
         esp = self.scenario.esp_of(self.side)
@@ -170,17 +177,17 @@ class Racoon(Daemon):
         return [f"sainfo address {src} any address {dst} any", "{", *body, "}"]
 
     def _racoon_conf(self) -> str:
-        s, home = self.scenario, self.ctx.home
+        s = self.scenario
         me, other = self.peer.address, self.other.address
         ike = s.ike_of(self.side)
         lines = [
-            f'path pre_shared_key "{home / "psk.txt"}";',
-            f'path pidfile "{home / "racoon.pid"}";',
+            f"path pre_shared_key {self._path('psk.txt')};",
+            f"path pidfile {self._path('racoon.pid')};",
             "",
             "listen",
             "{",
             f"\tisakmp {me} [500];",
-            f'\tadminsock "{home / "racoon.sock"}";',
+            f"\tadminsock {self._path('racoon.sock')};",
             "}",
             "",
             f"remote {other}",
@@ -203,8 +210,10 @@ class Racoon(Daemon):
         return self._header("racoon.conf") + "\n".join(lines) + "\n"
 
     def _psk(self) -> str:
-        return (self._header("pre-shared keys") + "# identifier (the peer's address) and key\n"
-                f"{self.other.address} {self.scenario.psk_of(self.side)}\n")
+        psk = psk_hex(self.scenario.psk_of(self.side), "racoon", PSK_MAX_BYTES)
+        return (self._header("pre-shared keys") + "# identifier (the peer's address) and key;"
+                " the key as 0x and the hex of its UTF-8 bytes, so any text arrives unchanged\n"
+                f"{self.other.address} {psk}\n")
 
     def _policy(self, src: str, dst: str) -> str:
         direction = "out" if src == self.peer.address else "in"

@@ -18,8 +18,9 @@ from pathlib import Path
 from lab import run as runner
 from lab.algorithms import Proposal
 from lab.daemons.base import Daemon, PeerContext
+from lab.daemons.encode import check_path, header, psk_hex
 from lab.daemons.vici import vici_packet, vici_response
-from lab.errors import DaemonError, MissingError
+from lab.errors import DaemonError, MissingError, ScenarioError
 from lab.flavors import Flavor
 from lab.scenario import Scenario
 
@@ -44,6 +45,9 @@ PRF = {"md5": "prfmd5", "sha1": "prfsha1", "sha256": "prfsha256", "sha384": "prf
 DH = {"modp768": "modp768", "modp1024": "modp1024", "modp1536": "modp1536",
       "modp2048": "modp2048", "modp3072": "modp3072", "modp4096": "modp4096",
       "ecp256": "ecp256", "ecp384": "ecp384", "curve25519": "curve25519"}
+#: swanctl.conf: a secret is a string, 0x and hex, or 0s and base64; hex of the UTF-8 bytes
+#: carries any PSK unchanged (a literal '0s...' would be decoded as base64)
+PSK_MAX_BYTES = 255
 #: the PRF an AEAD IKE proposal gets when the scenario names none
 AEAD_IKE_PRF = "sha256"
 
@@ -107,19 +111,36 @@ def algorithms(p: Proposal) -> list[str]:
 Settings = dict[str, "str | Settings"]
 
 
+#: keys and section names: the scenario never names one, the driver does
+KEY = re.compile(r"[A-Za-z0-9_.-]+")
+#: values written as they are; anything else is written as a quoted string
+PLAIN = re.compile(r"[A-Za-z0-9._/+@:,%-]+(?: [A-Za-z0-9._/+@:,%-]+)*")
+
+
+def conf_value(value: str) -> str:
+    """A value in strongswan.conf syntax: plain when it is safe, else a quoted string.
+    A quoted string could hold escapes, but nothing the lab writes needs them: a value
+    with a quote, a backslash or a control character is refused, never rewritten."""
+    if PLAIN.fullmatch(value):
+        return value
+    bad = next((c for c in value if not c.isprintable() or c in '"\\'), None)
+    if bad is not None:
+        raise ScenarioError(f"strongswan.conf value {value!r} holds {bad!r}, which the lab does"
+                            " not write into strongSwan's files")
+    return f'"{value}"'
+
+
 def conf_text(settings: Settings, indent: int = 0) -> str:
     """strongswan.conf / swanctl.conf syntax from nested dicts (insertion order kept)."""
     pad, lines = "    " * indent, []
     for key, value in settings.items():
+        if not KEY.fullmatch(key):
+            raise ScenarioError(f"strongswan.conf key {key!r} is not a plain name")
         if isinstance(value, dict):
             lines += [f"{pad}{key} {{", conf_text(value, indent + 1).rstrip("\n"), f"{pad}}}"]
         else:
-            lines.append(f"{pad}{key} = {value}")
+            lines.append(f"{pad}{key} = {conf_value(value)}")
     return "\n".join(line for line in lines if line) + "\n"
-
-
-def quoted(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 # -- what a flavor has --------------------------------------------------------------
@@ -233,7 +254,7 @@ class StrongSwan(Daemon):
 
     # -- pure ---------------------------------------------------------------
     def strongswan_conf(self) -> str:
-        home = self.ctx.home
+        home = Path(check_path(self.ctx.home, "strongSwan"))
         plugins = " ".join(charon_plugins(self.ctx.flavor))
         charon: Settings = {
             "load_modular": "no",
@@ -278,14 +299,13 @@ class StrongSwan(Daemon):
             "remote": {"auth": "psk", "id": peer},
             "children": {s.conn_name: child},
         }
-        secrets: Settings = {f"ike-{s.conn_name}": {"secret": quoted(s.psk_of(self.side)),
-                                                    "id-1": me, "id-2": peer}}
+        psk = psk_hex(s.psk_of(self.side), "strongswan", PSK_MAX_BYTES)
+        secrets: Settings = {f"ike-{s.conn_name}": {"secret": psk, "id-1": me, "id-2": peer}}
         return self._header("swanctl.conf") + conf_text(
             {"connections": {s.conn_name: conn}, "secrets": secrets})
 
     def _header(self, what: str) -> str:
-        return (f"# ipsec-lab: {self.scenario.name}, {self.side} peer, {what} for strongSwan"
-                f" in {self.ctx.home}\n")
+        return header("strongSwan", self.scenario.name, self.side, what, self.ctx.home)
 
     def render(self) -> dict[str, str]:
         return {"strongswan.conf": self.strongswan_conf(), "swanctl.conf": self.swanctl_conf()}
