@@ -117,6 +117,9 @@ def cmd_render(args: argparse.Namespace) -> int:
     s = build_scenario(args)
     for side in SIDES:
         flavor = parse_flavor(s.peer(side).flavor, f"--{side}")
+        missing = tree_missing(flavor)
+        if missing:
+            raise UsageError(f"{side}.flavor: {missing}")
         home = Path(f"/tmp/ipl-render/{side}")
         ctx = PeerContext(side, f"ipl-render-{side[0]}", home, flavor, _tag(), home)
         for rel, text in DAEMONS[flavor.impl](s, ctx).render().items():

@@ -54,6 +54,10 @@ def choose(option: str, uml_path: str | None = None) -> KernelChoice:
     if in_uml():
         return KernelChoice("uml", "inside the guest", None)
     if option == "host":
+        reason = host_esp()
+        if reason is not None:
+            raise UsageError(f"--lab-kernel=host: {reason}; the cells need a kernel with ESP"
+                             " (allowed here: --lab-kernel=uml, or auto, the default)")
         return KernelChoice("host", "--lab-kernel=host")
     if option == "auto":
         reason = host_esp()

@@ -82,6 +82,19 @@ def pytest_configure(config: pytest.Config) -> None:
         _route_to_uml(config, choice)
 
 
+def uml_workers(numprocesses: int | None, choice: KernelChoice) -> int:
+    """How many UML workers: -n N, else one per core (at most 4). ``-n 0`` is xdist's
+    "no workers", and without a worker there is no UML kernel: a usage error."""
+    if numprocesses is None:
+        return min(os.cpu_count() or 1, 4)
+    if numprocesses < 1:
+        raise pytest.UsageError(
+            f"-n {numprocesses}: no xdist workers, but the cells run in User-Mode Linux, one kernel"
+            f" per xdist worker ({choice.why}); use -n 1 or more, or leave -n out"
+            " (default: one per core, at most 4)")
+    return numprocesses
+
+
 def _route_to_uml(config: pytest.Config, choice: KernelChoice) -> None:
     """Make this an xdist run whose workers each boot their own UML kernel."""
     if not config.pluginmanager.hasplugin("xdist"):
@@ -103,7 +116,7 @@ def _route_to_uml(config: pytest.Config, choice: KernelChoice) -> None:
                                 if config.option.basetemp else [])
     os.environ[KEEP_VAR] = os.pathsep.join(keep)
     # One kernel per core unless -n says otherwise: UML is one CPU per instance.
-    workers = config.option.numprocesses or min(os.cpu_count() or 1, 4)
+    workers = uml_workers(config.option.numprocesses, choice)
     config.option.numprocesses = workers
     if config.option.dist == "no":
         config.option.dist = "load"
