@@ -18,9 +18,6 @@ import threading
 import time
 from pathlib import Path
 
-from scapy.data import DLT_EN10MB
-from scapy.utils import RawPcapReader, RawPcapWriter
-
 from lab.netns import socket_in
 from lab.packets import Packet, parse
 
@@ -94,6 +91,9 @@ class Capture:
 
 def write_pcap(path: Path, frames: list[tuple[float, bytes]]) -> None:
     """A classic pcap file (link type Ethernet, microsecond timestamps)."""
+    from scapy.data import DLT_EN10MB
+    from scapy.utils import RawPcapWriter
+
     with RawPcapWriter(str(path), linktype=DLT_EN10MB) as writer:
         writer.write_header(None)  # also when no frame follows: still a pcap file
         for ts, raw in frames:
@@ -101,5 +101,7 @@ def write_pcap(path: Path, frames: list[tuple[float, bytes]]) -> None:
 
 
 def read_pcap(path: Path) -> list[tuple[float, bytes]]:
+    from scapy.utils import RawPcapReader
+
     with RawPcapReader(str(path)) as reader:
         return [(meta.sec + meta.usec / 1e6, raw) for raw, meta in reader]

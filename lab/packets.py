@@ -4,18 +4,16 @@ Each captured Ethernet frame becomes one `Packet`: its addresses (IPv6 or IPv4),
 and for ESP its SPI and sequence number, for UDP its ports, for ICMP its type.
 ESP inside UDP port 4500 (RFC 3948) counts as ESP; a zero non-ESP marker there
 is IKE, a lone 0xff byte a NAT keepalive. scapy does the dissecting; importing it
-costs about a second the first time (the UML worker does that while it boots).
+costs a second or more, so it happens on first use (`scapy()`), which a UML worker
+makes while it waits for its first cell; the pytest process outside needs none.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from scapy.layers.inet import IP, UDP
-from scapy.layers.inet6 import IPv6
-from scapy.layers.ipsec import ESP as ScapyESP
-from scapy.layers.l2 import Ether
-from scapy.packet import Packet as ScapyPacket
+from functools import cache
+from types import SimpleNamespace
+from typing import Any
 
 ESP, UDP_PROTO, ICMP4, ICMPV6 = 50, 17, 1, 58
 #: ICMPv6 router and neighbour discovery, redirect
@@ -73,12 +71,23 @@ class Packet:
         return f"{self.src} > {self.dst}: proto {self.proto}"
 
 
-def _udp(ts: float, ip: ScapyPacket, src: str, dst: str, udp: UDP) -> Packet:
+@cache
+def scapy() -> Any:
+    """The scapy layers the lab uses, imported once."""
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.inet6 import IPv6
+    from scapy.layers.ipsec import ESP
+    from scapy.layers.l2 import Ether
+
+    return SimpleNamespace(IP=IP, UDP=UDP, IPv6=IPv6, ESP=ESP, Ether=Ether)
+
+
+def _udp(ts: float, ip: Any, src: str, dst: str, udp: Any) -> Packet:
     ports = {"sport": udp.sport, "dport": udp.dport}
     payload = udp.payload
     # scapy takes everything on port 4500 for ESP: an SPI of 0 is the non-ESP marker
     # of IKE, and a single 0xff byte (too short for ESP) is a NAT keepalive
-    if isinstance(payload, ScapyESP) and NATT_PORT in (udp.sport, udp.dport) and payload.spi:
+    if isinstance(payload, scapy().ESP) and NATT_PORT in (udp.sport, udp.dport) and payload.spi:
         return Packet(ts, src, dst, UDP_PROTO, spi=payload.spi, seq=payload.seq,
                           raw_ip=bytes(ip), **ports)
     return Packet(ts, src, dst, UDP_PROTO, raw_ip=bytes(ip), **ports)
@@ -86,17 +95,18 @@ def _udp(ts: float, ip: ScapyPacket, src: str, dst: str, udp: UDP) -> Packet:
 
 def parse(ts: float, frame: bytes) -> Packet | None:
     """The IP packet in an Ethernet frame, or None for anything else (ARP, ...)."""
-    ip = Ether(frame).payload
-    if isinstance(ip, IPv6):
+    layers = scapy()
+    ip = layers.Ether(frame).payload
+    if isinstance(ip, layers.IPv6):
         proto = ip.nh
-    elif isinstance(ip, IP):
+    elif isinstance(ip, layers.IP):
         proto = ip.proto
     else:
         return None
     src, dst, l4 = str(ip.src), str(ip.dst), ip.payload
-    if isinstance(l4, ScapyESP):
+    if isinstance(l4, layers.ESP):
         return Packet(ts, src, dst, ESP, spi=l4.spi, seq=l4.seq, raw_ip=bytes(ip))
-    if isinstance(l4, UDP):
+    if isinstance(l4, layers.UDP):
         return _udp(ts, ip, src, dst, l4)
     if proto in (ICMPV6, ICMP4):
         body = bytes(l4)  # whatever class scapy chose for the type, the type is byte 0

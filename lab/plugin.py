@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from lab import options, owner
+from lab import options, owner, packets
 from lab.artifacts import RunDir, run_dir_name
 from lab.cell import Cell
 from lab.daemons import DAEMONS
@@ -68,6 +69,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except LabError as exc:
         raise pytest.UsageError(str(exc)) from None
     if hasattr(config, "workerinput") or in_uml():
+        if in_uml():  # scapy takes a second or two to import: do it while no cell runs yet
+            threading.Thread(target=packets.scapy, name="import scapy", daemon=True).start()
         return
     if config.option.collectonly or config.option.help or config.option.version:
         return
@@ -82,11 +85,12 @@ def pytest_configure(config: pytest.Config) -> None:
         _route_to_uml(config, choice)
 
 
-def uml_workers(numprocesses: int | None, choice: KernelChoice) -> int:
-    """How many UML workers: -n N, else one per core (at most 4). ``-n 0`` is xdist's
-    "no workers", and without a worker there is no UML kernel: a usage error."""
+def uml_workers(numprocesses: int | None, choice: KernelChoice, named: int = 1 << 16) -> int:
+    """How many UML workers: -n N, else one per core (at most 4, and at most ``named``,
+    the tests named one by one). ``-n 0`` is xdist's "no workers", and without a worker
+    there is no UML kernel: a usage error."""
     if numprocesses is None:
-        return min(os.cpu_count() or 1, 4)
+        return min(os.cpu_count() or 1, 4, named)
     if numprocesses < 1:
         raise pytest.UsageError(
             f"-n {numprocesses}: no xdist workers, but the cells run in User-Mode Linux, one kernel"
@@ -115,12 +119,22 @@ def _route_to_uml(config: pytest.Config, choice: KernelChoice) -> None:
     keep = [str(pytest_tmp)] + ([str(Path(config.option.basetemp).resolve())]
                                 if config.option.basetemp else [])
     os.environ[KEEP_VAR] = os.pathsep.join(keep)
-    # One kernel per core unless -n says otherwise: UML is one CPU per instance.
-    workers = uml_workers(config.option.numprocesses, choice)
+    # One kernel per core unless -n says otherwise (UML is one CPU per instance), and
+    # no more kernels than the node ids named on the command line, if only ids were named.
+    workers = uml_workers(config.option.numprocesses, choice, _named_ids(config))
     config.option.numprocesses = workers
     if config.option.dist == "no":
         config.option.dist = "load"
     config.option.tx = [f"popen//python={worker_python(os.environ[TAG_VAR])}"] * workers
+
+
+def _named_ids(config: pytest.Config) -> int:
+    """How many tests the command line names one by one (``file::test[id]``), or a large
+    number when it names files, directories or nothing (the count is known only later)."""
+    args = config.args
+    if args and all("::" in arg for arg in args):
+        return len(args)
+    return 1 << 16
 
 
 def _versions() -> list[str]:
