@@ -20,7 +20,9 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-ID = re.compile(r"test_interop\[(?P<i>.+?)->(?P<r>.+?)-ikev(?P<v>\d)-(?P<m>transport|tunnel)-(?P<p>.+)\]")
+from lab.matrix import CELL_ID, flavor_from_id
+
+ID = re.compile(r"test_interop\[(?P<id>.+)\]")
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,8 @@ def read(paths: list[Path]) -> list[Result]:
     results = []
     for path in paths:
         for case in ET.parse(path).getroot().iter("testcase"):
-            m = ID.fullmatch(case.get("name", ""))
+            outer = ID.fullmatch(case.get("name", ""))
+            m = CELL_ID.fullmatch(outer["id"]) if outer else None
             if not m:
                 continue
             status, reason = "passed", ""
@@ -51,7 +54,8 @@ def read(paths: list[Path]) -> list[Result]:
                     reason = node.get("message") or (node.text or "")
                     break
             props = {p.get("name"): p.get("value") for p in case.iter("property")}
-            results.append(Result(m["i"], m["r"], int(m["v"]), m["m"], m["p"], status,
+            results.append(Result(flavor_from_id(m["i"]), flavor_from_id(m["r"]), int(m["v"]),
+                                  m["m"], m["p"], status,
                                   reason.strip(), props.get("artifacts"),
                                   float(case.get("time") or 0)))
     return results

@@ -4,6 +4,7 @@ skipped with the reason, never dropped."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from lab.algorithms import parse_proposal
@@ -13,6 +14,38 @@ from lab.scenario import MODES, Peer, Scenario
 
 DEFAULT_FLAVORS = ("libreswan@bookworm", "libreswan@sid", "strongswan@bookworm",
                    "strongswan@sid", "racoon")
+
+
+def flavor_id(flavor: str) -> str:
+    """A flavor as a test-id word that pytest's -k accepts: ``libreswan@sid`` ->
+    ``libreswan_sid``, ``racoon`` -> ``racoon_system``, ``strongswan@/opt/my-build`` ->
+    ``strongswan_opt_my_build``. Letters, digits and ``_`` only, never ``-``: in ids
+    ``-`` separates the parts."""
+    impl, _, source = flavor.partition("@")
+    words = re.findall(r"[A-Za-z0-9]+", source or "system")
+    return "_".join([impl, *words])
+
+
+def flavor_from_id(word: str) -> str:
+    """The flavor name back from `flavor_id` (a path comes back as its words)."""
+    impl, _, source = word.partition("_")
+    return impl if source in ("", "system") else f"{impl}@{source}"
+
+
+def pair_id(initiator: str, responder: str) -> str:
+    """``libreswan_sid-strongswan_bookworm``: initiator first."""
+    return f"{flavor_id(initiator)}-{flavor_id(responder)}"
+
+
+def cell_id(initiator: str, responder: str, *rest: str) -> str:
+    """A whole test id: the pair, then the other parts, all joined by ``-``; e.g.
+    ``libreswan_sid-strongswan_bookworm-ikev2-tunnel-aes128gcm16``. Any flavor or pair
+    can then be picked with ``pytest -k libreswan_sid`` or ``-k 'libreswan_sid-racoon'``."""
+    return "-".join([pair_id(initiator, responder), *rest])
+
+
+#: What `cell_id` makes of a matrix cell, for readers of test reports (ci/report.py).
+CELL_ID = re.compile(r"(?P<i>\w+)-(?P<r>\w+)-ikev(?P<v>\d)-(?P<m>transport|tunnel)-(?P<p>.+)")
 
 
 @dataclass(frozen=True)
@@ -47,7 +80,8 @@ class MatrixCell:
 
     @property
     def id(self) -> str:
-        return f"{self.initiator}->{self.responder}-ikev{self.ike_version}-{self.mode}-{self.proposals}"
+        return cell_id(self.initiator, self.responder, f"ikev{self.ike_version}", self.mode,
+                       self.proposals)
 
     def not_generated_reason(self) -> str | None:
         pset = PROPOSAL_SETS[self.proposals]

@@ -1,0 +1,64 @@
+"""Test ids that pytest's -k accepts: any flavor or pair of the matrix can be picked."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from lab.matrix import CELL_ID, DEFAULT_FLAVORS, MatrixSelection, cell_id, flavor_from_id, flavor_id
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "ci"))
+import report  # noqa: E402
+
+
+def _collect(*args: str) -> list[str]:
+    proc = subprocess.run([sys.executable, "-m", "pytest", "scenarios/", "--collect-only", "-q",
+                           "-p", "no:cacheprovider", *args], cwd=ROOT, capture_output=True,
+                          text=True, check=False, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return [line for line in proc.stdout.splitlines() if "::" in line]
+
+
+def test_ids_hold_only_characters_k_accepts() -> None:
+    for cell in MatrixSelection().cells():
+        assert all(ch.isalnum() or ch in "_-" for ch in cell.id), cell.id
+    assert flavor_id("libreswan@sid") == "libreswan_sid"
+    assert flavor_id("racoon") == "racoon_system"
+    assert flavor_id("strongswan@/opt/my-build") == "strongswan_opt_my_build"
+    assert flavor_from_id("libreswan_sid") == "libreswan@sid"
+    assert flavor_from_id("racoon_system") == "racoon"
+
+
+@pytest.mark.parametrize("flavor", DEFAULT_FLAVORS)
+def test_k_picks_exactly_one_flavors_cells(flavor: str) -> None:
+    picked = _collect("-k", flavor_id(flavor))
+    want = [c for c in MatrixSelection().cells() if flavor in (c.initiator, c.responder)]
+    assert sorted(picked) == sorted(f"scenarios/test_matrix.py::test_interop[{c.id}]" for c in want)
+
+
+def test_k_picks_one_pair_in_one_order() -> None:
+    picked = _collect("-k", "libreswan_sid-strongswan_bookworm and ikev2 and tunnel")
+    assert len(picked) == 4, picked  # the four proposal sets
+    assert all("[libreswan_sid-strongswan_bookworm-ikev2-tunnel-" in p for p in picked), picked
+
+
+def test_lab_pairs_still_takes_flavor_names() -> None:
+    picked = _collect("--lab-pairs=libreswan@sid->strongswan@bookworm", "-k", "test_interop")
+    assert len(picked) == 16 and all("libreswan_sid-strongswan_bookworm-" in p for p in picked)
+
+
+def test_report_reads_the_ids_back(tmp_path: Path) -> None:
+    name = cell_id("libreswan@sid", "racoon", "ikev1", "tunnel", "aes128-sha1")
+    assert CELL_ID.fullmatch(name)
+    xml = tmp_path / "junit.xml"
+    xml.write_text(f'<testsuites><testsuite><testcase name="test_interop[{name}]" time="1.5">'
+                   '<skipped message="racoon: not on PATH"/></testcase></testsuite></testsuites>')
+    ET.parse(xml)
+    (result,) = report.read([xml])
+    assert (result.initiator, result.responder, result.version, result.mode, result.proposals,
+            result.status) == ("libreswan@sid", "racoon", 1, "tunnel", "aes128-sha1", "skipped")
