@@ -55,7 +55,8 @@ channel.send(None)
 '''
 
 PHASES = ("uml boot", "scapy import", "configs", "topology", "daemon start", "initiate", "ike",
-          "traffic", "dissect", "dissect in capture", "verdict", "decrypt", "teardown", "cell")
+          "traffic", "dissect", "dissect in capture", "verdict", "decrypt", "negotiated", "delete",
+          "teardown", "cell")
 
 
 def main() -> int:

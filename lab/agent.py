@@ -45,6 +45,7 @@ def summary(cell: Cell) -> dict[str, Any]:
         "wire": [p.line() for p in packets if p.kind in ("esp", "ike")][:40],
         "verdict": cell.verdict.summary() if cell.verdict else [],
         "problems": cell.verdict.problems if cell.verdict else [],
+        "negotiated": cell.negotiated.lines if cell.negotiated else [],
         "decryption": cell.decryption.summary() if cell.decryption else "",
         "ping": str(cell.ping) if cell.ping else "",
         "timings": dict(cell.timings),
@@ -64,6 +65,8 @@ def up(channel: Any, request: dict[str, Any]) -> None:
         cell.negotiate()
         cell.traffic()
         cell.judge()
+        if not request.get("keep"):  # a lab that stays up keeps its SAs
+            cell.delete()
     except (LabError, AssertionError, OSError) as exc:
         error = f"{type(exc).__name__}: {exc}"
     result = summary(cell)

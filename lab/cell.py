@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab import run as runner
-from lab import xfrm
+from lab import teardown, xfrm
 from lab.artifacts import RunDir
 from lab.capture import Capture
 from lab.daemons import daemon_class
@@ -22,6 +22,8 @@ from lab.daemons.base import Daemon, PeerContext
 from lab.decrypt import Decryption, decrypt, write_esp_sa
 from lab.errors import DaemonError, DeadlineError, LabError
 from lab.flavors import parse_flavor, require
+from lab.negotiated import Negotiated, Problem, Side
+from lab.negotiated import check as check_negotiated
 from lab.scenario import SIDES, Scenario
 from lab.topology import IFACE, Topology
 from lab.traffic import PingResult, ping6
@@ -35,6 +37,7 @@ class Cell:
     ident: str
     cache: Path
     negotiate_deadline: float = 20.0
+    delete_deadline: float = 5.0
     timings: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -46,6 +49,8 @@ class Cell:
         self.sas: dict[str, list[xfrm.SA]] = {}
         self.verdict: Verdict | None = None
         self.decryption: Decryption | None = None
+        self.negotiated: Negotiated | None = None
+        self.baseline: dict[str, set[xfrm.Policy]] = {}
         self._stack = contextlib.ExitStack()
 
     # -- phases ---------------------------------------------------------------
@@ -88,6 +93,9 @@ class Cell:
                 self.daemons[side].start()
             for side in SIDES:
                 self.daemons[side].load()
+            # what the kernels hold before the negotiation is not the cell's (teardown check)
+            self.baseline = {side: set(xfrm.dump_policies(self.topology.netns(side)))
+                             for side in SIDES}
 
     def _held(self) -> dict[str, list[xfrm.SA]]:
         return {side: xfrm.dump(self.topology.netns(side)) for side in SIDES}
@@ -153,7 +161,59 @@ class Cell:
             self.decryption = decrypt(packets, [sa for held in self.sas.values() for sa in held],
                                       self.ping)
             self.verdict.problems += [f"(e) {p}" for p in self.decryption.problems]
+        with self.phase("negotiated"):
+            statuses = {side: daemon.status() for side, daemon in self.daemons.items()}
+            self.negotiated = check_negotiated(self.scenario, self.sas, statuses, self.sides())
+            self.verdict.negotiated = self.negotiated
+            self.verdict.add(self.negotiated.problems)
         return self.verdict
+
+    def sides(self) -> dict[str, Side]:
+        """Each peer as findings name it: its side, daemon and version, address."""
+        out = {}
+        for side, daemon in self.daemons.items():
+            version = daemon.version(daemon.ctx.flavor, self.tag)
+            out[side] = Side(side, f"{daemon.name} {version}", daemon.peer.address,
+                             dict(daemon.icv_bits))
+        return out
+
+    def _cell_state(self) -> dict[str, tuple[list[str], list[str]]]:
+        return {side: teardown.left_behind(xfrm.dump(self.topology.netns(side)),
+                                           xfrm.dump_policies(self.topology.netns(side)),
+                                           self.baseline.get(side, set()),
+                                           self.daemons[side].known_leftover)
+                for side in SIDES}
+
+    def delete(self) -> list[Problem]:
+        """The teardown check: the initiator deletes the connection its daemon's own
+        way; then neither kernel may hold an SA or a policy of the cell."""
+        with self.phase("delete"):
+            sides = self.sides()
+            initiator = self.scenario.initiator
+            try:
+                self.daemons[initiator].delete()
+            except DaemonError as exc:
+                problems = [Problem("teardown", f"teardown: {exc}")]
+            else:
+                state: dict[str, tuple[list[str], list[str]]] = {}
+
+                def clean() -> bool:
+                    state.update(self._cell_state())
+                    # a known leftover (a note) never goes: wait only for the rest
+                    return not any(items for items, _ in state.values())
+
+                with contextlib.suppress(DeadlineError):
+                    runner.wait_until(clean, deadline=self.delete_deadline, interval=0.01,
+                                      what="both kernels clean after the delete")
+                held = {side: items for side, (items, _) in state.items()}
+                problems = teardown.check(sides[initiator], held, sides)
+                notes = [f"after the delete, {sides[side]} kept {note}"
+                         for side, (_, side_notes) in state.items() for note in side_notes]
+                if self.negotiated is not None:
+                    self.negotiated.lines += notes
+            if self.verdict is not None:
+                self.verdict.add(problems)
+            return problems
 
     def run(self) -> Verdict:
         """All phases; raises on the first that fails. Call down() afterwards."""
@@ -161,6 +221,7 @@ class Cell:
         self.negotiate()
         self.traffic()
         verdict = self.judge()
+        self.delete()
         verdict.check()
         return verdict
 
@@ -173,13 +234,17 @@ class Cell:
             rundir.copy_tree(daemon.ctx.dir, side)
         self.write_capture(rundir)
         lines = []
-        for side in SIDES:
+        for side in SIDES:  # as the verdict saw them (the teardown check deletes them)
             try:
-                held = xfrm.dump(self.topology.netns(side))
+                held = self.sas.get(side) or xfrm.dump(self.topology.netns(side))
             except OSError as exc:
                 held, lines = [], [*lines, f"{side}: {exc}"]
             lines += [f"{side}: {sa}" for sa in held]
         rundir.write("sa.txt", "\n".join(lines) + "\n")
+        if self.negotiated is not None:
+            rundir.write("negotiated.txt", "\n".join(self.negotiated.lines) + "\n")
+        for side, held in self.sas.items():  # the kernels' own messages, for replays in tests
+            rundir.write(f"xfrm-sa-{side}.hex", "".join(f"{sa.raw.hex()}\n" for sa in held))
         if failed and self.topology.ns["left"].created:
             self._dump_kernel_state(rundir)
         rundir.write("timings.txt", "".join(f"{k}: {v:.3f} s\n" for k, v in self.timings.items()))
@@ -194,10 +259,13 @@ class Cell:
             write_esp_sa(rundir.path / "esp_sa", [sa for side in SIDES for sa in self._held_safe(side)])
 
     def _held_safe(self, side: str) -> list[xfrm.SA]:
+        """The SAs as the verdict saw them, else as the kernel holds them now."""
+        if self.sas.get(side):
+            return self.sas[side]
         try:
             return xfrm.dump(self.topology.netns(side))
         except OSError:
-            return self.sas.get(side, [])
+            return []
 
     def _dump_kernel_state(self, rundir: RunDir) -> None:
         for side in SIDES:

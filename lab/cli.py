@@ -146,6 +146,10 @@ def print_summary(result: dict[str, Any]) -> bool:
         print(f"  {line}")
     if result["ping"]:
         print(result["ping"])
+    if result.get("negotiated"):
+        print("negotiated:")
+        for line in result["negotiated"]:
+            print(f"  {line}")
     for line in result["verdict"]:
         print(f"verdict: {line}")
     if result["decryption"]:

@@ -27,6 +27,8 @@ INTEGRITY = {
     ("hmac(sha1)", 96): ("HMAC-SHA1-96", "HMAC-SHA-1-96 [RFC2404]"),
     ("hmac(md5)", 96): ("HMAC-MD5-96", "HMAC-MD5-96 [RFC2403]"),
     ("hmac(sha256)", 128): ("SHA2-256-128", "HMAC-SHA-256-128 [RFC4868]"),
+    # PF_KEY (racoon) installs hmac(sha256) truncated to the pre-RFC 4868 96 bits
+    ("hmac(sha256)", 96): ("SHA2-256-96", "HMAC-SHA-256-96 [draft-ietf-ipsec-ciph-sha-256-00]"),
     ("hmac(sha384)", 192): ("SHA2-384-192", "HMAC-SHA-384-192 [RFC4868]"),
     ("hmac(sha512)", 256): ("SHA2-512-256", "HMAC-SHA-512-256 [RFC4868]"),
 }
@@ -43,6 +45,10 @@ class Decryption:
                                                if self.problems else ", all echo as sent")
 
 
+#: integrity algorithms scapy has no entry for: name -> (hash, ICV bytes)
+SCAPY_EXTRA_AUTH = {"SHA2-256-96": ("SHA256", 12)}
+
+
 def _scapy_sa(sa: SA):  # type: ignore[no-untyped-def]
     from scapy.layers.ipsec import ESP, SecurityAssociation
 
@@ -53,10 +59,25 @@ def _scapy_sa(sa: SA):  # type: ignore[no-untyped-def]
                       crypt_icv_size=icv // 8)
     else:
         assert sa.enc is not None and sa.auth is not None
+        auth = INTEGRITY[(sa.auth[0], sa.auth[2])][0]
         kwargs.update(crypt_algo=CIPHERS[sa.enc[0]][0], crypt_key=bytes.fromhex(sa.enc[1]),
-                      auth_algo=INTEGRITY[(sa.auth[0], sa.auth[2])][0],
+                      auth_algo="NULL" if auth in SCAPY_EXTRA_AUTH else auth,
                       auth_key=bytes.fromhex(sa.auth[1]))
+        if auth in SCAPY_EXTRA_AUTH:  # this SA's own algorithm object; scapy's table stays as it is
+            engine = SecurityAssociation(ESP, **kwargs)
+            engine.auth_algo = _extra_auth(auth)
+            engine.auth_key = bytes.fromhex(sa.auth[1])
+            return engine
     return SecurityAssociation(ESP, **kwargs)
+
+
+def _extra_auth(name: str):  # type: ignore[no-untyped-def]
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.hmac import HMAC
+    from scapy.layers.ipsec import AuthAlgo
+
+    digest, icv = SCAPY_EXTRA_AUTH[name]
+    return AuthAlgo(name, mac=HMAC, digestmod=getattr(hashes, digest), icv_size=icv)
 
 
 def unsupported(sa: SA) -> str | None:

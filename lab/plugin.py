@@ -248,11 +248,13 @@ class Lab:
         return cell
 
     def run(self, scenario: Scenario) -> Verdict:
-        """One whole cell: up, negotiate, ping6, capture, verdict (raises if it fails)."""
+        """One whole cell: up, negotiate, ping6, capture, verdict, the initiator deletes
+        the connection and both kernels must be clean (raises if anything fails)."""
         cell = self.start(scenario)
         cell.negotiate()
         cell.traffic()
         verdict = cell.judge()
+        cell.delete()
         verdict.check()
         return verdict
 

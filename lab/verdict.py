@@ -5,6 +5,9 @@
     kernels hold them; (c) ESP sequence numbers start at 1 and rise by one;
 (d) ESP packets = echo requests sent + replies received; and (e, lab.decrypt)
     decrypted with the kernels' keys, the ESP carries exactly those echoes.
+It also reports what lab.negotiated and lab.teardown found (``add``): both kernels'
+copies of each SA agree, the SAs and the daemons' accounts match the scenario, and
+nothing of the cell is left once the initiator has deleted the connection.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from lab.errors import VerdictError
+from lab.negotiated import Negotiated, Problem
 from lab.packets import Packet
 from lab.scenario import Scenario
 from lab.traffic import PingResult
@@ -45,6 +49,13 @@ class Verdict:
     problems: list[str]
     esp_packets: int
     echo_packets: int
+    #: the negotiated parameters' and the teardown's findings, with their kinds
+    findings: list[Problem] = field(default_factory=list)
+    negotiated: Negotiated | None = None
+
+    def add(self, problems: list[Problem]) -> None:
+        self.findings += problems
+        self.problems += [str(p) for p in problems]
 
     def summary(self) -> list[str]:
         out = []
@@ -55,7 +66,9 @@ class Verdict:
 
     def check(self) -> None:
         if self.problems:
-            raise VerdictError("\n".join([*self.problems, "per direction:", *self.summary()]))
+            listing = ["negotiated:", *self.negotiated.lines] if self.negotiated else []
+            raise VerdictError("\n".join([*self.problems, "per direction:", *self.summary(),
+                                          *listing]))
 
 
 def judge(scenario: Scenario, packets: list[Packet], sas: dict[str, list[SA]],

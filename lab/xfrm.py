@@ -10,7 +10,7 @@ import ipaddress
 import os
 import socket
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lab.netns import socket_in
 
@@ -23,8 +23,13 @@ NLMSG_ERROR, NLMSG_DONE = 2, 3
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP = 0x1, 0x4, 0x300
 NLM_F_CREATE, NLM_F_EXCL = 0x400, 0x200
 XFRMA_ALG_AUTH, XFRMA_ALG_CRYPT, XFRMA_ENCAP = 1, 2, 4
-XFRMA_ALG_AEAD, XFRMA_ALG_AUTH_TRUNC, XFRMA_REPLAY_ESN_VAL = 18, 20, 23
+XFRMA_REPLAY_VAL, XFRMA_ALG_AEAD, XFRMA_ALG_AUTH_TRUNC, XFRMA_REPLAY_ESN_VAL = 10, 18, 20, 23
+XFRMA_SA_EXTRA_FLAGS, XFRMA_SA_DIR = 24, 33
 XFRM_STATE_ESN = 128
+#: xfrm_usersa_info.flags bits, by name (as `ip xfrm state` prints them)
+SA_FLAGS = {1: "noecn", 2: "decap-dscp", 4: "nopmtudisc", 8: "wildrecv", 16: "icmp",
+            32: "af-unspec", 64: "align4", 128: "esn"}
+SA_DIRS = {1: "in", 2: "out"}
 MODES = {0: "transport", 1: "tunnel", 2: "ro", 3: "in_trigger", 4: "beet"}
 PROTOS = {50: "esp", 51: "ah", 108: "comp"}
 
@@ -33,6 +38,33 @@ _SA_INFO = struct.Struct("=16s16sHHHHHBBB3xiI" "16s4sB3x" "16s" "8Q" "4Q" "3I" "
 _POLICY_INFO = struct.Struct("=16s16sHHHHHBBB3xiI" "8Q" "4Q" "IIBBBB4x")
 _XFRM_INF = 0xFFFFFFFFFFFFFFFF
 assert _SA_INFO.size == 224
+
+
+@dataclass(frozen=True)
+class Selector:
+    """The traffic an SA (or a policy) applies to: xfrm_selector. A selector with no
+    address family matches every packet (daemons leave it so in tunnel mode)."""
+
+    src: str = "::"
+    src_len: int = 0
+    dst: str = "::"
+    dst_len: int = 0
+    proto: int = 0
+    sport: int = 0
+    dport: int = 0
+    family: int = 0
+
+    @property
+    def any(self) -> bool:
+        return self.family == 0 or (self.src_len == 0 and self.dst_len == 0 and not self.proto
+                                    and not self.sport and not self.dport)
+
+    def __str__(self) -> str:
+        if self.any:
+            return "any"
+        ports = f" sport {self.sport} dport {self.dport}" if self.sport or self.dport else ""
+        proto = f" proto {self.proto}" if self.proto else ""
+        return f"{self.src}/{self.src_len} > {self.dst}/{self.dst_len}{proto}{ports}"
 
 
 @dataclass(frozen=True)
@@ -52,6 +84,12 @@ class SA:
     encap: bool = False
     packets: int = 0
     bytes: int = 0
+    sel: Selector = field(default_factory=Selector)
+    flags: tuple[str, ...] = ()  # SA_FLAGS names
+    replay_window: int = 0
+    dir: str | None = None  # XFRMA_SA_DIR where the daemon sets it: "in" or "out"
+    encap_ports: tuple[int, int] | None = None  # UDP encapsulation (sport, dport)
+    raw: bytes = field(default=b"", repr=False, compare=False)  # the netlink message, as read
 
     def __str__(self) -> str:
         algs = [a[0] for a in (self.aead, self.enc, self.auth) if a]
@@ -123,8 +161,18 @@ def parse_sa(payload: bytes) -> SA:
     f = _SA_INFO.unpack_from(payload)
     daddr, spi, proto, saddr = f[12], f[13], f[14], f[15]
     cur_bytes, cur_packets = f[24], f[25]
-    reqid, family, mode, flags = f[32], f[33], f[34], f[36]
+    reqid, family, mode, window, flags = f[32], f[33], f[34], f[35], f[36]
     attrs = _attrs(payload[_SA_INFO.size:])
+    sel_family = f[6]
+    sel = Selector(_addr(f[1], sel_family or family), f[8], _addr(f[0], sel_family or family),
+                   f[7], f[9], socket.ntohs(f[4]), socket.ntohs(f[2]), sel_family)
+    if XFRMA_REPLAY_ESN_VAL in attrs:  # the window of an ESN SA lives here, not in the info
+        window = struct.unpack_from("=6I", attrs[XFRMA_REPLAY_ESN_VAL])[5]
+    direction = SA_DIRS.get(attrs[XFRMA_SA_DIR][0]) if XFRMA_SA_DIR in attrs else None
+    encap_ports = None
+    if XFRMA_ENCAP in attrs:
+        _type, sport, dport = struct.unpack_from("=HHH", attrs[XFRMA_ENCAP])
+        encap_ports = (socket.ntohs(sport), socket.ntohs(dport))
     enc = auth = aead = None
     if XFRMA_ALG_CRYPT in attrs:
         name, key, _ = _algo(attrs[XFRMA_ALG_CRYPT], extra=False)
@@ -140,7 +188,9 @@ def parse_sa(payload: bytes) -> SA:
               spi=int.from_bytes(spi, "big"), proto=PROTOS.get(proto, str(proto)),
               mode=MODES.get(mode, str(mode)), reqid=reqid, enc=enc, auth=auth, aead=aead,
               esn=bool(flags & XFRM_STATE_ESN),
-              encap=XFRMA_ENCAP in attrs, packets=cur_packets, bytes=cur_bytes)
+              encap=XFRMA_ENCAP in attrs, packets=cur_packets, bytes=cur_bytes, sel=sel,
+              flags=tuple(name for bit, name in SA_FLAGS.items() if flags & bit),
+              replay_window=window, dir=direction, encap_ports=encap_ports, raw=bytes(payload))
 
 
 class XfrmSocket:

@@ -60,3 +60,33 @@ def test_esp_sa_rows(sa: SA) -> None:
     text = esp_sa_file(SAS)
     assert f'"IPv6","{sa.src}","{sa.dst}","0x{sa.spi:08x}","AES-CBC [RFC3602]","0x{sa.enc[1]}",' \
            f'"HMAC-SHA-1-96 [RFC2404]","0x{sa.auth[1]}"' in text  # type: ignore[index]
+
+
+def test_decrypts_hmac_sha256_truncated_to_96_bits() -> None:
+    """racoon's kernel SAs (PF_KEY) carry hmac(sha256) with a 96-bit ICV."""
+    from lab.decrypt import _extra_auth
+
+    key, akey = "00112233445566778899aabbccddeeff" * 2, "0123456789abcdef" * 4
+    sas = [SA(L, R, 0x3003, "esp", "transport", 1, enc=("cbc(aes)", key),
+              auth=("hmac(sha256)", akey, 96)),
+           SA(R, L, 0x4004, "esp", "transport", 1, enc=("cbc(aes)", key[::-1]),
+              auth=("hmac(sha256)", akey[::-1], 96))]
+    frames = []
+    for seq in (1, 2):
+        for sa, src, dst, icmp in ((sas[0], L, R, ICMPv6EchoRequest(id=9, seq=seq)),
+                                   (sas[1], R, L, ICMPv6EchoReply(id=9, seq=seq))):
+            engine = SecurityAssociation(ESP, spi=sa.spi, crypt_algo="AES-CBC",
+                                         crypt_key=bytes.fromhex(sa.enc[1]))  # type: ignore[index]
+            engine.auth_algo = _extra_auth("SHA2-256-96")
+            engine.auth_key = bytes.fromhex(sa.auth[1])  # type: ignore[index]
+            esp = engine.encrypt(IPv6(src=src, dst=dst) / icmp, seq_num=seq)
+            frames.append(bytes(Ether() / esp))
+    packets = [parse(float(i), f) for i, f in enumerate(frames)]
+    result = decrypt(packets, sas, PingResult(9, [1, 2], [1, 2]))
+    assert result.problems == []
+    assert result.inner[(L, R)] == [(128, 9, 1), (128, 9, 2)]
+    # the same packets checked with a 128-bit ICV fail: the truncation is what is tested
+    longer = [SA(s.src, s.dst, s.spi, "esp", "transport", 1, enc=s.enc,
+                 auth=("hmac(sha256)", akey if s.spi == 0x3003 else akey[::-1], 128)) for s in sas]
+    assert decrypt(packets, longer, PingResult(9, [1, 2], [1, 2])).problems
+    assert '"HMAC-SHA-256-96 [draft-ietf-ipsec-ciph-sha-256-00]"' in esp_sa_file(sas)

@@ -20,6 +20,8 @@ from lab import run as runner
 from lab.errors import CommandError, DaemonError, DeadlineError, MissingError
 from lab.flavors import Flavor
 from lab.scenario import Scenario
+from lab.status import DaemonStatus
+from lab.xfrm import Policy
 
 
 @dataclass
@@ -51,6 +53,9 @@ class Daemon(ABC):
     log_name: ClassVar[str] = "daemon.log"
     #: words in the log that end a negotiation for good, and what they mean
     fatal_words: ClassVar[tuple[str, ...]] = ()
+    #: ICV bits the daemon's kernel interface installs where they differ from the RFC
+    #: lengths (lab.negotiated.INTEGRITY), by neutral integrity name
+    icv_bits: ClassVar[dict[str, int]] = {}
 
     def __init__(self, scenario: Scenario, ctx: PeerContext) -> None:
         self.scenario = scenario
@@ -197,6 +202,22 @@ class Daemon(ABC):
         self.stopped = True
         for proc in reversed(self.ctx.procs):
             runner.stop(proc)
+
+    def status(self) -> DaemonStatus:
+        """The daemon's own account of its IKE SA and Child SAs (lab.status records).
+        Drivers read it without starting a process where they can, and keep the raw
+        text beside the daemon's files (the artifacts)."""
+        return DaemonStatus(source="nothing", unreported=("IKE SA", "Child SAs"))
+
+    def delete(self) -> None:
+        """Delete the connection the daemon's own way (with a Delete to the peer),
+        as an administrator would; the cell then checks both kernels are clean."""
+        raise DaemonError(f"{self.name} ({self.side}): the driver cannot delete a connection")
+
+    def known_leftover(self, policy: Policy) -> str | None:
+        """Why ``policy``, still in the kernel after the delete, is a known defect of this
+        daemon version (the teardown check names it without failing the cell), or None."""
+        return None
 
     def status_commands(self) -> list[list[str]]:
         """Commands whose output goes into the artifacts when a cell fails."""

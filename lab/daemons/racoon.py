@@ -20,11 +20,12 @@ from typing import ClassVar
 from lab import run as runner
 from lab.daemons.base import Daemon, PeerContext
 from lab.daemons.encode import check_path, header, psk_hex
-from lab.daemons.racoon_parse import IsakmpSA, parse_racoon_log
+from lab.daemons.racoon_parse import IsakmpSA, parse_racoon_log, racoon_status
 from lab.errors import DaemonError
 from lab.flavors import Flavor
 from lab.netns import socket_in
 from lab.scenario import Scenario
+from lab.status import DaemonStatus
 
 #: neutral cipher -> racoon phase-1 and phase-2 `encryption_algorithm` (the same spelling)
 CIPHER: dict[str, str] = {"3des": "3des", "aes128": "aes 128", "aes192": "aes 192",
@@ -108,6 +109,9 @@ class Racoon(Daemon):
     name = "racoon"
     ike_versions = (1,)
     log_name = "racoon.log"
+    #: PF_KEY installs hmac(sha256) with the pre-RFC 4868 96-bit ICV (Linux's default for
+    #: SADB_X_AALG_SHA2_256HMAC); XFRM netlink users (pluto, charon) install 128 bits
+    icv_bits: ClassVar[dict[str, int]] = {"sha256": 96}
     fatal_words: ClassVar[tuple[str, ...]] = (
         "no suitable proposal found", "failed to get valid proposal",
         "failed to get proposal for responder", "failed to get sainfo",
@@ -323,6 +327,22 @@ class Racoon(Daemon):
             return (f"racoon ({self.side}): no ISAKMP-SA {ND_GRACE:g} s after initiating;"
                     f" {self.nd_deadlock_explanation()}")
         return None
+
+    def status(self) -> DaemonStatus:
+        return racoon_status(self.log_text(), self.peer.address)
+
+    def delete(self) -> None:
+        """racoonctl delete-sa isakmp (racoonctl(8): saopts ``isakmp {inet|inet6} src dst``):
+        racoon deletes the ISAKMP SA and purges the IPsec SAs with that peer, telling it.
+        The SPD stays: the lab's setkey script loaded it, not the negotiation."""
+        racoonctl = self.ctx.flavor.which("racoonctl")
+        if racoonctl is None:
+            raise DaemonError(f"racoon ({self.side}): racoonctl not found"
+                              f" {'in ' + str(self.ctx.flavor.root) if self.ctx.flavor.root else 'on PATH'}"
+                              " (ipsec-tools builds it with adminport support): the teardown"
+                              " check needs it to delete the connection")
+        self.tool([racoonctl, "-s", str(self.sock), "delete-sa", "isakmp", "inet6",
+                   self.peer.address, self.other.address], timeout=10)
 
     def status_commands(self) -> list[list[str]]:
         return [["setkey", "-D"], ["setkey", "-DP"]]

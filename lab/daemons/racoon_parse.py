@@ -1,4 +1,5 @@
-"""Pure parsers for what racoon and setkey print: racoon's log and `setkey -D`.
+"""Pure parsers for what racoon and setkey print: racoon's log and `setkey -D`;
+racoon's own account of its SAs (lab.status records) from its log.
 
 No process is started here; every function takes text and returns records, so the
 unit tests can feed them fixtures and the driver can feed them live output.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from lab.status import ChildStatus, DaemonStatus, IkeStatus
 from lab.xfrm import SA
 
 #: setkey's encryption names -> the kernel (XFRM) names lab.xfrm reports
@@ -165,3 +167,23 @@ def parse_setkey_dump(text: str) -> list[SA]:
         elif blocks:
             blocks[-1][1].append(raw.strip())
     return [sa for host, body in blocks if (sa := _record(host, body)) is not None]
+
+
+#: what racoon's log (without -d) does not say about the SAs it established
+RACOON_UNREPORTED = ("IKE algorithms", "identities", "ESP algorithms", "PFS group")
+
+
+def racoon_status(text: str, me: str) -> DaemonStatus:
+    """racoon's account from its log: whether phase 1 is up, and phase 2's mode and SPIs.
+    Without debug output racoon names no algorithm and no identity (``unreported``)."""
+    events = parse_racoon_log(text)
+    ike = IkeStatus(version=1) if any(isinstance(e, IsakmpSA) for e in events) else None
+    out = [e for e in events if isinstance(e, IpsecSA) and e.proto == "esp" and e.src == me]
+    into = [e for e in events if isinstance(e, IpsecSA) and e.proto == "esp" and e.dst == me]
+    children = []
+    if out or into:
+        mode = (out or into)[-1].mode
+        children.append(ChildStatus(spi_in=into[-1].spi if into else None,
+                                    spi_out=out[-1].spi if out else None, mode=mode))
+    return DaemonStatus(source="racoon.log", ike=ike, children=children,
+                        unreported=RACOON_UNREPORTED)

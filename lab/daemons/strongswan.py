@@ -8,6 +8,7 @@ a small in-process VICI client for readiness and initiation (no fork on UML's on
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import struct
@@ -19,10 +20,12 @@ from lab import run as runner
 from lab.algorithms import Proposal
 from lab.daemons.base import Daemon, PeerContext
 from lab.daemons.encode import check_path, header, psk_hex
-from lab.daemons.vici import vici_packet, vici_response
+from lab.daemons.swan_status import parse_list_sas
+from lab.daemons.vici import vici_decode, vici_packet, vici_response, vici_stream
 from lab.errors import DaemonError, MissingError, ScenarioError
 from lab.flavors import Flavor
 from lab.scenario import Scenario
+from lab.status import DaemonStatus
 
 #: charon binaries, best first: Debian's charon-systemd, then the classic charon
 CHARONS = ("/usr/sbin/charon-systemd", "/usr/lib/ipsec/charon", "/usr/libexec/ipsec/charon",
@@ -375,6 +378,43 @@ class StrongSwan(Daemon):
             self._initiating.close()
             self._initiating = None
         super().stop()
+
+    def status(self) -> DaemonStatus:
+        """VICI list-sas, in-process; the raw events are kept in vici-list-sas.json."""
+        try:
+            with self._vici_socket(timeout=5.0) as sock:
+                events, _ = vici_stream(sock, "list-sas", {"noblock": "yes"}, "list-sa")
+        except (OSError, ConnectionError, struct.error) as exc:
+            return DaemonStatus(source="VICI list-sas", error=f"list-sas over {self.socket_path}: {exc}")
+        (self.ctx.dir / "vici-list-sas.json").write_text(json.dumps(
+            {"strongswan": self.daemon_version.get("version", ""),
+             "list-sa": [e.hex() for e in events]}, indent=1) + "\n")
+        return parse_list_sas([vici_decode(e) for e in events], self.scenario.conn_name)
+
+    def delete(self) -> None:
+        """VICI terminate of the IKE SA (and with it the Child SA), in-process: charon
+        sends the peer a Delete and answers once it is done."""
+        try:
+            with self._vici_socket(timeout=10.0) as sock:
+                sock.sendall(vici_packet("terminate", {"ike": self.scenario.conn_name,
+                                                       "timeout": "5000"}))
+                answer = vici_response(sock)
+        except (OSError, ConnectionError, struct.error) as exc:
+            raise DaemonError(f"strongswan ({self.side}): terminate over {self.socket_path}: "
+                              f"{exc}") from None
+        if answer.get("success") != "yes":
+            raise DaemonError(f"strongswan ({self.side}): terminate {self.scenario.conn_name!r}:"
+                              f" {answer.get('errmsg', answer)}")
+
+    def _vici_socket(self, timeout: float) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(str(self.socket_path))
+        except OSError:
+            sock.close()
+            raise
+        return sock
 
     def status_commands(self) -> list[list[str]]:
         return [[SWANCTL, "--list-sas"], [SWANCTL, "--list-conns"]]

@@ -1,0 +1,78 @@
+"""What charon says it negotiated, from VICI ``list-sas`` (pure: decoded messages in,
+lab.status records out). Each ``list-sa`` event holds one IKE SA, keyed by its
+connection name, with its Child SAs under ``child-sas`` (tests/fixtures/vici-*.json)."""
+
+from __future__ import annotations
+
+from lab.daemons.vici import Message
+from lab.status import ChildStatus, DaemonStatus, IkeStatus, neutral
+
+#: (VICI encr-alg, encr-keysize) -> neutral cipher
+CIPHER = {("AES_CBC", "128"): "aes128", ("AES_CBC", "192"): "aes192",
+          ("AES_CBC", "256"): "aes256", ("3DES_CBC", ""): "3des", ("3DES_CBC", "192"): "3des",
+          ("AES_GCM_16", "128"): "aes128gcm16", ("AES_GCM_16", "256"): "aes256gcm16",
+          ("CHACHA20_POLY1305", ""): "chacha20poly1305",
+          ("CHACHA20_POLY1305", "256"): "chacha20poly1305"}
+INTEG = {"HMAC_MD5_96": "md5", "HMAC_SHA1_96": "sha1", "HMAC_SHA2_256_128": "sha256",
+         "HMAC_SHA2_256_96": "sha256_96", "HMAC_SHA2_384_192": "sha384",
+         "HMAC_SHA2_512_256": "sha512"}
+PRF = {"PRF_HMAC_MD5": "md5", "PRF_HMAC_SHA1": "sha1", "PRF_HMAC_SHA2_256": "sha256",
+       "PRF_HMAC_SHA2_384": "sha384", "PRF_HMAC_SHA2_512": "sha512"}
+DH = {"MODP_768": "modp768", "MODP_1024": "modp1024", "MODP_1536": "modp1536",
+      "MODP_2048": "modp2048", "MODP_3072": "modp3072", "MODP_4096": "modp4096",
+      "ECP_256": "ecp256", "ECP_384": "ecp384", "CURVE_25519": "curve25519"}
+
+
+def _text(section: Message, key: str) -> str | None:
+    value = section.get(key)
+    return value if isinstance(value, str) else None
+
+
+def _cipher(section: Message) -> str | None:
+    alg = _text(section, "encr-alg")
+    if alg is None:
+        return None
+    size = _text(section, "encr-keysize") or ""
+    return CIPHER.get((alg, size), f"{alg.lower()}{'_' + size if size else ''}")
+
+
+def _integ(section: Message, aead: bool) -> str | None:
+    alg = _text(section, "integ-alg")
+    return neutral(INTEG, alg) if alg else ("none" if aead else None)
+
+
+def _child(section: Message, pfs_reported: bool) -> ChildStatus:
+    cipher = _cipher(section)
+    aead = cipher is not None and ("gcm" in cipher or "poly1305" in cipher)
+    spi_in, spi_out = _text(section, "spi-in"), _text(section, "spi-out")
+    group = _text(section, "dh-group")
+    return ChildStatus(spi_in=int(spi_in, 16) if spi_in else None,
+                       spi_out=int(spi_out, 16) if spi_out else None,
+                       mode=(_text(section, "mode") or "").lower() or None, cipher=cipher,
+                       integrity=_integ(section, aead),
+                       pfs=neutral(DH, group) if group else ("none" if pfs_reported else None))
+
+
+def parse_list_sas(events: list[Message], conn: str) -> DaemonStatus:
+    """The IKE SA of connection ``conn`` and its Child SAs, from list-sa events."""
+    for event in events:
+        ike = event.get(conn)
+        if not isinstance(ike, dict):
+            continue
+        cipher = _cipher(ike)
+        aead = cipher is not None and ("gcm" in cipher or "poly1305" in cipher)
+        group = _text(ike, "dh-group")
+        version = _text(ike, "version")
+        status = IkeStatus(version=int(version) if version and version.isdigit() else None,
+                           cipher=cipher, integrity=_integ(ike, aead),
+                           prf=neutral(PRF, _text(ike, "prf-alg")),
+                           dh=neutral(DH, group) if group else None,
+                           local_id=_text(ike, "local-id"), remote_id=_text(ike, "remote-id"))
+        children = ike.get("child-sas")
+        # charon names a Child SA's PFS group (dh-group) only when it used one; IKEv2's
+        # first Child SA never does (its keys come from the IKE SA), so silence is no claim
+        pfs_reported = status.version == 1
+        kids = [_child(c, pfs_reported) for c in (children.values() if isinstance(children, dict)
+                                                  else []) if isinstance(c, dict)]
+        return DaemonStatus(source="VICI list-sas", ike=status, children=kids)
+    return DaemonStatus(source="VICI list-sas", error=f"no IKE SA of connection {conn!r} listed")

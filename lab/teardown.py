@@ -1,0 +1,44 @@
+"""The teardown check: once the initiator has deleted the connection, neither kernel
+may hold anything of the cell.
+
+"Of the cell" is what appeared in a kernel after the daemons were loaded and before
+the negotiation: every SA, and every policy not in that kernel's baseline. The
+baseline holds what a daemon installs for itself at start (pluto's neighbour
+discovery bypasses) and what the lab loads as configuration (racoon's SPD comes from
+the lab's setkey script, not from the negotiation, and stays). A policy the daemon's
+driver names as a known defect of its version (``Daemon.known_leftover``) is reported
+as a note, not as a failure; anything else left fails the cell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from lab.negotiated import Problem, Side
+from lab.xfrm import SA, Policy
+
+
+def left_behind(sas: list[SA], policies: list[Policy], baseline: set[Policy],
+                known: Callable[[Policy], str | None] = lambda p: None,
+                ) -> tuple[list[str], list[str]]:
+    """What one kernel still holds of the cell, one item a string: (failures, known
+    defects with their reason)."""
+    items = [f"SA {sa}" for sa in sas]
+    notes = []
+    for p in policies:
+        if p in baseline:
+            continue
+        why = known(p)
+        if why:
+            notes.append(f"policy {p} (known: {why})")
+        else:
+            items.append(f"policy {p}")
+    return items, notes
+
+
+def check(deleted_by: Side, held: dict[str, list[str]], sides: dict[str, Side]) -> list[Problem]:
+    """One finding per kernel that is not clean, listing what it kept."""
+    return [Problem("teardown", f"teardown: after {deleted_by} deleted the connection,"
+                    f" {sides[name]}'s kernel still holds {len(items)} item(s) of the cell: "
+                    + "; ".join(items))
+            for name, items in held.items() if items]

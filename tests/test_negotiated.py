@@ -1,0 +1,288 @@
+"""The negotiated parameters: the daemons' status parsers on recorded outputs, the two
+kernels' agreement, the match with the scenario, and the teardown findings. Each check
+is broken on purpose here and must fail naming the field and both values."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from lab.algorithms import parse_proposal
+from lab.daemons.pluto_log import parse_pluto_log
+from lab.daemons.racoon_parse import racoon_status
+from lab.daemons.swan_status import parse_list_sas
+from lab.daemons.vici import vici_decode
+from lab.negotiated import Problem, Side, agreement, check, only_mode_mismatch
+from lab.scenario import Peer, seed_scenario
+from lab.status import ChildStatus, DaemonStatus, IkeStatus
+from lab.teardown import check as teardown_check
+from lab.teardown import left_behind
+from lab.xfrm import SA, Policy, Selector, parse_sa
+
+FIXTURES = Path(__file__).parent / "fixtures"
+L, R = "2001:db8:1:1::1", "2001:db8:2:2::2"
+KEY, AKEY = "00112233445566778899aabbccddeeff", "0123456789abcdef0123456789abcdef01234567"
+OUT = SA(L, R, 0xC41712CF, "esp", "tunnel", 1, enc=("cbc(aes)", KEY),
+         auth=("hmac(sha1)", AKEY, 96))
+BACK = SA(R, L, 0xBC046E28, "esp", "tunnel", 1, enc=("cbc(aes)", KEY[::-1]),
+          auth=("hmac(sha1)", AKEY[::-1], 96))
+SIDES = {"left": Side("left", "libreswan 5.2", L), "right": Side("right", "strongswan 6.1.0", R)}
+SCENARIO = seed_scenario(ike_version=2, mode="tunnel", ike="aes128-sha1-modp2048")
+
+
+def held(*sas: SA) -> dict[str, list[SA]]:
+    return {"left": list(sas), "right": [OUT, BACK]}
+
+
+def ike_status(**changes: object) -> DaemonStatus:
+    ike = IkeStatus(2, "aes128", "sha1", "sha1", "modp2048", None, R)
+    return DaemonStatus("test", ike=replace(ike, **changes))  # type: ignore[arg-type]
+
+
+def statuses(left: DaemonStatus | None = None) -> dict[str, DaemonStatus]:
+    return {"left": left or ike_status(),
+            "right": ike_status(local_id=R, remote_id=L)}
+
+
+# -- the status parsers on recorded outputs ----------------------------------------------
+
+def test_pluto_5_2_ikev2_initiator_aead() -> None:
+    text = (FIXTURES / "pluto-5.2-ikev2-initiator-transport-aes128gcm16.log").read_text()
+    st = parse_pluto_log(text, 2)
+    assert st.ike == IkeStatus(2, "aes128gcm16", "none", "sha256", "modp2048", None, R)
+    assert st.children == [ChildStatus(0x89EA3EE6, 0xCC9EB911, "transport", "aes128gcm16",
+                                       "none", None)]
+
+
+def test_pluto_4_10_ikev2_responder() -> None:
+    text = (FIXTURES / "pluto-4.10-ikev2-responder-tunnel-aes128-sha1.log").read_text()
+    st = parse_pluto_log(text, 2)
+    assert st.ike == IkeStatus(2, "aes128", "sha1", "sha1", "modp2048", None, L)
+    assert st.children == [ChildStatus(0x6E7639E3, 0xC42A601C, "tunnel", "aes128", "sha1", None)]
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("pluto-*ikev1*.log")))
+def test_pluto_ikev1(name: str) -> None:
+    st = parse_pluto_log((FIXTURES / name).read_text(), 1)
+    assert st.ike is not None and st.ike.cipher == "aes128" and st.ike.dh == "modp2048"
+    assert st.ike.prf == st.ike.integrity  # IKEv1: HMAC with the negotiated hash
+    assert st.ike.remote_id in (L, R)
+    assert st.children and st.children[-1].pfs == ("none" if "initiator" in name else None)
+
+
+def vici_events(name: str) -> list:
+    recorded = json.loads((FIXTURES / name).read_text())
+    return [vici_decode(bytes.fromhex(e)) for e in recorded["list-sa"]]
+
+
+def test_vici_6_1_0_responder_aead() -> None:
+    st = parse_list_sas(vici_events("vici-list-sas-6.1.0-responder-tunnel-aes128gcm16.json"), "lab")
+    assert st.ike == IkeStatus(2, "aes128gcm16", "none", "sha256", "modp2048", R, L)
+    assert st.children == [ChildStatus(0xCD87C31F, 0xDCEF6488, "tunnel", "aes128gcm16", "none",
+                                       None)]
+
+
+def test_vici_5_9_8_initiator() -> None:
+    st = parse_list_sas(vici_events("vici-list-sas-5.9.8-initiator-tunnel-aes128-sha1.json"), "lab")
+    assert st.ike == IkeStatus(2, "aes128", "sha1", "sha1", "modp2048", L, R)
+    assert st.children == [ChildStatus(0xC42A601C, 0x6E7639E3, "tunnel", "aes128", "sha1", None)]
+    assert parse_list_sas(vici_events("vici-list-sas-5.9.8-initiator-tunnel-aes128-sha1.json"),
+                          "other").error == "no IKE SA of connection 'other' listed"
+
+
+def test_vici_5_9_8_ikev1_initiator_aead_child() -> None:
+    st = parse_list_sas(vici_events("vici-list-sas-5.9.8-ikev1-initiator-tunnel-aes128gcm16.json"),
+                        "lab")
+    assert st.ike == IkeStatus(1, "aes128", "sha256", "sha256", "modp2048", L, R)
+    assert [(c.mode, c.cipher, c.integrity, c.pfs) for c in st.children] == [
+        ("tunnel", "aes128gcm16", "none", "none")]  # IKEv1 without a dh-group: no PFS
+
+
+def test_racoon_status_from_its_log() -> None:
+    st = racoon_status((FIXTURES / "racoon-tunnel.log").read_text(), "2001:db8:20::2")
+    assert st.ike == IkeStatus(version=1)
+    assert st.children == [ChildStatus(spi_in=61457633, spi_out=4030823228, mode="tunnel")]
+    assert "IKE algorithms" in st.unreported
+
+
+# -- both kernels agree ---------------------------------------------------------------------
+
+def test_agreeing_kernels_pass() -> None:
+    assert agreement(held(OUT, BACK), SIDES) == []
+
+
+def recorded(name: str) -> list[SA]:
+    """A kernel's SAs as XFRM netlink sent them in a real cell (the run dir's xfrm-sa-*.hex)."""
+    text = (FIXTURES / "xfrm" / name).read_text()
+    return [parse_sa(bytes.fromhex(line)) for line in text.split()]
+
+
+@pytest.mark.parametrize(("left", "right", "ikev1"), [
+    ("strongswan-5.9.8-left-ikev2-tunnel-aes128gcm16.hex",
+     "libreswan-4.10-right-ikev2-tunnel-aes128gcm16.hex", False),
+    ("libreswan-5.2-left-ikev1-tunnel-aes128-sha1.hex",
+     "libreswan-4.10-right-ikev1-tunnel-aes128-sha1.hex", True),
+])
+def test_recorded_kernels_agree_and_a_changed_icv_does_not(left: str, right: str,
+                                                           ikev1: bool) -> None:
+    sides = {"left": Side("left", " ".join(left.split("-")[:2]), L),
+             "right": Side("right", " ".join(right.split("-")[:2]), R)}
+    sas = {"left": recorded(left), "right": recorded(right)}
+    assert len(between := [sa for sa in sas["left"] if sa.proto == "esp"]) == 2, between
+    assert agreement(sas, sides) == []
+    scenario = SCENARIO.with_(ike_version=1 if ikev1 else 2, esp=parse_proposal(
+        "aes128-sha1" if ikev1 else "aes128gcm16", "esp", needs_dh=False))
+    assert check(scenario, sas, {}, sides).problems == []
+    sa = sas["right"][0]
+    if sa.aead:
+        broken = replace(sa, aead=(sa.aead[0], sa.aead[1], 96))
+        words = "AEAD ICV length differs: left (strongswan 5.9.8) 128 bits, right" \
+                " (libreswan 4.10) 96 bits"
+    else:
+        assert sa.auth is not None
+        broken = replace(sa, auth=(sa.auth[0], sa.auth[1], 128))
+        words = "ICV length differs: left (libreswan 5.2) 96 bits, right (libreswan 4.10) 128 bits"
+    sas["right"][0] = broken
+    assert [p.text for p in agreement(sas, sides)] == [f"spi 0x{sa.spi:08x}: {words}"]
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    ({"auth": ("hmac(sha1)", AKEY, 128)},
+     "ICV length differs: left (libreswan 5.2) 128 bits, right (strongswan 6.1.0) 96 bits"),
+    ({"enc": ("cbc(aes)", KEY[:-2] + "00")}, "encryption key differs"),
+    ({"auth": ("hmac(sha256)", AKEY, 96)}, "integrity algorithm differs: left (libreswan 5.2)"
+                                           " hmac(sha256), right (strongswan 6.1.0) hmac(sha1)"),
+    ({"mode": "transport"}, "mode differs: left (libreswan 5.2) transport, right"),
+    ({"esn": True}, "ESN differs: left (libreswan 5.2) on, right (strongswan 6.1.0) off"),
+    ({"src": R, "dst": L}, "direction differs"),
+    ({"encap_ports": (4500, 4500)}, "UDP encapsulation differs"),
+])
+def test_disagreement_names_field_and_both_values(change: dict, words: str) -> None:
+    found = agreement(held(replace(OUT, **change), BACK), SIDES)
+    assert found and all(p.kind == "agreement" for p in found)
+    assert any(p.text.startswith("spi 0xc41712cf: ") and words in p.text for p in found), found
+
+
+def test_selectors_differ_only_where_both_kernels_have_one() -> None:
+    """A selector-less SA matches every packet (charon's tunnel SAs): no disagreement."""
+    host = Selector(L, 128, R, 128, 0, 0, 0, 10)
+    assert agreement(held(replace(OUT, sel=host), BACK), SIDES) == []
+    wider = {"left": [replace(OUT, sel=host), BACK],
+             "right": [replace(OUT, sel=replace(host, dst_len=64)), BACK]}
+    assert [p.text for p in agreement(wider, SIDES)] == [
+        "spi 0xc41712cf: selectors differ: left (libreswan 5.2) 2001:db8:1:1::1/128 >"
+        " 2001:db8:2:2::2/128, right (strongswan 6.1.0) 2001:db8:1:1::1/128 > 2001:db8:2:2::2/64"]
+
+
+def test_sa_in_one_kernel_only() -> None:
+    found = agreement(held(OUT), SIDES)
+    assert [p.text for p in found] == ["spi 0xbc046e28: only in right (strongswan 6.1.0)'s kernel,"
+                                       " not in left (libreswan 5.2)'s"]
+
+
+def test_aead_icv_and_direction_flag() -> None:
+    gcm = SA(L, R, 7, "esp", "tunnel", 1, aead=("rfc4106(gcm(aes))", KEY + "01020304", 128),
+             dir="out")
+    other = {"left": [gcm], "right": [replace(gcm, aead=("rfc4106(gcm(aes))", KEY + "01020304", 96),
+                                              dir="out")]}
+    texts = [p.text for p in agreement(other, SIDES)]
+    assert any("AEAD ICV length differs: left (libreswan 5.2) 128 bits, right (strongswan 6.1.0)"
+               " 96 bits" in t for t in texts)
+    assert any("SA direction" in t and "one copy must be in" in t for t in texts)
+
+
+# -- the SAs and the statuses match the scenario -------------------------------------------
+
+def test_matching_cell_has_no_problems_and_a_listing() -> None:
+    result = check(SCENARIO, held(OUT, BACK), statuses(), SIDES)
+    assert result.problems == []
+    text = "\n".join(result.lines)
+    assert "left (libreswan 5.2), 2001:db8:1:1::1:" in text
+    assert "IKE SA (test): IKEv2 cipher aes128 integrity sha1 prf sha1 group modp2048" in text
+    assert "ESP out spi 0xc41712cf: tunnel, aes128-sha1 (cbc(aes) 128-bit key," \
+           " hmac(sha1) 96-bit ICV)" in text
+    assert f"identities: local {R}, peer {L}" in text
+
+
+def test_sides_with_different_modes_name_configured_and_negotiated() -> None:
+    scenario = SCENARIO.with_(mode="transport", left=Peer(L, "libreswan", mode="tunnel"))
+    problems = check(scenario, held(OUT, BACK), statuses(), SIDES).problems
+    assert [p.text for p in problems] == [
+        "mode: left (libreswan 5.2) configured tunnel, negotiated tunnel;"
+        " right (strongswan 6.1.0) configured transport, negotiated tunnel"]
+    assert only_mode_mismatch(problems)
+
+
+def test_a_cell_named_aes128gcm16_with_another_cipher_fails() -> None:
+    scenario = SCENARIO.with_(esp=parse_proposal("aes128gcm16", "esp", needs_dh=False))
+    problems = check(scenario, held(OUT, BACK), statuses(), SIDES).problems
+    assert {p.kind for p in problems} == {"esp"}
+    assert not only_mode_mismatch(problems)
+    assert problems[0].text == (
+        "esp: left (libreswan 5.2) configured aes128gcm16 (rfc4106(gcm(aes)) 160-bit key incl."
+        " salt, 128-bit ICV); spis 0xc41712cf, 0xbc046e28 in its kernel are aes128-sha1 (cbc(aes)"
+        " 128-bit key,"
+        " hmac(sha1) 96-bit ICV)")
+
+
+def test_racoon_installs_96_bit_sha256_and_says_so() -> None:
+    scenario = SCENARIO.with_(esp=parse_proposal("aes256-sha256", "esp", needs_dh=False))
+    sa = [SA(a, b, spi, "esp", "tunnel", 1, enc=("cbc(aes)", KEY * 2),
+             auth=("hmac(sha256)", AKEY[:64].ljust(64, "0"), 96)) for a, b, spi in ((L, R, 1), (R, L, 2))]
+    racoons = {n: Side(n, "racoon 0.8.2", a, {"sha256": 96}) for n, a in (("left", L), ("right", R))}
+    assert check(scenario, {"left": sa, "right": sa}, {}, racoons).problems == []
+    # the same SAs are wrong for an RFC 4868 daemon, and the problem says what was expected
+    problems = check(scenario, {"left": sa, "right": sa}, {}, SIDES).problems
+    assert "hmac(sha256) 128-bit ICV); spis 0x00000001, 0x00000002 in its kernel are aes256-sha256_96" \
+           " (cbc(aes) 256-bit key, hmac(sha256) 96-bit ICV)" in problems[0].text
+
+
+@pytest.mark.parametrize(("changes", "words"), [
+    ({"cipher": "aes256"}, "ike: left (libreswan 5.2) configured aes128-sha1-modp2048; test"
+                           " reports cipher aes256 (configured aes128)"),
+    ({"prf": "sha256"}, "prf sha256 (configured sha1)"),
+    ({"dh": "modp3072"}, "group modp3072 (configured modp2048)"),
+    ({"remote_id": "2001:db8::99"}, "identity: left (libreswan 5.2) authenticated its peer as"
+                                    " '2001:db8::99' (test), but right (strongswan 6.1.0) has"
+                                    " the identity 2001:db8:2:2::2"),
+    ({"local_id": "@left"}, "identity: left (libreswan 5.2) used the local identity '@left'"),
+])
+def test_ike_sa_and_identities_checked(changes: dict, words: str) -> None:
+    problems = check(SCENARIO, held(OUT, BACK), statuses(ike_status(**changes)), SIDES).problems
+    assert any(words in p.text for p in problems), problems
+
+
+def test_pfs_and_child_sa_account_checked() -> None:
+    status = ike_status()
+    status.children = [ChildStatus(0xBC046E28, 0xC41712CF, "tunnel", "aes128", "sha1", "modp2048")]
+    texts = [p.text for p in check(SCENARIO, held(OUT, BACK), statuses(status), SIDES).problems]
+    assert texts == ["pfs: left (libreswan 5.2) configured no PFS; test reports PFS group modp2048"]
+    status.children = [ChildStatus(0x1234, 0xC41712CF, "tunnel", "aes128", "sha1", None)]
+    texts = [p.text for p in check(SCENARIO, held(OUT, BACK), statuses(status), SIDES).problems]
+    assert texts == ["left (libreswan 5.2): test reports a Child SA tunnel in 0x00001234 out"
+                     " 0xc41712cf, but its kernel holds inbound {0xbc046e28}"]
+
+
+def test_status_errors_are_problems() -> None:
+    broken = DaemonStatus("VICI list-sas", error="no IKE SA of connection 'lab' listed")
+    problems = check(SCENARIO, held(OUT, BACK), statuses(broken), SIDES).problems
+    assert [p.kind for p in problems] == ["status"]
+
+
+# -- teardown ----------------------------------------------------------------------------------
+
+def test_teardown_lists_what_was_left() -> None:
+    nd = Policy("out", "::", 0, "::", 0, 58, False, "allow")
+    cell = Policy("out", R, 128, L, 128, 0, True, "allow")
+    items, notes = left_behind([BACK], [nd, cell], baseline={nd})
+    assert (items, notes) == ([f"SA {BACK}", f"policy {cell}"], [])
+    problems = teardown_check(SIDES["left"], {"left": [], "right": items}, SIDES)
+    assert problems == [Problem("teardown", "teardown: after left (libreswan 5.2) deleted the"
+                                " connection, right (strongswan 6.1.0)'s kernel still holds 2"
+                                f" item(s) of the cell: SA {BACK}; policy {cell}")]
+    assert left_behind([], [nd], baseline={nd}) == ([], [])
+    known = left_behind([], [nd, cell], {nd}, lambda p: "pluto 4.x keeps it" if p.ipsec else None)
+    assert known == ([], [f"policy {cell} (known: pluto 4.x keeps it)"])
