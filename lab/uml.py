@@ -34,6 +34,9 @@ UML_PREFIX = "uml"
 KERNEL_VAR = "IPSEC_LAB_UML"
 MEM_VAR = "IPSEC_LAB_UML_MEM"
 KEEP_VAR = "IPSEC_LAB_UML_KEEP"  # host paths under /tmp that the guest must still see
+OPTS_VAR = "IPSEC_LAB_UML_OPTS"
+#: extra boot options by default
+DEFAULT_OPTS = ""
 SYSTEM_UML = Path("/usr/bin/linux.uml")
 SYSTEM_MODULES = Path("/usr/lib/uml/modules")
 
@@ -84,9 +87,11 @@ def find_kernel(explicit: str | None = None) -> UmlKernel:
 
 
 def boot_argv(kernel: UmlKernel, state: Path, init: Path, mem: str) -> list[str]:
+    """The kernel command line; IPSEC_LAB_UML_OPTS adds options (words without spaces)."""
+    extra = os.environ.get(OPTS_VAR, DEFAULT_OPTS).split()
     return [str(kernel.binary), f"mem={mem}", "rootfstype=hostfs", "rootflags=/", "rw",
             f"init={init}", "quiet", "con=null", "con0=null,fd:3", "ssl=null", "ssl0=fd:0,fd:1",
-            f"uml_dir={state}", f"umid={state.name}"]
+            f"uml_dir={state}", f"umid={state.name}", *extra]
 
 
 def prepare_state(kernel: UmlKernel, program: list[str], tag: str,
