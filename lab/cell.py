@@ -88,9 +88,11 @@ class Cell:
             self.capture = Capture([self.topology.netns(s) for s in SIDES], IFACE).start()
             self._stack.callback(self.capture.stop)
         with self.phase("daemon start"):
-            for side in SIDES:
+            for side in SIDES:  # both launched first: one waits while the other starts
                 self._stack.callback(self.daemons[side].stop)
-                self.daemons[side].start()
+                self.daemons[side].launch()
+            for side in SIDES:
+                self.daemons[side].wait_started()
             for side in SIDES:
                 self.daemons[side].load()
             # what the kernels hold before the negotiation is not the cell's (teardown check)

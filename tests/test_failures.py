@@ -63,3 +63,26 @@ def test_nothing_left_after_a_failed_cell(lab) -> None:
     assert not [ns for ns in lab_namespaces() if ns.startswith(f"ipl-{cell.ident}-")]
     assert set(_pids("pluto")) <= before
     assert not cell.workdir.exists()
+
+
+@pytest.mark.parametrize("where", ["conn", "config setup"])
+def test_a_config_libreswan_refuses_names_the_file_and_its_words(
+        lab, monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    """pluto starts without `addconn --checkconfig` first; when it or the load fails,
+    the lab asks addconn then, so the error is still the config's own."""
+    from lab.daemons.libreswan import Libreswan
+
+    real = Libreswan.render
+
+    def broken(self: Libreswan) -> dict[str, str]:
+        files = real(self)
+        anchor = "\tauto=add\n" if where == "conn" else "\tplutodebug=none\n"
+        files["ipsec.conf"] = files["ipsec.conf"].replace(anchor, anchor + "\tno-such-option=yes\n")
+        return files
+
+    monkeypatch.setattr(Libreswan, "render", broken)
+    with pytest.raises(DaemonError) as exc:
+        lab.run(BASE)
+    text = str(exc.value)
+    assert "ipsec.conf" in text and "no-such-option" in text, text
+    lab.cells[-1][0].down()  # pluto exited as it should: not a crash for the health check

@@ -122,7 +122,8 @@ class Daemon(ABC):
     def tool(self, argv: list[str], timeout: float = 20.0, check: bool = True,
              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         """Run one of the flavor's tools beside the running daemon (its netns and tree)."""
-        enter = (self.ctx.flavor.enter_running(self.proc.pid) if self.proc
+        running = self.proc is not None and self.proc.poll() is None
+        enter = (self.ctx.flavor.enter_running(self.proc.pid) if self.proc and running
                  else self.ctx.flavor.enter_new(self.ctx.dir))
         try:
             return runner.run(argv, tag=self.ctx.tag, netns=self.ctx.netns, timeout=timeout,
@@ -186,8 +187,18 @@ class Daemon(ABC):
         return self.crashed()
 
     @abstractmethod
+    def launch(self) -> None:
+        """Start the daemon's process without waiting for it (the cell launches both
+        peers' daemons first, then waits for both)."""
+
+    @abstractmethod
+    def wait_started(self) -> None:
+        """Wait until the launched daemon is ready (raise DaemonError if it is not)."""
+
     def start(self) -> None:
-        """Start the daemon and wait until it is ready (raise DaemonError if it is not)."""
+        """Launch the daemon and wait until it is ready."""
+        self.launch()
+        self.wait_started()
 
     @abstractmethod
     def load(self) -> None:

@@ -154,22 +154,30 @@ class Libreswan(Daemon):
             raise DaemonError(f"libreswan ({self.side}) refused {self.ctx.dir}/ipsec.conf: "
                               + (words[0] if words else f"addconn exit {out.returncode}"))
 
-    def start(self) -> None:
+    def launch(self) -> None:
+        """pluto, without `addconn --checkconfig` first: that costs a process per peer
+        and cell, and is run only to explain a pluto or a load that failed."""
         self._nss()
         (self.ctx.dir / "run").mkdir(exist_ok=True)
-        self.check()
         home = self.ctx.home
         self.proc = self.spawn([
             f"{LIBEXEC}/pluto", "--nofork", "--config", str(home / "ipsec.conf"),
             "--secretsfile", str(home / "ipsec.secrets"), "--rundir", str(home / "run"),
             "--nssdir", str(home / "nss"), "--logfile", str(home / self.log_name)])
-        self.wait_socket(self.ctx.dir / "run" / "pluto.ctl")
+
+    def wait_started(self) -> None:
+        try:
+            self.wait_socket(self.ctx.dir / "run" / "pluto.ctl")
+        except DaemonError:
+            self.check()  # the config's own error, where addconn finds one
+            raise
 
     def load(self) -> None:
         out = self.tool([f"{LIBEXEC}/addconn", "--ctlsocket", self.ctl, "--config",
                          str(self.ctx.home / "ipsec.conf"), self.scenario.conn_name], check=False)
         text = (out.stdout + out.stderr).strip()
         if out.returncode != 0 or re.search(r"\b(failed|ERROR|not loaded|invalid)\b", text):
+            self.check()  # the config's own error, where addconn finds one
             first = next((ln for ln in text.splitlines()
                           if re.search(r"failed|ERROR|invalid|not", ln)), text)
             raise DaemonError(f"libreswan ({self.side}) refused connection "

@@ -273,11 +273,13 @@ class Racoon(Daemon):
         return (f"racoon ({self.side}) exited with status {self.proc.returncode}"
                 f" ({self.ctx.dir}/racoon.conf): {self.last_words()}")
 
-    def start(self) -> None:
+    def launch(self) -> None:
         self._load_spd()
         home = self.ctx.home
         self.proc = self.spawn([self._exe("racoon"), "-F", "-f", str(home / "racoon.conf"),
                                 "-l", str(home / self.log_name)])
+
+    def wait_started(self) -> None:
         self.wait_ready(self._ready)
 
     def load(self) -> None:

@@ -344,11 +344,13 @@ class StrongSwan(Daemon):
             return False
         return True
 
-    def start(self) -> None:
+    def launch(self) -> None:
         charon = self.ctx.flavor.which(*CHARONS)
         if charon is None:
             raise MissingError(self.missing(self.ctx.flavor) or f"{self.ctx.flavor.name}: no charon")
         self.proc = self.spawn([charon], env=self.env)
+
+    def wait_started(self) -> None:
         self.wait_ready(self._answers)
 
     def load(self) -> None:
