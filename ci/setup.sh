@@ -3,15 +3,17 @@
 # Python environment (.venv), a UML kernel that boots on this CPU, and the
 # daemon root filesystems ("flavors"). Run as root from anywhere:
 #
-#   ci/setup.sh                 # all of it
-#   ci/setup.sh --no-flavors    # skip the Debian-suite daemon trees
+#   ci/setup.sh                                  # all of it
+#   ci/setup.sh --no-flavors                     # skip the Debian-suite daemon trees
+#   ci/setup.sh --flavors=libreswan@sid,racoon   # only the trees these flavors need
 set -euo pipefail
 cd "$(dirname "$0")/.."
-flavors=yes
+flavors=all
 for arg in "$@"; do
     case $arg in
-        --no-flavors) flavors=no ;;
-        *) echo "setup: unknown option $arg (allowed: --no-flavors)" >&2; exit 2 ;;
+        --no-flavors) flavors=none ;;
+        --flavors=*) flavors=${arg#--flavors=} ;;
+        *) echo "setup: unknown option $arg (allowed: --no-flavors, --flavors=LIST)" >&2; exit 2 ;;
     esac
 done
 
@@ -37,7 +39,15 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 
 ci/install-uml.sh
-if [ $flavors = yes ] && [ -x ci/build-flavors.sh ]; then
-    ci/build-flavors.sh
-fi
+case $flavors in
+    none) ;;
+    all) ci/build-flavors.sh ;;
+    *)  # NAME@SUITE flavors have a tree; racoon and plain names use this machine's binaries
+        trees=()
+        IFS=, read -ra wanted <<<"$flavors"
+        for f in "${wanted[@]}"; do
+            [[ $f == *@* && $f != *@/* ]] && trees+=("$f")
+        done
+        if [ ${#trees[@]} -gt 0 ]; then ci/build-flavors.sh "${trees[@]}"; fi ;;
+esac
 echo "setup: done"
