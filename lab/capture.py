@@ -26,14 +26,14 @@ PACKET_OUTGOING = 4
 
 
 class Capture:
-    """Every frame the given namespaces send on ``iface``."""
+    """Every frame sent on the given (namespace, interface) points."""
 
-    def __init__(self, namespaces: list[str], iface: str) -> None:
+    def __init__(self, points: list[tuple[str, str]]) -> None:
         self.frames: list[tuple[float, bytes]] = []
         self.packets: list[Packet] = []
         self.dissect_seconds = 0.0  # spent in scapy by the capture thread
         self._socks = []
-        for netns in namespaces:
+        for netns, iface in points:
             sock = socket_in(netns, socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
             sock.bind((iface, ETH_P_ALL))
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)

@@ -25,8 +25,8 @@ from lab.flavors import parse_flavor, require
 from lab.negotiated import Negotiated, Problem, Side
 from lab.negotiated import check as check_negotiated
 from lab.scenario import SIDES, Scenario
-from lab.topology import IFACE, Topology
-from lab.traffic import PingResult, ping6
+from lab.topology import Topology
+from lab.traffic import PingResult, ping
 from lab.verdict import Verdict, judge
 
 
@@ -85,7 +85,7 @@ class Cell:
         with self.phase("topology"):
             self._stack.callback(self.topology.down)
             self.topology.up()
-            self.capture = Capture([self.topology.netns(s) for s in SIDES], IFACE).start()
+            self.capture = Capture(self.topology.capture_points()).start()
             self._stack.callback(self.capture.stop)
         with self.phase("daemon start"):
             for side in SIDES:  # both launched first: one waits while the other starts
@@ -103,16 +103,18 @@ class Cell:
         return {side: xfrm.dump(self.topology.netns(side)) for side in SIDES}
 
     def _established(self) -> bool:
-        """Both kernels hold ESP SAs both ways, and each sends its traffic to the other
-        through an IPsec policy (some daemons install the policy after the SAs)."""
+        """Both kernels hold ESP SAs both ways, and each sends its traffic (its own, or
+        its subnet's) to the other through an IPsec policy (some daemons install the
+        policy after the SAs)."""
         self.sas = self._held()
         for side in SIDES:
             pairs = {(sa.src, sa.dst) for sa in self.sas[side] if sa.proto == "esp"}
-            me = self.scenario.peer(side).address
-            other = self.scenario.peer("right" if side == "left" else "left").address
+            other_side = "right" if side == "left" else "left"
+            me, other = self.scenario.peer(side).address, self.scenario.peer(other_side).address
             if not {(me, other), (other, me)} <= pairs:
                 return False
-            if not any(p.dir == "out" and p.ipsec and p.covers(me, other)
+            src, dst = self.topology.traffic_end(side)[1], self.topology.traffic_end(other_side)[1]
+            if not any(p.dir == "out" and p.ipsec and p.covers(src, dst)
                        for p in xfrm.dump_policies(self.topology.netns(side))):
                 return False
         return True
@@ -144,10 +146,10 @@ class Cell:
         return "; last log lines: " + " / ".join(words)
 
     def traffic(self) -> PingResult:
-        initiator = self.scenario.initiator
-        target = self.scenario.peer(self.scenario.responder).address
+        source = self.topology.traffic_end(self.scenario.initiator)[0]
+        target = self.topology.traffic_end(self.scenario.responder)[1]
         with self.phase("traffic"):
-            self.ping = ping6(self.topology.netns(initiator), target, self.scenario.pings)
+            self.ping = ping(source, target, self.scenario.pings)
         return self.ping
 
     def judge(self) -> Verdict:

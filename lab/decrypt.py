@@ -11,9 +11,12 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab.packets import Packet
-from lab.traffic import ECHO_REPLY, ECHO_REQUEST, PingResult
+from lab.packets import ICMP4, ICMPV6, Packet
+from lab.traffic import ECHO, PingResult
 from lab.xfrm import SA
+
+#: protocol numbers of an IP packet inside IP (tunnel mode): IPv4, IPv6
+IP_IN_IP = (4, 41)
 
 #: kernel name -> (scapy name, Wireshark esp_sa name)
 CIPHERS = {
@@ -90,8 +93,30 @@ def unsupported(sa: SA) -> str | None:
     return None
 
 
+def _header(raw: bytes) -> tuple[int, int, int] | None:
+    """(IP version, header length, next protocol) of an IPv4 or IPv6 packet."""
+    if len(raw) >= 20 and raw[0] >> 4 == 4:
+        return 4, (raw[0] & 0x0F) * 4, raw[9]
+    if len(raw) >= 40 and raw[0] >> 4 == 6:
+        return 6, 40, raw[6]
+    return None
+
+
+def inner_echo(raw: bytes) -> tuple[int, int, int, int] | None:
+    """(IP version, ICMP type, ident, seq) of the echo in a decrypted packet, or None.
+    Transport: an IP header with ICMP(v6) after it. Tunnel: scapy keeps the outer header
+    (protocol 4 or 41) in front of the inner packet, of either family."""
+    while (head := _header(raw)) is not None and head[2] in IP_IN_IP:
+        raw = raw[head[1]:]
+    if head is None or head[2] != (ICMPV6 if head[0] == 6 else ICMP4) or len(raw) < head[1] + 8:
+        return None
+    kind, _code, _sum, ident, seq = struct.unpack_from("!BBHHH", raw, head[1])
+    return head[0], kind, ident, seq
+
+
 def decrypt(packets: list[Packet], sas: list[SA], ping: PingResult) -> Decryption:
     """Decrypt every ESP packet between the peers; the inner packets must be the pings."""
+    from scapy.layers.inet import IP
     from scapy.layers.inet6 import IPv6
 
     result = Decryption()
@@ -110,29 +135,27 @@ def decrypt(packets: list[Packet], sas: list[SA], ping: PingResult) -> Decryptio
             continue
         engine = engines.setdefault(sa.spi, _scapy_sa(sa))
         try:
-            inner = engine.decrypt(IPv6(p.raw_ip))  # type: ignore[attr-defined]
+            outer = IPv6(p.raw_ip) if p.family == 6 else IP(p.raw_ip)
+            inner = engine.decrypt(outer)  # type: ignore[attr-defined]
         except Exception as exc:  # scapy raises plain exceptions for bad ICVs
             result.problems.append(f"spi 0x{sa.spi:08x} seq {p.seq}: {exc}")
             continue
-        raw = bytes(inner)
-        # Transport: the IPv6 header with ICMPv6 after it. Tunnel: scapy keeps the outer
-        # header (next header 41) in front of the inner packet.
-        while len(raw) >= 40 and raw[6] == 41:
-            raw = raw[40:]
-        if len(raw) < 48 or raw[6] != 58:
-            result.problems.append(f"spi 0x{sa.spi:08x} seq {p.seq}: inner packet is not ICMPv6")
+        echo = inner_echo(bytes(inner))
+        want = "ICMPv6" if ping.family == 6 else "ICMP"
+        if echo is None or echo[0] != ping.family:
+            result.problems.append(f"spi 0x{sa.spi:08x} seq {p.seq}: inner packet is not {want}")
             continue
-        kind, _code, _sum, ident, seq = struct.unpack_from("!BBHHH", raw, 40)
-        result.inner.setdefault((p.src, p.dst), []).append((kind, ident, seq))
+        result.inner.setdefault((p.src, p.dst), []).append(echo[1:])
     _check_echo(result, ping)
     return result
 
 
 def _check_echo(result: Decryption, ping: PingResult) -> None:
-    requests = [(k, i, s) for v in result.inner.values() for (k, i, s) in v if k == ECHO_REQUEST]
-    replies = [(k, i, s) for v in result.inner.values() for (k, i, s) in v if k == ECHO_REPLY]
-    want_req = [(ECHO_REQUEST, ping.ident, s) for s in ping.sent]
-    want_rep = [(ECHO_REPLY, ping.ident, s) for s in ping.replies]
+    request, reply = ECHO[ping.family]
+    requests = [(k, i, s) for v in result.inner.values() for (k, i, s) in v if k == request]
+    replies = [(k, i, s) for v in result.inner.values() for (k, i, s) in v if k == reply]
+    want_req = [(request, ping.ident, s) for s in ping.sent]
+    want_rep = [(reply, ping.ident, s) for s in ping.replies]
     if requests != want_req:
         result.problems.append(f"decrypted echo requests {[s for *_, s in requests]}, "
                                f"sent {ping.sent} (id 0x{ping.ident:04x})")
@@ -154,7 +177,7 @@ def esp_sa_file(sas: list[SA]) -> str:
         else:
             continue
         rows.append(",".join(f'"{v}"' for v in (
-            "IPv6", sa.src, sa.dst, f"0x{sa.spi:08x}", enc, f"0x{key}", auth,
+            "IPv6" if ":" in sa.src else "IPv4", sa.src, sa.dst, f"0x{sa.spi:08x}", enc, f"0x{key}", auth,
             f"0x{akey}" if akey else "")))
     return "# Wireshark esp_sa, written by ipsec-lab\n" + "\n".join(rows) + "\n"
 

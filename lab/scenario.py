@@ -20,6 +20,7 @@ import tomli_w
 from lab.algorithms import Proposal, parse_proposal
 from lab.errors import ScenarioError, UsageError
 from lab.flavors import parse_flavor
+from lab.topologies import TOPOLOGIES, family_name
 
 MODES = ("transport", "tunnel")
 IKE_VERSIONS = (1, 2)
@@ -96,23 +97,22 @@ def check_psk(where: str, value: Any) -> str:
     return text
 
 
-def check_address(where: str, value: Any) -> ipaddress.IPv6Address:
-    """A unicast IPv6 address a peer can own on a link: global or unique-local, no scope."""
-    allowed = "a global or unique-local IPv6 address such as 2001:db8:1:1::1, without %scope"
+def check_address(where: str, value: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """A unicast address a peer can own on a link: IPv6 global or unique-local without
+    scope, or IPv4 unicast."""
+    allowed = ("a unicast IPv6 address such as 2001:db8:1:1::1 (without %scope)"
+               " or IPv4 address such as 192.0.2.1")
     text = check_str(where, value, allowed)
     try:
         ip = ipaddress.ip_address(text)
     except ValueError:
         raise ScenarioError(f"{where}: {show(text)} is not an IP address (allowed: {allowed})") from None
-    if ip.version != 6:
-        raise ScenarioError(f"{where}: {show(text)} is not IPv6 (the lab is IPv6; allowed: {allowed})")
-    assert isinstance(ip, ipaddress.IPv6Address)
     kinds = (("scope_id", "a scoped address"), ("is_multicast", "a multicast address"),
              ("is_unspecified", "the unspecified address"), ("is_loopback", "the loopback address"),
              ("is_link_local", "a link-local address"), ("ipv4_mapped", "an IPv4-mapped address"),
              ("is_site_local", "a site-local address"), ("is_reserved", "a reserved address"))
     for attr, kind in kinds:
-        if getattr(ip, attr):
+        if getattr(ip, attr, None):  # (IPv4 addresses have no scope_id, ipv4_mapped, ...)
             raise ScenarioError(f"{where}: {show(text)} is {kind} (allowed: {allowed})")
     return ip
 
@@ -143,22 +143,32 @@ class Peer:
 
     address: str
     flavor: str = "libreswan"
-    prefixlen: int = 64
+    prefixlen: int = None  # type: ignore[assignment]  # None: 64 for IPv6, 24 for IPv4
     psk: str | None = None  # overrides Scenario.psk for this side only (to break things)
     #: per-side settings: None means the scenario's own (a side may differ, to break things)
     mode: str | None = None
     ike: Proposal | None = None
     esp: Proposal | None = None
+    #: the network behind this peer (net-to-net), e.g. "10.1.0.0/24"
+    subnet: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.prefixlen is None:
+            v4 = isinstance(self.address, str) and "." in self.address and ":" not in self.address
+            object.__setattr__(self, "prefixlen", 24 if v4 else 64)
 
     @property
-    def ip(self) -> ipaddress.IPv6Address:
-        return ipaddress.IPv6Address(self.address)
+    def ip(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+        return ipaddress.ip_address(self.address)
 
     def check(self, side: str) -> None:
         """Every field, each error one line naming ``side.field``."""
-        check_address(f"{side}.address", self.address)
+        ip = check_address(f"{side}.address", self.address)
         check_flavor(f"{side}.flavor", self.flavor)
-        check_int(f"{side}.prefixlen", self.prefixlen, *PREFIXLEN_RANGE)
+        check_int(f"{side}.prefixlen", self.prefixlen, PREFIXLEN_RANGE[0],
+                  min(PREFIXLEN_RANGE[1], ip.max_prefixlen), f" for IPv{ip.version}")
+        if self.subnet is not None:
+            check_str(f"{side}.subnet", self.subnet, "a network such as '10.1.0.0/24'")
         if self.psk is not None:
             check_psk(f"{side}.psk", self.psk)
         if self.mode is not None:
@@ -187,6 +197,7 @@ class Scenario:
     pings: int = 3
     fault: str = "none"
     expect: str = "established"
+    topology: str = "host-to-host"
 
     def __post_init__(self) -> None:
         check_name("name", self.name)
@@ -210,9 +221,31 @@ class Scenario:
                 raise ScenarioError(f"{side}: {show(peer)} is not a Peer (allowed: a table with"
                                     " address, flavor, ...)")
             peer.check(side)
+        if self.left.ip.version != self.right.ip.version:
+            raise ScenarioError(f"right.address: {show(self.right.address)} is"
+                                f" IPv{self.right.ip.version} but left.address is"
+                                f" IPv{self.left.ip.version} (allowed: the same family on both"
+                                " sides)")
         if self.left.ip == self.right.ip:
             raise ScenarioError(f"right.address: {show(self.right.address)} equals left.address"
                                 " (allowed: two different addresses)")
+        _check_topology(self)
+
+    @property
+    def outer_family(self) -> int:
+        return self.left.ip.version
+
+    @property
+    def inner_family(self) -> int:
+        """The family of the protected traffic: the subnets' where there are subnets."""
+        if self.left.subnet is None:
+            return self.outer_family
+        return ipaddress.ip_network(self.left.subnet).version
+
+    @property
+    def family(self) -> str:
+        """ipv6, ipv4, 4in6 (IPv4 inside IPv6 ESP) or 6in4."""
+        return family_name(self.outer_family, self.inner_family)
 
     @property
     def responder(self) -> str:
@@ -248,10 +281,74 @@ class Scenario:
         return "lab"
 
 
+def _subnet(s: Scenario, side: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    text = s.peer(side).subnet
+    what = f"{side}.subnet: {show(text)}"
+    try:
+        net = ipaddress.ip_network(str(text))
+    except ValueError:
+        raise ScenarioError(f"{what} is not a network with its prefix length and no host bits"
+                            " (allowed: e.g. '10.1.0.0/24', '2001:db8:11::/64')") from None
+    if net.num_addresses < 4:
+        raise ScenarioError(f"{what} is too small (allowed: /30 or larger for IPv4, /126 or"
+                            " larger for IPv6: the gateway and the host need an address each)")
+    return net
+
+
+def _check_router(s: Scenario) -> None:
+    nets = {side: ipaddress.ip_network(f"{s.peer(side).address}/{s.peer(side).prefixlen}",
+                                       strict=False) for side in SIDES}
+    if nets["left"] == nets["right"]:
+        raise ScenarioError(f"right.address: {show(s.right.address)} is on left's network"
+                            f" {nets['left']} (allowed: topology {s.topology} routes between two"
+                            " networks)")
+    for side, net in nets.items():
+        if net.num_addresses < 256 or s.peer(side).ip == net.network_address + 254:
+            raise ScenarioError(f"{side}.address: {show(s.peer(side).address)} leaves no router"
+                                f" address in {net} (allowed: /24 or larger, the 254th address"
+                                " free)")
+
+
+def _check_topology(s: Scenario) -> None:
+    """The topology exists, and the peers' subnets are what it needs."""
+    check_choice("topology", s.topology, tuple(TOPOLOGIES))
+    layout = TOPOLOGIES[s.topology]
+    if any(end.address == "router" for link in layout.links for end in (link.a, link.b)):
+        _check_router(s)
+    if not layout.subnets:
+        for side in SIDES:
+            if s.peer(side).subnet is not None:
+                raise ScenarioError(f"{side}.subnet: {show(s.peer(side).subnet)} is not allowed"
+                                    f" in topology {s.topology} (allowed: no subnet; subnets need"
+                                    " topology net-to-net)")
+        return
+    for side in SIDES:
+        if s.peer(side).subnet is None:
+            raise ScenarioError(f"{side}.subnet: missing (allowed: a network such as"
+                                f" '10.1.0.0/24'; topology {s.topology} needs one per side)")
+        if s.mode_of(side) != "tunnel":
+            where = f"{side}.mode" if s.peer(side).mode else "mode"
+            raise ScenarioError(f"{where}: {show(s.mode_of(side))} is not allowed in topology"
+                                f" {s.topology} (allowed: tunnel)")
+    left, right = _subnet(s, "left"), _subnet(s, "right")
+    if left.version != right.version:
+        raise ScenarioError(f"right.subnet: {show(s.right.subnet)} is IPv{right.version} but"
+                            f" left.subnet is IPv{left.version} (allowed: the same family)")
+    if left.overlaps(right):  # type: ignore[arg-type]
+        raise ScenarioError(f"right.subnet: {show(s.right.subnet)} overlaps left.subnet"
+                            f" {show(s.left.subnet)} (allowed: separate networks)")
+    for side in SIDES:
+        for net_side, net in (("left", left), ("right", right)):
+            if s.peer(side).ip in net:
+                raise ScenarioError(f"{side}.address: {show(s.peer(side).address)} is inside"
+                                    f" {net_side}.subnet {str(net)!r} (allowed: an address"
+                                    " outside both subnets)")
+
+
 _TOP_KEYS = {"name", "left", "right", "ike_version", "mode", "psk", "ike", "esp",
              "responder_esp", "ike_lifetime", "child_lifetime", "initiator", "pings", "fault",
-             "expect"}
-_PEER_KEYS = {"address", "flavor", "prefixlen", "psk", "mode", "ike", "esp"}
+             "expect", "topology"}
+_PEER_KEYS = {"address", "flavor", "prefixlen", "psk", "mode", "ike", "esp", "subnet"}
 
 
 def scenario_from_dict(data: dict[str, Any], source: str = "scenario") -> Scenario:
@@ -299,14 +396,15 @@ def scenario_to_dict(s: Scenario) -> dict[str, Any]:
         "name": s.name, "ike_version": s.ike_version, "mode": s.mode, "psk": s.psk,
         "ike": str(s.ike), "esp": str(s.esp), "ike_lifetime": s.ike_lifetime,
         "child_lifetime": s.child_lifetime, "initiator": s.initiator, "pings": s.pings,
-        "fault": s.fault, "expect": s.expect}
+        "fault": s.fault, "expect": s.expect, "topology": s.topology}
     if s.responder_esp is not None:
         data["responder_esp"] = str(s.responder_esp)
     for side in SIDES:
         peer = s.peer(side)
         data[side] = {"address": peer.address, "flavor": peer.flavor, "prefixlen": peer.prefixlen}
-        if peer.psk is not None:
-            data[side]["psk"] = peer.psk
+        for key in ("psk", "subnet"):
+            if getattr(peer, key) is not None:
+                data[side][key] = getattr(peer, key)
         for key in ("mode", "ike", "esp"):
             if getattr(peer, key) is not None:
                 data[side][key] = str(getattr(peer, key))

@@ -1,18 +1,25 @@
-"""Two namespaces joined by one veth pair, addressed as the source text: in-process netlink."""
+"""Build a layout (lab.topologies) in the kernel: one namespace per node, veth links,
+addresses, routes, forwarding and permanent neighbours, all in-process over netlink."""
 
 from __future__ import annotations
 
-import ipaddress
+import errno
+import os
 from dataclasses import dataclass
 
 from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
 
 from lab.netns import NetNS, entered
 from lab.scenario import Scenario
+from lab.topologies import NODE_SUFFIX, TOPOLOGIES, End, Layout, Route, address, network
 
 IFA_F_NODAD = 0x02
 NUD_PERMANENT = 0x80
+#: the interface of a peer on the link between the peers (where the capture is)
 IFACE = "e0"
+#: sysctls a forwarding node gets (written inside its namespace)
+FORWARDING = ("/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding")
 
 
 def iproute_in(netns: str) -> IPRoute:
@@ -21,53 +28,93 @@ def iproute_in(netns: str) -> IPRoute:
         return IPRoute()
 
 
+def write_sysctl_in(netns: str, path: str, value: str) -> None:
+    """/proc/sys/net is the opening thread's namespace's: open it from inside."""
+    with entered(netns):
+        fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
+
+
 @dataclass
 class Topology:
-    """``ipl-<id>-l`` and ``ipl-<id>-r``, each with ``e0`` holding the peer's address."""
+    """The scenario's layout: namespaces ``ipl-<id>-<suffix>``, one per node."""
 
     scenario: Scenario
     ident: str
 
     def __post_init__(self) -> None:
-        self.ns = {side: NetNS(f"ipl-{self.ident}-{side[0]}") for side in ("left", "right")}
+        self.layout: Layout = TOPOLOGIES[self.scenario.topology]
+        self.ns = {node: NetNS(f"ipl-{self.ident}-{NODE_SUFFIX[node]}")
+                   for node in self.layout.nodes}
 
-    def netns(self, side: str) -> str:
-        return self.ns[side].name
+    def netns(self, node: str) -> str:
+        """The namespace of a node; the peers are the nodes ``left`` and ``right``."""
+        return self.ns[node].name
+
+    def traffic_end(self, side: str) -> tuple[str, str]:
+        """(namespace, address) where ``side``'s traffic starts or is answered."""
+        node, rule = self.layout.traffic[side]
+        return self.netns(node), address(self.scenario, rule, side)[0]
+
+    def capture_points(self) -> list[tuple[str, str]]:
+        return [(self.netns(node), iface) for node, iface in self.layout.capture]
 
     def up(self) -> None:
         for ns in self.ns.values():
             ns.create()
-        left, right = self.netns("left"), self.netns("right")
-        with iproute_in(left) as ipr:
-            ipr.link("add", ifname=IFACE, kind="veth", peer={"ifname": IFACE, "net_ns_fd": right})
+        for node in self.layout.nodes:
+            with iproute_in(self.netns(node)) as ipr:
+                ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+        for node in self.layout.forwarding:
+            for path in FORWARDING:
+                write_sysctl_in(self.netns(node), path, "1")
         macs = {}
-        for side, ns in (("left", left), ("right", right)):
-            me = self.scenario.peer(side)
-            other = self.scenario.peer("right" if side == "left" else "left")
-            with iproute_in(ns) as ipr:
-                lo = ipr.link_lookup(ifname="lo")[0]
-                dev = ipr.link_lookup(ifname=IFACE)[0]
-                macs[side] = ipr.get_links(dev)[0].get_attr("IFLA_ADDRESS")
-                ipr.link("set", index=lo, state="up")
-                ipr.addr("add", index=dev, address=me.address, prefixlen=me.prefixlen,
-                         flags=IFA_F_NODAD)
-                ipr.link("set", index=dev, state="up")
-                net = ipaddress.IPv6Network(f"{other.address}/{other.prefixlen}", strict=False)
-                mine = ipaddress.IPv6Network(f"{me.address}/{me.prefixlen}", strict=False)
-                if net != mine:  # the other /64 is on this link too
-                    ipr.route("add", dst=str(net.network_address), dst_len=net.prefixlen,
-                              oif=dev, scope=253)
+        for link in self.layout.links:
+            with iproute_in(self.netns(link.a.node)) as ipr:
+                ipr.link("add", ifname=link.a.iface, kind="veth",
+                         peer={"ifname": link.b.iface, "net_ns_fd": self.netns(link.b.node)})
+            for end in (link.a, link.b):
+                macs[end] = self._address(end)
+        for route in self.layout.routes:
+            self._route(route)
         # Permanent neighbour entries: the first IKE packet must not wait on neighbour
         # discovery over a link that came up a moment ago (the kernel retries after 1 s).
         # The nd-deadlock fault needs neighbour discovery, so it gets none.
         if self.scenario.fault == "nd-deadlock":
             return
-        for side, ns in (("left", left), ("right", right)):
-            other = "right" if side == "left" else "left"
-            with iproute_in(ns) as ipr:
-                dev = ipr.link_lookup(ifname=IFACE)[0]
-                ipr.neigh("add", dst=self.scenario.peer(other).address, lladdr=macs[other],
-                          ifindex=dev, state=NUD_PERMANENT)
+        for link in self.layout.links:
+            for me, other in ((link.a, link.b), (link.b, link.a)):
+                with iproute_in(self.netns(me.node)) as ipr:
+                    dev = ipr.link_lookup(ifname=me.iface)[0]
+                    ipr.neigh("add", dst=address(self.scenario, other.address, other.side)[0],
+                              lladdr=macs[other], ifindex=dev, state=NUD_PERMANENT)
+
+    def _address(self, end: End) -> str:
+        """Address the interface and bring it up; its MAC address."""
+        addr, plen = address(self.scenario, end.address, end.side)
+        with iproute_in(self.netns(end.node)) as ipr:
+            dev = ipr.link_lookup(ifname=end.iface)[0]
+            ipr.addr("add", index=dev, address=addr, prefixlen=plen, flags=IFA_F_NODAD)
+            ipr.link("set", index=dev, state="up")
+            return str(ipr.get_links(dev)[0].get_attr("IFLA_ADDRESS"))
+
+    def _route(self, route: Route) -> None:
+        net = network(self.scenario, *route.to)
+        kwargs: dict[str, object] = {"dst": str(net.network_address), "dst_len": net.prefixlen}
+        if route.via:
+            kwargs["gateway"] = address(self.scenario, *route.via)[0]
+        else:
+            kwargs["scope"] = 253  # on the link
+        with iproute_in(self.netns(route.node)) as ipr:
+            kwargs["oif"] = ipr.link_lookup(ifname=route.iface)[0]
+            try:
+                ipr.route("add", **kwargs)
+            except NetlinkError as exc:
+                if exc.code != errno.EEXIST:  # the link's own prefix route is there already
+                    raise
 
     def down(self) -> None:
         errors = []

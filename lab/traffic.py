@@ -1,7 +1,8 @@
-"""ping6, in-process: ICMPv6 echo requests from one namespace, replies counted."""
+"""ping, in-process: ICMP or ICMPv6 echo requests from one namespace, replies counted."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import select
 import socket
@@ -11,7 +12,10 @@ from dataclasses import dataclass, field
 
 from lab.netns import socket_in
 
-ECHO_REQUEST, ECHO_REPLY = 128, 129
+ECHO_REQUEST, ECHO_REPLY = 128, 129  # ICMPv6
+ECHO_REQUEST4, ECHO_REPLY4 = 8, 0  # ICMP
+#: IP version -> (echo request type, echo reply type)
+ECHO = {6: (ECHO_REQUEST, ECHO_REPLY), 4: (ECHO_REQUEST4, ECHO_REPLY4)}
 
 
 @dataclass
@@ -20,6 +24,11 @@ class PingResult:
     sent: list[int] = field(default_factory=list)  # sequence numbers sent
     replies: list[int] = field(default_factory=list)  # sequence numbers answered
     rtts: list[float] = field(default_factory=list)
+    family: int = 6
+
+    @property
+    def tool(self) -> str:
+        return "ping6" if self.family == 6 else "ping"
 
     @property
     def lost(self) -> list[int]:
@@ -27,19 +36,41 @@ class PingResult:
 
     def __str__(self) -> str:
         rtt = f", rtt avg {1000 * sum(self.rtts) / len(self.rtts):.2f} ms" if self.rtts else ""
-        return (f"ping6 id=0x{self.ident:04x}: {len(self.sent)} sent, "
+        return (f"{self.tool} id=0x{self.ident:04x}: {len(self.sent)} sent, "
                 f"{len(self.replies)} answered{rtt}")
 
 
-def ping6(netns: str, dst: str, count: int, timeout: float = 1.0,
-          payload: bytes = b"ipsec-lab ping6 ") -> PingResult:
-    """Send ``count`` echo requests, one after the other's reply (or timeout)."""
-    result = PingResult(ident=os.getpid() & 0xFFFF)
-    with socket_in(netns, socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6) as sock:
+def checksum(data: bytes) -> int:
+    """The Internet checksum (RFC 1071)."""
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def echo_request(family: int, ident: int, seq: int, payload: bytes) -> bytes:
+    """An echo request; the kernel fills in the checksum of raw ICMPv6 sockets, not ICMP's."""
+    kind = ECHO[family][0]
+    header = struct.pack("!BBHHH", kind, 0, 0, ident, seq)
+    if family == 6:
+        return header + payload
+    return struct.pack("!BBHHH", kind, 0, checksum(header + payload), ident, seq) + payload
+
+
+def ping(netns: str, dst: str, count: int, timeout: float = 1.0,
+         payload: bytes = b"ipsec-lab ping ") -> PingResult:
+    """Send ``count`` echo requests, one after the other's reply (or timeout); ICMP or
+    ICMPv6 after ``dst``'s family."""
+    family = ipaddress.ip_address(dst).version
+    result = PingResult(ident=os.getpid() & 0xFFFF, family=family)
+    af, proto = ((socket.AF_INET6, socket.IPPROTO_ICMPV6) if family == 6
+                 else (socket.AF_INET, socket.IPPROTO_ICMP))
+    reply_type = ECHO[family][1]
+    with socket_in(netns, af, socket.SOCK_RAW, proto) as sock:
         for seq in range(1, count + 1):
-            # The kernel fills in the ICMPv6 checksum of raw ICMPv6 sockets.
-            sock.sendto(struct.pack("!BBHHH", ECHO_REQUEST, 0, 0, result.ident, seq) + payload,
-                        (dst, 0))
+            sock.sendto(echo_request(family, result.ident, seq, payload), (dst, 0))
             result.sent.append(seq)
             started = time.monotonic()
             end = started + timeout
@@ -47,8 +78,12 @@ def ping6(netns: str, dst: str, count: int, timeout: float = 1.0,
                 if not select.select([sock], [], [], left)[0]:
                     break
                 data, _ = sock.recvfrom(2048)
+                if family == 4:  # raw IPv4 sockets receive the IP header too
+                    data = data[(data[0] & 0x0F) * 4:]
+                if len(data) < 8:
+                    continue
                 kind, _code, _sum, ident, rseq = struct.unpack_from("!BBHHH", data)
-                if kind == ECHO_REPLY and ident == result.ident and rseq == seq:
+                if kind == reply_type and ident == result.ident and rseq == seq:
                     result.replies.append(seq)
                     result.rtts.append(time.monotonic() - started)
                     break

@@ -1,6 +1,7 @@
 """The verdict: does the wire prove what the daemons claim?
 
-(a) between the two peers, everything but IKE and neighbour discovery is ESP;
+(a) between the two peers, everything but IKE and neighbour discovery is ESP, and
+    nothing of the traffic between the hosts behind them (net-to-net) is in clear text;
 (b) the SPIs seen in each direction are exactly those negotiated for it, as both
     kernels hold them; (c) ESP sequence numbers start at 1 and rise by one;
 (d) ESP packets = echo requests sent + replies received; and (e, lab.decrypt)
@@ -18,6 +19,7 @@ from lab.errors import VerdictError
 from lab.negotiated import Negotiated, Problem
 from lab.packets import Packet
 from lab.scenario import Scenario
+from lab.topologies import endpoint
 from lab.traffic import PingResult
 from lab.xfrm import SA
 
@@ -75,6 +77,7 @@ def judge(scenario: Scenario, packets: list[Packet], sas: dict[str, list[SA]],
           ping: PingResult) -> Verdict:
     left, right = scenario.left.address, scenario.right.address
     pair = {left, right}
+    inner = {endpoint(scenario, "left")[1], endpoint(scenario, "right")[1]}
     problems: list[str] = []
     directions = []
     for src, dst in ((left, right), (right, left)):
@@ -87,6 +90,10 @@ def judge(scenario: Scenario, packets: list[Packet], sas: dict[str, list[SA]],
     cleartext: list[str] = []
     esp = echo = 0
     for p in packets:
+        if {p.src, p.dst} == inner != pair:  # the hosts' own packets on the peers' link
+            cleartext.append(p.line())
+            echo += p.kind == "echo"
+            continue
         if {p.src, p.dst} != pair:
             continue
         kind = p.kind
@@ -100,7 +107,8 @@ def judge(scenario: Scenario, packets: list[Packet], sas: dict[str, list[SA]],
             if kind == "echo":
                 echo += 1
     if cleartext:
-        problems.append(f"(a) {len(cleartext)} packet(s) between the peers in clear text, "
+        who = "between the peers" + (" or the hosts behind them" if inner != pair else "")
+        problems.append(f"(a) {len(cleartext)} packet(s) {who} in clear text, "
                         f"first: {cleartext[0]}")
 
     for d in directions:
@@ -120,5 +128,5 @@ def judge(scenario: Scenario, packets: list[Packet], sas: dict[str, list[SA]],
         problems.append(f"(d) {esp} ESP packets on the wire, expected {wanted} "
                         f"({len(ping.sent)} echo requests + {len(ping.replies)} replies)")
     if ping.lost:
-        problems.append(f"ping6: no reply to sequence number(s) {ping.lost}")
+        problems.append(f"{ping.tool}: no reply to sequence number(s) {ping.lost}")
     return Verdict(directions, problems, esp, echo)

@@ -113,7 +113,8 @@ class Policy:
 
     def covers(self, src: str, dst: str) -> bool:
         def within(addr: str, net: str, plen: int) -> bool:
-            return ipaddress.ip_address(addr) in ipaddress.ip_network(f"{net}/{plen}", strict=False)
+            ip, network = ipaddress.ip_address(addr), ipaddress.ip_network(f"{net}/{plen}", strict=False)
+            return ip.version == network.version and ip in network  # (`in` ignores families)
 
         return within(src, self.src, self.src_len) and within(dst, self.dst, self.dst_len)
 

@@ -58,7 +58,7 @@ def test_unknown_algorithm_in_a_file_names_file_field_value_and_choices(tmp_path
     ({"ike_version": 3}, "ike_version"),
     ({"initiator": "middle"}, "initiator"),
     ({"child_lifetime": 5}, "child_lifetime"),
-    ({"left": Peer("192.0.2.1")}, "left.address"),
+    ({"left": Peer("192.0.2.1")}, "right.address"),  # families differ
     ({"right": Peer("not-an-address")}, "right.address"),
 ])
 def test_invalid_fields(change: dict, field: str) -> None:

@@ -110,6 +110,7 @@ class Libreswan(Daemon):
             f"conn {s.conn_name}",
             f"\tleft={self.peer.address}",
             f"\tright={self.other.address}",
+            *self._subnets(),
             "\tauthby=secret",
             f"\t{version_line}",
             f"\ttype={s.mode_of(self.side)}",
@@ -118,7 +119,7 @@ class Libreswan(Daemon):
             f"\tpfs={'yes' if esp.dh else 'no'}",
             f"\tikelifetime={s.ike_lifetime}s",
             f"\tsalifetime={s.child_lifetime}s",
-            "\tleftupdown=%disabled",  # host-to-host: no routes to add, and 0.7 s saved per SA
+            "\tleftupdown=%disabled",  # the lab routes (its topology); 0.7 s saved per SA
             "\tkeyingtries=1",
             "\tauto=add",
         ]
@@ -128,6 +129,13 @@ class Libreswan(Daemon):
         return {"ipsec.conf": header("pluto", s.name, self.side, "ipsec.conf", home)
                 + "\n".join(setup) + "\n\n" + "\n".join(conn) + "\n",
                 "ipsec.secrets": secrets}
+
+    def _subnets(self) -> list[str]:
+        """leftsubnet/rightsubnet behind the gateways (net-to-net); pluto takes each
+        family from the addresses, IPv4 subnets between IPv6 gateways included."""
+        if self.peer.subnet is None or self.other.subnet is None:
+            return []
+        return [f"\tleftsubnet={self.peer.subnet}", f"\trightsubnet={self.other.subnet}"]
 
     # -- running --------------------------------------------------------------
     @property

@@ -26,6 +26,7 @@ from lab.flavors import Flavor
 from lab.netns import socket_in
 from lab.scenario import Scenario
 from lab.status import DaemonStatus
+from lab.topologies import address
 
 #: neutral cipher -> racoon phase-1 and phase-2 `encryption_algorithm` (the same spelling)
 CIPHER: dict[str, str] = {"3des": "3des", "aes128": "aes 128", "aes192": "aes 192",
@@ -58,6 +59,11 @@ ND_COMMENT = """\
 # and NS/NA between them match too: without an SA they are dropped, neither side can
 # resolve the other's link-layer address, and IKE, which would make the SA, never
 # reaches the peer. A higher priority puts these in front of the require policies."""
+
+FWD_COMMENT = """\
+# The gateways forward their hosts' traffic: Linux checks decapsulated packets that
+# it forwards against a "fwd" policy. setkey adds one for every "in" policy by itself
+# (its default RFC mode, setkey(8) "RFC vs Linux kernel semantics"), so none is here."""
 
 ND_DEADLOCK_NOTE = """\
 # fault nd-deadlock: no neighbour-discovery bypass, on purpose. The require policies
@@ -180,9 +186,17 @@ class Racoon(Daemon):
                  "\tcompression_algorithm deflate;"]
         return [f"sainfo address {src} any address {dst} any", "{", *body, "}"]
 
+    def _selectors(self) -> tuple[str, str]:
+        """What this side's phase 2 protects: its own and the other's address, or (net-to-net)
+        its subnet and the other's (racoon.conf(5): ``address address [/ prefix]``)."""
+        if self.peer.subnet and self.other.subnet:
+            return self.peer.subnet, self.other.subnet
+        return self.peer.address, self.other.address
+
     def _racoon_conf(self) -> str:
         s = self.scenario
         me, other = self.peer.address, self.other.address
+        mine, theirs = self._selectors()
         ike = s.ike_of(self.side)
         lines = [
             f"path pre_shared_key {self._path('psk.txt')};",
@@ -207,9 +221,9 @@ class Racoon(Daemon):
             "\t}",
             "}",
             "",
-            *self._sainfo(me, other),
+            *self._sainfo(mine, theirs),
             "",
-            *self._sainfo(other, me),
+            *self._sainfo(theirs, mine),
         ]
         return self._header("racoon.conf") + "\n".join(lines) + "\n"
 
@@ -219,24 +233,32 @@ class Racoon(Daemon):
                 " the key as 0x and the hex of its UTF-8 bytes, so any text arrives unchanged\n"
                 f"{self.other.address} {psk}\n")
 
-    def _policy(self, src: str, dst: str) -> str:
-        direction = "out" if src == self.peer.address else "in"
+    def _policy(self, outbound: bool) -> str:
+        """One require policy; tunnel mode names the gateways (the outer addresses) and
+        protects the selectors, which are subnets in net-to-net."""
+        mine, theirs = self._selectors()
+        me, other = self.peer.address, self.other.address
+        src, dst, direction = (mine, theirs, "out") if outbound else (theirs, mine, "in")
         if self.scenario.mode_of(self.side) == "tunnel":
-            rule = f"esp/tunnel/{src}-{dst}/require"
+            ends = f"{me}-{other}" if outbound else f"{other}-{me}"
+            rule = f"esp/tunnel/{ends}/require"
         else:
             rule = "esp/transport//require"
         return f"spdadd {src} {dst} any -P {direction} ipsec {rule};"
 
     def _setkey_conf(self) -> str:
-        left, right = self.scenario.left.address, self.scenario.right.address
         lines = ["flush;", "spdflush;"]
         if self.scenario.fault == "nd-deadlock":
             lines.append(ND_DEADLOCK_NOTE)
-        else:
+        elif self.scenario.inner_family == 6:
             lines.append(ND_COMMENT)
             lines += [f"spdadd ::/0 ::/0 icmp6 {kind},0 -P {way} prio def +100 none;"
                       for kind in ND_TYPES for way in ("out", "in")]
-        lines += [self._policy(left, right), self._policy(right, left)]
+        if self.peer.subnet:
+            lines.append(FWD_COMMENT)
+        # left-to-right first on both peers, as the source text writes them
+        lines += [self._policy(outbound=o) for o in ((True, False) if self.side == "left"
+                                                    else (False, True))]
         return self._header("setkey -f") + "\n".join(lines) + "\n"
 
     # -- running --------------------------------------------------------------
@@ -290,17 +312,28 @@ class Racoon(Daemon):
 
     def _trigger(self) -> None:
         """One datagram that matches the out policy: the kernel's ACQUIRE starts IKE.
-        It is dropped while there is no SA; the verdict counts only later pings."""
+        It is dropped while there is no SA; the verdict counts only later pings. In
+        net-to-net it leaves from the gateway's own address in its subnet (on the LAN)
+        to the host behind the other gateway, which the subnet policy covers."""
+        src: str | None = None
+        dst = self.other.address
+        if self.peer.subnet:
+            src = address(self.scenario, "gateway", self.side)[0]
+            dst = address(self.scenario, "host", "left" if self.side == "right" else "right")[0]
+        family = socket.AF_INET6 if ":" in dst else socket.AF_INET
         try:
-            with socket_in(self.ctx.netns, socket.AF_INET6, socket.SOCK_DGRAM) as s:
-                s.sendto(b"ipsec-lab racoon trigger", (self.other.address, TRIGGER_PORT))
+            with socket_in(self.ctx.netns, family, socket.SOCK_DGRAM) as s:
+                if src:
+                    s.bind((src, 0))
+                s.sendto(b"ipsec-lab racoon trigger", (dst, TRIGGER_PORT))
         except OSError:
             pass  # e.g. EAGAIN while the SA is larval: the ACQUIRE has been sent all the same
 
     def initiate(self) -> None:
         racoonctl = self.ctx.flavor.which("racoonctl")
         if racoonctl:
-            self.tool([racoonctl, "-s", str(self.sock), "establish-sa", "isakmp", "inet6",
+            self.tool([racoonctl, "-s", str(self.sock), "establish-sa", "isakmp",
+                       "inet6" if self.scenario.outer_family == 6 else "inet",
                        self.peer.address, self.other.address], check=False, timeout=10)
         self._trigger()
         self._initiated_at = time.monotonic()

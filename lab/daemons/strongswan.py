@@ -262,7 +262,7 @@ class StrongSwan(Daemon):
         charon: Settings = {
             "load_modular": "no",
             "load": plugins,
-            "install_routes": "no",  # host-to-host: the kernel needs no extra routes
+            "install_routes": "no",  # the lab routes (its topology)
             "install_virtual_ip": "no",
             "plugins": {"vici": {"socket": f"unix://{home / self.socket_name}"}},
             "filelog": {"lab": {"path": str(home / self.log_name), "time_format": "%b %e %T",
@@ -289,6 +289,8 @@ class StrongSwan(Daemon):
             "life_time": f"{s.child_lifetime}s",
             "start_action": "none",
         }
+        if self.peer.subnet and self.other.subnet:  # net-to-net: the subnets behind the peers
+            child.update(local_ts=self.peer.subnet, remote_ts=self.other.subnet)
         conn: Settings = {
             "version": str(s.ike_version),
             "local_addrs": me,
