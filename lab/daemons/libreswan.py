@@ -17,6 +17,7 @@ from lab.errors import DaemonError
 from lab.flavors import Flavor
 from lab.scenario import Scenario
 from lab.status import DaemonStatus
+from lab.topologies import endpoint
 from lab.xfrm import Policy
 
 LIBEXEC = "/usr/libexec/ipsec"
@@ -207,8 +208,9 @@ class Libreswan(Daemon):
 
     def known_leftover(self, policy: Policy) -> str | None:
         version = _version(self.ctx.flavor, self.ctx.tag)
-        if policy.dir == "out" and policy.ipsec and policy.covers(self.peer.address,
-                                                                  self.other.address):
+        other = "right" if self.side == "left" else "left"
+        mine, theirs = endpoint(self.scenario, self.side)[1], endpoint(self.scenario, other)[1]
+        if policy.dir == "out" and policy.ipsec and policy.covers(mine, theirs):
             return next((why for prefix, why in KNOWN_LEFTOVERS.items()
                          if version.startswith(prefix)), None)
         return None
