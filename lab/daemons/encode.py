@@ -40,7 +40,9 @@ def check_path(path: Path | str, daemon: str) -> str:
 
 def header(daemon: str, name: str, side: str, what: str, home: Path) -> str:
     """The first line of every rendered file: a comment naming the scenario and the peer."""
-    line = f"# ipsec-lab: {name}, {side} peer, {what} for {daemon} in {check_path(home, daemon)}"
-    if any(not c.isprintable() for c in line):  # the scenario validated the name; be sure
-        raise ScenarioError(f"name: {name!r} cannot go into a comment line")
-    return line + "\n"
+    path = check_path(home, daemon)
+    bad = next((c for c in name if not c.isprintable()), None)
+    if bad is not None:  # the scenario refuses such a name already; a comment must stay one line
+        raise ScenarioError(f"name: {name!r} holds {bad!r}, which cannot go into a comment line"
+                            " (allowed: printable characters)")
+    return f"# ipsec-lab: {name}, {side} peer, {what} for {daemon} in {path}\n"
