@@ -1,0 +1,173 @@
+"""No scenario can add a statement to a daemon's config. Every string field (name, psk,
+[left]/[right].psk, the address and anything after '%', the flavor, the run directory the
+paths come from) is fed hostile and arbitrary text; each input is either refused with a
+one-line error, or rendered into files that, parsed back (tests/conf_parsers.py), make
+exactly the statements a benign scenario makes, with the addresses where they belong and
+the PSK decoding to the very bytes of the text."""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+from conf_parsers import (
+    ipsec_conf,
+    ipsec_secrets,
+    key_paths,
+    racoon_psk,
+    racoon_statements,
+    strongswan_conf,
+    swanctl_secret,
+)
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lab.daemons import DAEMONS, libreswan
+from lab.daemons.base import PeerContext
+from lab.errors import ScenarioError, UsageError
+from lab.flavors import parse_flavor
+from lab.scenario import NAME_CHARS, PSK_MAX_BYTES, SIDES, Peer, Scenario, seed_scenario
+
+LEFT, RIGHT = "2001:db8:1:1::1", "2001:db8:2:2::2"
+IMPLS = ("libreswan", "strongswan", "racoon")
+RUNDIR = "/tmp/ipl-injection"
+#: what an attacker tries: line breaks, quotes, the secrets file's '%any', comments,
+#: braces, statement ends, escapes, and encodings a daemon might decode
+NASTY = [
+    "\n", "\r", '"', "'", "%", "\\", "#", "{", "}", ";", "=", ":", "\t", "\x00", " ",
+    'x"\n%any %any : PSK "y', "x\n\tleftupdown=/bin/sh -c 'id > /tmp/pwned'",
+    "lab\n    updown = /bin/sh -c \"id > /tmp/pwned\"", "}\nconnections { evil { version = 1 } }",
+    '"; path include "/etc"; #', "x; flush; spdflush;", "a\\b", "a\\\"b", "0sFpZ\"#%\\x",
+    "0x41", "0s QUFB", "0tplain", "%any", "%eth0", "%eth0\nconn evil", "eth0\" #",
+    "\u2028", "\u0085", "\ufeff", "é", "😀", "x" * 300,
+]
+TEXT = st.one_of(st.sampled_from(NASTY), st.text(max_size=40),
+                 st.text(alphabet=string.printable + "é\u2028\x00", max_size=40))
+#: (field, what goes in front of the generated text)
+FIELDS = [("name", ""), ("name", "lab-"), ("psk", ""), ("psk", "0s"), ("psk", "0x"),
+          ("left.psk", ""), ("right.psk", ""), ("left.address", ""), ("left.address", f"{LEFT}%"),
+          ("right.address", f"{RIGHT}%"), ("left.flavor", "{impl}@"), ("right.flavor", "{impl}@/"),
+          ("rundir", "")]
+
+
+def build(impl: str, field: str, value: str) -> tuple[Scenario, str]:
+    """The seed scenario with ``field`` set to ``value`` (raises if it is refused)."""
+    peers: dict[str, dict[str, Any]] = {"left": {"address": LEFT, "flavor": impl},
+                                        "right": {"address": RIGHT, "flavor": impl}}
+    top: dict[str, Any] = {"name": "injection"}
+    rundir = RUNDIR
+    if field == "rundir":
+        rundir = f"{RUNDIR}/{value}"
+    elif "." in field:
+        side, key = field.split(".")
+        peers[side][key] = value
+    else:
+        top[field] = value
+    s = seed_scenario(ike_version=1 if impl == "racoon" else 2, ike="aes128-sha1-modp2048").with_(
+        left=Peer(**peers["left"]), right=Peer(**peers["right"]), **top)
+    return s, rundir
+
+
+def render(s: Scenario, side: str, rundir: str) -> tuple[dict[str, str], PeerContext]:
+    flavor = parse_flavor(s.peer(side).flavor)
+    ctx = PeerContext(side, f"ipl-inj-{side[0]}", Path(rundir) / side, flavor, "t", Path(RUNDIR))
+    with mock.patch.object(libreswan, "_version", lambda flavor, tag: "5.2"):
+        return DAEMONS[flavor.impl](s, ctx).render(), ctx
+
+
+def statements(impl: str, files: dict[str, str], s: Scenario, side: str,
+               ctx: PeerContext) -> object:
+    """What the files say, values aside; and assert the values that come from the scenario."""
+    me, other = s.peer(side).address, s.peer("right" if side == "left" else "left").address
+    psk = s.psk_of(side).encode()
+    if impl == "libreswan":
+        conf, secrets = ipsec_conf(files["ipsec.conf"]), ipsec_secrets(files["ipsec.secrets"])
+        params = dict(conf[1][1])
+        assert (params["left"], params["right"]) == (me, other)
+        assert secrets == [([me, other], "PSK", psk)]
+        return [(name, [k for k, _ in kv]) for name, kv in conf]
+    if impl == "strongswan":
+        daemon, swanctl = strongswan_conf(files["strongswan.conf"]), strongswan_conf(files["swanctl.conf"])
+        secret = swanctl["secrets"]["ike-lab"]
+        assert swanctl_secret(secret["secret"]) == psk
+        assert (secret["id-1"], secret["id-2"]) == (me, other)
+        conn = swanctl["connections"]["lab"]
+        assert (conn["local_addrs"], conn["remote_addrs"]) == (me, other)
+        assert daemon["charon"]["filelog"]["lab"]["path"] == str(ctx.home / "charon.log")
+        return key_paths(daemon), key_paths(swanctl)
+    conf = racoon_statements(files["racoon.conf"])
+    assert (0, ("path", "pre_shared_key", f'"{ctx.home}/psk.txt"', ";")) in conf
+    assert (0, ("remote", other, "{")) in conf
+    assert racoon_psk(files["psk.txt"]) == [(other, psk)]
+    setkey = racoon_statements(files["setkey.conf"])
+    assert [t for _, t in setkey if t[0] == "spdadd" and "ipsec" in t] == [
+        ("spdadd", s.left.address, s.right.address, "any", "-P", "out" if side == "left" else "in",
+         "ipsec", "esp/transport//require", ";"),
+        ("spdadd", s.right.address, s.left.address, "any", "-P", "in" if side == "left" else "out",
+         "ipsec", "esp/transport//require", ";")]
+    return ([(d, t[0], len(t)) for d, t in conf], [(d, t[0], len(t)) for d, t in setkey])
+
+
+BASELINE: dict[tuple[str, str], object] = {}
+
+
+def baseline(impl: str, side: str) -> object:
+    if (impl, side) not in BASELINE:
+        s, rundir = build(impl, "name", "injection")
+        files, ctx = render(s, side, rundir)
+        BASELINE[(impl, side)] = statements(impl, files, s, side, ctx)
+    return BASELINE[(impl, side)]
+
+
+def check(impl: str, field: str, value: str) -> bool:
+    """Refused in one line, or rendered with the baseline's statements. True if accepted."""
+    try:
+        s, rundir = build(impl, field, value)
+        rendered = [(side, *render(s, side, rundir)) for side in SIDES]
+    except (ScenarioError, UsageError) as exc:
+        text = str(exc)
+        assert text and "\n" not in text and "\r" not in text, repr(text)
+        assert ": " in text and "allowed" in text, text  # names the field and what is allowed
+        return False
+    for side, files, ctx in rendered:
+        assert statements(impl, files, s, side, ctx) == baseline(impl, side), (field, value)
+    return True
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("field", sorted({f for f, _ in FIELDS}))
+def test_injection_attempts(impl: str, field: str) -> None:
+    accepted = [v for v in NASTY if check(impl, field, v)]
+    if field in ("psk", "left.psk", "right.psk"):
+        # every printable PSK goes through, encoded: quotes, '#', '%', backslash, 0s/0x
+        assert {'"', "%", "\\", "#", "{", "}", ";", "a\\b", "0sFpZ\"#%\\x", "0x41", "é"} <= set(accepted)
+    if field == "name":
+        assert not {"\n", '"', "\\", "#", "{", "}", ";", "%"} & set(accepted)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(impl=st.sampled_from(IMPLS), where=st.sampled_from(FIELDS), text=TEXT)
+def test_arbitrary_text_in_any_string_field(impl: str, where: tuple[str, str], text: str) -> None:
+    field, prefix = where
+    check(impl, field, prefix.format(impl=impl) + text)
+
+
+PRINTABLE = st.text(st.characters(categories=("L", "M", "N", "P", "S")) | st.just(" "),
+                    min_size=1, max_size=60)
+
+
+@settings(max_examples=200, deadline=None)
+@given(impl=st.sampled_from(IMPLS), psk=PRINTABLE)
+def test_every_printable_psk_arrives_byte_for_byte(impl: str, psk: str) -> None:
+    if len(psk.encode()) > PSK_MAX_BYTES:
+        return
+    assert check(impl, "psk", psk), psk
+
+
+@settings(max_examples=100, deadline=None)
+@given(impl=st.sampled_from(IMPLS), name=st.text(NAME_CHARS, min_size=1, max_size=200))
+def test_every_name_of_the_safe_alphabet_is_taken(impl: str, name: str) -> None:
+    assert check(impl, "name", name), name
