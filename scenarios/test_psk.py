@@ -15,6 +15,7 @@ from __future__ import annotations
 import pytest
 
 from lab.daemons import libreswan, strongswan
+from lab.matrix import pair_id
 from lab.scenario import Peer, Scenario, seed_scenario
 
 #: the key of the verdict issue: '0s' + base64-looking text, a quote, '#', '%', backslash
@@ -32,8 +33,8 @@ RACOON_PAIRS = [("racoon", "libreswan@sid"), ("libreswan@sid", "racoon"),
 
 
 def _id(pair: tuple[str, str]) -> str:
-    """Test ids `-k` can select: `libreswan_sid-strongswan_bookworm`."""
-    return "-".join(p.replace("@", "_") for p in pair)
+    """Test ids `-k` can select, as the matrix's: `libreswan_sid-strongswan_bookworm`."""
+    return pair_id(*pair)
 
 
 def scenario(initiator: str, responder: str, psk: str, ike_version: int = 2) -> Scenario:
