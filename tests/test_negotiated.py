@@ -286,3 +286,28 @@ def test_teardown_lists_what_was_left() -> None:
     assert left_behind([], [nd], baseline={nd}) == ([], [])
     known = left_behind([], [nd, cell], {nd}, lambda p: "pluto 4.x keeps it" if p.ipsec else None)
     assert known == ([], [f"policy {cell} (known: pluto 4.x keeps it)"])
+
+
+# -- each driver deletes the connection its own way ----------------------------------------
+
+def test_racoon_deletes_the_isakmp_sa_as_racoonctl_documents(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from lab.daemons.base import PeerContext
+    from lab.daemons.racoon import Racoon
+    from lab.errors import DaemonError
+    from lab.flavors import Flavor
+
+    scenario = SCENARIO.with_(ike_version=1, left=Peer(L, "racoon"), right=Peer(R, "racoon"))
+    ctx = PeerContext("left", "ipl-test-left", tmp_path / "left", Flavor("racoon"), "ipl-unit",
+                      tmp_path)
+    racoon = Racoon(scenario, ctx)
+    calls: list[list[str]] = []
+    monkeypatch.setattr(racoon, "tool", lambda argv, **kw: calls.append(argv))
+    monkeypatch.setattr(Flavor, "which", lambda self, *names: None)
+    with pytest.raises(DaemonError, match=r"racoon \(left\): racoonctl not found on PATH .*"
+                                          "the teardown check needs it"):
+        racoon.delete()
+    monkeypatch.setattr(Flavor, "which", lambda self, *names: f"/usr/sbin/{names[0]}")
+    racoon.delete()
+    assert calls == [["/usr/sbin/racoonctl", "-s", str(ctx.home / "racoon.sock"), "delete-sa",
+                      "isakmp", "inet6", L, R]]
