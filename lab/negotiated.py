@@ -119,7 +119,9 @@ def between(sas: Iterable[SA], a: str, b: str) -> list[SA]:
 
 
 def _fields(sa: SA) -> dict[str, str]:
-    """What two copies of one SA must have in common, by the name a finding uses."""
+    """What two copies of one SA must have in common, by the name a finding uses. (The
+    replay window and flags such as af-unspec are each kernel's own business: pluto
+    gives its inbound SAs 128, charon 32.)"""
     out = {
         "direction": f"{sa.src} -> {sa.dst}",
         "protocol": sa.proto,
@@ -161,11 +163,11 @@ def agreement(sas: dict[str, list[SA]], sides: dict[str, Side]) -> list[Problem]
                 problems.append(Problem("agreement", f"spi 0x{spi:08x}: {name} differs:"
                                         f" {left} {va}, {right} {vb}"))
         if a.dir and b.dir and a.dir == b.dir:
-            problems.append(Problem("agreement", f"spi 0x{spi:08x}: SA direction differs"
-                                    f" wrongly: {left} {a.dir}, {right} {b.dir} (one copy must"
-                                    " be in, the other out)"))
-        # A selector-less SA (family unset) matches every packet: charon installs its
-        # tunnel-mode SAs so, pluto with the host pair. Only two real selectors must agree.
+            problems.append(Problem("agreement", f"spi 0x{spi:08x}: SA direction is the same"
+                                    f" in both kernels: {left} {a.dir}, {right} {b.dir} (one"
+                                    " copy must be in, the other out)"))
+        # A selector-less SA (family unset) matches every packet: pluto and charon install
+        # tunnel-mode SAs so (recorded). Only two real selectors must agree.
         if not a.sel.any and not b.sel.any and a.sel != b.sel:
             problems.append(Problem("agreement", f"spi 0x{spi:08x}: selectors differ:"
                                     f" {left} {a.sel}, {right} {b.sel}"))

@@ -1,11 +1,12 @@
 """The teardown check: once the initiator has deleted the connection, neither kernel
 may hold anything of the cell.
 
-"Of the cell" is what appeared in a kernel after the daemons were loaded and before
-the negotiation: every SA, and every policy not in that kernel's baseline. The
-baseline holds what a daemon installs for itself at start (pluto's neighbour
-discovery bypasses) and what the lab loads as configuration (racoon's SPD comes from
-the lab's setkey script, not from the negotiation, and stays). A policy the daemon's
+"Of the cell" is every SA in the peer's namespace, and every SPD policy (in, out,
+fwd) about the two peers' addresses that was not in the kernel before the
+negotiation. Not the cell's: what the lab loads as configuration (racoon's SPD comes
+from the lab's setkey script and stays), what a daemon installs for itself
+(pluto's ::/0 neighbour-discovery bypasses, its per-socket policies on the IKE
+sockets, which pluto may add after the baseline was read). A policy the daemon's
 driver names as a known defect of its version (``Daemon.known_leftover``) is reported
 as a note, not as a failure; anything else left fails the cell.
 """
@@ -17,6 +18,9 @@ from collections.abc import Callable
 from lab.negotiated import Problem, Side
 from lab.xfrm import SA, Policy
 
+#: SPD directions; the others (socket policies) belong to a daemon's own sockets
+SPD_DIRS = ("in", "out", "fwd")
+
 
 def left_behind(sas: list[SA], policies: list[Policy], baseline: set[Policy],
                 known: Callable[[Policy], str | None] = lambda p: None,
@@ -26,7 +30,7 @@ def left_behind(sas: list[SA], policies: list[Policy], baseline: set[Policy],
     items = [f"SA {sa}" for sa in sas]
     notes = []
     for p in policies:
-        if p in baseline:
+        if p in baseline or p.dir not in SPD_DIRS or not (p.src_len or p.dst_len):
             continue
         why = known(p)
         if why:
