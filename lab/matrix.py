@@ -1,6 +1,12 @@
 """The interop matrix: initiator flavor x responder flavor x IKE version x mode x
-proposal set. Every combination is generated; the ones a pair cannot do are
-skipped with the reason, never dropped."""
+proposal set, and the topology and address family. Every combination is generated;
+the ones a pair cannot do are skipped with the reason, never dropped. Combinations
+no lab can build are not cells: net-to-net runs in tunnel mode only, and mixed
+families (4in6, 6in4) need the subnets of net-to-net.
+
+By default the matrix is the whole host-to-host IPv6 grid plus `EXTRA_AXES` (IPv4,
+net-to-net in every family) for the proposal sets in `EXTRA_PROPOSALS`; naming
+topologies or families on the command line gives their whole grid instead."""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from lab.algorithms import parse_proposal
 from lab.errors import UsageError
 from lab.flavors import parse_flavor
 from lab.scenario import MODES, Peer, Scenario
+from lab.topologies import FAMILIES, TOPOLOGIES
 
 DEFAULT_FLAVORS = ("libreswan@bookworm", "libreswan@sid", "strongswan@bookworm",
                    "strongswan@sid", "racoon")
@@ -44,8 +51,30 @@ def cell_id(initiator: str, responder: str, *rest: str) -> str:
     return "-".join([pair_id(initiator, responder), *rest])
 
 
-#: What `cell_id` makes of a matrix cell, for readers of test reports (ci/report.py).
-CELL_ID = re.compile(r"(?P<i>\w+)-(?P<r>\w+)-ikev(?P<v>\d)-(?P<m>transport|tunnel)-(?P<p>.+)")
+DEFAULT_TOPOLOGY, DEFAULT_FAMILY = "host-to-host", "ipv6"
+#: (topology, family) pairs the default matrix adds to the host-to-host IPv6 grid ...
+EXTRA_AXES = (("host-to-host", "ipv4"), ("net-to-net", "ipv6"), ("net-to-net", "ipv4"),
+              ("net-to-net", "4in6"), ("net-to-net", "6in4"))
+#: ... for these proposal sets only (the axes test addressing, not algorithms)
+EXTRA_PROPOSALS = ("aes128-sha1",)
+
+#: What `cell_id` makes of a matrix cell, for readers of test reports (ci/report.py); the
+#: topology and the family follow only where they are not host-to-host and ipv6.
+def _alternatives(names: object) -> str:
+    return "|".join(re.escape(n) for n in names)  # type: ignore[attr-defined]
+
+
+CELL_ID = re.compile(
+    r"(?P<i>\w+)-(?P<r>\w+)-ikev(?P<v>\d)-(?P<m>transport|tunnel)-(?P<p>.+?)"
+    rf"(?:-(?P<t>{_alternatives(t for t in TOPOLOGIES if t != DEFAULT_TOPOLOGY)}))?"
+    rf"(?:-(?P<f>{_alternatives(f for f in FAMILIES if f != DEFAULT_FAMILY)}))?")
+
+
+def buildable(topology: str, family: str, mode: str) -> bool:
+    """Whether the lab can build this combination at all (not: whether a pair can)."""
+    if TOPOLOGIES[topology].subnets:
+        return mode == "tunnel"
+    return not FAMILIES[family].mixed  # without subnets there is no inner family
 
 
 @dataclass(frozen=True)
@@ -77,11 +106,15 @@ class MatrixCell:
     ike_version: int
     mode: str
     proposals: str
+    topology: str = DEFAULT_TOPOLOGY
+    family: str = DEFAULT_FAMILY
 
     @property
     def id(self) -> str:
+        extra = [w for w, default in ((self.topology, DEFAULT_TOPOLOGY),
+                                      (self.family, DEFAULT_FAMILY)) if w != default]
         return cell_id(self.initiator, self.responder, f"ikev{self.ike_version}", self.mode,
-                       self.proposals)
+                       self.proposals, *extra)
 
     def not_generated_reason(self) -> str | None:
         pset = PROPOSAL_SETS[self.proposals]
@@ -93,10 +126,12 @@ class MatrixCell:
     def scenario(self) -> Scenario:
         pset = PROPOSAL_SETS[self.proposals]
         ike = pset.for_version(self.ike_version) or next(iter(pset.ike.values()))
+        plan, subnets = FAMILIES[self.family], TOPOLOGIES[self.topology].subnets
+        left, right = (Peer(address, flavor, prefixlen, subnet=net if subnets else None)
+                       for (address, prefixlen), flavor, net in zip(
+                           plan.outer, (self.initiator, self.responder), plan.subnets, strict=True))
         return Scenario(
-            name=self.id,
-            left=Peer("2001:db8:1:1::1", self.initiator),
-            right=Peer("2001:db8:2:2::2", self.responder),
+            name=self.id, left=left, right=right, topology=self.topology,
             ike_version=self.ike_version, mode=self.mode,
             ike=parse_proposal(ike, f"proposal set {self.proposals}: ike", needs_dh=True),
             esp=parse_proposal(pset.esp, f"proposal set {self.proposals}: esp", needs_dh=False),
@@ -121,11 +156,15 @@ class MatrixSelection:
     modes: tuple[str, ...] = MODES
     proposals: tuple[str, ...] = tuple(PROPOSAL_SETS)
     pairs: tuple[tuple[str, str], ...] = ()  # empty: every pair of flavors
+    #: the (topology, family) pairs of the whole grid; None: host-to-host IPv6, plus
+    #: EXTRA_AXES for EXTRA_PROPOSALS
+    axes: tuple[tuple[str, str], ...] | None = None
 
     @classmethod
     def from_options(cls, flavors: str | None, ike: str | None, modes: str | None,
                      proposals: str | None, pairs: str | None = None,
-                     prefix: str = "--lab-") -> MatrixSelection:
+                     prefix: str = "--lab-", topologies: str | None = None,
+                     families: str | None = None) -> MatrixSelection:
         chosen = split_list(flavors, f"{prefix}flavors", None, DEFAULT_FLAVORS)
         for name in chosen:
             parse_flavor(name, f"{prefix}flavors")  # raises with the allowed values
@@ -141,12 +180,24 @@ class MatrixSelection:
             chosen_pairs.append((initiator, responder))
         if chosen_pairs and not flavors:
             chosen = tuple(dict.fromkeys(f for pair in chosen_pairs for f in pair))
+        axes = None
+        if topologies or families:
+            tops = split_list(topologies, f"{prefix}topologies", tuple(TOPOLOGIES),
+                              (DEFAULT_TOPOLOGY,))
+            fams = split_list(families, f"{prefix}families", tuple(FAMILIES), (DEFAULT_FAMILY,))
+            axes = tuple((t, f) for t in tops for f in fams)
         return cls(chosen, tuple(sorted({int(v[-1]) for v in versions})),
                    split_list(modes, f"{prefix}modes", MODES, MODES),
                    split_list(proposals, f"{prefix}proposals", tuple(PROPOSAL_SETS),
-                              tuple(PROPOSAL_SETS)), tuple(chosen_pairs))
+                              tuple(PROPOSAL_SETS)), tuple(chosen_pairs), axes)
 
     def cells(self) -> list[MatrixCell]:
         pairs = self.pairs or tuple((i, r) for i in self.flavors for r in self.flavors)
-        return [MatrixCell(i, r, v, m, p) for i, r in pairs
-                for v in self.ike_versions for m in self.modes for p in self.proposals]
+        if self.axes is not None:
+            blocks = [(self.axes, self.proposals)]
+        else:
+            blocks = [(((DEFAULT_TOPOLOGY, DEFAULT_FAMILY),), self.proposals),
+                      (EXTRA_AXES, tuple(p for p in self.proposals if p in EXTRA_PROPOSALS))]
+        return [MatrixCell(i, r, v, m, p, t, f) for axes, proposals in blocks
+                for t, f in axes for i, r in pairs for v in self.ike_versions
+                for m in self.modes if buildable(t, f, m) for p in proposals]

@@ -38,6 +38,12 @@ OPTIONS: tuple[Option, ...] = (
            "3des-md5 (default all)", metavar="LIST"),
     Option("pairs", "only these INITIATOR->RESPONDER flavor pairs, comma-separated "
            "(default: every pair of --lab-flavors, both orders)", metavar="LIST"),
+    Option("topologies", "topologies in the matrix, comma-separated: host-to-host, net-to-net, "
+           "routed (default: host-to-host, plus net-to-net for the aes128-sha1 set)",
+           metavar="LIST"),
+    Option("families", "address families in the matrix, comma-separated: ipv6, ipv4, 4in6 "
+           "(IPv4 inside IPv6 ESP), 6in4 (mixed ones in net-to-net only; default: ipv6, plus "
+           "the others for the aes128-sha1 set)", metavar="LIST"),
     Option("keep-artifacts", "keep every cell's run directory, not only those of failed cells "
            "(pcap, configs, logs, SA dumps)", False, flag=True),
     Option("pcap", "write every cell's capture.pcap (and esp_sa) to its run directory, "

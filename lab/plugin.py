@@ -65,7 +65,8 @@ def pytest_configure(config: pytest.Config) -> None:
     try:  # options are checked once, up front, with a one-line answer
         opt = config.option
         MatrixSelection.from_options(opt.lab_flavors, opt.lab_ike, opt.lab_modes, opt.lab_proposals,
-                                     opt.lab_pairs)
+                                     opt.lab_pairs, topologies=opt.lab_topologies,
+                                     families=opt.lab_families)
     except LabError as exc:
         raise pytest.UsageError(str(exc)) from None
     if hasattr(config, "workerinput") or in_uml():

@@ -124,6 +124,12 @@ class Plan:
     outer: tuple[tuple[str, int], tuple[str, int]]
     subnets: tuple[str, str]
 
+    @property
+    def mixed(self) -> bool:
+        """The subnets' family is not the outer addresses'."""
+        return (ipaddress.ip_address(self.outer[0][0]).version
+                != ipaddress.ip_network(self.subnets[0]).version)
+
 
 OUTER6 = (("2001:db8:1:1::1", 64), ("2001:db8:2:2::2", 64))  # the source text's
 OUTER4 = (("192.0.2.1", 24), ("198.51.100.2", 24))

@@ -1,7 +1,10 @@
 """The interop matrix: every initiator x responder flavor pair, both orders and
-self-pairs, x IKE version x mode x proposal set.
+self-pairs, x IKE version x mode x proposal set, x topology and address family
+(by default host-to-host IPv6, plus IPv4 and net-to-net in every family for one
+proposal set: lab.matrix).
 
-Choose a subset with --lab-flavors, --lab-ike, --lab-modes, --lab-proposals. A
+Choose a subset with --lab-flavors, --lab-ike, --lab-modes, --lab-proposals,
+--lab-pairs, --lab-topologies, --lab-families. A
 cell a pair cannot do is skipped with the reason the daemon (or its capability
 table) gives.
 """
@@ -20,7 +23,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     opt = metafunc.config.option
     try:
         selection = MatrixSelection.from_options(opt.lab_flavors, opt.lab_ike, opt.lab_modes,
-                                                 opt.lab_proposals, opt.lab_pairs)
+                                                 opt.lab_proposals, opt.lab_pairs,
+                                                 topologies=opt.lab_topologies,
+                                                 families=opt.lab_families)
     except LabError as exc:
         raise pytest.UsageError(str(exc)) from None
     cells = selection.cells()

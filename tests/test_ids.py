@@ -46,13 +46,16 @@ def test_k_picks_exactly_one_flavors_cells(flavor: str) -> None:
 
 def test_k_picks_one_pair_in_one_order() -> None:
     picked = _collect("-k", "libreswan_sid-strongswan_bookworm and ikev2 and tunnel")
-    assert len(picked) == 4, picked  # the four proposal sets
+    # the four proposal sets, then IPv4 and net-to-net in its four families (one set)
+    assert len(picked) == 4 + 5, picked
     assert all("[libreswan_sid-strongswan_bookworm-ikev2-tunnel-" in p for p in picked), picked
 
 
 def test_lab_pairs_still_takes_flavor_names() -> None:
     picked = _collect("--lab-pairs=libreswan@sid->strongswan@bookworm", "-k", "test_interop")
-    assert len(picked) == 16 and all("libreswan_sid-strongswan_bookworm-" in p for p in picked)
+    # 16 host-to-host IPv6 cells, 4 IPv4 and 4 x 2 net-to-net (IKEv1 and IKEv2)
+    assert len(picked) == 16 + 4 + 8 and all("libreswan_sid-strongswan_bookworm-" in p
+                                             for p in picked)
 
 
 def test_report_reads_the_ids_back(tmp_path: Path) -> None:
@@ -65,3 +68,22 @@ def test_report_reads_the_ids_back(tmp_path: Path) -> None:
     (result,) = report.read([xml])
     assert (result.initiator, result.responder, result.version, result.mode, result.proposals,
             result.status) == ("libreswan@sid", "racoon", 1, "tunnel", "aes128-sha1", "skipped")
+
+
+def test_report_reads_topology_and_family_back(tmp_path: Path) -> None:
+    name = cell_id("libreswan@sid", "strongswan@bookworm", "ikev2", "tunnel", "aes128-sha1",
+                   "net-to-net", "4in6")
+    m = CELL_ID.fullmatch(name)
+    assert m and (m["p"], m["t"], m["f"]) == ("aes128-sha1", "net-to-net", "4in6")
+    xml = tmp_path / "junit.xml"
+    xml.write_text(f'<testsuites><testsuite><testcase name="test_interop[{name}]" time="1.5"/>'
+                   '</testsuite></testsuites>')
+    (result,) = report.read([xml])
+    assert (result.proposals, result.status) == ("aes128-sha1 net-to-net 4in6", "passed")
+
+
+def test_k_picks_a_topology_and_a_family() -> None:
+    picked = _collect("-k", "net-to-net and 4in6 and libreswan_sid-strongswan_bookworm")
+    assert sorted(picked) == sorted(
+        f"scenarios/test_matrix.py::test_interop[libreswan_sid-strongswan_bookworm-ikev{v}"
+        "-tunnel-aes128-sha1-net-to-net-4in6]" for v in (1, 2))
