@@ -146,10 +146,10 @@ class Cell:
         return "; last log lines: " + " / ".join(words)
 
     def traffic(self) -> PingResult:
-        source = self.topology.traffic_end(self.scenario.initiator)[0]
+        netns, source = self.topology.traffic_end(self.scenario.initiator)
         target = self.topology.traffic_end(self.scenario.responder)[1]
         with self.phase("traffic"):
-            self.ping = ping(source, target, self.scenario.pings)
+            self.ping = ping(netns, target, self.scenario.pings, src=source)
         return self.ping
 
     def judge(self) -> Verdict:

@@ -7,6 +7,7 @@ encrypted is exactly the echo requests and replies that were sent.
 
 from __future__ import annotations
 
+import ipaddress
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,16 +103,22 @@ def _header(raw: bytes) -> tuple[int, int, int] | None:
     return None
 
 
-def inner_echo(raw: bytes) -> tuple[int, int, int, int] | None:
-    """(IP version, ICMP type, ident, seq) of the echo in a decrypted packet, or None.
-    Transport: an IP header with ICMP(v6) after it. Tunnel: scapy keeps the outer header
-    (protocol 4 or 41) in front of the inner packet, of either family."""
+def _addresses(raw: bytes, version: int) -> tuple[str, str]:
+    if version == 4:
+        return str(ipaddress.IPv4Address(raw[12:16])), str(ipaddress.IPv4Address(raw[16:20]))
+    return str(ipaddress.IPv6Address(raw[8:24])), str(ipaddress.IPv6Address(raw[24:40]))
+
+
+def inner_echo(raw: bytes) -> tuple[int, str, str, int, int, int] | None:
+    """(IP version, source, destination, ICMP type, ident, seq) of the echo in a decrypted
+    packet, or None. Transport: an IP header with ICMP(v6) after it. Tunnel: scapy keeps
+    the outer header (protocol 4 or 41) in front of the inner packet, of either family."""
     while (head := _header(raw)) is not None and head[2] in IP_IN_IP:
         raw = raw[head[1]:]
     if head is None or head[2] != (ICMPV6 if head[0] == 6 else ICMP4) or len(raw) < head[1] + 8:
         return None
     kind, _code, _sum, ident, seq = struct.unpack_from("!BBHHH", raw, head[1])
-    return head[0], kind, ident, seq
+    return (head[0], *_addresses(raw, head[0]), kind, ident, seq)
 
 
 def decrypt(packets: list[Packet], sas: list[SA], ping: PingResult) -> Decryption:
@@ -145,9 +152,21 @@ def decrypt(packets: list[Packet], sas: list[SA], ping: PingResult) -> Decryptio
         if echo is None or echo[0] != ping.family:
             result.problems.append(f"spi 0x{sa.spi:08x} seq {p.seq}: inner packet is not {want}")
             continue
-        result.inner.setdefault((p.src, p.dst), []).append(echo[1:])
+        _version, src, dst, kind, ident, seq = echo
+        ends = _expected_ends(ping, kind)
+        if ends is not None and (src, dst) != ends:
+            result.problems.append(f"spi 0x{sa.spi:08x} seq {p.seq}: inner packet {src} > {dst},"
+                                   f" expected {ends[0]} > {ends[1]} (the ping's ends)")
+        result.inner.setdefault((p.src, p.dst), []).append((kind, ident, seq))
     _check_echo(result, ping)
     return result
+
+
+def _expected_ends(ping: PingResult, kind: int) -> tuple[str, str] | None:
+    """(source, destination) an echo of this type must carry, where the ping knows both."""
+    if ping.src is None or ping.dst is None:
+        return None
+    return (ping.src, ping.dst) if kind == ECHO[ping.family][0] else (ping.dst, ping.src)
 
 
 def _check_echo(result: Decryption, ping: PingResult) -> None:

@@ -25,6 +25,8 @@ class PingResult:
     replies: list[int] = field(default_factory=list)  # sequence numbers answered
     rtts: list[float] = field(default_factory=list)
     family: int = 6
+    src: str | None = None  # the address the requests left from (None: the kernel's choice)
+    dst: str | None = None
 
     @property
     def tool(self) -> str:
@@ -60,15 +62,17 @@ def echo_request(family: int, ident: int, seq: int, payload: bytes) -> bytes:
 
 
 def ping(netns: str, dst: str, count: int, timeout: float = 1.0,
-         payload: bytes = b"ipsec-lab ping ") -> PingResult:
+         payload: bytes = b"ipsec-lab ping ", src: str | None = None) -> PingResult:
     """Send ``count`` echo requests, one after the other's reply (or timeout); ICMP or
-    ICMPv6 after ``dst``'s family."""
+    ICMPv6 after ``dst``'s family, from ``src`` if given."""
     family = ipaddress.ip_address(dst).version
-    result = PingResult(ident=os.getpid() & 0xFFFF, family=family)
+    result = PingResult(ident=os.getpid() & 0xFFFF, family=family, src=src, dst=dst)
     af, proto = ((socket.AF_INET6, socket.IPPROTO_ICMPV6) if family == 6
                  else (socket.AF_INET, socket.IPPROTO_ICMP))
     reply_type = ECHO[family][1]
     with socket_in(netns, af, socket.SOCK_RAW, proto) as sock:
+        if src:
+            sock.bind((src, 0))
         for seq in range(1, count + 1):
             sock.sendto(echo_request(family, result.ident, seq, payload), (dst, 0))
             result.sent.append(seq)
