@@ -286,3 +286,10 @@ def test_inner_addresses_must_be_the_hosts() -> None:
 def test_esp_sa_file_names_ipv4() -> None:
     _, sas, _ = _tunnel_capture("ipv4")
     assert '"IPv4","192.0.2.1","198.51.100.2","0x00001001"' in esp_sa_file(sas)
+
+
+@pytest.mark.parametrize(("family", "inet"), [("ipv6", "inet6"), ("4in6", "inet6"),
+                                              ("ipv4", "inet"), ("6in4", "inet")])
+def test_racoonctl_names_the_outer_family(tmp_path: Path, family: str, inet: str) -> None:
+    ctx = PeerContext("left", "ipl-x-l", tmp_path, Flavor("racoon"), "t", tmp_path)
+    assert Racoon(n2n(family, "racoon", "racoon"), ctx)._inet == inet

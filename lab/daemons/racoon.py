@@ -310,6 +310,11 @@ class Racoon(Daemon):
         if reason:
             raise DaemonError(reason)
 
+    @property
+    def _inet(self) -> str:
+        """racoonctl's name of the peers' (outer) address family."""
+        return "inet6" if self.scenario.outer_family == 6 else "inet"
+
     def _trigger(self) -> None:
         """One datagram that matches the out policy: the kernel's ACQUIRE starts IKE.
         It is dropped while there is no SA; the verdict counts only later pings. In
@@ -332,8 +337,7 @@ class Racoon(Daemon):
     def initiate(self) -> None:
         racoonctl = self.ctx.flavor.which("racoonctl")
         if racoonctl:
-            self.tool([racoonctl, "-s", str(self.sock), "establish-sa", "isakmp",
-                       "inet6" if self.scenario.outer_family == 6 else "inet",
+            self.tool([racoonctl, "-s", str(self.sock), "establish-sa", "isakmp", self._inet,
                        self.peer.address, self.other.address], check=False, timeout=10)
         self._trigger()
         self._initiated_at = time.monotonic()
@@ -376,7 +380,7 @@ class Racoon(Daemon):
                               f" {'in ' + str(self.ctx.flavor.root) if self.ctx.flavor.root else 'on PATH'}"
                               " (ipsec-tools builds it with adminport support): the teardown"
                               " check needs it to delete the connection")
-        self.tool([racoonctl, "-s", str(self.sock), "delete-sa", "isakmp", "inet6",
+        self.tool([racoonctl, "-s", str(self.sock), "delete-sa", "isakmp", self._inet,
                    self.peer.address, self.other.address], timeout=10)
 
     def status_commands(self) -> list[list[str]]:
