@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import termios
 import time
 import tty
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from lab import keeper, options, owner
-from lab.algorithms import parse_proposal
+from lab.algorithms import parse_proposals
 from lab.cleanup import clean
 from lab.daemons import DAEMONS
 from lab.daemons.base import PeerContext
@@ -30,8 +31,9 @@ from lab.errors import LabError, UsageError
 from lab.flavors import parse_flavor, tree_missing
 from lab.kernel import choose
 from lab.matrix import DEFAULT_FLAVORS
+from lab.native import summary as native_summary
 from lab.run import TAG_VAR
-from lab.scenario import MODES, SIDES, Scenario, load_scenario, scenario_to_dict, seed_scenario
+from lab.scenario import AUTHS, MODES, SIDES, Scenario, load_scenario, scenario_to_dict, seed_scenario
 from lab.state import NAME_RULE
 
 PEERS = ("left", "right")
@@ -45,9 +47,12 @@ def _scenario_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--right", metavar="FLAVOR", help="right (responder) flavor")
     g.add_argument("--ike", choices=("v1", "v2"), help="IKE version")
     g.add_argument("--mode", choices=MODES, help="transport or tunnel")
-    g.add_argument("--ike-proposal", metavar="P", help="IKE proposal, e.g. aes128-sha1-modp2048")
-    g.add_argument("--esp", metavar="P", help="ESP proposal, e.g. aes128-sha1 or aes128gcm16")
+    g.add_argument("--ike-proposal", metavar="P", help="IKE proposal, e.g. aes128-sha1-modp2048;"
+                   " several in order of preference with commas; or 'default'")
+    g.add_argument("--esp", metavar="P", help="ESP proposal, e.g. aes128-sha1 or aes128gcm16;"
+                   " several in order of preference with commas; or 'default'")
     g.add_argument("--psk", help="pre-shared key")
+    g.add_argument("--auth", choices=AUTHS, help="psk, or certificates the lab makes: rsa, ecdsa")
 
 
 def build_scenario(args: argparse.Namespace) -> Scenario:
@@ -64,14 +69,17 @@ def build_scenario(args: argparse.Namespace) -> Scenario:
     if args.mode:
         changes["mode"] = args.mode
     if args.ike_proposal:
-        changes["ike"] = parse_proposal(args.ike_proposal, "--ike-proposal", needs_dh=True)
+        changes["ike"] = parse_proposals(args.ike_proposal, "--ike-proposal", needs_dh=True)
     if args.esp:
-        changes["esp"] = parse_proposal(args.esp, "--esp", needs_dh=False)
+        changes["esp"] = parse_proposals(args.esp, "--esp", needs_dh=False)
     if args.psk is not None:
         changes["psk"] = args.psk
+    if args.auth:
+        changes["auth"] = args.auth
     s = s.with_(**changes)
     if not args.scenario:
-        s = s.with_(name=f"{s.left.flavor}->{s.right.flavor}-ikev{s.ike_version}-{s.mode}-{s.esp}")
+        esp = "+".join(map(str, s.esp_list("left"))) or "default"
+        s = s.with_(name=f"{s.left.flavor}->{s.right.flavor}-ikev{s.ike_version}-{s.mode}-{esp}")
     return s
 
 
@@ -121,9 +129,10 @@ def cmd_render(args: argparse.Namespace) -> int:
         if missing:
             raise UsageError(f"{side}.flavor: {missing}")
         home = Path(f"/tmp/ipl-render/{side}")
-        ctx = PeerContext(side, f"ipl-render-{side[0]}", home, flavor, _tag(), home)
-        for rel, text in DAEMONS[flavor.impl](s, ctx).render().items():
-            print(f"==> {side} ({flavor.name}): {rel} <==\n{text}")
+        with tempfile.TemporaryDirectory(prefix="ipl-render-") as cache:  # certificates' keys
+            ctx = PeerContext(side, f"ipl-render-{side[0]}", home, flavor, _tag(), Path(cache))
+            for rel, text in DAEMONS[flavor.impl](s, ctx).render().items():
+                print(f"==> {side} ({flavor.name}): {rel} <==\n{text}")
     return 0
 
 
@@ -165,6 +174,16 @@ def print_summary(result: dict[str, Any]) -> bool:
     return ok
 
 
+def _print_settings(s: Scenario) -> None:
+    """What the scenario adds to the usual: identities, certificates, native lines."""
+    ids = [f"{side} {s.identity(side)}" for side in SIDES if s.peer(side).id is not None]
+    if ids or s.auth != "psk":
+        print(f"auth: {s.auth}; ids: {', '.join(ids) or 'the addresses'}")
+    for side in SIDES:
+        for line in native_summary(s.peer(side).native, side):
+            print(f"native: {line}")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     s = build_scenario(args)
     reason = _cannot_run(s)
@@ -172,6 +191,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"this cell cannot run here: {reason}")
     choice = choose(args.lab_kernel, args.lab_uml)
     print(f"kernel: {choice.describe()}", flush=True)
+    _print_settings(s)
     gw = keeper.gateway(choice, _tag())
     try:
         for msg in keeper.call(gw, _request(s, args, keep=False)):
@@ -196,6 +216,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         raise UsageError(f"this cell cannot run here: {reason}")
     choice = choose(args.lab_kernel, args.lab_uml)
     print(f"kernel: {choice.describe()}", flush=True)
+    _print_settings(s)
     keeper.remove(state)
     state.dir.mkdir(mode=0o700)
     state.claim()

@@ -17,9 +17,11 @@ from typing import Any
 
 import tomli_w
 
-from lab.algorithms import Proposal, parse_proposal
+from lab.algorithms import Proposal, Proposals, parse_proposal, parse_proposals, show_proposals
 from lab.errors import ScenarioError, UsageError
 from lab.flavors import parse_flavor
+from lab.identity import Identity, parse_identity
+from lab.native import Native, check_native, native_to_dict, parse_native
 from lab.topologies import TOPOLOGIES, family_name
 
 MODES = ("transport", "tunnel")
@@ -27,6 +29,8 @@ IKE_VERSIONS = (1, 2)
 SIDES = ("left", "right")
 #: Ways a cell can be broken on purpose, to prove the lab reports the cause.
 FAULTS = ("none", "nd-deadlock")
+#: how the peers authenticate: a pre-shared key, or certificates the lab makes per run
+AUTHS = ("psk", "rsa", "ecdsa")
 LIFETIME_RANGE = (60, 86400)
 PINGS_RANGE = (1, 100)
 #: How a cell is expected to end: established, or one class of failure. Each driver maps
@@ -131,7 +135,10 @@ def check_flavor(where: str, value: Any) -> str:
 
 
 def check_proposal(where: str, value: Any, optional: bool = False) -> None:
+    """A Proposal, or a tuple of them in order of preference (empty: the daemon's defaults)."""
     if (value is None and optional) or isinstance(value, Proposal):
+        return
+    if isinstance(value, tuple) and all(isinstance(p, Proposal) for p in value):
         return
     raise ScenarioError(f"{where}: {show(value)} is not a proposal (allowed: a Proposal, e.g."
                         f" parse_proposal('aes128-sha1-modp2048', ...))")
@@ -147,10 +154,15 @@ class Peer:
     psk: str | None = None  # overrides Scenario.psk for this side only (to break things)
     #: per-side settings: None means the scenario's own (a side may differ, to break things)
     mode: str | None = None
-    ike: Proposal | None = None
-    esp: Proposal | None = None
+    #: a proposal or a tuple of them in order of preference; () means the daemon's defaults
+    ike: Proposal | Proposals | None = None
+    esp: Proposal | Proposals | None = None
     #: the network behind this peer (net-to-net), e.g. "10.1.0.0/24"
     subnet: str | None = None
+    #: the IKE identity (lab.identity): None means the address
+    id: str | None = None
+    #: the escape hatch: lines of the daemon's own syntax at named places (lab.native)
+    native: Native = ()
 
     def __post_init__(self) -> None:
         if self.prefixlen is None:
@@ -161,8 +173,14 @@ class Peer:
     def ip(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
         return ipaddress.ip_address(self.address)
 
+    @property
+    def identity(self) -> Identity:
+        return parse_identity(self.address if self.id is None else self.id, "id")
+
     def check(self, side: str) -> None:
         """Every field, each error one line naming ``side.field``."""
+        for key in ("ike", "esp"):
+            object.__setattr__(self, key, one_or_list(getattr(self, key)))
         ip = check_address(f"{side}.address", self.address)
         check_flavor(f"{side}.flavor", self.flavor)
         check_int(f"{side}.prefixlen", self.prefixlen, PREFIXLEN_RANGE[0],
@@ -175,8 +193,21 @@ class Peer:
             check_choice(f"{side}.mode", self.mode, MODES)
         check_proposal(f"{side}.ike", self.ike, optional=True)
         check_proposal(f"{side}.esp", self.esp, optional=True)
-        if self.ike is not None and self.ike.dh is None:
+        if self.ike is not None and any(p.dh is None for p in as_list(self.ike)):
             raise ScenarioError(f"{side}.ike: IKE needs a DH group, e.g. 'aes128-sha1-modp2048'")
+        if self.id is not None:
+            parse_identity(self.id, f"{side}.id")
+        check_native(self.native, f"{side}.native")
+
+
+def as_list(value: Proposal | Proposals) -> Proposals:
+    return (value,) if isinstance(value, Proposal) else value
+
+
+def one_or_list(value: Any) -> Any:
+    """A list of one proposal is that proposal (so ``scenario.ike`` stays a Proposal
+    wherever the scenario names just one)."""
+    return value[0] if isinstance(value, tuple) and len(value) == 1 else value
 
 
 @dataclass(frozen=True)
@@ -187,8 +218,9 @@ class Scenario:
     ike_version: int = 2
     mode: str = "transport"
     psk: str = "verysecret"
-    ike: Proposal = field(default_factory=lambda: Proposal("aes128", "sha1", "modp2048"))
-    esp: Proposal = field(default_factory=lambda: Proposal("aes128", "sha1"))
+    #: a proposal or a tuple of them in order of preference; () means the daemons' defaults
+    ike: Proposal | Proposals = field(default_factory=lambda: Proposal("aes128", "sha1", "modp2048"))
+    esp: Proposal | Proposals = field(default_factory=lambda: Proposal("aes128", "sha1"))
     #: Optional different ESP proposal for the responder (to make it refuse).
     responder_esp: Proposal | None = None
     ike_lifetime: int = 3600
@@ -198,6 +230,7 @@ class Scenario:
     fault: str = "none"
     expect: str = "established"
     topology: str = "host-to-host"
+    auth: str = "psk"
 
     def __post_init__(self) -> None:
         check_name("name", self.name)
@@ -207,13 +240,16 @@ class Scenario:
         check_choice("initiator", self.initiator, SIDES)
         check_choice("expect", self.expect, EXPECTS)
         check_choice("fault", self.fault, FAULTS)
+        check_choice("auth", self.auth, AUTHS)
         check_int("ike_lifetime", self.ike_lifetime, *LIFETIME_RANGE, " seconds")
         check_int("child_lifetime", self.child_lifetime, *LIFETIME_RANGE, " seconds")
         check_int("pings", self.pings, *PINGS_RANGE)
+        for key in ("ike", "esp"):
+            object.__setattr__(self, key, one_or_list(getattr(self, key)))
         check_proposal("ike", self.ike)
         check_proposal("esp", self.esp)
         check_proposal("responder_esp", self.responder_esp, optional=True)
-        if self.ike.dh is None:
+        if any(p.dh is None for p in as_list(self.ike)):
             raise ScenarioError("ike: IKE needs a DH group, e.g. 'aes128-sha1-modp2048'")
         for side in SIDES:
             peer = getattr(self, side)
@@ -258,17 +294,31 @@ class Scenario:
         own = self.peer(side).psk
         return self.psk if own is None else own
 
-    def esp_of(self, side: str) -> Proposal:
-        """The ESP proposal ``side`` is configured with (its own, else the scenario's)."""
+    def esp_list(self, side: str) -> Proposals:
+        """The ESP proposals ``side`` is configured with, best first (its own, else the
+        scenario's); () means the daemon's defaults."""
         own = self.peer(side).esp
         if own is not None:
-            return own
+            return as_list(own)
         if side == self.responder and self.responder_esp is not None:
-            return self.responder_esp
-        return self.esp
+            return (self.responder_esp,)
+        return as_list(self.esp)
 
-    def ike_of(self, side: str) -> Proposal:
-        return self.peer(side).ike or self.ike
+    def ike_list(self, side: str) -> Proposals:
+        own = self.peer(side).ike
+        return as_list(self.ike if own is None else own)
+
+    def esp_of(self, side: str) -> Proposal | None:
+        """``side``'s first ESP preference (None: the daemon's defaults)."""
+        return next(iter(self.esp_list(side)), None)
+
+    def ike_of(self, side: str) -> Proposal | None:
+        """``side``'s first IKE preference (None: the daemon's defaults)."""
+        return next(iter(self.ike_list(side)), None)
+
+    def identity(self, side: str) -> Identity:
+        """``side``'s IKE identity (its address unless it sets ``id``)."""
+        return self.peer(side).identity
 
     def mode_of(self, side: str) -> str:
         return self.peer(side).mode or self.mode
@@ -347,8 +397,9 @@ def _check_topology(s: Scenario) -> None:
 
 _TOP_KEYS = {"name", "left", "right", "ike_version", "mode", "psk", "ike", "esp",
              "responder_esp", "ike_lifetime", "child_lifetime", "initiator", "pings", "fault",
-             "expect", "topology"}
-_PEER_KEYS = {"address", "flavor", "prefixlen", "psk", "mode", "ike", "esp", "subnet"}
+             "expect", "topology", "auth"}
+_PEER_KEYS = {"address", "flavor", "prefixlen", "psk", "mode", "ike", "esp", "subnet", "id",
+              "native"}
 
 
 def scenario_from_dict(data: dict[str, Any], source: str = "scenario") -> Scenario:
@@ -372,11 +423,18 @@ def scenario_from_dict(data: dict[str, Any], source: str = "scenario") -> Scenar
         peer = dict(raw)
         for key in ("ike", "esp"):
             if key in peer:
-                peer[key] = parse_proposal(peer[key], f"{source}: {side}.{key}", needs_dh=key == "ike")
+                peer[key] = parse_proposals(peer[key], f"{source}: {side}.{key}", needs_dh=key == "ike")
+        if "native" in peer:
+            peer["native"] = parse_native(peer["native"], f"{source}: {side}.native")
+        if "id" in peer:
+            parse_identity(peer["id"], f"{source}: {side}.id")
         kwargs[side] = Peer(**peer)
-    for key in ("ike", "esp", "responder_esp"):
+    for key in ("ike", "esp"):
         if key in data:
-            kwargs[key] = parse_proposal(data[key], f"{source}: {key}", needs_dh=key == "ike")
+            kwargs[key] = parse_proposals(data[key], f"{source}: {key}", needs_dh=key == "ike")
+    if "responder_esp" in data:
+        kwargs["responder_esp"] = parse_proposal(data["responder_esp"], f"{source}: responder_esp",
+                                                 needs_dh=False)
     for key in _TOP_KEYS - {"left", "right", "ike", "esp", "responder_esp"}:
         if key in data:
             kwargs[key] = data[key]
@@ -394,20 +452,25 @@ def scenario_to_dict(s: Scenario) -> dict[str, Any]:
     """Plain data that scenario_from_dict() reads back (and that TOML can hold)."""
     data: dict[str, Any] = {
         "name": s.name, "ike_version": s.ike_version, "mode": s.mode, "psk": s.psk,
-        "ike": str(s.ike), "esp": str(s.esp), "ike_lifetime": s.ike_lifetime,
+        "ike": show_proposals(as_list(s.ike)), "esp": show_proposals(as_list(s.esp)),
+        "ike_lifetime": s.ike_lifetime,
         "child_lifetime": s.child_lifetime, "initiator": s.initiator, "pings": s.pings,
-        "fault": s.fault, "expect": s.expect, "topology": s.topology}
+        "fault": s.fault, "expect": s.expect, "topology": s.topology, "auth": s.auth}
     if s.responder_esp is not None:
         data["responder_esp"] = str(s.responder_esp)
     for side in SIDES:
         peer = s.peer(side)
         data[side] = {"address": peer.address, "flavor": peer.flavor, "prefixlen": peer.prefixlen}
-        for key in ("psk", "subnet"):
+        for key in ("psk", "subnet", "mode"):
             if getattr(peer, key) is not None:
                 data[side][key] = getattr(peer, key)
-        for key in ("mode", "ike", "esp"):
+        for key in ("ike", "esp"):
             if getattr(peer, key) is not None:
-                data[side][key] = str(getattr(peer, key))
+                data[side][key] = show_proposals(as_list(getattr(peer, key)))
+        if peer.id is not None:
+            data[side]["id"] = peer.id
+        if peer.native:
+            data[side]["native"] = native_to_dict(peer.native)
     return data
 
 

@@ -168,7 +168,7 @@ def test_strongswan_conf_in_a_tree(tmp_path: Path) -> None:
     assert charon["plugins"]["vici"]["socket"] == "unix:///run/charon.vici"
     assert conf["swanctl"]["socket"] == "unix:///run/charon.vici"
     assert charon["filelog"]["lab"]["path"] == "/run/charon.log"
-    assert conf["swanctl"]["load"] == "pem pkcs1 x509 pubkey random openssl"
+    assert conf["swanctl"]["load"] == "pem pkcs1 pkcs8 x509 pubkey random openssl"
 
 
 def test_strongswan_conf_on_the_host(tmp_path: Path) -> None:

@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import ClassVar
 
 from lab import run as runner
+from lab.certs import Credentials, credentials
 from lab.errors import CommandError, DaemonError, DeadlineError, MissingError
 from lab.flavors import Flavor
+from lab.native import lines_for
 from lab.scenario import Scenario
 from lab.status import DaemonStatus
 from lab.xfrm import Policy
@@ -65,6 +67,19 @@ class Daemon(ABC):
         self.other = scenario.peer("right" if ctx.side == "left" else "left")
         self.proc: subprocess.Popen[bytes] | None = None
         self.stopped = False
+        self._credentials: Credentials | None = None
+
+    def credentials(self) -> Credentials:
+        """This side's certificate, key and CA for ``auth = rsa|ecdsa`` (keys cached per session)."""
+        if self._credentials is None:
+            s = self.scenario
+            self._credentials = credentials(self.ctx.cache, s.auth, self.side,
+                                            s.identity(self.side), self.peer.address)
+        return self._credentials
+
+    def native_lines(self, place: str) -> list[str]:
+        """This side's native lines for this daemon at ``place`` (lab.native)."""
+        return lines_for(self.peer.native, self.name, place)
 
     # -- pure ---------------------------------------------------------------
     @abstractmethod
@@ -104,7 +119,7 @@ class Daemon(ABC):
             path = self.ctx.dir / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
-            if rel.endswith((".secrets", "psk.txt")):
+            if rel.endswith((".secrets", "psk.txt", ".key")):
                 path.chmod(0o600)
             written.append(path)
         return written

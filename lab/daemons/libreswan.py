@@ -10,11 +10,14 @@ from typing import ClassVar
 
 from lab import run as runner
 from lab.algorithms import Proposal
+from lab.certs import P12_PASSWORD
 from lab.daemons.base import Daemon
 from lab.daemons.encode import header, psk_hex
 from lab.daemons.pluto_log import parse_pluto_log
 from lab.errors import DaemonError
 from lab.flavors import Flavor
+from lab.identity import Identity
+from lab.native import overridden
 from lab.scenario import Scenario
 from lab.status import DaemonStatus
 from lab.topologies import endpoint
@@ -22,10 +25,23 @@ from lab.xfrm import Policy
 
 LIBEXEC = "/usr/libexec/ipsec"
 CIPHER = {"3des": "3des", "aes128": "aes128", "aes192": "aes192", "aes256": "aes256",
-          "aes128gcm16": "aes_gcm128", "aes256gcm16": "aes_gcm256",
+          "aes128gcm8": "aes_gcm_a128", "aes128gcm12": "aes_gcm_b128", "aes128gcm16": "aes_gcm128",
+          "aes192gcm8": "aes_gcm_a192", "aes192gcm12": "aes_gcm_b192", "aes192gcm16": "aes_gcm192",
+          "aes256gcm8": "aes_gcm_a256", "aes256gcm12": "aes_gcm_b256", "aes256gcm16": "aes_gcm256",
           "chacha20poly1305": "chacha20_poly1305"}
+#: integrity algorithms, and PRFs (ipsec.conf names a PRF by its integrity algorithm's name)
 INTEG = {"md5": "md5", "sha1": "sha1", "sha256": "sha2_256", "sha384": "sha2_384",
-         "sha512": "sha2_512"}
+         "sha512": "sha2_512", "aesxcbc": "aes_xcbc"}
+DH = {"modp768": "modp768", "modp1024": "modp1024", "modp1536": "modp1536",
+      "modp2048": "modp2048", "modp3072": "modp3072", "modp4096": "modp4096",
+      "ecp256": "dh19", "ecp384": "dh20", "ecp521": "dh21", "curve25519": "dh31",
+      "curve448": "curve448"}
+#: scenario auth -> ipsec.conf authby
+AUTHBY = {"psk": "secret", "rsa": "rsasig", "ecdsa": "ecdsa"}
+#: (IKE version, what) Libreswan cannot do whatever its version, and why
+NEVER: dict[tuple[int, str], str] = {
+    (1, "ecdsa"): "Libreswan authenticates with ECDSA in IKEv2 only (authby=ecdsa)",
+}
 NSS_FILES = ("cert9.db", "key4.db", "pkcs11.txt")
 #: ipsec.secrets(5): a PSK is a quoted string (which cannot hold '"' or a newline) or data for
 #: ttodata(3), where 0x is hex and 0s base64; hex of the UTF-8 bytes carries any PSK unchanged
@@ -41,8 +57,26 @@ KNOWN_LEFTOVERS = {
 
 
 def spell(p: Proposal, with_dh: bool = True) -> str:
-    algs = "-".join([CIPHER[p.cipher]] + ([INTEG[p.integrity]] if p.integrity else []))
-    return f"{algs};{p.dh}" if with_dh and p.dh else algs
+    """``aes128-sha1;modp2048``; an AEAD IKE proposal's second part is its PRF."""
+    second = p.effective_prf if p.aead else p.integrity
+    algs = "-".join([CIPHER[p.cipher]] + ([INTEG[second]] if second else []))
+    return f"{algs};{DH[p.dh]}" if with_dh and p.dh else algs
+
+
+def spell_list(proposals: tuple[Proposal, ...]) -> str:
+    return ",".join(spell(p) for p in proposals)
+
+
+def ipsec_id(identity: Identity) -> str:
+    """leftid/rightid: an address, @fqdn, user@fqdn, or a DN in double quotes."""
+    return f'"{identity.value}"' if identity.kind == "dn" else identity.text
+
+
+def _prf_gap(p: Proposal) -> str | None:
+    if p.prf and not p.aead and p.prf != p.integrity:
+        return (f"ipsec.conf names one algorithm for integrity and PRF: ike {p} asks for"
+                f" integrity {p.integrity} with PRF {p.prf}")
+    return None
 
 
 @cache
@@ -89,8 +123,16 @@ class Libreswan(Daemon):
         if reason:
             return reason
         v = scenario.ike_version
-        for kind, prop in (("ike", scenario.ike_of(side)), ("esp", scenario.esp_of(side))):
-            answer = _algparse(flavor, tag, v, f"{kind}={spell(prop)}")
+        if (v, scenario.auth) in NEVER:
+            return f"{flavor.name}: {NEVER[(v, scenario.auth)]}"
+        for p in scenario.ike_list(side):
+            gap = _prf_gap(p)
+            if gap:
+                return f"{flavor.name}: {gap}"
+        for kind, props in (("ike", scenario.ike_list(side)), ("esp", scenario.esp_list(side))):
+            if not props:
+                continue  # the daemon's defaults
+            answer = _algparse(flavor, tag, v, f"{kind}={spell_list(props)}")
             if answer:
                 return f"{flavor.name} {_version(flavor, tag)} (algparse -v{v}): {answer}"
         return None
@@ -99,44 +141,76 @@ class Libreswan(Daemon):
         s, home = self.scenario, self.ctx.home
         major = int(_version(self.ctx.flavor, self.ctx.tag).split(".")[0] or 0) \
             if _version(self.ctx.flavor, self.ctx.tag)[:1].isdigit() else 4
-        esp = s.esp_of(self.side)
         if major >= 5:
-            version_line = f"keyexchange=ikev{s.ike_version}"
+            version_line = ("keyexchange", f"ikev{s.ike_version}")
         else:
-            version_line = "ikev2=no" if s.ike_version == 1 else "ikev2=yes"
-        setup = ["config setup", "\tplutodebug=none"]
+            version_line = ("ikev2", "no" if s.ike_version == 1 else "yes")
+        setup = [("plutodebug", "none")]
         if s.ike_version == 1:
-            setup.append("\tikev1-policy=accept")
+            setup.append(("ikev1-policy", "accept"))
+        ike, esp = s.ike_list(self.side), s.esp_list(self.side)
         conn = [
-            f"conn {s.conn_name}",
-            f"\tleft={self.peer.address}",
-            f"\tright={self.other.address}",
+            ("left", self.peer.address),
+            ("right", self.other.address),
             *self._subnets(),
-            "\tauthby=secret",
-            f"\t{version_line}",
-            f"\ttype={s.mode_of(self.side)}",
-            f"\tike={spell(s.ike_of(self.side))}",
-            f"\tesp={spell(esp)}",
-            f"\tpfs={'yes' if esp.dh else 'no'}",
-            f"\tikelifetime={s.ike_lifetime}s",
-            f"\tsalifetime={s.child_lifetime}s",
-            "\tleftupdown=%disabled",  # the lab routes (its topology); 0.7 s saved per SA
-            "\tkeyingtries=1",
-            "\tauto=add",
+            ("leftid", ipsec_id(s.identity(self.side))),
+            ("rightid", ipsec_id(s.identity(self.other_side))),
+            ("authby", AUTHBY[s.auth]),
+            version_line,
+            ("type", s.mode_of(self.side)),
+            *([("ike", spell_list(ike))] if ike else []),
+            *([("esp", spell_list(esp))] if esp else []),
+            *([("pfs", "yes" if any(p.dh for p in esp) else "no")] if esp else []),
+            ("ikelifetime", f"{s.ike_lifetime}s"),
+            ("salifetime", f"{s.child_lifetime}s"),
+            ("leftupdown", "%disabled"),  # the lab routes (its topology); 0.7 s saved per SA
+            ("keyingtries", "1"),
+            ("auto", "add"),
         ]
-        psk = psk_hex(s.psk_of(self.side), "libreswan", PSK_MAX_BYTES)
-        secrets = (header("pluto", s.name, self.side, "ipsec.secrets", home) + PSK_NOTE
-                   + f"{self.peer.address} {self.other.address} : PSK {psk}\n")
-        return {"ipsec.conf": header("pluto", s.name, self.side, "ipsec.conf", home)
-                + "\n".join(setup) + "\n\n" + "\n".join(conn) + "\n",
-                "ipsec.secrets": secrets}
+        if s.auth != "psk":
+            conn[5:5] = [("leftcert", self.credentials().nickname), ("leftsendcert", "always")]
+        files = {"ipsec.conf": header("pluto", s.name, self.side, "ipsec.conf", home)
+                 + self._section("config setup", setup, "setup") + "\n"
+                 + self._section(f"conn {s.conn_name}", conn, "conn"),
+                 "ipsec.secrets": header("pluto", s.name, self.side, "ipsec.secrets", home)
+                 + self._secrets()}
+        if s.auth != "psk":  # for the artifacts: what went into the NSS database
+            files["certs/ca.pem"] = self.credentials().ca_pem
+            files["certs/peer.pem"] = self.credentials().cert_pem
+        return files
 
-    def _subnets(self) -> list[str]:
+    @property
+    def other_side(self) -> str:
+        return "right" if self.side == "left" else "left"
+
+    def _section(self, title: str, settings: list[tuple[str, str]], place: str) -> str:
+        """One section; native lines for ``place`` replace the lab's lines for their keys."""
+        native = self.native_lines(place)
+        mine = [f"\t{k}={v}" for k, v in settings if k not in overridden(native)]
+        extra = [f"\t# native ({self.side}.native.libreswan.{place})"] + [f"\t{ln}" for ln in native] \
+            if native else []
+        return "\n".join([title, *mine, *extra]) + "\n"
+
+    def _secrets(self) -> str:
+        s = self.scenario
+        if s.auth != "psk":
+            return "# certificates: the key is in the NSS database (leftcert)\n"
+        psk = psk_hex(s.psk_of(self.side), "libreswan", PSK_MAX_BYTES)
+        mine, theirs = s.identity(self.side), s.identity(self.other_side)
+        if mine.kind == theirs.kind == "address":
+            index = f"{mine.value} {theirs.value}"
+        elif "dn" in (mine.kind, theirs.kind):
+            index = "%any %any"  # one connection per pluto: its only secret
+        else:
+            index = f"{mine.text} {theirs.text}"
+        return PSK_NOTE + f"{index} : PSK {psk}\n"
+
+    def _subnets(self) -> list[tuple[str, str]]:
         """leftsubnet/rightsubnet behind the gateways (net-to-net); pluto takes each
         family from the addresses, IPv4 subnets between IPv6 gateways included."""
         if self.peer.subnet is None or self.other.subnet is None:
             return []
-        return [f"\tleftsubnet={self.peer.subnet}", f"\trightsubnet={self.other.subnet}"]
+        return [("leftsubnet", self.peer.subnet), ("rightsubnet", self.other.subnet)]
 
     # -- running --------------------------------------------------------------
     @property
@@ -144,16 +218,31 @@ class Libreswan(Daemon):
         return str(self.ctx.home / "run" / "pluto.ctl")
 
     def _nss(self) -> None:
-        """Each peer gets its own empty NSS database, copied from one made per session."""
-        flavor = self.ctx.flavor
-        template = self.ctx.cache / f"nss-{flavor.name.replace('/', '_')}"
+        """Each peer gets its own NSS database, copied from one made per session (with the
+        session's CA trusted when the scenario uses certificates); the peer's own key and
+        certificate go in with one pk12util."""
+        flavor, certs = self.ctx.flavor, self.scenario.auth != "psk"
+        ca = f"-{self.credentials().ca_fingerprint}" if certs else ""
+        template = self.ctx.cache / f"nss-{flavor.name.replace('/', '_')}{ca}"
         if not (template / NSS_FILES[0]).exists():
             template.mkdir(parents=True, exist_ok=True)
-            runner.run(["certutil", "-N", "-d", f"sql:{flavor.home(template)}",
-                        "--empty-password"], tag=self.ctx.tag, preexec=flavor.enter_new(template))
+            db = f"sql:{flavor.home(template)}"
+            runner.run(["certutil", "-N", "-d", db, "--empty-password"], tag=self.ctx.tag,
+                       preexec=flavor.enter_new(template))
+            if certs:
+                (template / "ca.pem").write_text(self.credentials().ca_pem)
+                runner.run(["certutil", "-A", "-d", db, "-n", "ipsec-lab CA", "-t", "CT,,",
+                            "-a", "-i", str(flavor.home(template) / "ca.pem")],
+                           tag=self.ctx.tag, preexec=flavor.enter_new(template))
         (self.ctx.dir / "nss").mkdir(exist_ok=True)
         for name in NSS_FILES:
             shutil.copy(template / name, self.ctx.dir / "nss" / name)
+        if certs:
+            p12 = self.ctx.dir / "peer.p12"
+            p12.write_bytes(self.credentials().p12())
+            p12.chmod(0o600)
+            self.tool(["pk12util", "-i", str(self.ctx.home / "peer.p12"), "-d",
+                       f"sql:{self.ctx.home / 'nss'}", "-W", P12_PASSWORD, "-K", ""])
 
     def check(self) -> None:
         out = self.tool([f"{LIBEXEC}/addconn", "--config", str(self.ctx.home / "ipsec.conf"),

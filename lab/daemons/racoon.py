@@ -18,11 +18,14 @@ from pathlib import Path
 from typing import ClassVar
 
 from lab import run as runner
+from lab.algorithms import Proposal
+from lab.certs import openssl_subject_hash
 from lab.daemons.base import Daemon, PeerContext
 from lab.daemons.encode import check_path, header, psk_hex
 from lab.daemons.racoon_parse import IsakmpSA, parse_racoon_log, racoon_status
 from lab.errors import DaemonError
 from lab.flavors import Flavor
+from lab.identity import Identity
 from lab.netns import socket_in
 from lab.scenario import Scenario
 from lab.status import DaemonStatus
@@ -93,9 +96,42 @@ def _duration(seconds: int) -> str:
     return f"{seconds} sec"
 
 
+#: scenario auth -> phase-1 `authentication_method` (racoon 0.8 has no ECDSA method)
+AUTH_METHOD: dict[str, str] = {"psk": "pre_shared_key", "rsa": "rsasig"}
+#: identity kind -> racoon.conf identifier type (my_identifier, peers_identifier)
+ID_TYPE: dict[str, str] = {"address": "address", "fqdn": "fqdn", "user_fqdn": "user_fqdn",
+                           "dn": "asn1dn"}
+
+
+def identifier(identity: Identity) -> str:
+    """``address 2001:db8::1``, ``fqdn "moon.example"``, ``asn1dn "C=CH, O=Lab, CN=..."``."""
+    if identity.kind == "address":
+        return f"address {identity.value}"
+    return f'{ID_TYPE[identity.kind]} "{identity.value}"'
+
+
 def _algorithm_gap(scenario: Scenario, side: str) -> str | None:
-    """Why racoon cannot spell this side's proposals, or None."""
-    ike, esp = scenario.ike_of(side), scenario.esp_of(side)
+    """Why racoon cannot spell this side's proposals or authentication, or None."""
+    if scenario.auth not in AUTH_METHOD:
+        return (f"racoon authenticates with {' or '.join(AUTH_METHOD.values())} only"
+                f" (racoon.conf(5) has no ECDSA method; scenario auth {scenario.auth!r})")
+    ikes, esps = scenario.ike_list(side), scenario.esp_list(side)
+    if not ikes or not esps:
+        return ("racoon has no default proposals (phase 1 needs a proposal block, phase 2 an"
+                " sainfo): 'default' cannot be written")
+    if len(esps) > 1:
+        return (f"racoon's sainfo lists each algorithm class on its own, not ordered proposals:"
+                f" esp list {', '.join(map(str, esps))} cannot be written")
+    for ike in ikes:
+        gap = _proposal_gap(ike, esps[0])
+        if gap:
+            return gap
+    return None
+
+
+def _proposal_gap(ike: Proposal, esp: Proposal) -> str | None:
+    if ike.prf and ike.prf != ike.integrity:
+        return f"racoon's phase-1 hash is its PRF too: ike {ike} asks for a different PRF"
     if ike.aead:
         return f"racoon has no AEAD cipher in IKEv1 phase 1: ike cipher {ike.cipher!r}"
     if esp.aead:
@@ -167,8 +203,16 @@ class Racoon(Daemon):
 
     # -- pure -----------------------------------------------------------------
     def render(self) -> dict[str, str]:
-        return {"racoon.conf": self._racoon_conf(), "psk.txt": self._psk(),
-                "setkey.conf": self._setkey_conf()}
+        files = {"racoon.conf": self._racoon_conf(), "psk.txt": self._psk(),
+                 "setkey.conf": self._setkey_conf()}
+        if self.scenario.auth != "psk":
+            creds = self.credentials()
+            # the CA twice: by name for ca_type, and as HASH.0 for OpenSSL's lookup in the
+            # certificate path (what c_rehash would make)
+            files.update({"certs/ca.pem": creds.ca_pem, "certs/peer.pem": creds.cert_pem,
+                          "certs/peer.key": creds.key_pem,
+                          f"certs/{openssl_subject_hash(creds.ca_pem)}.0": creds.ca_pem})
+        return files
 
     def _header(self, what: str) -> str:
         return header("racoon", self.scenario.name, self.side, what, self.ctx.home)
@@ -179,12 +223,43 @@ class Racoon(Daemon):
 
     def _sainfo(self, src: str, dst: str) -> list[str]:
         esp = self.scenario.esp_of(self.side)
+        if esp is None:
+            raise DaemonError("racoon has no default phase-2 proposal (esp = 'default')")
         body = [f"\tpfs_group {_spell(DH, esp.dh, 'PFS group')};"] if esp.dh else []
         body += [f"\tlifetime time {_duration(self.scenario.child_lifetime)};",
                  f"\tencryption_algorithm {_spell(CIPHER, esp.cipher, 'phase-2 cipher')};",
                  f"\tauthentication_algorithm {_spell(AUTH, esp.integrity, 'phase-2 integrity')};",
                  "\tcompression_algorithm deflate;"]
-        return [f"sainfo address {src} any address {dst} any", "{", *body, "}"]
+        return [f"sainfo address {src} any address {dst} any", "{", *body,
+                *self._native("sainfo"), "}"]
+
+    def _native(self, place: str) -> list[str]:
+        lines = self.native_lines(place)
+        return [f"\t# native ({self.side}.native.racoon.{place})", *(f"\t{ln}" for ln in lines)] \
+            if lines else []
+
+    def _proposal(self, ike: Proposal) -> list[str]:
+        return ["\tproposal", "\t{",
+                f"\t\tencryption_algorithm {_spell(CIPHER, ike.cipher, 'phase-1 cipher')};",
+                f"\t\thash_algorithm {_spell(HASH, ike.integrity, 'phase-1 hash')};",
+                f"\t\tauthentication_method {AUTH_METHOD.get(self.scenario.auth, '?')};",
+                f"\t\tdh_group {_spell(DH, ike.dh, 'DH group')};",
+                "\t}"]
+
+    def _identities(self) -> list[str]:
+        """Identifiers when the scenario sets one (racoon's default is the address, as in
+        the source text), and the certificate statements."""
+        s = self.scenario
+        other = "right" if self.side == "left" else "left"
+        if s.auth == "psk" and s.left.id is None and s.right.id is None:
+            return []
+        lines = [f"\tmy_identifier {identifier(s.identity(self.side))};",
+                 f"\tpeers_identifier {identifier(s.identity(other))};",
+                 "\tverify_identifier on;"]
+        if s.auth != "psk":
+            lines += ['\tcertificate_type x509 "peer.pem" "peer.key";', '\tca_type x509 "ca.pem";',
+                      "\tverify_cert on;", "\tsend_cert on;", "\tsend_cr on;"]
+        return lines
 
     def _selectors(self) -> tuple[str, str]:
         """What this side's phase 2 protects: its own and the other's address, or (net-to-net)
@@ -197,10 +272,12 @@ class Racoon(Daemon):
         s = self.scenario
         me, other = self.peer.address, self.other.address
         mine, theirs = self._selectors()
-        ike = s.ike_of(self.side)
+        if not s.ike_list(self.side):
+            raise DaemonError("racoon has no default phase-1 proposal (ike = 'default')")
         lines = [
             f"path pre_shared_key {self._path('psk.txt')};",
             f"path pidfile {self._path('racoon.pid')};",
+            *([f"path certificate {self._path('certs')};"] if s.auth != "psk" else []),
             "",
             "listen",
             "{",
@@ -211,14 +288,10 @@ class Racoon(Daemon):
             f"remote {other}",
             "{",
             "\texchange_mode main;",
+            *self._identities(),
             f"\tlifetime time {_duration(s.ike_lifetime)};",
-            "\tproposal",
-            "\t{",
-            f"\t\tencryption_algorithm {_spell(CIPHER, ike.cipher, 'phase-1 cipher')};",
-            f"\t\thash_algorithm {_spell(HASH, ike.integrity, 'phase-1 hash')};",
-            "\t\tauthentication_method pre_shared_key;",
-            f"\t\tdh_group {_spell(DH, ike.dh, 'DH group')};",
-            "\t}",
+            *(line for ike in s.ike_list(self.side) for line in self._proposal(ike)),
+            *self._native("remote"),
             "}",
             "",
             *self._sainfo(mine, theirs),

@@ -13,6 +13,7 @@ import re
 import socket
 import struct
 import subprocess
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from lab.daemons.swan_status import parse_list_sas
 from lab.daemons.vici import vici_decode, vici_packet, vici_response, vici_stream
 from lab.errors import DaemonError, MissingError, ScenarioError
 from lab.flavors import Flavor
+from lab.identity import Identity
+from lab.native import overridden
 from lab.scenario import Scenario
 from lab.status import DaemonStatus
 
@@ -35,19 +38,24 @@ PLUGIN_DIRS = ("/usr/lib/ipsec/plugins", "/usr/lib/strongswan/plugins",
                "/usr/local/lib/ipsec/plugins")
 #: what charon loads, in this order (those the flavor lacks are left out)
 CHARON_PLUGINS = ("random", "nonce", "openssl", "aes", "des", "sha1", "sha2", "md5", "hmac", "gcm",
-                  "chapoly", "curve25519", "gmp", "kdf", "pem", "pkcs1", "x509", "pubkey",
-                  "kernel-netlink", "socket-default", "vici", "updown")
-SWANCTL_PLUGINS = ("pem", "pkcs1", "x509", "pubkey", "random", "openssl")
+                  "xcbc", "chapoly", "curve25519", "gmp", "kdf", "pem", "pkcs1", "pkcs8", "x509",
+                  "pubkey", "constraints", "kernel-netlink", "socket-default", "vici", "updown")
+SWANCTL_PLUGINS = ("pem", "pkcs1", "pkcs8", "x509", "pubkey", "random", "openssl")
 
 CIPHER = {"3des": "3des", "aes128": "aes128", "aes192": "aes192", "aes256": "aes256",
-          "aes128gcm16": "aes128gcm16", "aes256gcm16": "aes256gcm16",
+          **{f"aes{bits}gcm{icv}": f"aes{bits}gcm{icv}" for bits in (128, 192, 256)
+             for icv in (8, 12, 16)},
           "chacha20poly1305": "chacha20poly1305"}
-INTEG = {"md5": "md5", "sha1": "sha1", "sha256": "sha256", "sha384": "sha384", "sha512": "sha512"}
+INTEG = {"md5": "md5", "sha1": "sha1", "sha256": "sha256", "sha384": "sha384", "sha512": "sha512",
+         "aesxcbc": "aesxcbc"}
 PRF = {"md5": "prfmd5", "sha1": "prfsha1", "sha256": "prfsha256", "sha384": "prfsha384",
-       "sha512": "prfsha512"}
+       "sha512": "prfsha512", "aesxcbc": "prfaesxcbc"}
 DH = {"modp768": "modp768", "modp1024": "modp1024", "modp1536": "modp1536",
       "modp2048": "modp2048", "modp3072": "modp3072", "modp4096": "modp4096",
-      "ecp256": "ecp256", "ecp384": "ecp384", "curve25519": "curve25519"}
+      "ecp256": "ecp256", "ecp384": "ecp384", "ecp521": "ecp521", "curve25519": "curve25519",
+      "curve448": "curve448"}
+#: scenario auth -> swanctl.conf local/remote auth
+AUTH = {"psk": "psk", "rsa": "pubkey", "ecdsa": "pubkey"}
 #: swanctl.conf: a secret is a string, 0x and hex, or 0s and base64; hex of the UTF-8 bytes
 #: carries any PSK unchanged (a literal '0s...' would be decoded as base64)
 PSK_MAX_BYTES = 255
@@ -57,12 +65,15 @@ AEAD_IKE_PRF = "sha256"
 #: neutral algorithm -> plugins that can provide it (any one will do)
 PROVIDERS: dict[str, tuple[str, ...]] = {
     "3des": ("openssl", "des"), "aes128": ("openssl", "aes"), "aes192": ("openssl", "aes"),
-    "aes256": ("openssl", "aes"), "aes128gcm16": ("openssl", "gcm"),
-    "aes256gcm16": ("openssl", "gcm"), "chacha20poly1305": ("openssl", "chapoly"),
+    "aes256": ("openssl", "aes"), **{c: ("openssl", "gcm") for c in CIPHER if "gcm" in c},
+    "chacha20poly1305": ("openssl", "chapoly"),
     "md5": ("openssl", "md5"), "sha1": ("openssl", "sha1"), "sha256": ("openssl", "sha2"),
-    "sha384": ("openssl", "sha2"), "sha512": ("openssl", "sha2"),
+    "sha384": ("openssl", "sha2"), "sha512": ("openssl", "sha2"), "aesxcbc": ("xcbc",),
     **{g: ("openssl", "gmp") for g in DH if g.startswith("modp")},
-    "ecp256": ("openssl",), "ecp384": ("openssl",), "curve25519": ("openssl", "curve25519"),
+    "ecp256": ("openssl",), "ecp384": ("openssl",), "ecp521": ("openssl",),
+    "curve25519": ("openssl", "curve25519"), "curve448": ("openssl",),
+    # certificates: RSA and ECDSA keys and signatures
+    "rsa": ("openssl", "gmp"), "ecdsa": ("openssl",),
 }
 #: (IKE version, what) combinations strongSwan refuses whatever its version
 NEVER: dict[tuple[int, str], str] = {
@@ -92,11 +103,12 @@ FATAL_WORDS = (
 
 
 def spell_ike(p: Proposal) -> str:
-    """``aes128-sha1-modp2048``; an AEAD cipher gets a PRF instead of an integrity part."""
+    """``aes128-sha1-modp2048``; an AEAD cipher gets a PRF instead of an integrity part,
+    and an explicit PRF follows the integrity part (``aes128-sha256-prfsha384-ecp256``)."""
     if p.aead:
-        parts = [CIPHER[p.cipher], PRF[p.integrity or AEAD_IKE_PRF]]
+        parts = [CIPHER[p.cipher], PRF[p.effective_prf or AEAD_IKE_PRF]]
     else:
-        parts = [CIPHER[p.cipher], INTEG[p.integrity or ""]]
+        parts = [CIPHER[p.cipher], INTEG[p.integrity or ""]] + ([PRF[p.prf]] if p.prf else [])
     return "-".join([*parts, DH[p.dh or ""]])
 
 
@@ -106,12 +118,25 @@ def spell_esp(p: Proposal) -> str:
     return "-".join(parts + ([DH[p.dh]] if p.dh else []))
 
 
+def spell_list(proposals: tuple[Proposal, ...], spell: Callable[[Proposal], str]) -> str:
+    """Proposals in order of preference, or strongSwan's own defaults."""
+    return ", ".join(spell(p) for p in proposals) if proposals else "default"
+
+
 def algorithms(p: Proposal) -> list[str]:
-    return [a for a in (p.cipher, p.integrity, p.dh) if a]
+    return [a for a in (p.cipher, p.integrity, p.prf, p.dh) if a]
+
+
+def swanctl_id(identity: Identity) -> str:
+    """An identity for swanctl.conf: strongSwan reads '@' as FQDN, 'x@y' as RFC822 and
+    'A=b, ...' as a DN, exactly as the scenario writes them (conf_value quotes a DN)."""
+    return identity.text
 
 
 # -- strongswan.conf syntax -------------------------------------------------------
-Settings = dict[str, "str | Settings"]
+Settings = dict[str, "str | list[str] | Settings"]
+#: the key under which a section holds native lines (lab.native): written as they are
+NATIVE = "#native"
 
 
 #: keys and section names: the scenario never names one, the driver does
@@ -137,13 +162,27 @@ def conf_text(settings: Settings, indent: int = 0) -> str:
     """strongswan.conf / swanctl.conf syntax from nested dicts (insertion order kept)."""
     pad, lines = "    " * indent, []
     for key, value in settings.items():
+        if key == NATIVE:
+            assert isinstance(value, list)
+            lines += [f"{pad}# native"] + [f"{pad}{line}" for line in value]
+            continue
         if not KEY.fullmatch(key):
             raise ScenarioError(f"strongswan.conf key {key!r} is not a plain name")
         if isinstance(value, dict):
             lines += [f"{pad}{key} {{", conf_text(value, indent + 1).rstrip("\n"), f"{pad}}}"]
         else:
+            assert isinstance(value, str)
             lines.append(f"{pad}{key} = {conf_value(value)}")
     return "\n".join(line for line in lines if line) + "\n"
+
+
+def with_native(section: Settings, native: list[str]) -> Settings:
+    """``section`` with the native lines at its end; a line that sets one of the section's
+    keys replaces the lab's value."""
+    if not native:
+        return section
+    keys = overridden(native)
+    return {**{k: v for k, v in section.items() if k not in keys}, NATIVE: native}
 
 
 # -- what a flavor has --------------------------------------------------------------
@@ -242,17 +281,22 @@ class StrongSwan(Daemon):
         v = scenario.ike_version
         if v == 1 and not speaks_ikev1(flavor):
             return f"{flavor.name} {_version(flavor, tag)}: charon was built without IKEv1"
-        if scenario.ike_of(side).aead and (v, "ike-aead") in NEVER:
-            return f"{flavor.name}: {NEVER[(v, 'ike-aead')]} ({scenario.ike_of(side)})"
+        for prop in scenario.ike_list(side):
+            if prop.aead and (v, "ike-aead") in NEVER:
+                return f"{flavor.name}: {NEVER[(v, 'ike-aead')]} ({prop})"
         present = plugins_of(flavor)
         if present is None:
             return None
-        for kind, prop in (("ike", scenario.ike_of(side)), ("esp", scenario.esp_of(side))):
-            for alg in algorithms(prop):
-                providers = PROVIDERS.get(alg, ())
-                if not present.intersection(providers):
-                    return (f"{flavor.name} {_version(flavor, tag)}: no plugin for {alg} in {kind}"
-                            f" {prop} (needs one of: {', '.join(providers)})")
+        wanted = [(kind, str(prop), alg) for kind, props in (("ike", scenario.ike_list(side)),
+                                                            ("esp", scenario.esp_list(side)))
+                  for prop in props for alg in algorithms(prop)]
+        if scenario.auth != "psk":
+            wanted.append(("auth", scenario.auth, scenario.auth))
+        for kind, prop, alg in wanted:
+            providers = PROVIDERS.get(alg, ())
+            if not present.intersection(providers):
+                return (f"{flavor.name} {_version(flavor, tag)}: no plugin for {alg} in {kind}"
+                        f" {prop} (needs one of: {', '.join(providers)})")
         return None
 
     # -- pure ---------------------------------------------------------------
@@ -270,6 +314,7 @@ class StrongSwan(Daemon):
                                 "flush_line": "yes", "default": "1"}},
             "syslog": {"daemon": {"default": "-1"}},
         }
+        charon = with_native(charon, self.native_lines("charon"))
         settings: Settings = {
             "charon": charon,
             # charon-systemd reads its own section first, then falls back to charon's
@@ -282,38 +327,53 @@ class StrongSwan(Daemon):
     def swanctl_conf(self) -> str:
         s = self.scenario
         me, peer = self.peer.address, self.other.address
+        other_side = "right" if self.side == "left" else "left"
+        my_id, their_id = swanctl_id(s.identity(self.side)), swanctl_id(s.identity(other_side))
         child: Settings = {
             "mode": s.mode_of(self.side),
-            "esp_proposals": spell_esp(s.esp_of(self.side)),
+            "esp_proposals": spell_list(s.esp_list(self.side), spell_esp),
             "rekey_time": f"{s.child_lifetime * 9 // 10}s",
             "life_time": f"{s.child_lifetime}s",
             "start_action": "none",
         }
         if self.peer.subnet and self.other.subnet:  # net-to-net: the subnets behind the peers
             child.update(local_ts=self.peer.subnet, remote_ts=self.other.subnet)
+        local: Settings = {"auth": AUTH[s.auth], "id": my_id}
+        if s.auth != "psk":
+            local["certs"] = "peer.pem"
         conn: Settings = {
             "version": str(s.ike_version),
             "local_addrs": me,
             "remote_addrs": peer,
-            "proposals": spell_ike(s.ike_of(self.side)),
+            "proposals": spell_list(s.ike_list(self.side), spell_ike),
             "rekey_time": f"{s.ike_lifetime * 9 // 10}s",
             "over_time": f"{s.ike_lifetime // 10}s",
             "keyingtries": "1",
             "mobike": "no",  # one address per peer: nothing to update
-            "local": {"auth": "psk", "id": me},
-            "remote": {"auth": "psk", "id": peer},
-            "children": {s.conn_name: child},
+            **({"send_cert": "always"} if s.auth != "psk" else {}),
+            "local": local,
+            "remote": {"auth": AUTH[s.auth], "id": their_id},
+            "children": {s.conn_name: with_native(child, self.native_lines("child"))},
         }
-        psk = psk_hex(s.psk_of(self.side), "strongswan", PSK_MAX_BYTES)
-        secrets: Settings = {f"ike-{s.conn_name}": {"secret": psk, "id-1": me, "id-2": peer}}
-        return self._header("swanctl.conf") + conf_text(
-            {"connections": {s.conn_name: conn}, "secrets": secrets})
+        conn = with_native(conn, self.native_lines("connection"))
+        sections: Settings = {"connections": {s.conn_name: conn}}
+        if s.auth == "psk":
+            psk = psk_hex(s.psk_of(self.side), "strongswan", PSK_MAX_BYTES)
+            ids = dict.fromkeys([my_id, their_id, me, peer])  # IKEv1 Main Mode looks up by address
+            sections["secrets"] = {f"ike-{s.conn_name}": {
+                "secret": psk, **{f"id-{i}": v for i, v in enumerate(ids, 1)}}}
+        return self._header("swanctl.conf") + conf_text(sections)
 
     def _header(self, what: str) -> str:
         return header("strongSwan", self.scenario.name, self.side, what, self.ctx.home)
 
     def render(self) -> dict[str, str]:
-        return {"strongswan.conf": self.strongswan_conf(), "swanctl.conf": self.swanctl_conf()}
+        files = {"strongswan.conf": self.strongswan_conf(), "swanctl.conf": self.swanctl_conf()}
+        if self.scenario.auth != "psk":  # swanctl --load-all reads these from SWANCTL_DIR
+            creds = self.credentials()
+            files.update({"x509ca/ca.pem": creds.ca_pem, "x509/peer.pem": creds.cert_pem,
+                          "private/peer.key": creds.key_pem})
+        return files
 
     # -- running --------------------------------------------------------------
     @property
