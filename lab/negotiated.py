@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from lab.identity import Identity
+from lab.proposals import expected_for
 from lab.scenario import SIDES, Scenario
 from lab.status import ChildStatus, DaemonStatus, same_id
 from lab.xfrm import SA
@@ -19,15 +21,15 @@ from lab.xfrm import SA
 CIPHER: dict[str, tuple[str, int, int]] = {
     "aes128": ("cbc(aes)", 128, 0), "aes192": ("cbc(aes)", 192, 0),
     "aes256": ("cbc(aes)", 256, 0), "3des": ("cbc(des3_ede)", 192, 0),
-    "aes128gcm16": ("rfc4106(gcm(aes))", 160, 128),
-    "aes256gcm16": ("rfc4106(gcm(aes))", 288, 128),
+    **{f"aes{bits}gcm{icv}": ("rfc4106(gcm(aes))", bits + 32, icv * 8)
+       for bits in (128, 192, 256) for icv in (8, 12, 16)},
     "chacha20poly1305": ("rfc7539esp(chacha20,poly1305)", 288, 128),
 }
 #: neutral integrity -> (kernel algorithm, ICV bits of RFC 2403, 2404 and 4868)
 INTEGRITY: dict[str, tuple[str, int]] = {
     "md5": ("hmac(md5)", 96), "sha1": ("hmac(sha1)", 96), "sha256": ("hmac(sha256)", 128),
     "sha384": ("hmac(sha384)", 192), "sha512": ("hmac(sha512)", 256),
-    "sha256_96": ("hmac(sha256)", 96),
+    "sha256_96": ("hmac(sha256)", 96), "aesxcbc": ("xcbc(aes)", 96),
 }
 #: the kinds of Problem, in the order they are reported
 KINDS = ("agreement", "mode", "esp", "ike", "pfs", "identity", "status", "teardown")
@@ -190,7 +192,9 @@ def _mode(scenario: Scenario, sas: dict[str, list[SA]], sides: dict[str, Side]) 
 
 def _esp(scenario: Scenario, name: str, held: list[SA], side: Side) -> list[Problem]:
     """One finding per side and kind of wrong SA, naming the SPIs."""
-    esp = scenario.esp_of(name)
+    esp = expected_for(scenario, name, "esp")
+    if esp is None:  # 'default' on a side: the daemons chose; agreement() still checks them
+        return []
     wrong: dict[str, list[int]] = {}
     for sa in held:
         want = CIPHER[esp.cipher]
@@ -213,11 +217,11 @@ def _esp(scenario: Scenario, name: str, held: list[SA], side: Side) -> list[Prob
 
 
 def _ike(scenario: Scenario, name: str, st: DaemonStatus, side: Side) -> list[Problem]:
-    ike = scenario.ike_of(name)
-    if st.ike is None:
+    ike = expected_for(scenario, name, "ike")
+    if st.ike is None or ike is None:
         return []
     expected = {"cipher": ike.cipher, "integrity": "none" if ike.aead else ike.integrity,
-                "prf": ike.integrity, "group": ike.dh}
+                "prf": ike.effective_prf, "group": ike.dh}
     reported = {"cipher": st.ike.cipher, "integrity": st.ike.integrity, "prf": st.ike.prf,
                 "group": st.ike.dh}
     wrong = [f"{k} {reported[k]} (configured {expected[k]})" for k in expected
@@ -227,25 +231,44 @@ def _ike(scenario: Scenario, name: str, st: DaemonStatus, side: Side) -> list[Pr
     return [Problem("ike", f"ike: {side} configured {ike}; {st.source} reports " + ", ".join(wrong))]
 
 
-def _identities(st: DaemonStatus, side: Side, other: Side) -> list[Problem]:
-    """The lab configures each side's identity as its address (ID_IPV6_ADDR)."""
+def _identities(scenario: Scenario, st: DaemonStatus, side: Side, other: Side) -> list[Problem]:
+    """Each side's identity is the scenario's ``id`` (its address unless set)."""
     if st.ike is None:
         return []
+    mine, theirs = scenario.identity(side.name), scenario.identity(other.name)
     problems = []
-    if st.ike.remote_id is not None and not same_id(st.ike.remote_id, other.address):
+    if st.ike.remote_id is not None and not _same_identity(st.ike.remote_id, theirs):
         problems.append(Problem("identity", f"identity: {side} authenticated its peer as"
                                 f" {st.ike.remote_id!r} ({st.source}), but {other} has the"
-                                f" identity {other.address}"))
-    if st.ike.local_id is not None and not same_id(st.ike.local_id, side.address):
+                                f" identity {theirs}"))
+    if st.ike.local_id is not None and not _same_identity(st.ike.local_id, mine):
         problems.append(Problem("identity", f"identity: {side} used the local identity"
-                                f" {st.ike.local_id!r} ({st.source}), configured {side.address}"))
+                                f" {st.ike.local_id!r} ({st.source}), configured {mine}"))
     return problems
+
+
+def _same_identity(reported: str, identity: Identity) -> bool:
+    """A daemon's words for an identity: an FQDN with or without '@', a DN with any
+    blanks around its commas and equals signs."""
+    if identity.kind == "address":
+        return same_id(reported, identity.value)
+    text = reported.strip().strip("'\"")
+    if identity.kind == "fqdn":
+        return text.lstrip("@") == identity.value
+    if identity.kind == "dn":
+        def squash(dn: str) -> str:
+            return ",".join("=".join(x.strip() for x in part.split("=", 1))
+                            for part in dn.split(","))
+        return squash(text) == squash(identity.value)
+    return text == identity.value
 
 
 def _children(scenario: Scenario, name: str, st: DaemonStatus, held: list[SA],
               side: Side) -> list[Problem]:
-    esp = scenario.esp_of(name)
-    problems = []
+    esp = expected_for(scenario, name, "esp")
+    problems: list[Problem] = []
+    if esp is None:
+        return problems
     spis_in = {sa.spi for sa in held if sa.dst == side.address}
     spis_out = {sa.spi for sa in held if sa.src == side.address}
     modes = {sa.mode for sa in held}
@@ -309,7 +332,7 @@ def against_scenario(scenario: Scenario, sas: dict[str, list[SA]],
             problems.append(Problem("status", f"{side}: {st.source} names no established IKE SA"
                                     " although its kernel holds the Child SAs"))
         problems += _ike(scenario, name, st, side)
-        problems += _identities(st, side, other)
+        problems += _identities(scenario, st, side, other)
         # the daemon's own words on the Child SA's algorithms add nothing where its
         # kernel's SAs were found wrong already
         problems += [p for p in _children(scenario, name, st, held, side)

@@ -112,6 +112,15 @@ class Daemon(ABC):
     def version(cls, flavor: Flavor, tag: str) -> str:
         return "unknown"
 
+    #: whose order of preference this daemon follows when it responds to a proposal list
+    #: ('initiator': the first of the initiator's list it accepts; 'responder': its own first)
+    preference: ClassVar[str] = "initiator"
+
+    @classmethod
+    def prefers(cls, scenario: Scenario, side: str) -> str:
+        """Whose order ``side`` follows as the responder (lab.proposals)."""
+        return cls.preference
+
     # -- running --------------------------------------------------------------
     def write(self) -> list[Path]:
         written = []

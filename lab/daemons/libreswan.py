@@ -99,6 +99,9 @@ def _algparse(flavor: Flavor, tag: str, ike_version: int, what: str) -> str | No
 
 class Libreswan(Daemon):
     name = "libreswan"
+    #: measured (4.10 and 5.2, IKEv2): pluto as the responder picks its own first proposal
+    #: that the initiator offered, whatever the initiator's order
+    preference = "responder"
     log_name = "pluto.log"
     fatal_words: ClassVar[tuple[str, ...]] = (
         "AUTHENTICATION_FAILED", "authentication failed", "NO_PROPOSAL_CHOSEN",

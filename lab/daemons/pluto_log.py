@@ -33,7 +33,11 @@ CIPHER = {"AES_CBC_128": "aes128", "AES_CBC_192": "aes192", "AES_CBC_256": "aes2
           "3DES_CBC": "3des", "3DES_CBC_192": "3des", "AES_GCM_16_128": "aes128gcm16",
           "AES_GCM_16_256": "aes256gcm16", "AES_GCM_C_128": "aes128gcm16",
           "AES_GCM_C_256": "aes256gcm16", "CHACHA20_POLY1305": "chacha20poly1305",
-          "CHACHA20_POLY1305_256": "chacha20poly1305"}
+          "CHACHA20_POLY1305_256": "chacha20poly1305",
+          **{f"AES_GCM_{icv}_{bits}": f"aes{bits}gcm{icv}" for bits in (128, 192, 256)
+             for icv in (8, 12, 16)},
+          **{f"AES_GCM_{letter}_{bits}": f"aes{bits}gcm{icv}" for bits in (128, 192, 256)
+             for letter, icv in (("A", 8), ("B", 12), ("C", 16))}}
 #: pluto's integrity names (IKEv1 prints the hash, IKEv2 and ESP the truncated MAC) -> neutral
 INTEG = {"HMAC_MD5": "md5", "HMAC_MD5_96": "md5", "MD5": "md5",
          "HMAC_SHA1": "sha1", "HMAC_SHA1_96": "sha1", "SHA1": "sha1",
@@ -41,12 +45,14 @@ INTEG = {"HMAC_MD5": "md5", "HMAC_MD5_96": "md5", "MD5": "md5",
          "HMAC_SHA2_256_TRUNCBUG": "sha256_96",
          "HMAC_SHA2_384": "sha384", "HMAC_SHA2_384_192": "sha384", "SHA2_384": "sha384",
          "HMAC_SHA2_512": "sha512", "HMAC_SHA2_512_256": "sha512", "SHA2_512": "sha512",
+         "AES_XCBC": "aesxcbc", "AES_XCBC_96": "aesxcbc",
          "NONE": "none", "n/a": "none"}
 PRF = {"HMAC_MD5": "md5", "HMAC_SHA1": "sha1", "HMAC_SHA2_256": "sha256",
-       "HMAC_SHA2_384": "sha384", "HMAC_SHA2_512": "sha512"}
+       "HMAC_SHA2_384": "sha384", "HMAC_SHA2_512": "sha512", "AES_XCBC": "aesxcbc"}
 DH = {"MODP768": "modp768", "MODP1024": "modp1024", "MODP1536": "modp1536",
       "MODP2048": "modp2048", "MODP3072": "modp3072", "MODP4096": "modp4096",
-      "DH19": "ecp256", "DH20": "ecp384", "DH31": "curve25519", "NONE": "none"}
+      "DH19": "ecp256", "DH20": "ecp384", "DH21": "ecp521", "DH31": "curve25519",
+      "DH32": "curve448", "NONE": "none"}
 
 _IKE_ALGS = re.compile(r"\{(?:auth=\S+ )?cipher=(?P<cipher>\S+) integ=(?P<integ>\S+)"
                        r"(?: prf=(?P<prf>\S+))? group=(?P<group>[^\s}]+)\}")

@@ -149,6 +149,9 @@ def _proposal_gap(ike: Proposal, esp: Proposal) -> str | None:
 
 class Racoon(Daemon):
     name = "racoon"
+    #: racoon.conf(5) proposal_check obey (the default): the responder takes the
+    #: initiator's proposal (not measured here: racoon is not installed)
+    preference = "initiator"
     ike_versions = (1,)
     log_name = "racoon.log"
     #: PF_KEY installs hmac(sha256) with the pre-RFC 4868 96-bit ICV (Linux's default for

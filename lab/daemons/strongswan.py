@@ -26,7 +26,7 @@ from lab.daemons.vici import vici_decode, vici_packet, vici_response, vici_strea
 from lab.errors import DaemonError, MissingError, ScenarioError
 from lab.flavors import Flavor
 from lab.identity import Identity
-from lab.native import overridden
+from lab.native import lines_for, overridden
 from lab.scenario import Scenario
 from lab.status import DaemonStatus
 
@@ -247,6 +247,8 @@ def _version(flavor: Flavor, tag: str) -> str:
 
 class StrongSwan(Daemon):
     name = "strongswan"
+    #: charon.prefer_configured_proposals (default yes): the responder's own order counts
+    preference = "responder"
     log_name = "charon.log"
     fatal_words = FATAL_WORDS
     socket_name = "charon.vici"
@@ -298,6 +300,16 @@ class StrongSwan(Daemon):
                 return (f"{flavor.name} {_version(flavor, tag)}: no plugin for {alg} in {kind}"
                         f" {prop} (needs one of: {', '.join(providers)})")
         return None
+
+    @classmethod
+    def prefers(cls, scenario: Scenario, side: str) -> str:
+        """The initiator's order when the side's native charon lines turn
+        prefer_configured_proposals off."""
+        for line in lines_for(scenario.peer(side).native, cls.name, "charon"):
+            key, _, value = line.partition("=")
+            if key.strip() == "prefer_configured_proposals":
+                return "initiator" if value.strip() in ("no", "false", "0") else "responder"
+        return cls.preference
 
     # -- pure ---------------------------------------------------------------
     def strongswan_conf(self) -> str:

@@ -10,17 +10,20 @@ from lab.status import ChildStatus, DaemonStatus, IkeStatus, neutral
 #: (VICI encr-alg, encr-keysize) -> neutral cipher
 CIPHER = {("AES_CBC", "128"): "aes128", ("AES_CBC", "192"): "aes192",
           ("AES_CBC", "256"): "aes256", ("3DES_CBC", ""): "3des", ("3DES_CBC", "192"): "3des",
-          ("AES_GCM_16", "128"): "aes128gcm16", ("AES_GCM_16", "256"): "aes256gcm16",
+          **{(f"AES_GCM_{icv}", str(bits)): f"aes{bits}gcm{icv}" for bits in (128, 192, 256)
+             for icv in (8, 12, 16)},
           ("CHACHA20_POLY1305", ""): "chacha20poly1305",
           ("CHACHA20_POLY1305", "256"): "chacha20poly1305"}
 INTEG = {"HMAC_MD5_96": "md5", "HMAC_SHA1_96": "sha1", "HMAC_SHA2_256_128": "sha256",
          "HMAC_SHA2_256_96": "sha256_96", "HMAC_SHA2_384_192": "sha384",
-         "HMAC_SHA2_512_256": "sha512"}
+         "HMAC_SHA2_512_256": "sha512", "AES_XCBC_96": "aesxcbc"}
 PRF = {"PRF_HMAC_MD5": "md5", "PRF_HMAC_SHA1": "sha1", "PRF_HMAC_SHA2_256": "sha256",
-       "PRF_HMAC_SHA2_384": "sha384", "PRF_HMAC_SHA2_512": "sha512"}
+       "PRF_HMAC_SHA2_384": "sha384", "PRF_HMAC_SHA2_512": "sha512",
+       "PRF_AES128_XCBC": "aesxcbc"}
 DH = {"MODP_768": "modp768", "MODP_1024": "modp1024", "MODP_1536": "modp1536",
       "MODP_2048": "modp2048", "MODP_3072": "modp3072", "MODP_4096": "modp4096",
-      "ECP_256": "ecp256", "ECP_384": "ecp384", "CURVE_25519": "curve25519"}
+      "ECP_256": "ecp256", "ECP_384": "ecp384", "ECP_521": "ecp521", "CURVE_25519": "curve25519",
+      "CURVE_448": "curve448"}
 
 
 def _text(section: Message, key: str) -> str | None:
