@@ -459,7 +459,10 @@ class StrongSwan(Daemon):
         """VICI list-sas, in-process; the raw events are kept in vici-list-sas.json."""
         try:
             with self._vici_socket(timeout=5.0) as sock:
-                events, _ = vici_stream(sock, "list-sas", {"noblock": "yes"}, "list-sa")
+                # not noblock: that skips an IKE SA some charon thread has checked out, and
+                # right after the negotiation one sometimes still is (seen: an empty listing)
+                events, _ = vici_stream(sock, "list-sas", {"ike": self.scenario.conn_name},
+                                        "list-sa")
         except (OSError, ConnectionError, struct.error) as exc:
             return DaemonStatus(source="VICI list-sas", error=f"list-sas over {self.socket_path}: {exc}")
         (self.ctx.dir / "vici-list-sas.json").write_text(json.dumps(
