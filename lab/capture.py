@@ -23,6 +23,8 @@ from lab.packets import Packet, parse
 
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
+#: seconds stop() waits for the capture thread to finish dissecting
+STOP_DEADLINE = 60.0
 
 
 class Capture:
@@ -72,7 +74,11 @@ class Capture:
         """Stop after draining what the sockets already hold."""
         if self._thread.is_alive():
             os.write(self._wake_w, b"x")
-            self._thread.join(5)
+            # The thread may still be dissecting what it drained: on a loaded machine that
+            # took over 8 s (seen); closing the sockets under it lost packets (EBADF).
+            self._thread.join(STOP_DEADLINE)
+            if self._thread.is_alive():
+                raise OSError(f"capture: still dissecting after {STOP_DEADLINE:g} s")
         for sock in self._socks:
             sock.close()
         self._socks = []
