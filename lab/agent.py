@@ -88,11 +88,16 @@ def exec_in_peer(channel: Any, request: dict[str, Any]) -> None:
     if cell is None:
         channel.send(("error", "no lab is up in this kernel"))
         return
-    side = request["peer"]
-    daemon = cell.daemons[side]
-    enter = daemon.ctx.flavor.enter_running(daemon.proc.pid) if daemon.proc else None
+    side = request["peer"]  # a peer, or another node of the topology (a host, the router)
+    if side not in cell.topology.ns:
+        channel.send(("error", f"no node {side!r} in topology {cell.scenario.topology}"
+                               f" (allowed: {', '.join(cell.topology.ns)})"))
+        return
+    daemon = cell.daemons.get(side)
+    enter = daemon.ctx.flavor.enter_running(daemon.proc.pid) if daemon and daemon.proc else None
     preexec = runner.in_netns(cell.topology.netns(side), enter)
-    env = runner.lab_env(cell.tag, {"PS1": f"[{side} {daemon.ctx.flavor.name}] \\w# ",
+    label = f"{side} {daemon.ctx.flavor.name}" if daemon else side
+    env = runner.lab_env(cell.tag, {"PS1": f"[{label}] \\w# ",
                                     "TERM": request.get("term", "xterm")})
     if not request.get("tty"):
         proc = subprocess.run(request["argv"], capture_output=True, preexec_fn=preexec,

@@ -35,8 +35,11 @@ from lab.native import summary as native_summary
 from lab.run import TAG_VAR
 from lab.scenario import AUTHS, MODES, SIDES, Scenario, load_scenario, scenario_to_dict, seed_scenario
 from lab.state import NAME_RULE
+from lab.topologies import NODE_SUFFIX
 
-PEERS = ("left", "right")
+#: the peers, and the other nodes a topology may have (lab.topologies)
+PEERS = tuple(NODE_SUFFIX)
+NODE_HELP = "left or right, or another node of the topology (left-host, right-host, router)"
 
 
 def _scenario_args(p: argparse.ArgumentParser) -> None:
@@ -396,10 +399,10 @@ def parser() -> argparse.ArgumentParser:
     add("list", cmd_list, "the labs that are up")
     ex = add("exec", cmd_exec, "run a command in a peer's namespace and flavor, e.g. "
              "`ipsec-lab exec left -- ip xfrm state`", named=True)
-    ex.add_argument("peer", metavar="PEER", help="left or right")
+    ex.add_argument("peer", metavar="PEER", help=NODE_HELP)
     ex.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
     sh = add("shell", cmd_shell, "an interactive shell in a peer's namespace and flavor", named=True)
-    sh.add_argument("peer", metavar="PEER", help="left or right")
+    sh.add_argument("peer", metavar="PEER", help=NODE_HELP)
     add("down", cmd_down, "stop a lab that is up and remove it", named=True)
     cl = add("clean", cmd_clean, "remove what interrupted or killed runs left: the lab's "
              "processes (found by their tag), namespaces, UML kernels, state and work "

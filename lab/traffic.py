@@ -38,7 +38,8 @@ class PingResult:
 
     def __str__(self) -> str:
         rtt = f", rtt avg {1000 * sum(self.rtts) / len(self.rtts):.2f} ms" if self.rtts else ""
-        return (f"{self.tool} id=0x{self.ident:04x}: {len(self.sent)} sent, "
+        ends = f" {self.src} > {self.dst}" if self.src and self.dst else ""
+        return (f"{self.tool}{ends} id=0x{self.ident:04x}: {len(self.sent)} sent, "
                 f"{len(self.replies)} answered{rtt}")
 
 
