@@ -273,7 +273,10 @@ def _children(scenario: Scenario, name: str, st: DaemonStatus, held: list[SA],
     spis_out = {sa.spi for sa in held if sa.src == side.address}
     modes = {sa.mode for sa in held}
     for child in st.children[-1:]:
-        if child.pfs is not None and child.pfs != (esp.dh or "none"):
+        # IKEv2's first Child SA takes its keys from the IKE SA: no PFS there whatever
+        # the proposal says (the group applies to rekeys)
+        first_v2 = scenario.ike_version == 2 and child.pfs == "none"
+        if child.pfs is not None and child.pfs != (esp.dh or "none") and not first_v2:
             problems.append(Problem("pfs", f"pfs: {side} configured {esp.dh or 'no PFS'};"
                                     f" {st.source} reports PFS group {child.pfs}"))
         if child.cipher is not None and child.cipher != esp.cipher:

@@ -261,6 +261,12 @@ def test_pfs_and_child_sa_account_checked() -> None:
     status.children = [ChildStatus(0xBC046E28, 0xC41712CF, "tunnel", "aes128", "sha1", "modp2048")]
     texts = [p.text for p in check(SCENARIO, held(OUT, BACK), statuses(status), SIDES).problems]
     assert texts == ["pfs: left (libreswan 5.2) configured no PFS; test reports PFS group modp2048"]
+    pfs = SCENARIO.with_(esp=parse_proposal("aes128-sha1-modp2048", "esp", needs_dh=False))
+    status.children = [ChildStatus(0xBC046E28, 0xC41712CF, "tunnel", "aes128", "sha1", "none")]
+    assert check(pfs, held(OUT, BACK), statuses(status), SIDES).problems == []  # IKEv2's first
+    assert [p.text for p in check(pfs.with_(ike_version=1), held(OUT, BACK), statuses(status),
+                                  SIDES).problems] == [
+        "pfs: left (libreswan 5.2) configured modp2048; test reports PFS group none"]
     status.children = [ChildStatus(0x1234, 0xC41712CF, "tunnel", "aes128", "sha1", None)]
     texts = [p.text for p in check(SCENARIO, held(OUT, BACK), statuses(status), SIDES).problems]
     assert texts == ["left (libreswan 5.2): test reports a Child SA tunnel in 0x00001234 out"
