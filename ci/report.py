@@ -55,7 +55,7 @@ def read(paths: list[Path]) -> list[Result]:
                     break
             props = {p.get("name"): p.get("value") for p in case.iter("property")}
             results.append(Result(flavor_from_id(m["i"]), flavor_from_id(m["r"]), int(m["v"]),
-                                  m["m"], " ".join(w for w in (m["p"], m["t"], m["f"]) if w),
+                                  m["m"], " ".join(w for w in (m["p"], m["t"], m["f"], m["a"]) if w),
                                   status,
                                   reason.strip(), props.get("artifacts"),
                                   float(case.get("time") or 0)))

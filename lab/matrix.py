@@ -5,8 +5,10 @@ no lab can build are not cells: net-to-net runs in tunnel mode only, and mixed
 families (4in6, 6in4) need the subnets of net-to-net.
 
 By default the matrix is the whole host-to-host IPv6 grid plus `EXTRA_AXES` (IPv4,
-net-to-net in every family) for the proposal sets in `EXTRA_PROPOSALS`; naming
-topologies or families on the command line gives their whole grid instead."""
+net-to-net in every family) for the proposal sets in `EXTRA_PROPOSALS`, all with PSK,
+plus certificate cells (`EXTRA_AUTH`: rsa and ecdsa in IKEv2, rsa in IKEv1, tunnel mode,
+the `AUTH_PROPOSALS` set); naming topologies, families or authentications on the command
+line gives their whole grid instead."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from lab.algorithms import parse_proposal
 from lab.errors import UsageError
 from lab.flavors import parse_flavor
-from lab.scenario import MODES, Peer, Scenario
+from lab.scenario import AUTHS, MODES, Peer, Scenario
 from lab.topologies import FAMILIES, TOPOLOGIES
 
 DEFAULT_FLAVORS = ("libreswan@bookworm", "libreswan@sid", "strongswan@bookworm",
@@ -57,6 +59,12 @@ EXTRA_AXES = (("host-to-host", "ipv4"), ("net-to-net", "ipv6"), ("net-to-net", "
               ("net-to-net", "4in6"), ("net-to-net", "6in4"))
 #: ... for these proposal sets only (the axes test addressing, not algorithms)
 EXTRA_PROPOSALS = ("aes128-sha1",)
+DEFAULT_AUTH = "psk"
+#: (auth, IKE version) certificate cells the default matrix adds, host-to-host IPv6 ...
+EXTRA_AUTH = (("rsa", 2), ("ecdsa", 2), ("rsa", 1))
+#: ... in this mode and for these proposal sets only (they test authentication)
+AUTH_MODES = ("tunnel",)
+AUTH_PROPOSALS = ("aes256-sha256",)
 
 #: What `cell_id` makes of a matrix cell, for readers of test reports (ci/report.py); the
 #: topology and the family follow only where they are not host-to-host and ipv6.
@@ -67,7 +75,8 @@ def _alternatives(names: object) -> str:
 CELL_ID = re.compile(
     r"(?P<i>\w+)-(?P<r>\w+)-ikev(?P<v>\d)-(?P<m>transport|tunnel)-(?P<p>.+?)"
     rf"(?:-(?P<t>{_alternatives(t for t in TOPOLOGIES if t != DEFAULT_TOPOLOGY)}))?"
-    rf"(?:-(?P<f>{_alternatives(f for f in FAMILIES if f != DEFAULT_FAMILY)}))?")
+    rf"(?:-(?P<f>{_alternatives(f for f in FAMILIES if f != DEFAULT_FAMILY)}))?"
+    rf"(?:-(?P<a>{_alternatives(a for a in AUTHS if a != DEFAULT_AUTH)}))?")
 
 
 def buildable(topology: str, family: str, mode: str) -> bool:
@@ -108,11 +117,13 @@ class MatrixCell:
     proposals: str
     topology: str = DEFAULT_TOPOLOGY
     family: str = DEFAULT_FAMILY
+    auth: str = DEFAULT_AUTH
 
     @property
     def id(self) -> str:
         extra = [w for w, default in ((self.topology, DEFAULT_TOPOLOGY),
-                                      (self.family, DEFAULT_FAMILY)) if w != default]
+                                      (self.family, DEFAULT_FAMILY),
+                                      (self.auth, DEFAULT_AUTH)) if w != default]
         return cell_id(self.initiator, self.responder, f"ikev{self.ike_version}", self.mode,
                        self.proposals, *extra)
 
@@ -132,7 +143,7 @@ class MatrixCell:
                            plan.outer, (self.initiator, self.responder), plan.subnets, strict=True))
         return Scenario(
             name=self.id, left=left, right=right, topology=self.topology,
-            ike_version=self.ike_version, mode=self.mode,
+            ike_version=self.ike_version, mode=self.mode, auth=self.auth,
             ike=parse_proposal(ike, f"proposal set {self.proposals}: ike", needs_dh=True),
             esp=parse_proposal(pset.esp, f"proposal set {self.proposals}: esp", needs_dh=False),
         )
@@ -159,12 +170,14 @@ class MatrixSelection:
     #: the (topology, family) pairs of the whole grid; None: host-to-host IPv6, plus
     #: EXTRA_AXES for EXTRA_PROPOSALS
     axes: tuple[tuple[str, str], ...] | None = None
+    #: authentications over the whole grid; None: PSK, plus EXTRA_AUTH
+    auths: tuple[str, ...] | None = None
 
     @classmethod
     def from_options(cls, flavors: str | None, ike: str | None, modes: str | None,
                      proposals: str | None, pairs: str | None = None,
                      prefix: str = "--lab-", topologies: str | None = None,
-                     families: str | None = None) -> MatrixSelection:
+                     families: str | None = None, auth: str | None = None) -> MatrixSelection:
         chosen = split_list(flavors, f"{prefix}flavors", None, DEFAULT_FLAVORS)
         for name in chosen:
             parse_flavor(name, f"{prefix}flavors")  # raises with the allowed values
@@ -189,7 +202,8 @@ class MatrixSelection:
         return cls(chosen, tuple(sorted({int(v[-1]) for v in versions})),
                    split_list(modes, f"{prefix}modes", MODES, MODES),
                    split_list(proposals, f"{prefix}proposals", tuple(PROPOSAL_SETS),
-                              tuple(PROPOSAL_SETS)), tuple(chosen_pairs), axes)
+                              tuple(PROPOSAL_SETS)), tuple(chosen_pairs), axes,
+                   split_list(auth, f"{prefix}auth", AUTHS, ()) or None)
 
     def cells(self) -> list[MatrixCell]:
         pairs = self.pairs or tuple((i, r) for i in self.flavors for r in self.flavors)
@@ -198,6 +212,13 @@ class MatrixSelection:
         else:
             blocks = [(((DEFAULT_TOPOLOGY, DEFAULT_FAMILY),), self.proposals),
                       (EXTRA_AXES, tuple(p for p in self.proposals if p in EXTRA_PROPOSALS))]
-        return [MatrixCell(i, r, v, m, p, t, f) for axes, proposals in blocks
-                for t, f in axes for i, r in pairs for v in self.ike_versions
-                for m in self.modes if buildable(t, f, m) for p in proposals]
+        cells = [MatrixCell(i, r, v, m, p, t, f, a) for axes, proposals in blocks
+                 for t, f in axes for i, r in pairs for v in self.ike_versions
+                 for m in self.modes if buildable(t, f, m) for p in proposals
+                 for a in self.auths or (DEFAULT_AUTH,)]
+        if self.auths is None and self.axes is None:
+            cells += [MatrixCell(i, r, v, m, p, DEFAULT_TOPOLOGY, DEFAULT_FAMILY, a)
+                      for a, v in EXTRA_AUTH if v in self.ike_versions for i, r in pairs
+                      for m in self.modes if m in AUTH_MODES
+                      for p in self.proposals if p in AUTH_PROPOSALS]
+        return cells

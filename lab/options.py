@@ -44,6 +44,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("families", "address families in the matrix, comma-separated: ipv6, ipv4, 4in6 "
            "(IPv4 inside IPv6 ESP), 6in4 (mixed ones in net-to-net only; default: ipv6, plus "
            "the others for the aes128-sha1 set)", metavar="LIST"),
+    Option("auth", "authentications in the matrix, comma-separated: psk, rsa, ecdsa (certificates "
+           "the lab makes per run; default: psk, plus rsa and ecdsa in IKEv2 and rsa in IKEv1, "
+           "tunnel mode, for the aes256-sha256 set)", metavar="LIST"),
     Option("keep-artifacts", "keep every cell's run directory, not only those of failed cells "
            "(pcap, configs, logs, SA dumps)", False, flag=True),
     Option("pcap", "write every cell's capture.pcap (and esp_sa) to its run directory, "

@@ -66,7 +66,7 @@ def pytest_configure(config: pytest.Config) -> None:
         opt = config.option
         MatrixSelection.from_options(opt.lab_flavors, opt.lab_ike, opt.lab_modes, opt.lab_proposals,
                                      opt.lab_pairs, topologies=opt.lab_topologies,
-                                     families=opt.lab_families)
+                                     families=opt.lab_families, auth=opt.lab_auth)
     except LabError as exc:
         raise pytest.UsageError(str(exc)) from None
     if hasattr(config, "workerinput") or in_uml():

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from lab.errors import UsageError
 from lab.matrix import CELL_ID, DEFAULT_FLAVORS, MatrixSelection, cell_id, flavor_from_id, flavor_id
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,15 +47,17 @@ def test_k_picks_exactly_one_flavors_cells(flavor: str) -> None:
 
 def test_k_picks_one_pair_in_one_order() -> None:
     picked = _collect("-k", "libreswan_sid-strongswan_bookworm and ikev2 and tunnel")
-    # the four proposal sets, then IPv4 and net-to-net in its four families (one set)
-    assert len(picked) == 4 + 5, picked
+    # the four proposal sets, then IPv4 and net-to-net in its four families (one set), and
+    # the rsa and ecdsa certificate cells
+    assert len(picked) == 4 + 5 + 2, picked
     assert all("[libreswan_sid-strongswan_bookworm-ikev2-tunnel-" in p for p in picked), picked
 
 
 def test_lab_pairs_still_takes_flavor_names() -> None:
     picked = _collect("--lab-pairs=libreswan@sid->strongswan@bookworm", "-k", "test_interop")
-    # 16 host-to-host IPv6 cells, 4 IPv4 and 4 x 2 net-to-net (IKEv1 and IKEv2)
-    assert len(picked) == 16 + 4 + 8 and all("libreswan_sid-strongswan_bookworm-" in p
+    # 16 host-to-host IPv6 cells, 4 IPv4 and 4 x 2 net-to-net (IKEv1 and IKEv2), and the
+    # certificate cells: rsa and ecdsa in IKEv2, rsa in IKEv1
+    assert len(picked) == 16 + 4 + 8 + 3 and all("libreswan_sid-strongswan_bookworm-" in p
                                              for p in picked)
 
 
@@ -87,3 +90,22 @@ def test_k_picks_a_topology_and_a_family() -> None:
     assert sorted(picked) == sorted(
         f"scenarios/test_matrix.py::test_interop[libreswan_sid-strongswan_bookworm-ikev{v}"
         "-tunnel-aes128-sha1-net-to-net-4in6]" for v in (1, 2))
+
+
+def test_auth_axis_ids_and_selection() -> None:
+    name = cell_id("libreswan@sid", "strongswan@bookworm", "ikev2", "tunnel", "aes256-sha256",
+                   "ecdsa")
+    m = CELL_ID.fullmatch(name)
+    assert m and (m["p"], m["t"], m["f"], m["a"]) == ("aes256-sha256", None, None, "ecdsa")
+    default = MatrixSelection.from_options(None, None, None, None, "libreswan@sid->racoon")
+    certs = [c for c in default.cells() if c.auth != "psk"]
+    assert sorted((c.auth, c.ike_version, c.mode, c.proposals) for c in certs) == [
+        ("ecdsa", 2, "tunnel", "aes256-sha256"), ("rsa", 1, "tunnel", "aes256-sha256"),
+        ("rsa", 2, "tunnel", "aes256-sha256")]
+    assert certs[0].scenario().auth == certs[0].auth and certs[0].id.endswith(f"-{certs[0].auth}")
+    chosen = MatrixSelection.from_options(None, "2", "transport", "aes128-sha1",
+                                          "libreswan@sid->racoon", auth="rsa,psk")
+    assert [c.auth for c in chosen.cells()] == ["rsa", "psk", "rsa", "psk"][:len(chosen.cells())]
+    assert {c.auth for c in chosen.cells()} == {"rsa", "psk"}
+    with pytest.raises(UsageError, match="--lab-auth: 'dsa' is not allowed"):
+        MatrixSelection.from_options(None, None, None, None, auth="dsa")
