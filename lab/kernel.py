@@ -69,4 +69,5 @@ def choose(option: str, uml_path: str | None = None) -> KernelChoice:
     try:
         return KernelChoice("uml", why, find_kernel(uml_path))
     except MissingError as exc:
-        raise MissingError(f"{why}, and {exc}") from None
+        where = f"--lab-uml={uml_path}: " if uml_path else ""
+        raise MissingError(f"{why}, and {where}{exc}") from None

@@ -154,6 +154,9 @@ def split_list(text: str | None, option: str, allowed: tuple[str, ...] | None,
     if not text:
         return default
     items = tuple(x.strip() for x in text.split(",") if x.strip())
+    if not items:
+        raise UsageError(f"{option}: {text!r} names nothing (allowed: a comma-separated list"
+                         + (f" of {', '.join(allowed)})" if allowed else ")"))
     for item in items:
         if allowed is not None and item not in allowed:
             raise UsageError(f"{option}: {item!r} is not allowed (allowed: {', '.join(allowed)})")

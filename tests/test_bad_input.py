@@ -207,3 +207,33 @@ def test_host_kernel_without_esp_is_a_usage_error(monkeypatch: pytest.MonkeyPatc
     assert "--lab-kernel=uml" in message and "auto" in message
     monkeypatch.setattr(kernel, "host_esp", lambda: None)
     assert kernel.choose("host").kind == "host"
+
+
+OPTION_CASES = [
+    ({"flavors": ",,"}, "--lab-flavors: ',,' names nothing"),
+    ({"flavors": "libreswan@jessie"}, "--lab-flavors: unknown suite 'jessie'"),
+    ({"ike": "true"}, "--lab-ike: 'true' is not allowed (allowed: 1, 2"),
+    ({"ike": "3"}, "--lab-ike: '3' is not allowed"),
+    ({"modes": "beet"}, "--lab-modes: 'beet' is not allowed (allowed: transport, tunnel)"),
+    ({"proposals": "aes"}, "--lab-proposals: 'aes' is not allowed (allowed: aes128-sha1"),
+    ({"pairs": "libreswan"}, "--lab-pairs: 'libreswan' is not INITIATOR->RESPONDER"),
+    ({"pairs": "libreswan->x\ny"}, "--lab-pairs: unknown daemon"),
+]
+
+
+@pytest.mark.parametrize(("given", "words"), OPTION_CASES, ids=[w[:30] for _, w in OPTION_CASES])
+def test_bad_matrix_options(given: dict[str, str], words: str) -> None:
+    from lab.matrix import MatrixSelection
+
+    args = {"flavors": None, "ike": None, "modes": None, "proposals": None, "pairs": None, **given}
+    with pytest.raises(LabError) as exc:
+        MatrixSelection.from_options(**args)
+    message = _one_line(str(exc.value))
+    assert message.startswith(words) or words in message, message
+
+
+def test_a_missing_uml_kernel_names_the_option(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(kernel, "in_uml", lambda: False)
+    with pytest.raises(LabError) as exc:
+        kernel.choose("uml", str(tmp_path / "linux"))
+    assert f"--lab-uml={tmp_path / 'linux'}: " in _one_line(str(exc.value))

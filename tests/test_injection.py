@@ -1,5 +1,5 @@
 """No scenario can add a statement to a daemon's config. Every string field (name, psk,
-[left]/[right].psk, the address and anything after '%', the flavor, the run directory the
+[left]/[right].psk, the address and anything after '%', the flavor, the peer directory (under TMPDIR) the
 paths come from) is fed hostile and arbitrary text; each input is either refused with a
 one-line error, or rendered into files that, parsed back (tests/conf_parsers.py), make
 exactly the statements a benign scenario makes, with the addresses where they belong and
@@ -50,7 +50,7 @@ TEXT = st.one_of(st.sampled_from(NASTY), st.text(max_size=40),
 FIELDS = [("name", ""), ("name", "lab-"), ("psk", ""), ("psk", "0s"), ("psk", "0x"),
           ("left.psk", ""), ("right.psk", ""), ("left.address", ""), ("left.address", f"{LEFT}%"),
           ("right.address", f"{RIGHT}%"), ("left.flavor", "{impl}@"), ("right.flavor", "{impl}@/"),
-          ("rundir", "")]
+          ("peerdir", "")]
 
 
 def build(impl: str, field: str, value: str) -> tuple[Scenario, str]:
@@ -59,7 +59,7 @@ def build(impl: str, field: str, value: str) -> tuple[Scenario, str]:
                                         "right": {"address": RIGHT, "flavor": impl}}
     top: dict[str, Any] = {"name": "injection"}
     rundir = RUNDIR
-    if field == "rundir":
+    if field == "peerdir":
         rundir = f"{RUNDIR}/{value}"
     elif "." in field:
         side, key = field.split(".")

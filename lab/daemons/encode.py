@@ -26,15 +26,15 @@ def psk_hex(psk: str, daemon: str, max_bytes: int) -> str:
     return "0x" + raw.hex()
 
 
-def check_path(path: Path | str, daemon: str) -> str:
+def check_path(path: Path | str, daemon: str, where: str = "peer directory") -> str:
     """A path a daemon's file names (its peer directory, a socket): printable, no quote or
     backslash. Anything else is a one-line error naming the path."""
     text = str(path)
     bad = next((c for c in text if not c.isprintable() or c in PATH_FORBIDDEN), None)
     if bad is not None:
-        raise UsageError(f"run directory: {text!r} holds {bad!r}, which {daemon}'s config files"
-                         " cannot hold (allowed: printable characters except \" and \\; choose"
-                         " another --lab-rundir)")
+        raise UsageError(f"{where}: {text!r} holds {bad!r}, which the config files of {daemon}"
+                         " cannot hold (allowed: printable characters except \" and \\; the"
+                         " peer directories are made under TMPDIR)")
     return text
 
 
