@@ -48,6 +48,8 @@ NAME_MAX = 200
 #: or a leading 0x/0s arrive byte for byte
 PSK_MAX_BYTES = 255
 PREFIXLEN_RANGE = (1, 128)
+#: Linux's limits on a path and on one of its components (a flavor's tree)
+PATH_MAX, NAME_MAX_BYTES = 4095, 255
 
 
 def show(value: Any) -> str:
@@ -128,9 +130,13 @@ def check_flavor(where: str, value: Any) -> str:
     if bad is not None:
         raise ScenarioError(f"{where}: {show(text)} holds {bad!r} (allowed: {allowed})")
     try:
-        parse_flavor(text, where)
+        flavor = parse_flavor(text, where)
     except UsageError as exc:
         raise ScenarioError(str(exc)) from None
+    if flavor.root is not None and (len(str(flavor.root).encode()) > PATH_MAX or any(
+            len(part.encode()) > NAME_MAX_BYTES for part in flavor.root.parts)):
+        raise ScenarioError(f"{where}: {show(text)} is too long a path (allowed: at most"
+                            f" {PATH_MAX} bytes, {NAME_MAX_BYTES} per component)")
     return text
 
 
@@ -339,6 +345,8 @@ def _subnet(s: Scenario, side: str) -> ipaddress.IPv4Network | ipaddress.IPv6Net
     except ValueError:
         raise ScenarioError(f"{what} is not a network with its prefix length and no host bits"
                             " (allowed: e.g. '10.1.0.0/24', '2001:db8:11::/64')") from None
+    if getattr(net.network_address, "scope_id", None) is not None:  # '%...' could carry anything
+        raise ScenarioError(f"{what} has a %scope (allowed: e.g. '10.1.0.0/24', '2001:db8:11::/64')")
     if net.num_addresses < 4:
         raise ScenarioError(f"{what} is too small (allowed: /30 or larger for IPv4, /126 or"
                             " larger for IPv6: the gateway and the host need an address each)")

@@ -102,6 +102,8 @@ FILE_CASES: list[tuple[str, str, str, str]] = [
      "left.flavor: unknown suite 'jessie'", "allowed: system, bookworm"),
     ('flavor = "libreswan"\n\n[right]', 'flavor = "libreswan@/x\\ny"\n\n[right]',
      "left.flavor: 'libreswan@/x\\ny' holds '\\n'", "allowed:"),
+    ('flavor = "libreswan"\n\n[right]', f'flavor = "strongswan@/{"x" * 300}"\n\n[right]',
+     "left.flavor: 'strongswan@/xxx", "is too long a path (allowed: at most 4095 bytes, 255 per"),
 ]
 
 
@@ -122,6 +124,32 @@ def test_bad_scenario_file(tmp_path: Path, old: str, new: str, words: str, allow
     message = _one_line(str(exc.value))
     assert message.startswith(f"{path}: "), message
     assert words in message and allowed in message, message
+
+
+NET = """topology = "net-to-net"
+mode = "tunnel"
+[left]
+address = "2001:db8:1:1::1"
+{left}
+[right]
+address = "2001:db8:2:2::2"
+subnet = "2001:db8:22::/64"
+"""
+
+
+@pytest.mark.parametrize(("left", "words"), [
+    ("", "left.subnet: missing (allowed: a network"),
+    ('subnet = "fe80::%x\\nconn evil/64"', "left.subnet: 'fe80::%x\\nconn evil/64' has a %scope"),
+    ('subnet = "2001:db8:11::1/64"', "left.subnet: '2001:db8:11::1/64' is not a network"),
+    ("subnet = 5", "left.subnet: 5 is not a string"),
+])
+def test_bad_subnet(tmp_path: Path, left: str, words: str) -> None:
+    path = tmp_path / "net.toml"
+    path.write_text(NET.format(left=left))
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(path)
+    message = _one_line(str(exc.value))
+    assert words in message and "allowed" in message, message
 
 
 def test_a_directory_as_the_scenario(tmp_path: Path) -> None:

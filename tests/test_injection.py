@@ -46,11 +46,16 @@ NASTY = [
 ]
 TEXT = st.one_of(st.sampled_from(NASTY), st.text(max_size=40),
                  st.text(alphabet=string.printable + "é\u2028\x00", max_size=40))
-#: (field, what goes in front of the generated text)
+#: (field, the value around the generated text: {text} marks its place, else it goes last)
 FIELDS = [("name", ""), ("name", "lab-"), ("psk", ""), ("psk", "0s"), ("psk", "0x"),
           ("left.psk", ""), ("right.psk", ""), ("left.address", ""), ("left.address", f"{LEFT}%"),
           ("right.address", f"{RIGHT}%"), ("left.flavor", "{impl}@"), ("right.flavor", "{impl}@/"),
-          ("peerdir", "")]
+          ("peerdir", ""), ("left.subnet", ""), ("right.subnet", "2001:db8:22::%{text}/64")]
+
+
+def fill(template: str, impl: str, text: str) -> str:
+    template = template.replace("{impl}", impl)
+    return template.replace("{text}", text) if "{text}" in template else template + text
 
 
 def build(impl: str, field: str, value: str) -> tuple[Scenario, str]:
@@ -58,6 +63,9 @@ def build(impl: str, field: str, value: str) -> tuple[Scenario, str]:
     peers: dict[str, dict[str, Any]] = {"left": {"address": LEFT, "flavor": impl},
                                         "right": {"address": RIGHT, "flavor": impl}}
     top: dict[str, Any] = {"name": "injection"}
+    if field.endswith(".subnet"):  # subnets need net-to-net, in tunnel mode
+        top.update(topology="net-to-net", mode="tunnel")
+        peers["left"]["subnet"], peers["right"]["subnet"] = "2001:db8:11::/64", "2001:db8:22::/64"
     rundir = RUNDIR
     if field == "peerdir":
         rundir = f"{RUNDIR}/{value}"
@@ -82,11 +90,13 @@ def statements(impl: str, files: dict[str, str], s: Scenario, side: str,
                ctx: PeerContext) -> object:
     """What the files say, values aside; and assert the values that come from the scenario."""
     me, other = s.peer(side).address, s.peer("right" if side == "left" else "left").address
+    nets = s.peer(side).subnet, s.peer("right" if side == "left" else "left").subnet
     psk = s.psk_of(side).encode()
     if impl == "libreswan":
         conf, secrets = ipsec_conf(files["ipsec.conf"]), ipsec_secrets(files["ipsec.secrets"])
         params = dict(conf[1][1])
         assert (params["left"], params["right"]) == (me, other)
+        assert (params.get("leftsubnet"), params.get("rightsubnet")) == nets
         assert secrets == [([me, other], "PSK", psk)]
         return [(name, [k for k, _ in kv]) for name, kv in conf]
     if impl == "strongswan":
@@ -96,6 +106,8 @@ def statements(impl: str, files: dict[str, str], s: Scenario, side: str,
         assert (secret["id-1"], secret["id-2"]) == (me, other)
         conn = swanctl["connections"]["lab"]
         assert (conn["local_addrs"], conn["remote_addrs"]) == (me, other)
+        child = conn["children"]["lab"]
+        assert (child.get("local_ts"), child.get("remote_ts")) == nets
         assert daemon["charon"]["filelog"]["lab"]["path"] == str(ctx.home / "charon.log")
         return key_paths(daemon), key_paths(swanctl)
     conf = racoon_statements(files["racoon.conf"])
@@ -103,6 +115,9 @@ def statements(impl: str, files: dict[str, str], s: Scenario, side: str,
     assert (0, ("remote", other, "{")) in conf
     assert racoon_psk(files["psk.txt"]) == [(other, psk)]
     setkey = racoon_statements(files["setkey.conf"])
+    if s.topology == "net-to-net":
+        assert (0, ("sainfo", "address", nets[0], "any", "address", nets[1], "any", "{")) in conf
+        return ([(d, t[0], len(t)) for d, t in conf], [(d, t[0], len(t)) for d, t in setkey])
     assert [t for _, t in setkey if t[0] == "spdadd" and "ipsec" in t] == [
         ("spdadd", s.left.address, s.right.address, "any", "-P", "out" if side == "left" else "in",
          "ipsec", "esp/transport//require", ";"),
@@ -111,15 +126,16 @@ def statements(impl: str, files: dict[str, str], s: Scenario, side: str,
     return ([(d, t[0], len(t)) for d, t in conf], [(d, t[0], len(t)) for d, t in setkey])
 
 
-BASELINE: dict[tuple[str, str], object] = {}
+BASELINE: dict[tuple[str, str, str], object] = {}
 
 
-def baseline(impl: str, side: str) -> object:
-    if (impl, side) not in BASELINE:
-        s, rundir = build(impl, "name", "injection")
+def baseline(impl: str, side: str, topology: str) -> object:
+    if (impl, side, topology) not in BASELINE:
+        s, rundir = build(impl, "left.subnet" if topology == "net-to-net" else "name",
+                          "2001:db8:11::/64" if topology == "net-to-net" else "injection")
         files, ctx = render(s, side, rundir)
-        BASELINE[(impl, side)] = statements(impl, files, s, side, ctx)
-    return BASELINE[(impl, side)]
+        BASELINE[(impl, side, topology)] = statements(impl, files, s, side, ctx)
+    return BASELINE[(impl, side, topology)]
 
 
 def check(impl: str, field: str, value: str) -> bool:
@@ -133,14 +149,17 @@ def check(impl: str, field: str, value: str) -> bool:
         assert ": " in text and "allowed" in text, text  # names the field and what is allowed
         return False
     for side, files, ctx in rendered:
-        assert statements(impl, files, s, side, ctx) == baseline(impl, side), (field, value)
+        assert statements(impl, files, s, side, ctx) == baseline(impl, side, s.topology), \
+            (field, value)
     return True
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-@pytest.mark.parametrize("field", sorted({f for f, _ in FIELDS}))
-def test_injection_attempts(impl: str, field: str) -> None:
-    accepted = [v for v in NASTY if check(impl, field, v)]
+@pytest.mark.parametrize(("field", "template"), FIELDS, ids=[f"{f}={t}" for f, t in FIELDS])
+def test_injection_attempts(impl: str, field: str, template: str) -> None:
+    accepted = [v for v in NASTY if check(impl, field, fill(template, impl, v))]
+    if template not in ("", "lab-"):
+        return
     if field in ("psk", "left.psk", "right.psk"):
         # every printable PSK goes through, encoded: quotes, '#', '%', backslash, 0s/0x
         assert {'"', "%", "\\", "#", "{", "}", ";", "a\\b", "0sFpZ\"#%\\x", "0x41", "é"} <= set(accepted)
@@ -151,8 +170,8 @@ def test_injection_attempts(impl: str, field: str) -> None:
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(impl=st.sampled_from(IMPLS), where=st.sampled_from(FIELDS), text=TEXT)
 def test_arbitrary_text_in_any_string_field(impl: str, where: tuple[str, str], text: str) -> None:
-    field, prefix = where
-    check(impl, field, prefix.format(impl=impl) + text)
+    field, template = where
+    check(impl, field, fill(template, impl, text))
 
 
 PRINTABLE = st.text(st.characters(categories=("L", "M", "N", "P", "S")) | st.just(" "),
