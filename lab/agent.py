@@ -48,6 +48,7 @@ def summary(cell: Cell) -> dict[str, Any]:
         "negotiated": cell.negotiated.lines if cell.negotiated else [],
         "decryption": cell.decryption.summary() if cell.decryption else "",
         "ping": str(cell.ping) if cell.ping else "",
+        "outcome": f"expected {cell.scenario.expect}, seen {cell.outcome}" if cell.outcome else "",
         "timings": dict(cell.timings),
         "netns": {side: cell.topology.netns(side) for side in SIDES},
     }
@@ -62,11 +63,12 @@ def up(channel: Any, request: dict[str, Any]) -> None:
     error = None
     try:
         cell.up()
-        cell.negotiate()
-        cell.traffic()
-        cell.judge()
-        if not request.get("keep"):  # a lab that stays up keeps its SAs
-            cell.delete()
+        cell.negotiate()  # raises unless it ends as the scenario expects
+        if cell.scenario.expect == "established":
+            cell.traffic()
+            cell.judge()
+            if not request.get("keep"):  # a lab that stays up keeps its SAs
+                cell.delete()
     except (LabError, AssertionError, OSError) as exc:
         error = f"{type(exc).__name__}: {exc}"
     result = summary(cell)

@@ -36,11 +36,15 @@ CIPHERS: dict[str, tuple[int, bool]] = {
     "chacha20poly1305": (256, True),
 }
 
-INTEGRITY: tuple[str, ...] = ("md5", "sha1", "sha256", "sha384", "sha512", "aesxcbc")
+INTEGRITY: tuple[str, ...] = ("md5", "sha1", "sha256", "sha256_96", "sha384", "sha512",
+                             "aesxcbc")
 #: pseudo-random functions of IKE, written ``prf`` + the name (``prfsha256``)
 PRFS: tuple[str, ...] = ("md5", "sha1", "sha256", "sha384", "sha512", "aesxcbc")
 #: a scenario's ``ike``/``esp`` value that leaves the choice to each daemon's defaults
 DEFAULT = "default"
+#: integrity algorithms that exist for ESP only
+ESP_ONLY: dict[str, str] = {
+    "sha256_96": "HMAC-SHA-256 truncated to 96 bits, an ESP workaround for PF_KEY peers"}
 
 DH_GROUPS: dict[str, int] = {
     "modp768": 1,
@@ -166,6 +170,9 @@ def parse_proposal(text: str, where: str, *, needs_dh: bool) -> Proposal:
                 f"{where}: unknown integrity algorithm {integrity!r} in {text!r}"
                 f" (allowed: {_allowed(INTEGRITY)})"
             )
+    if needs_dh and integrity in ESP_ONLY:
+        raise ScenarioError(f"{where}: {integrity!r} is for ESP only ({ESP_ONLY[integrity]});"
+                            " IKE takes sha256")
     prf = None
     if parts and parts[0].startswith("prf"):
         prf = parts.pop(0)[3:]

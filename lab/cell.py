@@ -20,10 +20,11 @@ from lab.capture import Capture
 from lab.daemons import daemon_class
 from lab.daemons.base import Daemon, PeerContext
 from lab.decrypt import Decryption, decrypt, write_esp_sa
-from lab.errors import DaemonError, DeadlineError, LabError
+from lab.errors import DaemonError, DeadlineError, LabError, NegotiationError
 from lab.flavors import parse_flavor, require
 from lab.negotiated import Negotiated, Problem, Side
 from lab.negotiated import check as check_negotiated
+from lab.outcome import ESTABLISHED, Outcome, established
 from lab.scenario import SIDES, Scenario
 from lab.topology import Topology
 from lab.traffic import PingResult, ping
@@ -51,6 +52,7 @@ class Cell:
         self.decryption: Decryption | None = None
         self.negotiated: Negotiated | None = None
         self.baseline: dict[str, set[xfrm.Policy]] = {}
+        self.outcome: Outcome | None = None
         self._stack = contextlib.ExitStack()
 
     # -- phases ---------------------------------------------------------------
@@ -119,31 +121,40 @@ class Cell:
                 return False
         return True
 
-    def _failure(self) -> str | None:
+    def _ended(self) -> Outcome | None:
+        """The first daemon's final word (a failure class, or a crash), or None."""
         for daemon in self.daemons.values():
-            reason = daemon.failure()
-            if reason:
-                return reason
+            ended = daemon.ended()
+            if ended:
+                return ended
         return None
 
-    def negotiate(self) -> None:
-        """Initiate and wait, with a deadline, until both kernels hold both SAs."""
+    def _watch(self) -> Outcome:
+        """Poll until both kernels hold the SAs, a daemon's words are final, or the deadline."""
+        end = time.monotonic() + self.negotiate_deadline
+        while True:
+            if self._established():
+                return established(self.scenario, self.sas)
+            ended = self._ended()
+            if ended:
+                return ended
+            if time.monotonic() >= end:
+                words = " / ".join(f"{side}: {d.last_words(2)}" for side, d in self.daemons.items())
+                return Outcome("timeout", f"no SAs within {self.negotiate_deadline:g} s;"
+                                          f" last log lines: {words}")
+            time.sleep(0.01)
+
+    def negotiate(self) -> Outcome:
+        """Initiate and watch until the negotiation ends; raise NegotiationError when its
+        outcome is not the scenario's ``expect`` (a failure names its class)."""
         with self.phase("initiate"):
             self.daemons[self.scenario.initiator].initiate()
         with self.phase("ike"):
-            try:
-                runner.wait_until(self._established, deadline=self.negotiate_deadline,
-                                  what=f"negotiation {self.scenario.name}",
-                                  interval=0.01, failed=self._failure)
-            except DeadlineError as exc:
-                raise DaemonError(f"{exc}{self._negotiation_hint()}") from None
-
-    def _negotiation_hint(self) -> str:
-        reason = self._failure()
-        if reason:
-            return f"; {reason}"
-        words = [f"{side}: {d.last_words(2)}" for side, d in self.daemons.items()]
-        return "; last log lines: " + " / ".join(words)
+            self.outcome = self._watch()
+        problem = self.outcome.against(self.scenario.expect)
+        if problem:
+            raise NegotiationError(f"negotiation {self.scenario.name}: {problem}")
+        return self.outcome
 
     def traffic(self) -> PingResult:
         netns, source = self.topology.traffic_end(self.scenario.initiator)
@@ -219,10 +230,13 @@ class Cell:
                 self.verdict.add(problems)
             return problems
 
-    def run(self) -> Verdict:
-        """All phases; raises on the first that fails. Call down() afterwards."""
+    def run(self) -> Verdict | Outcome:
+        """All phases; raises on the first that fails. Call down() afterwards. A scenario
+        that expects a failure ends with its outcome."""
         self.up()
-        self.negotiate()
+        outcome = self.negotiate()
+        if self.scenario.expect != ESTABLISHED:
+            return outcome
         self.traffic()
         verdict = self.judge()
         self.delete()
@@ -251,6 +265,8 @@ class Cell:
             rundir.write(f"xfrm-sa-{side}.hex", "".join(f"{sa.raw.hex()}\n" for sa in held))
         if failed and self.topology.ns["left"].created:
             self._dump_kernel_state(rundir)
+        if self.outcome is not None:
+            rundir.write("outcome.txt", f"expected: {self.scenario.expect}\nseen: {self.outcome}\n")
         rundir.write("timings.txt", "".join(f"{k}: {v:.3f} s\n" for k, v in self.timings.items()))
         if extra:
             extra(rundir)

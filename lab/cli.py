@@ -156,6 +156,8 @@ def print_summary(result: dict[str, Any]) -> bool:
     print("on the wire:")
     for line in result["wire"]:
         print(f"  {line}")
+    if result.get("outcome"):
+        print(f"outcome: {result['outcome']}")
     if result["ping"]:
         print(result["ping"])
     if result.get("negotiated"):

@@ -36,6 +36,10 @@ class DaemonError(LabError):
     """A daemon refused its configuration, crashed, or failed to negotiate."""
 
 
+class NegotiationError(DaemonError):
+    """A negotiation did not end the way the scenario expects (its outcome names why)."""
+
+
 class DeadlineError(LabError):
     """A deadline passed while waiting for a condition."""
 

@@ -160,6 +160,7 @@ class Peer:
     psk: str | None = None  # overrides Scenario.psk for this side only (to break things)
     #: per-side settings: None means the scenario's own (a side may differ, to break things)
     mode: str | None = None
+    ike_version: int | None = None
     #: a proposal or a tuple of them in order of preference; () means the daemon's defaults
     ike: Proposal | Proposals | None = None
     esp: Proposal | Proposals | None = None
@@ -197,6 +198,8 @@ class Peer:
             check_psk(f"{side}.psk", self.psk)
         if self.mode is not None:
             check_choice(f"{side}.mode", self.mode, MODES)
+        if self.ike_version is not None:
+            check_choice(f"{side}.ike_version", self.ike_version, IKE_VERSIONS)
         check_proposal(f"{side}.ike", self.ike, optional=True)
         check_proposal(f"{side}.esp", self.esp, optional=True)
         if self.ike is not None and any(p.dh is None for p in as_list(self.ike)):
@@ -329,6 +332,9 @@ class Scenario:
     def mode_of(self, side: str) -> str:
         return self.peer(side).mode or self.mode
 
+    def ike_version_of(self, side: str) -> int:
+        return self.peer(side).ike_version or self.ike_version
+
     def with_(self, **changes: Any) -> Scenario:
         return replace(self, **changes)
 
@@ -406,8 +412,8 @@ def _check_topology(s: Scenario) -> None:
 _TOP_KEYS = {"name", "left", "right", "ike_version", "mode", "psk", "ike", "esp",
              "responder_esp", "ike_lifetime", "child_lifetime", "initiator", "pings", "fault",
              "expect", "topology", "auth"}
-_PEER_KEYS = {"address", "flavor", "prefixlen", "psk", "mode", "ike", "esp", "subnet", "id",
-              "native"}
+_PEER_KEYS = {"address", "flavor", "prefixlen", "psk", "mode", "ike_version", "ike", "esp",
+              "subnet", "id", "native"}
 
 
 def scenario_from_dict(data: dict[str, Any], source: str = "scenario") -> Scenario:
@@ -479,6 +485,8 @@ def scenario_to_dict(s: Scenario) -> dict[str, Any]:
             data[side]["id"] = peer.id
         if peer.native:
             data[side]["native"] = native_to_dict(peer.native)
+        if peer.ike_version is not None:
+            data[side]["ike_version"] = peer.ike_version
     return data
 
 

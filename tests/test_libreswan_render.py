@@ -64,3 +64,20 @@ def test_aead_and_per_side_psk(tmp_path: Path) -> None:
                    left=Peer("2001:db8:1:1::1", psk="other"))
     assert "esp=aes_gcm128" in conn_lines(files["ipsec.conf"])
     assert f"PSK 0x{b'other'.hex()}" in files["ipsec.secrets"]
+
+
+def test_sha256_96_asks_for_the_truncation_bug(tmp_path: Path) -> None:
+    """ESP integrity sha256_96 (for PF_KEY peers): sha2_256 with sha2-truncbug=yes."""
+    lines = conn_lines(render(tmp_path, esp=parse_proposal("aes256-sha256_96", "esp",
+                                                           needs_dh=False))["ipsec.conf"])
+    assert {"esp=aes256-sha2_256", "sha2-truncbug=yes"} <= lines
+    assert "sha2-truncbug=yes" not in conn_lines(render(tmp_path / "b")["ipsec.conf"])
+
+
+def test_per_side_ike_version(tmp_path: Path) -> None:
+    s = seed_scenario().with_(right=Peer("2001:db8:2:2::2", "libreswan", ike_version=2))
+    ctx = PeerContext("right", "ipl-x-r", tmp_path / "right", Flavor("libreswan"), "t", tmp_path)
+    text = Libreswan(s, ctx).render()["ipsec.conf"]
+    assert "ikev2=yes" in conn_lines(text) and "ikev1-policy=accept" not in text
+    left = PeerContext("left", "ipl-x-l", tmp_path / "left", Flavor("libreswan"), "t", tmp_path)
+    assert "ikev2=no" in conn_lines(Libreswan(s, left).render()["ipsec.conf"])

@@ -462,3 +462,10 @@ def test_a_refused_spd_surfaces_setkeys_words(tmp_path: Path, monkeypatch: pytes
     with pytest.raises(DaemonError, match=r"setkey refused .*setkey.conf: line 5: Syntax error at \[prio\]"):
         d.start()
     assert d.proc is None  # racoon is not started on a refused SPD
+
+
+def test_sha256_96_is_racoons_hmac_sha256(tmp_path: Path) -> None:
+    """PF_KEY cuts hmac(sha256) to 96 bits anyway: racoon spells both the same."""
+    s = howto_scenario(esp=parse_proposal("aes256-sha256_96", "esp", needs_dh=False))
+    text = daemon(tmp_path, s).render()["racoon.conf"]
+    assert "authentication_algorithm hmac_sha256;" in statements(text)

@@ -92,8 +92,10 @@ def test_per_side_settings_and_expect_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "sides.toml"
     path.write_text('expect = "mode-mismatch"\nmode = "transport"\n'
                     '[left]\naddress = "2001:db8:1:1::1"\nmode = "tunnel"\nesp = "aes256-sha256"\n'
-                    '[right]\naddress = "2001:db8:2:2::2"\nike = "aes256-sha256-modp3072"\n')
+                    '[right]\naddress = "2001:db8:2:2::2"\nike = "aes256-sha256-modp3072"\n'
+                    'ike_version = 1\n')
     s = load_scenario(path)
+    assert (s.ike_version_of("left"), s.ike_version_of("right")) == (2, 1)
     assert (s.mode_of("left"), s.mode_of("right"), s.expect) == ("tunnel", "transport", "mode-mismatch")
     assert str(s.esp_of("left")) == "aes256-sha256" and str(s.esp_of("right")) == "aes128-sha1"
     assert str(s.ike_of("right")) == "aes256-sha256-modp3072" and str(s.ike_of("left")) == str(s.ike)
@@ -106,6 +108,10 @@ def test_per_side_settings_and_expect_round_trip(tmp_path: Path) -> None:
     ('expect = "maybe"', "expect: 'maybe' is not allowed"),
     ('[left]\naddress = "2001:db8:1:1::1"\nmode = "beet"', "left.mode: 'beet' is not allowed"),
     ('[left]\naddress = "2001:db8:1:1::1"\nike = "aes128-sha1"', "left.ike: IKE needs a DH group"),
+    ('[left]\naddress = "2001:db8:1:1::1"\nike_version = 3',
+     "left.ike_version: 3 is not allowed (allowed: 1, 2)"),
+    ('[left]\naddress = "2001:db8:1:1::1"\nike = "aes256-sha256_96-modp2048"',
+     "left.ike: 'sha256_96' is for ESP only"),
 ])
 def test_per_side_errors(tmp_path: Path, text: str, words: str) -> None:
     base = {"expect": "", "left": '[left]\naddress = "2001:db8:1:1::1"',
@@ -118,3 +124,7 @@ def test_per_side_errors(tmp_path: Path, text: str, words: str) -> None:
     path.write_text("\n".join([base["expect"], base["left"], base["right"]]) + "\n")
     with pytest.raises(ScenarioError, match=re.escape(words)):
         load_scenario(path)
+
+
+def test_sha256_96_is_an_esp_integrity() -> None:
+    assert parse_proposal("aes256-sha256_96", "esp", needs_dh=False) == Proposal("aes256", "sha256_96")

@@ -16,6 +16,7 @@ from lab.daemons.base import PeerContext
 from lab.daemons.strongswan import StrongSwan
 from lab.errors import DaemonError
 from lab.flavors import Flavor
+from lab.outcome import match
 from lab.scenario import Peer, Scenario, seed_scenario
 
 LEFT, RIGHT = "2001:db8:1:1::1", "2001:db8:2:2::2"
@@ -277,9 +278,22 @@ def test_vici_packet_and_values() -> None:
     assert vici.vici_values(message) == {"daemon": "charon-systemd", "version": "5.9.8"}
 
 
-def test_fatal_words_name_what_charon_logs() -> None:
-    for line in ("received AUTHENTICATION_FAILED notify error",
-                 "tried 1 shared key for '%any' - '2001:db8:1:1::1', but MAC mismatched",
-                 "no acceptable proposal found", "could not decrypt payloads",
-                 "IKE version 1 not supported"):
-        assert any(word in line for word in StrongSwan.fatal_words), line
+def test_outcome_words_name_what_charon_logs() -> None:
+    for line, cls in (("received AUTHENTICATION_FAILED notify error", "authentication-failed"),
+                      ("tried 1 shared key for '%any' - '2001:db8:1:1::1', but MAC mismatched",
+                       "authentication-failed"),
+                      ("no acceptable proposal found", "no-proposal-chosen"),
+                      ("could not decrypt payloads", "authentication-failed"),
+                      ("IKE version 1 not supported", "version-mismatch")):
+        words = match(line, StrongSwan.outcome_words)
+        assert words is not None and words.cls == cls, line
+
+
+def test_sha256_96_and_per_side_ike_version(tmp_path: Path) -> None:
+    s = Scenario("x", Peer("2001:db8:1:1::1", "strongswan"),
+                 Peer("2001:db8:2:2::2", "strongswan", ike_version=1),
+                 esp=parse_proposal("aes256-sha256_96", "esp", needs_dh=False))
+    left = parse_conf(daemon(tmp_path, s).swanctl_conf())["connections"]["lab"]
+    right = parse_conf(daemon(tmp_path, s, "right").swanctl_conf())["connections"]["lab"]
+    assert left["children"]["lab"]["esp_proposals"] == "aes256-sha256_96"
+    assert (left["version"], right["version"]) == ("2", "1")

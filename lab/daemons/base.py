@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from lab.certs import Credentials, credentials
 from lab.errors import CommandError, DaemonError, DeadlineError, MissingError
 from lab.flavors import Flavor
 from lab.native import lines_for
+from lab.outcome import Heard, Listener, Outcome, Words
 from lab.scenario import Scenario
 from lab.status import DaemonStatus
 from lab.xfrm import Policy
@@ -53,8 +55,8 @@ class Daemon(ABC):
     ike_versions: ClassVar[tuple[int, ...]] = (1, 2)
     #: the log file, relative to the peer directory
     log_name: ClassVar[str] = "daemon.log"
-    #: words in the log that end a negotiation for good, and what they mean
-    fatal_words: ClassVar[tuple[str, ...]] = ()
+    #: words in the log that end a negotiation, the failure class each means, how final
+    outcome_words: ClassVar[tuple[Words, ...]] = ()
     #: ICV bits the daemon's kernel interface installs where they differ from the RFC
     #: lengths (lab.negotiated.INTEGRITY), by neutral integrity name
     icv_bits: ClassVar[dict[str, int]] = {}
@@ -68,6 +70,7 @@ class Daemon(ABC):
         self.proc: subprocess.Popen[bytes] | None = None
         self.stopped = False
         self._credentials: Credentials | None = None
+        self.listener = Listener(self.outcome_words)
 
     def credentials(self) -> Credentials:
         """This side's certificate, key and CA for ``auth = rsa|ecdsa`` (keys cached per session)."""
@@ -104,8 +107,9 @@ class Daemon(ABC):
     @classmethod
     def unsupported(cls, scenario: Scenario, side: str, flavor: Flavor, tag: str) -> str | None:
         """Why this flavor cannot play ``side`` of ``scenario``, or None."""
-        if scenario.ike_version not in cls.ike_versions:
-            return f"{flavor.name} does not speak IKEv{scenario.ike_version}"
+        version = scenario.ike_version_of(side)
+        if version not in cls.ike_versions:
+            return f"{flavor.name} does not speak IKEv{version}"
         return None
 
     @classmethod
@@ -203,12 +207,24 @@ class Daemon(ABC):
             return None
         return f"{self.name} ({self.side}) exited with status {self.proc.returncode}: {self.last_words()}"
 
+    def heard(self) -> Heard | None:
+        """The first line of the daemon's log that names a failure class and is final
+        by now (a word with a grace waits that long for SAs that may still come)."""
+        found = self.listener.final(self.log_text().splitlines(), time.monotonic())
+        return Heard(self.side, self.name, found[1].cls, found[0]) if found else None
+
+    def ended(self) -> Outcome | None:
+        """The daemon's final word on the negotiation: a failure class, a crash, or None."""
+        heard = self.heard()
+        if heard:
+            return Outcome(heard.cls, str(heard))
+        crash = self.crashed()
+        return Outcome("crashed", crash) if crash else None
+
     def failure(self) -> str | None:
-        """A line of the daemon's log that says the negotiation failed for good."""
-        for line in self.log_text().splitlines():
-            if any(word in line for word in self.fatal_words):
-                return f"{self.name} ({self.side}): {line.strip()}"
-        return self.crashed()
+        """What the daemon said (or did) that ended the negotiation, as one line."""
+        ended = self.ended()
+        return ended.seen if ended else None
 
     @abstractmethod
     def launch(self) -> None:

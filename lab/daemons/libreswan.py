@@ -6,7 +6,6 @@ import re
 import shutil
 from functools import cache
 from pathlib import Path
-from typing import ClassVar
 
 from lab import run as runner
 from lab.algorithms import Proposal
@@ -18,6 +17,7 @@ from lab.errors import DaemonError
 from lab.flavors import Flavor
 from lab.identity import Identity
 from lab.native import overridden
+from lab.outcome import Words
 from lab.scenario import Scenario
 from lab.status import DaemonStatus
 from lab.topologies import endpoint
@@ -30,8 +30,10 @@ CIPHER = {"3des": "3des", "aes128": "aes128", "aes192": "aes192", "aes256": "aes
           "aes256gcm8": "aes_gcm_a256", "aes256gcm12": "aes_gcm_b256", "aes256gcm16": "aes_gcm256",
           "chacha20poly1305": "chacha20_poly1305"}
 #: integrity algorithms, and PRFs (ipsec.conf names a PRF by its integrity algorithm's name)
-INTEG = {"md5": "md5", "sha1": "sha1", "sha256": "sha2_256", "sha384": "sha2_384",
-         "sha512": "sha2_512", "aesxcbc": "aes_xcbc"}
+INTEG = {"md5": "md5", "sha1": "sha1", "sha256": "sha2_256", "sha256_96": "sha2_256",
+         "sha384": "sha2_384", "sha512": "sha2_512", "aesxcbc": "aes_xcbc"}
+#: conn settings a neutral ESP integrity name needs beyond its spelling
+INTEG_SETTINGS = {"sha256_96": (("sha2-truncbug", "yes"),)}  # 96-bit ICV, for PF_KEY peers
 DH = {"modp768": "modp768", "modp1024": "modp1024", "modp1536": "modp1536",
       "modp2048": "modp2048", "modp3072": "modp3072", "modp4096": "modp4096",
       "ecp256": "dh19", "ecp384": "dh20", "ecp521": "dh21", "curve25519": "dh31",
@@ -54,6 +56,28 @@ KNOWN_LEFTOVERS = {
           " it ('prospective erouted': an outbound policy whose template has reqid 0);"
           " pluto 5.x removes it",
 }
+
+#: pluto's words that end a negotiation (keyingtries=1: no second attempt comes), with
+#: the failure class each means; a grace where a later message may still bring the SAs
+OUTCOME_WORDS: tuple[Words, ...] = (
+    Words(r"ignoring (?:unsecured informational payload|IKE_SA_INIT response containing)"
+          r" (\w+)", "no-proposal-chosen", grace=2.0,
+          note="an unauthenticated notify pluto ignores (it may be forged): final only if no "
+               "SA comes; the peer's own words usually say why first"),
+    Words(r"AUTHENTICATION_FAILED|[Aa]uthentication failed|Can't authenticate"
+          r"|(?:probable|possible) authentication failure", "authentication-failed"),
+    Words(r"INVALID_HASH_INFORMATION", "authentication-failed",
+          note="IKEv1: the peer's HASH payload does not verify with our PSK"),
+    Words(r"PAYLOAD_MALFORMED|Invalid Payload", "authentication-failed", grace=1.0,
+          note="IKEv1: a message decrypted with the wrong PSK's keys reads as garbage"),
+    Words(r"NO_PROPOSAL_CHOSEN|no acceptable|failed to match", "no-proposal-chosen"),
+    Words(r"TS_UNACCEPTABLE", "ts-unacceptable"),
+    Words(r"INVALID_ID_INFORMATION", "ts-unacceptable", grace=1.0,
+          note="IKEv1 Quick Mode: the peer refused our IDs (selectors)"),
+    Words(r"we require IKEv2 peer|IKEv1 packet dropped|INVALID_MAJOR_VERSION",
+          "version-mismatch"),
+    Words(r"could not find a suitable", "no-proposal-chosen", grace=1.0),
+)
 
 
 def spell(p: Proposal, with_dh: bool = True) -> str:
@@ -103,13 +127,7 @@ class Libreswan(Daemon):
     #: that the initiator offered, whatever the initiator's order
     preference = "responder"
     log_name = "pluto.log"
-    fatal_words: ClassVar[tuple[str, ...]] = (
-        "AUTHENTICATION_FAILED", "authentication failed", "NO_PROPOSAL_CHOSEN",
-        "no acceptable", "INVALID_ID_INFORMATION", "TS_UNACCEPTABLE",
-        "Can't authenticate", "INVALID_HASH_INFORMATION", "we require IKEv2 peer",
-        "sending notification NO_PROPOSAL_CHOSEN", "PAYLOAD_MALFORMED",
-        "probable authentication failure", "possible authentication failure", "IKEv1 packet dropped",
-        "could not find a suitable", "Invalid Payload", "failed to match")
+    outcome_words = OUTCOME_WORDS
 
     @classmethod
     def binaries(cls) -> tuple[str, ...]:
@@ -125,7 +143,7 @@ class Libreswan(Daemon):
         reason = super().unsupported(scenario, side, flavor, tag)
         if reason:
             return reason
-        v = scenario.ike_version
+        v = scenario.ike_version_of(side)
         if (v, scenario.auth) in NEVER:
             return f"{flavor.name}: {NEVER[(v, scenario.auth)]}"
         for p in scenario.ike_list(side):
@@ -144,12 +162,13 @@ class Libreswan(Daemon):
         s, home = self.scenario, self.ctx.home
         major = int(_version(self.ctx.flavor, self.ctx.tag).split(".")[0] or 0) \
             if _version(self.ctx.flavor, self.ctx.tag)[:1].isdigit() else 4
+        version = s.ike_version_of(self.side)
         if major >= 5:
-            version_line = ("keyexchange", f"ikev{s.ike_version}")
+            version_line = ("keyexchange", f"ikev{version}")
         else:
-            version_line = ("ikev2", "no" if s.ike_version == 1 else "yes")
+            version_line = ("ikev2", "no" if version == 1 else "yes")
         setup = [("plutodebug", "none")]
-        if s.ike_version == 1:
+        if version == 1:
             setup.append(("ikev1-policy", "accept"))
         ike, esp = s.ike_list(self.side), s.esp_list(self.side)
         conn = [
@@ -164,6 +183,7 @@ class Libreswan(Daemon):
             *([("ike", spell_list(ike))] if ike else []),
             *([("esp", spell_list(esp))] if esp else []),
             *([("pfs", "yes" if any(p.dh for p in esp) else "no")] if esp else []),
+            *dict.fromkeys(x for p in esp for x in INTEG_SETTINGS.get(p.integrity or "", ())),
             ("ikelifetime", f"{s.ike_lifetime}s"),
             ("salifetime", f"{s.child_lifetime}s"),
             ("leftupdown", "%disabled"),  # the lab routes (its topology); 0.7 s saved per SA
@@ -291,7 +311,7 @@ class Libreswan(Daemon):
 
     def status(self) -> DaemonStatus:
         """From pluto's log, which names every established SA's algorithms: no process."""
-        return parse_pluto_log(self.log_text(), self.scenario.ike_version)
+        return parse_pluto_log(self.log_text(), self.scenario.ike_version_of(self.side))
 
     def delete(self) -> None:
         """whack --delete: pluto deletes the connection with its SAs and tells the peer."""

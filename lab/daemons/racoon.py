@@ -27,6 +27,7 @@ from lab.errors import DaemonError
 from lab.flavors import Flavor
 from lab.identity import Identity
 from lab.netns import socket_in
+from lab.outcome import Outcome, Words
 from lab.scenario import Scenario
 from lab.status import DaemonStatus
 from lab.topologies import address
@@ -39,6 +40,7 @@ HASH: dict[str, str] = {"md5": "md5", "sha1": "sha1", "sha256": "sha256", "sha38
                         "sha512": "sha512"}
 #: neutral integrity -> phase-2 `authentication_algorithm`
 AUTH: dict[str, str] = {"md5": "hmac_md5", "sha1": "hmac_sha1", "sha256": "hmac_sha256",
+                        "sha256_96": "hmac_sha256",  # PF_KEY cuts it to 96 bits anyway
                         "sha384": "hmac_sha384", "sha512": "hmac_sha512"}
 #: neutral DH group -> phase-1 `dh_group` and phase-2 `pfs_group` (racoon has MODP groups only)
 DH: dict[str, str] = {"modp768": "1", "modp1024": "2", "modp1536": "5", "modp2048": "14",
@@ -47,6 +49,27 @@ DH: dict[str, str] = {"modp768": "1", "modp1024": "2", "modp1536": "5", "modp204
 #: psk.txt: racoon reads a line into 1024 bytes and decodes a key that starts with 0x as hex
 #: (any other key is the rest of the line, leading blanks dropped); 255 bytes fit with room
 PSK_MAX_BYTES = 255
+
+#: racoon's words that end a negotiation, with the failure class each means
+OUTCOME_WORDS: tuple[Words, ...] = (
+    Words(r"couldn't find the pskey|HASH\(?\d?\)? ?mismatch|AUTHENTICATION-FAILED",
+          "authentication-failed"),
+    Words(r"ignore information due to hash mismatch", "authentication-failed", grace=1.5,
+          note="an INFORMATIONAL that does not verify: final only if no SA follows"),
+    Words(r"no suitable proposal found|failed to get valid proposal"
+          r"|failed to get proposal for responder|NO-PROPOSAL-CHOSEN", "no-proposal-chosen"),
+    Words(r"failed to get sainfo|INVALID-ID-INFORMATION|such policy does not already exist",
+          "ts-unacceptable"),
+    Words(r"no configuration found for", "no-proposal-chosen"),
+    # racoon's own spelling: "fatal NO-PROPOSAL-CHOSEN notify messsage"
+    Words(r"notify messsage", "no-proposal-chosen", grace=1.0),
+    Words(r"phase[12] negotiation failed due to time up", "timeout",
+          note="racoon gave up retransmitting: nothing came back"),
+    Words(r"failed to pre-process ph[12] packet|phase[12] negotiation failed"
+          r"|failed to begin ipsec sa negotiation|fatal parse failure", "timeout", grace=1.0,
+          note="generic: a more specific word usually follows within the grace"),
+)
+
 #: where the running kernel shows that it has PF_KEY (af_key)
 PFKEY_PROC = Path("/proc/net/pfkey")
 #: ICMPv6 neighbour discovery: Neighbour Solicitation, Neighbour Advertisement
@@ -157,17 +180,7 @@ class Racoon(Daemon):
     #: PF_KEY installs hmac(sha256) with the pre-RFC 4868 96-bit ICV (Linux's default for
     #: SADB_X_AALG_SHA2_256HMAC); XFRM netlink users (pluto, charon) install 128 bits
     icv_bits: ClassVar[dict[str, int]] = {"sha256": 96}
-    fatal_words: ClassVar[tuple[str, ...]] = (
-        "no suitable proposal found", "failed to get valid proposal",
-        "failed to get proposal for responder", "failed to get sainfo",
-        "couldn't find the pskey", "HASH mismatched", "HASH(1) mismatch", "HASH(2) mismatch",
-        "HASH(3) mismatch", "ignore information due to hash mismatch",
-        "notify messsage",  # racoon's own spelling: "fatal NO-PROPOSAL-CHOSEN notify messsage"
-        "NO-PROPOSAL-CHOSEN", "INVALID-ID-INFORMATION", "AUTHENTICATION-FAILED",
-        "failed to pre-process ph1 packet", "failed to pre-process ph2 packet",
-        "phase1 negotiation failed", "phase2 negotiation failed",
-        "such policy does not already exist", "no configuration found for",
-        "failed to begin ipsec sa negotiation", "fatal parse failure")
+    outcome_words = OUTCOME_WORDS
 
     def __init__(self, scenario: Scenario, ctx: PeerContext) -> None:
         super().__init__(scenario, ctx)
@@ -190,8 +203,9 @@ class Racoon(Daemon):
 
     @classmethod
     def unsupported(cls, scenario: Scenario, side: str, flavor: Flavor, tag: str) -> str | None:
-        if scenario.ike_version not in cls.ike_versions:
-            return f"{flavor.name}: racoon speaks IKEv1 only (scenario asks for IKEv{scenario.ike_version})"
+        version = scenario.ike_version_of(side)
+        if version not in cls.ike_versions:
+            return f"{flavor.name}: racoon speaks IKEv1 only (scenario asks for IKEv{version})"
         gap = _algorithm_gap(scenario, side)
         if gap:
             return f"{flavor.name}: {gap}"
@@ -432,15 +446,17 @@ class Racoon(Daemon):
             return False
         return not any(isinstance(e, IsakmpSA) for e in parse_racoon_log(self.log_text()))
 
-    def failure(self) -> str | None:
-        reason = super().failure()
+    def ended(self) -> Outcome | None:
+        """As the base says; under the nd-deadlock fault, with the explanation, and a
+        missing ISAKMP-SA after a grace counts as nothing happening (a timeout)."""
+        outcome = super().ended()
         if self.scenario.fault != "nd-deadlock":
-            return reason
-        if reason:
-            return f"{reason}; {self.nd_deadlock_explanation()}"
+            return outcome
+        if outcome:
+            return Outcome(outcome.cls, f"{outcome.seen}; {self.nd_deadlock_explanation()}")
         if self._phase1_missing():
-            return (f"racoon ({self.side}): no ISAKMP-SA {ND_GRACE:g} s after initiating;"
-                    f" {self.nd_deadlock_explanation()}")
+            return Outcome("timeout", f"racoon ({self.side}): no ISAKMP-SA {ND_GRACE:g} s after"
+                                      f" initiating; {self.nd_deadlock_explanation()}")
         return None
 
     def status(self) -> DaemonStatus:

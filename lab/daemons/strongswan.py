@@ -27,6 +27,7 @@ from lab.errors import DaemonError, MissingError, ScenarioError
 from lab.flavors import Flavor
 from lab.identity import Identity
 from lab.native import lines_for, overridden
+from lab.outcome import Words
 from lab.scenario import Scenario
 from lab.status import DaemonStatus
 
@@ -46,8 +47,8 @@ CIPHER = {"3des": "3des", "aes128": "aes128", "aes192": "aes192", "aes256": "aes
           **{f"aes{bits}gcm{icv}": f"aes{bits}gcm{icv}" for bits in (128, 192, 256)
              for icv in (8, 12, 16)},
           "chacha20poly1305": "chacha20poly1305"}
-INTEG = {"md5": "md5", "sha1": "sha1", "sha256": "sha256", "sha384": "sha384", "sha512": "sha512",
-         "aesxcbc": "aesxcbc"}
+INTEG = {"md5": "md5", "sha1": "sha1", "sha256": "sha256", "sha256_96": "sha256_96",
+         "sha384": "sha384", "sha512": "sha512", "aesxcbc": "aesxcbc"}
 PRF = {"md5": "prfmd5", "sha1": "prfsha1", "sha256": "prfsha256", "sha384": "prfsha384",
        "sha512": "prfsha512", "aesxcbc": "prfaesxcbc"}
 DH = {"modp768": "modp768", "modp1024": "modp1024", "modp1536": "modp1536",
@@ -68,6 +69,7 @@ PROVIDERS: dict[str, tuple[str, ...]] = {
     "aes256": ("openssl", "aes"), **{c: ("openssl", "gcm") for c in CIPHER if "gcm" in c},
     "chacha20poly1305": ("openssl", "chapoly"),
     "md5": ("openssl", "md5"), "sha1": ("openssl", "sha1"), "sha256": ("openssl", "sha2"),
+    "sha256_96": ("openssl", "sha2"),
     "sha384": ("openssl", "sha2"), "sha512": ("openssl", "sha2"), "aesxcbc": ("xcbc",),
     **{g: ("openssl", "gmp") for g in DH if g.startswith("modp")},
     "ecp256": ("openssl",), "ecp384": ("openssl",), "ecp521": ("openssl",),
@@ -88,15 +90,21 @@ IKEV1_MARKER = b"is initiating a Main Mode IKE_SA"
 #: credential directories (x509, private, ...) an empty SWANCTL_DIR does not have
 SWANCTL_NOISE = (r"plugin '[^']+': failed to load", r"opening directory '[^']+' failed")
 
-#: words in charon's log that end a negotiation for good
-FATAL_WORDS = (
-    "AUTHENTICATION_FAILED", "NO_PROPOSAL_CHOSEN", "no acceptable proposal",
-    "no matching proposal", "tried to check PSK", "MAC mismatched", "no shared key found",
-    "TS_UNACCEPTABLE", "INVALID_ID_INFORMATION", "INVALID_HASH_INFORMATION",
-    "integrity check failed", "could not decrypt payloads", "no IKE config found",
-    "no peer config found", "no matching CHILD_SA config", "unable to install",
-    "failed to establish CHILD_SA", "giving up after", "IKE version 1 not supported",
-    "INVALID_MAJOR_VERSION",
+#: charon's words that end a negotiation (keyingtries=1), with the failure class each means
+OUTCOME_WORDS: tuple[Words, ...] = (
+    Words(r"AUTHENTICATION_FAILED|tried \d+ shared keys? for .* but MAC mismatched"
+          r"|no shared key found|INVALID_HASH_INFORMATION", "authentication-failed"),
+    Words(r"integrity check failed|could not decrypt payloads", "authentication-failed",
+          grace=1.5, note="IKEv1: the peer's messages do not decrypt with our PSK's keys; "
+          "also logged for a stray INFORMATIONAL of an exchange that completes anyway"),
+    Words(r"NO_PROPOSAL_CHOSEN|no acceptable proposal|no matching proposal",
+          "no-proposal-chosen"),
+    Words(r"TS_UNACCEPTABLE|no matching CHILD_SA config", "ts-unacceptable"),
+    Words(r"INVALID_ID_INFORMATION", "ts-unacceptable", grace=1.0),
+    Words(r"IKE version \d not supported|INVALID_MAJOR_VERSION", "version-mismatch"),
+    Words(r"no IKE config found|no peer config found", "no-proposal-chosen", grace=1.0),
+    Words(r"unable to install|failed to establish CHILD_SA|giving up after", "timeout",
+          grace=1.0),
 )
 
 # -- spelling -------------------------------------------------------------------
@@ -250,7 +258,7 @@ class StrongSwan(Daemon):
     #: charon.prefer_configured_proposals (default yes): the responder's own order counts
     preference = "responder"
     log_name = "charon.log"
-    fatal_words = FATAL_WORDS
+    outcome_words = OUTCOME_WORDS
     socket_name = "charon.vici"
 
     def __init__(self, scenario: Scenario, ctx: PeerContext) -> None:
@@ -280,7 +288,7 @@ class StrongSwan(Daemon):
         reason = super().unsupported(scenario, side, flavor, tag)
         if reason:
             return reason
-        v = scenario.ike_version
+        v = scenario.ike_version_of(side)
         if v == 1 and not speaks_ikev1(flavor):
             return f"{flavor.name} {_version(flavor, tag)}: charon was built without IKEv1"
         for prop in scenario.ike_list(side):
@@ -354,7 +362,7 @@ class StrongSwan(Daemon):
         if s.auth != "psk":
             local["certs"] = "peer.pem"
         conn: Settings = {
-            "version": str(s.ike_version),
+            "version": str(s.ike_version_of(self.side)),
             "local_addrs": me,
             "remote_addrs": peer,
             "proposals": spell_list(s.ike_list(self.side), spell_ike),

@@ -1,0 +1,127 @@
+"""Negative cells: every initiator x responder flavor pair (both orders, self pairs), each
+broken one way on purpose, must fail the way its daemons really fail, i.e. with the
+failure class the cell expects (``expect``), as soon as the daemons' words are final.
+
+The class a case expects is in CASES; where a pair of daemons really ends another way
+(measured here, with the reason) EXPECTED_INSTEAD says so. Choose flavors and pairs with
+--lab-flavors and --lab-pairs, as for the matrix.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import pytest
+
+from lab.algorithms import parse_proposal
+from lab.errors import LabError
+from lab.matrix import MatrixSelection
+from lab.outcome import Outcome
+from lab.scenario import Peer, Scenario
+
+LEFT, RIGHT = "2001:db8:1:1::1", "2001:db8:2:2::2"
+Change = Callable[[Scenario], Scenario]
+
+
+def _ike(text: str) -> object:
+    return parse_proposal(text, "ike", needs_dh=True)
+
+
+def _esp(text: str) -> object:
+    return parse_proposal(text, "esp", needs_dh=False)
+
+
+def _right(s: Scenario, **changes: object) -> Scenario:
+    return s.with_(right=replace(s.right, **changes))  # type: ignore[arg-type]
+
+
+def _left(s: Scenario, **changes: object) -> Scenario:
+    return s.with_(left=replace(s.left, **changes))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    what: str  # what is broken, for the cell's doc
+    expect: str
+    versions: tuple[tuple[int, int], ...]  # (initiator's, responder's) IKE version
+    change: Change
+
+
+CASES: tuple[Case, ...] = (
+    Case("wrong-psk", "the responder holds another PSK", "authentication-failed",
+         ((1, 1), (2, 2)), lambda s: _right(s, psk="not-the-secret")),
+    Case("disjoint-ike", "IKE proposals share no transform set", "no-proposal-chosen",
+         ((1, 1), (2, 2)), lambda s: _right(s, ike=_ike("aes256-sha256-modp2048"))),
+    Case("disjoint-esp", "ESP proposals share no transform set", "no-proposal-chosen",
+         ((1, 1), (2, 2)), lambda s: _right(s, esp=_esp("aes256-sha256"))),
+    Case("transport-vs-tunnel", "initiator transport, responder tunnel", "mode-mismatch",
+         ((1, 1), (2, 2)), lambda s: _right(s, mode="tunnel")),
+    Case("tunnel-vs-transport", "initiator tunnel, responder transport", "mode-mismatch",
+         ((1, 1), (2, 2)), lambda s: _left(s, mode="tunnel")),
+    Case("ikev1-vs-ikev2", "initiator IKEv1, responder IKEv2", "version-mismatch",
+         ((1, 2),), lambda s: s),
+    Case("ikev2-vs-ikev1", "initiator IKEv2, responder IKEv1", "version-mismatch",
+         ((2, 1),), lambda s: s),
+)
+
+#: (case, IKE version label, initiator glob, responder glob) -> the class those daemons
+#: really produce instead of the case's, and why (measured in this lab)
+EXPECTED_INSTEAD: dict[tuple[str, str, str, str], tuple[str, str]] = {}
+
+
+def expected(case: Case, version: str, initiator: str, responder: str) -> tuple[str, str]:
+    """The class a cell expects and why (the case's, unless a measured exception applies)."""
+    for (name, v, i, r), (cls, why) in EXPECTED_INSTEAD.items():
+        if name == case.name and v == version and fnmatch.fnmatch(initiator, i) \
+                and fnmatch.fnmatch(responder, r):
+            return cls, why
+    return case.expect, case.what
+
+
+@dataclass(frozen=True)
+class NegativeCell:
+    initiator: str
+    responder: str
+    case: Case
+    versions: tuple[int, int]
+
+    @property
+    def version_label(self) -> str:
+        i, r = self.versions
+        return f"ikev{i}" if i == r else f"ikev{i}-ikev{r}"
+
+    @property
+    def id(self) -> str:
+        return f"{self.initiator}->{self.responder}-{self.case.name}-{self.version_label}"
+
+    def scenario(self) -> Scenario:
+        i, r = self.versions
+        base = Scenario(
+            name=self.id, left=Peer(LEFT, self.initiator, ike_version=i),
+            right=Peer(RIGHT, self.responder, ike_version=r), ike_version=i, mode="transport",
+            ike=_ike("aes128-sha1-modp2048"), esp=_esp("aes128-sha1"), pings=1)  # type: ignore[arg-type]
+        cls, _ = expected(self.case, self.version_label, self.initiator, self.responder)
+        return self.case.change(base).with_(expect=cls)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "negative" not in metafunc.fixturenames:
+        return
+    opt = metafunc.config.option
+    try:
+        selection = MatrixSelection.from_options(opt.lab_flavors, None, None, None, opt.lab_pairs)
+    except LabError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    pairs = selection.pairs or tuple((i, r) for i in selection.flavors for r in selection.flavors)
+    cells = [NegativeCell(i, r, case, v) for i, r in pairs for case in CASES for v in case.versions]
+    metafunc.parametrize("negative", cells, ids=[c.id for c in cells])
+
+
+@pytest.mark.lab
+def test_negative(lab, negative: NegativeCell) -> None:
+    scenario = negative.scenario()
+    outcome = lab.run(scenario)
+    assert isinstance(outcome, Outcome) and outcome.cls == scenario.expect

@@ -1,0 +1,109 @@
+"""Outcomes: the drivers' word tables classify recorded log lines; words with a grace
+wait for SAs; an outcome meets or misses a scenario's expect, naming its class."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lab.daemons.libreswan import Libreswan
+from lab.daemons.racoon import Racoon
+from lab.daemons.strongswan import StrongSwan
+from lab.outcome import FAILURES, Listener, Outcome, Words, classify, established, label, match, mode_mismatch
+from lab.scenario import Peer, Scenario
+from lab.xfrm import SA
+
+FIXTURES = Path(__file__).parent / "fixtures" / "outcomes"
+LEFT, RIGHT = "2001:db8:1:1::1", "2001:db8:2:2::2"
+TABLES = {"libreswan": Libreswan.outcome_words, "strongswan": StrongSwan.outcome_words,
+          "racoon": Racoon.outcome_words}
+
+
+def test_every_table_names_known_classes_only() -> None:
+    for name, table in TABLES.items():
+        assert table, name
+        assert {w.cls for w in table} <= set(FAILURES), name
+
+
+def test_a_word_with_an_unknown_class_is_refused() -> None:
+    with pytest.raises(ValueError, match="'no-such-class' is not a failure class"):
+        Words("x", "no-such-class")
+
+
+def test_label_is_the_notify_spelling() -> None:
+    assert label("no-proposal-chosen") == "NO_PROPOSAL_CHOSEN"
+
+
+def test_first_matching_entry_wins() -> None:
+    table = (Words("ignoring .*NO_PROPOSAL", "no-proposal-chosen", grace=2.0),
+             Words("NO_PROPOSAL_CHOSEN", "no-proposal-chosen"))
+    found = match("ignoring IKE_SA_INIT response containing NO_PROPOSAL_CHOSEN", table)
+    assert found is not None and found.grace == 2.0
+
+
+def test_listener_waits_out_a_grace() -> None:
+    table = (Words("could not decrypt payloads", "authentication-failed", grace=1.5),)
+    listener = Listener(table)
+    lines = ["10[ENC] <lab|1> could not decrypt payloads"]
+    assert listener.final(lines, now=100.0) is None  # first seen
+    assert listener.final(lines, now=101.0) is None  # within the grace
+    found = listener.final(lines, now=101.6)
+    assert found is not None and found[1].cls == "authentication-failed"
+
+
+def test_a_word_without_grace_is_final_at_once() -> None:
+    listener = Listener((Words("AUTHENTICATION_FAILED", "authentication-failed"),))
+    assert listener.final(["received AUTHENTICATION_FAILED notify"], now=0.0) is not None
+
+
+def test_outcome_against_expect() -> None:
+    npc = Outcome("no-proposal-chosen", "strongswan (right): no acceptable proposal found")
+    assert npc.against("no-proposal-chosen") is None
+    assert npc.against("established") == ("negotiation failed: NO_PROPOSAL_CHOSEN: strongswan"
+                                          " (right): no acceptable proposal found")
+    assert "failed another way: NO_PROPOSAL_CHOSEN" in (npc.against("authentication-failed") or "")
+    ok = Outcome("established", "ESP SAs in both kernels")
+    assert ok.against("established") is None
+    assert "expected AUTHENTICATION_FAILED, but the negotiation succeeded" in (
+        ok.against("authentication-failed") or "")
+
+
+def _sa(src: str, dst: str, spi: int, mode: str) -> SA:
+    return SA(src, dst, spi, "esp", mode, 1)
+
+
+def _scenario(left_mode: str, right_mode: str) -> Scenario:
+    return Scenario("m", Peer(LEFT, "libreswan", mode=left_mode),
+                    Peer(RIGHT, "strongswan", mode=right_mode))
+
+
+def test_mode_mismatch_names_each_sides_configured_and_negotiated_mode() -> None:
+    sas = {side: [_sa(LEFT, RIGHT, 1, "tunnel"), _sa(RIGHT, LEFT, 2, "tunnel")]
+           for side in ("left", "right")}
+    s = _scenario("transport", "tunnel")
+    assert mode_mismatch(s, sas) == ("left (libreswan) configured transport, negotiated tunnel;"
+                                     " right (strongswan) configured tunnel, negotiated tunnel")
+    outcome = established(s, sas)
+    assert outcome.cls == "mode-mismatch"
+    assert "SAs established, but left (libreswan) configured transport" in str(outcome)
+    assert established(_scenario("tunnel", "tunnel"), sas).cls == "established"
+
+
+# -- recorded logs: what each daemon really said in the negative cells -------------------------
+RECORDED = sorted(FIXTURES.glob("*.log"))
+
+
+@pytest.mark.parametrize("path", RECORDED, ids=[p.stem for p in RECORDED])
+def test_recorded_logs_classify_as_recorded(path: Path) -> None:
+    """Each fixture is a daemon log from a real negative cell; its first line says which
+    driver's table reads it and which class (or none) the first final word has."""
+    header, *lines = path.read_text().splitlines()
+    _, daemon, expected = header.split()
+    found = classify(lines, TABLES[daemon])
+    final = [(line, w) for line, w in found if w.grace == 0] or found
+    if expected == "none":
+        assert not found, found
+    else:
+        assert final, f"{path.name}: no word of the {daemon} table matches"
+        assert final[0][1].cls == expected, f"{path.name}: {final[0][0]}"
