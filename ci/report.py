@@ -4,8 +4,11 @@
     .venv/bin/python ci/report.py ci/out/scenarios.xml [--html ci/out/matrix.html] [--md ci/out/summary.md]
 
 One grid per IKE version and mode: initiator rows, responder columns; each cell
-holds one mark per proposal set, coloured pass / fail / skip, with the reason as
-its tooltip and a link to the artifacts where a failed cell left them.
+holds one mark per proposal set, coloured pass / fail / skip / known incompatibility
+(a strict xfail of scenarios/known-incompatibilities.toml; one that passed, an XPASS,
+is a failure of its own colour), with the reason as its tooltip and a link to the
+artifacts where a failed cell left them. With --lab-repeat the runs of a cell make one
+mark: a cell that failed some runs but not all is marked intermittent ("fails 1 time in 5").
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from pathlib import Path
 
 from lab.matrix import CELL_ID, flavor_from_id
 
-ID = re.compile(r"test_interop\[(?P<id>.+)\]")
+ID = re.compile(r"test_interop\[(?P<id>.+?)(?:-rep\d+of\d+)?\]")
+#: statuses, worst first: how the runs of one cell combine
+STATUSES = ("xpass", "failed", "intermittent", "known", "passed", "skipped")
 
 
 @dataclass(frozen=True)
@@ -32,10 +37,12 @@ class Result:
     version: int
     mode: str
     proposals: str
-    status: str  # passed, failed, skipped
+    status: str  # one of STATUSES
     reason: str
     artifacts: str | None
     seconds: float
+    runs: int = 1
+    failures: int = 0
 
 
 def read(paths: list[Path]) -> list[Result]:
@@ -52,14 +59,43 @@ def read(paths: list[Path]) -> list[Result]:
                 if node is not None:
                     status = "skipped" if kind == "skipped" else "failed"
                     reason = node.get("message") or (node.text or "")
+                    if kind == "skipped" and node.get("type") == "pytest.xfail":
+                        status = "known"
+                    elif status == "failed" and reason.startswith("XPASS"):
+                        status = "xpass"
                     break
             props = {p.get("name"): p.get("value") for p in case.iter("property")}
             results.append(Result(flavor_from_id(m["i"]), flavor_from_id(m["r"]), int(m["v"]),
                                   m["m"], " ".join(w for w in (m["p"], m["t"], m["f"], m["a"]) if w),
                                   status,
                                   reason.strip(), props.get("artifacts"),
-                                  float(case.get("time") or 0)))
-    return results
+                                  float(case.get("time") or 0),
+                                  failures=int(status in ("failed", "xpass"))))
+    return combine(results)
+
+
+def combine(results: list[Result]) -> list[Result]:
+    """The runs of one cell (--lab-repeat) as one result: the worst run's, counted; a cell
+    that failed some runs and passed others is intermittent."""
+    runs: dict[tuple[str, str, int, str, str], list[Result]] = defaultdict(list)
+    for r in results:
+        runs[(r.initiator, r.responder, r.version, r.mode, r.proposals)].append(r)
+    out = []
+    for group in runs.values():
+        worst = min(group, key=lambda r: STATUSES.index(r.status))
+        n, failures = len(group), sum(r.failures for r in group)
+        status, reason = worst.status, worst.reason
+        if 0 < failures < n and any(r.status in ("passed", "known") for r in group):
+            status = "intermittent"
+            times = "time" if failures == 1 else "times"
+            reason = f"fails {failures} {times} in {n}: {worst.reason}"
+        elif n > 1:
+            reason = f"{worst.status} {n} of {n}" + (f": {worst.reason}" if worst.reason else "")
+        artifacts = next((r.artifacts for r in group if r.failures and r.artifacts), worst.artifacts)
+        out.append(Result(worst.initiator, worst.responder, worst.version, worst.mode,
+                          worst.proposals, status, reason, artifacts,
+                          sum(r.seconds for r in group) / n, n, failures))
+    return out
 
 
 STYLE = """
@@ -70,6 +106,8 @@ th{background:#f3f3f3;font-weight:600} th.row{text-align:right}
 a.m,span.m{display:inline-block;min-width:1.6em;margin:1px;padding:2px 4px;border-radius:3px;
   font-size:.75em;text-decoration:none;color:#fff}
 .passed{background:#2e7d32}.failed{background:#c62828}.skipped{background:#9e9e9e}
+.known{background:#6a1b9a}.xpass{background:#ff6f00;outline:2px solid #c62828}
+.intermittent{background:repeating-linear-gradient(45deg,#2e7d32 0 4px,#c62828 4px 8px)}
 .legend span{margin-right:1em}
 """
 
@@ -80,11 +118,14 @@ def page(results: list[Result], out_dir: Path) -> str:
     counts = Counter(r.status for r in results)
     parts = [f"<!doctype html><meta charset=utf-8><title>ipsec-lab interop matrix</title>"
              f"<style>{STYLE}</style><h1>ipsec-lab interop matrix</h1>"
-             f"<p>{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped. "
+             f"<p>{counts_line(counts)}. "
              f"Rows: initiator; columns: responder; marks: "
              + ", ".join(f"<b>{i + 1}</b> {html.escape(p)}" for i, p in enumerate(proposals))
              + "</p><p class=legend><span class='m passed'>pass</span> <span class='m failed'>fail"
-               "</span> <span class='m skipped'>skip</span> (hover a mark for its reason)</p>"]
+               "</span> <span class='m skipped'>skip</span> <span class='m known'>known"
+               " incompatibility</span> <span class='m xpass'>XPASS: incompatibility gone</span>"
+               " <span class='m intermittent'>intermittent</span>"
+               " (hover a mark for its reason)</p>"]
     grid: dict[tuple[int, str], dict[tuple[str, str], list[Result]]] = defaultdict(lambda: defaultdict(list))
     for r in results:
         grid[(r.version, r.mode)][(r.initiator, r.responder)].append(r)
@@ -97,7 +138,8 @@ def page(results: list[Result], out_dir: Path) -> str:
                 marks = []
                 for res in sorted(grid[(version, mode)][(i, r_)], key=lambda x: proposals.index(x.proposals)):
                     label = str(proposals.index(res.proposals) + 1)
-                    tip = html.escape(f"{res.proposals}: {res.status}"
+                    runs = f" x{res.runs}" if res.runs > 1 else ""
+                    tip = html.escape(f"{res.proposals}: {res.status}{runs}"
                                       + (f" ({res.seconds:.1f} s)" if res.status == "passed" else "")
                                       + (f": {res.reason}" if res.reason else ""), quote=True)
                     if res.artifacts:
@@ -111,20 +153,37 @@ def page(results: list[Result], out_dir: Path) -> str:
     return "".join(parts) + "\n"
 
 
+def counts_line(counts: Counter[str]) -> str:
+    words = {"passed": "passed", "failed": "failed", "skipped": "skipped",
+             "known": "known incompatibilities (xfail)", "xpass": "XPASS (incompatibility gone)",
+             "intermittent": "intermittent"}
+    return ", ".join(f"{counts[k]} {w}" for k, w in words.items()
+                     if counts[k] or k in ("passed", "failed", "skipped"))
+
+
 def summary(results: list[Result]) -> str:
     per_pair: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     for r in results:
         per_pair[(r.initiator, r.responder)][r.status] += 1
     total = Counter(r.status for r in results)
     lines = ["## ipsec-lab interop matrix", "",
-             f"{total['passed']} passed, {total['failed']} failed, {total['skipped']} skipped", "",
+             counts_line(total), "",
              "| initiator | responder | passed | failed | skipped |", "| --- | --- | ---: | ---: | ---: |"]
     lines += [f"| {i} | {r} | {c['passed']} | {c['failed']} | {c['skipped']} |"
               for (i, r), c in sorted(per_pair.items())]
     reasons = Counter(r.reason for r in results if r.status == "skipped")
     if reasons:
         lines += ["", "Skip reasons:", ""] + [f"- {n} x {why}" for why, n in reasons.most_common()]
-    failed = [r for r in results if r.status == "failed"]
+    known = Counter(r.reason.split(";")[0] for r in results if r.status == "known")
+    if known:
+        lines += ["", "Known incompatibilities (strict xfail):", ""] + [
+            f"- {n} x {why}" for why, n in known.most_common()]
+    flaky = [r for r in results if r.status == "intermittent"]
+    if flaky:
+        lines += ["", "Intermittent:", ""] + [
+            f"- {r.initiator}->{r.responder} IKEv{r.version} {r.mode} {r.proposals}: "
+            f"{r.reason.splitlines()[0]}" for r in flaky]
+    failed = [r for r in results if r.status in ("failed", "xpass")]
     if failed:
         lines += ["", "Failures:", ""] + [
             f"- {r.initiator}->{r.responder} IKEv{r.version} {r.mode} {r.proposals}: "

@@ -47,6 +47,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("auth", "authentications in the matrix, comma-separated: psk, rsa, ecdsa (certificates "
            "the lab makes per run; default: psk, plus rsa and ecdsa in IKEv2 and rsa in IKEv1, "
            "tunnel mode, for the aes256-sha256 set)", metavar="LIST"),
+    Option("repeat", "run every lab cell N times, each run its own test (id suffix -repIofN), "
+           "and report each cell's pass ratio at the end (default 1)", metavar="N"),
     Option("keep-artifacts", "keep every cell's run directory, not only those of failed cells "
            "(pcap, configs, logs, SA dumps)", False, flag=True),
     Option("pcap", "write every cell's capture.pcap (and esp_sa) to its run directory, "

@@ -34,6 +34,9 @@ from lab.flavors import Flavor, flavors_dir, parse_flavor, tree_missing
 from lab.kernel import KernelChoice, choose, in_uml
 from lab.matrix import MatrixSelection
 from lab.netns import lab_namespaces
+from lab.outcome import ESTABLISHED, Outcome
+from lab.repeat import FIXTURE as REPEAT_FIXTURE
+from lab.repeat import RepeatReport, parse_repeat, run_ids
 from lab.run import TAG_VAR
 from lab.scenario import SIDES, Scenario
 from lab.state import private_dir
@@ -61,14 +64,19 @@ def _session_tag() -> str:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "lab: an end-to-end cell with real daemons and a real kernel")
+    config.addinivalue_line("markers", "known_incompatibility(id, xpass): a strict xfail cell of "
+                            "scenarios/known-incompatibilities.toml (lab.known)")
     _session_tag()
     try:  # options are checked once, up front, with a one-line answer
         opt = config.option
         MatrixSelection.from_options(opt.lab_flavors, opt.lab_ike, opt.lab_modes, opt.lab_proposals,
                                      opt.lab_pairs, topologies=opt.lab_topologies,
                                      families=opt.lab_families, auth=opt.lab_auth)
+        repeats = parse_repeat(opt.lab_repeat)
     except LabError as exc:
         raise pytest.UsageError(str(exc)) from None
+    if repeats > 1 and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(RepeatReport(repeats), "ipsec-lab-repeat")
     if hasattr(config, "workerinput") or in_uml():
         if in_uml():  # scapy takes a second or two to import: do it while no cell runs yet
             threading.Thread(target=packets.scapy, name="import scapy", daemon=True).start()
@@ -98,6 +106,21 @@ def uml_workers(numprocesses: int | None, choice: KernelChoice, named: int = 1 <
             f" per xdist worker ({choice.why}); use -n 1 or more, or leave -n out"
             " (default: one per core, at most 4)")
     return numprocesses
+
+
+@pytest.hookimpl(trylast=True)  # after the test's own parameters: the run is the id's last part
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """--lab-repeat=N: every test that runs cells becomes N items (-rep1ofN ... -repNofN)."""
+    n = parse_repeat(metafunc.config.option.lab_repeat)
+    if n > 1 and "lab" in metafunc.fixturenames:
+        metafunc.fixturenames.append(REPEAT_FIXTURE)
+        metafunc.parametrize(REPEAT_FIXTURE, range(1, n + 1), ids=run_ids(n), indirect=True)
+
+
+@pytest.fixture
+def lab_repeat(request: pytest.FixtureRequest) -> int:
+    """Which run of the cell this is (1 without --lab-repeat)."""
+    return int(getattr(request, "param", 1))
 
 
 def _route_to_uml(config: pytest.Config, choice: KernelChoice) -> None:
@@ -174,7 +197,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
                               ) -> Iterator[None]:  # type: ignore[misc]
     report = yield
     item.stash.setdefault(REPORTS, {})[report.when] = report
+    known = item.get_closest_marker("known_incompatibility")
+    if known and report.when == "call" and report.failed and \
+            str(report.longrepr).startswith("[XPASS(strict)]"):
+        report.longrepr = known.kwargs["xpass"]  # loud: the incompatibility is gone
     fixture = getattr(item, "_lab_fixture", None)
+    if fixture is not None and report.when == "call":
+        seen = [f"expected {cell.scenario.expect}, seen {cell.outcome}"
+                for cell, _ in fixture.cells if cell.outcome is not None]
+        if seen:  # shown for failures, and for passes with -rP
+            report.sections.append(("ipsec-lab outcome", "\n".join(seen)))
+            report.user_properties.append(("outcome", "\n".join(seen)))
     if fixture is not None and report.failed and fixture.cells:
         report.sections.append(("ipsec-lab", fixture.describe_artifacts()))
     return report
@@ -248,11 +281,15 @@ class Lab:
         cell.up()
         return cell
 
-    def run(self, scenario: Scenario) -> Verdict:
-        """One whole cell: up, negotiate, ping6, capture, verdict, the initiator deletes
-        the connection and both kernels must be clean (raises if anything fails)."""
+    def run(self, scenario: Scenario) -> Verdict | Outcome:
+        """One whole cell: up, negotiate (raises unless it ends as the scenario's ``expect``
+        says); a cell that expects a failure ends there with its outcome; else ping6,
+        capture, verdict, the initiator deletes the connection and both kernels must be
+        clean (raises if anything fails)."""
         cell = self.start(scenario)
-        cell.negotiate()
+        outcome = cell.negotiate()
+        if scenario.expect != ESTABLISHED:
+            return outcome
         cell.traffic()
         verdict = cell.judge()
         cell.delete()

@@ -6,15 +6,35 @@ proposal set, all with PSK, plus rsa/ecdsa certificate cells: lab.matrix).
 Choose a subset with --lab-flavors, --lab-ike, --lab-modes, --lab-proposals,
 --lab-pairs, --lab-topologies, --lab-families, --lab-auth. A
 cell a pair cannot do is skipped with the reason the daemon (or its capability
-table) gives.
+table) gives. A cell that known-incompatibilities.toml describes is a strict expected
+failure carrying that entry's reason: it must fail as the entry says, and a pass
+(XPASS) fails loudly.
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from lab.errors import LabError
+from lab.known import KnownIncompatibilities, daemon_version, failing_as, load, xfail_marks
 from lab.matrix import MatrixCell, MatrixSelection
+from lab.run import TAG_VAR
+
+KNOWN_FILE = Path(__file__).parent / "known-incompatibilities.toml"
+
+
+def _known() -> KnownIncompatibilities:
+    try:
+        return load(KNOWN_FILE, "scenarios/known-incompatibilities.toml")
+    except LabError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _version(flavor: str) -> str:
+    return daemon_version(flavor, os.environ.get(TAG_VAR, "ipsec-lab"))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -28,8 +48,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                                                  families=opt.lab_families, auth=opt.lab_auth)
     except LabError as exc:
         raise pytest.UsageError(str(exc)) from None
-    cells = selection.cells()
-    metafunc.parametrize("cell", cells, ids=[c.id for c in cells])
+    known = _known()
+    params = []
+    for c in selection.cells():
+        entry = None if c.not_generated_reason() else known.matching(c.scenario(), _version)
+        params.append(pytest.param(c, id=c.id, marks=xfail_marks(entry)))
+    metafunc.parametrize("cell", params)
 
 
 @pytest.mark.lab
@@ -37,5 +61,7 @@ def test_interop(lab, cell: MatrixCell) -> None:
     reason = cell.not_generated_reason()
     if reason:
         pytest.skip(reason)
-    verdict = lab.run(cell.scenario())
-    assert verdict.esp_packets == 2 * cell.scenario().pings
+    scenario = cell.scenario()
+    with failing_as(_known().matching(scenario, _version)):
+        verdict = lab.run(scenario)
+        assert verdict.esp_packets == 2 * scenario.pings

@@ -1,0 +1,231 @@
+"""Known incompatibilities: matrix cells that fail for a reason outside the lab, as data.
+
+Each entry of the TOML file (scenarios/known-incompatibilities.toml) names the flavors on
+either end (``one`` and ``other``, either order; an implementation name, a flavor name, or
+a glob such as ``libreswan@*``; optionally version prefixes), the settings that make it
+fail (ESP integrity, cipher, IKE versions, modes), what goes wrong, a reference and the
+workaround. A matching matrix cell becomes a strict expected failure: it must fail with
+words the entry names (``fails_with``), and a pass (XPASS) fails loudly: the
+incompatibility is gone and the entry must go or narrow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import re
+import tomllib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lab.algorithms import CIPHERS, INTEGRITY
+from lab.daemons import DAEMONS
+from lab.errors import LabError, ScenarioError
+from lab.flavors import parse_flavor, tree_missing
+from lab.scenario import IKE_VERSIONS, MODES, SIDES, Scenario
+
+#: a flavor name -> its daemon's version ("unknown" when it cannot be asked)
+VersionOf = Callable[[str], str]
+
+_ENTRY_KEYS = {"id", "what", "reference", "workaround", "fails_with", "one", "other",
+               "esp_integrity", "esp_cipher", "ike_versions", "modes"}
+_SIDE_KEYS = {"flavors", "versions"}
+
+
+class KnownFailure(AssertionError):
+    """A cell failed the way a known incompatibility says it does."""
+
+
+@dataclass(frozen=True)
+class Ends:
+    """One end of an incompatibility: flavor globs and, optionally, version prefixes."""
+
+    flavors: tuple[str, ...]
+    versions: tuple[str, ...] = ()
+
+    def matches(self, flavor: str, version_of: VersionOf | None) -> bool:
+        impl = flavor.partition("@")[0]
+        if not any(fnmatch.fnmatchcase(flavor, g) or g == impl for g in self.flavors):
+            return False
+        if not self.versions or version_of is None:
+            return True
+        version = version_of(flavor)
+        # a daemon that cannot say its version is assumed affected: better a strict xfail
+        # that turns into a loud XPASS than a failure nobody explains
+        return version == "unknown" or any(version.startswith(v) for v in self.versions)
+
+
+@dataclass(frozen=True)
+class Incompatibility:
+    id: str
+    what: str
+    reference: str
+    one: Ends
+    other: Ends
+    fails_with: tuple[str, ...]
+    workaround: str = ""
+    esp_integrity: tuple[str, ...] = ()
+    esp_cipher: tuple[str, ...] = ()
+    ike_versions: tuple[int, ...] = ()
+    modes: tuple[str, ...] = ()
+    source: str = ""
+
+    def matches(self, scenario: Scenario, version_of: VersionOf | None = None) -> bool:
+        """Whether the scenario's two ends and settings are those of this entry."""
+        for side in SIDES:
+            esp = scenario.esp_of(side)
+            if self.esp_integrity and (esp.integrity or "") not in self.esp_integrity:
+                return False
+            if self.esp_cipher and esp.cipher not in self.esp_cipher:
+                return False
+            if self.ike_versions and scenario.ike_version_of(side) not in self.ike_versions:
+                return False
+            if self.modes and scenario.mode_of(side) not in self.modes:
+                return False
+        left, right = scenario.left.flavor, scenario.right.flavor
+        return any(a.matches(left, version_of) and b.matches(right, version_of)
+                   for a, b in ((self.one, self.other), (self.other, self.one)))
+
+    @property
+    def reason(self) -> str:
+        """The xfail reason: what, reference, workaround, and what an XPASS means."""
+        parts = [f"known incompatibility {self.id} ({self.source}): {self.what}",
+                 f"reference: {self.reference}"]
+        if self.workaround:
+            parts.append(f"workaround: {self.workaround}")
+        return "; ".join(parts)
+
+    def xpass_message(self) -> str:
+        return (f"XPASS: known incompatibility {self.id} is GONE: this cell passed although"
+                f" {self.source} says it fails ({self.what}); remove or narrow the entry")
+
+    def explains(self, failure: str) -> bool:
+        """Whether a cell's failure message is the one this entry describes."""
+        return any(re.search(p, failure) for p in self.fails_with)
+
+
+@dataclass
+class KnownIncompatibilities:
+    entries: list[Incompatibility] = field(default_factory=list)
+
+    def matching(self, scenario: Scenario, version_of: VersionOf | None = None
+                 ) -> Incompatibility | None:
+        return next((e for e in self.entries if e.matches(scenario, version_of)), None)
+
+
+def _strings(value: Any, where: str, allowed: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ScenarioError(f"{where}: {value!r} is not a string or a list of strings")
+    for v in value:
+        if allowed is not None and v not in allowed:
+            raise ScenarioError(f"{where}: {v!r} is not allowed (allowed: {', '.join(allowed)})")
+    return tuple(value)
+
+
+def _ends(raw: Any, where: str) -> Ends:
+    if not isinstance(raw, dict) or "flavors" not in raw:
+        raise ScenarioError(f"{where}: a table with 'flavors' is required")
+    bad = set(raw) - _SIDE_KEYS
+    if bad:
+        raise ScenarioError(f"{where}.{sorted(bad)[0]}: unknown field"
+                            f" (allowed: {', '.join(sorted(_SIDE_KEYS))})")
+    return Ends(_strings(raw["flavors"], f"{where}.flavors"),
+                _strings(raw.get("versions", []), f"{where}.versions"))
+
+
+def parse(data: dict[str, Any], source: str) -> KnownIncompatibilities:
+    """Entries from the TOML data; every error is one line naming the file and field."""
+    raw_entries = data.get("incompatibility", [])
+    if set(data) - {"incompatibility"} or not isinstance(raw_entries, list):
+        raise ScenarioError(f"{source}: expected [[incompatibility]] tables only")
+    entries, seen = [], set()
+    for n, raw in enumerate(raw_entries, 1):
+        where = f"{source}: incompatibility #{n}"
+        bad = set(raw) - _ENTRY_KEYS
+        if bad:
+            raise ScenarioError(f"{where}: unknown field {sorted(bad)[0]!r}"
+                                f" (allowed: {', '.join(sorted(_ENTRY_KEYS))})")
+        for key in ("id", "what", "reference", "one", "other", "fails_with"):
+            if key not in raw:
+                raise ScenarioError(f"{where}: field {key!r} is required")
+        if raw["id"] in seen:
+            raise ScenarioError(f"{where}: id {raw['id']!r} is used twice")
+        seen.add(raw["id"])
+        versions = raw.get("ike_versions", [])
+        if not isinstance(versions, list) or any(v not in IKE_VERSIONS for v in versions):
+            raise ScenarioError(f"{where}: ike_versions: {versions!r} is not allowed"
+                                " (allowed: a list of 1, 2)")
+        for pattern in _strings(raw["fails_with"], f"{where}: fails_with"):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ScenarioError(f"{where}: fails_with: {pattern!r} is no regular"
+                                    f" expression ({exc})") from None
+        entries.append(Incompatibility(
+            id=raw["id"], what=raw["what"], reference=raw["reference"],
+            workaround=raw.get("workaround", ""),
+            one=_ends(raw["one"], f"{where}: one"), other=_ends(raw["other"], f"{where}: other"),
+            fails_with=_strings(raw["fails_with"], f"{where}: fails_with"),
+            esp_integrity=_strings(raw.get("esp_integrity", []), f"{where}: esp_integrity",
+                                   INTEGRITY),
+            esp_cipher=_strings(raw.get("esp_cipher", []), f"{where}: esp_cipher",
+                                tuple(CIPHERS)),
+            ike_versions=tuple(versions),
+            modes=_strings(raw.get("modes", []), f"{where}: modes", MODES),
+            source=source))
+    return KnownIncompatibilities(entries)
+
+
+def load(path: str | Path, source: str | None = None) -> KnownIncompatibilities:
+    """The file's entries; ``source`` is how messages name it (default: its name)."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ScenarioError(f"{path}: no such file of known incompatibilities") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
+    return parse(data, source or path.name)
+
+
+def daemon_version(flavor_name: str, tag: str) -> str:
+    """The version a flavor's daemon reports, or "unknown" (missing, or it cannot say)."""
+    try:
+        flavor = parse_flavor(flavor_name)
+        cls = DAEMONS.get(flavor.impl)
+        if cls is None or tree_missing(flavor) or cls.missing(flavor):
+            return "unknown"
+        return cls.version(flavor, tag)
+    except LabError:
+        return "unknown"
+
+
+@contextlib.contextmanager
+def failing_as(known: Incompatibility | None) -> Iterator[None]:
+    """Around a cell: a failure that ``known`` explains becomes a KnownFailure (the strict
+    xfail's only accepted exception); any other failure stays what it is."""
+    if known is None:
+        yield
+        return
+    try:
+        yield
+    except KnownFailure:
+        raise
+    except (LabError, AssertionError) as exc:
+        if known.explains(str(exc)):
+            raise KnownFailure(f"{known.id}: {exc}") from exc
+        raise
+
+
+def xfail_marks(known: Incompatibility | None) -> list[pytest.MarkDecorator]:
+    """The marks that make a cell a strict expected failure of ``known`` (none if None)."""
+    if known is None:
+        return []
+    return [pytest.mark.xfail(strict=True, raises=KnownFailure, reason=known.reason),
+            pytest.mark.known_incompatibility(id=known.id, xpass=known.xpass_message())]

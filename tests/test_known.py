@@ -1,0 +1,103 @@
+"""Known incompatibilities: the data file parses, matches the cells it describes (either
+order, settings, versions) and no others, and its errors are one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lab.algorithms import parse_proposal
+from lab.errors import LabError, ScenarioError
+from lab.known import KnownFailure, failing_as, load, parse, xfail_marks
+from lab.matrix import MatrixCell
+from lab.scenario import Peer, Scenario
+
+FILE = Path(__file__).parent.parent / "scenarios" / "known-incompatibilities.toml"
+KNOWN = load(FILE, "scenarios/known-incompatibilities.toml")
+RFC4868 = ("libreswan", "libreswan@bookworm", "libreswan@sid", "strongswan@bookworm",
+           "strongswan@sid")
+
+
+def cell(initiator: str, responder: str, proposals: str = "aes256-sha256", version: int = 1,
+         mode: str = "transport") -> Scenario:
+    return MatrixCell(initiator, responder, version, mode, proposals).scenario()
+
+
+@pytest.mark.parametrize("peer", RFC4868)
+@pytest.mark.parametrize("mode", ["transport", "tunnel"])
+def test_pfkey_sha256_matches_racoon_against_rfc4868_peers_both_orders(peer: str, mode: str) -> None:
+    for s in (cell("racoon", peer, mode=mode), cell(peer, "racoon", mode=mode)):
+        entry = KNOWN.matching(s)
+        assert entry is not None and entry.id == "pfkey-hmac-sha256-96", s.name
+
+
+@pytest.mark.parametrize(("initiator", "responder", "proposals"), [
+    ("racoon", "racoon", "aes256-sha256"),           # both PF_KEY: 96 bits on both ends
+    ("racoon", "libreswan@sid", "aes128-sha1"),       # sha1 is 96 bits everywhere
+    ("libreswan@sid", "strongswan@bookworm", "aes256-sha256"),  # both RFC 4868
+])
+def test_pfkey_sha256_matches_nothing_else(initiator: str, responder: str, proposals: str) -> None:
+    assert KNOWN.matching(cell(initiator, responder, proposals)) is None
+
+
+def test_workaround_cell_is_not_an_incompatibility() -> None:
+    s = Scenario("w", Peer("2001:db8:1:1::1", "racoon"), Peer("2001:db8:2:2::2", "strongswan@sid"),
+                 ike_version=1, esp=parse_proposal("aes256-sha256_96", "esp", needs_dh=False))
+    assert KNOWN.matching(s) is None
+
+
+def test_reason_carries_what_reference_and_workaround() -> None:
+    entry = KNOWN.entries[0]
+    assert entry.reason.startswith("known incompatibility pfkey-hmac-sha256-96"
+                                   " (scenarios/known-incompatibilities.toml): racoon sets")
+    assert "RFC 4868" in entry.reason and "sha2-truncbug=yes" in entry.reason
+    assert "is GONE" in entry.xpass_message()
+
+
+def test_versions_narrow_an_entry() -> None:
+    data = {"incompatibility": [{
+        "id": "x", "what": "w", "reference": "r", "fails_with": ["boom"],
+        "one": {"flavors": ["libreswan@*"], "versions": ["4."]},
+        "other": {"flavors": ["strongswan@*"]}}]}
+    known = parse(data, "k.toml")
+    s = cell("libreswan@bookworm", "strongswan@sid", "aes128-sha1", 2)
+    assert known.matching(s, lambda f: "4.10" if f.startswith("libreswan") else "6.0.1")
+    assert known.matching(s, lambda f: "5.2" if f.startswith("libreswan") else "6.0.1") is None
+    assert known.matching(s, lambda f: "unknown")  # a daemon that cannot say: assumed affected
+
+
+@pytest.mark.parametrize(("raw", "words"), [
+    ({"id": "x"}, "k.toml: incompatibility #1: field 'what' is required"),
+    ({"id": "x", "what": "w", "reference": "r", "fails_with": ["("], "one": {"flavors": "a"},
+      "other": {"flavors": "b"}}, "fails_with: '(' is no regular expression"),
+    ({"id": "x", "what": "w", "reference": "r", "fails_with": "f", "one": {"flavors": "a"},
+      "other": {"flavors": "b"}, "esp_integrity": ["sha257"]},
+     "esp_integrity: 'sha257' is not allowed (allowed: md5, sha1, sha256, sha256_96"),
+    ({"id": "x", "what": "w", "reference": "r", "fails_with": "f", "one": {"flavor": "a"},
+      "other": {"flavors": "b"}}, "one: a table with 'flavors' is required"),
+    ({"id": "x", "color": "red"}, "unknown field 'color'"),
+])
+def test_bad_entries_get_one_line(raw: dict[str, object], words: str) -> None:
+    with pytest.raises(ScenarioError) as exc:
+        parse({"incompatibility": [raw]}, "k.toml")
+    assert words in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_a_failure_the_entry_explains_becomes_a_known_failure() -> None:
+    entry = KNOWN.entries[0]
+    with pytest.raises(KnownFailure, match=r"pfkey-hmac-sha256-96: .*ICV length differs"), \
+            failing_as(entry):
+        raise AssertionError("spi 0x1: ICV length differs: left (racoon) 96 bits, right 128 bits")
+
+
+def test_a_failure_of_another_kind_stays_a_failure() -> None:
+    with pytest.raises(LabError, match="AUTHENTICATION_FAILED"), failing_as(KNOWN.entries[0]):
+        raise LabError("negotiation x: AUTHENTICATION_FAILED")
+
+
+def test_marks_are_a_strict_xfail_that_accepts_only_known_failures() -> None:
+    xfail, known = xfail_marks(KNOWN.entries[0])
+    assert xfail.kwargs["strict"] is True and xfail.kwargs["raises"] is KnownFailure
+    assert known.kwargs["id"] == "pfkey-hmac-sha256-96"
+    assert xfail_marks(None) == []
