@@ -24,7 +24,7 @@ from lab.errors import DaemonError, DeadlineError, LabError, NegotiationError
 from lab.flavors import parse_flavor, require
 from lab.negotiated import Negotiated, Problem, Side
 from lab.negotiated import check as check_negotiated
-from lab.outcome import ESTABLISHED, Outcome, established
+from lab.outcome import ESTABLISHED, Outcome, established, most_specific
 from lab.scenario import SIDES, Scenario
 from lab.topology import Topology
 from lab.traffic import PingResult, ping
@@ -122,12 +122,8 @@ class Cell:
         return True
 
     def _ended(self) -> Outcome | None:
-        """The first daemon's final word (a failure class, or a crash), or None."""
-        for daemon in self.daemons.values():
-            ended = daemon.ended()
-            if ended:
-                return ended
-        return None
+        """The daemons' final word (a crash, or the most specific failure class), or None."""
+        return most_specific(daemon.ended() for daemon in self.daemons.values())
 
     def _watch(self) -> Outcome:
         """Poll until both kernels hold the SAs, a daemon's words are final, or the deadline."""

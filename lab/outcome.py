@@ -19,6 +19,10 @@ from lab.xfrm import SA
 
 ESTABLISHED = "established"
 FAILURES = tuple(e for e in EXPECTS if e != ESTABLISHED)
+#: when both daemons' words are final at once, the more specific class tells the cause
+#: (NO_PROPOSAL_CHOSEN is the catch-all notify a refusal for mode or version travels in)
+SPECIFIC_FIRST = ("crashed", "mode-mismatch", "version-mismatch", "authentication-failed",
+                  "ts-unacceptable", "no-proposal-chosen", "timeout")
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,12 @@ def mode_mismatch(scenario: Scenario, sas: dict[str, list[SA]]) -> str | None:
         parts.append(f"{side} ({scenario.peer(side).flavor}) configured {configured},"
                      f" negotiated {negotiated}")
     return "; ".join(parts) if differs else None
+
+
+def most_specific(outcomes: Iterable[Outcome | None]) -> Outcome | None:
+    """The outcome whose class says most about the cause (see SPECIFIC_FIRST), or None."""
+    found = [o for o in outcomes if o is not None]
+    return min(found, key=lambda o: SPECIFIC_FIRST.index(o.cls)) if found else None
 
 
 def established(scenario: Scenario, sas: dict[str, list[SA]]) -> Outcome:

@@ -195,10 +195,11 @@ class Daemon(ABC):
         self.wait_ready(answers, deadline)
 
     def last_words(self, lines: int = 3) -> str:
-        text = self.log_text().strip().splitlines()
+        text = []
         out = self.ctx.dir / (self.log_name + ".out")
-        if out.is_file():
-            text += out.read_text(errors="replace").strip().splitlines()
+        if out.is_file():  # the daemon's own output first: its log's last lines say more
+            text = out.read_text(errors="replace").strip().splitlines()
+        text += self.log_text().strip().splitlines()
         return " | ".join(text[-lines:]) or "(no output)"
 
     def crashed(self) -> str | None:

@@ -60,10 +60,18 @@ KNOWN_LEFTOVERS = {
 #: pluto's words that end a negotiation (keyingtries=1: no second attempt comes), with
 #: the failure class each means; a grace where a later message may still bring the SAs
 OUTCOME_WORDS: tuple[Words, ...] = (
-    Words(r"ignoring (?:unsecured informational payload|IKE_SA_INIT response containing)"
-          r" (\w+)", "no-proposal-chosen", grace=2.0,
-          note="an unauthenticated notify pluto ignores (it may be forged): final only if no "
-               "SA comes; the peer's own words usually say why first"),
+    Words(r"(?:ignoring|dropping unexpected|received and ignored) (?:unsecured )?"
+          r"(?:informational payload|notification payload:"
+          r"|IKE_SA_INIT (?:response|message) containing) NO_PROPOSAL_CHOSEN",
+          "no-proposal-chosen", grace=2.0,
+          note="an unauthenticated notify pluto ignores (it may be forged) and retransmits: "
+               "final only if no SA comes; the peer's own words usually say why first"),
+    Words(r"policy (?:requires|dictates) (?:Transport|Tunnel) Mode,? but peer"
+          r" (?:requires required|requested) (?:Transport|Tunnel) Mode", "mode-mismatch",
+          note="the initiator refuses the Child SA in the mode the responder chose (the "
+               "responder's 'ignoring peer's request for ... Mode' is no failure)"),
+    Words(r"ignoring IKEv1 packet as (?:global )?policy is set to silently drop",
+          "version-mismatch", note="a connection for IKEv2 only; pluto answers nothing"),
     Words(r"AUTHENTICATION_FAILED|[Aa]uthentication failed|Can't authenticate"
           r"|(?:probable|possible) authentication failure", "authentication-failed"),
     Words(r"INVALID_HASH_INFORMATION", "authentication-failed",
