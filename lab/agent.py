@@ -69,6 +69,8 @@ def up(channel: Any, request: dict[str, Any]) -> None:
             cell.judge()
             if not request.get("keep"):  # a lab that stays up keeps its SAs
                 cell.delete()
+        elif not request.get("keep"):
+            cell.end_as_expected()
     except (LabError, AssertionError, OSError) as exc:
         error = f"{type(exc).__name__}: {exc}"
     result = summary(cell)

@@ -287,9 +287,9 @@ class Lab:
         capture, verdict, the initiator deletes the connection and both kernels must be
         clean (raises if anything fails)."""
         cell = self.start(scenario)
-        outcome = cell.negotiate()
+        cell.negotiate()
         if scenario.expect != ESTABLISHED:
-            return outcome
+            return cell.end_as_expected()
         cell.traffic()
         verdict = cell.judge()
         cell.delete()

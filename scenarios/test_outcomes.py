@@ -17,7 +17,7 @@ import pytest
 
 from lab.algorithms import parse_proposal
 from lab.errors import LabError
-from lab.matrix import MatrixSelection
+from lab.matrix import MatrixSelection, cell_id
 from lab.outcome import Outcome
 from lab.scenario import Peer, Scenario
 
@@ -109,7 +109,8 @@ class NegativeCell:
 
     @property
     def id(self) -> str:
-        return f"{self.initiator}->{self.responder}-{self.case.name}-{self.version_label}"
+        """``libreswan_sid-strongswan_bookworm-wrong-psk-ikev2``: -k picks a flavor or pair."""
+        return cell_id(self.initiator, self.responder, self.case.name, self.version_label)
 
     def scenario(self) -> Scenario:
         i, r = self.versions

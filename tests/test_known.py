@@ -41,10 +41,21 @@ def test_pfkey_sha256_matches_nothing_else(initiator: str, responder: str, propo
     assert KNOWN.matching(cell(initiator, responder, proposals)) is None
 
 
-def test_workaround_cell_is_not_an_incompatibility() -> None:
-    s = Scenario("w", Peer("2001:db8:1:1::1", "racoon"), Peer("2001:db8:2:2::2", "strongswan@sid"),
-                 ike_version=1, esp=parse_proposal("aes256-sha256_96", "esp", needs_dh=False))
-    assert KNOWN.matching(s) is None
+def _sha256_96(initiator: str, responder: str) -> Scenario:
+    return Scenario("w", Peer("2001:db8:1:1::1", initiator), Peer("2001:db8:2:2::2", responder),
+                    ike_version=1, esp=parse_proposal("aes256-sha256_96", "esp", needs_dh=False))
+
+
+def test_libreswan_workaround_cell_is_not_an_incompatibility() -> None:
+    assert KNOWN.matching(_sha256_96("racoon", "libreswan@sid")) is None
+    assert KNOWN.matching(_sha256_96("libreswan@bookworm", "racoon")) is None
+
+
+def test_strongswans_sha256_96_has_no_ikev1_identifier() -> None:
+    for pair in (("racoon", "strongswan@bookworm"), ("strongswan@bookworm", "libreswan@sid"),
+                 ("strongswan", "strongswan")):
+        entry = KNOWN.matching(_sha256_96(*pair))
+        assert entry is not None and entry.id == "strongswan-sha256-96-ikev1", pair
 
 
 def test_reason_carries_what_reference_and_workaround() -> None:

@@ -106,3 +106,25 @@ def test_recorded_logs_classify_as_recorded(path: Path) -> None:
     assert (now[1].cls if now else "none") == at_once, f"{path.name}: {now}"
     later = listener.final(lines, now=1000.0)
     assert (later[1].cls if later else "none") == after_grace, f"{path.name}: {later}"
+
+
+def test_a_stray_informational_is_not_final_while_sas_come() -> None:
+    """Item 9: strongswan@bookworm -> racoon, IKEv1 transport 3des-md5 once failed on
+    charon's 'could not decrypt payloads' about an INFORMATIONAL while racoon had logged
+    both IPsec SAs; the same cell passed in another run. The word now waits a grace."""
+    line = "Nov 27 07:25:47.449 09[ENC] <lab|1> could not decrypt payloads"
+    listener = Listener(StrongSwan.outcome_words)
+    assert listener.final([line], now=10.0) is None
+    assert listener.final([line], now=10.5) is None  # SAs arriving now still win
+    found = listener.final([line], now=12.0)
+    assert found is not None and found[1].cls == "authentication-failed"
+
+
+def test_pluto_ignoring_an_unauthenticated_notify_is_not_final_at_once() -> None:
+    for line in ('"lab" #1: ignoring unsecured informational payload NO_PROPOSAL_CHOSEN, length=12',
+                 '"lab" #1: received and ignored notification payload: NO_PROPOSAL_CHOSEN',
+                 '"lab" #1: dropping unexpected IKE_SA_INIT message containing NO_PROPOSAL_CHOSEN'
+                 ' notification; message payloads: N; missing payloads: SA,KE,Ni',
+                 '"lab" #1: ignoring informational payload INVALID_HASH_INFORMATION, msgid=0'):
+        words = match(line, Libreswan.outcome_words)
+        assert words is not None and words.grace > 0, line

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from lab.errors import UsageError
+from lab.matrix import cell_id
 from lab.repeat import RepeatReport, base_id, parse_repeat, run_ids, status_of, tally
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ci"))
+import report
 
 CELL = "scenarios/test_matrix.py::test_interop[racoon->strongswan@bookworm-ikev1-transport-3des-md5"
 
@@ -62,3 +68,31 @@ def test_a_teardown_failure_overrides_a_passing_call() -> None:
         report.pytest_runtest_logreport(_report(when, outcome, nodeid=node,  # type: ignore[arg-type]
                                                 longrepr="left a namespace"))
     assert report.results[node] == ("failed", "left a namespace")
+
+
+def test_report_marks_intermittent_known_and_xpass_cells(tmp_path: Path) -> None:
+    """ci/report.py: the runs of a cell make one mark; 1 failure in 5 is intermittent; a
+    strict xfail of a known incompatibility and its XPASS have their own marks."""
+    flaky = cell_id("strongswan@bookworm", "racoon", "ikev1", "transport", "3des-md5")
+    known = cell_id("racoon", "libreswan@sid", "ikev1", "tunnel", "aes256-sha256")
+    gone = cell_id("racoon", "strongswan@bookworm", "ikev1", "tunnel", "aes256-sha256")
+    cases = [f'<testcase name="test_interop[{flaky}-rep{i}of5]" time="2">'
+             + ('<failure message="NegotiationError: AUTHENTICATION_FAILED: could not decrypt'
+                ' payloads"/>' if i == 3 else "") + "</testcase>" for i in range(1, 6)]
+    cases.append(f'<testcase name="test_interop[{known}]" time="2"><skipped type="pytest.xfail"'
+                 ' message="known incompatibility pfkey-hmac-sha256-96 (x.toml): ..."/></testcase>')
+    cases.append(f'<testcase name="test_interop[{gone}]" time="2"><failure message="XPASS: known'
+                 ' incompatibility pfkey-hmac-sha256-96 is GONE"/></testcase>')
+    xml = tmp_path / "junit.xml"
+    xml.write_text("<testsuites><testsuite>" + "".join(cases) + "</testsuite></testsuites>")
+    results = {(r.initiator, r.responder): r for r in report.read([xml])}
+    r = results[("strongswan@bookworm", "racoon")]
+    assert (r.status, r.runs, r.failures) == ("intermittent", 5, 1)
+    assert r.reason.startswith("fails 1 time in 5: NegotiationError: AUTHENTICATION_FAILED")
+    assert results[("racoon", "libreswan@sid")].status == "known"
+    assert results[("racoon", "strongswan@bookworm")].status == "xpass"
+    html = report.page(list(results.values()), tmp_path)
+    assert "m intermittent" in html and "m known" in html and "m xpass" in html
+    md = report.summary(list(results.values()))
+    assert "1 intermittent" in md and "1 known incompatibilities (xfail)" in md
+    assert "fails 1 time in 5" in md

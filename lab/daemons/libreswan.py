@@ -66,6 +66,9 @@ OUTCOME_WORDS: tuple[Words, ...] = (
           "no-proposal-chosen", grace=2.0,
           note="an unauthenticated notify pluto ignores (it may be forged) and retransmits: "
                "final only if no SA comes; the peer's own words usually say why first"),
+    Words(r"(?:ignoring|dropping unexpected|received and ignored) .*(?:INVALID_HASH_INFORMATION"
+          r"|AUTHENTICATION_FAILED|PAYLOAD_MALFORMED)", "authentication-failed", grace=2.0,
+          note="the same for an unauthenticated notify that would mean a wrong PSK"),
     Words(r"policy (?:requires|dictates) (?:Transport|Tunnel) Mode,? but peer"
           r" (?:requires required|requested) (?:Transport|Tunnel) Mode", "mode-mismatch",
           note="the initiator refuses the Child SA in the mode the responder chose (the "
