@@ -77,10 +77,10 @@ class Incompatibility:
     def matches(self, scenario: Scenario, version_of: VersionOf | None = None) -> bool:
         """Whether the scenario's two ends and settings are those of this entry."""
         for side in SIDES:
-            esp = scenario.esp_of(side)
-            if self.esp_integrity and (esp.integrity or "") not in self.esp_integrity:
+            esp = scenario.esp_of(side)  # the first preference: None leaves it to the daemon
+            if self.esp_integrity and (esp is None or esp.integrity not in self.esp_integrity):
                 return False
-            if self.esp_cipher and esp.cipher not in self.esp_cipher:
+            if self.esp_cipher and (esp is None or esp.cipher not in self.esp_cipher):
                 return False
             if self.ike_versions and scenario.ike_version_of(side) not in self.ike_versions:
                 return False
