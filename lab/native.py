@@ -55,19 +55,49 @@ def check_line(daemon: str, line: object, where: str) -> str:
         what = f"holds {bad!r}" if bad is not None else "is empty or too long"
         raise ScenarioError(f"{where}: {line[:80]!r} {what} (allowed: one statement of 1 to"
                             f" {LINE_MAX} printable characters, no line break)")
+    code, closed = _code(line, escapes=daemon == "strongswan")
+    if not closed:
+        raise ScenarioError(f"{where}: {line!r} leaves a '\"' open (allowed: one statement; a"
+                            " quoted string closes on the same line)")
     if daemon in BRACES:
         depth = 0
-        for c in line:
+        for c in code:  # braces in quotes or after a '#' do not open or close a block
             depth += {"{": 1, "}": -1}.get(c, 0)
             if depth < 0:
                 break
         if depth != 0:
             raise ScenarioError(f"{where}: {line!r} has unbalanced braces (allowed: one"
                                 " statement; a block opens and closes on the same line)")
+    if daemon == "racoon" and not code.rstrip().endswith((";", "}")):
+        raise ScenarioError(f"{where}: {line!r} does not end its statement (allowed: one racoon.conf"
+                            " statement ending in ';' or a block closing in '}')")
     if daemon == "libreswan" and not LIBRESWAN_LINE.fullmatch(line.strip()):
         raise ScenarioError(f"{where}: {line!r} is not key=value (allowed: one ipsec.conf"
                             " setting such as 'fragmentation=yes')")
     return line.strip()
+
+
+def _code(line: str, escapes: bool) -> tuple[str, bool]:
+    """The line with its quoted strings and its comment blanked out, and whether every
+    quoted string closes: an open one would run on into the lab's next lines."""
+    out, quoted, i = [], False, 0
+    while i < len(line):
+        c = line[i]
+        if quoted:
+            if escapes and c == "\\":
+                i += 1
+            elif c == '"':
+                quoted = False
+            out.append(" ")
+        elif c == '"':
+            quoted = True
+            out.append(" ")
+        elif c == "#":
+            break
+        else:
+            out.append(c)
+        i += 1
+    return "".join(out), not quoted
 
 
 def parse_native(raw: object, where: str) -> Native:

@@ -31,7 +31,10 @@ def ipsec_conf(text: str) -> list[tuple[str, list[tuple[str, str]]]]:
         if not sections:
             raise SyntaxError(f"ipsec.conf line {n}: parameter outside a section: {raw!r}")
         key, eq, value = line.strip().partition("=")
-        if not eq or not re.fullmatch(r"[a-z0-9-]+", key) or any(c.isspace() for c in value):
+        key, value = key.rstrip(), value.lstrip()
+        plain = not any(c.isspace() for c in value) and '"' not in value
+        if not eq or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", key) or not (
+                plain or re.fullmatch(r'"[^"]*"', value)):
             raise SyntaxError(f"ipsec.conf line {n}: not key=value: {raw!r}")
         sections[-1][1].append((key, value))
     return sections
@@ -148,9 +151,9 @@ def _value(text: str, pos: int) -> tuple[str, int]:
         if not rest:
             raise SyntaxError("strongswan.conf: text after a quoted value")
         return "".join(out), rest.end()
-    m = re.compile(r"[^\n#]*").match(text, pos)
+    m = re.compile(r"[^\n#}]*").match(text, pos)  # a '}' closes the section on the same line
     value = m.group(0).rstrip() if m else ""
-    if any(c in value for c in '{}"'):
+    if any(c in value for c in '{"'):
         raise SyntaxError(f"strongswan.conf: {value!r} would not be read as one plain value")
     return value, m.end() if m else pos
 

@@ -29,6 +29,7 @@ from lab.daemons import DAEMONS, libreswan
 from lab.daemons.base import PeerContext
 from lab.errors import ScenarioError, UsageError
 from lab.flavors import parse_flavor
+from lab.native import NativeLines
 from lab.scenario import NAME_CHARS, PSK_MAX_BYTES, SIDES, Peer, Scenario, seed_scenario
 
 LEFT, RIGHT = "2001:db8:1:1::1", "2001:db8:2:2::2"
@@ -190,3 +191,75 @@ def test_every_printable_psk_arrives_byte_for_byte(impl: str, psk: str) -> None:
 @given(impl=st.sampled_from(IMPLS), name=st.text(NAME_CHARS, min_size=1, max_size=200))
 def test_every_name_of_the_safe_alphabet_is_taken(impl: str, name: str) -> None:
     assert check(impl, "name", name), name
+
+
+# -- native lines: the escape hatch adds its own statement at its place, and nothing else --
+NATIVE_PLACES = [("libreswan", "setup", "config setup"), ("libreswan", "conn", "conn lab"),
+                 ("strongswan", "charon", "charon."), ("strongswan", "connection", "connections.lab."),
+                 ("strongswan", "child", "connections.lab.children.lab."),
+                 ("racoon", "remote", "remote"), ("racoon", "sainfo", "sainfo")]
+NATIVE_TEXT = st.one_of(
+    st.sampled_from(['a = "x', 'a = "x" #"', "x { #}", "a { b = c }", "} evil {", "x \"a;", "x;",
+                     "lifetime time 1 hour", 'mode = "tunnel', "fragmentation=yes", "a=\"b c\"",
+                     "a = b # c", "dpd_delay = 30s", "a { b { c = d } }", "x { y; };", "z \"}\";"]),
+    st.text(alphabet="ab =;{}\"#\\\n", max_size=20), st.text(max_size=20))
+
+
+def native_statements(impl: str, files: dict[str, str], where: str) -> tuple[object, object]:
+    """(everything but the native place's own statements, the native statements)."""
+    if impl == "libreswan":
+        conf = ipsec_conf(files["ipsec.conf"])
+        return [(n, [k for k, _ in kv]) for n, kv in conf if n != where], \
+            [kv for n, kv in conf if n == where]
+    if impl == "strongswan":
+        tree = strongswan_conf(files["strongswan.conf"] + files["swanctl.conf"].replace(
+            "connections {", "connections {", 1))
+        paths = key_paths(tree)
+        return [p for p in paths if not p.startswith(where)], [p for p in paths if p.startswith(where)]
+    conf = racoon_statements(files["racoon.conf"])
+    return [(d, t[0], len(t)) for d, t in conf if d == 0], [(d, t) for d, t in conf if d > 0]
+
+
+@settings(max_examples=300, deadline=None)
+@given(where=st.sampled_from(NATIVE_PLACES), line=NATIVE_TEXT)
+def test_a_native_line_is_one_statement_at_its_place(where: tuple[str, str, str], line: str) -> None:
+    impl, place, section = where
+    try:
+        s, rundir = build(impl, "name", "native")
+        s = s.with_(left=Peer(LEFT, impl, native=(NativeLines(impl, place, (line,)),)))
+    except ScenarioError as exc:
+        assert "\n" not in str(exc) and "allowed" in str(exc), str(exc)
+        return
+    files, _ = render(s, "left", rundir)
+    plain, _ = render(build(impl, "name", "native")[0], "left", rundir)
+    try:
+        alone = {"libreswan": lambda: ipsec_conf(f"conn x\n\t{line}\n"),
+                 "strongswan": lambda: strongswan_conf(line + "\n"),
+                 "racoon": lambda: racoon_statements(line)}[impl]()
+    except SyntaxError:
+        return  # malformed on its own (the daemon refuses it); the reach is tested below
+    with_native, native = native_statements(impl, files, section)
+    without, lab = native_statements(impl, plain, section)
+    assert with_native == without, line  # nothing outside the native line's place changed
+    if impl == "libreswan":
+        assert [k for k, _ in native[0]][-len(alone[0][1]):] == [k for k, _ in alone[0][1]]
+    elif impl == "strongswan":
+        assert set(native) - set(lab) <= {section + p for p in key_paths(alone)}, line
+    else:
+        added = [t for t in native if t not in [(d, t) for d, t in racoon_statements(
+            plain["racoon.conf"]) if d > 0]]
+        assert [t for _, t in added] == [t for _, t in alone] * (2 if place == "sainfo" else 1), line
+
+
+@pytest.mark.parametrize(("impl", "place", "line", "words"), [
+    ("strongswan", "child", 'mode = "tunnel', "leaves a '\"' open"),  # would run on
+    ("strongswan", "connection", "x { #}", "unbalanced braces"),  # the '}' is a comment
+    ("racoon", "remote", 'x "a;', "leaves a '\"' open"),
+    ("racoon", "sainfo", "lifetime time 1 hour", "does not end its statement"),  # joins the next
+    ("libreswan", "conn", 'leftid="a', "leaves a '\"' open"),
+])
+def test_native_lines_that_would_reach_beyond_their_line(impl: str, place: str, line: str,
+                                                         words: str) -> None:
+    with pytest.raises(ScenarioError) as exc:
+        Scenario("n", Peer(LEFT, impl, native=(NativeLines(impl, place, (line,)),)), Peer(RIGHT, impl))
+    assert "\n" not in str(exc.value) and words in str(exc.value) and "allowed" in str(exc.value)
