@@ -321,3 +321,40 @@ def test_racoon_deletes_the_isakmp_sa_as_racoonctl_documents(tmp_path: Path,
     racoon.delete()
     assert calls == [["/usr/sbin/racoonctl", "-s", str(ctx.home / "racoon.sock"), "delete-sa",
                       "isakmp", "inet6", L, R]]
+
+
+# -- identities other than the address, and proposal lists ----------------------------------
+FQDN = SCENARIO.with_(left=Peer(L, "libreswan", id="@moon.example"),
+                      right=Peer(R, "strongswan", id="C=CH, O=Lab, CN=sun.example"))
+
+
+@pytest.mark.parametrize(("left", "right", "problems"), [
+    # pluto writes '@moon.example', charon 'moon.example'; DNs with or without blanks
+    (ike_status(local_id="@moon.example", remote_id="C=CH,O=Lab,CN=sun.example"),
+     ike_status(local_id="C=CH, O=Lab, CN=sun.example", remote_id="moon.example"), []),
+    (ike_status(local_id=L, remote_id="C=CH, O=Lab, CN=sun.example"), None,
+     ["identity: left (libreswan 5.2) used the local identity '2001:db8:1:1::1' (test),"
+      " configured @moon.example"]),
+    (ike_status(remote_id="C=CH, O=Lab, CN=mars.example"), None,
+     ["identity: left (libreswan 5.2) authenticated its peer as 'C=CH, O=Lab, CN=mars.example'"
+      " (test), but right (strongswan 6.1.0) has the identity C=CH, O=Lab, CN=sun.example"]),
+])
+def test_configured_identities_checked(left: DaemonStatus, right: DaemonStatus | None,
+                                       problems: list[str]) -> None:
+    right = right or ike_status(local_id="C=CH, O=Lab, CN=sun.example", remote_id="moon.example")
+    found = check(FQDN, held(OUT, BACK), {"left": left, "right": right}, SIDES).problems
+    assert [p.text for p in found] == problems
+
+
+def test_lists_are_checked_against_the_rules_choice() -> None:
+    """aes128-sha1 is in both lists; pluto responding takes its own first, charon responding
+    (prefer_configured_proposals) its own first too: the SAs must be that."""
+    def lists(*names: str) -> tuple:
+        return tuple(parse_proposal(n, "esp", needs_dh=False) for n in names)
+    ok = SCENARIO.with_(left=Peer(L, "libreswan", esp=lists("aes256-sha256", "aes128-sha1")),
+                        right=Peer(R, "strongswan", esp=lists("aes128-sha1", "aes256-sha256")))
+    assert check(ok, held(OUT, BACK), statuses(), SIDES).problems == []
+    # the responder's own first choice is aes256-sha256 now, and the SAs are aes128-sha1
+    wrong = ok.with_(right=Peer(R, "strongswan", esp=lists("aes256-sha256", "aes128-sha1")))
+    texts = [p.text for p in check(wrong, held(OUT, BACK), statuses(), SIDES).problems]
+    assert texts and all(t.startswith("esp: ") and "configured aes256-sha256" in t for t in texts)

@@ -187,4 +187,8 @@ def test_certificates_per_daemon(tmp_path: Path) -> None:
     conf = rac["racoon.conf"]
     assert 'certificate_type x509 "peer.pem" "peer.key";' in conf
     assert "authentication_method rsasig;" in conf and 'ca_type x509 "ca.pem";' in conf
+    assert 'my_identifier fqdn "moon.example";' in conf
+    assert 'peers_identifier asn1dn "C=CH, O=Lab, CN=sun.example";' in conf
+    right = render(Racoon, s, tmp_path, "right")["racoon.conf"]
+    assert "my_identifier asn1dn;" in right  # its DN from its own certificate
     assert f"certs/{openssl_subject_hash(rac['certs/ca.pem'])}.0" in rac

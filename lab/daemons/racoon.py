@@ -270,7 +270,10 @@ class Racoon(Daemon):
         other = "right" if self.side == "left" else "left"
         if s.auth == "psk" and s.left.id is None and s.right.id is None:
             return []
-        lines = [f"\tmy_identifier {identifier(s.identity(self.side))};",
+        mine = s.identity(self.side)
+        # with a certificate, racoon takes its own DN from it (no DN string to parse)
+        own = "asn1dn" if mine.kind == "dn" and s.auth != "psk" else identifier(mine)
+        lines = [f"\tmy_identifier {own};",
                  f"\tpeers_identifier {identifier(s.identity(other))};",
                  "\tverify_identifier on;"]
         if s.auth != "psk":
