@@ -39,7 +39,7 @@ def test_render_prints_both_peers(capsys: pytest.CaptureFixture[str]) -> None:
     (["run", "--left", "openswan"], "unknown daemon 'openswan'"),
     (["render", "--esp", "aes129-sha1"], "unknown cipher 'aes129'"),
     (["render", "--right", "libreswan@jessie"], "unknown suite 'jessie'"),
-    (["exec", "middle", "--", "true"], "unknown peer 'middle' (allowed: left, right)"),
+    (["exec", "middle", "--", "true"], "unknown peer 'middle' (allowed: left, right"),
     (["down", "--name", "no-such-lab"], "no lab named 'no-such-lab' is up"),
 ])
 def test_bad_arguments_get_one_line(capsys: pytest.CaptureFixture[str], argv: list[str],
