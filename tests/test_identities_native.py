@@ -158,3 +158,18 @@ def test_ids_native_auth_round_trip(tmp_path: Path) -> None:
                                   "native-settings"])
 def test_example_files_load(name: str) -> None:
     assert load_scenario(FILES / f"{name}.toml").name == name
+
+
+@pytest.mark.parametrize(("top", "left", "words"), [
+    ({"auth": "dsa"}, {}, "t.toml: auth: 'dsa' is not allowed (allowed: psk, rsa, ecdsa)"),
+    ({"auth": True}, {}, "t.toml: auth: true is not allowed"),
+    ({}, {"id": 5}, "t.toml: left.id: 5 is not an identity"),
+    ({}, {"native": ["fragmentation=yes"]}, "t.toml: left.native: ['fragmentation=yes'] is not a table"),
+    ({"esp": []}, {}, "t.toml: esp: [] is an empty list"),
+    ({}, {"ike": ["aes128-sha1-modp2048", "x"]}, "t.toml: left.ike[1]: unknown cipher 'x'"),
+])
+def test_new_fields_bad_values_are_one_line(top: dict[str, object], left: dict[str, object],
+                                            words: str) -> None:
+    with pytest.raises(ScenarioError) as exc:
+        scenario(left=left, **top)
+    assert "\n" not in str(exc.value) and words in str(exc.value), str(exc.value)
