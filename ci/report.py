@@ -168,8 +168,10 @@ def summary(results: list[Result]) -> str:
     total = Counter(r.status for r in results)
     lines = ["## ipsec-lab interop matrix", "",
              counts_line(total), "",
-             "| initiator | responder | passed | failed | skipped |", "| --- | --- | ---: | ---: | ---: |"]
-    lines += [f"| {i} | {r} | {c['passed']} | {c['failed']} | {c['skipped']} |"
+             "| initiator | responder | passed | failed | known | skipped |",
+             "| --- | --- | ---: | ---: | ---: | ---: |"]
+    lines += [f"| {i} | {r} | {c['passed']} | {c['failed'] + c['xpass'] + c['intermittent']} |"
+              f" {c['known']} | {c['skipped']} |"
               for (i, r), c in sorted(per_pair.items())]
     reasons = Counter(r.reason for r in results if r.status == "skipped")
     if reasons:
