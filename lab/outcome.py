@@ -101,6 +101,7 @@ class Outcome:
 
     cls: str  # ESTABLISHED or a failure class; "crashed" when a daemon died
     seen: str  # the daemon and its words, or the SAs, or the deadline
+    sas: bool = False  # both kernels hold the cell's SAs both ways
 
     @property
     def established(self) -> bool:
@@ -145,8 +146,8 @@ def established(scenario: Scenario, sas: dict[str, list[SA]]) -> Outcome:
     """The outcome of a negotiation whose SAs are in both kernels."""
     mismatch = mode_mismatch(scenario, sas)
     if mismatch:
-        return Outcome("mode-mismatch", f"SAs established, but {mismatch}")
+        return Outcome("mode-mismatch", f"SAs established, but {mismatch}", sas=True)
     spis = {side: sorted(f"0x{sa.spi:08x}" for sa in held if sa.proto == "esp")
             for side, held in sas.items()}
     return Outcome(ESTABLISHED, "ESP SAs in both kernels: " + "; ".join(
-        f"{side} {', '.join(v)}" for side, v in spis.items()))
+        f"{side} {', '.join(v)}" for side, v in spis.items()), sas=True)
