@@ -6,7 +6,8 @@ directories (``$TMPDIR/ipl-PID.START-...``) and UML kernel state
 (``uml-PID.START-...`` in the user's state directory) carry it in their names; a lab
 that is up has its keeper in ``labs/NAME/owner``. `clean` removes a thing only when
 its owner is gone, so a run that is going on, from this checkout or another, is left
-alone. `clean --all` takes everything it can find, live runs included, and says so.
+alone. `clean --all` takes everything it can find, live runs and their owners included, and
+says so.
 Never anything found by a process name.
 """
 
@@ -110,6 +111,19 @@ def things() -> list[Thing]:
     return found
 
 
+def _owners(owners: list[Owner | None], taken: set[int]) -> list[Proc]:
+    mine = _ancestors()
+    found = {}
+    for owner in owners:
+        if owner and owner.alive() and owner.pid not in mine | taken:
+            try:
+                comm = Path(f"/proc/{owner.pid}/comm").read_text().strip()
+            except OSError:
+                continue
+            found[owner.pid] = Proc(owner.pid, f"{comm}, owner of a run", owner)
+    return list(found.values())
+
+
 def _kill(procs: list[Proc], dry_run: bool) -> list[str]:
     done = [f"{'would kill' if dry_run else 'killed'} process {p.pid} ({p.comm})" for p in procs]
     if dry_run or not procs:
@@ -132,11 +146,16 @@ def clean(dry_run: bool = False, everything: bool = False) -> list[str]:
     done: list[str] = []
     if everything:
         done.append("clean --all: taking every lab process and namespace on this machine and"
-                    f" all of this user's lab state in {state_root()}, live runs included")
+                    f" all of this user's lab state in {state_root()}, live runs included"
+                    " (their owners too)")
     verb = "would remove" if dry_run else "removed"
     procs = tagged_processes()
-    done += _kill([p for p in procs if _gone(p.owner, everything)], dry_run)
     found = things()
+    doomed = [p for p in procs if _gone(p.owner, everything)]
+    if everything:  # and the live runs' owners (a pytest, a keeper): their runs end here
+        doomed += _owners([p.owner for p in procs] + [t.owner for t in found],
+                          {p.pid for p in doomed})
+    done += _kill(doomed, dry_run)
     for thing in found:
         if not _gone(thing.owner, everything):
             continue

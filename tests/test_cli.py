@@ -155,3 +155,94 @@ def test_broken_flavor_is_one_line_naming_what_is_missing(tmp_path: Path,
     assert f"left: libreswan@{tmp_path}: /usr/libexec/ipsec/pluto not found in {tmp_path}" in err
     assert main(["run", "--left", "strongswan@/nonexistent/tree"]) == 2
     assert "no tree at /nonexistent/tree" in capsys.readouterr().err
+
+
+HOLD_TEST = '''
+import time
+from pathlib import Path
+
+from lab.scenario import seed_scenario
+
+
+def test_hold(lab):
+    lab.run(seed_scenario(ike_version=2, ike="aes128-sha1-modp2048"))
+    Path("holding").write_text("yes")
+    end = time.monotonic() + 120
+    while not Path("release").exists() and time.monotonic() < end:
+        time.sleep(0.1)
+'''
+
+
+def _own_run_env() -> dict[str, str]:
+    """The environment of a run started by hand: no tag, no owner of the outer run."""
+    return {k: v for k, v in os.environ.items() if k not in (TAG_VAR, OWNER_VAR)
+            and not k.startswith("PYTEST_")}
+
+
+def _owner_of(proc: subprocess.Popen) -> str:
+    from lab.owner import start_time
+    return f"ipl-{proc.pid}.{start_time(proc.pid)}-"
+
+
+@pytest.mark.lab
+def test_clean_spares_the_other_checkouts_run_and_lab_clean_all_takes_them(tmp_path: Path) -> None:
+    """Checkout B runs pytest (a cell held up) and has a lab up; checkout A's pytest is
+    killed. `clean` in A removes A's leftovers only; `clean --all` takes B's too."""
+    other = tmp_path / "checkout-b"
+    other.mkdir()
+    (other / "test_hold.py").write_text(HOLD_TEST)
+    env = _own_run_env()
+    run_b = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+                              "test_hold.py", f"--lab-rundir={other / 'runs'}"], cwd=other, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    victim = None
+    try:
+        up = subprocess.run([*CLI, "up", "--name", "checkout-b", "--rundir", str(other / "runs")],
+                            cwd=other, env=env, capture_output=True, text=True, timeout=180)
+        assert up.returncode == 0, up.stdout + up.stderr
+        end = time.monotonic() + 120
+        while not (other / "holding").exists() and run_b.poll() is None and time.monotonic() < end:
+            time.sleep(0.1)
+        assert (other / "holding").exists(), "checkout B's cell never came up"
+        b_namespaces = [ns for ns in lab_namespaces() if ns.startswith(_owner_of(run_b))]
+        assert len(b_namespaces) == 2, lab_namespaces()
+        victim = subprocess.Popen([*CLI[:1], "-m", "pytest", "-p", "no:cacheprovider", "-q",
+                                   "scenarios/test_seed.py", "-k", "modp2048"], cwd=ROOT, env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        a_prefix = _owner_of(victim)
+        end = time.monotonic() + 60
+        while time.monotonic() < end and not any(n.startswith(a_prefix) for n in lab_namespaces()):
+            time.sleep(0.05)
+        time.sleep(0.8)  # daemons starting
+        victim.kill()
+        victim.wait()
+        assert any(n.startswith(a_prefix) for n in lab_namespaces()), "A left nothing to clean"
+
+        out = subprocess.run([*CLI, "clean"], cwd=ROOT, env=env, capture_output=True, text=True,
+                             check=True).stdout
+        assert f"removed namespace {a_prefix}" in out, out
+        assert "left alone: " in out and str(run_b.pid) in out, out
+        assert not any(n.startswith(a_prefix) for n in lab_namespaces())
+        assert run_b.poll() is None, "clean in A killed B's pytest"
+        assert all(ns in lab_namespaces() for ns in b_namespaces), "clean in A took B's cell"
+        listed = subprocess.run([*CLI, "list"], env=env, capture_output=True, text=True).stdout
+        assert "checkout-b: up" in listed, listed
+        state = subprocess.run([*CLI, "exec", "right", "--name", "checkout-b", "--", "ip", "xfrm",
+                                "state"], env=env, capture_output=True, text=True, timeout=60)
+        assert state.returncode == 0 and "proto esp" in state.stdout, state.stdout + state.stderr
+
+        out = subprocess.run([*CLI, "clean", "--all"], cwd=ROOT, env=env, capture_output=True,
+                             text=True, check=True).stdout
+        assert out.startswith("clean --all: taking every lab process"), out
+        assert run_b.wait(10) == -signal.SIGKILL, "clean --all left B's pytest running"
+        assert lab_namespaces() == []
+        listed = subprocess.run([*CLI, "list"], env=env, capture_output=True, text=True).stdout
+        assert "checkout-b" not in listed, listed
+    finally:
+        (other / "release").write_text("")
+        for proc in (run_b, victim):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        subprocess.run([*CLI, "down", "--name", "checkout-b"], env=env, capture_output=True,
+                       check=False)
