@@ -13,6 +13,7 @@ import contextlib
 import os
 import pty
 import select
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -87,6 +88,39 @@ def up(channel: Any, request: dict[str, Any]) -> None:
     channel.send(("done", result))
 
 
+def health(cell: Cell) -> dict[str, str | None]:
+    """Per side: why its daemon is gone, or None while it runs."""
+    return {side: daemon.crashed() or (None if daemon.proc and daemon.proc.poll() is None
+                                       else f"{daemon.name} ({side}) is not running")
+            for side, daemon in cell.daemons.items()}
+
+
+def _way_in(cell: Cell, side: str, program: str) -> tuple[Any, list[str]]:
+    """How a command gets into the peer: the running daemon's view of its flavor tree;
+    a fresh view of the tree if the daemon is gone; the host's own tree (in the peer's
+    namespace) for a tool the flavor tree lacks, such as kill or ps."""
+    daemon = cell.daemons[side]
+    flavor = daemon.ctx.flavor
+    notes = [f"note: {why}" for why in [health(cell)[side]] if why]
+    if flavor.root is not None and "/" not in program and flavor.which(program) is None:
+        found = shutil.which(program, path=runner.lab_env("")["PATH"] + ":/usr/sbin:/sbin")
+        if found:
+            notes.append(f"{program}: not in the {flavor.name} tree; running the host's {found}"
+                         f" in {side}'s namespace")
+            return None, notes
+    if daemon.proc is not None and daemon.proc.poll() is None:
+        return flavor.enter_running(daemon.proc.pid), notes
+    return flavor.enter_new(daemon.ctx.dir), notes
+
+
+def status(channel: Any, request: dict[str, Any]) -> None:
+    cell: Cell | None = getattr(channel.gateway, "_ipsec_lab_cell", None)
+    if cell is None:
+        channel.send(("error", "no lab is up in this kernel"))
+        return
+    channel.send(("done", health(cell)))
+
+
 def exec_in_peer(channel: Any, request: dict[str, Any]) -> None:
     cell: Cell | None = getattr(channel.gateway, "_ipsec_lab_cell", None)
     if cell is None:
@@ -98,8 +132,12 @@ def exec_in_peer(channel: Any, request: dict[str, Any]) -> None:
                                f" (allowed: {', '.join(cell.topology.ns)})"))
         return
     daemon = cell.daemons.get(side)
-    enter = daemon.ctx.flavor.enter_running(daemon.proc.pid) if daemon and daemon.proc else None
+    enter, notes = _way_in(cell, side, request["argv"][0]) if daemon else (None, [])
     preexec = runner.in_netns(cell.topology.netns(side), enter)
+    if notes:
+        text = "".join(f"ipsec-lab exec: {note}\n" for note in notes).encode()
+        channel.send(("output", b"", text) if not request.get("tty")
+                     else ("output", text.replace(b"\n", b"\r\n"), b""))
     label = f"{side} {daemon.ctx.flavor.name}" if daemon else side
     env = runner.lab_env(cell.tag, {"PS1": f"[{label}] \\w# ",
                                     "TERM": request.get("term", "xterm")})
@@ -142,14 +180,17 @@ def exec_in_peer(channel: Any, request: dict[str, Any]) -> None:
 
 
 def down(channel: Any, request: dict[str, Any]) -> None:
+    """Take the lab down; the answer says what was found dead before that."""
     cell: Cell | None = getattr(channel.gateway, "_ipsec_lab_cell", None)
+    found: list[str] = []
     if cell is not None:
+        found = [why for why in health(cell).values() if why]
         cell.down()
         channel.gateway._ipsec_lab_cell = None
-    channel.send(("done", None))
+    channel.send(("done", found))
 
 
-OPS = {"up": up, "exec": exec_in_peer, "down": down}
+OPS = {"up": up, "exec": exec_in_peer, "status": status, "down": down}
 
 
 def serve(channel: Any) -> None:

@@ -278,10 +278,25 @@ def cmd_list(args: argparse.Namespace) -> int:
     for state in labs:
         info = state.read()
         s = info["scenario"]
-        alive = "up" if state.alive() else "DEAD (ipsec-lab clean)"
-        print(f"{state.name}: {alive}, {s['left']['flavor']} -> {s['right']['flavor']} "
+        print(f"{state.name}: {_health(state)}, {s['left']['flavor']} -> {s['right']['flavor']} "
               f"IKEv{s['ike_version']} {s['mode']}, since {info['created']}, {info['kernel']}")
     return 0
+
+
+def _health(state: keeper.LabState) -> str:
+    """"up" only while the keeper and both daemons run; else what is gone."""
+    if not state.alive():
+        return "DEAD: its keeper is gone (ipsec-lab clean)"
+    try:
+        conn, messages = keeper.request(state, {"op": "status"}, timeout=10)
+        with conn:
+            msg = next(messages, {"t": "error", "message": "no answer"})
+    except (OSError, LabError) as exc:
+        return f"UNKNOWN: its keeper does not answer ({exc})"
+    if msg["t"] != "done":
+        return f"UNKNOWN: {msg.get('message')}"
+    gone = [why.splitlines()[0] for why in msg["rc"].values() if why]
+    return f"DAEMON GONE: {'; '.join(gone)}" if gone else "up"
 
 
 def _peer(name: str) -> str:
@@ -352,11 +367,15 @@ def cmd_shell(args: argparse.Namespace) -> int:
 def cmd_down(args: argparse.Namespace) -> int:
     state = keeper.lab_state(args.name)
     conn, messages = keeper.request(state, {"op": "down"})
+    found: list[str] = []
     with conn:
         for msg in messages:
             if msg["t"] == "error":
                 raise LabError(f"lab {args.name!r} did not come down cleanly: {msg['message']}")
+            found = msg.get("found", [])
             break
+    for why in found:
+        print(f"found before down: {why.splitlines()[0]}")
     deadline = time.monotonic() + 20
     while state.dir.exists() and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -144,7 +144,7 @@ def serve(state: LabState, gw: execnet.Gateway) -> None:
                     print(f"keeper: down: {last[1]}", file=sys.stderr, flush=True)
                     _send(conn, t="error", message=last[1])
                 else:
-                    _send(conn, t="done", rc=0)
+                    _send(conn, t="done", rc=0, found=last[1] or [])
                 stop.set()
                 return
             channel = gw.remote_exec(lab.agent)
@@ -176,13 +176,15 @@ def serve(state: LabState, gw: execnet.Gateway) -> None:
     server.close()
 
 
-def request(state: LabState, msg: dict[str, Any]) -> tuple[socket.socket, Iterator[dict[str, Any]]]:
+def request(state: LabState, msg: dict[str, Any], timeout: float | None = None,
+            ) -> tuple[socket.socket, Iterator[dict[str, Any]]]:
     if not state.file.is_file():
         names = ", ".join(s.name for s in running_labs() if s.alive()) or "none"
         raise UsageError(f"no lab named {state.name!r} is up (running: {names})")
     if not state.alive():
         raise LabError(f"lab {state.name!r}: its keeper is gone; run `ipsec-lab clean`")
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.settimeout(timeout)
     conn.connect(str(state.ctl))
     _send(conn, **msg)
     return conn, _lines(conn)

@@ -20,6 +20,7 @@ from typing import ClassVar
 from lab import run as runner
 from lab.algorithms import Proposal
 from lab.certs import openssl_subject_hash
+from lab.daemons import racoon_admin
 from lab.daemons.base import Daemon, PeerContext
 from lab.daemons.encode import check_path, header, psk_hex
 from lab.daemons.racoon_parse import IsakmpSA, parse_racoon_log, racoon_status
@@ -373,12 +374,10 @@ class Racoon(Daemon):
                               f" {first}")
 
     def _ready(self) -> bool:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            try:
-                s.connect(str(self.ctx.dir / "racoon.sock"))
-                return True
-            except OSError:
-                pass
+        """racoon answers a command on its admin socket (racoon_admin: a whole, valid
+        request, never an empty connection, which racoon logs as an error)."""
+        if racoon_admin.answers(self.ctx.dir / "racoon.sock", timeout=1.0):
+            return True
         return "used as isakmp port" in self.log_text()
 
     def crashed(self) -> str | None:
