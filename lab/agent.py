@@ -89,10 +89,16 @@ def up(channel: Any, request: dict[str, Any]) -> None:
 
 
 def health(cell: Cell) -> dict[str, str | None]:
-    """Per side: why its daemon is gone, or None while it runs."""
-    return {side: daemon.crashed() or (None if daemon.proc and daemon.proc.poll() is None
-                                       else f"{daemon.name} ({side}) is not running")
-            for side, daemon in cell.daemons.items()}
+    """Per side: that its daemon is gone (with its exit status and log), or None."""
+    found: dict[str, str | None] = {}
+    for side, daemon in cell.daemons.items():
+        proc = daemon.proc
+        if proc is not None and proc.poll() is None:
+            found[side] = None
+        else:
+            status = f"exited with status {proc.returncode}" if proc else "never started"
+            found[side] = f"{daemon.name} ({side}) {status}; log: {daemon.ctx.dir / daemon.log_name}"
+    return found
 
 
 def _way_in(cell: Cell, side: str, program: str) -> tuple[Any, list[str]]:

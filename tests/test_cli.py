@@ -246,3 +246,40 @@ def test_clean_spares_the_other_checkouts_run_and_lab_clean_all_takes_them(tmp_p
                 proc.wait()
         subprocess.run([*CLI, "down", "--name", "checkout-b"], env=env, capture_output=True,
                        check=False)
+
+
+PIDS_IN_THIS_NETNS = ('for p in /proc/[0-9]*; do'
+                      ' [ "$(readlink $p/ns/net)" = "$(readlink /proc/self/ns/net)" ]'
+                      ' && [ "$(cat $p/comm)" = pluto ] && echo "${p#/proc/}"; done; true')
+
+
+@pytest.mark.lab
+def test_a_dead_daemon_shows_in_list_exec_and_down(tmp_path: Path) -> None:
+    """Kill pluto in an `up` lab with `exec ... kill` (kill is not in the flavor tree: the
+    host's runs in the peer's namespace): list must not say up, down says what it found."""
+    env = dict(_own_run_env())
+    name = "dead-daemon"
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=180,
+                              check=False)
+
+    up = cli("up", "--name", name, "--right", "libreswan@bookworm", "--rundir", str(tmp_path))
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert f"{name}: up, " in cli("list").stdout
+        pids = cli("exec", "right", "--name", name, "--", "sh", "-c", PIDS_IN_THIS_NETNS)
+        assert pids.returncode == 0 and pids.stdout.split(), pids.stdout + pids.stderr
+        pluto = pids.stdout.split()[0]
+        killed = cli("exec", "right", "--name", name, "--", "kill", "-9", pluto)
+        assert killed.returncode == 0, killed.stderr
+        assert "kill: not in the libreswan@bookworm tree; running the host's" in killed.stderr
+        listed = cli("list").stdout
+        assert f"{name}: DAEMON GONE: libreswan (right) exited with status -9" in listed, listed
+        ps = cli("exec", "right", "--name", name, "--", "ps", "-e")
+        assert ps.returncode == 0 and "note: libreswan (right) exited" in ps.stderr, ps.stderr
+        down = cli("down", "--name", name)
+        assert down.returncode == 0, down.stderr
+        assert "found before down: libreswan (right) exited with status -9" in down.stdout, down.stdout
+    finally:
+        cli("down", "--name", name)
