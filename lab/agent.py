@@ -23,6 +23,7 @@ from lab import owner
 from lab import run as runner
 from lab.artifacts import RunDir
 from lab.cell import Cell
+from lab.daemons import cannot_run
 from lab.errors import LabError
 from lab.scenario import SIDES, scenario_from_dict
 
@@ -57,6 +58,10 @@ def summary(cell: Cell) -> dict[str, Any]:
 
 def up(channel: Any, request: dict[str, Any]) -> None:
     scenario = scenario_from_dict(request["scenario"], "scenario")
+    reason = cannot_run(scenario, request["tag"])  # asked in the kernel that holds the SAs
+    if reason:
+        channel.send(("error", f"this cell cannot run here: {reason}"))
+        return
     cache = Path(tempfile.mkdtemp(prefix=owner.current().name_prefix() + "cli-"))
     cell = Cell(scenario, tag=request["tag"], ident=request["ident"], cache=cache)
     _phase_events(cell, channel.send)

@@ -25,7 +25,7 @@ from typing import Any
 from lab import keeper, options, owner
 from lab.algorithms import parse_proposals
 from lab.cleanup import clean
-from lab.daemons import DAEMONS
+from lab.daemons import DAEMONS, cannot_run
 from lab.daemons.base import PeerContext
 from lab.errors import LabError, UsageError
 from lab.flavors import parse_flavor, tree_missing
@@ -94,13 +94,10 @@ def _tag() -> str:
 
 
 def _cannot_run(s: Scenario) -> str | None:
-    for side in SIDES:
-        flavor = parse_flavor(s.peer(side).flavor, f"{side} flavor")
-        cls = DAEMONS[flavor.impl]
-        reason = tree_missing(flavor) or cls.missing(flavor) or cls.unsupported(s, side, flavor, _tag())
-        if reason:
-            return f"{side}: {reason}"
-    return None
+    """What the host can tell before a kernel is chosen: flavor trees and binaries.
+    What the daemons and the kernel can do is asked in the kernel that will hold the
+    SAs (lab.agent), once it is chosen: racoon needs PF_KEY there, not here."""
+    return cannot_run(s, _tag(), kernel=False)
 
 
 # -- doctor, render -----------------------------------------------------------------
@@ -237,8 +234,12 @@ def cmd_up(args: argparse.Namespace) -> int:
         os.dup2(log, 2)
         try:
             gw = keeper.gateway(choice, _tag())
-            for msg in keeper.call(gw, _request(s, args, keep=True)):
-                out.write(json.dumps(msg) + "\n")
+            last = None
+            for last in keeper.call(gw, _request(s, args, keep=True)):
+                out.write(json.dumps(last) + "\n")
+            if last is None or last[0] == "error":  # nothing came up: nothing to keep
+                gw.exit()
+                return 1
             state.file.write_text(json.dumps({
                 "name": args.name, "keeper": os.getpid(), "owner": str(owner.Owner.me()),
                 "tag": _tag(), "kernel": choice.describe(),
@@ -258,7 +259,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             if msg[0] == "event":
                 print(f"  {msg[1]}", flush=True)
             elif msg[0] == "error":
-                print(f"error: {msg[1]}", file=sys.stderr)
+                raise LabError(msg[1])
             elif msg[0] == "done":
                 ok = print_summary(msg[1])
             elif msg[0] == "ready":

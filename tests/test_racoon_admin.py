@@ -77,3 +77,21 @@ def test_reply_header_checks() -> None:
     with pytest.raises(ValueError, match="shorter than its header"):
         admin.parse_header(struct.pack("=HHhH", 3, 0x0101, 0, 0))
     assert admin.parse_header(struct.pack("=HHhH", 20, 0x0101, 0, 0x01FF)) == (20, 0x0101, 0)
+
+
+def test_cli_asks_pfkey_of_the_chosen_kernel_not_of_the_host(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a host without PF_KEY, `ipsec-lab run --left racoon` must not refuse before it
+    has chosen UML: the host-side check leaves PF_KEY to the kernel that holds the SAs."""
+    from lab import cli
+    from lab.daemons import cannot_run, racoon
+    from lab.scenario import seed_scenario
+
+    for exe in ("racoon", "setkey"):
+        (tmp_path / exe).write_text("#!/bin/sh\nexit 0\n")
+        (tmp_path / exe).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    monkeypatch.setattr(racoon, "PFKEY_PROC", tmp_path / "no-pfkey")
+    s = seed_scenario(ike_version=1, ike="aes128-sha1-modp2048", flavor="racoon")
+    assert cli._cannot_run(s) is None
+    assert "the running kernel has no PF_KEY" in (cannot_run(s, "t") or "")
