@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.cleanup import clean
+from lab.cleanup import clean, tagged_processes
 from lab.errors import UsageError
 from lab.kernel import in_uml
 from lab.owner import OWNER_VAR, Owner, start_time
@@ -104,7 +104,7 @@ def two_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[s
 def test_clean_spares_a_live_owner_and_takes_a_dead_ones(two_runs: dict) -> None:
     procs, dirs = two_runs["procs"], two_runs["dirs"]
     out = clean(dry_run=True)
-    assert f"would kill process {procs['dead'].pid} (sleep)" in out
+    assert f"would kill process {procs['dead'].pid} (sleep)" in out, (out, tagged_processes())
     assert not any(str(procs["live"].pid) in line and "kill" in line for line in out), \
         f"clean would kill a process of a run still going on: {out}"
     out = clean()

@@ -205,7 +205,9 @@ def test_clean_spares_the_other_checkouts_run_and_lab_clean_all_takes_them(tmp_p
         end = time.monotonic() + 120
         while not (other / "holding").exists() and run_b.poll() is None and time.monotonic() < end:
             time.sleep(0.1)
-        assert (other / "holding").exists(), "checkout B's cell never came up"
+        if not (other / "holding").exists():
+            run_b.kill()
+            raise AssertionError(f"checkout B's cell never came up: {run_b.communicate()[0][-3000:]}")
         b_namespaces = [ns for ns in lab_namespaces() if ns.startswith(_owner_of(run_b))]
         assert len(b_namespaces) == 2, lab_namespaces()
         victim = subprocess.Popen([*CLI[:1], "-m", "pytest", "-p", "no:cacheprovider", "-q",
