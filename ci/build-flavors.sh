@@ -4,7 +4,7 @@
 #   ci/build-flavors.sh                      # the default set
 #   ci/build-flavors.sh strongswan@sid ...   # only these
 #
-# Each tree goes to $IPSEC_LAB_FLAVORS (default: ${XDG_CACHE_HOME:-$HOME/.cache}/ipsec-lab/flavors)
+# Each tree goes to $IPSEC_LAB_FLAVORS (default: ${IPSEC_LAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ipsec-lab}/flavors)
 # as <impl>-<suite>. A tree that exists is kept; a new one is built beside it under a
 # temporary name and renamed into place only when mmdebstrap succeeded.
 set -euo pipefail
@@ -12,7 +12,7 @@ set -euo pipefail
 DEFAULT_FLAVORS=(libreswan@bookworm libreswan@sid strongswan@bookworm strongswan@sid)
 MIRROR=${IPSEC_LAB_MIRROR:-http://deb.debian.org/debian}
 SECURITY_MIRROR=${IPSEC_LAB_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
-FLAVORS_DIR=${IPSEC_LAB_FLAVORS:-${XDG_CACHE_HOME:-$HOME/.cache}/ipsec-lab/flavors}
+FLAVORS_DIR=${IPSEC_LAB_FLAVORS:-${IPSEC_LAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ipsec-lab}/flavors}
 HOOKS=/usr/share/mmdebstrap/hooks
 
 # Lean package lists: what the daemon, its control tool and the lab's helpers need.

@@ -9,7 +9,7 @@
 #
 #   ci/install-uml.sh            # idempotent; UML_SUITE=trixie|sid (default sid)
 set -euo pipefail
-cache=${XDG_CACHE_HOME:-$HOME/.cache}/ipsec-lab
+cache=${IPSEC_LAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ipsec-lab}
 dest=$cache/uml
 suite=${UML_SUITE:-sid}
 

@@ -40,7 +40,7 @@ def labs_dir() -> Path:
 def gateway(choice: KernelChoice, tag: str) -> execnet.Gateway:
     """A Python process in the kernel that holds the SAs: a fresh UML guest, or (on a
     host with ESP, or already inside a guest) a plain subprocess."""
-    spec = f"popen//python={worker_python(tag)}" if choice.uml is not None else "popen"
+    spec = f"popen//python={worker_python(tag, choice.uml)}" if choice.uml is not None else "popen"
     return execnet.makegateway(spec)
 
 

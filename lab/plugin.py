@@ -149,7 +149,7 @@ def _route_to_uml(config: pytest.Config, choice: KernelChoice) -> None:
     config.option.numprocesses = workers
     if config.option.dist == "no":
         config.option.dist = "load"
-    config.option.tx = [f"popen//python={worker_python(os.environ[TAG_VAR])}"] * workers
+    config.option.tx = [f"popen//python={worker_python(os.environ[TAG_VAR], choice.uml)}"] * workers
 
 
 def _named_ids(config: pytest.Config) -> int:

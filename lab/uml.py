@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import shlex
 import shutil
 import signal
@@ -41,8 +42,20 @@ SYSTEM_UML = Path("/usr/bin/linux.uml")
 SYSTEM_MODULES = Path("/usr/lib/uml/modules")
 
 
+CACHE_VAR = "IPSEC_LAB_CACHE"
+
+
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    """Where ci/setup.sh puts the UML kernel (uml/) and the flavor trees (flavors/):
+    $IPSEC_LAB_CACHE, else $XDG_CACHE_HOME/ipsec-lab, else ~/.cache/ipsec-lab (the
+    user's home from the password database when $HOME is empty)."""
+    explicit = os.environ.get(CACHE_VAR)
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        home = os.environ.get("HOME") or pwd.getpwuid(os.geteuid()).pw_dir
+        base = str(Path(home) / ".cache")
     return Path(base) / "ipsec-lab"
 
 
@@ -72,6 +85,8 @@ def find_kernel(explicit: str | None = None) -> UmlKernel:
     if wanted:
         binary = Path(wanted)
         candidates.append((binary, binary.parent / "modules"))
+        if binary.resolve() == SYSTEM_UML.resolve():  # Debian's: its modules live elsewhere
+            candidates.append((binary, SYSTEM_MODULES))
     else:
         cached = cache_dir() / "uml"
         candidates += [(cached / "linux.uml", cached / "modules"), (SYSTEM_UML, SYSTEM_MODULES)]
@@ -79,9 +94,10 @@ def find_kernel(explicit: str | None = None) -> UmlKernel:
         release = _release_dir(mods)
         if binary.is_file() and os.access(binary, os.X_OK) and release:
             return UmlKernel(binary, release)
-        if wanted:
-            raise MissingError(f"UML kernel {binary}: missing, not executable, or no modules"
-                               f" under {mods} (run ci/install-uml.sh)")
+    if wanted:
+        where = " or ".join(str(mods) for _, mods in candidates)
+        raise MissingError(f"UML kernel {wanted}: missing, not executable, or no modules"
+                           f" under {where} (run ci/install-uml.sh)")
     raise MissingError("no User-Mode Linux kernel: install one with ci/install-uml.sh"
                        " (or apt-get install user-mode-linux)")
 
@@ -161,17 +177,24 @@ def boot_program(program: list[str], *, kernel: UmlKernel, tag: str, mem: str = 
     return status
 
 
-def worker_python(tag: str) -> str:
-    """The execnet "python" that starts an xdist worker inside its own UML kernel."""
-    return f"{shlex.quote(sys.executable)} -m lab.uml --tag {tag}"
+def worker_python(tag: str, kernel: UmlKernel | None = None) -> str:
+    """The execnet "python" that starts an xdist worker inside its own UML kernel:
+    the kernel chosen by the controller, binary and modules both."""
+    chosen = f" --kernel {kernel.binary} --modules {kernel.modules}" if kernel else ""
+    return f"{shlex.quote(sys.executable)} -m lab.uml --tag {tag}{chosen}"
 
 
 def main(argv: list[str]) -> None:
-    """Entry of ``python -m lab.uml --tag TAG [python args...]`` (execnet's popen gateway)."""
-    tag = ""
-    if argv[:1] == ["--tag"]:
-        tag, argv = argv[1], argv[2:]
-    kernel = find_kernel()
+    """Entry of ``python -m lab.uml --tag TAG [--kernel BINARY --modules DIR] [python
+    args...]`` (execnet's popen gateway)."""
+    opts: dict[str, str] = {}
+    while argv[:1] and argv[0] in ("--tag", "--kernel", "--modules"):
+        opts[argv[0][2:]], argv = argv[1], argv[2:]
+    tag = opts.get("tag", "")
+    if "kernel" in opts and "modules" in opts:
+        kernel = UmlKernel(Path(opts["kernel"]), Path(opts["modules"]))
+    else:
+        kernel = find_kernel(opts.get("kernel"))
     sys.exit(boot_program([sys.executable, *argv], kernel=kernel, tag=tag,
                           mem=os.environ.get(MEM_VAR, "768M")))
 
