@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 from dataclasses import dataclass
+from pathlib import Path
 
 from lab.errors import MissingError, UsageError
 from lab.netns import NetNS
@@ -27,10 +28,32 @@ class KernelChoice:
         return f"host {platform.release()} ({self.why})"
 
 
+def user_namespaces() -> bool:
+    """Whether this kernel lets an unprivileged user make user namespaces."""
+    for path, off in (("/proc/sys/user/max_user_namespaces", "0"),
+                      ("/proc/sys/kernel/unprivileged_userns_clone", "0"),
+                      ("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", "1")):
+        try:
+            if Path(path).read_text().strip() == off:
+                return False
+        except OSError:
+            continue
+    return True
+
+
+def unprivileged_reason() -> str:
+    """Which mode a run that is not root's is in, and why."""
+    userns = ("the host kernel could give it namespaces through user namespaces, but the lab's"
+              " host mode needs root" if user_namespaces() else
+              "and this kernel allows no unprivileged user namespaces")
+    return (f"unprivileged mode, uid {os.geteuid()}: UML kernels run as this user, root only"
+            f" inside the guest; {userns}")
+
+
 def host_esp() -> str | None:
     """None if this kernel can hold an ESP SA (tried in a throwaway namespace), else why not."""
     if os.geteuid() != 0:
-        return "not root: cannot create namespaces on the host"
+        return unprivileged_reason()
     ns = NetNS(f"{Owner.me().name_prefix()}probe")
     try:
         ns.create()
