@@ -19,6 +19,7 @@ from conf_parsers import (
     key_paths,
     racoon_psk,
     racoon_statements,
+    racoon_tokens,
     strongswan_conf,
     swanctl_secret,
 )
@@ -27,6 +28,7 @@ from hypothesis import strategies as st
 
 from lab.daemons import DAEMONS, libreswan
 from lab.daemons.base import PeerContext
+from lab.daemons.racoon import identifier as racoon_identifier
 from lab.errors import ScenarioError, UsageError
 from lab.flavors import parse_flavor
 from lab.native import NativeLines
@@ -51,7 +53,8 @@ TEXT = st.one_of(st.sampled_from(NASTY), st.text(max_size=40),
 FIELDS = [("name", ""), ("name", "lab-"), ("psk", ""), ("psk", "0s"), ("psk", "0x"),
           ("left.psk", ""), ("right.psk", ""), ("left.address", ""), ("left.address", f"{LEFT}%"),
           ("right.address", f"{RIGHT}%"), ("left.flavor", "{impl}@"), ("right.flavor", "{impl}@/"),
-          ("peerdir", ""), ("left.subnet", ""), ("right.subnet", "2001:db8:22::%{text}/64")]
+          ("peerdir", ""), ("left.subnet", ""), ("right.subnet", "2001:db8:22::%{text}/64"),
+          ("left.id", ""), ("left.id", "C=CH, CN={text}"), ("right.id", "@moon.{text}")]
 
 
 def fill(template: str, impl: str, text: str) -> str:
@@ -98,13 +101,24 @@ def statements(impl: str, files: dict[str, str], s: Scenario, side: str,
         params = dict(conf[1][1])
         assert (params["left"], params["right"]) == (me, other)
         assert (params.get("leftsubnet"), params.get("rightsubnet")) == nets
-        assert secrets == [([me, other], "PSK", psk)]
+        mine, theirs = s.identity(side), s.identity("right" if side == "left" else "left")
+        index = [mine.value, theirs.value] if mine.kind == theirs.kind == "address" else \
+            ["%any", "%any"] if "dn" in (mine.kind, theirs.kind) else [mine.text, theirs.text]
+        assert secrets == [(index, "PSK", psk)]
+        assert (params["leftid"], params["rightid"]) == tuple(
+            f'"{i.value}"' if i.kind == "dn" else i.text for i in (mine, theirs))
         return [(name, [k for k, _ in kv]) for name, kv in conf]
     if impl == "strongswan":
         daemon, swanctl = strongswan_conf(files["strongswan.conf"]), strongswan_conf(files["swanctl.conf"])
         secret = swanctl["secrets"]["ike-lab"]
         assert swanctl_secret(secret["secret"]) == psk
-        assert (secret["id-1"], secret["id-2"]) == (me, other)
+        mine, theirs = (s.identity(x).text for x in (side, "right" if side == "left" else "left"))
+        ids = [v for k, v in secret.items() if k.startswith("id-")]
+        assert ids == list(dict.fromkeys([mine, theirs, me, other]))
+        assert (swanctl["connections"]["lab"]["local"]["id"],
+                swanctl["connections"]["lab"]["remote"]["id"]) == (mine, theirs)
+        for key in [k for k in secret if k.startswith("id-")]:  # their number follows the ids
+            del secret[key]
         conn = swanctl["connections"]["lab"]
         assert (conn["local_addrs"], conn["remote_addrs"]) == (me, other)
         child = conn["children"]["lab"]
@@ -112,6 +126,11 @@ def statements(impl: str, files: dict[str, str], s: Scenario, side: str,
         assert daemon["charon"]["filelog"]["lab"]["path"] == str(ctx.home / "charon.log")
         return key_paths(daemon), key_paths(swanctl)
     conf = racoon_statements(files["racoon.conf"])
+    ids = {t[0]: t for _, t in conf if t[0] in ("my_identifier", "peers_identifier")}
+    for key, who in (("my_identifier", side), ("peers_identifier", "right" if side == "left" else "left")):
+        if key in ids:  # written as the driver spells it, each one statement
+            assert ids[key] == (key, *racoon_tokens(racoon_identifier(s.identity(who))), ";")
+    conf = [(d, t) for d, t in conf if not t[0].endswith("_identifier")]
     assert (0, ("path", "pre_shared_key", f'"{ctx.home}/psk.txt"', ";")) in conf
     assert (0, ("remote", other, "{")) in conf
     assert racoon_psk(files["psk.txt"]) == [(other, psk)]
