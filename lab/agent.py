@@ -41,6 +41,8 @@ def _phase_events(cell: Cell, send: Any) -> Any:
 
 
 def summary(cell: Cell) -> dict[str, Any]:
+    if cell.capture:
+        cell.capture.stop()  # dissects what it captured, also when the cell failed early
     packets = cell.capture.packets if cell.capture else []
     return {
         "sas": {side: [str(sa) for sa in held] for side, held in cell.sas.items()},

@@ -4,9 +4,9 @@ What is on the wire is what the peers transmit, so each peer's socket keeps only
 its outgoing frames. (An incoming tunnel-mode ESP packet is decapsulated and
 delivered on the same interface again; a receive-side capture would show the
 inner packet as if it had crossed the wire in clear text.) scapy writes and reads
-the pcap files and dissects each frame (lab.packets) in the capture thread as it
-arrives, while the cell waits on the daemons: inside UML the first dissection after
-the daemons ran costs tens of milliseconds (page faults), which that hides.
+the pcap files and dissects the frames (lab.packets) once the capture stops. (Dissecting
+in the capture thread while the cell ran was measured: inside UML's one CPU it took
+the daemons' time, and a whole cell got 1.2-1.5 s slower; ci/bench.py.)
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ import time
 from pathlib import Path
 
 from lab.netns import socket_in
-from lab.packets import Packet, parse
+from lab.packets import Packet, parse_all
 
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
-#: seconds stop() waits for the capture thread to finish dissecting
-STOP_DEADLINE = 60.0
+#: seconds stop() waits for the capture thread (it only drains the sockets)
+STOP_DEADLINE = 10.0
 
 
 class Capture:
@@ -33,7 +33,6 @@ class Capture:
     def __init__(self, points: list[tuple[str, str]]) -> None:
         self.frames: list[tuple[float, bytes]] = []
         self.packets: list[Packet] = []
-        self.dissect_seconds = 0.0  # spent in scapy by the capture thread
         self._socks = []
         for netns, iface in points:
             sock = socket_in(netns, socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
@@ -52,14 +51,7 @@ class Capture:
         for sock in socks:
             raw, addr = sock.recvfrom(65535)
             if addr[2] == PACKET_OUTGOING:
-                ts = time.time()
-                self.frames.append((ts, raw))
-                # dissected now, while the cell mostly waits on the daemons and the peer
-                started = time.monotonic()
-                packet = parse(ts, raw)
-                self.dissect_seconds += time.monotonic() - started
-                if packet is not None:
-                    self.packets.append(packet)
+                self.frames.append((time.time(), raw))
 
     def _loop(self) -> None:
         while True:
@@ -71,14 +63,12 @@ class Capture:
             self._receive(ready)
 
     def stop(self) -> list[tuple[float, bytes]]:
-        """Stop after draining what the sockets already hold."""
+        """Stop after draining what the sockets already hold, then dissect every frame."""
         if self._thread.is_alive():
             os.write(self._wake_w, b"x")
-            # The thread may still be dissecting what it drained: on a loaded machine that
-            # took over 8 s (seen); closing the sockets under it lost packets (EBADF).
             self._thread.join(STOP_DEADLINE)
             if self._thread.is_alive():
-                raise OSError(f"capture: still dissecting after {STOP_DEADLINE:g} s")
+                raise OSError(f"capture: the capture thread did not stop in {STOP_DEADLINE:g} s")
         for sock in self._socks:
             sock.close()
         self._socks = []
@@ -86,8 +76,9 @@ class Capture:
             os.close(self._wake_r)
             os.close(self._wake_w)
             self._wake_r = self._wake_w = -1
-        self.frames.sort(key=lambda f: f[0])
-        self.packets.sort(key=lambda p: p.ts)
+        if not self.packets:  # once
+            self.frames.sort(key=lambda f: f[0])
+            self.packets = parse_all(self.frames)
         return self.frames
 
     def write_pcap(self, path: Path) -> Path:

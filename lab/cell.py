@@ -173,11 +173,10 @@ class Cell:
         return self.ping
 
     def judge(self) -> Verdict:
-        with self.phase("dissect"):  # the capture thread dissected them on arrival
+        with self.phase("dissect"):  # stop() dissects what the capture holds (scapy)
             assert self.capture is not None and self.ping is not None
             self.capture.stop()
             packets = self.capture.packets
-        self.timings["dissect in capture"] = self.capture.dissect_seconds
         with self.phase("verdict"):
             self.sas = self._held()
             self.verdict = judge(self.scenario, packets, self.sas, self.ping)
