@@ -62,8 +62,10 @@ def prepare(libc: ctypes.CDLL, boot: dict, log) -> None:  # type: ignore[no-unty
         path.mkdir(parents=True, exist_ok=True)
         bind(libc, str(Path("/run/host-tmp") / path.relative_to("/tmp")), str(path))
     # Everything an SA can ask for is loaded: stop the kernel from forking a helper
-    # for each crypto instance name it looks up.
-    Path("/proc/sys/kernel/modprobe").write_text("\n")
+    # for each crypto instance name it looks up (a kernel without modules has no helper).
+    helper = Path("/proc/sys/kernel/modprobe")
+    if helper.exists():
+        helper.write_text("\n")
     Path("/proc/sys/net/ipv6/conf/default/accept_dad").write_text("0\n")
     print(f"guest: {len(loaded)} modules loaded in {time.monotonic() - started:.2f} s;"
           f" {len(failed)} failed: {failed[:5]}", file=log, flush=True)

@@ -36,8 +36,11 @@ KERNEL_VAR = "IPSEC_LAB_UML"
 MEM_VAR = "IPSEC_LAB_UML_MEM"
 KEEP_VAR = "IPSEC_LAB_UML_KEEP"  # host paths under /tmp that the guest must still see
 OPTS_VAR = "IPSEC_LAB_UML_OPTS"
-#: extra boot options by default
-DEFAULT_OPTS = ""
+#: extra boot options by default: seccomp=on (UML traps the guest's system calls with
+#: seccomp instead of ptrace) made the seed cell about 40% faster in ci/bench.py
+#: (median 0.98-1.17 s against 1.67-2.00 s, five pairs of runs); a kernel that does not
+#: know the option hands it to init as an environment variable, which is harmless
+DEFAULT_OPTS = "seccomp=on"
 SYSTEM_UML = Path("/usr/bin/linux.uml")
 SYSTEM_MODULES = Path("/usr/lib/uml/modules")
 
