@@ -63,30 +63,8 @@ def vici_decode(message: bytes) -> Message:
 
 
 def vici_values(message: bytes) -> dict[str, str]:
-    """The top-level key/value pairs of a VICI message (what sections and lists hold is skipped)."""
-    values: dict[str, str] = {}
-    i, depth = 0, 0
-    while i < len(message):
-        kind = message[i]
-        i += 1
-        if kind in (VICI_SECTION_START, VICI_LIST_START, VICI_KEY_VALUE):
-            name = message[i + 1:i + 1 + message[i]].decode(errors="replace")
-            i += 1 + message[i]
-            if kind != VICI_KEY_VALUE:
-                depth += 1
-                continue
-            (size,) = struct.unpack_from("!H", message, i)
-            if depth == 0:
-                values[name] = message[i + 2:i + 2 + size].decode(errors="replace")
-            i += 2 + size
-        elif kind == VICI_LIST_ITEM:
-            (size,) = struct.unpack_from("!H", message, i)
-            i += 2 + size
-        elif kind in (VICI_SECTION_END, VICI_LIST_END):
-            depth -= 1
-        else:
-            break
-    return values
+    """The top-level key/value pairs of a VICI message (sections and lists left out)."""
+    return {k: v for k, v in vici_decode(message).items() if isinstance(v, str)}
 
 
 def _recv_exact(sock: socket.socket, size: int) -> bytes:
