@@ -24,15 +24,15 @@ import execnet
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lab.kernel import choose
+from lab.kernel.choice import choose
+from lab.kernel.uml import KERNEL_VAR, worker_python
 from lab.run import TAG_VAR
-from lab.uml import KERNEL_VAR, worker_python
 
 REMOTE = '''
 import tempfile, time
 from pathlib import Path
 started = time.monotonic()
-import lab.packets  # scapy: the worker imports it while it boots
+import lab.wire.packets  # scapy: the worker imports it while it boots
 lab.packets.scapy()
 scapy_import = time.monotonic() - started
 from lab.cell import Cell

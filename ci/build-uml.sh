@@ -6,7 +6,7 @@
 #   ci/build-uml.sh            # idempotent; about 10 minutes on 2 cores the first time
 #
 # The result is $cache/uml-own/linux (stripped) with an empty modules directory beside it,
-# which lab.uml finds like the Debian kernel. The one source change: CRYPTO_DRBG selects
+# which lab.kernel.uml finds like the Debian kernel. The one source change: CRYPTO_DRBG selects
 # CRYPTO_JITTERENTROPY, whose self-test never ends on time-travel's simulated clock.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -16,19 +16,19 @@ from pathlib import Path
 from lab import run as runner
 from lab import teardown, xfrm
 from lab.artifacts import RunDir
-from lab.capture import Capture
 from lab.daemons import daemon_class
 from lab.daemons.base import Daemon, PeerContext
-from lab.decrypt import Decryption, decrypt, write_esp_sa
 from lab.errors import DaemonError, DeadlineError, LabError, NegotiationError, VerdictError
 from lab.flavors import parse_flavor, require
 from lab.negotiated import Negotiated, Problem, Side
 from lab.negotiated import check as check_negotiated
 from lab.outcome import ESTABLISHED, Outcome, established, most_specific
 from lab.scenario import SIDES, Scenario
-from lab.topology import Topology
-from lab.traffic import PingResult, ping
-from lab.verdict import Verdict, judge
+from lab.topology.build import Topology
+from lab.wire.capture import Capture
+from lab.wire.decrypt import Decryption, decrypt, write_esp_sa
+from lab.wire.traffic import PingResult, ping
+from lab.wire.verdict import Verdict, judge
 
 
 @dataclass

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from lab.errors import MissingError, UsageError
+from lab.kernel.uml import cache_dir
 from lab.run import CLONE_NEWNS, _libc, setns, unshare
-from lab.uml import cache_dir
 
 IMPLEMENTATIONS = ("libreswan", "strongswan", "racoon")
 SUITES = ("bookworm", "trixie", "sid")

@@ -19,7 +19,7 @@ from lab.algorithms import parse_proposal
 from lab.errors import UsageError
 from lab.flavors import parse_flavor
 from lab.scenario import AUTHS, MODES, Peer, Scenario
-from lab.topologies import FAMILIES, TOPOLOGIES
+from lab.topology.table import FAMILIES, TOPOLOGIES
 
 DEFAULT_FLAVORS = ("libreswan@bookworm", "libreswan@sid", "strongswan@bookworm",
                    "strongswan@sid", "racoon")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from lab.kernel import CHOICES as KERNEL_CHOICES
+from lab.kernel.choice import CHOICES as KERNEL_CHOICES
 
 
 @dataclass(frozen=True)

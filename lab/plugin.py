@@ -1,7 +1,7 @@
 """The pytest plugin: options, the kernel choice, the `lab` fixture, artifacts on failure.
 
 On a kernel without ESP every test runs inside User-Mode Linux: the plugin turns
-the run into a pytest-xdist run whose workers are started by ``python -m lab.uml``,
+the run into a pytest-xdist run whose workers are started by ``python -m lab.kernel.uml``,
 one UML kernel per worker. Output, exit status, -k, -x and --junitxml stay those
 of the pytest process the user started.
 """
@@ -25,23 +25,24 @@ from typing import Any
 
 import pytest
 
-from lab import options, owner, packets
+from lab import options, owner
 from lab.artifacts import RunDir, run_dir_name
 from lab.cell import Cell
 from lab.daemons import DAEMONS
 from lab.errors import LabError
 from lab.flavors import Flavor, flavors_dir, parse_flavor, tree_missing
-from lab.kernel import KernelChoice, choose, in_uml
+from lab.kernel.choice import KernelChoice, choose, in_uml
+from lab.kernel.uml import KEEP_VAR, KERNEL_VAR, worker_python
 from lab.matrix import MatrixSelection
-from lab.netns import lab_namespaces
 from lab.outcome import ESTABLISHED, Outcome
 from lab.repeat import FIXTURE as REPEAT_FIXTURE
 from lab.repeat import RepeatReport, parse_repeat, run_ids
 from lab.run import TAG_VAR
 from lab.scenario import SIDES, Scenario
 from lab.state import private_dir
-from lab.uml import KEEP_VAR, KERNEL_VAR, worker_python
-from lab.verdict import Verdict
+from lab.topology.netns import lab_namespaces
+from lab.wire import packets
+from lab.wire.verdict import Verdict
 
 KERNEL = pytest.StashKey[KernelChoice]()
 REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()

@@ -22,7 +22,7 @@ from lab.errors import ScenarioError, UsageError
 from lab.flavors import parse_flavor
 from lab.identity import Identity, parse_identity
 from lab.native import Native, check_native, native_to_dict, parse_native
-from lab.topologies import TOPOLOGIES, family_name
+from lab.topology.table import TOPOLOGIES, family_name
 
 MODES = ("transport", "tunnel")
 IKE_VERSIONS = (1, 2)

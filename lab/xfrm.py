@@ -12,7 +12,7 @@ import socket
 import struct
 from dataclasses import dataclass, field
 
-from lab.netns import socket_in
+from lab.topology.netns import socket_in
 
 NETLINK_XFRM = 6
 XFRM_MSG_NEWSA, XFRM_MSG_GETSA = 0x10, 0x12

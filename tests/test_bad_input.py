@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from lab import kernel
-from lab.cli import main
+from lab.cli.main import main
 from lab.errors import LabError, ScenarioError
-from lab.kernel import KernelChoice
+from lab.kernel import choice as kernel
+from lab.kernel.choice import KernelChoice
 from lab.plugin import uml_workers
 from lab.scenario import load_scenario
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from lab.cleanup import clean, tagged_processes
+from lab.cli.cleanup import clean, tagged_processes
 from lab.errors import UsageError
-from lab.kernel import in_uml
+from lab.kernel.choice import in_uml
 from lab.owner import OWNER_VAR, Owner, start_time
 from lab.run import TAG_VAR
 from lab.state import IN_UML_VAR, STATE_VAR, check_lab_name, private_dir, state_root

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from lab.cli import main
-from lab.keeper import labs_dir
-from lab.netns import lab_namespaces
+from lab.cli.keeper import labs_dir
+from lab.cli.main import main
 from lab.owner import OWNER_VAR
 from lab.run import TAG_VAR
+from lab.topology.netns import lab_namespaces
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "lab"]

@@ -7,9 +7,9 @@ from scapy.layers.inet6 import ICMPv6EchoReply, ICMPv6EchoRequest, IPv6
 from scapy.layers.ipsec import ESP, SecurityAssociation
 from scapy.layers.l2 import Ether
 
-from lab.decrypt import decrypt, esp_sa_file
-from lab.packets import parse
-from lab.traffic import PingResult
+from lab.wire.decrypt import decrypt, esp_sa_file
+from lab.wire.packets import parse
+from lab.wire.traffic import PingResult
 from lab.xfrm import SA
 
 L, R = "2001:db8:1:1::1", "2001:db8:2:2::2"
@@ -64,7 +64,7 @@ def test_esp_sa_rows(sa: SA) -> None:
 
 def test_decrypts_hmac_sha256_truncated_to_96_bits() -> None:
     """racoon's kernel SAs (PF_KEY) carry hmac(sha256) with a 96-bit ICV."""
-    from lab.decrypt import _extra_auth
+    from lab.wire.decrypt import _extra_auth
 
     key, akey = "00112233445566778899aabbccddeeff" * 2, "0123456789abcdef" * 4
     sas = [SA(L, R, 0x3003, "esp", "transport", 1, enc=("cbc(aes)", key),

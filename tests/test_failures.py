@@ -10,8 +10,8 @@ import pytest
 
 from lab.algorithms import parse_proposal
 from lab.errors import DaemonError
-from lab.netns import lab_namespaces
 from lab.scenario import Peer, seed_scenario
+from lab.topology.netns import lab_namespaces
 
 pytestmark = pytest.mark.lab
 

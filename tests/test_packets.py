@@ -9,7 +9,7 @@ from scapy.layers.ipsec import ESP
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Raw
 
-from lab.packets import parse
+from lab.wire.packets import parse
 
 ETH = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
 L6, R6, L4, R4 = "2001:db8:1:1::1", "2001:db8:2:2::2", "192.0.2.1", "198.51.100.2"

@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from lab import serial
-from lab.serial import WINDOW, guest_relay, host_relay
+from lab.kernel import serial
+from lab.kernel.serial import WINDOW, guest_relay, host_relay
 
 
 def test_relay_moves_all_bytes_without_overrunning_the_window(monkeypatch: pytest.MonkeyPatch

@@ -18,15 +18,15 @@ from lab.daemons.base import PeerContext
 from lab.daemons.libreswan import Libreswan
 from lab.daemons.racoon import Racoon
 from lab.daemons.strongswan import StrongSwan
-from lab.decrypt import decrypt, esp_sa_file
 from lab.errors import ScenarioError, VerdictError
 from lab.flavors import Flavor
 from lab.matrix import MatrixCell
-from lab.packets import parse, parse_all
 from lab.scenario import load_scenario
-from lab.topologies import FAMILIES, TOPOLOGIES, address, endpoint
-from lab.traffic import PingResult, checksum, echo_request
-from lab.verdict import judge
+from lab.topology.table import FAMILIES, TOPOLOGIES, address, endpoint
+from lab.wire.decrypt import decrypt, esp_sa_file
+from lab.wire.packets import parse, parse_all
+from lab.wire.traffic import PingResult, checksum, echo_request
+from lab.wire.verdict import judge
 from lab.xfrm import SA
 
 FILES = Path(__file__).parents[1] / "scenarios" / "files"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from lab import uml
-from lab.uml import CACHE_VAR, KERNEL_VAR, SYSTEM_MODULES, SYSTEM_UML, find_kernel, worker_python
+from lab.kernel import uml
+from lab.kernel.uml import CACHE_VAR, KERNEL_VAR, SYSTEM_MODULES, SYSTEM_UML, find_kernel, worker_python
 
 ROOT = Path(__file__).resolve().parents[1]
 NOBODY = 65534
@@ -69,7 +69,7 @@ def test_a_normal_user_gets_a_private_state_dir_and_refuses_anothers(shared_tmp:
     if os.geteuid() != 0:
         pytest.skip("needs root to become another user")
     tmp_path = shared_tmp
-    code = ("from lab.state import state_root; from lab.kernel import unprivileged_reason;"
+    code = ("from lab.state import state_root; from lab.kernel.choice import unprivileged_reason;"
             " print(state_root()); print(unprivileged_reason())")
     proc = _as_nobody(code, tmp_path)
     assert proc.returncode == 0, proc.stderr

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from lab.capture import read_pcap, write_pcap
 from lab.errors import VerdictError
-from lab.packets import parse_all
 from lab.scenario import seed_scenario
-from lab.traffic import PingResult
-from lab.verdict import judge
+from lab.wire.capture import read_pcap, write_pcap
+from lab.wire.packets import parse_all
+from lab.wire.traffic import PingResult
+from lab.wire.verdict import judge
 from lab.xfrm import SA
 
 L, R = "2001:db8:1:1::1", "2001:db8:2:2::2"

@@ -20,7 +20,7 @@ from lab.native import overridden
 from lab.outcome import Words
 from lab.scenario import Scenario
 from lab.status import DaemonStatus
-from lab.topologies import endpoint
+from lab.topology.table import endpoint
 from lab.xfrm import Policy
 
 LIBEXEC = "/usr/libexec/ipsec"

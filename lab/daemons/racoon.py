@@ -27,11 +27,11 @@ from lab.daemons.racoon_parse import IsakmpSA, parse_racoon_log, racoon_status
 from lab.errors import DaemonError
 from lab.flavors import Flavor
 from lab.identity import Identity
-from lab.netns import socket_in
 from lab.outcome import Outcome, Words
 from lab.scenario import Scenario
 from lab.status import DaemonStatus
-from lab.topologies import address
+from lab.topology.netns import socket_in
+from lab.topology.table import address
 
 #: neutral cipher -> racoon phase-1 and phase-2 `encryption_algorithm` (the same spelling)
 CIPHER: dict[str, str] = {"3des": "3des", "aes128": "aes 128", "aes192": "aes 192",

@@ -4,7 +4,7 @@
     nothing of the traffic between the hosts behind them (net-to-net) is in clear text;
 (b) the SPIs seen in each direction are exactly those negotiated for it, as both
     kernels hold them; (c) ESP sequence numbers start at 1 and rise by one;
-(d) ESP packets = echo requests sent + replies received; and (e, lab.decrypt)
+(d) ESP packets = echo requests sent + replies received; and (e, lab.wire.decrypt)
     decrypted with the kernels' keys, the ESP carries exactly those echoes.
 It also reports what lab.negotiated and lab.teardown found (``add``): both kernels'
 copies of each SA agree, the SAs and the daemons' accounts match the scenario, and
@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 
 from lab.errors import VerdictError
 from lab.negotiated import Negotiated, Problem
-from lab.packets import Packet
 from lab.scenario import Scenario
-from lab.topologies import endpoint
-from lab.traffic import PingResult
+from lab.topology.table import endpoint
+from lab.wire.packets import Packet
+from lab.wire.traffic import PingResult
 from lab.xfrm import SA
 
 

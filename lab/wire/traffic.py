@@ -10,7 +10,7 @@ import struct
 import time
 from dataclasses import dataclass, field
 
-from lab.netns import socket_in
+from lab.topology.netns import socket_in
 
 ECHO_REQUEST, ECHO_REPLY = 128, 129  # ICMPv6
 ECHO_REQUEST4, ECHO_REPLY4 = 8, 0  # ICMP

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab.errors import MissingError, UsageError
-from lab.netns import NetNS
+from lab.kernel.uml import IN_UML_VAR, UmlKernel, find_kernel
 from lab.owner import Owner
-from lab.uml import IN_UML_VAR, UmlKernel, find_kernel
+from lab.topology.netns import NetNS
 from lab.xfrm import XfrmSocket
 
 CHOICES = ("auto", "host", "uml")

@@ -1,4 +1,4 @@
-"""Build a layout (lab.topologies) in the kernel: one namespace per node, veth links,
+"""Build a layout (lab.topology.table) in the kernel: one namespace per node, veth links,
 addresses, routes, forwarding and permanent neighbours, all in-process over netlink."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from lab.netns import NetNS, entered
 from lab.scenario import Scenario
-from lab.topologies import NODE_SUFFIX, TOPOLOGIES, End, Layout, Route, address, network
+from lab.topology.netns import NetNS, entered
+from lab.topology.table import NODE_SUFFIX, TOPOLOGIES, End, Layout, Route, address, network
 
 IFA_F_NODAD = 0x02
 NUD_PERMANENT = 0x80

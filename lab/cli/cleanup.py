@@ -23,12 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.keeper import LabState, labs_dir
-from lab.netns import lab_namespaces, remove_netns
+from lab.cli.keeper import LabState, labs_dir
+from lab.kernel.uml import UML_PREFIX
 from lab.owner import OWNER_VAR, Owner
 from lab.run import TAG_VAR
 from lab.state import state_root
-from lab.uml import UML_PREFIX
+from lab.topology.netns import lab_namespaces, remove_netns
 
 _TAG = f"{TAG_VAR}=".encode()
 _OWNER = f"{OWNER_VAR}=".encode()

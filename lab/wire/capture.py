@@ -4,7 +4,7 @@ What is on the wire is what the peers transmit, so each peer's socket keeps only
 its outgoing frames. (An incoming tunnel-mode ESP packet is decapsulated and
 delivered on the same interface again; a receive-side capture would show the
 inner packet as if it had crossed the wire in clear text.) scapy writes and reads
-the pcap files and dissects the frames (lab.packets) once the capture stops. (Dissecting
+the pcap files and dissects the frames (lab.wire.packets) once the capture stops. (Dissecting
 in the capture thread while the cell ran was measured: inside UML's one CPU it took
 the daemons' time, and a whole cell got 1.2-1.5 s slower; ci/bench.py.)
 """
@@ -18,8 +18,8 @@ import threading
 import time
 from pathlib import Path
 
-from lab.netns import socket_in
-from lab.packets import Packet, parse_all
+from lab.topology.netns import socket_in
+from lab.wire.packets import Packet, parse_all
 
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4

@@ -22,22 +22,23 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from lab import keeper, options, owner
+from lab import options, owner
 from lab.algorithms import parse_proposals
-from lab.cleanup import clean
+from lab.cli import keeper
+from lab.cli.cleanup import clean
 from lab.daemons import DAEMONS, cannot_run
 from lab.daemons.base import PeerContext
 from lab.errors import LabError, UsageError
 from lab.flavors import parse_flavor, tree_missing
-from lab.kernel import choose
+from lab.kernel.choice import choose
 from lab.matrix import DEFAULT_FLAVORS
 from lab.native import summary as native_summary
 from lab.run import TAG_VAR
 from lab.scenario import AUTHS, MODES, SIDES, Scenario, load_scenario, scenario_to_dict, seed_scenario
 from lab.state import NAME_RULE
-from lab.topologies import NODE_SUFFIX
+from lab.topology.table import NODE_SUFFIX
 
-#: the peers, and the other nodes a topology may have (lab.topologies)
+#: the peers, and the other nodes a topology may have (lab.topology.table)
 PEERS = tuple(NODE_SUFFIX)
 NODE_HELP = "left or right, or another node of the topology (left-host, right-host, router)"
 
@@ -96,7 +97,7 @@ def _tag() -> str:
 def _cannot_run(s: Scenario) -> str | None:
     """What the host can tell before a kernel is chosen: flavor trees and binaries.
     What the daemons and the kernel can do is asked in the kernel that will hold the
-    SAs (lab.agent), once it is chosen: racoon needs PF_KEY there, not here."""
+    SAs (lab.cli.agent), once it is chosen: racoon needs PF_KEY there, not here."""
     return cannot_run(s, _tag(), kernel=False)
 
 

@@ -18,8 +18,9 @@ import traceback
 import tty
 from pathlib import Path
 
-from lab import modules, owner
-from lab.serial import READY, guest_relay
+from lab import owner
+from lab.kernel import modules
+from lab.kernel.serial import READY, guest_relay
 
 LINUX_REBOOT_CMD_POWER_OFF = 0x4321FEDC
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND = 2, 4, 8, 4096

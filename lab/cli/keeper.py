@@ -23,12 +23,12 @@ from typing import Any
 
 import execnet
 
-import lab.agent
+import lab.cli.agent
 from lab.errors import LabError, UsageError
-from lab.kernel import KernelChoice
+from lab.kernel.choice import KernelChoice
+from lab.kernel.uml import worker_python
 from lab.owner import Owner
 from lab.state import check_lab_name, subdir
-from lab.uml import worker_python
 
 
 def labs_dir() -> Path:
@@ -45,8 +45,8 @@ def gateway(choice: KernelChoice, tag: str) -> execnet.Gateway:
 
 
 def call(gw: execnet.Gateway, request: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
-    """Send one request to lab.agent; yield its messages up to the last."""
-    channel = gw.remote_exec(lab.agent)
+    """Send one request to lab.cli.agent; yield its messages up to the last."""
+    channel = gw.remote_exec(lab.cli.agent)
     channel.send(request)
     while True:
         msg = channel.receive()
@@ -147,7 +147,7 @@ def serve(state: LabState, gw: execnet.Gateway) -> None:
                     _send(conn, t="done", rc=0, found=last[1] or [])
                 stop.set()
                 return
-            channel = gw.remote_exec(lab.agent)
+            channel = gw.remote_exec(lab.cli.agent)
             channel.send(request)
             if request.get("tty"):
                 def pump() -> None:

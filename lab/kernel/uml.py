@@ -1,8 +1,8 @@
 """User-Mode Linux: a kernel with ESP and PF_KEY, run as an ordinary program.
 
 `boot_program(argv)` replaces the calling process with a UML kernel whose PID 1
-(lab.guest) runs ``argv`` with this process's stdin/stdout as its own, through
-the serial line. pytest-xdist starts its workers this way (``python -m lab.uml``
+(lab.kernel.guest) runs ``argv`` with this process's stdin/stdout as its own, through
+the serial line. pytest-xdist starts its workers this way (``python -m lab.kernel.uml``
 is the "python" of each worker's execnet gateway), so every worker has a kernel
 of its own. When the program exits the kernel powers off; when the host side
 closes the pipes, the program sees end of file and exits.
@@ -24,8 +24,8 @@ from pathlib import Path
 
 from lab import owner
 from lab.errors import MissingError
+from lab.kernel.serial import READY, host_relay
 from lab.run import TAG_VAR
-from lab.serial import READY, host_relay
 from lab.state import IN_UML_VAR, state_root
 
 #: Per-kernel state is a directory ``uml-PID.START-XXXX`` in the user's state root,
@@ -124,7 +124,7 @@ def prepare_state(kernel: UmlKernel, program: list[str], tag: str,
                      os.environ.get("IPSEC_LAB_FLAVORS") or str(cache_dir() / "flavors")]}
     (state / "boot.json").write_text(json.dumps(boot))
     init = state / "init"
-    init.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -m lab.guest"
+    init.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -m lab.kernel.guest"
                     f" {shlex.quote(str(state / 'boot.json'))}\n")
     init.chmod(0o755)
     return state, init
@@ -184,11 +184,11 @@ def worker_python(tag: str, kernel: UmlKernel | None = None) -> str:
     """The execnet "python" that starts an xdist worker inside its own UML kernel:
     the kernel chosen by the controller, binary and modules both."""
     chosen = f" --kernel {kernel.binary} --modules {kernel.modules}" if kernel else ""
-    return f"{shlex.quote(sys.executable)} -m lab.uml --tag {tag}{chosen}"
+    return f"{shlex.quote(sys.executable)} -m lab.kernel.uml --tag {tag}{chosen}"
 
 
 def main(argv: list[str]) -> None:
-    """Entry of ``python -m lab.uml --tag TAG [--kernel BINARY --modules DIR] [python
+    """Entry of ``python -m lab.kernel.uml --tag TAG [--kernel BINARY --modules DIR] [python
     args...]`` (execnet's popen gateway)."""
     opts: dict[str, str] = {}
     while argv[:1] and argv[0] in ("--tag", "--kernel", "--modules"):

@@ -1,7 +1,7 @@
 """Topologies as data: which namespaces exist, how veth links join them, which
 addresses and routes they get, where the ping runs and where the capture listens.
 
-Nothing here touches the kernel (lab.topology builds a layout). Addresses are
+Nothing here touches the kernel (lab.topology.build builds a layout). Addresses are
 *rules* resolved against the scenario for one side:
 
 - ``outer``:   the side's own address (the IKE peer's, on the link between the peers);

@@ -12,8 +12,8 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab.packets import ICMP4, ICMPV6, Packet
-from lab.traffic import ECHO, PingResult
+from lab.wire.packets import ICMP4, ICMPV6, Packet
+from lab.wire.traffic import ECHO, PingResult
 from lab.xfrm import SA
 
 #: protocol numbers of an IP packet inside IP (tunnel mode): IPv4, IPv6
