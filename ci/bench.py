@@ -33,7 +33,7 @@ import tempfile, time
 from pathlib import Path
 started = time.monotonic()
 import lab.wire.packets  # scapy: the worker imports it while it boots
-lab.packets.scapy()
+lab.wire.packets.scapy()
 scapy_import = time.monotonic() - started
 from lab.cell import Cell
 from lab.scenario import seed_scenario
