@@ -156,6 +156,10 @@ def clean(dry_run: bool = False, everything: bool = False) -> list[str]:
         doomed += _owners([p.owner for p in procs] + [t.owner for t in found],
                           {p.pid for p in doomed})
     done += _kill(doomed, dry_run)
+    if not dry_run and doomed:  # a second look: what was starting or unreadable in the first
+        killed = {p.pid for p in doomed}
+        again = [p for p in tagged_processes() if p.pid not in killed and _gone(p.owner, everything)]
+        done += _kill(again, dry_run)
     for thing in found:
         if not _gone(thing.owner, everything):
             continue
