@@ -30,7 +30,7 @@ from lab.daemons import DAEMONS, cannot_run
 from lab.daemons.base import PeerContext
 from lab.errors import LabError, UsageError
 from lab.flavors import parse_flavor, tree_missing
-from lab.kernel.choice import choose
+from lab.kernel.choice import KernelChoice, choose
 from lab.matrix import DEFAULT_FLAVORS
 from lab.native import summary as native_summary
 from lab.run import TAG_VAR
@@ -187,14 +187,21 @@ def _print_settings(s: Scenario) -> None:
             print(f"native: {line}")
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    s = build_scenario(args)
+def _kernel_for(s: Scenario, args: argparse.Namespace) -> KernelChoice:
+    """The kernel a cell of ``s`` runs in (refused in one line if it cannot run here),
+    said together with the scenario's settings."""
     reason = _cannot_run(s)
     if reason:
         raise UsageError(f"this cell cannot run here: {reason}")
     choice = choose(args.lab_kernel, args.lab_uml)
     print(f"kernel: {choice.describe()}", flush=True)
     _print_settings(s)
+    return choice
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    s = build_scenario(args)
+    choice = _kernel_for(s, args)
     gw = keeper.gateway(choice, _tag())
     try:
         for msg in keeper.call(gw, _request(s, args, keep=False)):
@@ -214,12 +221,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     s = build_scenario(args)
     if state.file.is_file() and state.alive():
         raise UsageError(f"a lab named {args.name!r} is up already (ipsec-lab down --name {args.name})")
-    reason = _cannot_run(s)
-    if reason:
-        raise UsageError(f"this cell cannot run here: {reason}")
-    choice = choose(args.lab_kernel, args.lab_uml)
-    print(f"kernel: {choice.describe()}", flush=True)
-    _print_settings(s)
+    choice = _kernel_for(s, args)
     keeper.remove(state)
     state.dir.mkdir(mode=0o700)
     state.claim()
