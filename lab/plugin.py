@@ -67,6 +67,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "lab: an end-to-end cell with real daemons and a real kernel")
     config.addinivalue_line("markers", "known_incompatibility(id, xpass): a strict xfail cell of "
                             "scenarios/known-incompatibilities.toml (lab.known)")
+    config.addinivalue_line("markers", "time_travel(required=False): a lifecycle cell whose guest "
+                            "time should skip idle waits (a UML booted with time-travel); with "
+                            "required=True it skips where no such kernel is built")
     _session_tag()
     try:  # options are checked once, up front, with a one-line answer
         opt = config.option

@@ -111,3 +111,12 @@ def test_auth_axis_ids_and_selection() -> None:
     assert {c.auth for c in chosen.cells()} == {"rsa", "psk"}
     with pytest.raises(UsageError, match="--lab-auth: 'dsa' is not allowed"):
         MatrixSelection.from_options(None, None, None, None, auth="dsa")
+
+
+def test_time_travel_read_from_the_kernel_command_line() -> None:
+    from lab.kernel.choice import time_travel
+
+    assert time_travel("mem=512M seccomp=on time-travel root=/dev/root")
+    assert time_travel("time-travel=inf-cpu quiet")
+    assert not time_travel("mem=512M seccomp=on")
+    assert not time_travel("time-travel-x=1")

@@ -70,6 +70,19 @@ def in_uml() -> bool:
     return bool(os.environ.get(IN_UML_VAR))
 
 
+def time_travel(cmdline: str | None = None) -> bool:
+    """Whether this is a UML guest booted with ``time-travel`` (or ``time-travel=inf-cpu``):
+    its clock skips idle time, so a wait of an hour passes in a fraction of a second."""
+    if cmdline is None:
+        if not in_uml():
+            return False
+        try:
+            cmdline = Path("/proc/cmdline").read_text()
+        except OSError:
+            return False
+    return any(word == "time-travel" or word.startswith("time-travel=") for word in cmdline.split())
+
+
 def choose(option: str, uml_path: str | None = None) -> KernelChoice:
     """Resolve --lab-kernel: ``auto`` uses the host when it can do ESP, else UML."""
     if option not in CHOICES:
