@@ -55,7 +55,8 @@ for mode in ("transport", "tunnel"):
 channel.send(None)
 '''
 
-PHASES = ("uml boot", "scapy import", "configs", "topology", "daemon start", "initiate", "ike",
+PHASES = ("uml boot", "scapy import", "configs", "topology", "daemon start", "start: launch",
+          "start: ready", "start: load", "initiate", "ike",
           "traffic", "dissect", "verdict", "decrypt", "negotiated", "delete",
           "teardown", "cell")
 

@@ -90,13 +90,16 @@ class Cell:
             self.capture = Capture(self.topology.capture_points()).start()
             self._stack.callback(self.capture.stop)
         with self.phase("daemon start"):
-            for side in SIDES:  # both launched first: one waits while the other starts
-                self._stack.callback(self.daemons[side].stop)
-                self.daemons[side].launch()
-            for side in SIDES:
-                self.daemons[side].wait_started()
-            for side in SIDES:
-                self.daemons[side].load()
+            with self.phase("start: launch"):
+                for side in SIDES:  # both launched first: one waits while the other starts
+                    self._stack.callback(self.daemons[side].stop)
+                    self.daemons[side].launch()
+            with self.phase("start: ready"):
+                for side in SIDES:
+                    self.daemons[side].wait_started()
+            with self.phase("start: load"):
+                for side in SIDES:
+                    self.daemons[side].load()
             # what the kernels hold before the negotiation is not the cell's (teardown check)
             self.baseline = {side: set(xfrm.dump_policies(self.topology.netns(side)))
                              for side in SIDES}

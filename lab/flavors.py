@@ -16,9 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from lab import run as runner
 from lab.errors import MissingError, UsageError
 from lab.kernel.uml import cache_dir
-from lab.run import CLONE_NEWNS, _libc, setns, unshare
+from lab.run import CLONE_NEWNS, _libc, unshare
 
 IMPLEMENTATIONS = ("libreswan", "strongswan", "racoon")
 SUITES = ("bookworm", "trixie", "sid")
@@ -133,21 +134,7 @@ class Flavor:
 
     def enter_running(self, pid: int) -> Callable[[], None] | None:
         """preexec for a tool that joins a running daemon's mounts and root."""
-        if self.root is None:
-            return None
-        root_link = f"/proc/{pid}/root"
-
-        def enter() -> None:
-            fd = os.open(root_link, os.O_RDONLY | os.O_DIRECTORY)  # before /proc changes
-            try:
-                setns(Path(f"/proc/{pid}/ns/mnt"), CLONE_NEWNS)
-                os.fchdir(fd)
-            finally:
-                os.close(fd)
-            os.chroot(".")
-            os.chdir("/")
-
-        return enter
+        return None if self.root is None else runner.join_root(pid)
 
 
 def parse_flavor(text: str, where: str = "flavor") -> Flavor:

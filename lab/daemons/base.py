@@ -151,11 +151,12 @@ class Daemon(ABC):
              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         """Run one of the flavor's tools beside the running daemon (its netns and tree)."""
         running = self.proc is not None and self.proc.poll() is None
-        enter = (self.ctx.flavor.enter_running(self.proc.pid) if self.proc and running
-                 else self.ctx.flavor.enter_new(self.ctx.dir))
+        # beside a running daemon of a tree: its mounts and root (no fork of the lab)
+        join = self.proc.pid if self.proc and running and self.ctx.flavor.root else None
+        enter = None if join else self.ctx.flavor.enter_new(self.ctx.dir)
         try:
             return runner.run(argv, tag=self.ctx.tag, netns=self.ctx.netns, timeout=timeout,
-                              check=check, preexec=enter, env=env)
+                              check=check, preexec=enter, env=env, join=join)
         except CommandError as exc:
             raise DaemonError(f"{self.name} ({self.side}): {exc}") from None
 
