@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Benchmark of the seed scenario, phase by phase: prints the median of each phase.
 
-    .venv/bin/python ci/bench.py [--runs N] [--json FILE]
+    .venv/bin/python ci/bench.py [--runs N] [--json FILE] [--flavors LEFT,RIGHT]
 
 UML boot is the time from starting a worker kernel to a worker that answers;
 the other phases are the cell's own timings (lab.cell.Cell.timings), measured
 inside that kernel, over N runs of the source text's connection (IKEv2,
-transport, aes128-sha1-modp2048, Libreswan at both ends). Retransmissions are
+transport, aes128-sha1-modp2048, Libreswan at both ends unless --flavors names the
+two peers' flavors, e.g. strongswan@bookworm,libreswan@sid). Retransmissions are
 counted from the daemons' logs: the aim is none.
 """
 
@@ -30,6 +31,7 @@ from lab.run import TAG_VAR
 
 REMOTE = '''
 import tempfile, time
+from dataclasses import replace
 from pathlib import Path
 started = time.monotonic()
 import lab.wire.packets  # scapy: the worker imports it while it boots
@@ -37,11 +39,13 @@ lab.wire.packets.scapy()
 scapy_import = time.monotonic() - started
 from lab.cell import Cell
 from lab.scenario import seed_scenario
-runs, tag = channel.receive()
+runs, tag, flavors = channel.receive()
 channel.send({"scapy import": scapy_import})
 cache = Path(tempfile.mkdtemp(prefix="ipl-bench-"))
 for mode in ("transport", "tunnel"):
     scenario = seed_scenario(ike_version=2, mode=mode, ike="aes128-sha1-modp2048")
+    scenario = scenario.with_(left=replace(scenario.left, flavor=flavors[0]),
+                              right=replace(scenario.right, flavor=flavors[1]))
     for i in range(runs):
         started = time.monotonic()
         cell = Cell(scenario, tag=tag, ident=f"b{i}{mode[0]}", cache=cache)
@@ -65,7 +69,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="cells per mode (default 5)")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--flavors", default="libreswan,libreswan",
+                        help="the left and the right peer's flavors (default libreswan,libreswan)")
     args = parser.parse_args()
+    flavors = args.flavors.split(",")
+    if len(flavors) != 2:
+        parser.error(f"--flavors: {args.flavors!r} is not two flavors (allowed: LEFT,RIGHT)")
     choice = choose("auto")
     if choice.kind != "uml" or choice.uml is None:
         print("bench: the host kernel has ESP; this benchmark measures the UML path")
@@ -80,7 +89,7 @@ def main() -> int:
         gw.remote_exec("channel.send(1)").receive()
         samples["uml boot"].append(time.monotonic() - started)
         ch = gw.remote_exec(REMOTE)
-        ch.send((args.runs, tag))
+        ch.send((args.runs, tag, flavors))
         samples["scapy import"].append(ch.receive()["scapy import"])
         while (result := ch.receive()) is not None:
             for phase, seconds in result["phases"].items():
@@ -89,7 +98,7 @@ def main() -> int:
             retransmissions += result["retransmissions"]
         gw.exit()
     figures = {p: statistics.median(v) for p, v in samples.items() if v}
-    print(f"ipsec-lab benchmark: {choice.describe()}")
+    print(f"ipsec-lab benchmark: {choice.describe()}; {flavors[0]} -> {flavors[1]}")
     print(f"{'phase':<14} {'median':>9} {'n':>4}")
     for phase in [*PHASES, *(p for p in figures if p not in PHASES)]:
         if phase in figures:

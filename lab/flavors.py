@@ -9,7 +9,9 @@ mount namespace, with the peer's directory bind-mounted on the tree's /run.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import errno
 import os
 import shutil
 from collections.abc import Callable
@@ -25,6 +27,7 @@ IMPLEMENTATIONS = ("libreswan", "strongswan", "racoon")
 SUITES = ("bookworm", "trixie", "sid")
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 0x20, 0x1000, 0x4000, 0x40000
+MNT_DETACH = 0x2
 MAX_SYMLINKS = 40
 PEER_HOME = Path("/run")  # where a chrooted daemon sees its peer directory
 
@@ -38,6 +41,36 @@ def _mount(source: str, target: str, fstype: str | None, flags: int) -> None:
                    flags, None) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"mount {source} on {target}: {os.strerror(err)}")
+
+
+def _umount(target: str) -> None:
+    if _libc.umount2(target.encode(), MNT_DETACH) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"umount {target}: {os.strerror(err)}")
+
+
+@dataclass(frozen=True)
+class View:
+    """A flavor tree as one peer's daemon sees it, mounted at ``at`` in this mount
+    namespace: the tree read-only, the peer directory on its /run, its own /proc and /tmp.
+
+    Processes enter it with nsenter's --root after a vfork (about 10 ms inside UML). The
+    preexec way (`Flavor.enter_new`) builds the same in a fresh mount namespace for each
+    process, which forks the whole lab (about 100 ms inside UML). A view is only made
+    inside a UML guest, whose mounts die with it: on a host, a killed run would leave
+    mounts behind in the host's namespace."""
+
+    at: Path
+
+    def unmount(self) -> None:
+        """Detach the view and all that is mounted in it; remove the mount point."""
+        try:  # (a bind mount on its own file system is no mount to os.path.ismount)
+            _umount(str(self.at))
+        except OSError as exc:
+            if exc.errno not in (errno.EINVAL, errno.ENOENT):  # not mounted (any more)
+                raise
+        with contextlib.suppress(OSError):
+            self.at.rmdir()
 
 
 def _resolve(root: Path, path: PurePosixPath) -> PurePosixPath:
@@ -131,6 +164,22 @@ class Flavor:
             os.chdir("/")
 
         return enter
+
+    def view(self, peer_dir: Path, at: Path) -> View:
+        """Mount the tree as the peer's daemon sees it at ``at`` (see `View`)."""
+        assert self.root is not None, "only a tree has a view"
+        at.mkdir()
+        view, target = View(at), str(at)
+        try:
+            _mount(str(self.root), target, None, MS_BIND | MS_REC)
+            _mount("none", target, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+            _mount(str(peer_dir), f"{target}/run", None, MS_BIND)
+            _mount("proc", f"{target}/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+            _mount("tmpfs", f"{target}/tmp", "tmpfs", MS_NOSUID | MS_NODEV)
+        except OSError:
+            view.unmount()
+            raise
+        return view
 
     def enter_running(self, pid: int) -> Callable[[], None] | None:
         """preexec for a tool that joins a running daemon's mounts and root."""

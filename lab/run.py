@@ -84,53 +84,66 @@ def join_root(pid: int) -> Callable[[], None]:
     return enter
 
 
+def chroot(root: Path) -> Callable[[], None]:
+    """A preexec function that changes the root to ``root``."""
+
+    def enter() -> None:
+        os.chroot(root)
+        os.chdir("/")
+
+    return enter
+
+
 @functools.cache
 def _nsenter() -> str | None:
     return shutil.which("nsenter", path=lab_env("")["PATH"])
 
 
-def _missing(program: str, join: int | None, path: str) -> bool:
+def _missing(program: str, root: str | None, path: str) -> bool:
     """Whether nsenter would find no ``program``: checked here, so that a missing program
     is FileNotFoundError as with a plain spawn."""
-    if join is not None:  # inside the process's root; a bare name is looked up in there
-        return program.startswith("/") and not os.path.isfile(f"/proc/{join}/root{program}")
+    if root is not None:  # inside that root; a bare name is looked up in there
+        return program.startswith("/") and not os.path.isfile(f"{root}{program}")
     return shutil.which(program, path=path) is None
 
 
 def _entering(argv: list[str], netns: str | None, join: int | None,
               preexec: Callable[[], None] | None, env: dict[str, str],
-              ) -> tuple[list[str], Callable[[], None] | None]:
+              root: Path | None = None) -> tuple[list[str], Callable[[], None] | None]:
     """The argv and preexec that start ``argv`` in ``netns`` (and in process ``join``'s
-    mounts and root). A preexec makes Python fork the whole interpreter, which costs about
-    50 ms inside UML with the lab loaded; where nothing but namespaces is needed, util-linux
-    nsenter does it after a vfork (about 6 ms). A preexec of the caller's own (a fresh view
-    of a flavor tree) still forks."""
+    mounts and root, or chrooted into ``root``, a flavor's view). A preexec makes Python
+    fork the whole interpreter, which costs about 50 ms inside UML with the lab loaded;
+    where nothing but namespaces and a root is needed, util-linux nsenter does it after a
+    vfork (about 6 ms). A preexec of the caller's own (a fresh view of a flavor tree in a
+    new mount namespace) still forks."""
     tool = _nsenter()
     if preexec is not None or tool is None:
-        assert preexec is None or join is None, "a preexec of its own or a process to join"
-        then = join_root(join) if join is not None else preexec
+        assert [preexec, join, root].count(None) >= 2, "one way into a tree"
+        then = join_root(join) if join is not None else chroot(root) if root else preexec
         return argv, (in_netns(netns, then) if netns or then else None)
-    if not (netns or join):
+    if not (netns or join or root):
         return argv, None
-    if _missing(argv[0], join, env["PATH"]):
+    inside = f"/proc/{join}/root" if join is not None else str(root) if root else None
+    if _missing(argv[0], inside, env["PATH"]):
         raise FileNotFoundError(argv[0])
     prefix = [tool] + ([f"--net={NETNS_DIR / netns}"] if netns else [])
     if join is not None:
-        prefix += [f"--mount=/proc/{join}/ns/mnt", f"--root=/proc/{join}/root",
-                   f"--wd=/proc/{join}/root"]
+        prefix.append(f"--mount=/proc/{join}/ns/mnt")
+    if inside:
+        prefix += [f"--root={inside}", f"--wd={inside}"]
     return [*prefix, "--", *argv], None
 
 
 def run(argv: list[str], *, tag: str, netns: str | None = None, timeout: float = 20.0,
         check: bool = True, preexec: Callable[[], None] | None = None,
         env: dict[str, str] | None = None, input: str | None = None,
-        cwd: str | Path | None = None, join: int | None = None,
+        cwd: str | Path | None = None, join: int | None = None, root: Path | None = None,
         ) -> subprocess.CompletedProcess[str]:
-    """Run ``argv`` to completion in ``netns`` (and in process ``join``'s mounts and root);
-    raise CommandError on failure if ``check``."""
+    """Run ``argv`` to completion in ``netns`` (and in process ``join``'s mounts and root,
+    or chrooted into ``root``); raise CommandError on failure if ``check``."""
     full_env = lab_env(tag, env)
     try:
-        real_argv, preexec_fn = _entering(argv, netns, join, preexec, full_env)
+        real_argv, preexec_fn = _entering(argv, netns, join, preexec, full_env, root)
         proc = subprocess.run(real_argv, capture_output=True, text=True, timeout=timeout,
                               preexec_fn=preexec_fn, env=full_env,
                               input=input, cwd=cwd, check=False)
@@ -148,11 +161,11 @@ def run(argv: list[str], *, tag: str, netns: str | None = None, timeout: float =
 
 def spawn(argv: list[str], *, tag: str, log: IO[bytes] | None, netns: str | None = None,
           preexec: Callable[[], None] | None = None,
-          env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """Start a long-running process in ``netns`` with its output in ``log`` (nsenter
-    execs the program in its own place: the process is the program's)."""
+          env: dict[str, str] | None = None, root: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start a long-running process in ``netns`` (chrooted into ``root``) with its output
+    in ``log`` (nsenter execs the program in its own place: the process is the program's)."""
     full_env = lab_env(tag, env)
-    real_argv, preexec_fn = _entering(argv, netns, None, preexec, full_env)
+    real_argv, preexec_fn = _entering(argv, netns, None, preexec, full_env, root)
     return subprocess.Popen(real_argv, stdin=subprocess.DEVNULL, stdout=log or subprocess.DEVNULL,
                             stderr=subprocess.STDOUT, preexec_fn=preexec_fn,
                             env=full_env, start_new_session=True)

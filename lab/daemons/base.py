@@ -8,6 +8,7 @@ differences are data (spelling tables, capability tables) in the daemon's module
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
@@ -15,15 +16,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from lab import run as runner
 from lab.certs import Credentials, credentials
 from lab.errors import CommandError, DaemonError, DeadlineError, MissingError
-from lab.flavors import Flavor
+from lab.flavors import Flavor, View
 from lab.native import lines_for
 from lab.outcome import Heard, Listener, Outcome, Words
 from lab.scenario import Scenario
+from lab.state import IN_UML_VAR
 from lab.status import DaemonStatus
 from lab.xfrm import Policy
 
@@ -70,6 +72,7 @@ class Daemon(ABC):
         self.proc: subprocess.Popen[bytes] | None = None
         self.stopped = False
         self._credentials: Credentials | None = None
+        self._view: View | None = None
         self.listener = Listener(self.outcome_words)
 
     def credentials(self) -> Credentials:
@@ -147,16 +150,28 @@ class Daemon(ABC):
         except FileNotFoundError:
             return ""
 
+    def _way_in(self, beside_daemon: bool = True) -> dict[str, Any]:
+        """How a process of this peer starts in its flavor: nothing for the host's own
+        binaries; inside a UML guest, the peer's view of the tree (mounted on first use,
+        entered after a vfork); elsewhere beside the running daemon (its mounts and root),
+        else a fresh view of the tree in a new mount namespace (a preexec: a fork)."""
+        flavor = self.ctx.flavor
+        if flavor.root is None:
+            return {}
+        if os.environ.get(IN_UML_VAR):
+            if self._view is None:
+                self._view = flavor.view(self.ctx.dir, self.ctx.dir.with_name(f".{self.side}-root"))
+            return {"root": self._view.at}
+        if beside_daemon and self.proc is not None and self.proc.poll() is None:
+            return {"join": self.proc.pid}
+        return {"preexec": flavor.enter_new(self.ctx.dir)}
+
     def tool(self, argv: list[str], timeout: float = 20.0, check: bool = True,
              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         """Run one of the flavor's tools beside the running daemon (its netns and tree)."""
-        running = self.proc is not None and self.proc.poll() is None
-        # beside a running daemon of a tree: its mounts and root (no fork of the lab)
-        join = self.proc.pid if self.proc and running and self.ctx.flavor.root else None
-        enter = None if join else self.ctx.flavor.enter_new(self.ctx.dir)
         try:
             return runner.run(argv, tag=self.ctx.tag, netns=self.ctx.netns, timeout=timeout,
-                              check=check, preexec=enter, env=env, join=join)
+                              check=check, env=env, **self._way_in())
         except CommandError as exc:
             raise DaemonError(f"{self.name} ({self.side}): {exc}") from None
 
@@ -164,8 +179,8 @@ class Daemon(ABC):
               env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         log = open(self.ctx.dir / (log_name or (self.log_name + ".out")), "ab")  # noqa: SIM115
         try:
-            proc = runner.spawn(argv, tag=self.ctx.tag, log=log, netns=self.ctx.netns,
-                                preexec=self.ctx.flavor.enter_new(self.ctx.dir), env=env)
+            proc = runner.spawn(argv, tag=self.ctx.tag, log=log, netns=self.ctx.netns, env=env,
+                                **self._way_in(beside_daemon=False))
         except FileNotFoundError:
             raise MissingError(f"{self.ctx.flavor.name}: {argv[0]} not found") from None
         finally:
@@ -255,6 +270,9 @@ class Daemon(ABC):
         self.stopped = True
         for proc in reversed(self.ctx.procs):
             runner.stop(proc)
+        if self._view is not None:
+            self._view.unmount()
+            self._view = None
 
     def status(self) -> DaemonStatus:
         """The daemon's own account of its IKE SA and Child SAs (lab.status records).
