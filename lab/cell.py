@@ -100,6 +100,8 @@ class Cell:
             with self.phase("start: load"):
                 for side in SIDES:
                     self.daemons[side].load()
+                for side in SIDES:  # nothing is initiated before both listen for IKE
+                    self.daemons[side].wait_listening()
             # what the kernels hold before the negotiation is not the cell's (teardown check)
             self.baseline = {side: set(xfrm.dump_policies(self.topology.netns(side)))
                              for side in SIDES}

@@ -8,6 +8,7 @@ differences are data (spelling tables, capability tables) in the daemon's module
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 import subprocess
@@ -46,6 +47,34 @@ class PeerContext:
     def home(self) -> Path:
         """The peer directory as the daemon sees it (inside its flavor's tree)."""
         return self.flavor.home(self.dir)
+
+
+IKE_PORT = 500
+
+
+def _address(hexaddr: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An address as /proc/net/udp* print it: 32-bit words in the host's byte order."""
+    raw = bytes.fromhex(hexaddr)
+    return ipaddress.ip_address(b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4)))
+
+
+def udp_bound(pid: int, address: str, port: int = IKE_PORT, proc: Path = Path("/proc")) -> bool:
+    """Whether a UDP socket in process ``pid``'s network namespace is bound to ``port``
+    on ``address`` or on any address (from /proc/PID/net/udp and udp6: no process)."""
+    ip = ipaddress.ip_address(address)
+    wanted: set[ipaddress.IPv4Address | ipaddress.IPv6Address] = {ip, ipaddress.ip_address("::")}
+    if ip.version == 4:  # or a dual-stack socket
+        wanted |= {ipaddress.ip_address("0.0.0.0"), ipaddress.ip_address(f"::ffff:{ip}")}
+    for table in ("udp", "udp6"):
+        try:
+            lines = (proc / str(pid) / "net" / table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            hexaddr, _, hexport = line.split()[1].partition(":")
+            if int(hexport, 16) == port and _address(hexaddr) in wanted:
+                return True
+    return False
 
 
 class Daemon(ABC):
@@ -209,6 +238,14 @@ class Daemon(ABC):
                 return True
 
         self.wait_ready(answers, deadline)
+
+    def wait_listening(self, deadline: float = 10.0) -> None:
+        """Wait until the daemon has bound the IKE port on its address. pluto, for one,
+        answers on its control socket before it listens for IKE (addconn tells it to); an
+        IKE_SA_INIT that comes before then meets a port unreachable and a retransmission."""
+        assert self.proc is not None
+        pid, address = self.proc.pid, self.peer.address
+        self.wait_ready(lambda: udp_bound(pid, address), deadline)
 
     def last_words(self, lines: int = 3) -> str:
         text = []
