@@ -54,3 +54,27 @@ def test_a_program_is_missing_inside_the_view_not_on_the_host(tmp_path: Path) ->
     argv, preexec = runner._entering(["/marker"], "n", None, None, runner.lab_env("t"),
                                      root=_tree(tmp_path / "b"))
     assert preexec is None and argv[-3:] == [f"--wd={tmp_path / 'b' / 'tree'}", "--", "/marker"]
+
+
+def test_a_tool_joins_a_running_daemon_of_a_tree_through_nsenter(tmp_path: Path) -> None:
+    """The host-kernel way (no view): the daemon starts in a fresh view of its own (a
+    preexec), and a tool beside it joins its mounts and root with nsenter."""
+    from lab.flavors import flavors_dir, parse_flavor
+
+    if not (flavors_dir() / "libreswan-bookworm" / "bin" / "sleep").exists():
+        pytest.skip(f"no libreswan@bookworm tree in {flavors_dir()} (ci/build-flavors.sh)")
+    flavor = parse_flavor("libreswan@bookworm")
+    peer = tmp_path / "left"
+    peer.mkdir()
+    (peer / "marker").write_text("the peer's own\n")
+    daemon = runner.spawn(["/bin/sleep", "30"], tag="t", log=None,
+                          preexec=flavor.enter_new(peer))
+    try:
+        argv, preexec = runner._entering(["/bin/cat", "/run/marker"], None, daemon.pid, None,
+                                         runner.lab_env("t"))
+        assert preexec is None and "nsenter" in argv[0]
+        out = runner.run(["/bin/cat", "/run/marker", "/etc/debian_version"], tag="t",
+                         join=daemon.pid)
+        assert out.stdout.startswith("the peer's own\n12.")  # the tree's bookworm
+    finally:
+        runner.stop(daemon)
