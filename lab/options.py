@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lab.kernel.choice import CHOICES as KERNEL_CHOICES
+from lab.kernel.choice import TIME_TRAVEL_CHOICES
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,11 @@ OPTIONS: tuple[Option, ...] = (
            "User-Mode Linux), host, or uml", "auto", KERNEL_CHOICES),
     Option("uml", "the UML kernel binary (default: the one ci/install-uml.sh cached, else "
            "/usr/bin/linux.uml)", metavar="PATH"),
+    Option("time-travel", "boot our own UML (ci/build-uml.sh) with time-travel, whose clock skips "
+           "idle waits, for the cells that ask for it (tests marked time_travel; with ipsec-lab "
+           "run, a scenario with a lifecycle): auto (where that kernel is built, else real time), "
+           "on (a missing kernel is an error; ipsec-lab run: whatever the scenario), off (real "
+           "time everywhere). Never for labs that stay up", "auto", TIME_TRAVEL_CHOICES, metavar="WHEN"),
     Option("rundir", "where run directories (artifacts) go (default: .lab-runs/ under the "
            "rootdir)", metavar="DIR"),
     Option("flavors", "flavors in the matrix, comma-separated, each NAME, NAME@SUITE or "

@@ -25,13 +25,13 @@ from typing import Any
 
 import pytest
 
-from lab import options, owner
+from lab import options, owner, timetravel
 from lab.artifacts import RunDir, run_dir_name
 from lab.cell import Cell
 from lab.daemons import DAEMONS
 from lab.errors import LabError
 from lab.flavors import Flavor, flavors_dir, parse_flavor, tree_missing
-from lab.kernel.choice import KernelChoice, choose, in_uml
+from lab.kernel.choice import KernelChoice, choose, in_uml, time_travel
 from lab.kernel.uml import KEEP_VAR, KERNEL_VAR, worker_python
 from lab.matrix import MatrixSelection
 from lab.outcome import ESTABLISHED, Outcome
@@ -150,10 +150,20 @@ def _route_to_uml(config: pytest.Config, choice: KernelChoice) -> None:
     # One kernel per core unless -n says otherwise (UML is one CPU per instance), and
     # no more kernels than the node ids named on the command line, if only ids were named.
     workers = uml_workers(config.option.numprocesses, choice, _named_ids(config))
-    config.option.numprocesses = workers
+    # Tests marked time_travel get workers of their own, booted from our kernel with
+    # time-travel (lab.timetravel), if any file named may hold such a test.
+    try:
+        plan = timetravel.plan_for(config, workers)
+    except LabError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.pluginmanager.register(timetravel.Routing(plan), "ipsec-lab-time-travel")
+    config.option.numprocesses = plan.plain + plan.travel
     if config.option.dist == "no":
         config.option.dist = "load"
-    config.option.tx = [f"popen//python={worker_python(os.environ[TAG_VAR], choice.uml)}"] * workers
+    tag = os.environ[TAG_VAR]
+    config.option.tx = ([f"popen//python={worker_python(tag, choice.uml)}"] * plan.plain
+                        + [f"popen//python={worker_python(tag, plan.kernel, time_travel=True)}"]
+                        * plan.travel)
 
 
 def _named_ids(config: pytest.Config) -> int:
@@ -192,8 +202,29 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     choice = config.stash.get(KERNEL, None)
     if choice is None:
         return []
-    return [f"ipsec-lab kernel: {choice.describe()}",
+    lines = [f"ipsec-lab kernel: {choice.describe()}"]
+    routing = config.pluginmanager.get_plugin("ipsec-lab-time-travel")
+    if routing is not None and routing.plan.travel:
+        lines.append(f"ipsec-lab time travel: {routing.plan.travel} more worker(s), {routing.plan.kernel}"
+                     " booted with time-travel, for the tests marked time_travel (their durations"
+                     " are guest time)")
+    return [*lines,
             "ipsec-lab daemons: " + "; ".join(_versions())]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On an xdist worker of a run with time-travel workers: only this worker's kind of test."""
+    if hasattr(config, "workerinput"):
+        timetravel.worker_split(config, items, time_travel())
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    choice = item.config.stash.get(KERNEL, None)
+    uml = in_uml() or (choice is not None and choice.kind == "uml")
+    reason = timetravel.skip_reason(item.config, item, time_travel(), uml)
+    if reason:
+        pytest.skip(reason)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -26,7 +26,7 @@ import execnet
 import lab.cli.agent
 from lab.errors import LabError, UsageError
 from lab.kernel.choice import KernelChoice
-from lab.kernel.uml import worker_python
+from lab.kernel.uml import UmlKernel, worker_python
 from lab.owner import Owner
 from lab.state import check_lab_name, subdir
 
@@ -37,9 +37,12 @@ def labs_dir() -> Path:
     return subdir("labs")
 
 
-def gateway(choice: KernelChoice, tag: str) -> execnet.Gateway:
+def gateway(choice: KernelChoice, tag: str, travel: UmlKernel | None = None) -> execnet.Gateway:
     """A Python process in the kernel that holds the SAs: a fresh UML guest, or (on a
-    host with ESP, or already inside a guest) a plain subprocess."""
+    host with ESP, or already inside a guest) a plain subprocess; with ``travel``, that
+    kernel (ours) booted with time-travel, whatever the choice."""
+    if travel is not None:
+        return execnet.makegateway(f"popen//python={worker_python(tag, travel, time_travel=True)}")
     spec = f"popen//python={worker_python(tag, choice.uml)}" if choice.uml is not None else "popen"
     return execnet.makegateway(spec)
 

@@ -28,9 +28,10 @@ from lab.cli import keeper
 from lab.cli.cleanup import clean
 from lab.daemons import DAEMONS, cannot_run
 from lab.daemons.base import PeerContext
-from lab.errors import LabError, UsageError
+from lab.errors import LabError, MissingError, UsageError
 from lab.flavors import parse_flavor, tree_missing
-from lab.kernel.choice import KernelChoice, choose
+from lab.kernel.choice import KernelChoice, choose, in_uml
+from lab.kernel.uml import UmlKernel, find_own_kernel
 from lab.matrix import DEFAULT_FLAVORS
 from lab.native import summary as native_summary
 from lab.run import TAG_VAR
@@ -199,10 +200,36 @@ def _kernel_for(s: Scenario, args: argparse.Namespace) -> KernelChoice:
     return choice
 
 
+def asks_time_travel(s: Scenario) -> bool:
+    """Whether a cell of ``s`` waits for things (lifecycle events: lifetimes, DPD, restarts)
+    and so is worth a kernel whose clock skips idle time."""
+    return bool(getattr(s, "lifecycle", None))
+
+
+def _time_travel(s: Scenario, args: argparse.Namespace) -> UmlKernel | None:
+    """Our own kernel, to boot with time-travel, when --time-travel and the scenario ask for it."""
+    option = args.lab_time_travel
+    if option == "off" or (option == "auto" and not asks_time_travel(s)):
+        return None
+    if in_uml():
+        raise UsageError("--time-travel: this already runs inside a UML guest, which cannot boot"
+                         " another kernel (use --time-travel=off)")
+    try:
+        kernel = find_own_kernel()
+    except MissingError as exc:
+        if option == "on":
+            raise UsageError(f"--time-travel=on: {exc}") from None
+        print(f"time travel: none, the cell runs in real time ({exc})", flush=True)
+        return None
+    print(f"time travel: {kernel} booted with time-travel: the guest's clock skips idle waits,"
+          " and the timings below are guest time", flush=True)
+    return kernel
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     s = build_scenario(args)
     choice = _kernel_for(s, args)
-    gw = keeper.gateway(choice, _tag())
+    gw = keeper.gateway(choice, _tag(), _time_travel(s, args))
     try:
         for msg in keeper.call(gw, _request(s, args, keep=False)):
             if msg[0] == "event":
@@ -219,6 +246,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     state = keeper.lab_state(args.name)
     s = build_scenario(args)
+    if args.lab_time_travel == "on":
+        raise UsageError("--time-travel=on: refused, a lab that stays up must keep real time (while"
+                         " it waits for you its clock would race ahead by days); use ipsec-lab run")
     if state.file.is_file() and state.alive():
         raise UsageError(f"a lab named {args.name!r} is up already (ipsec-lab down --name {args.name})")
     choice = _kernel_for(s, args)
@@ -407,7 +437,8 @@ def parser() -> argparse.ArgumentParser:
         if scenario:
             _scenario_args(sp)
         if kernel:
-            options.add_to_argparse(sp.add_argument_group("lab"), ("kernel", "uml", "rundir"))
+            options.add_to_argparse(sp.add_argument_group("lab"), ("kernel", "uml", "rundir")
+                                    + (("time-travel",) if scenario else ()))
         if named:
             sp.add_argument("--name", default="lab", help="the lab's name (default: lab; "
                             f"{NAME_RULE}); names are per user")

@@ -14,6 +14,9 @@ from lab.topology.netns import NetNS
 from lab.xfrm import XfrmSocket
 
 CHOICES = ("auto", "host", "uml")
+#: --lab-time-travel / --time-travel: auto (for the cells that ask for it, where our own UML
+#: is built), on (the same, and a missing kernel is an error), off (real time everywhere)
+TIME_TRAVEL_CHOICES = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)

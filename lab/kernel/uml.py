@@ -41,6 +41,12 @@ OPTS_VAR = "IPSEC_LAB_UML_OPTS"
 #: (median 0.98-1.17 s against 1.67-2.00 s, five pairs of runs); a kernel that does not
 #: know the option hands it to init as an environment variable, which is harmless
 DEFAULT_OPTS = "seccomp=on"
+#: the boot option that makes the guest's clock skip idle time (lab.kernel.choice.time_travel);
+#: only a kernel built with UML_TIME_TRAVEL_SUPPORT knows it, and only workers that asked
+#: for it get it (never from IPSEC_LAB_UML_OPTS: labs that stay up must keep real time)
+TIME_TRAVEL_OPT = "time-travel"
+#: where ci/build-uml.sh puts our own kernel, under the cache directory
+OWN_DIR = "uml-own"
 SYSTEM_UML = Path("/usr/bin/linux.uml")
 SYSTEM_MODULES = Path("/usr/lib/uml/modules")
 
@@ -105,9 +111,31 @@ def find_kernel(explicit: str | None = None) -> UmlKernel:
                        " (or apt-get install user-mode-linux)")
 
 
-def boot_argv(kernel: UmlKernel, state: Path, init: Path, mem: str) -> list[str]:
-    """The kernel command line; IPSEC_LAB_UML_OPTS adds options (words without spaces)."""
-    extra = os.environ.get(OPTS_VAR, DEFAULT_OPTS).split()
+def own_kernel_path() -> Path:
+    return cache_dir() / OWN_DIR / "linux"
+
+
+def find_own_kernel() -> UmlKernel:
+    """Our own UML (ci/build-uml.sh): everything built in, and time-travel support.
+    Raises MissingError naming what is missing and how to get it."""
+    binary = own_kernel_path()
+    config = binary.parent / "config"
+    release = _release_dir(binary.parent / "modules")
+    if not (binary.is_file() and os.access(binary, os.X_OK) and release):
+        raise MissingError(f"needs our own UML with time-travel: run ci/build-uml.sh; not found at {binary}")
+    if config.is_file() and "CONFIG_UML_TIME_TRAVEL_SUPPORT=y" not in config.read_text():
+        raise MissingError(f"{binary} was built without UML_TIME_TRAVEL_SUPPORT ({config});"
+                           " rebuild it with ci/build-uml.sh")
+    return UmlKernel(binary, release)
+
+
+def boot_argv(kernel: UmlKernel, state: Path, init: Path, mem: str,
+              time_travel: bool = False) -> list[str]:
+    """The kernel command line; IPSEC_LAB_UML_OPTS adds options (words without spaces),
+    except time-travel, which only ``time_travel`` adds."""
+    extra = [word for word in os.environ.get(OPTS_VAR, DEFAULT_OPTS).split()
+             if word.split("=")[0] != TIME_TRAVEL_OPT]
+    extra += [TIME_TRAVEL_OPT] if time_travel else []
     return [str(kernel.binary), f"mem={mem}", "rootfstype=hostfs", "rootflags=/", "rw",
             f"init={init}", "quiet", "con=null", "con0=null,fd:3", "ssl=null", "ssl0=fd:0,fd:1",
             f"uml_dir={state}", f"umid={state.name}", *extra]
@@ -130,7 +158,8 @@ def prepare_state(kernel: UmlKernel, program: list[str], tag: str,
     return state, init
 
 
-def boot_program(program: list[str], *, kernel: UmlKernel, tag: str, mem: str = "768M") -> int:
+def boot_program(program: list[str], *, kernel: UmlKernel, tag: str, mem: str = "768M",
+                 time_travel: bool = False) -> int:
     """Run ``program`` in a fresh UML kernel, relaying our stdin/stdout over its serial line.
 
     UML misses bytes that wait in its serial pipe before the guest opens the line,
@@ -140,7 +169,7 @@ def boot_program(program: list[str], *, kernel: UmlKernel, tag: str, mem: str = 
     from_guest_r, from_guest_w = os.pipe()
     with open(state / "console.log", "ab") as console:
         uml = subprocess.Popen(
-            [*boot_argv(kernel, state, init, mem)], stdin=to_guest_r, stdout=from_guest_w,
+            [*boot_argv(kernel, state, init, mem, time_travel)], stdin=to_guest_r, stdout=from_guest_w,
             stderr=console, pass_fds=(console.fileno(),),
             env=dict(os.environ, TMPDIR="/dev/shm", **{TAG_VAR: tag}),
             preexec_fn=lambda: os.dup2(console.fileno(), 3), start_new_session=True)
@@ -180,18 +209,23 @@ def boot_program(program: list[str], *, kernel: UmlKernel, tag: str, mem: str = 
     return status
 
 
-def worker_python(tag: str, kernel: UmlKernel | None = None) -> str:
+def worker_python(tag: str, kernel: UmlKernel | None = None, time_travel: bool = False) -> str:
     """The execnet "python" that starts an xdist worker inside its own UML kernel:
-    the kernel chosen by the controller, binary and modules both."""
+    the kernel chosen by the controller, binary and modules both, booted with
+    time-travel if asked."""
     chosen = f" --kernel {kernel.binary} --modules {kernel.modules}" if kernel else ""
-    return f"{shlex.quote(sys.executable)} -m lab.kernel.uml --tag {tag}{chosen}"
+    travel = " --time-travel" if time_travel else ""
+    return f"{shlex.quote(sys.executable)} -m lab.kernel.uml --tag {tag}{chosen}{travel}"
 
 
 def main(argv: list[str]) -> None:
-    """Entry of ``python -m lab.kernel.uml --tag TAG [--kernel BINARY --modules DIR] [python
-    args...]`` (execnet's popen gateway)."""
+    """Entry of ``python -m lab.kernel.uml --tag TAG [--kernel BINARY --modules DIR]
+    [--time-travel] [python args...]`` (execnet's popen gateway)."""
     opts: dict[str, str] = {}
-    while argv[:1] and argv[0] in ("--tag", "--kernel", "--modules"):
+    while argv[:1] and argv[0] in ("--tag", "--kernel", "--modules", "--time-travel"):
+        if argv[0] == "--time-travel":
+            opts["time-travel"], argv = "1", argv[1:]
+            continue
         opts[argv[0][2:]], argv = argv[1], argv[2:]
     tag = opts.get("tag", "")
     if "kernel" in opts and "modules" in opts:
@@ -199,7 +233,7 @@ def main(argv: list[str]) -> None:
     else:
         kernel = find_kernel(opts.get("kernel"))
     sys.exit(boot_program([sys.executable, *argv], kernel=kernel, tag=tag,
-                          mem=os.environ.get(MEM_VAR, "768M")))
+                          mem=os.environ.get(MEM_VAR, "768M"), time_travel="time-travel" in opts))
 
 
 if __name__ == "__main__":
