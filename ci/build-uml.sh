@@ -5,12 +5,14 @@
 #
 #   ci/build-uml.sh            # idempotent; about 10 minutes on 2 cores the first time
 #
+# ci/setup.sh runs it (ci/setup.sh --no-own-uml does not); without it, cells marked
+# time_travel run in real time on Debian's UML, or skip if they need time travel.
 # The result is $cache/uml-own/linux (stripped) with an empty modules directory beside it,
 # which lab.kernel.uml finds like the Debian kernel. The one source change: CRYPTO_DRBG selects
 # CRYPTO_JITTERENTROPY, whose self-test never ends on time-travel's simulated clock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cache=${XDG_CACHE_HOME:-$HOME/.cache}/ipsec-lab
+cache=${IPSEC_LAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ipsec-lab}
 dest=$cache/uml-own
 version=6.12
 
@@ -18,14 +20,17 @@ if [ -x "$dest/linux" ] && [ -f "$dest/config" ]; then
     echo "build-uml: $dest/linux is there ($(cat "$dest/release"))"
     exit 0
 fi
+# gcc without its recommends lacks libc6-dev, which UML (a program linked with libc) needs
 missing=()
-for p in "linux-source-$version" flex bison bc make gcc xz-utils; do
+for p in "linux-source-$version" flex bison bc make gcc libc6-dev binutils perl xz-utils; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
     echo "build-uml: installing ${missing[*]}"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+        || { echo "build-uml: could not install ${missing[*]} (linux-source-$version is in Debian 12's" \
+                  "bookworm-security and point releases)" >&2; exit 1; }
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ipl-build-uml.XXXXXX")

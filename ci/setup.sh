@@ -6,14 +6,19 @@
 #   ci/setup.sh                                  # all of it
 #   ci/setup.sh --no-flavors                     # skip the Debian-suite daemon trees
 #   ci/setup.sh --flavors=libreswan@sid,racoon   # only the trees these flavors need
+#   ci/setup.sh --no-own-uml                     # skip our own UML with time-travel
+#                                                # (ci/build-uml.sh: ~10 min the first time)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 flavors=all
+own_uml=yes
 for arg in "$@"; do
     case $arg in
         --no-flavors) flavors=none ;;
         --flavors=*) flavors=${arg#--flavors=} ;;
-        *) echo "setup: unknown option $arg (allowed: --no-flavors, --flavors=LIST)" >&2; exit 2 ;;
+        --no-own-uml) own_uml=no ;;
+        *) echo "setup: unknown option $arg (allowed: --no-flavors, --flavors=LIST, --no-own-uml)" >&2
+           exit 2 ;;
     esac
 done
 
@@ -39,6 +44,8 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 
 ci/install-uml.sh
+# our own UML with time-travel, for the cells marked time_travel (lifecycle cells)
+if [ "$own_uml" = yes ]; then ci/build-uml.sh; fi
 case $flavors in
     none) ;;
     all) ci/build-flavors.sh ;;

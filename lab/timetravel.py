@@ -252,6 +252,12 @@ class Routing:
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.session = session
 
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        """A time-travel worker that is done goes at once: xdist keeps a finished worker's
+        gateway until the whole run ends, and a guest that waits spins at 100% CPU."""
+        if is_travel_node(node):
+            node.ensure_teardown()
+
 
 def worker_split(config: pytest.Config, items: list[pytest.Item], travel: bool) -> None:
     """On an xdist worker: keep only this worker's kind of tests (pytest_collection_modifyitems)."""

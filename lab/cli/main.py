@@ -188,14 +188,18 @@ def _print_settings(s: Scenario) -> None:
             print(f"native: {line}")
 
 
-def _kernel_for(s: Scenario, args: argparse.Namespace) -> KernelChoice:
+def _kernel_for(s: Scenario, args: argparse.Namespace, travel: UmlKernel | None = None) -> KernelChoice:
     """The kernel a cell of ``s`` runs in (refused in one line if it cannot run here),
-    said together with the scenario's settings."""
+    said together with the scenario's settings: ``travel``, if given, else the choice."""
     reason = _cannot_run(s)
     if reason:
         raise UsageError(f"this cell cannot run here: {reason}")
     choice = choose(args.lab_kernel, args.lab_uml)
-    print(f"kernel: {choice.describe()}", flush=True)
+    if travel is not None:
+        print(f"kernel: {travel} booted with time-travel: the guest's clock skips idle waits,"
+              " and the timings below are guest time", flush=True)
+    else:
+        print(f"kernel: {choice.describe()}", flush=True)
     _print_settings(s)
     return choice
 
@@ -221,15 +225,14 @@ def _time_travel(s: Scenario, args: argparse.Namespace) -> UmlKernel | None:
             raise UsageError(f"--time-travel=on: {exc}") from None
         print(f"time travel: none, the cell runs in real time ({exc})", flush=True)
         return None
-    print(f"time travel: {kernel} booted with time-travel: the guest's clock skips idle waits,"
-          " and the timings below are guest time", flush=True)
     return kernel
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     s = build_scenario(args)
-    choice = _kernel_for(s, args)
-    gw = keeper.gateway(choice, _tag(), _time_travel(s, args))
+    travel = _time_travel(s, args)
+    choice = _kernel_for(s, args, travel)
+    gw = keeper.gateway(choice, _tag(), travel)
     try:
         for msg in keeper.call(gw, _request(s, args, keep=False)):
             if msg[0] == "event":
