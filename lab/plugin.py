@@ -92,6 +92,9 @@ def pytest_configure(config: pytest.Config) -> None:
     except LabError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[KERNEL] = choice
+    if config.option.lab_time_travel == "on" and choice.kind != "uml":
+        raise pytest.UsageError(f"--lab-time-travel=on: the cells run on the host kernel here ({choice.why});"
+                                " time travel is a UML boot option (allowed: --lab-kernel=uml)")
     if config.option.lab_keep_up:
         config.pluginmanager.register(KeepUp(), "ipsec-lab-keep-up")
     if choice.kind == "uml":

@@ -175,6 +175,7 @@ class SplitScheduling:
         self.groups[True].numnodes = travel
         self.log = log
         self.on_scheduled = on_scheduled
+        self.announced = False
 
     def _group(self, node: Any) -> Any:
         return self.groups[is_travel_node(node)]
@@ -185,7 +186,10 @@ class SplitScheduling:
 
     @property
     def collection_is_completed(self) -> bool:
-        return all(group.collection_is_completed for group in self.groups.values())
+        """True once one group has all its collections: xdist then calls schedule(), which
+        starts that group without waiting for the other (a time-travel worker that waits
+        spins, and the plain workers need not wait for the slower time-travel boot)."""
+        return any(group.collection_is_completed for group in self.groups.values())
 
     @property
     def tests_finished(self) -> bool:
@@ -214,14 +218,19 @@ class SplitScheduling:
         return self._group(node).remove_node(node)
 
     def schedule(self) -> None:
+        """Start each group whose collections are all in (again: a replaced worker joins)."""
         for group in self.groups.values():
+            if not group.collection_is_completed:
+                continue
             group.schedule()
             if group.collection == []:  # nothing for this group: its workers go at once
                 for node in group.nodes:
                     if not node.shutting_down:
                         node.shutdown()
-        if self.on_scheduled is not None:
-            self.on_scheduled({travel: len(group.collection or ()) for travel, group in self.groups.items()})
+        if not self.announced and all(group.collection is not None for group in self.groups.values()):
+            self.announced = True
+            if self.on_scheduled is not None:
+                self.on_scheduled({travel: len(group.collection) for travel, group in self.groups.items()})
 
 
 class Routing:
@@ -230,6 +239,7 @@ class Routing:
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
         self.session: pytest.Session | None = None
+        self.counts: dict[bool, int] = {}
 
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput[WORKERINPUT_KEY] = {"travel": self.plan.travel, "missing": self.plan.missing}
@@ -238,16 +248,17 @@ class Routing:
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
         if not self.plan.travel:
             return None
-        terminal = config.pluginmanager.get_plugin("terminalreporter")
-
         def scheduled(counts: dict[bool, int]) -> None:
+            self.counts = counts
             if self.session is not None:  # xdist counted only the last worker's collection
                 self.session.testscollected = sum(counts.values())
-            if terminal is not None:
-                terminal.write_line(f"ipsec-lab time travel: {counts[True]} tests on the time-travel"
-                                    f" worker(s), {counts[False]} on the others")
 
         return SplitScheduling(config, log, self.plan.plain, self.plan.travel, scheduled)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.counts:
+            terminalreporter.write_line(f"ipsec-lab time travel: {self.counts[True]} tests ran on the"
+                                        f" time-travel worker(s), {self.counts[False]} on the others")
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.session = session

@@ -146,13 +146,17 @@ def test_marked_tests_go_to_the_time_travel_worker_all_at_once() -> None:
     sched = scheduler(2, 1)
     gw0, gw1, tt = Node("gw0", False), Node("gw1", False), Node("gw2", True)
     plain_ids = [f"t.py::p{i}" for i in range(20)]
-    for node, ids in ((gw0, plain_ids), (tt, ["t.py::m0", "t.py::m1", "t.py::m2"]), (gw1, plain_ids)):
+    for node in (gw0, tt, gw1):
         sched.add_node(node)
-        assert not sched.collection_is_completed
-        sched.add_node_collection(node, ids)
-    assert sched.collection_is_completed
+    sched.add_node_collection(gw0, plain_ids)
+    assert not sched.collection_is_completed
+    sched.add_node_collection(tt, ["t.py::m0", "t.py::m1", "t.py::m2"])
+    assert sched.collection_is_completed  # the time-travel group starts without waiting
     sched.schedule()
     assert tt.sent == [0, 1, 2] and tt.shutting_down  # never waits on the controller
+    assert not gw0.sent and not sched.tests_finished
+    sched.add_node_collection(gw1, plain_ids)
+    sched.schedule()
     assert gw0.sent and gw1.sent and not gw0.shutting_down  # plain: load scheduling as before
     assert not sched.tests_finished
     for i in (0, 1, 2):
