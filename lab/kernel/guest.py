@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -23,6 +24,7 @@ from lab.kernel import modules
 from lab.kernel.serial import READY, guest_relay
 
 LINUX_REBOOT_CMD_POWER_OFF = 0x4321FEDC
+TIME_TRAVEL_POLL = 60.0  # seconds of guest time
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND = 2, 4, 8, 4096
 
 
@@ -108,7 +110,15 @@ def main() -> None:
                     return
                 exited[done] = status
 
-        guest_relay(serial, in_w, out_r, reap)
+        # With time-travel every wake-up costs wall time while the guest's clock jumps
+        # (a 0.5 s poll made an hour's sleep cost 1.3-2.2 s against 0.3-0.5 s): there,
+        # orphans are reaped when SIGCHLD says so, and the poll is rare.
+        travel = bool(boot.get("time_travel"))
+        if travel:
+            signal.signal(signal.SIGCHLD, lambda *_: reap())
+        guest_relay(serial, in_w, out_r, reap, poll=TIME_TRAVEL_POLL if travel else 0.5)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        reap()
         while pid not in exited:
             done, status = os.wait()
             exited[done] = status

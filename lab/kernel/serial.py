@@ -78,8 +78,9 @@ def host_relay(stdin: int, stdout: int, to_guest: int, from_guest: int) -> None:
 
 
 def guest_relay(serial: int, to_program: int, from_program: int,
-                idle: Callable[[], None], write_fd: int | None = None) -> None:
-    """Relay between the serial line and the program's pipes; ``idle`` runs between waits.
+                idle: Callable[[], None], write_fd: int | None = None, poll: float = 0.5) -> None:
+    """Relay between the serial line and the program's pipes; ``idle`` runs between waits,
+    at least every ``poll`` seconds.
 
     ``write_fd`` is the line's sending side where it is not ``serial`` itself (tests)."""
     out = serial if write_fd is None else write_fd
@@ -95,7 +96,7 @@ def guest_relay(serial: int, to_program: int, from_program: int,
 
     while program_open:
         wanted = [from_program] + ([serial] if line_open else [])
-        readable, _, _ = select.select(wanted, [], [], 0.5)
+        readable, _, _ = select.select(wanted, [], [], poll)
         idle()
         if serial in readable:
             data = _read(serial)

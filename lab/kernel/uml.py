@@ -142,12 +142,12 @@ def boot_argv(kernel: UmlKernel, state: Path, init: Path, mem: str,
 
 
 def prepare_state(kernel: UmlKernel, program: list[str], tag: str,
-                  keep: tuple[str, ...] = ()) -> tuple[Path, Path]:
+                  keep: tuple[str, ...] = (), time_travel: bool = False) -> tuple[Path, Path]:
     state = Path(tempfile.mkdtemp(prefix=owner.current().name_prefix(UML_PREFIX), dir=state_root()))
     env = {k: v for k, v in os.environ.items() if k not in ("TMPDIR", KERNEL_VAR)}
     env.update({IN_UML_VAR: kernel.release, TAG_VAR: tag})
     boot = {"argv": program, "cwd": os.getcwd(), "env": env, "modules": str(kernel.modules),
-            "log": str(state / "guest.log"),
+            "log": str(state / "guest.log"), "time_travel": time_travel,
             "keep": [os.getcwd(), *keep, *os.environ.get(KEEP_VAR, "").split(os.pathsep),
                      os.environ.get("IPSEC_LAB_FLAVORS") or str(cache_dir() / "flavors")]}
     (state / "boot.json").write_text(json.dumps(boot))
@@ -164,7 +164,7 @@ def boot_program(program: list[str], *, kernel: UmlKernel, tag: str, mem: str = 
 
     UML misses bytes that wait in its serial pipe before the guest opens the line,
     so nothing is forwarded until the guest says it is ready. Returns UML's status."""
-    state, init = prepare_state(kernel, program, tag)
+    state, init = prepare_state(kernel, program, tag, time_travel=time_travel)
     to_guest_r, to_guest_w = os.pipe()
     from_guest_r, from_guest_w = os.pipe()
     with open(state / "console.log", "ab") as console:
