@@ -46,7 +46,7 @@ class Plan:
     kernel: UmlKernel | None = None  # ours, when travel > 0
 
 
-def test_files(args: Iterable[str], python_files: Sequence[str],
+def named_files(args: Iterable[str], python_files: Sequence[str],
                norecurse: Sequence[str]) -> Iterator[Path]:
     """The test files the command-line arguments name (files, directories, node ids)."""
     for arg in args:
@@ -99,7 +99,7 @@ def plan(workers: int, asking: int, others: int, option: str, own: UmlKernel | M
 
 def plan_for(config: pytest.Config, workers: int) -> Plan:
     option = config.option.lab_time_travel
-    files = test_files(config.args, config.getini("python_files"), config.getini("norecursedirs"))
+    files = named_files(config.args, config.getini("python_files"), config.getini("norecursedirs"))
     asking, others = files_asking(files) if option != "off" else (0, 0)
     try:
         own: UmlKernel | MissingError = find_own_kernel()

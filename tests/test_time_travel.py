@@ -94,10 +94,10 @@ def test_files_that_mark_are_found_by_their_text(tmp_path: Path) -> None:
     hidden = tmp_path / ".venv"
     hidden.mkdir()
     (hidden / "test_deep.py").write_text("pytest.mark.time_travel\n")
-    files = list(timetravel.test_files([str(tmp_path)], ["test_*.py"], [".*"]))
+    files = list(timetravel.named_files([str(tmp_path)], ["test_*.py"], [".*"]))
     assert sorted(p.name for p in files) == ["test_life.py", "test_param.py", "test_plain.py"]
     assert timetravel.files_asking(files) == (2, 1)
-    named = timetravel.test_files([f"{tmp_path}/test_plain.py::test_x"], ["test_*.py"], [])
+    named = timetravel.named_files([f"{tmp_path}/test_plain.py::test_x"], ["test_*.py"], [])
     assert timetravel.files_asking(named) == (0, 1)
 
 
