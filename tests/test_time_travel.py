@@ -220,5 +220,7 @@ def test_run_time_travel_on_without_our_kernel(monkeypatch: pytest.MonkeyPatch, 
     assert "\n" not in err
 
 
-def test_a_plain_scenario_does_not_ask_for_time_travel() -> None:
+def test_only_a_scenario_with_a_lifecycle_asks_for_time_travel() -> None:
     assert not asks_time_travel(seed_scenario())
+    assert not asks_time_travel(SimpleNamespace(lifecycle="none"))  # type: ignore[arg-type]
+    assert asks_time_travel(SimpleNamespace(lifecycle="rekey-child"))  # type: ignore[arg-type]

@@ -205,9 +205,9 @@ def _kernel_for(s: Scenario, args: argparse.Namespace, travel: UmlKernel | None 
 
 
 def asks_time_travel(s: Scenario) -> bool:
-    """Whether a cell of ``s`` waits for things (lifecycle events: lifetimes, DPD, restarts)
-    and so is worth a kernel whose clock skips idle time."""
-    return bool(getattr(s, "lifecycle", None))
+    """Whether a cell of ``s`` waits for things (a lifecycle event after the first SA:
+    lifetimes, DPD, restarts) and so is worth a kernel whose clock skips idle time."""
+    return getattr(s, "lifecycle", "none") not in ("none", "", None)
 
 
 def _time_travel(s: Scenario, args: argparse.Namespace) -> UmlKernel | None:
