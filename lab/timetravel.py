@@ -78,8 +78,9 @@ def files_asking(files: Iterable[Path]) -> tuple[int, int]:
 
 def plan(workers: int, asking: int, others: int, option: str, own: UmlKernel | MissingError) -> Plan:
     """How many workers of each kind: none with time-travel unless a test file asks for it;
-    if only such files are named, the time-travel workers get -n and one plain worker takes
-    their unmarked tests (if any); else one time-travel worker joins the plain ones."""
+    if only such files are named (lifecycle cells: the marked ones wait in guest time, the
+    others mostly wait in real time), -n of each kind; else one time-travel worker joins
+    the plain ones. A group that gets no test leaves at once."""
     if option not in OPTION_CHOICES:
         raise UsageError(f"--lab-time-travel: {option!r} is not allowed (allowed: "
                          f"{', '.join(OPTION_CHOICES)})")
@@ -93,7 +94,7 @@ def plan(workers: int, asking: int, others: int, option: str, own: UmlKernel | M
         return Plan(workers, 0, "no test file named on the command line marks time_travel,"
                     " so no time-travel worker was booted")
     if others == 0:
-        return Plan(1, workers, None, own)
+        return Plan(workers, workers, None, own)
     return Plan(workers, 1, None, own)
 
 

@@ -66,7 +66,7 @@ MISSING = MissingError("needs our own UML with time-travel: run ci/build-uml.sh;
 @pytest.mark.parametrize(("workers", "asking", "others", "option", "own", "expect"), [
     (2, 0, 5, "auto", KERNEL, (2, 0)),   # nothing marked: as without time travel
     (2, 1, 5, "auto", KERNEL, (2, 1)),   # some marked among others: one more worker
-    (2, 1, 0, "auto", KERNEL, (1, 2)),   # only files that mark: -n goes to time travel
+    (2, 1, 0, "auto", KERNEL, (2, 2)),   # only files that mark: -n of each kind
     (3, 2, 4, "off", KERNEL, (3, 0)),
     (2, 1, 5, "auto", MISSING, (2, 0)),  # no kernel of ours: real time
 ])
@@ -218,6 +218,14 @@ def test_run_time_travel_on_without_our_kernel(monkeypatch: pytest.MonkeyPatch, 
     err = capsys.readouterr().err.strip()
     assert "--time-travel=on: needs our own UML with time-travel: run ci/build-uml.sh" in err
     assert "\n" not in err
+
+
+def test_doctor_says_whether_our_kernel_is_there(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv(uml.CACHE_VAR, str(tmp_path))
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "travel:  missing: needs our own UML with time-travel: run ci/build-uml.sh" in out
 
 
 def test_only_a_scenario_with_a_lifecycle_asks_for_time_travel() -> None:

@@ -109,6 +109,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         print(f"kernel:  {choice.describe()}")
     except LabError as exc:
         print(f"kernel:  MISSING: {exc}")
+    try:
+        print(f"travel:  {find_own_kernel()}, booted with time-travel for lifecycle cells")
+    except MissingError as exc:
+        print(f"travel:  missing: {exc} (lifecycle cells then run in real time)")
     tag = _tag()
     for name in ("libreswan", "strongswan", *DEFAULT_FLAVORS):
         flavor = parse_flavor(name)
