@@ -25,6 +25,7 @@ from lab.negotiated import check as check_negotiated
 from lab.outcome import ESTABLISHED, Outcome, established, most_specific
 from lab.scenario import SIDES, Scenario
 from lab.topology.build import Topology
+from lab.wire import nat, retransmit
 from lab.wire.capture import Capture
 from lab.wire.decrypt import Decryption, decrypt, write_esp_sa
 from lab.wire.traffic import PingResult, ping
@@ -40,9 +41,19 @@ class Cell:
     negotiate_deadline: float = 20.0
     delete_deadline: float = 5.0
     timings: dict[str, float] = field(default_factory=dict)
+    #: deadlines where the path loses or delays packets (retransmissions take seconds)
+    path_deadlines: tuple[float, float] = (60.0, 30.0)
 
     def __post_init__(self) -> None:
-        self.topology = Topology(self.scenario, self.ident)
+        self.topology = Topology(self.scenario, self.ident, self.tag)
+        if not self.scenario.path.plain:
+            self.negotiate_deadline = max(self.negotiate_deadline, self.path_deadlines[0])
+            self.delete_deadline = max(self.delete_deadline, self.path_deadlines[1])
+        #: the NAT's public address -> the initiator's own (lab.wire.nat); empty without NAT
+        self.inside = nat.inside(self.scenario)
+        #: seconds from the initiate command to both kernels holding the SAs
+        self.established_in: float | None = None
+        self.ike_counts: dict[str, retransmit.IkeCount] = {}
         self.workdir = Path(tempfile.gettempdir()) / f"ipl-{self.ident}"
         self.daemons: dict[str, Daemon] = {}
         self.capture: Capture | None = None
@@ -107,7 +118,9 @@ class Cell:
                              for side in SIDES}
 
     def _held(self) -> dict[str, list[xfrm.SA]]:
-        return {side: xfrm.dump(self.topology.netns(side)) for side in SIDES}
+        """Both kernels' SAs, the NAT's public address read as the initiator's own."""
+        return {side: nat.mapped(xfrm.dump(self.topology.netns(side)), self.inside)
+                for side in SIDES}
 
     def _established(self) -> bool:
         """Both kernels hold ESP SAs both ways, and each sends its traffic (its own, or
@@ -148,10 +161,13 @@ class Cell:
     def negotiate(self) -> Outcome:
         """Initiate and watch until the negotiation ends; raise NegotiationError when its
         outcome is not the scenario's ``expect`` (a failure names its class)."""
+        started = time.monotonic()
         with self.phase("initiate"):
             self.daemons[self.scenario.initiator].initiate()
         with self.phase("ike"):
             self.outcome = self._watch()
+        if self.outcome.cls == ESTABLISHED:
+            self.established_in = time.monotonic() - started
         expect = self.scenario.expect
         problem = self.outcome.against(expect)
         # SAs whose mode is not a side's configured one, in a cell that expects them
@@ -174,20 +190,24 @@ class Cell:
         netns, source = self.topology.traffic_end(self.scenario.initiator)
         target = self.topology.traffic_end(self.scenario.responder)[1]
         with self.phase("traffic"):
-            self.ping = ping(netns, target, self.scenario.pings, src=source)
+            # a lossy path loses echoes: ping until as many replies came (or 10 times as many sent)
+            need = self.scenario.pings if self.scenario.path.lossy else None
+            self.ping = ping(netns, target, self.scenario.pings, src=source, need=need)
         return self.ping
 
     def judge(self) -> Verdict:
         with self.phase("dissect"):  # stop() dissects what the capture holds (scapy)
             assert self.capture is not None and self.ping is not None
             self.capture.stop()
-            packets = self.capture.packets
+            packets = nat.mapped(self.capture.packets, self.inside)
+            self.ike_counts = retransmit.count(
+                packets, {side: self.scenario.peer(side).address for side in SIDES})
         with self.phase("verdict"):
             self.sas = self._held()
             self.verdict = judge(self.scenario, packets, self.sas, self.ping)
         with self.phase("decrypt"):
             self.decryption = decrypt(packets, [sa for held in self.sas.values() for sa in held],
-                                      self.ping)
+                                      self.ping, lossy=self.scenario.path.lossy)
             self.verdict.problems += [f"(e) {p}" for p in self.decryption.problems]
         with self.phase("negotiated"):
             statuses = {side: daemon.status() for side, daemon in self.daemons.items()}
@@ -195,6 +215,22 @@ class Cell:
             self.verdict.negotiated = self.negotiated
             self.verdict.add(self.negotiated.problems)
         return self.verdict
+
+    def path_report(self) -> list[str]:
+        """The path, each daemon's IKE retransmissions, the time to establish."""
+        s = self.scenario
+        lines = [f"path: {s.path.describe()}" + (f"; fragmentation {s.fragmentation}"
+                                                  if s.fragmentation != "default" else "")
+                 + (f"; encapsulation {s.encapsulation}" if s.encapsulation != "auto" else "")]
+        for side, n in self.ike_counts.items():
+            daemon = self.daemons.get(side)
+            who = f"{side} ({daemon.name} {daemon.version(daemon.ctx.flavor, self.tag)})" \
+                if daemon else side
+            lines.append(f"{who}: {n.messages} IKE messages sent, {n.retransmissions}"
+                         " retransmitted")
+        if self.established_in is not None:
+            lines.append(f"established in {self.established_in:.2f} s")
+        return lines
 
     def sides(self) -> dict[str, Side]:
         """Each peer as findings name it: its side, daemon and version, address."""
@@ -281,6 +317,9 @@ class Cell:
         if self.outcome is not None:
             rundir.write("outcome.txt", f"expected: {self.scenario.expect}\nseen: {self.outcome}\n")
         rundir.write("timings.txt", "".join(f"{k}: {v:.3f} s\n" for k, v in self.timings.items()))
+        rundir.write("path.txt", "\n".join(self.path_report()) + "\n")
+        if not self.scenario.path.plain and "router" in self.topology.ns:
+            self._dump_router(rundir)
         if extra:
             extra(rundir)
 
@@ -299,6 +338,15 @@ class Cell:
             return xfrm.dump(self.topology.netns(side))
         except OSError:
             return []
+
+    def _dump_router(self, rundir: RunDir) -> None:
+        """The router's qdiscs and filters with their counters (what the path dropped)."""
+        lines = []
+        for argv in (["tc", "-s", "qdisc", "show"], ["tc", "-s", "filter", "show", "dev", "e0"],
+                     ["tc", "-s", "filter", "show", "dev", "e1"]):
+            out = runner.run(argv, tag=self.tag, netns=self.topology.netns("router"), check=False)
+            lines.append(f"$ {' '.join(argv)}\n{out.stdout}{out.stderr}")
+        rundir.write("router-tc.txt", "\n".join(lines))
 
     def _dump_kernel_state(self, rundir: RunDir) -> None:
         for side in SIDES:

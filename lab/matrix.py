@@ -13,12 +13,13 @@ line gives their whole grid instead."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lab.algorithms import parse_proposal
 from lab.errors import UsageError
 from lab.flavors import parse_flavor
 from lab.scenario import AUTHS, MODES, Peer, Scenario
+from lab.topology.path import PathSpec
 from lab.topology.table import FAMILIES, TOPOLOGIES
 
 DEFAULT_FLAVORS = ("libreswan@bookworm", "libreswan@sid", "strongswan@bookworm",
@@ -66,6 +67,51 @@ EXTRA_AUTH = (("rsa", 2), ("ecdsa", 2), ("rsa", 1))
 AUTH_MODES = ("tunnel",)
 AUTH_PROPOSALS = ("aes256-sha256",)
 
+
+
+@dataclass(frozen=True)
+class PathCase:
+    """A named condition of the path between the peers (topology routed); some need a
+    family, mode or authentication of their own (NAT: IPv4 tunnel; MTU: certificates)."""
+
+    name: str
+    summary: str
+    path: PathSpec = field(default_factory=PathSpec)
+    family: str = DEFAULT_FAMILY
+    modes: tuple[str, ...] = MODES
+    auth: str | None = None  # None: the cell's own
+    fragmentation: str = "default"
+    encapsulation: str = "auto"
+
+
+#: the path axis (--lab-paths): name -> case
+PATHS: dict[str, PathCase] = {c.name: c for c in (
+    PathCase("loss20", "20% of the packets lost, each direction", PathSpec(loss=20)),
+    PathCase("delay100", "100 ms +- 50 ms delay, 25% reordered, each direction",
+             PathSpec(delay=100, jitter=50, reorder=25)),
+    PathCase("dup10", "10% of the packets duplicated", PathSpec(duplicate=10)),
+    PathCase("rate256", "256 kbit/s each direction", PathSpec(rate=256)),
+    PathCase("drop1", "the initiator's first IKE packet dropped", PathSpec(drop_ike=1)),
+    PathCase("drop1resp", "the responder's first IKE packet dropped",
+             PathSpec(drop_ike=1, drop_from="responder")),
+    PathCase("mtu1280", "link MTU 1280, certificates, IKE fragmentation on",
+             PathSpec(mtu=1280), auth="rsa", fragmentation="on"),
+    PathCase("mtu1280nofrag", "link MTU 1280, certificates, IKE fragmentation off",
+             PathSpec(mtu=1280), auth="rsa", fragmentation="off"),
+    PathCase("nat", "the initiator behind a NAT (IPv4): ESP in UDP 4500",
+             PathSpec(nat=True), family="ipv4", modes=("tunnel",)),
+    PathCase("encap", "ESP in UDP forced without NAT (IPv4)", family="ipv4",
+             encapsulation="force"),
+)}
+DEFAULT_PATH = "none"
+#: the path cells of the default matrix: these paths, IKEv2 tunnel mode, PATH_PROPOSALS,
+#: between flavors of different implementations (the interop question)
+EXTRA_PATHS = ("drop1", "nat")
+PATH_PROPOSALS = ("aes128-sha1",)
+PATH_MODES = ("tunnel",)
+PATH_IKE = (2,)
+
+
 #: What `cell_id` makes of a matrix cell, for readers of test reports (ci/report.py); the
 #: topology and the family follow only where they are not host-to-host and ipv6.
 def _alternatives(names: object) -> str:
@@ -76,7 +122,8 @@ CELL_ID = re.compile(
     r"(?P<i>\w+)-(?P<r>\w+)-ikev(?P<v>\d)-(?P<m>transport|tunnel)-(?P<p>.+?)"
     rf"(?:-(?P<t>{_alternatives(t for t in TOPOLOGIES if t != DEFAULT_TOPOLOGY)}))?"
     rf"(?:-(?P<f>{_alternatives(f for f in FAMILIES if f != DEFAULT_FAMILY)}))?"
-    rf"(?:-(?P<a>{_alternatives(a for a in AUTHS if a != DEFAULT_AUTH)}))?")
+    rf"(?:-(?P<a>{_alternatives(a for a in AUTHS if a != DEFAULT_AUTH)}))?"
+    rf"(?:-(?P<path>{_alternatives(PATHS)}))?")
 
 
 def buildable(topology: str, family: str, mode: str) -> bool:
@@ -118,12 +165,14 @@ class MatrixCell:
     topology: str = DEFAULT_TOPOLOGY
     family: str = DEFAULT_FAMILY
     auth: str = DEFAULT_AUTH
+    path: str = DEFAULT_PATH
 
     @property
     def id(self) -> str:
         extra = [w for w, default in ((self.topology, DEFAULT_TOPOLOGY),
                                       (self.family, DEFAULT_FAMILY),
-                                      (self.auth, DEFAULT_AUTH)) if w != default]
+                                      (self.auth, DEFAULT_AUTH),
+                                      (self.path, DEFAULT_PATH)) if w != default]
         return cell_id(self.initiator, self.responder, f"ikev{self.ike_version}", self.mode,
                        self.proposals, *extra)
 
@@ -141,11 +190,14 @@ class MatrixCell:
         left, right = (Peer(address, flavor, prefixlen, subnet=net if subnets else None)
                        for (address, prefixlen), flavor, net in zip(
                            plan.outer, (self.initiator, self.responder), plan.subnets, strict=True))
+        case = PATHS.get(self.path)
         return Scenario(
             name=self.id, left=left, right=right, topology=self.topology,
             ike_version=self.ike_version, mode=self.mode, auth=self.auth,
             ike=parse_proposal(ike, f"proposal set {self.proposals}: ike", needs_dh=True),
             esp=parse_proposal(pset.esp, f"proposal set {self.proposals}: esp", needs_dh=False),
+            **({"path": case.path, "fragmentation": case.fragmentation,
+                "encapsulation": case.encapsulation} if case else {}),
         )
 
 
@@ -175,12 +227,15 @@ class MatrixSelection:
     axes: tuple[tuple[str, str], ...] | None = None
     #: authentications over the whole grid; None: PSK, plus EXTRA_AUTH
     auths: tuple[str, ...] | None = None
+    #: path cases (PATHS) over the whole grid, and nothing else; None: EXTRA_PATHS
+    paths: tuple[str, ...] | None = None
 
     @classmethod
     def from_options(cls, flavors: str | None, ike: str | None, modes: str | None,
                      proposals: str | None, pairs: str | None = None,
                      prefix: str = "--lab-", topologies: str | None = None,
-                     families: str | None = None, auth: str | None = None) -> MatrixSelection:
+                     families: str | None = None, auth: str | None = None,
+                     paths: str | None = None) -> MatrixSelection:
         chosen = split_list(flavors, f"{prefix}flavors", None, DEFAULT_FLAVORS)
         for name in chosen:
             parse_flavor(name, f"{prefix}flavors")  # raises with the allowed values
@@ -206,10 +261,31 @@ class MatrixSelection:
                    split_list(modes, f"{prefix}modes", MODES, MODES),
                    split_list(proposals, f"{prefix}proposals", tuple(PROPOSAL_SETS),
                               tuple(PROPOSAL_SETS)), tuple(chosen_pairs), axes,
-                   split_list(auth, f"{prefix}auth", AUTHS, ()) or None)
+                   split_list(auth, f"{prefix}auth", AUTHS, ()) or None,
+                   split_list(paths, f"{prefix}paths", tuple(PATHS), ()) or None)
+
+    def path_cell(self, case: PathCase, i: str, r: str, v: int, m: str, p: str,
+                  a: str) -> MatrixCell:
+        return MatrixCell(i, r, v, m, p, "routed", case.family, case.auth or a, case.name)
+
+    def path_cells(self, pairs: tuple[tuple[str, str], ...]) -> list[MatrixCell]:
+        """--lab-paths: the named cases over the whole grid; else EXTRA_PATHS, IKEv2 tunnel,
+        PATH_PROPOSALS, between different implementations."""
+        if self.paths is not None:
+            return [self.path_cell(PATHS[n], i, r, v, m, p, a) for n in self.paths
+                    for i, r in pairs for v in self.ike_versions for m in self.modes
+                    if m in PATHS[n].modes for p in self.proposals
+                    for a in self.auths or (DEFAULT_AUTH,)]
+        return [self.path_cell(PATHS[n], i, r, v, m, p, DEFAULT_AUTH) for n in EXTRA_PATHS
+                for i, r in pairs if parse_flavor(i, "").impl != parse_flavor(r, "").impl
+                for v in self.ike_versions if v in PATH_IKE
+                for m in self.modes if m in PATH_MODES and m in PATHS[n].modes
+                for p in self.proposals if p in PATH_PROPOSALS]
 
     def cells(self) -> list[MatrixCell]:
         pairs = self.pairs or tuple((i, r) for i in self.flavors for r in self.flavors)
+        if self.paths is not None:
+            return self.path_cells(pairs)
         if self.axes is not None:
             blocks = [(self.axes, self.proposals)]
         else:
@@ -224,4 +300,6 @@ class MatrixSelection:
                       for a, v in EXTRA_AUTH if v in self.ike_versions for i, r in pairs
                       for m in self.modes if m in AUTH_MODES
                       for p in self.proposals if p in AUTH_PROPOSALS]
+        if self.axes is None and self.auths is None:
+            cells += self.path_cells(pairs)
         return cells

@@ -53,6 +53,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("auth", "authentications in the matrix, comma-separated: psk, rsa, ecdsa (certificates "
            "the lab makes per run; default: psk, plus rsa and ecdsa in IKEv2 and rsa in IKEv1, "
            "tunnel mode, for the aes256-sha256 set)", metavar="LIST"),
+    Option("paths", "conditions of the path between the peers, comma-separated (a router in "
+           "between): loss20, delay100, dup10, rate256, drop1, drop1resp, mtu1280, "
+           "mtu1280nofrag, nat, encap; naming any gives only those, over the whole grid "
+           "(default: drop1 and nat, IKEv2 tunnel aes128-sha1, between different daemons)",
+           metavar="LIST"),
     Option("repeat", "run every lab cell N times, each run its own test (id suffix -repIofN), "
            "and report each cell's pass ratio at the end (default 1)", metavar="N"),
     Option("keep-artifacts", "keep every cell's run directory, not only those of failed cells "

@@ -75,7 +75,8 @@ def pytest_configure(config: pytest.Config) -> None:
         opt = config.option
         MatrixSelection.from_options(opt.lab_flavors, opt.lab_ike, opt.lab_modes, opt.lab_proposals,
                                      opt.lab_pairs, topologies=opt.lab_topologies,
-                                     families=opt.lab_families, auth=opt.lab_auth)
+                                     families=opt.lab_families, auth=opt.lab_auth,
+                                                 paths=opt.lab_paths)
         repeats = parse_repeat(opt.lab_repeat)
     except LabError as exc:
         raise pytest.UsageError(str(exc)) from None

@@ -22,7 +22,8 @@ from lab.errors import ScenarioError, UsageError
 from lab.flavors import parse_flavor
 from lab.identity import Identity, parse_identity
 from lab.native import Native, check_native, native_to_dict, parse_native
-from lab.topology.table import TOPOLOGIES, family_name
+from lab.topology.path import MTU_RANGE, PathSpec, path_from_dict, path_to_dict
+from lab.topology.table import TOPOLOGIES, address, family_name
 
 MODES = ("transport", "tunnel")
 IKE_VERSIONS = (1, 2)
@@ -37,6 +38,10 @@ PINGS_RANGE = (1, 100)
 #: its daemon's words to these classes (its ``outcome_words`` table).
 EXPECTS = ("established", "no-proposal-chosen", "authentication-failed", "ts-unacceptable",
            "mode-mismatch", "version-mismatch", "timeout")
+#: IKE fragmentation (RFC 7383, and IKEv1's): each daemon's own default, or set on or off
+FRAGMENTATIONS = ("default", "on", "off")
+#: UDP encapsulation of ESP (RFC 3948): where a NAT is detected, or always (forced)
+ENCAPSULATIONS = ("auto", "force")
 
 
 #: what a scenario name may hold: it reaches only comments and headers of the rendered files,
@@ -240,6 +245,10 @@ class Scenario:
     expect: str = "established"
     topology: str = "host-to-host"
     auth: str = "psk"
+    #: what the path between the peers does (the router of topology routed applies it)
+    path: PathSpec = field(default_factory=PathSpec)
+    fragmentation: str = "default"
+    encapsulation: str = "auto"
 
     def __post_init__(self) -> None:
         check_name("name", self.name)
@@ -250,6 +259,8 @@ class Scenario:
         check_choice("expect", self.expect, EXPECTS)
         check_choice("fault", self.fault, FAULTS)
         check_choice("auth", self.auth, AUTHS)
+        check_choice("fragmentation", self.fragmentation, FRAGMENTATIONS)
+        check_choice("encapsulation", self.encapsulation, ENCAPSULATIONS)
         check_int("ike_lifetime", self.ike_lifetime, *LIFETIME_RANGE, " seconds")
         check_int("child_lifetime", self.child_lifetime, *LIFETIME_RANGE, " seconds")
         check_int("pings", self.pings, *PINGS_RANGE)
@@ -275,6 +286,7 @@ class Scenario:
             raise ScenarioError(f"right.address: {show(self.right.address)} equals left.address"
                                 " (allowed: two different addresses)")
         _check_topology(self)
+        _check_path(self)
 
     @property
     def outer_family(self) -> int:
@@ -298,6 +310,13 @@ class Scenario:
 
     def peer(self, side: str) -> Peer:
         return self.left if side == "left" else self.right
+
+    def address_seen(self, side: str, by: str) -> str:
+        """The address ``by`` sees ``side``'s packets come from: behind the NAT, the
+        initiator's are the router's on the responder's network."""
+        if self.path.nat and side == self.initiator and by != side:
+            return address(self, "router", by)[0]
+        return self.peer(side).address
 
     def psk_of(self, side: str) -> str:
         own = self.peer(side).psk
@@ -409,9 +428,36 @@ def _check_topology(s: Scenario) -> None:
                                     " outside both subnets)")
 
 
+def _check_path(s: Scenario) -> None:
+    """The path's conditions need the router of topology routed; NAT is IPv4, tunnel mode."""
+    if not isinstance(s.path, PathSpec):
+        raise ScenarioError(f"path: {show(s.path)} is not a path (allowed: a [path] table)")
+    s.path.check("path")
+    if s.path.plain:
+        return
+    routers = any(end.address == "router" for link in TOPOLOGIES[s.topology].links
+                  for end in (link.a, link.b))
+    if not routers:
+        raise ScenarioError(f"path: {s.path.describe()} needs a router between the peers"
+                            f" (allowed: topology routed, not {s.topology})")
+    low, high = MTU_RANGE[s.outer_family]
+    if s.path.mtu and not low <= s.path.mtu <= high:
+        raise ScenarioError(f"path.mtu: {s.path.mtu} is not allowed for IPv{s.outer_family}"
+                            f" (allowed: {low}..{high} bytes, or 0 for 1500)")
+    if s.path.nat:
+        if s.outer_family != 4:
+            raise ScenarioError("path.nat: true needs IPv4 between the peers (allowed: NAT"
+                                " with IPv4 addresses; IPv6 has no masquerade here)")
+        for side in SIDES:
+            if s.mode_of(side) != "tunnel":
+                where = f"{side}.mode" if s.peer(side).mode else "mode"
+                raise ScenarioError(f"{where}: {show(s.mode_of(side))} is not allowed behind"
+                                    " NAT (allowed: tunnel)")
+
+
 _TOP_KEYS = {"name", "left", "right", "ike_version", "mode", "psk", "ike", "esp",
              "responder_esp", "ike_lifetime", "child_lifetime", "initiator", "pings", "fault",
-             "expect", "topology", "auth"}
+             "expect", "topology", "auth", "path", "fragmentation", "encapsulation"}
 _PEER_KEYS = {"address", "flavor", "prefixlen", "psk", "mode", "ike_version", "ike", "esp",
               "subnet", "id", "native"}
 
@@ -449,7 +495,9 @@ def scenario_from_dict(data: dict[str, Any], source: str = "scenario") -> Scenar
     if "responder_esp" in data:
         kwargs["responder_esp"] = parse_proposal(data["responder_esp"], f"{source}: responder_esp",
                                                  needs_dh=False)
-    for key in _TOP_KEYS - {"left", "right", "ike", "esp", "responder_esp"}:
+    if "path" in data:
+        kwargs["path"] = path_from_dict(data["path"], f"{source}: path")
+    for key in _TOP_KEYS - {"left", "right", "ike", "esp", "responder_esp", "path"}:
         if key in data:
             kwargs[key] = data[key]
     named = "name" in kwargs
@@ -469,7 +517,10 @@ def scenario_to_dict(s: Scenario) -> dict[str, Any]:
         "ike": show_proposals(as_list(s.ike)), "esp": show_proposals(as_list(s.esp)),
         "ike_lifetime": s.ike_lifetime,
         "child_lifetime": s.child_lifetime, "initiator": s.initiator, "pings": s.pings,
-        "fault": s.fault, "expect": s.expect, "topology": s.topology, "auth": s.auth}
+        "fault": s.fault, "expect": s.expect, "topology": s.topology, "auth": s.auth,
+        "fragmentation": s.fragmentation, "encapsulation": s.encapsulation}
+    if not s.path.plain:
+        data["path"] = path_to_dict(s.path)
     if s.responder_esp is not None:
         data["responder_esp"] = str(s.responder_esp)
     for side in SIDES:

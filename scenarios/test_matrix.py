@@ -45,7 +45,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         selection = MatrixSelection.from_options(opt.lab_flavors, opt.lab_ike, opt.lab_modes,
                                                  opt.lab_proposals, opt.lab_pairs,
                                                  topologies=opt.lab_topologies,
-                                                 families=opt.lab_families, auth=opt.lab_auth)
+                                                 families=opt.lab_families, auth=opt.lab_auth,
+                                                 paths=opt.lab_paths)
     except LabError as exc:
         raise pytest.UsageError(str(exc)) from None
     known = _known()

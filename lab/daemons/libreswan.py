@@ -38,6 +38,11 @@ DH = {"modp768": "modp768", "modp1024": "modp1024", "modp1536": "modp1536",
       "modp2048": "modp2048", "modp3072": "modp3072", "modp4096": "modp4096",
       "ecp256": "dh19", "ecp384": "dh20", "ecp521": "dh21", "curve25519": "dh31",
       "curve448": "curve448"}
+#: scenario fragmentation -> ipsec.conf fragmentation= ("yes" fragments an IKE message
+#: over 576/1280 bytes from its first retransmission on, once the peer said it can)
+FRAGMENTATION = {"on": "yes", "off": "no"}
+#: scenario encapsulation -> ipsec.conf encapsulation= ("yes": claim a NAT, ESP in UDP)
+ENCAPSULATION = {"force": "yes"}
 #: scenario auth -> ipsec.conf authby
 AUTHBY = {"psk": "secret", "rsa": "rsasig", "ecdsa": "ecdsa"}
 #: (IKE version, what) Libreswan cannot do whatever its version, and why
@@ -184,7 +189,7 @@ class Libreswan(Daemon):
         ike, esp = s.ike_list(self.side), s.esp_list(self.side)
         conn = [
             ("left", self.peer.address),
-            ("right", self.other.address),
+            ("right", s.address_seen(self.other_side, by=self.side)),
             *self._subnets(),
             ("leftid", ipsec_id(s.identity(self.side))),
             ("rightid", ipsec_id(s.identity(self.other_side))),
@@ -199,6 +204,10 @@ class Libreswan(Daemon):
             ("salifetime", f"{s.child_lifetime}s"),
             ("leftupdown", "%disabled"),  # the lab routes (its topology); 0.7 s saved per SA
             ("keyingtries", "1"),
+            *([("fragmentation", FRAGMENTATION[s.fragmentation])]
+              if s.fragmentation in FRAGMENTATION else []),
+            *([("encapsulation", ENCAPSULATION[s.encapsulation])]
+              if s.encapsulation in ENCAPSULATION else []),
             ("auto", "add"),
         ]
         if s.auth != "psk":
@@ -242,6 +251,9 @@ class Libreswan(Daemon):
     def _subnets(self) -> list[tuple[str, str]]:
         """leftsubnet/rightsubnet behind the gateways (net-to-net); pluto takes each
         family from the addresses, IPv4 subnets between IPv6 gateways included."""
+        if self.scenario.path.nat:  # the initiator's own address, not the NAT's: /32 each
+            return [("leftsubnet", f"{self.peer.address}/32"),
+                    ("rightsubnet", f"{self.other.address}/32")]
         if self.peer.subnet is None or self.other.subnet is None:
             return []
         return [("leftsubnet", self.peer.subnet), ("rightsubnet", self.other.subnet)]

@@ -210,6 +210,13 @@ class Racoon(Daemon):
         gap = _algorithm_gap(scenario, side)
         if gap:
             return f"{flavor.name}: {gap}"
+        missing = [what for what, asked in (
+            ("NAT traversal (nat_traversal)", scenario.path.nat),
+            ("forced UDP encapsulation (nat_traversal force)", scenario.encapsulation == "force"),
+            ("IKE fragmentation settings (ike_frag)", scenario.fragmentation != "default"))
+            if asked]
+        if missing:
+            return (f"{flavor.name}: the lab's racoon driver does not render {missing[0]} yet")
         if not PFKEY_PROC.exists():
             return (f"{flavor.name}: the running kernel has no PF_KEY ({PFKEY_PROC} is missing;"
                     " racoon and setkey need CONFIG_NET_KEY / the af_key module)")

@@ -110,6 +110,12 @@ OUTCOME_WORDS: tuple[Words, ...] = (
 # -- spelling -------------------------------------------------------------------
 
 
+#: scenario fragmentation -> swanctl.conf fragmentation (yes: when a message is too big)
+FRAGMENTATION = {"on": "yes", "off": "no"}
+#: scenario encapsulation -> swanctl.conf encap (yes: fake NAT-D payloads, ESP in UDP)
+ENCAPSULATION = {"force": "yes"}
+
+
 def spell_ike(p: Proposal) -> str:
     """``aes128-sha1-modp2048``; an AEAD cipher gets a PRF instead of an integrity part,
     and an explicit PRF follows the integrity part (``aes128-sha256-prfsha384-ecp256``)."""
@@ -346,8 +352,8 @@ class StrongSwan(Daemon):
 
     def swanctl_conf(self) -> str:
         s = self.scenario
-        me, peer = self.peer.address, self.other.address
         other_side = "right" if self.side == "left" else "left"
+        me, peer = self.peer.address, s.address_seen(other_side, by=self.side)
         my_id, their_id = swanctl_id(s.identity(self.side)), swanctl_id(s.identity(other_side))
         child: Settings = {
             "mode": s.mode_of(self.side),
@@ -358,6 +364,8 @@ class StrongSwan(Daemon):
         }
         if self.peer.subnet and self.other.subnet:  # net-to-net: the subnets behind the peers
             child.update(local_ts=self.peer.subnet, remote_ts=self.other.subnet)
+        elif s.path.nat:  # the initiator's own address, not the NAT's
+            child.update(local_ts=f"{self.peer.address}/32", remote_ts=f"{self.other.address}/32")
         local: Settings = {"auth": AUTH[s.auth], "id": my_id}
         if s.auth != "psk":
             local["certs"] = "peer.pem"
@@ -370,6 +378,10 @@ class StrongSwan(Daemon):
             "over_time": f"{s.ike_lifetime // 10}s",
             "keyingtries": "1",
             "mobike": "no",  # one address per peer: nothing to update
+            **({"fragmentation": FRAGMENTATION[s.fragmentation]}
+               if s.fragmentation in FRAGMENTATION else {}),
+            **({"encap": ENCAPSULATION[s.encapsulation]}
+               if s.encapsulation in ENCAPSULATION else {}),
             **({"send_cert": "always"} if s.auth != "psk" else {}),
             "local": local,
             "remote": {"auth": AUTH[s.auth], "id": their_id},

@@ -94,7 +94,8 @@ def main() -> None:
                 os.close(fd)
             os.chdir(boot["cwd"])
             # In here the host's PIDs mean nothing: the program owns what it starts.
-            env = dict(boot["env"], **{owner.OWNER_VAR: str(owner.Owner.me())})
+            env = dict(boot["env"], **{owner.OWNER_VAR: str(owner.Owner.me()),
+                                       modules.RELEASE_VAR: str(boot["modules"])})
             os.execve(boot["argv"][0], boot["argv"], env)
         os.close(in_r)
         os.close(out_w)

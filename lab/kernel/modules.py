@@ -22,6 +22,11 @@ LAB_MODULES = (
     "af_key", "xfrm6_tunnel", "tunnel6", "xfrm4_tunnel", "veth", "tun",
 )
 CRYPTO_DIRS = ("kernel/crypto", "kernel/lib/crypto", "kernel/arch/x86/crypto")
+#: set by the UML guest for its program: the release directory of the kernel's modules
+RELEASE_VAR = "IPSEC_LAB_MODULES_DIR"
+#: loaded only when a cell's path needs them (lab.topology.impair): netem, nftables, NAT
+PATH_MODULES = ("sch_netem", "nf_tables", "nft_ct", "nft_masq", "nft_chain_nat", "nf_nat",
+                "nf_conntrack", "nf_defrag_ipv4", "nf_defrag_ipv6")
 
 
 def module_dir(release_dir: Path) -> dict[str, list[str]]:
@@ -79,3 +84,13 @@ def crypto_modules(release_dir: Path) -> list[str]:
     deps = module_dir(release_dir)
     return sorted(name for name, entry in deps.items()
                   if entry[0].startswith(CRYPTO_DIRS))
+
+
+def ensure(names: tuple[str, ...] | list[str]) -> list[str]:
+    """Inside UML: load ``names`` now (the guest's kernel calls no modprobe helper). On the
+    host (no RELEASE_VAR) the kernel loads what it needs itself. Already loaded: no cost
+    but one failed finit_module each."""
+    release = os.environ.get(RELEASE_VAR)
+    if not release:
+        return []
+    return load(Path(release), list(names))

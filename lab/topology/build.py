@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import errno
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
+from lab.run import TAG_VAR
 from lab.scenario import Scenario
+from lab.topology import impair
 from lab.topology.netns import NetNS, entered
 from lab.topology.table import NODE_SUFFIX, TOPOLOGIES, End, Layout, Route, address, network
 
@@ -44,6 +46,7 @@ class Topology:
 
     scenario: Scenario
     ident: str
+    tag: str = field(default_factory=lambda: os.environ.get(TAG_VAR, "ipsec-lab"))
 
     def __post_init__(self) -> None:
         self.layout: Layout = TOPOLOGIES[self.scenario.topology]
@@ -83,8 +86,11 @@ class Topology:
         # Permanent neighbour entries: the first IKE packet must not wait on neighbour
         # discovery over a link that came up a moment ago (the kernel retries after 1 s).
         # The nd-deadlock fault needs neighbour discovery, so it gets none.
-        if self.scenario.fault == "nd-deadlock":
-            return
+        if self.scenario.fault != "nd-deadlock":
+            self._neighbours(macs)
+        impair.apply(self, self.tag)  # the path's conditions, on the router
+
+    def _neighbours(self, macs: dict[End, str]) -> None:
         for link in self.layout.links:
             for me, other in ((link.a, link.b), (link.b, link.a)):
                 with iproute_in(self.netns(me.node)) as ipr:

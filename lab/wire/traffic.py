@@ -62,10 +62,16 @@ def echo_request(family: int, ident: int, seq: int, payload: bytes) -> bytes:
     return struct.pack("!BBHHH", kind, 0, checksum(header + payload), ident, seq) + payload
 
 
+#: with ``need``: at most this many requests per reply wanted
+NEED_FACTOR = 10
+
+
 def ping(netns: str, dst: str, count: int, timeout: float = 1.0,
-         payload: bytes = b"ipsec-lab ping ", src: str | None = None) -> PingResult:
+         payload: bytes = b"ipsec-lab ping ", src: str | None = None,
+         need: int | None = None) -> PingResult:
     """Send ``count`` echo requests, one after the other's reply (or timeout); ICMP or
-    ICMPv6 after ``dst``'s family, from ``src`` if given."""
+    ICMPv6 after ``dst``'s family, from ``src`` if given. With ``need`` (a lossy path):
+    go on until that many replies came, or NEED_FACTOR times as many requests went."""
     family = ipaddress.ip_address(dst).version
     result = PingResult(ident=os.getpid() & 0xFFFF, family=family, src=src, dst=dst)
     af, proto = ((socket.AF_INET6, socket.IPPROTO_ICMPV6) if family == 6
@@ -74,7 +80,10 @@ def ping(netns: str, dst: str, count: int, timeout: float = 1.0,
     with socket_in(netns, af, socket.SOCK_RAW, proto) as sock:
         if src:
             sock.bind((src, 0))
-        for seq in range(1, count + 1):
+        limit = count if need is None else need * NEED_FACTOR
+        for seq in range(1, limit + 1):
+            if need is not None and len(result.replies) >= need:
+                break
             sock.sendto(echo_request(family, result.ident, seq, payload), (dst, 0))
             result.sent.append(seq)
             started = time.monotonic()

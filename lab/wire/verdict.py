@@ -4,7 +4,9 @@
     nothing of the traffic between the hosts behind them (net-to-net) is in clear text;
 (b) the SPIs seen in each direction are exactly those negotiated for it, as both
     kernels hold them; (c) ESP sequence numbers start at 1 and rise by one;
-(d) ESP packets = echo requests sent + replies received; and (e, lab.wire.decrypt)
+(d) ESP packets = echo requests sent + replies received (on a lossy path: the
+    initiator's ESP packets = requests sent, the responder's between the replies received
+    and the requests sent: the capture holds what each peer sent); and (e, lab.wire.decrypt)
     decrypted with the kernels' keys, the ESP carries exactly those echoes.
 It also reports what lab.negotiated and lab.teardown found (``add``): both kernels'
 copies of each SA agree, the SAs and the daemons' accounts match the scenario, and
@@ -89,6 +91,7 @@ def judge(scenario: Scenario, packets: list[Packet], sas: dict[str, list[SA]],
 
     cleartext: list[str] = []
     esp = echo = 0
+    esp_from: dict[str, int] = {left: 0, right: 0}
     for p in packets:
         if {p.src, p.dst} == inner != pair:  # the hosts' own packets on the peers' link
             cleartext.append(p.line())
@@ -99,6 +102,7 @@ def judge(scenario: Scenario, packets: list[Packet], sas: dict[str, list[SA]],
         kind = p.kind
         if kind == "esp":
             esp += 1
+            esp_from[p.src] += 1
             by_dir[(p.src, p.dst)].seen.setdefault(p.spi or 0, []).append(p.seq or 0)
         elif kind in ("ike", "nd"):
             continue
@@ -123,6 +127,9 @@ def judge(scenario: Scenario, packets: list[Packet], sas: dict[str, list[SA]],
                 problems.append(f"(c) {d.label} spi 0x{spi:08x}: sequence numbers "
                                 f"{seqs[:8]}{'...' if len(seqs) > 8 else ''}, expected 1, 2, 3, ...")
 
+    if scenario.path.lossy:
+        problems += _lossy_counts(scenario, esp_from, ping)
+        return Verdict(directions, problems, esp, echo)
     wanted = len(ping.sent) + len(ping.replies)
     if esp != wanted:
         problems.append(f"(d) {esp} ESP packets on the wire, expected {wanted} "
@@ -130,3 +137,23 @@ def judge(scenario: Scenario, packets: list[Packet], sas: dict[str, list[SA]],
     if ping.lost:
         problems.append(f"{ping.tool}: no reply to sequence number(s) {ping.lost}")
     return Verdict(directions, problems, esp, echo)
+
+
+def _lossy_counts(scenario: Scenario, esp_from: dict[str, int], ping: PingResult) -> list[str]:
+    """(d) on a lossy path: every request the initiator sent is on its side of the wire;
+    the responder answered at least the replies that came back, at most every request;
+    and the ping got the replies it needed."""
+    problems = []
+    sent_by = esp_from[scenario.peer(scenario.initiator).address]
+    answered_by = esp_from[scenario.peer(scenario.responder).address]
+    if sent_by != len(ping.sent):
+        problems.append(f"(d) the initiator sent {sent_by} ESP packets, expected"
+                        f" {len(ping.sent)} (the echo requests sent)")
+    if not len(ping.replies) <= answered_by <= len(ping.sent):
+        problems.append(f"(d) the responder sent {answered_by} ESP packets, expected"
+                        f" {len(ping.replies)}..{len(ping.sent)} (replies received ..."
+                        " requests sent)")
+    if len(ping.replies) < scenario.pings:
+        problems.append(f"{ping.tool}: {len(ping.replies)} replies to {len(ping.sent)}"
+                        f" requests on a lossy path, needed {scenario.pings}")
+    return problems
