@@ -4,7 +4,7 @@ Pure data and validation. The router of the ``routed`` topology applies it
 (lab.topology.impair): the kernel's netem qdisc on both of its links (loss, delay and
 jitter, reordering, duplication, rate: each direction on its own), a link MTU on every
 link, nftables rules that drop the first N IKE packets of one side (deterministic
-retransmissions), and IPv4 masquerade of the initiator's packets (NAT, RFC 3948).
+retransmissions), and a one-to-one NAT of the initiator (IPv4; ESP in UDP, RFC 3948).
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class PathSpec:
     mtu: int = 0  # the MTU of every link; 0: 1500
     drop_ike: int = 0  # drop the first N IKE packets that ``drop_from`` sends
     drop_from: str = "initiator"
-    nat: bool = False  # IPv4 masquerade of the initiator's packets on the router
+    nat: bool = False  # one-to-one NAT of the initiator on the router (IPv4)
 
     def check(self, where: str = "path") -> None:
         for name in ("loss", "reorder", "duplicate"):
@@ -125,7 +125,7 @@ class PathSpec:
         if self.drop_ike:
             parts.append(f"the {self.drop_from}'s first {self.drop_ike} IKE packet(s) dropped")
         if self.nat:
-            parts.append("NAT (masquerade) of the initiator")
+            parts.append("the initiator behind a one-to-one NAT (IPv4)")
         return ", ".join(parts) or "untouched"
 
 
