@@ -200,8 +200,7 @@ class Cell:
             assert self.capture is not None and self.ping is not None
             self.capture.stop()
             packets = nat.mapped(self.capture.packets, self.inside)
-            self.ike_counts = retransmit.count(
-                packets, {side: self.scenario.peer(side).address for side in SIDES})
+            self.count_ike(packets)
         with self.phase("verdict"):
             self.sas = self._held()
             self.verdict = judge(self.scenario, packets, self.sas, self.ping)
@@ -218,6 +217,8 @@ class Cell:
 
     def path_report(self) -> list[str]:
         """The path, each daemon's IKE retransmissions, the time to establish."""
+        if not self.ike_counts:
+            self.count_ike()
         s = self.scenario
         lines = [f"path: {s.path.describe()}" + (f"; fragmentation {s.fragmentation}"
                                                   if s.fragmentation != "default" else "")
@@ -226,11 +227,35 @@ class Cell:
             daemon = self.daemons.get(side)
             who = f"{side} ({daemon.name} {daemon.version(daemon.ctx.flavor, self.tag)})" \
                 if daemon else side
-            lines.append(f"{who}: {n.messages} IKE messages sent, {n.retransmissions}"
-                         " retransmitted")
+            lines.append(f"{who}: {n.messages} IKE packets sent, {n.retransmissions}"
+                         " of them again (retransmissions)")
         if self.established_in is not None:
             lines.append(f"established in {self.established_in:.2f} s")
         return lines
+
+    def count_ike(self, packets: list | None = None) -> None:  # type: ignore[type-arg]
+        """Each side's IKE messages and retransmissions, from the capture (stopped here
+        when the cell ended before its verdict)."""
+        if packets is None:
+            if self.capture is None:
+                return
+            self.capture.stop()
+            packets = nat.mapped(self.capture.packets, self.inside)
+        self.ike_counts = retransmit.count(
+            packets, {side: self.scenario.peer(side).address for side in SIDES})
+
+    def path_summary(self) -> str:
+        """One line: each daemon's retransmissions, the time to establish."""
+        if not self.ike_counts:
+            self.count_ike()
+        parts = []
+        for side, n in self.ike_counts.items():
+            daemon = self.daemons.get(side)
+            name = f"{daemon.ctx.flavor.name}" if daemon else side
+            parts.append(f"{side} {name} {n.retransmissions} retransmitted of {n.messages}")
+        took = f"established in {self.established_in:.2f} s" if self.established_in is not None \
+            else "not established"
+        return "; ".join([*parts, took])
 
     def sides(self) -> dict[str, Side]:
         """Each peer as findings name it: its side, daemon and version, address."""

@@ -35,6 +35,8 @@ from lab.kernel.choice import KernelChoice, choose, in_uml, time_travel
 from lab.kernel.uml import KEEP_VAR, KERNEL_VAR, worker_python
 from lab.matrix import MatrixSelection
 from lab.outcome import ESTABLISHED, Outcome
+from lab.pathreport import PROPERTY as PATH_PROPERTY
+from lab.pathreport import PathReport
 from lab.repeat import FIXTURE as REPEAT_FIXTURE
 from lab.repeat import RepeatReport, parse_repeat, run_ids
 from lab.run import TAG_VAR
@@ -82,6 +84,8 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     if repeats > 1 and not hasattr(config, "workerinput"):
         config.pluginmanager.register(RepeatReport(repeats), "ipsec-lab-repeat")
+    if not hasattr(config, "workerinput"):
+        config.pluginmanager.register(PathReport(), "ipsec-lab-path")
     if hasattr(config, "workerinput") or in_uml():
         if in_uml():  # scapy takes a second or two to import: do it while no cell runs yet
             threading.Thread(target=packets.scapy, name="import scapy", daemon=True).start()
@@ -247,6 +251,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
         if seen:  # shown for failures, and for passes with -rP
             report.sections.append(("ipsec-lab outcome", "\n".join(seen)))
             report.user_properties.append(("outcome", "\n".join(seen)))
+    paths = [cell.path_summary() for cell, _ in (fixture.cells if fixture else [])
+             if not cell.scenario.path.plain or cell.scenario.encapsulation != "auto"]
+    if paths and report.when == "call":
+        report.user_properties.append((PATH_PROPERTY, " | ".join(paths)))
     if fixture is not None and report.failed and fixture.cells:
         report.sections.append(("ipsec-lab", fixture.describe_artifacts()))
     return report

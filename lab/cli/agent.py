@@ -54,6 +54,8 @@ def summary(cell: Cell) -> dict[str, Any]:
         "ping": str(cell.ping) if cell.ping else "",
         "outcome": f"expected {cell.scenario.expect}, seen {cell.outcome}" if cell.outcome else "",
         "timings": dict(cell.timings),
+        "path": cell.path_report() if not cell.scenario.path.plain
+        or cell.scenario.encapsulation != "auto" else [],
         "netns": {side: cell.topology.netns(side) for side in SIDES},
     }
 

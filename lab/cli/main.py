@@ -175,6 +175,8 @@ def print_summary(result: dict[str, Any]) -> bool:
         print(f"PROBLEM: {problem}")
     if result["error"]:
         print(f"FAILED: {result['error']}")
+    for line in result.get("path", []):
+        print(line)
     times = ", ".join(f"{k} {v:.2f} s" for k, v in result["timings"].items())
     print(f"timings: {times}")
     print(f"artifacts: {result['rundir']}")

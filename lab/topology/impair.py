@@ -51,7 +51,9 @@ def drop_qdiscs(s: Scenario, iface: str) -> list[str]:
              f" match ip6 dport {IKE_PORT} 0xffff" if s.outer_family == 6 else
              f"protocol ip u32 match ip src {src}/32 match ip protocol 17 0xff"
              f" match ip dport {IKE_PORT} 0xffff")
-    lines = [f"qdisc add dev {iface} root handle 1: prio",
+    # every priority to the second band: only the filter may put a packet in the first (by
+    # default priorities 6 and 7, the router's own neighbour discovery, would go there)
+    lines = [f"qdisc add dev {iface} root handle 1: prio bands 2 priomap {' '.join(['1'] * 16)}",
              f"filter add dev {iface} parent 1: prio 1 {match} flowid 1:1"]
     parent = "1:1"
     for i in range(s.path.drop_ike):

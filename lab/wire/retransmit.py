@@ -13,7 +13,7 @@ from lab.wire.packets import Packet
 
 @dataclass(frozen=True)
 class IkeCount:
-    messages: int  # distinct IKE messages sent
+    messages: int  # distinct IKE packets sent (an IKE fragment is one)
     retransmissions: int  # copies sent again
 
 
