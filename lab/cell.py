@@ -25,7 +25,7 @@ from lab.negotiated import check as check_negotiated
 from lab.outcome import ESTABLISHED, Outcome, established, most_specific
 from lab.scenario import SIDES, Scenario
 from lab.topology.build import Topology
-from lab.wire import nat, retransmit
+from lab.wire import nat, pathcheck, retransmit
 from lab.wire.capture import Capture
 from lab.wire.decrypt import Decryption, decrypt, write_esp_sa
 from lab.wire.traffic import PingResult, ping
@@ -204,6 +204,8 @@ class Cell:
         with self.phase("verdict"):
             self.sas = self._held()
             self.verdict = judge(self.scenario, packets, self.sas, self.ping)
+            self.verdict.problems += pathcheck.check(self.scenario, packets, self.ike_counts,
+                                                     self.ping)
         with self.phase("decrypt"):
             self.decryption = decrypt(packets, [sa for held in self.sas.values() for sa in held],
                                       self.ping, lossy=self.scenario.path.lossy)

@@ -187,3 +187,43 @@ def test_router_drops_exactly_the_first_ike_packets(lab) -> None:
             topology.down()
         assert ike == list(range(drop, 8)), (drop, ike)
         assert other == list(range(8))
+
+
+# -- (f) the path's claims, proved on the wire ------------------------------------------
+def _ping(rtts: list[float]):  # type: ignore[no-untyped-def]
+    from lab.wire.traffic import PingResult
+
+    return PingResult(1, [1, 2, 3], [1, 2, 3], rtts)
+
+
+def test_a_drop_that_made_no_retransmission_fails() -> None:
+    from lab.wire import pathcheck
+
+    s = cell("drop1")
+    quiet = {"left": retransmit.IkeCount(2, 0), "right": retransmit.IkeCount(2, 0)}
+    assert "which sent only 0 again" in pathcheck.check(s, [], quiet, _ping([0.001]))[0]
+    once = {"left": retransmit.IkeCount(2, 1), "right": retransmit.IkeCount(2, 0)}
+    assert pathcheck.check(s, [], once, _ping([0.001])) == []
+
+
+def test_esp_must_be_in_udp_exactly_where_nat_or_encap_says() -> None:
+    from lab.wire import pathcheck
+
+    s = cell("nat")
+    a, b = s.left.address, s.right.address
+    plain = [Packet(0.0, a, b, 50, spi=1, seq=1)]
+    in_udp = [Packet(0.0, a, b, 17, spi=1, seq=1, sport=4500, dport=4500)]
+    assert "1 of 1 ESP packets were not in UDP" in pathcheck.check(s, plain, {}, _ping([]))[0]
+    assert pathcheck.check(s, in_udp, {}, _ping([])) == []
+    loss = cell("loss20")
+    v6 = [Packet(0.0, loss.left.address, loss.right.address, 17, spi=1, seq=1, sport=4500,
+                 dport=4500)]
+    assert "ESP packets in UDP" in pathcheck.check(loss, v6, {}, _ping([]))[0]
+
+
+def test_a_delay_that_delayed_nothing_fails() -> None:
+    from lab.wire import pathcheck
+
+    s = cell("delay100")
+    assert "delayed no echo" in pathcheck.check(s, [], {}, _ping([0.002, 0.003]))[0]
+    assert pathcheck.check(s, [], {}, _ping([0.002, 0.21])) == []
