@@ -82,6 +82,7 @@ class PathCase:
     auth: str | None = None  # None: the cell's own
     fragmentation: str = "default"
     encapsulation: str = "auto"
+    expect: str = "established"
 
 
 #: the path axis (--lab-paths): name -> case
@@ -98,6 +99,9 @@ PATHS: dict[str, PathCase] = {c.name: c for c in (
              PathSpec(mtu=1280), auth="rsa", fragmentation="on"),
     PathCase("mtu1280nofrag", "link MTU 1280, certificates, IKE fragmentation off",
              PathSpec(mtu=1280), auth="rsa", fragmentation="off"),
+    PathCase("mtu1280fragdrop", "link MTU 1280, certificates, IKE fragmentation off, the router"
+             " drops IP fragments: IKE_AUTH cannot arrive", PathSpec(mtu=1280, drop_fragments=True),
+             auth="rsa", fragmentation="off", expect="timeout"),
     PathCase("nat", "the initiator behind a NAT (IPv4): ESP in UDP 4500",
              PathSpec(nat=True), family="ipv4", modes=("tunnel",)),
     PathCase("encap", "ESP in UDP forced without NAT (IPv4)", family="ipv4",
@@ -197,7 +201,7 @@ class MatrixCell:
             ike=parse_proposal(ike, f"proposal set {self.proposals}: ike", needs_dh=True),
             esp=parse_proposal(pset.esp, f"proposal set {self.proposals}: esp", needs_dh=False),
             **({"path": case.path, "fragmentation": case.fragmentation,
-                "encapsulation": case.encapsulation} if case else {}),
+                "encapsulation": case.encapsulation, "expect": case.expect} if case else {}),
         )
 
 

@@ -55,7 +55,7 @@ OPTIONS: tuple[Option, ...] = (
            "tunnel mode, for the aes256-sha256 set)", metavar="LIST"),
     Option("paths", "conditions of the path between the peers, comma-separated (a router in "
            "between): loss20, delay100, dup10, rate256, drop1, drop1resp, mtu1280, "
-           "mtu1280nofrag, nat, encap; naming any gives only those, over the whole grid "
+           "mtu1280nofrag, mtu1280fragdrop, nat, encap; naming any gives only those, over the whole grid "
            "(default: drop1 and nat, IKEv2 tunnel aes128-sha1, between different daemons)",
            metavar="LIST"),
     Option("repeat", "run every lab cell N times, each run its own test (id suffix -repIofN), "

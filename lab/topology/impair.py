@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from lab.topology.build import Topology
 
 #: modules the path needs inside UML (loaded only for cells with a path)
-MODULES = ("sch_netem", "sch_prio", "sch_ingress", "cls_u32", "cls_matchall", "act_nat")
+MODULES = ("sch_netem", "sch_prio", "sch_ingress", "cls_u32", "cls_matchall", "act_nat",
+           "act_gact")
 #: netem ``loss state p13 p31 p32 p23 p14``: from the first state the first packet is lost
 #: (p13), then transmitting in the burst state for good (p32 = 100%, p23 = 0)
 ONE_LOSS = "100% 0% 100% 0% 0%"
@@ -75,6 +76,15 @@ def nat_filters(s: Scenario, iface: str) -> list[str]:
             f" {public}/32 {inside}"]
 
 
+def fragment_filters(s: Scenario, ifaces: list[str]) -> list[str]:
+    """tc batch lines: the router drops IP fragments coming in on any link (IPv6: a
+    fragment header after the fixed one; IPv4: every piece with more to follow, so no
+    datagram can be put together again)."""
+    match = ("protocol ipv6 u32 match ip6 protocol 44 0xff" if s.outer_family == 6 else
+             "protocol ip u32 match u16 0x2000 0x2000 at 6")
+    return [f"filter add dev {i} ingress prio 3 {match} action drop" for i in ifaces]
+
+
 def tc_batch(s: Scenario, layout: Layout) -> str:
     """What ``tc -batch -`` gets on the router; empty when nothing needs a filter."""
     ifaces = router_ifaces(layout)
@@ -82,9 +92,11 @@ def tc_batch(s: Scenario, layout: Layout) -> str:
     if s.path.drop_ike:
         sender = s.initiator if s.path.drop_from == "initiator" else s.responder
         lines += drop_qdiscs(s, ifaces["right" if sender == "left" else "left"])
-    if s.path.nat:
-        iface = ifaces[s.responder]
-        lines += [f"qdisc add dev {iface} clsact", *nat_filters(s, iface)]
+    filters = nat_filters(s, ifaces[s.responder]) if s.path.nat else []
+    if s.path.drop_fragments:
+        filters += fragment_filters(s, sorted(ifaces.values()))
+    clsact = sorted({line.split()[3] for line in filters})  # filter add dev IFACE ...
+    lines += [f"qdisc add dev {i} clsact" for i in clsact] + filters
     return "".join(f"{line}\n" for line in lines)
 
 
@@ -113,3 +125,14 @@ def apply(topology: Topology, tag: str) -> None:
     if batch:
         runner.run(["tc", "-batch", "-"], tag=tag, netns=router, input=batch)
 
+
+
+def heal(topology: Topology) -> None:
+    """Take the netem qdiscs off the router's links (the IKE drop and the NAT stay)."""
+    if not topology.scenario.path.netem:
+        return
+    from lab.topology.build import iproute_in
+
+    with iproute_in(topology.netns("router")) as ipr:
+        for iface in router_ifaces(topology.layout).values():
+            ipr.tc("del", index=ipr.link_lookup(ifname=iface)[0], root=True)

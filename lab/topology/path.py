@@ -55,6 +55,9 @@ class PathSpec:
     drop_ike: int = 0  # drop the first N IKE packets that ``drop_from`` sends
     drop_from: str = "initiator"
     nat: bool = False  # one-to-one NAT of the initiator on the router (IPv4)
+    #: the router drops IP fragments (as many middleboxes do): IKE messages larger than the
+    #: MTU then arrive only with IKE fragmentation
+    drop_fragments: bool = False
 
     def check(self, where: str = "path") -> None:
         for name in ("loss", "reorder", "duplicate"):
@@ -77,9 +80,10 @@ class PathSpec:
             raise ScenarioError(f"{where}.drop_ike: {self.drop_ike} with {self.describe()}"
                                 " is not supported (allowed: drop_ike alone, or netem"
                                 " settings without it)")
-        if not isinstance(self.nat, bool):
-            raise ScenarioError(f"{where}.nat: {_show(self.nat)} is not allowed (allowed: true,"
-                                " false)")
+        for name in ("nat", "drop_fragments"):
+            if not isinstance(getattr(self, name), bool):
+                raise ScenarioError(f"{where}.{name}: {_show(getattr(self, name))} is not"
+                                    " allowed (allowed: true, false)")
 
     @property
     def netem(self) -> bool:
@@ -124,6 +128,8 @@ class PathSpec:
             parts.append(f"mtu {self.mtu}")
         if self.drop_ike:
             parts.append(f"the {self.drop_from}'s first {self.drop_ike} IKE packet(s) dropped")
+        if self.drop_fragments:
+            parts.append("IP fragments dropped")
         if self.nat:
             parts.append("the initiator behind a one-to-one NAT (IPv4)")
         return ", ".join(parts) or "untouched"
