@@ -65,8 +65,9 @@ def read(paths: list[Path]) -> list[Result]:
                         status = "xpass"
                     break
             props = {p.get("name"): p.get("value") for p in case.iter("property")}
+            rest = " ".join(w for w in (m["p"], m["t"], m["f"], m["a"], m["path"]) if w)
             results.append(Result(flavor_from_id(m["i"]), flavor_from_id(m["r"]), int(m["v"]),
-                                  m["m"], " ".join(w for w in (m["p"], m["t"], m["f"], m["a"]) if w),
+                                  m["m"], rest,
                                   status,
                                   reason.strip(), props.get("artifacts"),
                                   float(case.get("time") or 0),
