@@ -227,3 +227,29 @@ def test_a_delay_that_delayed_nothing_fails() -> None:
     s = cell("delay100")
     assert "delayed no echo" in pathcheck.check(s, [], {}, _ping([0.002, 0.003]))[0]
     assert pathcheck.check(s, [], {}, _ping([0.002, 0.21])) == []
+
+
+def test_fragments_are_dropped_on_both_router_links() -> None:
+    s = cell("mtu1280fragdrop")
+    batch = impair.tc_batch(s, Topology(s, "x").layout).splitlines()
+    assert batch == ["qdisc add dev e0 clsact", "qdisc add dev e1 clsact",
+                     "filter add dev e0 ingress prio 3 protocol ipv6 u32 match ip6 protocol 44"
+                     " 0xff action drop",
+                     "filter add dev e1 ingress prio 3 protocol ipv6 u32 match ip6 protocol 44"
+                     " 0xff action drop"]
+    assert s.expect == "timeout" and s.fragmentation == "off"
+
+
+def test_lossy_verdict_bounds_the_esp_count() -> None:
+    from lab.wire.traffic import PingResult
+    from lab.wire.verdict import _lossy_counts
+
+    s = cell("loss20")
+    a, b = s.left.address, s.right.address
+    ping = PingResult(1, [1, 2, 3, 4], [1, 2, 4], [0.01] * 3, src=a, dst=b)
+    assert _lossy_counts(s, {a: 4, b: 3}, ping) == []  # one reply lost on the way back
+    assert _lossy_counts(s, {a: 4, b: 4}, ping) == []  # or the request on the way there
+    assert "the initiator sent 3 ESP packets, expected 4" in _lossy_counts(s, {a: 3, b: 3}, ping)[0]
+    assert "expected 3..4" in _lossy_counts(s, {a: 4, b: 2}, ping)[0]
+    short = PingResult(1, [1, 2, 3], [1], [0.01], src=a, dst=b)
+    assert "needed 3" in _lossy_counts(s, {a: 3, b: 1}, short)[-1]
