@@ -1,7 +1,7 @@
 """Apply a scenario's path (lab.topology.path) on the router between the peers.
 
 - **netem** (pyroute2's tc, in-process): the root qdisc of both router links, so each
-  direction is impaired once, on the way out of the router;
+  direction is impaired once, on the way out of the router; a rate is a tbf below it;
 - **MTU** (pyroute2): every interface of every link;
 - **drop the first N IKE packets** of one side, and **NAT**: tc qdiscs and filters on
   the router, written as one ``tc -batch -`` (one process per cell). nftables does not
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from lab.topology.build import Topology
 
 #: modules the path needs inside UML (loaded only for cells with a path)
-MODULES = ("sch_netem", "sch_prio", "sch_ingress", "cls_u32", "cls_matchall", "act_nat",
+MODULES = ("sch_netem", "sch_tbf", "sch_prio", "sch_ingress", "cls_u32", "cls_matchall", "act_nat",
            "act_gact")
 #: netem ``loss state p13 p31 p32 p23 p14``: from the first state the first packet is lost
 #: (p13), then transmitting in the burst state for good (p32 = 100%, p23 = 0)
@@ -121,6 +121,9 @@ def apply(topology: Topology, tag: str) -> None:
             for iface in router_ifaces(layout).values():
                 dev = ipr.link_lookup(ifname=iface)[0]
                 ipr.tc("add", "netem", index=dev, handle="1:", **path.netem_options())
+                if path.rate:
+                    ipr.tc("add", "tbf", index=dev, handle="2:", parent="1:1",
+                           **path.tbf_options())
     batch = tc_batch(s, layout)
     if batch:
         runner.run(["tc", "-batch", "-"], tag=tag, netns=router, input=batch)

@@ -20,6 +20,9 @@ DELAY_MAX_MS = 10_000
 RATE_RANGE_KBIT = (8, 10_000_000)
 DROP_IKE_MAX = 10
 DROP_FROM = ("initiator", "responder")
+#: the rate's token bucket: bytes in one burst (above any IKE message's packet), and how long
+#: a packet may wait in its queue (microseconds)
+TBF_BURST, TBF_LATENCY_US = 8000, 1_000_000
 
 
 def _show(value: Any) -> str:
@@ -106,9 +109,13 @@ class PathSpec:
                                 "limit": 10_000}
         if self.reorder:
             opts["prob_reorder"] = self.reorder
-        if self.rate:
-            opts["rate"] = f"{self.rate}kbit"
         return opts
+
+    def tbf_options(self) -> dict[str, Any]:
+        """pyroute2's tbf keywords for ``rate`` (a child of the netem: pyroute2's own netem
+        rate is refused by the kernel, ERANGE): a burst of a few full-size packets, a queue
+        of up to a second."""
+        return {"rate": f"{self.rate}kbit", "burst": TBF_BURST, "latency": TBF_LATENCY_US}
 
     def describe(self) -> str:
         """``loss 20%, delay 100+-50 ms``: what is not default, for ids and reports."""
