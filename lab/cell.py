@@ -59,7 +59,8 @@ class Cell:
         self.daemons: dict[str, Daemon] = {}
         self.capture: Capture | None = None
         self.ping: PingResult | None = None
-        self.sas: dict[str, list[xfrm.SA]] = {}
+        self.sas: dict[str, list[xfrm.SA]] = {}  # as the checks read them (through the NAT)
+        self.kernel_sas: dict[str, list[xfrm.SA]] = {}  # as the kernels hold them
         self.verdict: Verdict | None = None
         self.decryption: Decryption | None = None
         self.negotiated: Negotiated | None = None
@@ -119,9 +120,10 @@ class Cell:
                              for side in SIDES}
 
     def _held(self) -> dict[str, list[xfrm.SA]]:
-        """Both kernels' SAs, the NAT's public address read as the initiator's own."""
-        return {side: nat.mapped(xfrm.dump(self.topology.netns(side)), self.inside)
-                for side in SIDES}
+        """Both kernels' SAs, the NAT's public address read as the initiator's own (and
+        ``kernel_sas`` as they are)."""
+        self.kernel_sas = {side: xfrm.dump(self.topology.netns(side)) for side in SIDES}
+        return {side: nat.mapped(held, self.inside) for side, held in self.kernel_sas.items()}
 
     def _established(self) -> bool:
         """Both kernels hold ESP SAs both ways, and each sends its traffic (its own, or
@@ -331,10 +333,11 @@ class Cell:
         for side, daemon in self.daemons.items():
             rundir.copy_tree(daemon.ctx.dir, side)
         self.write_capture(rundir)
-        lines = []
+        lines = [f"# behind the NAT, {public} is {own}: the checks read it so"
+                 for public, own in self.inside.items()]
         for side in SIDES:  # as the verdict saw them (the teardown check deletes them)
             try:
-                held = self.sas.get(side) or xfrm.dump(self.topology.netns(side))
+                held = self.kernel_sas.get(side) or xfrm.dump(self.topology.netns(side))
             except OSError as exc:
                 held, lines = [], [*lines, f"{side}: {exc}"]
             lines += [f"{side}: {sa}" for sa in held]
@@ -362,9 +365,9 @@ class Cell:
             write_esp_sa(rundir.path / "esp_sa", [sa for side in SIDES for sa in self._held_safe(side)])
 
     def _held_safe(self, side: str) -> list[xfrm.SA]:
-        """The SAs as the verdict saw them, else as the kernel holds them now."""
-        if self.sas.get(side):
-            return self.sas[side]
+        """The SAs as the kernel held them for the verdict, else as it holds them now."""
+        if self.kernel_sas.get(side):
+            return self.kernel_sas[side]
         try:
             return xfrm.dump(self.topology.netns(side))
         except OSError:

@@ -45,7 +45,8 @@ def summary(cell: Cell) -> dict[str, Any]:
         cell.capture.stop()  # dissects what it captured, also when the cell failed early
     packets = cell.capture.packets if cell.capture else []
     return {
-        "sas": {side: [str(sa) for sa in held] for side, held in cell.sas.items()},
+        "sas": {side: [str(sa) for sa in held]
+                for side, held in (cell.kernel_sas or cell.sas).items()},
         "wire": [p.line() for p in packets if p.kind in ("esp", "ike")][:40],
         "verdict": cell.verdict.summary() if cell.verdict else [],
         "problems": cell.verdict.problems if cell.verdict else [],

@@ -208,7 +208,8 @@ def _check_echo(result: Decryption, ping: PingResult, lossy: bool = False) -> No
 def esp_sa_file(sas: list[SA]) -> str:
     """Wireshark's esp_sa UAT: put it in the profile directory and the capture opens decrypted."""
     rows = []
-    for sa in sorted({sa.spi: sa for sa in sas if sa.proto == "esp"}.values(),
+    # one row per SA and address pair: behind a NAT each side's capture has its own addresses
+    for sa in sorted({(sa.spi, sa.src, sa.dst): sa for sa in sas if sa.proto == "esp"}.values(),
                      key=lambda s: (s.src, s.spi)):
         if sa.aead and sa.aead[0] in CIPHERS:
             enc, key, auth, akey = CIPHERS[sa.aead[0]][1], sa.aead[1], "NULL", ""
