@@ -253,3 +253,69 @@ def test_lossy_verdict_bounds_the_esp_count() -> None:
     assert "expected 3..4" in _lossy_counts(s, {a: 4, b: 2}, ping)[0]
     short = PingResult(1, [1, 2, 3], [1], [0.01], src=a, dst=b)
     assert "needed 3" in _lossy_counts(s, {a: 3, b: 1}, short)[-1]
+
+
+# -- the examples and what each daemon is told ----------------------------------------------
+FILES = __import__("pathlib").Path(__file__).parents[1] / "scenarios" / "files"
+
+
+def test_example_files_load() -> None:
+    from lab.scenario import load_scenario
+
+    loss = load_scenario(FILES / "router-loss.toml")
+    assert (loss.topology, loss.path) == ("routed", PathSpec(loss=20, delay=100, jitter=50))
+    behind = load_scenario(FILES / "nat.toml")
+    assert behind.path.nat and behind.address_seen("left", by="right") == "198.51.100.254"
+
+
+def _render(tmp_path, scenario, side: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    from lab.daemons.base import PeerContext
+    from lab.daemons.libreswan import Libreswan
+    from lab.daemons.strongswan import StrongSwan
+    from lab.flavors import Flavor
+
+    impl = scenario.peer(side).flavor.split("@")[0]
+    cls, flavor = {"libreswan": (Libreswan, Flavor("libreswan")),
+                   "strongswan": (StrongSwan, Flavor("strongswan", "bookworm", tmp_path / "x"))}[impl]
+    ctx = PeerContext(side, f"ipl-x-{side[0]}", tmp_path / side, flavor, "t", tmp_path)
+    return cls(scenario, ctx).render()
+
+
+def test_daemons_are_told_the_nat_address_and_the_inside_selectors(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from lab.daemons import libreswan
+
+    monkeypatch.setattr(libreswan, "_version", lambda flavor, tag: "5.2")
+    s = cell("nat", "strongswan", "libreswan")
+    pluto = _render(tmp_path, s, "right")["ipsec.conf"]  # the responder, beyond the NAT
+    assert "\tright=198.51.100.254\n" in pluto and "\trightid=192.0.2.1\n" in pluto
+    assert "\tleftsubnet=198.51.100.2/32\n" in pluto and "\trightsubnet=192.0.2.1/32\n" in pluto
+    charon = _render(tmp_path, s, "left")["swanctl.conf"]  # the initiator, behind it
+    assert "remote_addrs = 198.51.100.2" in charon
+    assert "local_ts = 192.0.2.1/32" in charon and "remote_ts = 198.51.100.2/32" in charon
+
+
+@pytest.mark.parametrize(("path", "pluto", "charon"), [
+    ("mtu1280", "fragmentation=yes", "fragmentation = yes"),
+    ("mtu1280nofrag", "fragmentation=no", "fragmentation = no"),
+    ("encap", "encapsulation=yes", "encap = yes"),
+])
+def test_fragmentation_and_encapsulation_knobs(tmp_path, monkeypatch, path: str, pluto: str,  # type: ignore[no-untyped-def]
+                                               charon: str) -> None:
+    from lab.daemons import libreswan
+
+    monkeypatch.setattr(libreswan, "_version", lambda flavor, tag: "5.2")
+    s = cell(path, "libreswan", "strongswan")
+    assert f"\t{pluto}\n" in _render(tmp_path, s, "left")["ipsec.conf"]
+    assert charon in _render(tmp_path, s, "right")["swanctl.conf"]
+    plain = cell("loss20", "libreswan", "strongswan")
+    assert "\tfragmentation=" not in _render(tmp_path, plain, "left")["ipsec.conf"]
+    assert "encap = " not in _render(tmp_path, plain, "right")["swanctl.conf"]
+
+
+def test_racoon_skips_what_its_driver_does_not_render() -> None:
+    from lab.daemons.racoon import Racoon
+    from lab.flavors import Flavor
+
+    s = cell("nat", "racoon", "libreswan").with_(ike_version=1)
+    why = Racoon.unsupported(s, "left", Flavor("racoon"), "t")
+    assert why and "does not render NAT traversal" in why
