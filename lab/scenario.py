@@ -447,7 +447,7 @@ def _check_path(s: Scenario) -> None:
     if s.path.nat:
         if s.outer_family != 4:
             raise ScenarioError("path.nat: true needs IPv4 between the peers (allowed: NAT"
-                                " with IPv4 addresses; IPv6 has no masquerade here)")
+                                " with IPv4 addresses; the router's NAT is IPv4's act_nat)")
         for side in SIDES:
             if s.mode_of(side) != "tunnel":
                 where = f"{side}.mode" if s.peer(side).mode else "mode"

@@ -32,7 +32,7 @@ from lab.errors import LabError, MissingError, UsageError
 from lab.flavors import parse_flavor, tree_missing
 from lab.kernel.choice import KernelChoice, choose, in_uml
 from lab.kernel.uml import UmlKernel, find_own_kernel
-from lab.matrix import DEFAULT_FLAVORS
+from lab.matrix import DEFAULT_FLAVORS, PATHS
 from lab.native import summary as native_summary
 from lab.run import TAG_VAR
 from lab.scenario import AUTHS, MODES, SIDES, Scenario, load_scenario, scenario_to_dict, seed_scenario
@@ -58,6 +58,9 @@ def _scenario_args(p: argparse.ArgumentParser) -> None:
                    " several in order of preference with commas; or 'default'")
     g.add_argument("--psk", help="pre-shared key")
     g.add_argument("--auth", choices=AUTHS, help="psk, or certificates the lab makes: rsa, ecdsa")
+    g.add_argument("--path", choices=tuple(PATHS), metavar="CASE",
+                   help="a router between the peers and what it does: "
+                   + ", ".join(PATHS) + " (as --lab-paths; nat and encap need IPv4 addresses)")
 
 
 def build_scenario(args: argparse.Namespace) -> Scenario:
@@ -81,10 +84,18 @@ def build_scenario(args: argparse.Namespace) -> Scenario:
         changes["psk"] = args.psk
     if args.auth:
         changes["auth"] = args.auth
+    if args.path:
+        case = PATHS[args.path]
+        changes.update(topology="routed", path=case.path, fragmentation=case.fragmentation,
+                       encapsulation=case.encapsulation, expect=case.expect)
+        if case.auth and not args.auth:
+            changes["auth"] = case.auth
     s = s.with_(**changes)
     if not args.scenario:
         esp = "+".join(map(str, s.esp_list("left"))) or "default"
-        s = s.with_(name=f"{s.left.flavor}->{s.right.flavor}-ikev{s.ike_version}-{s.mode}-{esp}")
+        path = f"-{args.path}" if args.path else ""
+        s = s.with_(name=f"{s.left.flavor}->{s.right.flavor}-ikev{s.ike_version}-{s.mode}-{esp}"
+                         f"{path}")
     return s
 
 
