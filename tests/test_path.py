@@ -319,3 +319,38 @@ def test_racoon_skips_what_its_driver_does_not_render() -> None:
     s = cell("nat", "racoon", "libreswan").with_(ike_version=1)
     why = Racoon.unsupported(s, "left", Flavor("racoon"), "t")
     assert why and "does not render NAT traversal" in why
+
+
+def _arrival_span(topology: Topology, n: int, size: int) -> float:
+    """Send n datagrams of ``size`` bytes from left to right at once; seconds from the
+    first to the last arrival."""
+    s = topology.scenario
+    rx = socket_in(topology.netns("right"), socket.AF_INET6, socket.SOCK_DGRAM)
+    tx = socket_in(topology.netns("left"), socket.AF_INET6, socket.SOCK_DGRAM)
+    with rx, tx:
+        rx.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 1 << 23)
+        rx.bind((s.right.address, 4243))
+        for _ in range(n):
+            tx.sendto(b"r" * size, (s.right.address, 4243))
+        rx.settimeout(5.0)
+        times = []
+        for _ in range(n):
+            rx.recv(size)
+            times.append(time.monotonic())
+    return times[-1] - times[0]
+
+
+@pytest.mark.lab
+def test_router_holds_the_rate(lab) -> None:
+    # 30 kB: the 8000-byte burst at once, the rest at 32 kB/s (0.69 s); the token bucket's
+    # queue holds a second's worth, so none is lost
+    n, size = 30, 1000
+    spans = {}
+    for rate in (0, 256):
+        topology = _topology(PathSpec(rate=rate))
+        try:
+            topology.up()
+            spans[rate] = _arrival_span(topology, n, size)
+        finally:
+            topology.down()
+    assert spans[256] >= 0.5 > 0.25 >= spans[0], spans
