@@ -21,13 +21,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from lab import options, owner, timetravel
 from lab.artifacts import RunDir, run_dir_name
-from lab.cell import Cell
 from lab.daemons import DAEMONS
 from lab.errors import LabError
 from lab.flavors import Flavor, flavors_dir, parse_flavor, tree_missing
@@ -45,6 +44,9 @@ from lab.state import private_dir
 from lab.topology.netns import lab_namespaces
 from lab.wire import packets
 from lab.wire.verdict import Verdict
+
+if TYPE_CHECKING:  # the cell (pyroute2 and all) is imported by the worker that runs one
+    from lab.cell import Cell
 
 KERNEL = pytest.StashKey[KernelChoice]()
 REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
@@ -323,6 +325,8 @@ class Lab:
         n = len(self.cells)
         ident = f"{owner.current()}-{os.getpid()}-{next(self.session.cells)}"
         name = run_dir_name(self.request.node.nodeid, self.worker) + (f"-{n + 1}" if n else "")
+        from lab.cell import Cell  # (imported here: the controller outside UML needs none)
+
         cell = Cell(scenario, tag=self.tag, ident=ident, cache=self.session.cache)
         self.cells.append((cell, RunDir(self.base / name)))
         cell.up()
