@@ -8,6 +8,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from lab.daemons import daemon_class
 from lab.daemons.base import Daemon, PeerContext
 from lab.errors import DaemonError, DeadlineError, LabError, NegotiationError, VerdictError
 from lab.flavors import parse_flavor, require
+from lab.lifecycle.record import DaemonLog, Record
 from lab.negotiated import Negotiated, Problem, Side
 from lab.negotiated import check as check_negotiated
 from lab.outcome import ESTABLISHED, Outcome, established, most_specific
@@ -31,6 +33,7 @@ from lab.wire.capture import Capture
 from lab.wire.decrypt import Decryption, decrypt, write_esp_sa
 from lab.wire.traffic import PingResult, ping
 from lab.wire.verdict import Verdict, judge
+from lab.xfrm_monitor import XfrmMonitor
 
 
 @dataclass
@@ -67,6 +70,8 @@ class Cell:
         self.negotiated: Negotiated | None = None
         self.baseline: dict[str, set[xfrm.Policy]] = {}
         self.outcome: Outcome | None = None
+        #: a lifecycle cell's XFRM events, echo stream and actions (lab.lifecycle)
+        self.record: Record | None = None
         self._stack = contextlib.ExitStack()
 
     # -- phases ---------------------------------------------------------------
@@ -103,6 +108,10 @@ class Cell:
             self.topology.up()
             self.capture = Capture(self.topology.capture_points()).start()
             self._stack.callback(self.capture.stop)
+            if self.scenario.lifecycle != "none":  # every SA the daemons will install
+                monitor = XfrmMonitor({side: self.topology.netns(side) for side in SIDES})
+                self.record = Record(monitor.start())
+                self._stack.callback(monitor.stop)
         with self.phase("daemon start"):
             with self.phase("start: launch"):
                 for side in SIDES:  # both launched first: one waits while the other starts
@@ -162,12 +171,24 @@ class Cell:
                                           f" last log lines: {words}")
             time.sleep(0.01)
 
-    def negotiate(self) -> Outcome:
+    def negotiate(self, sides: tuple[str, ...] | None = None) -> Outcome:
         """Initiate and watch until the negotiation ends; raise NegotiationError when its
-        outcome is not the scenario's ``expect`` (a failure names its class)."""
+        outcome is not the scenario's ``expect`` (a failure names its class). ``sides``:
+        who initiates (default the scenario's initiator; two sides start at the same
+        instant, each in its own thread)."""
         started = time.monotonic()
         with self.phase("initiate"):
-            self.daemons[self.scenario.initiator].initiate()
+            sides = sides or (self.scenario.initiator,)
+            if self.record is not None:
+                self.record.act(",".join(sides), "initiate")
+            if len(sides) == 1:
+                self.daemons[sides[0]].initiate()
+            else:
+                threads = [threading.Thread(target=self.daemons[side].initiate) for side in sides]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
         with self.phase("ike"):
             self.outcome = self._watch()
         if self.outcome.cls == ESTABLISHED:
@@ -355,6 +376,9 @@ class Cell:
         rundir.write("path.txt", "\n".join(self.path_report()) + "\n")
         if not self.scenario.path.plain and "router" in self.topology.ns:
             self._dump_router(rundir)
+        if self.record is not None:
+            rundir.write("timeline.txt", self.record.timeline(
+                [DaemonLog(side, d.name, d.log_path) for side, d in self.daemons.items()]))
         if extra:
             extra(rundir)
 

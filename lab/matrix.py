@@ -307,3 +307,111 @@ class MatrixSelection:
         if self.axes is None and self.auths is None:
             cells += self.path_cells(pairs)
         return cells
+
+
+# -- lifecycle cells (lab.lifecycle): what happens after the first SA ------------------------
+
+#: each lifecycle event's variants: (id suffix, who acts, what starts a rekey)
+LIFECYCLE_VARIANTS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "rekey-child": (("command-initiator", "initiator", "command"),
+                    ("command-responder", "responder", "command"),
+                    ("lifetime-initiator", "initiator", "lifetime"),
+                    ("lifetime-responder", "responder", "lifetime")),
+    "rekey-ike": (("command-initiator", "initiator", "command"),
+                  ("command-responder", "responder", "command"),
+                  ("lifetime-initiator", "initiator", "lifetime"),
+                  ("lifetime-responder", "responder", "lifetime")),
+    "restart": (("initiator", "initiator", "command"), ("responder", "responder", "command")),
+    "dpd": (("initiator", "initiator", "command"), ("responder", "responder", "command")),
+    "delete": (("", "initiator", "command"),),
+    "simultaneous": (("", "initiator", "command"),),
+    "responder-initiates": (("", "responder", "command"),),
+}
+LIFECYCLE_EVENTS = tuple(LIFECYCLE_VARIANTS)
+#: real-time lifetimes of the rekey-by-lifetime cells: the acting side's, the other side's
+#: (longer, so that the acting side rekeys first), and the margin (no fuzz)
+SHORT_LIFE, LONG_LIFE, SHORT_MARGIN = 12, 40, 4
+#: DPD of the dpd cells: seconds between checks, seconds until the peer counts as dead
+DPD_DELAY, DPD_TIMEOUT = 2, 6
+#: the default lifecycle set (without --lab-lifecycle): (initiator, responder, IKE version,
+#: event, variant); Libreswan and strongSwan of both releases, each order once
+DEFAULT_LIFECYCLE_PAIRS = (("libreswan@bookworm", "strongswan@sid"),
+                           ("strongswan@bookworm", "libreswan@sid"))
+DEFAULT_LIFECYCLE_VARIANTS = (("rekey-child", "command-initiator"),
+                              ("rekey-child", "lifetime-responder"),
+                              ("rekey-ike", "command-responder"), ("restart", "initiator"),
+                              ("dpd", "responder"), ("delete", ""), ("simultaneous", ""),
+                              ("responder-initiates", ""))
+
+
+@dataclass(frozen=True)
+class LifecycleCell:
+    initiator: str
+    responder: str
+    ike_version: int
+    event: str
+    variant: str = ""
+    #: lifetimes in seconds for the rekey-by-lifetime cells of a time-travel kernel
+    #: (None: SHORT_LIFE, which runs in real time)
+    long_life: int | None = None
+
+    @property
+    def actor(self) -> str:
+        return next(a for v, a, _ in LIFECYCLE_VARIANTS[self.event] if v == self.variant)
+
+    @property
+    def rekey_by(self) -> str:
+        return next(b for v, _, b in LIFECYCLE_VARIANTS[self.event] if v == self.variant)
+
+    @property
+    def id(self) -> str:
+        words = [f"ikev{self.ike_version}", self.event] + ([self.variant] if self.variant else [])
+        if self.long_life:
+            words.append(f"{self.long_life}s")
+        return cell_id(self.initiator, self.responder, *words)
+
+    def scenario(self) -> Scenario:
+        """Host-to-host IPv6, transport mode, aes128-sha1 with modp2048 (what every daemon
+        speaks, racoon included), the event's lifetimes and DPD."""
+        pset = PROPOSAL_SETS["aes128-sha1"]
+        plan = FAMILIES[DEFAULT_FAMILY]
+        extra: dict[str, object] = {}
+        peers = {"left": {}, "right": {}}  # type: dict[str, dict[str, int]]
+        if self.rekey_by == "lifetime":
+            short = self.long_life or SHORT_LIFE
+            key = "child_lifetime" if self.event == "rekey-child" else "ike_lifetime"
+            actor_side = "left" if self.actor == "initiator" else "right"
+            other = "right" if actor_side == "left" else "left"
+            peers[actor_side][key] = short
+            peers[other][key] = short * LONG_LIFE // SHORT_LIFE
+            margin = short // 3
+            extra.update(rekey_margin=margin, rekey_fuzz=0)
+            if key == "ike_lifetime":  # the Child SA outlives the cell
+                extra["child_lifetime"] = 4 * short
+            else:
+                extra["ike_lifetime"] = 4 * short
+        if self.event == "dpd":
+            extra.update(dpd_delay=DPD_DELAY, dpd_timeout=DPD_TIMEOUT)
+        left, right = (Peer(address, flavor, prefixlen, **peers[side])
+                       for (address, prefixlen), flavor, side in zip(
+                           plan.outer, (self.initiator, self.responder), ("left", "right"),
+                           strict=True))
+        return Scenario(
+            name=self.id, left=left, right=right, ike_version=self.ike_version,
+            mode="transport", lifecycle=self.event, actor=self.actor, rekey_by=self.rekey_by,
+            ike=parse_proposal(pset.ike[self.ike_version], "lifecycle ike", needs_dh=True),
+            esp=parse_proposal(pset.esp, "lifecycle esp", needs_dh=False), **extra)  # type: ignore[arg-type]
+
+
+def lifecycle_cells(selection: MatrixSelection, events: str | None,
+                    prefix: str = "--lab-") -> list[LifecycleCell]:
+    """``--lab-lifecycle=LIST``: the whole grid of those events (every variant) over the
+    selection's pairs and IKE versions; without it, the small default set."""
+    chosen = split_list(events, f"{prefix}lifecycle", LIFECYCLE_EVENTS, ())
+    pairs = selection.pairs or tuple((i, r) for i in selection.flavors for r in selection.flavors)
+    if not chosen:
+        return [LifecycleCell(i, r, 2, e, v) for i, r in DEFAULT_LIFECYCLE_PAIRS
+                if (i, r) in pairs or not selection.pairs
+                for e, v in DEFAULT_LIFECYCLE_VARIANTS]
+    return [LifecycleCell(i, r, ike, e, v) for i, r in pairs for ike in selection.ike_versions
+            for e in chosen for v, _, _ in LIFECYCLE_VARIANTS[e]]

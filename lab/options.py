@@ -58,6 +58,10 @@ OPTIONS: tuple[Option, ...] = (
            "mtu1280nofrag, mtu1280fragdrop, nat, encap; naming any gives only those, over the whole grid "
            "(default: drop1 and nat, IKEv2 tunnel aes128-sha1, between different daemons)",
            metavar="LIST"),
+    Option("lifecycle", "lifecycle events in the lifecycle grid (scenarios/test_lifecycle.py), "
+           "comma-separated: rekey-child, rekey-ike, restart, dpd, delete, simultaneous, "
+           "responder-initiates; naming any gives every variant of it over every pair of "
+           "--lab-flavors/--lab-pairs and --lab-ike (default: a small set)", metavar="LIST"),
     Option("repeat", "run every lab cell N times, each run its own test (id suffix -repIofN), "
            "and report each cell's pass ratio at the end (default 1)", metavar="N"),
     Option("keep-artifacts", "keep every cell's run directory, not only those of failed cells "

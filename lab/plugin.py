@@ -32,7 +32,7 @@ from lab.errors import LabError
 from lab.flavors import Flavor, flavors_dir, parse_flavor, tree_missing
 from lab.kernel.choice import KernelChoice, choose, in_uml, time_travel
 from lab.kernel.uml import KEEP_VAR, KERNEL_VAR, worker_python
-from lab.matrix import MatrixSelection
+from lab.matrix import MatrixSelection, lifecycle_cells
 from lab.outcome import ESTABLISHED, Outcome
 from lab.pathreport import PROPERTY as PATH_PROPERTY
 from lab.pathreport import PathReport
@@ -77,10 +77,11 @@ def pytest_configure(config: pytest.Config) -> None:
     _session_tag()
     try:  # options are checked once, up front, with a one-line answer
         opt = config.option
-        MatrixSelection.from_options(opt.lab_flavors, opt.lab_ike, opt.lab_modes, opt.lab_proposals,
-                                     opt.lab_pairs, topologies=opt.lab_topologies,
-                                     families=opt.lab_families, auth=opt.lab_auth,
-                                                 paths=opt.lab_paths)
+        selection = MatrixSelection.from_options(
+            opt.lab_flavors, opt.lab_ike, opt.lab_modes, opt.lab_proposals, opt.lab_pairs,
+            topologies=opt.lab_topologies, families=opt.lab_families, auth=opt.lab_auth,
+            paths=opt.lab_paths)
+        lifecycle_cells(selection, opt.lab_lifecycle)
         repeats = parse_repeat(opt.lab_repeat)
     except LabError as exc:
         raise pytest.UsageError(str(exc)) from None

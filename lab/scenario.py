@@ -32,7 +32,21 @@ SIDES = ("left", "right")
 FAULTS = ("none", "nd-deadlock")
 #: how the peers authenticate: a pre-shared key, or certificates the lab makes per run
 AUTHS = ("psk", "rsa", "ecdsa")
-LIFETIME_RANGE = (60, 86400)
+#: lifetimes in seconds; below SHORT_LIFETIME the daemons' default rekey margins (Libreswan's
+#: 540 s, strongSwan's 10 %) do not fit, so the scenario's margin (or a fifth of the lifetime)
+#: is written into every config
+LIFETIME_RANGE = (4, 86400)
+SHORT_LIFETIME = 1200
+#: seconds before the end of a lifetime that a rekey starts, and its random part (percent
+#: of the margin, as Libreswan's rekeyfuzz; strongSwan's rand_time is that many seconds)
+MARGIN_RANGE, FUZZ_RANGE = (1, 86399), (0, 200)
+DPD_RANGE = (1, 3600)
+#: What happens after the first SA (lab.lifecycle): the matrix axis --lab-lifecycle
+LIFECYCLES = ("none", "rekey-child", "rekey-ike", "restart", "dpd", "delete", "simultaneous",
+              "responder-initiates")
+#: who acts (rekeys, is killed, vanishes), and what starts a rekey
+ACTORS = ("initiator", "responder")
+REKEY_BY = ("command", "lifetime")
 PINGS_RANGE = (1, 100)
 #: How a cell is expected to end: established, or one class of failure. Each driver maps
 #: its daemon's words to these classes (its ``outcome_words`` table).
@@ -175,6 +189,10 @@ class Peer:
     id: str | None = None
     #: the escape hatch: lines of the daemon's own syntax at named places (lab.native)
     native: Native = ()
+    #: this side's own lifetimes in seconds (None: the scenario's), e.g. longer on the side
+    #: that should not start a rekey by lifetime
+    ike_lifetime: int | None = None
+    child_lifetime: int | None = None
 
     def __post_init__(self) -> None:
         if self.prefixlen is None:
@@ -212,6 +230,9 @@ class Peer:
         if self.id is not None:
             parse_identity(self.id, f"{side}.id")
         check_native(self.native, f"{side}.native")
+        for key in ("ike_lifetime", "child_lifetime"):
+            if getattr(self, key) is not None:
+                check_int(f"{side}.{key}", getattr(self, key), *LIFETIME_RANGE, " seconds")
 
 
 def as_list(value: Proposal | Proposals) -> Proposals:
@@ -249,6 +270,18 @@ class Scenario:
     path: PathSpec = field(default_factory=PathSpec)
     fragmentation: str = "default"
     encapsulation: str = "auto"
+    #: after the first SA (lab.lifecycle): the event, who acts, and what starts a rekey
+    lifecycle: str = "none"
+    actor: str = "initiator"
+    rekey_by: str = "command"
+    #: rekey margin in seconds and its fuzz in percent (None: the daemons' defaults, or a
+    #: fifth of a lifetime shorter than SHORT_LIFETIME with no fuzz)
+    rekey_margin: int | None = None
+    rekey_fuzz: int | None = None
+    #: dead peer detection: seconds between checks, and seconds without an answer until the
+    #: peer counts as dead and its SAs are cleared (None: no DPD; timeout default 3 x delay)
+    dpd_delay: int | None = None
+    dpd_timeout: int | None = None
 
     def __post_init__(self) -> None:
         check_name("name", self.name)
@@ -264,6 +297,7 @@ class Scenario:
         check_int("ike_lifetime", self.ike_lifetime, *LIFETIME_RANGE, " seconds")
         check_int("child_lifetime", self.child_lifetime, *LIFETIME_RANGE, " seconds")
         check_int("pings", self.pings, *PINGS_RANGE)
+        _check_lifecycle(self)
         for key in ("ike", "esp"):
             object.__setattr__(self, key, one_or_list(getattr(self, key)))
         check_proposal("ike", self.ike)
@@ -354,12 +388,78 @@ class Scenario:
     def ike_version_of(self, side: str) -> int:
         return self.peer(side).ike_version or self.ike_version
 
+    def child_lifetime_of(self, side: str) -> int:
+        own = self.peer(side).child_lifetime
+        return self.child_lifetime if own is None else own
+
+    def ike_lifetime_of(self, side: str) -> int:
+        own = self.peer(side).ike_lifetime
+        return self.ike_lifetime if own is None else own
+
+    def margin_of(self, side: str) -> int | None:
+        """Seconds before the end of a lifetime that ``side`` rekeys: the scenario's margin,
+        else a fifth of a short lifetime (the shorter of the two), else None (the daemon's
+        default)."""
+        if self.rekey_margin is not None:
+            return self.rekey_margin
+        shortest = min(self.child_lifetime_of(side), self.ike_lifetime_of(side))
+        return max(1, shortest // 5) if shortest < SHORT_LIFETIME else None
+
+    def fuzz_of(self, side: str) -> int | None:
+        """The margin's random part in percent (0 where the lab chose the margin)."""
+        if self.rekey_fuzz is not None:
+            return self.rekey_fuzz
+        return 0 if self.margin_of(side) is not None else None
+
+    @property
+    def dpd(self) -> tuple[int, int] | None:
+        """(delay, timeout) in seconds, or None without DPD."""
+        if self.dpd_delay is None:
+            return None
+        return self.dpd_delay, self.dpd_timeout if self.dpd_timeout is not None \
+            else 3 * self.dpd_delay
+
+    @property
+    def actor_side(self) -> str:
+        """The side that acts in the lifecycle event."""
+        return self.initiator if self.actor == "initiator" else self.responder
+
     def with_(self, **changes: Any) -> Scenario:
         return replace(self, **changes)
 
     @property
     def conn_name(self) -> str:
         return "lab"
+
+
+def _check_lifecycle(s: Scenario) -> None:
+    check_choice("lifecycle", s.lifecycle, LIFECYCLES)
+    check_choice("actor", s.actor, ACTORS)
+    check_choice("rekey_by", s.rekey_by, REKEY_BY)
+    if s.rekey_margin is not None:
+        check_int("rekey_margin", s.rekey_margin, *MARGIN_RANGE, " seconds")
+    if s.rekey_fuzz is not None:
+        check_int("rekey_fuzz", s.rekey_fuzz, *FUZZ_RANGE, " percent")
+    for key in ("dpd_delay", "dpd_timeout"):
+        if getattr(s, key) is not None:
+            check_int(key, getattr(s, key), *DPD_RANGE, " seconds")
+    if s.dpd_timeout is not None and s.dpd_delay is None:
+        raise ScenarioError(f"dpd_timeout: {show(s.dpd_timeout)} without dpd_delay (allowed:"
+                            " dpd_delay alone, or both)")
+    for side in SIDES:
+        margin, fuzz = s.margin_of(side), s.fuzz_of(side) or 0
+        if margin is None:
+            continue
+        for key in ("child_lifetime", "ike_lifetime"):
+            life = getattr(s, f"{key}_of")(side)
+            if margin * (100 + fuzz) >= life * 100:
+                where = "rekey_margin" if s.rekey_margin is not None else key
+                raise ScenarioError(f"{where}: a rekey margin of {margin} s with {fuzz} % fuzz"
+                                    f" does not fit {side}'s {key} of {life} s (allowed: margin"
+                                    " x (1 + fuzz) shorter than every lifetime)")
+    if s.lifecycle == "dpd" and s.dpd is None:
+        raise ScenarioError("dpd_delay: missing (allowed: seconds between checks; lifecycle"
+                            " 'dpd' needs DPD)")
 
 
 def _subnet(s: Scenario, side: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
@@ -457,9 +557,11 @@ def _check_path(s: Scenario) -> None:
 
 _TOP_KEYS = {"name", "left", "right", "ike_version", "mode", "psk", "ike", "esp",
              "responder_esp", "ike_lifetime", "child_lifetime", "initiator", "pings", "fault",
-             "expect", "topology", "auth", "path", "fragmentation", "encapsulation"}
+             "expect", "topology", "auth", "path", "fragmentation", "encapsulation",
+             "lifecycle", "actor", "rekey_by", "rekey_margin", "rekey_fuzz", "dpd_delay",
+             "dpd_timeout"}
 _PEER_KEYS = {"address", "flavor", "prefixlen", "psk", "mode", "ike_version", "ike", "esp",
-              "subnet", "id", "native"}
+              "subnet", "id", "native", "ike_lifetime", "child_lifetime"}
 
 
 def scenario_from_dict(data: dict[str, Any], source: str = "scenario") -> Scenario:
@@ -521,6 +623,11 @@ def scenario_to_dict(s: Scenario) -> dict[str, Any]:
         "fragmentation": s.fragmentation, "encapsulation": s.encapsulation}
     if not s.path.plain:
         data["path"] = path_to_dict(s.path)
+    if s.lifecycle != "none":
+        data.update(lifecycle=s.lifecycle, actor=s.actor, rekey_by=s.rekey_by)
+    for key in ("rekey_margin", "rekey_fuzz", "dpd_delay", "dpd_timeout"):
+        if getattr(s, key) is not None:
+            data[key] = getattr(s, key)
     if s.responder_esp is not None:
         data["responder_esp"] = str(s.responder_esp)
     for side in SIDES:
@@ -538,6 +645,9 @@ def scenario_to_dict(s: Scenario) -> dict[str, Any]:
             data[side]["native"] = native_to_dict(peer.native)
         if peer.ike_version is not None:
             data[side]["ike_version"] = peer.ike_version
+        for key in ("ike_lifetime", "child_lifetime"):
+            if getattr(peer, key) is not None:
+                data[side][key] = getattr(peer, key)
     return data
 
 

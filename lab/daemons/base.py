@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
+import signal
 import socket
 import subprocess
 import time
@@ -91,6 +93,15 @@ class Daemon(ABC):
     #: ICV bits the daemon's kernel interface installs where they differ from the RFC
     #: lengths (lab.negotiated.INTEGRITY), by neutral integrity name
     icv_bits: ClassVar[dict[str, int]] = {}
+    #: what the driver can rekey on command ("child", "ike"): rekey()
+    rekeys_on_command: ClassVar[tuple[str, ...]] = ()
+    #: lifecycle events (lab.scenario.LIFECYCLES) the daemon cannot take part in, and why
+    lifecycle_gaps: ClassVar[dict[str, str]] = {}
+    #: files a daemon killed with SIGKILL leaves in its peer directory that keep a new one
+    #: from starting (pid files, control sockets), relative to the peer directory
+    stale_files: ClassVar[tuple[str, ...]] = ()
+    #: a log line that means an IKE SA (IKEv1: ISAKMP SA) was established or rekeyed
+    ike_sa_words: ClassVar[str | None] = None
 
     def __init__(self, scenario: Scenario, ctx: PeerContext) -> None:
         self.scenario = scenario
@@ -142,6 +153,19 @@ class Daemon(ABC):
         version = scenario.ike_version_of(side)
         if version not in cls.ike_versions:
             return f"{flavor.name} does not speak IKEv{version}"
+        return cls.lifecycle_unsupported(scenario, side, flavor)
+
+    @classmethod
+    def lifecycle_unsupported(cls, scenario: Scenario, side: str, flavor: Flavor) -> str | None:
+        """Why this daemon cannot play ``side`` in the scenario's lifecycle event, or None."""
+        event = scenario.lifecycle
+        if event in cls.lifecycle_gaps:
+            return f"{flavor.name}: {cls.lifecycle_gaps[event]}"
+        if event in ("rekey-child", "rekey-ike") and scenario.rekey_by == "command" \
+                and side == scenario.actor_side \
+                and event.removeprefix("rekey-") not in cls.rekeys_on_command:
+            return (f"{flavor.name}: the driver has no command to rekey the"
+                    f" {'Child' if event == 'rekey-child' else 'IKE'} SA")
         return None
 
     @classmethod
@@ -310,6 +334,37 @@ class Daemon(ABC):
         if self._view is not None:
             self._view.unmount()
             self._view = None
+
+    # -- lifecycle (lab.lifecycle) ---------------------------------------------
+    def rekey(self, what: str) -> None:
+        """Rekey the Child SA (``what`` = "child") or the IKE SA ("ike") now, the daemon's
+        own way, without waiting for it."""
+        raise DaemonError(f"{self.name} ({self.side}): the driver cannot rekey the {what} SA")
+
+    def ike_sas_logged(self) -> int:
+        """How many IKE SAs the daemon's log says were established or rekeyed so far."""
+        if self.ike_sa_words is None:
+            raise DaemonError(f"{self.name} ({self.side}): the driver does not know how the"
+                              " daemon logs a new IKE SA")
+        return len(re.findall(self.ike_sa_words, self.log_text(), re.M))
+
+    def send_signal(self, signum: int) -> None:
+        """Send the daemon's process a signal (SIGSTOP/SIGCONT: the peer vanishes and
+        comes back; SIGKILL: it dies without a word)."""
+        if self.proc is None or self.proc.poll() is not None:
+            raise DaemonError(f"{self.name} ({self.side}): not running")
+        os.kill(self.proc.pid, signum)
+        if signum == signal.SIGKILL:
+            self.proc.wait(5)
+
+    def restart(self) -> None:
+        """Start the daemon again after it was killed (what it left behind that would
+        stop it removed), wait until it is ready, and load the connection."""
+        for rel in self.stale_files:
+            (self.ctx.dir / rel).unlink(missing_ok=True)
+        self.launch()
+        self.wait_started()
+        self.load()
 
     def status(self) -> DaemonStatus:
         """The daemon's own account of its IKE SA and Child SAs (lab.status records).

@@ -62,6 +62,16 @@ KNOWN_LEFTOVERS = {
           " pluto 5.x removes it",
 }
 
+#: whack's rekey options by Libreswan major version (4.x: --rekey-ipsec; 5.x: --rekey-child)
+REKEY_OPTIONS = {4: {"child": "--rekey-ipsec", "ike": "--rekey-ike"},
+                 5: {"child": "--rekey-child", "ike": "--rekey-ike"}}
+#: DPD settings by major version: 4.x takes dpddelay/dpdtimeout/dpdaction (IKEv2 liveness
+#: gives up after retransmit-timeout); 5.x ignores dpdtimeout for IKEv2 ("use dpddelay= and
+#: retransmit-timeout=") and needs both for IKEv1
+DPD_KEYS = {4: ("dpddelay", "dpdtimeout", "retransmit-timeout", "dpdaction"),
+            5: ("dpddelay", "retransmit-timeout", "dpdaction")}
+DPD_KEYS_IKEV1 = {5: ("dpddelay", "dpdtimeout", "dpdaction")}
+
 #: pluto's words that end a negotiation (keyingtries=1: no second attempt comes), with
 #: the failure class each means; a grace where a later message may still bring the SAs
 OUTCOME_WORDS: tuple[Words, ...] = (
@@ -137,8 +147,15 @@ def _algparse(flavor: Flavor, tag: str, ike_version: int, what: str) -> str | No
     return errors[0].removeprefix("ERROR: ") if errors else f"algparse rejected {what!r}"
 
 
+def _major(flavor: Flavor, tag: str) -> int:
+    version = _version(flavor, tag)
+    return int(version.split(".")[0]) if version[:1].isdigit() else 4
+
+
 class Libreswan(Daemon):
     name = "libreswan"
+    rekeys_on_command = ("child", "ike")
+    stale_files = ("run/pluto.pid", "run/pluto.ctl")
     #: measured (4.10 and 5.2, IKEv2): pluto as the responder picks its own first proposal
     #: that the initiator offered, whatever the initiator's order
     preference = "responder"
@@ -176,8 +193,7 @@ class Libreswan(Daemon):
 
     def render(self) -> dict[str, str]:
         s, home = self.scenario, self.ctx.home
-        major = int(_version(self.ctx.flavor, self.ctx.tag).split(".")[0] or 0) \
-            if _version(self.ctx.flavor, self.ctx.tag)[:1].isdigit() else 4
+        major = _major(self.ctx.flavor, self.ctx.tag)
         version = s.ike_version_of(self.side)
         if major >= 5:
             version_line = ("keyexchange", f"ikev{version}")
@@ -200,8 +216,10 @@ class Libreswan(Daemon):
             *([("esp", spell_list(esp))] if esp else []),
             *([("pfs", "yes" if any(p.dh for p in esp) else "no")] if esp else []),
             *dict.fromkeys(x for p in esp for x in INTEG_SETTINGS.get(p.integrity or "", ())),
-            ("ikelifetime", f"{s.ike_lifetime}s"),
-            ("salifetime", f"{s.child_lifetime}s"),
+            ("ikelifetime", f"{s.ike_lifetime_of(self.side)}s"),
+            ("salifetime", f"{s.child_lifetime_of(self.side)}s"),
+            *self._rekey_timing(),
+            *self._dpd(major, version),
             ("leftupdown", "%disabled"),  # the lab routes (its topology); 0.7 s saved per SA
             ("keyingtries", "1"),
             *([("fragmentation", FRAGMENTATION[s.fragmentation])]
@@ -221,6 +239,22 @@ class Libreswan(Daemon):
             files["certs/ca.pem"] = self.credentials().ca_pem
             files["certs/peer.pem"] = self.credentials().cert_pem
         return files
+
+    def _rekey_timing(self) -> list[tuple[str, str]]:
+        margin, fuzz = self.scenario.margin_of(self.side), self.scenario.fuzz_of(self.side)
+        if margin is None:
+            return []
+        return [("rekeymargin", f"{margin}s"), ("rekeyfuzz", f"{fuzz or 0}%")]
+
+    def _dpd(self, major: int, ike_version: int) -> list[tuple[str, str]]:
+        if self.scenario.dpd is None:
+            return []
+        delay, timeout = self.scenario.dpd
+        values = {"dpddelay": f"{delay}s", "dpdtimeout": f"{timeout}s",
+                  "retransmit-timeout": f"{timeout}s", "dpdaction": "clear"}
+        keys = (DPD_KEYS_IKEV1 if ike_version == 1 else {}).get(major) \
+            or DPD_KEYS.get(major, DPD_KEYS[5])
+        return [(key, values[key]) for key in keys]
 
     @property
     def other_side(self) -> str:
@@ -331,6 +365,12 @@ class Libreswan(Daemon):
     def initiate(self) -> None:
         self.tool([f"{LIBEXEC}/whack", "--ctlsocket", self.ctl, "--name",
                    self.scenario.conn_name, "--initiate", "--asynchronous"])
+
+    def rekey(self, what: str) -> None:
+        """whack --rekey-ipsec/--rekey-child or --rekey-ike (REKEY_OPTIONS), asynchronous."""
+        options = REKEY_OPTIONS.get(_major(self.ctx.flavor, self.ctx.tag), REKEY_OPTIONS[5])
+        self.tool([f"{LIBEXEC}/whack", "--ctlsocket", self.ctl, "--name",
+                   self.scenario.conn_name, options[what], "--asynchronous"], timeout=10)
 
     def status(self) -> DaemonStatus:
         """From pluto's log, which names every established SA's algorithms: no process."""

@@ -182,6 +182,11 @@ class Racoon(Daemon):
     #: SADB_X_AALG_SHA2_256HMAC); XFRM netlink users (pluto, charon) install 128 bits
     icv_bits: ClassVar[dict[str, int]] = {"sha256": 96}
     outcome_words = OUTCOME_WORDS
+    #: racoonctl(8) has no rekey command; racoon renews phase 1 only when phase 2 needs it
+    lifecycle_gaps: ClassVar[dict[str, str]] = {
+        "rekey-ike": "racoon does not rekey an ISAKMP SA on its own (racoon.conf(5): phase 1"
+                     " is negotiated again only when a phase 2 needs it)"}
+    stale_files = ("racoon.pid", "racoon.sock")
 
     def __init__(self, scenario: Scenario, ctx: PeerContext) -> None:
         super().__init__(scenario, ctx)
@@ -220,7 +225,7 @@ class Racoon(Daemon):
         if not PFKEY_PROC.exists():
             return (f"{flavor.name}: the running kernel has no PF_KEY ({PFKEY_PROC} is missing;"
                     " racoon and setkey need CONFIG_NET_KEY / the af_key module)")
-        return None
+        return cls.lifecycle_unsupported(scenario, side, flavor)
 
     @classmethod
     def version(cls, flavor: Flavor, tag: str) -> str:
@@ -251,12 +256,22 @@ class Racoon(Daemon):
         if esp is None:
             raise DaemonError("racoon has no default phase-2 proposal (esp = 'default')")
         body = [f"\tpfs_group {_spell(DH, esp.dh, 'PFS group')};"] if esp.dh else []
-        body += [f"\tlifetime time {_duration(self.scenario.child_lifetime)};",
+        body += [f"\tlifetime time {_duration(self.scenario.child_lifetime_of(self.side))};",
                  f"\tencryption_algorithm {_spell(CIPHER, esp.cipher, 'phase-2 cipher')};",
                  f"\tauthentication_algorithm {_spell(AUTH, esp.integrity, 'phase-2 integrity')};",
                  "\tcompression_algorithm deflate;"]
         return [f"sainfo address {src} any address {dst} any", "{", *body,
                 *self._native("sainfo"), "}"]
+
+    def _dpd(self) -> list[str]:
+        """racoon.conf(5): dpd_delay between checks, dpd_retry seconds per unanswered check,
+        dpd_maxfail checks until the peer counts as dead: about delay + timeout in all."""
+        if self.scenario.dpd is None:
+            return []
+        delay, timeout = self.scenario.dpd
+        retry = max(1, timeout // 3)
+        return [f"\tdpd_delay {delay};", f"\tdpd_retry {retry};",
+                f"\tdpd_maxfail {max(1, timeout // retry)};"]
 
     def _native(self, place: str) -> list[str]:
         lines = self.native_lines(place)
@@ -317,7 +332,8 @@ class Racoon(Daemon):
             "{",
             "\texchange_mode main;",
             *self._identities(),
-            f"\tlifetime time {_duration(s.ike_lifetime)};",
+            f"\tlifetime time {_duration(s.ike_lifetime_of(self.side))};",
+            *self._dpd(),
             *(line for ike in s.ike_list(self.side) for line in self._proposal(ike)),
             *self._native("remote"),
             "}",

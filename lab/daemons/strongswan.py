@@ -266,6 +266,8 @@ class StrongSwan(Daemon):
     log_name = "charon.log"
     outcome_words = OUTCOME_WORDS
     socket_name = "charon.vici"
+    rekeys_on_command = ("child", "ike")
+    stale_files = ("charon.vici",)
 
     def __init__(self, scenario: Scenario, ctx: PeerContext) -> None:
         super().__init__(scenario, ctx)
@@ -334,6 +336,7 @@ class StrongSwan(Daemon):
             "load": plugins,
             "install_routes": "no",  # the lab routes (its topology)
             "install_virtual_ip": "no",
+            **self._retransmit(),
             "plugins": {"vici": {"socket": f"unix://{home / self.socket_name}"}},
             "filelog": {"lab": {"path": str(home / self.log_name), "time_format": "%b %e %T",
                                 "time_add_ms": "yes", "ike_name": "yes", "append": "no",
@@ -358,8 +361,8 @@ class StrongSwan(Daemon):
         child: Settings = {
             "mode": s.mode_of(self.side),
             "esp_proposals": spell_list(s.esp_list(self.side), spell_esp),
-            "rekey_time": f"{s.child_lifetime * 9 // 10}s",
-            "life_time": f"{s.child_lifetime}s",
+            **self._child_timing(),
+            **({"dpd_action": "clear"} if s.dpd else {}),
             "start_action": "none",
         }
         if self.peer.subnet and self.other.subnet:  # net-to-net: the subnets behind the peers
@@ -374,8 +377,8 @@ class StrongSwan(Daemon):
             "local_addrs": me,
             "remote_addrs": peer,
             "proposals": spell_list(s.ike_list(self.side), spell_ike),
-            "rekey_time": f"{s.ike_lifetime * 9 // 10}s",
-            "over_time": f"{s.ike_lifetime // 10}s",
+            **self._ike_timing(),
+            **self._dpd(),
             "keyingtries": "1",
             "mobike": "no",  # one address per peer: nothing to update
             **({"fragmentation": FRAGMENTATION[s.fragmentation]}
@@ -395,6 +398,42 @@ class StrongSwan(Daemon):
             sections["secrets"] = {f"ike-{s.conn_name}": {
                 "secret": psk, **{f"id-{i}": v for i, v in enumerate(ids, 1)}}}
         return self._header("swanctl.conf") + conf_text(sections)
+
+    def _child_timing(self) -> Settings:
+        """rekey_time = lifetime - margin, rand_time = the margin's fuzz (90 % of the lifetime
+        where the scenario leaves the margin to the daemon)."""
+        life, margin = self.scenario.child_lifetime_of(self.side), self.scenario.margin_of(self.side)
+        if margin is None:
+            return {"rekey_time": f"{life * 9 // 10}s", "life_time": f"{life}s"}
+        return {"rekey_time": f"{life - margin}s", "life_time": f"{life}s",
+                "rand_time": f"{margin * (self.scenario.fuzz_of(self.side) or 0) // 100}s"}
+
+    def _ike_timing(self) -> Settings:
+        life, margin = self.scenario.ike_lifetime_of(self.side), self.scenario.margin_of(self.side)
+        if margin is None:
+            return {"rekey_time": f"{life * 9 // 10}s", "over_time": f"{life // 10}s"}
+        return {"rekey_time": f"{life - margin}s", "over_time": f"{margin}s",
+                "rand_time": f"{margin * (self.scenario.fuzz_of(self.side) or 0) // 100}s"}
+
+    def _dpd(self) -> Settings:
+        """dpd_delay; IKEv1 has its own dpd_timeout, IKEv2 gives up after the retransmissions
+        (strongswan.conf: RETRANSMIT)."""
+        if self.scenario.dpd is None:
+            return {}
+        delay, timeout = self.scenario.dpd
+        out: Settings = {"dpd_delay": f"{delay}s"}
+        if self.scenario.ike_version_of(self.side) == 1:
+            out["dpd_timeout"] = f"{timeout}s"
+        return out
+
+    def _retransmit(self) -> Settings:
+        """With DPD: retransmissions 1 s apart, as many as fit the DPD timeout (charon waits
+        retransmit_timeout x retransmit_base^n after the n-th send, n = 0..tries)."""
+        if self.scenario.dpd is None:
+            return {}
+        timeout = self.scenario.dpd[1]
+        return {"retransmit_timeout": "1", "retransmit_base": "1",
+                "retransmit_tries": str(max(1, timeout - 1))}
 
     def _header(self, what: str) -> str:
         return header("strongSwan", self.scenario.name, self.side, what, self.ctx.home)
@@ -503,6 +542,20 @@ class StrongSwan(Daemon):
                               f"{exc}") from None
         if answer.get("success") != "yes":
             raise DaemonError(f"strongswan ({self.side}): terminate {self.scenario.conn_name!r}:"
+                              f" {answer.get('errmsg', answer)}")
+
+    def rekey(self, what: str) -> None:
+        """VICI rekey of the Child SA or the IKE SA, in-process (charon answers once it has
+        queued the exchange)."""
+        try:
+            with self._vici_socket(timeout=10.0) as sock:
+                sock.sendall(vici_packet("rekey", {what: self.scenario.conn_name}))
+                answer = vici_response(sock)
+        except (OSError, ConnectionError, struct.error) as exc:
+            raise DaemonError(f"strongswan ({self.side}): rekey over {self.socket_path}: "
+                              f"{exc}") from None
+        if answer.get("success") != "yes":
+            raise DaemonError(f"strongswan ({self.side}): rekey {what} {self.scenario.conn_name!r}:"
                               f" {answer.get('errmsg', answer)}")
 
     def _vici_socket(self, timeout: float) -> socket.socket:

@@ -1,0 +1,350 @@
+"""Lifecycle events, driven under continuous traffic, each with what it must prove.
+
+`run_lifecycle(cell)` takes a cell whose daemons are up (Cell.up()) and whose scenario
+names a lifecycle event; it negotiates, starts the echo stream, makes the event happen,
+waits for its effect with deadlines on the guest's monotonic clock, judges the wire over
+the windows where traffic must flow (lab.lifecycle.judge) and checks each kernel's SAs
+afterwards. The findings are problems (the cell fails) and figures (how long a rekey, a
+recovery or DPD took), both in the returned `LifecycleVerdict`.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from lab import xfrm
+from lab.errors import DaemonError, VerdictError
+from lab.lifecycle.judge import judge_wire
+from lab.lifecycle.record import Record
+from lab.scenario import SIDES
+from lab.topology.table import endpoint
+from lab.wire.stream import TIMEOUT, EchoStream
+
+if TYPE_CHECKING:
+    from lab.cell import Cell
+
+#: seconds of traffic before the event and after its effect
+SETTLE = 1.5
+#: seconds a commanded rekey, a re-initiation or a restart may take to show in the kernels
+COMMAND_DEADLINE = 15.0
+#: how long past the configured DPD time (delay + timeout) the survivor may take to clear
+DPD_SLACK = 5.0
+#: the number of Child SA pairs one connection may hold after both sides initiated at once
+#: (RFC 7296 lets both negotiations complete; each leaves one pair)
+MAX_PAIRS = 2
+
+
+@dataclass
+class LifecycleVerdict:
+    event: str
+    problems: list[str] = field(default_factory=list)
+    figures: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    wire: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        figures = [f"{k}: {v:.3f} s" for k, v in self.figures.items()]
+        return [f"lifecycle {self.event}", *figures, *self.notes, *self.wire]
+
+    def check(self) -> None:
+        if self.problems:
+            raise VerdictError("\n".join([*self.problems, *self.lines()]))
+
+
+def _other(side: str) -> str:
+    return "right" if side == "left" else "left"
+
+
+def _wait(condition: Callable[[], object], deadline: float, interval: float = 0.05) -> float | None:
+    """Poll until ``condition()``; the guest-monotonic time it held, or None at the deadline."""
+    end = time.monotonic() + deadline
+    while True:
+        if condition():
+            return time.monotonic()
+        if time.monotonic() >= end:
+            return None
+        time.sleep(interval)
+
+
+class LifecycleRun:
+    def __init__(self, cell: Cell) -> None:
+        assert cell.record is not None, "Cell.up() records lifecycle cells"
+        self.cell = cell
+        self.s = cell.scenario
+        self.record: Record = cell.record
+        self.v = LifecycleVerdict(self.s.lifecycle)
+        #: [start, end) pairs of guest-monotonic time in which no echo may be lost
+        self.windows: list[list[float]] = []
+        self.pair = (self.s.left.address, self.s.right.address)
+
+    # -- helpers ----------------------------------------------------------------
+    def esp(self, side: str) -> list[xfrm.SA]:
+        """The ESP SAs between the peers that ``side``'s kernel holds now."""
+        return [sa for sa in xfrm.dump(self.cell.topology.netns(side))
+                if sa.proto == "esp" and {sa.src, sa.dst} == set(self.pair)]
+
+    def spis(self) -> dict[str, set[int]]:
+        return {side: {sa.spi for sa in self.esp(side)} for side in SIDES}
+
+    def start_stream(self) -> None:
+        netns, source = self.cell.topology.traffic_end(self.s.initiator)
+        target = self.cell.topology.traffic_end(self.s.responder)[1]
+        self.record.stream = EchoStream(netns, target, src=source).start()
+        self.record.act(self.s.initiator, f"echo stream starts, one request every"
+                        f" {self.record.stream.interval * 1000:.0f} ms")
+        self.windows.append([self.record.stream.result.started, float("inf")])
+
+    def stop_stream(self) -> None:
+        stream = self.record.stream
+        if stream is not None and self.record.result is None:
+            self.record.result = stream.stop()
+            self.record.act(self.s.initiator, "echo stream stops")
+            if self.windows and self.windows[-1][1] == float("inf"):
+                self.windows[-1][1] = self.record.result.stopped - TIMEOUT
+
+    def pause_window(self, at: float) -> None:
+        """Losses from ``at`` on are expected (until resume_window)."""
+        self.windows[-1][1] = at
+
+    def resume_window(self, at: float) -> None:
+        self.windows.append([at, float("inf")])
+
+    def settle(self, seconds: float = SETTLE) -> None:
+        time.sleep(seconds)
+
+    def one_pair_each(self, what: str) -> None:
+        """Each kernel holds exactly one ESP SA per direction, the same SPIs as the other."""
+        held = {side: self.esp(side) for side in SIDES}
+        for side, sas in held.items():
+            ways = [(sa.src, sa.dst) for sa in sas]
+            if sorted(ways) != sorted([self.pair, self.pair[::-1]]):
+                listing = ", ".join(f"0x{sa.spi:08x} {sa.src} > {sa.dst}" for sa in sas) or "none"
+                self.v.problems.append(f"{what}: {side}'s kernel holds {len(sas)} ESP SA(s),"
+                                       f" expected one pair: {listing}")
+        spis = {side: {sa.spi for sa in sas} for side, sas in held.items()}
+        if spis["left"] != spis["right"] and all(len(v) == 2 for v in spis.values()):
+            self.v.problems.append(f"{what}: the kernels hold different SAs: left"
+                                   f" {sorted(map(hex, spis['left']))}, right"
+                                   f" {sorted(map(hex, spis['right']))}")
+
+    def allowed_pairs(self, what: str) -> None:
+        """After both sides initiated: each kernel holds 1..MAX_PAIRS pairs, both kernels
+        the same SAs; more than one pair is a duplicate (RFC 7296 allows it): a note."""
+        held = {side: self.esp(side) for side in SIDES}
+        spis = {side: {sa.spi for sa in sas} for side, sas in held.items()}
+        for side, sas in held.items():
+            out = sum((sa.src, sa.dst) == (self.s.peer(side).address,
+                                           self.s.peer(_other(side)).address) for sa in sas)
+            inn = len(sas) - out
+            if not 1 <= out <= MAX_PAIRS or out != inn:
+                self.v.problems.append(f"{what}: {side}'s kernel holds {out} outbound and {inn}"
+                                       f" inbound ESP SA(s) (allowed: 1 to {MAX_PAIRS} pairs)")
+            elif out > 1:
+                self.v.notes.append(f"{what}: duplicate Child SAs: {side}'s kernel holds {out}"
+                                    " pairs (RFC 7296 allows it)")
+        if spis["left"] != spis["right"]:
+            only = {side: sorted(f"0x{x:08x}" for x in spis[side] - spis[_other(side)])
+                    for side in SIDES}
+            self.v.problems.append(f"{what}: SAs in one kernel only: {only}")
+
+    def judge(self) -> None:
+        assert self.record.result is not None and self.cell.capture is not None
+        self.cell.capture.stop()
+        packets = self.cell.capture.packets
+        windows = [(a - self.record.origin, b - self.record.origin) for a, b in self.windows
+                   if b > a]
+        lives = {side: self.record.monitor.lives(side) for side in SIDES}
+        inner = {endpoint(self.s, "left")[1], endpoint(self.s, "right")[1]}
+        wire, problems = judge_wire(packets, self.pair, lives, self.record.result, windows,
+                                    self.record.origin, self.record.wall_offset, inner)
+        self.record.wire = wire
+        self.v.wire = wire.lines()
+        self.v.problems += problems
+        r = self.record.result
+        self.v.notes.append(str(r))
+
+    # -- the events ---------------------------------------------------------------
+    def run(self) -> LifecycleVerdict:
+        event = self.s.lifecycle
+        both = ("left", "right") if event == "simultaneous" else None
+        self.cell.negotiate(both)
+        self.record.act("", "SAs established in both kernels")
+        self.start_stream()
+        self.settle()
+        handler = getattr(self, "do_" + event.replace("-", "_"))
+        try:
+            handler()
+        finally:
+            self.stop_stream()
+        self.judge()
+        self.record.summary = [*self.v.problems, *self.v.lines()]
+        return self.v
+
+    def do_rekey_child(self) -> None:
+        before = self.spis()
+        actor = self.s.actor_side
+        started = time.monotonic()
+        if self.s.rekey_by == "command":
+            self.record.act(actor, "rekey the Child SA (command)")
+            self.cell.daemons[actor].rekey("child")
+            deadline = COMMAND_DEADLINE
+        else:
+            life = min(self.s.child_lifetime_of(side) for side in SIDES)
+            self.record.act(actor, f"wait for the Child SA's rekey by lifetime ({life} s)")
+            deadline = life + COMMAND_DEADLINE
+
+        def replaced() -> bool:
+            now = self.spis()
+            return all(len(now[side] - before[side]) >= 2 for side in SIDES)
+
+        done = _wait(replaced, deadline)
+        if done is None:
+            self.v.problems.append(f"rekey-child: no new Child SA in both kernels within"
+                                   f" {deadline:g} s (before: {self._hex(before)}, now:"
+                                   f" {self._hex(self.spis())})")
+            return
+        self.record.act("", "new Child SAs in both kernels")
+        self.v.figures["new SAs after"] = done - started
+        gone = _wait(lambda: all(not (self.spis()[side] & before[side]) for side in SIDES),
+                     COMMAND_DEADLINE)
+        if gone is None:
+            left = {side: sorted(self.spis()[side] & before[side]) for side in SIDES}
+            self.v.problems.append(f"rekey-child: old SAs not deleted within"
+                                   f" {COMMAND_DEADLINE:g} s: {self._hex(left)}")
+        else:
+            self.record.act("", "old Child SAs gone from both kernels")
+            self.v.figures["old SAs gone after"] = gone - started
+        self.settle()
+        self.one_pair_each("after the rekey")
+
+    def do_rekey_ike(self) -> None:
+        before_spis = self.spis()
+        actor = self.s.actor_side
+        counts = {side: self.cell.daemons[side].ike_sas_logged() for side in SIDES}
+        started = time.monotonic()
+        if self.s.rekey_by == "command":
+            self.record.act(actor, "rekey the IKE SA (command)")
+            self.cell.daemons[actor].rekey("ike")
+            deadline = COMMAND_DEADLINE
+        else:
+            life = min(self.s.ike_lifetime_of(side) for side in SIDES)
+            self.record.act(actor, f"wait for the IKE SA's rekey by lifetime ({life} s)")
+            deadline = life + COMMAND_DEADLINE
+        done = _wait(lambda: all(self.cell.daemons[side].ike_sas_logged() > counts[side]
+                                 for side in SIDES), deadline)
+        if done is None:
+            now = {side: self.cell.daemons[side].ike_sas_logged() for side in SIDES}
+            self.v.problems.append(f"rekey-ike: no new IKE SA logged by both daemons within"
+                                   f" {deadline:g} s (IKE SAs logged before {counts}, now {now})")
+            return
+        self.record.act("", "both daemons logged a new IKE SA")
+        self.v.figures["new IKE SA after"] = done - started
+        self.settle()
+        self.one_pair_each("after the IKE rekey")
+        if self.s.ike_version == 2 and self.spis() != before_spis:
+            self.v.notes.append(f"the IKE rekey changed the Child SAs: before"
+                                f" {self._hex(before_spis)}, after {self._hex(self.spis())}")
+
+    def do_delete(self) -> None:
+        self.stop_stream()  # without the policies the echoes would cross in clear text
+        self.record.act(self.s.initiator, "delete the connection")
+        problems = self.cell.delete()
+        self.record.act("", "teardown check done")
+        self.v.problems += [str(p) for p in problems]
+        self.deleted = True
+
+    def do_dpd(self) -> None:
+        assert self.s.dpd is not None
+        delay, timeout = self.s.dpd
+        actor, survivor = self.s.actor_side, _other(self.s.actor_side)
+        self.stop_stream()  # a peer that vanishes sends nothing, its kernel included
+        started = self.record.act(actor, f"SIGSTOP the daemon (DPD delay {delay} s, timeout"
+                                         f" {timeout} s)")
+        self.cell.daemons[actor].send_signal(signal.SIGSTOP)
+        try:
+            deadline = delay + timeout + max(DPD_SLACK, (delay + timeout) / 2)
+            cleared = _wait(lambda: not self.esp(survivor), deadline, interval=0.2)
+        finally:
+            self.cell.daemons[actor].send_signal(signal.SIGCONT)
+            self.record.act(actor, "SIGCONT the daemon")
+        if cleared is None:
+            left = ", ".join(f"0x{sa.spi:08x}" for sa in self.esp(survivor))
+            self.v.problems.append(f"dpd: {survivor}'s kernel still holds {left}"
+                                   f" {deadline:g} s after {actor}'s daemon stopped (DPD delay"
+                                   f" {delay} s + timeout {timeout} s)")
+            return
+        self.record.act(survivor, "no ESP SA left in the kernel")
+        self.v.figures["survivor cleared after"] = cleared - started
+
+    def do_restart(self) -> None:
+        actor = self.s.actor_side
+        daemon = self.cell.daemons[actor]
+        killed = self.record.act(actor, "SIGKILL the daemon")
+        daemon.send_signal(signal.SIGKILL)
+        self.pause_window(killed)
+        before = self.spis()
+        daemon.restart()
+        self.record.act(actor, "daemon started again and loaded")
+        self.v.figures["restart took"] = time.monotonic() - killed
+        self.record.act(self.s.initiator, "initiate again")
+        self.cell.daemons[self.s.initiator].initiate()
+        stream = self.record.stream
+        assert stream is not None
+
+        def flows() -> bool:
+            return stream.result.first_answer_after(time.monotonic() - 0.2) is not None \
+                and all(self.spis()[side] - before[side] for side in SIDES)
+
+        back = _wait(flows, COMMAND_DEADLINE)
+        if back is None:
+            self.v.problems.append(f"restart: no new SAs with traffic flowing within"
+                                   f" {COMMAND_DEADLINE:g} s of the restart (SAs now:"
+                                   f" {self._hex(self.spis())})")
+            return
+        self.record.act("", "new SAs, echoes answered again")
+        self.v.figures["traffic flows again after"] = back - killed
+        self.resume_window(back)
+        self.settle(SETTLE + 1.0)
+        stale = {side: sorted(before[side] & self.spis()[side]) for side in SIDES}
+        if any(stale.values()):
+            self.v.problems.append(f"restart: stale SAs of the killed daemon's connection left:"
+                                   f" {self._hex(stale)}")
+        self.one_pair_each("after the restart")
+
+    def do_simultaneous(self) -> None:
+        self.settle()
+        self.allowed_pairs("both initiated at once")
+
+    def do_responder_initiates(self) -> None:
+        responder = self.s.responder
+        before = self.spis()
+        started = self.record.act(responder, "initiate (the responder)")
+        try:
+            self.cell.daemons[responder].initiate()
+        except DaemonError as exc:
+            self.v.problems.append(f"responder-initiates: {exc}")
+            return
+        changed = _wait(lambda: self.spis() != before, COMMAND_DEADLINE / 3)
+        if changed is not None:
+            self.record.act("", "the kernels' SAs changed")
+            self.v.figures["SAs changed after"] = changed - started
+        else:
+            self.v.notes.append("the responder's initiation changed no SA in "
+                                f"{COMMAND_DEADLINE / 3:g} s")
+        self.settle(SETTLE + 1.0)
+        self.allowed_pairs("after the responder initiated")
+
+    @staticmethod
+    def _hex(spis: dict[str, set[int]] | dict[str, list[int]]) -> str:
+        return "; ".join(f"{side} {{{', '.join(f'0x{x:08x}' for x in sorted(v))}}}"
+                         for side, v in spis.items())
+
+
+def run_lifecycle(cell: Cell) -> LifecycleVerdict:
+    """Negotiate, stream, make the scenario's lifecycle event happen, judge (see module)."""
+    return LifecycleRun(cell).run()
+

@@ -1,0 +1,73 @@
+"""After the first SA: rekeys of the Child SA and of the IKE SA (by command and by
+lifetime, started by either side), a daemon killed and started again, a peer that
+vanishes (DPD), a delete, both sides initiating at once, and the responder initiating,
+all under an echo stream every 20 ms (lab.lifecycle).
+
+Without --lab-lifecycle a small default set runs (lab.matrix.DEFAULT_LIFECYCLE_*);
+``--lab-lifecycle=rekey-child,dpd`` gives every variant of the events it names over every
+pair of --lab-flavors (or --lab-pairs) and --lab-ike. Every cell writes timeline.txt into
+its artifacts: the lab's actions, both kernels' XFRM events, the daemons' log lines, the
+wire's SPIs and every lost echo, on the guest's monotonic clock.
+
+The 1-hour cells need a UML whose clock skips idle time (time-travel); elsewhere they
+skip saying so.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from lab.errors import LabError
+from lab.kernel.choice import time_travel
+from lab.lifecycle.events import run_lifecycle
+from lab.matrix import LifecycleCell, MatrixSelection, lifecycle_cells
+
+#: the rekeys with real lifetimes of one hour (time-travel kernels only)
+HOUR_CELLS = (LifecycleCell("libreswan@bookworm", "strongswan@sid", 2, "rekey-child",
+                            "lifetime-initiator", long_life=3600),
+              LifecycleCell("strongswan@bookworm", "libreswan@sid", 2, "rekey-ike",
+                            "lifetime-responder", long_life=3600))
+NO_TIME_TRAVEL = ("needs a UML booted with time-travel (ci/build-uml.sh builds one; this"
+                  " guest was not booted with it): a 1-hour lifetime would take an hour here")
+
+
+def _selection(config: pytest.Config) -> MatrixSelection:
+    opt = config.option
+    return MatrixSelection.from_options(opt.lab_flavors, opt.lab_ike, opt.lab_modes,
+                                        opt.lab_proposals, opt.lab_pairs,
+                                        topologies=opt.lab_topologies,
+                                        families=opt.lab_families, auth=opt.lab_auth)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "lcell" not in metafunc.fixturenames:
+        return
+    opt = metafunc.config.option
+    try:
+        cells = lifecycle_cells(_selection(metafunc.config), opt.lab_lifecycle)
+    except LabError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    params = []
+    for c in cells:
+        # a rekey by lifetime waits out a lifetime (SHORT_LIFE): faster under time-travel
+        slow = c.rekey_by == "lifetime" or c.event == "dpd"
+        marks = [pytest.mark.time_travel(required=False)] if slow else []
+        params.append(pytest.param(c, id=c.id, marks=marks))
+    if not opt.lab_lifecycle:
+        params += [pytest.param(c, id=c.id, marks=[pytest.mark.time_travel(required=True)])
+                   for c in HOUR_CELLS]
+    metafunc.parametrize("lcell", params)
+
+
+@pytest.mark.lab
+def test_lifecycle(lab, lcell: LifecycleCell) -> None:
+    if lcell.long_life and not time_travel():
+        pytest.skip(NO_TIME_TRAVEL)
+    scenario = lcell.scenario()
+    cell = lab.start(scenario)
+    verdict = run_lifecycle(cell)
+    lab.request.node.user_properties.append(("lifecycle", "\n".join(verdict.lines())))
+    verdict.check()
+    if scenario.lifecycle not in ("delete", "dpd"):  # the teardown check, as every cell
+        problems = cell.delete()
+        assert not problems, "\n".join(str(p) for p in problems)
