@@ -4,7 +4,9 @@
     .venv/bin/python ci/report.py ci/out/scenarios.xml [--html ci/out/matrix.html] [--md ci/out/summary.md]
 
 One grid per IKE version and mode: initiator rows, responder columns; each cell
-holds one mark per proposal set, coloured pass / fail / skip / known incompatibility
+holds one mark per proposal set (the lifecycle cells of scenarios/test_lifecycle.py: a grid
+per IKE version of their own, one mark per event and variant, the measured figures in the
+tooltip), coloured pass / fail / skip / known incompatibility
 (a strict xfail of scenarios/known-incompatibilities.toml; one that passed, an XPASS,
 is a failure of its own colour), with the reason as its tooltip and a link to the
 artifacts where a failed cell left them. With --lab-repeat the runs of a cell make one
@@ -23,9 +25,12 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.matrix import CELL_ID, flavor_from_id
+from lab.matrix import CELL_ID, LIFECYCLE_ID, flavor_from_id
 
 ID = re.compile(r"test_interop\[(?P<id>.+?)(?:-rep\d+of\d+)?\]")
+LIFECYCLE = re.compile(r"test_lifecycle\[(?P<id>.+?)(?:-rep\d+of\d+)?\]")
+#: the "mode" of a lifecycle result: its grid is one of its own
+LIFECYCLE_MODE = "lifecycle"
 #: statuses, worst first: how the runs of one cell combine
 STATUSES = ("xpass", "failed", "intermittent", "known", "passed", "skipped")
 
@@ -49,9 +54,11 @@ def read(paths: list[Path]) -> list[Result]:
     results = []
     for path in paths:
         for case in ET.parse(path).getroot().iter("testcase"):
-            outer = ID.fullmatch(case.get("name", ""))
+            name = case.get("name", "")
+            outer, life = ID.fullmatch(name), LIFECYCLE.fullmatch(name)
             m = CELL_ID.fullmatch(outer["id"]) if outer else None
-            if not m:
+            lm = LIFECYCLE_ID.fullmatch(life["id"]) if life else None
+            if not m and not lm:
                 continue
             status, reason = "passed", ""
             for kind in ("failure", "error", "skipped"):
@@ -65,10 +72,17 @@ def read(paths: list[Path]) -> list[Result]:
                         status = "xpass"
                     break
             props = {p.get("name"): p.get("value") for p in case.iter("property")}
-            rest = " ".join(w for w in (m["p"], m["t"], m["f"], m["a"], m["path"]) if w)
-            results.append(Result(flavor_from_id(m["i"]), flavor_from_id(m["r"]), int(m["v"]),
-                                  m["m"], rest,
-                                  status,
+            if lm:
+                figures = (props.get("lifecycle") or "").splitlines()[1:4]
+                what = " ".join(w for w in (lm["e"], lm["x"]) if w)
+                reason = "; ".join([reason.strip(), *figures]) if status == "passed" else reason
+                head = (lm["i"], lm["r"], int(lm["v"]), LIFECYCLE_MODE, what)
+            else:
+                assert m is not None
+                head = (m["i"], m["r"], int(m["v"]), m["m"],
+                        " ".join(w for w in (m["p"], m["t"], m["f"], m["a"], m["path"]) if w))
+            results.append(Result(flavor_from_id(head[0]), flavor_from_id(head[1]), head[2],
+                                  head[3], head[4], status,
                                   reason.strip(), props.get("artifacts"),
                                   float(case.get("time") or 0),
                                   failures=int(status in ("failed", "xpass"))))
@@ -115,13 +129,17 @@ a.m,span.m{display:inline-block;min-width:1.6em;margin:1px;padding:2px 4px;borde
 
 def page(results: list[Result], out_dir: Path) -> str:
     flavors = sorted({r.initiator for r in results} | {r.responder for r in results})
-    proposals = sorted({r.proposals for r in results})
+    proposals = sorted({r.proposals for r in results if r.mode != LIFECYCLE_MODE})
+    events = sorted({r.proposals for r in results if r.mode == LIFECYCLE_MODE})
     counts = Counter(r.status for r in results)
+    legend = ", ".join(f"<b>{i + 1}</b> {html.escape(p)}" for i, p in enumerate(proposals))
+    if events:
+        legend += ("; in the lifecycle grids: " if proposals else "") + ", ".join(
+            f"<b>{i + 1}</b> {html.escape(e)}" for i, e in enumerate(events))
     parts = [f"<!doctype html><meta charset=utf-8><title>ipsec-lab interop matrix</title>"
              f"<style>{STYLE}</style><h1>ipsec-lab interop matrix</h1>"
              f"<p>{counts_line(counts)}. "
-             f"Rows: initiator; columns: responder; marks: "
-             + ", ".join(f"<b>{i + 1}</b> {html.escape(p)}" for i, p in enumerate(proposals))
+             f"Rows: initiator; columns: responder; marks: " + legend
              + "</p><p class=legend><span class='m passed'>pass</span> <span class='m failed'>fail"
                "</span> <span class='m skipped'>skip</span> <span class='m known'>known"
                " incompatibility</span> <span class='m xpass'>XPASS: incompatibility gone</span>"
@@ -130,15 +148,17 @@ def page(results: list[Result], out_dir: Path) -> str:
     grid: dict[tuple[int, str], dict[tuple[str, str], list[Result]]] = defaultdict(lambda: defaultdict(list))
     for r in results:
         grid[(r.version, r.mode)][(r.initiator, r.responder)].append(r)
-    for (version, mode) in sorted(grid):
-        parts.append(f"<h2>IKEv{version}, {mode} mode</h2><table><tr><th>initiator \\ responder</th>"
+    for (version, mode) in sorted(grid, key=lambda k: (k[1] == LIFECYCLE_MODE, k)):
+        labels = events if mode == LIFECYCLE_MODE else proposals
+        title = "lifecycle events" if mode == LIFECYCLE_MODE else f"{mode} mode"
+        parts.append(f"<h2>IKEv{version}, {title}</h2><table><tr><th>initiator \\ responder</th>"
                      + "".join(f"<th>{html.escape(f)}</th>" for f in flavors) + "</tr>")
         for i in flavors:
             parts.append(f"<tr><th class=row>{html.escape(i)}</th>")
             for r_ in flavors:
                 marks = []
-                for res in sorted(grid[(version, mode)][(i, r_)], key=lambda x: proposals.index(x.proposals)):
-                    label = str(proposals.index(res.proposals) + 1)
+                for res in sorted(grid[(version, mode)][(i, r_)], key=lambda x: labels.index(x.proposals)):
+                    label = str(labels.index(res.proposals) + 1)
                     runs = f" x{res.runs}" if res.runs > 1 else ""
                     tip = html.escape(f"{res.proposals}: {res.status}{runs}"
                                       + (f" ({res.seconds:.1f} s)" if res.status == "passed" else "")
@@ -162,18 +182,26 @@ def counts_line(counts: Counter[str]) -> str:
                      if counts[k] or k in ("passed", "failed", "skipped"))
 
 
-def summary(results: list[Result]) -> str:
+def pair_table(results: list[Result]) -> list[str]:
     per_pair: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     for r in results:
         per_pair[(r.initiator, r.responder)][r.status] += 1
-    total = Counter(r.status for r in results)
-    lines = ["## ipsec-lab interop matrix", "",
-             counts_line(total), "",
-             "| initiator | responder | passed | failed | known | skipped |",
+    lines = ["| initiator | responder | passed | failed | known | skipped |",
              "| --- | --- | ---: | ---: | ---: | ---: |"]
-    lines += [f"| {i} | {r} | {c['passed']} | {c['failed'] + c['xpass'] + c['intermittent']} |"
-              f" {c['known']} | {c['skipped']} |"
-              for (i, r), c in sorted(per_pair.items())]
+    return lines + [f"| {i} | {r} | {c['passed']} | {c['failed'] + c['xpass'] + c['intermittent']} |"
+                    f" {c['known']} | {c['skipped']} |" for (i, r), c in sorted(per_pair.items())]
+
+
+def summary(results: list[Result]) -> str:
+    total = Counter(r.status for r in results)
+    lines = ["## ipsec-lab interop matrix", "", counts_line(total), ""]
+    matrix = [r for r in results if r.mode != LIFECYCLE_MODE]
+    lifecycle = [r for r in results if r.mode == LIFECYCLE_MODE]
+    if matrix:
+        lines += pair_table(matrix)
+    if lifecycle:
+        lines += ["", "### lifecycle cells", "", counts_line(Counter(r.status for r in lifecycle)),
+                  "", *pair_table(lifecycle)]
     reasons = Counter(r.reason for r in results if r.status == "skipped")
     if reasons:
         lines += ["", "Skip reasons:", ""] + [f"- {n} x {why}" for why, n in reasons.most_common()]

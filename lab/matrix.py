@@ -328,6 +328,10 @@ LIFECYCLE_VARIANTS: dict[str, tuple[tuple[str, str, str], ...]] = {
     "responder-initiates": (("", "responder", "command"),),
 }
 LIFECYCLE_EVENTS = tuple(LIFECYCLE_VARIANTS)
+#: what `LifecycleCell.id` makes of a lifecycle cell, for ci/report.py
+LIFECYCLE_ID = re.compile(
+    rf"(?P<i>\w+)-(?P<r>\w+)-ikev(?P<v>\d)-(?P<e>{_alternatives(LIFECYCLE_EVENTS)})"
+    r"(?:-(?P<x>[\w-]+))?")
 #: real-time lifetimes of the rekey-by-lifetime cells: the acting side's, the other side's
 #: (longer, so that the acting side rekeys first), and the margin (no fuzz)
 SHORT_LIFE, LONG_LIFE, SHORT_MARGIN = 12, 40, 4
@@ -392,6 +396,8 @@ class LifecycleCell:
                 extra["ike_lifetime"] = 4 * short
         if self.event == "dpd":
             extra.update(dpd_delay=DPD_DELAY, dpd_timeout=DPD_TIMEOUT)
+        if self.event == "restart":  # a restarted responder: the initiator's DPD brings it back
+            extra.update(dpd_delay=DPD_DELAY, dpd_timeout=DPD_TIMEOUT, dpd_action="restart")
         left, right = (Peer(address, flavor, prefixlen, **peers[side])
                        for (address, prefixlen), flavor, side in zip(
                            plan.outer, (self.initiator, self.responder), ("left", "right"),

@@ -41,6 +41,8 @@ SHORT_LIFETIME = 1200
 #: of the margin, as Libreswan's rekeyfuzz; strongSwan's rand_time is that many seconds)
 MARGIN_RANGE, FUZZ_RANGE = (1, 86399), (0, 200)
 DPD_RANGE = (1, 3600)
+#: what a side does once DPD finds the peer dead: drop the SAs, or negotiate them again
+DPD_ACTIONS = ("clear", "restart")
 #: What happens after the first SA (lab.lifecycle): the matrix axis --lab-lifecycle
 LIFECYCLES = ("none", "rekey-child", "rekey-ike", "restart", "dpd", "delete", "simultaneous",
               "responder-initiates")
@@ -282,6 +284,7 @@ class Scenario:
     #: peer counts as dead and its SAs are cleared (None: no DPD; timeout default 3 x delay)
     dpd_delay: int | None = None
     dpd_timeout: int | None = None
+    dpd_action: str = "clear"
 
     def __post_init__(self) -> None:
         check_name("name", self.name)
@@ -436,6 +439,7 @@ def _check_lifecycle(s: Scenario) -> None:
     check_choice("lifecycle", s.lifecycle, LIFECYCLES)
     check_choice("actor", s.actor, ACTORS)
     check_choice("rekey_by", s.rekey_by, REKEY_BY)
+    check_choice("dpd_action", s.dpd_action, DPD_ACTIONS)
     if s.rekey_margin is not None:
         check_int("rekey_margin", s.rekey_margin, *MARGIN_RANGE, " seconds")
     if s.rekey_fuzz is not None:
@@ -559,7 +563,7 @@ _TOP_KEYS = {"name", "left", "right", "ike_version", "mode", "psk", "ike", "esp"
              "responder_esp", "ike_lifetime", "child_lifetime", "initiator", "pings", "fault",
              "expect", "topology", "auth", "path", "fragmentation", "encapsulation",
              "lifecycle", "actor", "rekey_by", "rekey_margin", "rekey_fuzz", "dpd_delay",
-             "dpd_timeout"}
+             "dpd_timeout", "dpd_action"}
 _PEER_KEYS = {"address", "flavor", "prefixlen", "psk", "mode", "ike_version", "ike", "esp",
               "subnet", "id", "native", "ike_lifetime", "child_lifetime"}
 
@@ -628,6 +632,8 @@ def scenario_to_dict(s: Scenario) -> dict[str, Any]:
     for key in ("rekey_margin", "rekey_fuzz", "dpd_delay", "dpd_timeout"):
         if getattr(s, key) is not None:
             data[key] = getattr(s, key)
+    if s.dpd_action != "clear":
+        data["dpd_action"] = s.dpd_action
     if s.responder_esp is not None:
         data["responder_esp"] = str(s.responder_esp)
     for side in SIDES:

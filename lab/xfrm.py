@@ -17,6 +17,7 @@ from lab.topology.netns import socket_in
 NETLINK_XFRM = 6
 XFRM_MSG_NEWSA, XFRM_MSG_GETSA = 0x10, 0x12
 XFRM_MSG_NEWPOLICY, XFRM_MSG_GETPOLICY = 0x13, 0x15
+XFRM_MSG_FLUSHSA, XFRM_MSG_FLUSHPOLICY = 0x1C, 0x1D
 XFRMA_TMPL = 5
 POLICY_DIRS = {0: "in", 1: "out", 2: "fwd"}
 NLMSG_ERROR, NLMSG_DONE = 2, 3
@@ -244,6 +245,12 @@ class XfrmSocket:
         replies = self._request(XFRM_MSG_GETPOLICY, NLM_F_REQUEST | NLM_F_DUMP, b"")
         return [parse_policy(body) for kind, body in replies if kind == XFRM_MSG_NEWPOLICY]
 
+    def flush(self) -> None:
+        """Flush every SA and every policy of the namespace (what `ip xfrm state flush` and
+        `ip xfrm policy flush` do)."""
+        self._request(XFRM_MSG_FLUSHSA, NLM_F_REQUEST | NLM_F_ACK, bytes(4))  # proto 0: all
+        self._request(XFRM_MSG_FLUSHPOLICY, NLM_F_REQUEST | NLM_F_ACK, b"")
+
     def add_probe_sa(self) -> None:
         """Add a transport-mode ESP SA ::1 -> ::1 (raises OSError where ESP is missing)."""
         lo = socket.inet_pton(socket.AF_INET6, "::1")
@@ -271,6 +278,11 @@ def _rta(kind: int, blob: bytes) -> bytes:
 def dump(netns: str) -> list[SA]:
     with XfrmSocket(netns) as xs:
         return xs.states()
+
+
+def flush(netns: str) -> None:
+    with XfrmSocket(netns) as xs:
+        xs.flush()
 
 
 def dump_policies(netns: str) -> list[Policy]:

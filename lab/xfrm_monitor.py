@@ -25,6 +25,7 @@ from lab.xfrm import (
     SA,
     XFRM_MSG_NEWPOLICY,
     XFRM_MSG_NEWSA,
+    XFRMA_TMPL,
     _attrs,
     parse_policy,
     parse_sa,
@@ -145,6 +146,12 @@ class XfrmMonitor:
             data = data[(length + 3) & ~3:]
 
     def _loop(self) -> None:
+        try:
+            self._follow()
+        except Exception as exc:  # the verdict names it: a monitor that died saw nothing more
+            self.problems.append(f"XFRM monitor stopped: {type(exc).__name__}: {exc}")
+
+    def _follow(self) -> None:
         while True:
             ready = select.select([*self._socks, self._wake_r], [], [])[0]
             for fd in ready:

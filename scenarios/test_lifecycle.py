@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import pytest
 
-from lab.errors import LabError
+from lab.errors import LabError, VerdictError
 from lab.kernel.choice import time_travel
 from lab.lifecycle.events import run_lifecycle
 from lab.matrix import LifecycleCell, MatrixSelection, lifecycle_cells
@@ -27,6 +27,13 @@ HOUR_CELLS = (LifecycleCell("libreswan@bookworm", "strongswan@sid", 2, "rekey-ch
                             "lifetime-initiator", long_life=3600),
               LifecycleCell("strongswan@bookworm", "libreswan@sid", 2, "rekey-ike",
                             "lifetime-responder", long_life=3600))
+#: (daemon of the acting side, event) -> why the cell fails, measured: a strict expected
+#: failure (when it passes, the behaviour has changed and the cell says so)
+KNOWN = {
+    ("strongswan", "restart"): "charon killed with SIGKILL leaves its SAs in the kernel, and"
+    " neither the restarted charon nor strongswan.service removes them (they stay until their"
+    " hard lifetime); measured with strongSwan 5.9.8 and 6.1.0",
+}
 NO_TIME_TRAVEL = ("needs a UML booted with time-travel (ci/build-uml.sh builds one; this"
                   " guest was not booted with it): a 1-hour lifetime would take an hour here")
 
@@ -52,6 +59,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         # a rekey by lifetime waits out a lifetime (SHORT_LIFE): faster under time-travel
         slow = c.rekey_by == "lifetime" or c.event == "dpd"
         marks = [pytest.mark.time_travel(required=False)] if slow else []
+        actor = c.initiator if c.actor == "initiator" else c.responder
+        known = KNOWN.get((actor.partition("@")[0], c.event))
+        if known:
+            marks.append(pytest.mark.xfail(reason=known, strict=True, raises=VerdictError))
         params.append(pytest.param(c, id=c.id, marks=marks))
     if not opt.lab_lifecycle:
         params += [pytest.param(c, id=c.id, marks=[pytest.mark.time_travel(required=True)])
@@ -69,5 +80,8 @@ def test_lifecycle(lab, lcell: LifecycleCell) -> None:
     lab.request.node.user_properties.append(("lifecycle", "\n".join(verdict.lines())))
     verdict.check()
     if scenario.lifecycle not in ("delete", "dpd"):  # the teardown check, as every cell
-        problems = cell.delete()
+        # where the responder initiated too, it deletes first: pluto 5 brings a connection
+        # it initiated back up when only its peer deletes it
+        both = scenario.lifecycle in ("simultaneous", "responder-initiates")
+        problems = cell.delete(first=(scenario.responder,) if both else ())
         assert not problems, "\n".join(str(p) for p in problems)

@@ -120,3 +120,26 @@ def test_time_travel_read_from_the_kernel_command_line() -> None:
     assert time_travel("time-travel=inf-cpu quiet")
     assert not time_travel("mem=512M seccomp=on")
     assert not time_travel("time-travel-x=1")
+
+
+def test_report_puts_lifecycle_cells_in_their_own_grid(tmp_path: Path) -> None:
+    from lab.matrix import LifecycleCell
+
+    cell = LifecycleCell("libreswan@sid", "strongswan@bookworm", 2, "rekey-child",
+                         "command-responder")
+    matrix = cell_id("libreswan@sid", "strongswan@bookworm", "ikev2", "tunnel", "aes128-sha1")
+    xml = tmp_path / "junit.xml"
+    xml.write_text(
+        f'<testsuites><testsuite><testcase name="test_lifecycle[{cell.id}]" time="9.5">'
+        '<properties><property name="lifecycle" value="lifecycle rekey-child&#10;new SAs after:'
+        ' 0.348 s"/></properties></testcase>'
+        f'<testcase name="test_interop[{matrix}]" time="2.5"/></testsuite></testsuites>')
+    results = report.read([xml])
+    life = next(r for r in results if r.mode == report.LIFECYCLE_MODE)
+    assert (life.initiator, life.responder, life.version, life.proposals, life.status) == (
+        "libreswan@sid", "strongswan@bookworm", 2, "rekey-child command-responder", "passed")
+    assert "new SAs after: 0.348 s" in life.reason
+    html = report.page(results, tmp_path)
+    assert "IKEv2, lifecycle events" in html and "IKEv2, tunnel mode" in html
+    assert "<b>1</b> rekey-child command-responder" in html
+    assert "| libreswan@sid | strongswan@bookworm | 1 | 0 | 0 | 0 |" in report.summary(results)

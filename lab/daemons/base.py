@@ -93,8 +93,10 @@ class Daemon(ABC):
     #: ICV bits the daemon's kernel interface installs where they differ from the RFC
     #: lengths (lab.negotiated.INTEGRITY), by neutral integrity name
     icv_bits: ClassVar[dict[str, int]] = {}
-    #: what the driver can rekey on command ("child", "ike"): rekey()
-    rekeys_on_command: ClassVar[tuple[str, ...]] = ()
+    #: what the driver can rekey on command ("child", "ike"), per IKE version: rekey()
+    rekeys_on_command: ClassVar[dict[int, tuple[str, ...]]] = {}
+    #: why the daemon cannot rekey on command in an IKE version, in its own words
+    no_rekey_command: ClassVar[dict[int, str]] = {}
     #: lifecycle events (lab.scenario.LIFECYCLES) the daemon cannot take part in, and why
     lifecycle_gaps: ClassVar[dict[str, str]] = {}
     #: files a daemon killed with SIGKILL leaves in its peer directory that keep a new one
@@ -161,11 +163,13 @@ class Daemon(ABC):
         event = scenario.lifecycle
         if event in cls.lifecycle_gaps:
             return f"{flavor.name}: {cls.lifecycle_gaps[event]}"
+        version = scenario.ike_version_of(side)
         if event in ("rekey-child", "rekey-ike") and scenario.rekey_by == "command" \
                 and side == scenario.actor_side \
-                and event.removeprefix("rekey-") not in cls.rekeys_on_command:
-            return (f"{flavor.name}: the driver has no command to rekey the"
-                    f" {'Child' if event == 'rekey-child' else 'IKE'} SA")
+                and event.removeprefix("rekey-") not in cls.rekeys_on_command.get(version, ()):
+            return f"{flavor.name}: " + cls.no_rekey_command.get(
+                version, f"the driver has no command to rekey the"
+                         f" {'Child' if event == 'rekey-child' else 'IKE'} SA")
         return None
 
     @classmethod
@@ -356,6 +360,11 @@ class Daemon(ABC):
         os.kill(self.proc.pid, signum)
         if signum == signal.SIGKILL:
             self.proc.wait(5)
+
+    def after_crash(self) -> str | None:
+        """What the daemon's service manager does once the daemon died (its unit's
+        ExecStopPost), done here; a line for the timeline, or None when it does nothing."""
+        return None
 
     def restart(self) -> None:
         """Start the daemon again after it was killed (what it left behind that would

@@ -8,6 +8,7 @@ from functools import cache
 from pathlib import Path
 
 from lab import run as runner
+from lab import xfrm
 from lab.algorithms import Proposal
 from lab.certs import P12_PASSWORD
 from lab.daemons.base import Daemon
@@ -147,6 +148,21 @@ def _algparse(flavor: Flavor, tag: str, ike_version: int, what: str) -> str | No
     return errors[0].removeprefix("ERROR: ") if errors else f"algparse rejected {what!r}"
 
 
+#: the flavor's systemd unit, and what in its ExecStopPost flushes the kernel's IPsec state
+UNIT = "/usr/lib/systemd/system/ipsec.service"
+UNIT_FLUSH = re.compile(r"^ExecStopPost=.*\bip xfrm state flush", re.M)
+
+
+@cache
+def flushes_after_stop(flavor: Flavor) -> bool:
+    """Whether the flavor's ipsec.service flushes XFRM state and policies once pluto has
+    stopped, a crash included (Debian's 4.10 does; 5.2's does not)."""
+    try:
+        return bool(UNIT_FLUSH.search(flavor.host_path(UNIT).read_text(errors="replace")))
+    except OSError:
+        return False
+
+
 def _major(flavor: Flavor, tag: str) -> int:
     version = _version(flavor, tag)
     return int(version.split(".")[0]) if version[:1].isdigit() else 4
@@ -154,8 +170,11 @@ def _major(flavor: Flavor, tag: str) -> int:
 
 class Libreswan(Daemon):
     name = "libreswan"
-    rekeys_on_command = ("child", "ike")
+    rekeys_on_command = {2: ("child", "ike")}
+    no_rekey_command = {1: "pluto rekeys IKEv1 only by lifetime (whack --rekey-*: \"cannot force"
+                           " rekey of IKEv1 connection\", measured with 4.10)"}
     stale_files = ("run/pluto.pid", "run/pluto.ctl")
+    ike_sa_words = r"established IKE SA|rekeyed IKE SA|ISAKMP SA established|IKE SA established"
     #: measured (4.10 and 5.2, IKEv2): pluto as the responder picks its own first proposal
     #: that the initiator offered, whatever the initiator's order
     preference = "responder"
@@ -226,6 +245,9 @@ class Libreswan(Daemon):
               if s.fragmentation in FRAGMENTATION else []),
             *([("encapsulation", ENCAPSULATION[s.encapsulation])]
               if s.encapsulation in ENCAPSULATION else []),
+            # a restarted initiator tells the peer to forget the SAs of before (RFC 7296
+            # 2.4), as charon does by default; pluto's default is not to
+            *([("initial-contact", "yes")] if s.lifecycle == "restart" else []),
             ("auto", "add"),
         ]
         if s.auth != "psk":
@@ -251,7 +273,8 @@ class Libreswan(Daemon):
             return []
         delay, timeout = self.scenario.dpd
         values = {"dpddelay": f"{delay}s", "dpdtimeout": f"{timeout}s",
-                  "retransmit-timeout": f"{timeout}s", "dpdaction": "clear"}
+                  "retransmit-timeout": f"{timeout}s",
+                  "dpdaction": self.scenario.dpd_action}
         keys = (DPD_KEYS_IKEV1 if ike_version == 1 else {}).get(major) \
             or DPD_KEYS.get(major, DPD_KEYS[5])
         return [(key, values[key]) for key in keys]
@@ -371,6 +394,14 @@ class Libreswan(Daemon):
         options = REKEY_OPTIONS.get(_major(self.ctx.flavor, self.ctx.tag), REKEY_OPTIONS[5])
         self.tool([f"{LIBEXEC}/whack", "--ctlsocket", self.ctl, "--name",
                    self.scenario.conn_name, options[what], "--asynchronous"], timeout=10)
+
+    def after_crash(self) -> str | None:
+        """ipsec.service's ExecStopPost, where the flavor's unit has it: flush the
+        namespace's XFRM state and policies (in-process)."""
+        if not flushes_after_stop(self.ctx.flavor):
+            return None
+        xfrm.flush(self.ctx.netns)
+        return f"flush XFRM state and policies, as {UNIT}'s ExecStopPost does"
 
     def status(self) -> DaemonStatus:
         """From pluto's log, which names every established SA's algorithms: no process."""

@@ -107,6 +107,10 @@ OUTCOME_WORDS: tuple[Words, ...] = (
           grace=1.0),
 )
 
+#: VICI terminate's answer when the peer has already deleted everything (after both sides
+#: initiated, the other side deletes first): nothing is left to delete, the kernel check follows
+NOTHING_TO_TERMINATE = r"no matching SAs to terminate"
+
 # -- spelling -------------------------------------------------------------------
 
 
@@ -266,8 +270,9 @@ class StrongSwan(Daemon):
     log_name = "charon.log"
     outcome_words = OUTCOME_WORDS
     socket_name = "charon.vici"
-    rekeys_on_command = ("child", "ike")
+    rekeys_on_command = {1: ("child", "ike"), 2: ("child", "ike")}
     stale_files = ("charon.vici",)
+    ike_sa_words = r"IKE_SA \S+\[\d+\] (?:established|rekeyed)"
 
     def __init__(self, scenario: Scenario, ctx: PeerContext) -> None:
         super().__init__(scenario, ctx)
@@ -362,7 +367,7 @@ class StrongSwan(Daemon):
             "mode": s.mode_of(self.side),
             "esp_proposals": spell_list(s.esp_list(self.side), spell_esp),
             **self._child_timing(),
-            **({"dpd_action": "clear"} if s.dpd else {}),
+            **({"dpd_action": s.dpd_action} if s.dpd else {}),
             "start_action": "none",
         }
         if self.peer.subnet and self.other.subnet:  # net-to-net: the subnets behind the peers
@@ -540,7 +545,8 @@ class StrongSwan(Daemon):
         except (OSError, ConnectionError, struct.error) as exc:
             raise DaemonError(f"strongswan ({self.side}): terminate over {self.socket_path}: "
                               f"{exc}") from None
-        if answer.get("success") != "yes":
+        if answer.get("success") != "yes" and not re.search(NOTHING_TO_TERMINATE,
+                                                             answer.get("errmsg", "")):
             raise DaemonError(f"strongswan ({self.side}): terminate {self.scenario.conn_name!r}:"
                               f" {answer.get('errmsg', answer)}")
 

@@ -22,7 +22,7 @@ from lab.lifecycle.judge import judge_wire
 from lab.lifecycle.record import Record
 from lab.scenario import SIDES
 from lab.topology.table import endpoint
-from lab.wire.stream import TIMEOUT, EchoStream
+from lab.wire.stream import INTERVAL, TIMEOUT, EchoStream
 
 if TYPE_CHECKING:
     from lab.cell import Cell
@@ -33,6 +33,8 @@ SETTLE = 1.5
 COMMAND_DEADLINE = 15.0
 #: how long past the configured DPD time (delay + timeout) the survivor may take to clear
 DPD_SLACK = 5.0
+#: at most this many polls per wait, and echo requests per lifetime of a rekey by lifetime
+POLLS, ECHOES_PER_LIFETIME = 2000, 3000
 #: the number of Child SA pairs one connection may hold after both sides initiated at once
 #: (RFC 7296 lets both negotiations complete; each leaves one pair)
 MAX_PAIRS = 2
@@ -60,7 +62,10 @@ def _other(side: str) -> str:
 
 
 def _wait(condition: Callable[[], object], deadline: float, interval: float = 0.05) -> float | None:
-    """Poll until ``condition()``; the guest-monotonic time it held, or None at the deadline."""
+    """Poll until ``condition()``; the guest-monotonic time it held, or None at the deadline.
+    A long deadline polls less often (an hour-long lifetime under time-travel: each poll
+    costs real CPU time however little guest time passes)."""
+    interval = max(interval, deadline / POLLS)
     end = time.monotonic() + deadline
     while True:
         if condition():
@@ -93,7 +98,12 @@ class LifecycleRun:
     def start_stream(self) -> None:
         netns, source = self.cell.topology.traffic_end(self.s.initiator)
         target = self.cell.topology.traffic_end(self.s.responder)[1]
-        self.record.stream = EchoStream(netns, target, src=source).start()
+        interval = INTERVAL
+        if self.s.rekey_by == "lifetime" and self.s.lifecycle.startswith("rekey"):
+            lives = [min(self.s.child_lifetime_of(side), self.s.ike_lifetime_of(side))
+                     for side in SIDES]
+            interval = max(INTERVAL, min(lives) / ECHOES_PER_LIFETIME)
+        self.record.stream = EchoStream(netns, target, src=source, interval=interval).start()
         self.record.act(self.s.initiator, f"echo stream starts, one request every"
                         f" {self.record.stream.interval * 1000:.0f} ms")
         self.windows.append([self.record.stream.result.started, float("inf")])
@@ -163,7 +173,7 @@ class LifecycleRun:
                                     self.record.origin, self.record.wall_offset, inner)
         self.record.wire = wire
         self.v.wire = wire.lines()
-        self.v.problems += problems
+        self.v.problems += problems + self.record.monitor.problems
         r = self.record.result
         self.v.notes.append(str(r))
 
@@ -287,11 +297,21 @@ class LifecycleRun:
         daemon.send_signal(signal.SIGKILL)
         self.pause_window(killed)
         before = self.spis()
+        done = daemon.after_crash()
+        if done:
+            self.record.act(actor, f"service manager: {done}")
         daemon.restart()
         self.record.act(actor, "daemon started again and loaded")
         self.v.figures["restart took"] = time.monotonic() - killed
-        self.record.act(self.s.initiator, "initiate again")
-        self.cell.daemons[self.s.initiator].initiate()
+        deadline = COMMAND_DEADLINE
+        if actor == self.s.initiator:  # as auto=start / start_action=start would
+            self.record.act(actor, "initiate again")
+            daemon.initiate()
+        else:  # the initiator must find out (DPD) and negotiate again (its DPD action)
+            delay, timeout = self.s.dpd or (0, 0)
+            deadline += delay + timeout + DPD_SLACK
+            self.record.act("", f"wait for {self.s.initiator}'s DPD ({delay} s + {timeout} s,"
+                                f" then {self.s.dpd_action}) to bring the SAs back")
         stream = self.record.stream
         assert stream is not None
 
@@ -299,11 +319,12 @@ class LifecycleRun:
             return stream.result.first_answer_after(time.monotonic() - 0.2) is not None \
                 and all(self.spis()[side] - before[side] for side in SIDES)
 
-        back = _wait(flows, COMMAND_DEADLINE)
+        back = _wait(flows, deadline, interval=0.1)
         if back is None:
+            lost = len(stream.result.losses(until=time.monotonic() - TIMEOUT))
             self.v.problems.append(f"restart: no new SAs with traffic flowing within"
-                                   f" {COMMAND_DEADLINE:g} s of the restart (SAs now:"
-                                   f" {self._hex(self.spis())})")
+                                   f" {deadline:g} s of the kill ({lost} echoes lost so far;"
+                                   f" SAs now: {self._hex(self.spis())})")
             return
         self.record.act("", "new SAs, echoes answered again")
         self.v.figures["traffic flows again after"] = back - killed

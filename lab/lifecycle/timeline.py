@@ -80,7 +80,7 @@ def loss_entries(losses: list[Loss], origin: float, interval: float) -> list[Ent
         if not run:
             return
         if len(run) == 1:
-            text = f"lost: {run[0]}"
+            text = f"lost: echo seq {run[0].seq} sent at {run[0].sent - origin:.3f} s"
         else:
             text = (f"lost {len(run)} echoes, seq {run[0].seq}..{run[-1].seq}, sent"
                     f" {run[0].sent - origin:.3f}..{run[-1].sent - origin:.3f} s")
