@@ -31,8 +31,9 @@ HOUR_CELLS = (LifecycleCell("libreswan@bookworm", "strongswan@sid", 2, "rekey-ch
 #: failure (when it passes, the behaviour has changed and the cell says so)
 KNOWN = {
     ("strongswan", "restart"): "charon killed with SIGKILL leaves its SAs in the kernel, and"
-    " neither the restarted charon nor strongswan.service removes them (they stay until their"
-    " hard lifetime); measured with strongSwan 5.9.8 and 6.1.0",
+    " neither the restarted charon nor strongswan.service removes them: they stay until their"
+    " hard lifetime (as a responder's they even keep carrying the traffic, so the initiator's"
+    " DPD never fires); measured with strongSwan 5.9.8 and 6.1.0",
 }
 NO_TIME_TRAVEL = ("needs a UML booted with time-travel (ci/build-uml.sh builds one; this"
                   " guest was not booted with it): a 1-hour lifetime would take an hour here")

@@ -51,7 +51,7 @@ FILE_CASES: list[tuple[str, str, str, str]] = [
     ('esp = "aes128-sha1"', 'esp = "aes128-sha1"\ninitiator = false',
      "initiator: false is not allowed", "allowed: left, right"),
     ('esp = "aes128-sha1"', 'esp = "aes128-sha1"\n"x\\ny" = 1', "unknown field 'x\\ny'",
-     "allowed: auth, child_lifetime"),
+     "allowed: actor, auth, child_lifetime"),
     ('address = "2001:db8:1:1::1"', "address = 5", "left.address: 5 is not a string",
      "allowed: a unicast IPv6 address"),
     ('address = "2001:db8:1:1::1"', "address = 42540766411282592856903984951653826561",
