@@ -347,6 +347,13 @@ DEFAULT_LIFECYCLE_VARIANTS = (("rekey-child", "command-initiator"),
                               ("dpd", "responder"), ("delete", ""), ("simultaneous", ""),
                               ("responder-initiates", ""))
 
+#: racoon (IKEv1 only; where racoon is not on PATH these skip saying so): DPD either way,
+#: a phase-2 rekey by either side's lifetime, delete
+DEFAULT_RACOON_PAIRS = (("racoon", "libreswan@bookworm"), ("strongswan@bookworm", "racoon"))
+DEFAULT_RACOON_VARIANTS = (("dpd", "initiator"), ("dpd", "responder"),
+                           ("rekey-child", "lifetime-initiator"),
+                           ("rekey-child", "lifetime-responder"), ("delete", ""))
+
 
 @dataclass(frozen=True)
 class LifecycleCell:
@@ -416,8 +423,12 @@ def lifecycle_cells(selection: MatrixSelection, events: str | None,
     chosen = split_list(events, f"{prefix}lifecycle", LIFECYCLE_EVENTS, ())
     pairs = selection.pairs or tuple((i, r) for i in selection.flavors for r in selection.flavors)
     if not chosen:
-        return [LifecycleCell(i, r, 2, e, v) for i, r in DEFAULT_LIFECYCLE_PAIRS
-                if (i, r) in pairs or not selection.pairs
-                for e, v in DEFAULT_LIFECYCLE_VARIANTS]
+        return [LifecycleCell(i, r, version, e, v)
+                for version, pair_set, variants in ((2, DEFAULT_LIFECYCLE_PAIRS,
+                                                     DEFAULT_LIFECYCLE_VARIANTS),
+                                                    (1, DEFAULT_RACOON_PAIRS,
+                                                     DEFAULT_RACOON_VARIANTS))
+                for i, r in pair_set if (i, r) in pairs or not selection.pairs
+                for e, v in variants]
     return [LifecycleCell(i, r, ike, e, v) for i, r in pairs for ike in selection.ike_versions
             for e in chosen for v, _, _ in LIFECYCLE_VARIANTS[e]]

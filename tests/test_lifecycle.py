@@ -19,7 +19,7 @@ from lab.errors import ScenarioError, UsageError
 from lab.flavors import Flavor
 from lab.lifecycle import timeline
 from lab.lifecycle.judge import judge_wire
-from lab.matrix import DEFAULT_LIFECYCLE_VARIANTS, MatrixSelection, lifecycle_cells
+from lab.matrix import DEFAULT_LIFECYCLE_VARIANTS, DEFAULT_RACOON_VARIANTS, MatrixSelection, lifecycle_cells
 from lab.scenario import Peer, Scenario, scenario_from_dict, scenario_to_dict
 from lab.wire.packets import Packet
 from lab.wire.stream import StreamResult
@@ -259,7 +259,8 @@ def test_losses_in_a_row_are_one_entry() -> None:
 def test_default_set_and_full_grid() -> None:
     selection = MatrixSelection()
     default = lifecycle_cells(selection, None)
-    assert len(default) == 2 * len(DEFAULT_LIFECYCLE_VARIANTS)
+    assert len(default) == 2 * len(DEFAULT_LIFECYCLE_VARIANTS) + 2 * len(DEFAULT_RACOON_VARIANTS)
+    assert {c.ike_version for c in default if "racoon" in (c.initiator, c.responder)} == {1}
     assert default[0].id == "libreswan_bookworm-strongswan_sid-ikev2-rekey-child-command-initiator"
     grid = lifecycle_cells(MatrixSelection.from_options("libreswan@sid,strongswan@sid", "2", None,
                                                         None), "dpd,restart")

@@ -57,7 +57,7 @@ def test_unknown_algorithm_in_a_file_names_file_field_value_and_choices(tmp_path
     ({"mode": "beet"}, "mode"),
     ({"ike_version": 3}, "ike_version"),
     ({"initiator": "middle"}, "initiator"),
-    ({"child_lifetime": 5}, "child_lifetime"),
+    ({"child_lifetime": 3}, "child_lifetime"),
     ({"left": Peer("192.0.2.1")}, "right.address"),  # families differ
     ({"right": Peer("not-an-address")}, "right.address"),
 ])

@@ -187,6 +187,7 @@ class Racoon(Daemon):
         "rekey-ike": "racoon does not rekey an ISAKMP SA on its own (racoon.conf(5): phase 1"
                      " is negotiated again only when a phase 2 needs it)"}
     stale_files = ("racoon.pid", "racoon.sock")
+    ike_sa_words = r"ISAKMP-SA established"
 
     def __init__(self, scenario: Scenario, ctx: PeerContext) -> None:
         super().__init__(scenario, ctx)

@@ -60,7 +60,7 @@ class Record:
         started = time.strftime("%F %T", time.localtime(self.origin + self.wall_offset))
         header = [f"# t = seconds of guest-monotonic time since the cell started ({started}"
                   " by the guest's wall clock)"]
-        if self.result is not None:
+        if self.result is not None and not self.summary:  # the summary names it
             header.append(f"# {self.result}")
         header += [f"# {line}" for line in self.summary]
         header += [f"# {p}" for p in self.monitor.problems]
