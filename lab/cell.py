@@ -184,11 +184,21 @@ class Cell:
             if len(sides) == 1:
                 self.daemons[sides[0]].initiate()
             else:
-                threads = [threading.Thread(target=self.daemons[side].initiate) for side in sides]
+                errors: list[BaseException] = []
+
+                def initiate(side: str) -> None:
+                    try:
+                        self.daemons[side].initiate()
+                    except BaseException as exc:  # raised below, in the cell's thread
+                        errors.append(exc)
+
+                threads = [threading.Thread(target=initiate, args=(side,)) for side in sides]
                 for thread in threads:
                     thread.start()
                 for thread in threads:
                     thread.join()
+                if errors:
+                    raise errors[0]
         with self.phase("ike"):
             self.outcome = self._watch()
         if self.outcome.cls == ESTABLISHED:

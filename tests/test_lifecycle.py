@@ -3,8 +3,11 @@ them, the XFRM event parser, the SPI-following wire verdict, the timeline, the g
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -277,3 +280,27 @@ def test_lifetime_cells_make_the_actor_rekey_first() -> None:
     actor, other = s.actor_side, s.responder if s.actor_side == s.initiator else s.initiator
     assert s.child_lifetime_of(actor) < s.child_lifetime_of(other)
     assert s.margin_of(actor) is not None and s.fuzz_of(actor) == 0
+
+
+# -- the echo stream, in a namespace of the host's kernel (no ESP needed) -----------------
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: makes a network namespace")
+def test_stream_counts_answers_and_losses() -> None:
+    from lab.topology.netns import NetNS
+    from lab.wire.stream import EchoStream
+
+    with NetNS(f"ipl-test-stream-{os.getpid()}") as ns:
+        subprocess.run(["ip", "-n", ns.name, "link", "set", "lo", "up"], check=True)
+        stream = EchoStream(ns.name, "::1", interval=0.01).start()
+        time.sleep(0.5)
+        result = stream.stop()
+        assert len(result.sent) >= 20 and result.losses() == []
+        assert result.between(result.started, result.stopped) == (len(result.sent),) * 2
+        lost = EchoStream(ns.name, "2001:db8::99", interval=0.01)  # nobody answers there
+        subprocess.run(["ip", "-n", ns.name, "route", "add", "2001:db8::/64", "dev", "lo"],
+                       check=True)
+        lost.start()
+        time.sleep(0.3)
+        gone = lost.stop()
+        assert gone.answered == {} and len(gone.losses()) == len(gone.sent) > 0

@@ -265,7 +265,6 @@ class LifecycleRun:
         problems = self.cell.delete()
         self.record.act("", "teardown check done")
         self.v.problems += [str(p) for p in problems]
-        self.deleted = True
 
     def do_dpd(self) -> None:
         assert self.s.dpd is not None
