@@ -19,7 +19,7 @@ import pytest
 
 from lab.errors import LabError, VerdictError
 from lab.kernel.choice import time_travel
-from lab.lifecycle.events import run_lifecycle
+from lab.lifecycle.events import run_lifecycle, teardown
 from lab.matrix import LifecycleCell, MatrixSelection, lifecycle_cells
 
 #: the rekeys with real lifetimes of one hour (time-travel kernels only)
@@ -80,9 +80,5 @@ def test_lifecycle(lab, lcell: LifecycleCell) -> None:
     verdict = run_lifecycle(cell)
     lab.request.node.user_properties.append(("lifecycle", "\n".join(verdict.lines())))
     verdict.check()
-    if scenario.lifecycle not in ("delete", "dpd"):  # the teardown check, as every cell
-        # where the responder initiated too, it deletes first: pluto 5 brings a connection
-        # it initiated back up when only its peer deletes it
-        both = scenario.lifecycle in ("simultaneous", "responder-initiates")
-        problems = cell.delete(first=(scenario.responder,) if both else ())
-        assert not problems, "\n".join(str(p) for p in problems)
+    problems = teardown(cell)  # the teardown check, as every cell has it
+    assert not problems, "\n".join(problems)

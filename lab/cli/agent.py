@@ -25,6 +25,7 @@ from lab.artifacts import RunDir
 from lab.cell import Cell
 from lab.daemons import cannot_run
 from lab.errors import LabError
+from lab.lifecycle.events import LifecycleVerdict, run_lifecycle, teardown
 from lab.scenario import SIDES, scenario_from_dict
 
 
@@ -61,6 +62,17 @@ def summary(cell: Cell) -> dict[str, Any]:
     }
 
 
+def _first_sa(cell: Cell, keep: bool) -> None:
+    cell.negotiate()  # raises unless it ends as the scenario expects
+    if cell.scenario.expect == "established":
+        cell.traffic()
+        cell.judge()
+        if not keep:  # a lab that stays up keeps its SAs
+            cell.delete()
+    elif not keep:
+        cell.end_as_expected()
+
+
 def up(channel: Any, request: dict[str, Any]) -> None:
     scenario = scenario_from_dict(request["scenario"], "scenario")
     reason = cannot_run(scenario, request["tag"])  # asked in the kernel that holds the SAs
@@ -72,19 +84,20 @@ def up(channel: Any, request: dict[str, Any]) -> None:
     _phase_events(cell, channel.send)
     rundir = RunDir(Path(request["rundir"])).fresh()
     error = None
+    lifecycle: LifecycleVerdict | None = None
     try:
         cell.up()
-        cell.negotiate()  # raises unless it ends as the scenario expects
-        if cell.scenario.expect == "established":
-            cell.traffic()
-            cell.judge()
-            if not request.get("keep"):  # a lab that stays up keeps its SAs
-                cell.delete()
-        elif not request.get("keep"):
-            cell.end_as_expected()
+        if cell.scenario.lifecycle != "none" and not request.get("keep"):
+            lifecycle = run_lifecycle(cell)  # negotiates, streams, the event, its checks
+            lifecycle.problems += teardown(cell)
+        else:  # a lab that stays up gets its SAs, not the lifecycle event
+            _first_sa(cell, keep=bool(request.get("keep")))
     except (LabError, AssertionError, OSError) as exc:
         error = f"{type(exc).__name__}: {exc}"
     result = summary(cell)
+    if lifecycle is not None:
+        result["verdict"] = lifecycle.lines()
+        result["problems"] = lifecycle.problems
     failed = bool(error or result["problems"])
     try:
         cell.collect(rundir, failed)

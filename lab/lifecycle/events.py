@@ -368,3 +368,14 @@ def run_lifecycle(cell: Cell) -> LifecycleVerdict:
     """Negotiate, stream, make the scenario's lifecycle event happen, judge (see module)."""
     return LifecycleRun(cell).run()
 
+
+def teardown(cell: Cell) -> list[str]:
+    """The teardown check after a lifecycle event, as every cell has it (not after delete,
+    which was one, nor after dpd, where one side has already cleared). Where the responder
+    initiated too it deletes first: pluto 5 brings a connection it initiated back up when
+    only its peer deletes it (measured)."""
+    s = cell.scenario
+    if s.lifecycle in ("delete", "dpd"):
+        return []
+    both = s.lifecycle in ("simultaneous", "responder-initiates")
+    return [str(p) for p in cell.delete(first=(s.responder,) if both else ())]
