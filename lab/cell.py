@@ -310,11 +310,11 @@ class Cell:
                                            self.daemons[side].known_leftover)
                 for side in SIDES}
 
-    def delete(self, first: tuple[str, ...] = ()) -> list[Problem]:
+    def delete(self, order: tuple[str, ...] = ()) -> list[Problem]:
         """The teardown check: the initiator deletes the connection its daemon's own
-        way; then neither kernel may hold an SA or a policy of the cell. ``first``: sides
-        that initiated too and delete before the initiator does (a daemon that initiated
-        a connection may bring it back when only its peer deletes it)."""
+        way; then neither kernel may hold an SA or a policy of the cell. ``order``: where
+        both sides initiated, the sides that delete, in this order (a daemon that
+        initiated a connection may bring it back when only its peer deletes it)."""
         with self.phase("delete"):
             # The teardown check runs on a clean path: pluto sends its Delete once, so on a
             # lossy path the responder would keep its SAs by chance (the NAT stays)
@@ -322,9 +322,8 @@ class Cell:
             sides = self.sides()
             initiator = self.scenario.initiator
             try:
-                for side in first:
+                for side in order or (initiator,):
                     self.daemons[side].delete()
-                self.daemons[initiator].delete()
             except DaemonError as exc:
                 problems = [Problem("teardown", f"teardown: {exc}")]
             else:

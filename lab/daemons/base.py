@@ -102,6 +102,9 @@ class Daemon(ABC):
     #: files a daemon killed with SIGKILL leaves in its peer directory that keep a new one
     #: from starting (pid files, control sockets), relative to the peer directory
     stale_files: ClassVar[tuple[str, ...]] = ()
+    #: whether the daemon negotiates a connection it initiated again when its peer deletes
+    #: it (lab.lifecycle's teardown lets such a side delete first)
+    revives: ClassVar[bool] = False
     #: a log line that means an IKE SA (IKEv1: ISAKMP SA) was established or rekeyed
     ike_sa_words: ClassVar[str | None] = None
 

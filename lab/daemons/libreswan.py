@@ -174,6 +174,8 @@ class Libreswan(Daemon):
     no_rekey_command = {1: "pluto rekeys IKEv1 only by lifetime (whack --rekey-*: \"cannot force"
                            " rekey of IKEv1 connection\", measured with 4.10)"}
     stale_files = ("run/pluto.pid", "run/pluto.ctl")
+    #: "deleting IKE SA but connection is supposed to remain up; schedule EVENT_REVIVE_CONNS"
+    revives = True
     ike_sa_words = r"established IKE SA|rekeyed IKE SA|ISAKMP SA established|IKE SA established"
     #: measured (4.10 and 5.2, IKEv2): pluto as the responder picks its own first proposal
     #: that the initiator offered, whatever the initiator's order
@@ -394,6 +396,12 @@ class Libreswan(Daemon):
         options = REKEY_OPTIONS.get(_major(self.ctx.flavor, self.ctx.tag), REKEY_OPTIONS[5])
         self.tool([f"{LIBEXEC}/whack", "--ctlsocket", self.ctl, "--name",
                    self.scenario.conn_name, options[what], "--asynchronous"], timeout=10)
+
+    def restart(self) -> None:
+        """As the base does, then whack --listen: right after a start pluto 5.2 may refuse
+        an initiation with "need --listen before --initiate" (measured, IKEv1)."""
+        super().restart()
+        self.tool([f"{LIBEXEC}/whack", "--ctlsocket", self.ctl, "--listen"], timeout=10)
 
     def after_crash(self) -> str | None:
         """ipsec.service's ExecStopPost, where the flavor's unit has it: flush the

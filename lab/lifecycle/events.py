@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from lab import xfrm
-from lab.errors import DaemonError, VerdictError
+from lab.errors import DaemonError, LabError, VerdictError
 from lab.lifecycle.judge import judge_wire
 from lab.lifecycle.record import Record
 from lab.scenario import SIDES
@@ -188,6 +188,9 @@ class LifecycleRun:
         handler = getattr(self, "do_" + event.replace("-", "_"))
         try:
             handler()
+        except LabError as exc:  # a daemon's tool failed: a finding, the wire is judged still
+            self.record.act("", f"{type(exc).__name__}: {exc}")
+            self.v.problems.append(f"{event}: {exc}")
         finally:
             self.stop_stream()
         self.judge()
@@ -372,10 +375,13 @@ def run_lifecycle(cell: Cell) -> LifecycleVerdict:
 def teardown(cell: Cell) -> list[str]:
     """The teardown check after a lifecycle event, as every cell has it (not after delete,
     which was one, nor after dpd, where one side has already cleared). Where the responder
-    initiated too it deletes first: pluto 5 brings a connection it initiated back up when
-    only its peer deletes it (measured)."""
+    initiated too both sides delete, first the one whose daemon brings a connection it
+    initiated back up when only its peer deletes it (pluto 4.10 and 5.2, measured)."""
     s = cell.scenario
     if s.lifecycle in ("delete", "dpd"):
         return []
-    both = s.lifecycle in ("simultaneous", "responder-initiates")
-    return [str(p) for p in cell.delete(first=(s.responder,) if both else ())]
+    if s.lifecycle not in ("simultaneous", "responder-initiates"):
+        return [str(p) for p in cell.delete()]
+    # both initiated: both delete, a daemon that brings back what its peer deletes first
+    order = sorted((s.initiator, s.responder), key=lambda side: not cell.daemons[side].revives)
+    return [str(p) for p in cell.delete(order=tuple(order))]
