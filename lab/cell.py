@@ -321,9 +321,15 @@ class Cell:
             impair.heal(self.topology)
             sides = self.sides()
             initiator = self.scenario.initiator
+            order = order or (initiator,)
+            late: list[str] = []
             try:
-                for side in order or (initiator,):
-                    self.daemons[side].delete()
+                self.daemons[order[0]].delete()
+                for side in order[1:]:  # the peer may be deleting the same SAs: the kernels
+                    try:                # say whether anything is left
+                        self.daemons[side].delete()
+                    except DaemonError as exc:
+                        late.append(f"the second delete, by {sides[side]}, failed: {exc}")
             except DaemonError as exc:
                 problems = [Problem("teardown", f"teardown: {exc}")]
             else:
@@ -339,10 +345,13 @@ class Cell:
                                       what="both kernels clean after the delete")
                 held = {side: items for side, (items, _) in state.items()}
                 problems = teardown.check(sides[initiator], held, sides)
-                notes = [f"after the delete, {sides[side]} kept {note}"
-                         for side, (_, side_notes) in state.items() for note in side_notes]
+                notes = late + [f"after the delete, {sides[side]} kept {note}"
+                                for side, (_, side_notes) in state.items() for note in side_notes]
                 if self.negotiated is not None:
                     self.negotiated.lines += notes
+                if self.record is not None:
+                    for note in notes:
+                        self.record.act("", note)
             if self.verdict is not None:
                 self.verdict.add(problems)
             return problems
