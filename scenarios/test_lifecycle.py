@@ -35,6 +35,13 @@ KNOWN = {
     " hard lifetime (as a responder's they even keep carrying the traffic, so the initiator's"
     " DPD never fires); measured with strongSwan 5.9.8 and 6.1.0",
 }
+#: (daemon of the side that does not act, event) -> a race that loses an echo now and then,
+#: measured: an expected failure that may pass (not strict)
+RACY = {
+    ("libreswan", "rekey-child"): "pluto as the rekey responder sends on its new outbound SA"
+    " at once, before the initiator has installed the matching inbound SA: an echo in flight"
+    " then is lost (measured with pluto 4.10 and 5.2, IKEv1 and IKEv2, in about 1 of 3 runs)",
+}
 NO_TIME_TRAVEL = ("needs a UML booted with time-travel (ci/build-uml.sh builds one; this"
                   " guest was not booted with it): a 1-hour lifetime would take an hour here")
 
@@ -79,6 +86,10 @@ def test_lifecycle(lab, lcell: LifecycleCell) -> None:
     cell = lab.start(scenario)
     verdict = run_lifecycle(cell)
     lab.request.node.user_properties.append(("lifecycle", "\n".join(verdict.lines())))
+    bystander = lcell.responder if lcell.actor == "initiator" else lcell.initiator
+    racy = RACY.get((bystander.partition("@")[0], lcell.event))
+    if racy and verdict.problems and all(p.startswith("(d) 1 echo") for p in verdict.problems):
+        pytest.xfail(f"{racy}: {verdict.problems[0]}")  # that race and nothing else
     verdict.check()
     problems = teardown(cell)  # the teardown check, as every cell has it
     assert not problems, "\n".join(problems)
