@@ -35,6 +35,14 @@ KNOWN = {
     " hard lifetime (as a responder's they even keep carrying the traffic, so the initiator's"
     " DPD never fires); measured with strongSwan 5.9.8 and 6.1.0",
 }
+#: (initiator flavor, responder flavor, event) -> why the cell fails, measured 4 times in 4
+#: runs: a strict expected failure
+KNOWN_PAIRS = {
+    ("strongswan@bookworm", "libreswan@sid", "simultaneous"): "pluto 5.2, holding two IKE SAs"
+    " after both sides initiated, deletes the one it responded to without a Delete"
+    " (\"deleting IKE SA (established IKE SA)\"); charon 5.9.8 keeps that IKE SA's Child SAs"
+    " and its own delete of it goes unanswered (pluto drops it: \"no corresponding IKE SA\")",
+}
 #: (daemon of the side that does not act, event) -> a race that loses an echo now and then,
 #: measured: an expected failure that may pass (not strict)
 RACY = {
@@ -68,7 +76,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         slow = c.rekey_by == "lifetime" or c.event == "dpd"
         marks = [pytest.mark.time_travel(required=False)] if slow else []
         actor = c.initiator if c.actor == "initiator" else c.responder
-        known = KNOWN.get((actor.partition("@")[0], c.event))
+        known = KNOWN_PAIRS.get((c.initiator, c.responder, c.event)) if c.ike_version == 2 \
+            else None
+        if known:
+            marks.append(pytest.mark.xfail(reason=known, strict=True,
+                                           raises=(VerdictError, AssertionError)))
+        known = None if known else KNOWN.get((actor.partition("@")[0], c.event))
         if known:
             marks.append(pytest.mark.xfail(reason=known, strict=True, raises=VerdictError))
         params.append(pytest.param(c, id=c.id, marks=marks))

@@ -123,6 +123,23 @@ class LifecycleRun:
     def resume_window(self, at: float) -> None:
         self.windows.append([at, float("inf")])
 
+    def wait_stable(self, quiet: float = 1.0) -> None:
+        """Until the kernels' SAs have not changed for ``quiet`` seconds (COMMAND_DEADLINE
+        at most): both sides' negotiations are over."""
+        last, since = self.spis(), time.monotonic()
+
+        def quiet_now() -> bool:
+            nonlocal last, since
+            now = self.spis()
+            if now != last:
+                last, since = now, time.monotonic()
+            return time.monotonic() - since >= quiet
+
+        if _wait(quiet_now, COMMAND_DEADLINE, interval=0.1) is None:
+            self.v.notes.append(f"the SAs kept changing for {COMMAND_DEADLINE:g} s")
+        else:
+            self.record.act("", f"no SA changed for {quiet:g} s")
+
     def settle(self, seconds: float = SETTLE) -> None:
         time.sleep(seconds)
 
@@ -183,6 +200,8 @@ class LifecycleRun:
         both = ("left", "right") if event == "simultaneous" else None
         self.cell.negotiate(both)
         self.record.act("", "SAs established in both kernels")
+        if both:  # "afterwards traffic must flow": once both negotiations have settled
+            self.wait_stable()
         self.start_stream()
         self.settle()
         handler = getattr(self, "do_" + event.replace("-", "_"))
