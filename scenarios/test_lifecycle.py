@@ -35,20 +35,23 @@ KNOWN = {
     " hard lifetime (as a responder's they even keep carrying the traffic, so the initiator's"
     " DPD never fires); measured with strongSwan 5.9.8 and 6.1.0",
 }
-#: (initiator flavor, responder flavor, event) -> why the cell fails, measured 4 times in 4
-#: runs: a strict expected failure
-KNOWN_PAIRS = {
-    ("strongswan@bookworm", "libreswan@sid", "simultaneous"): "pluto 5.2, holding two IKE SAs"
-    " after both sides initiated, deletes the one it responded to without a Delete"
-    " (\"deleting IKE SA (established IKE SA)\"); charon 5.9.8 keeps that IKE SA's Child SAs"
-    " and its own delete of it goes unanswered (pluto drops it: \"no corresponding IKE SA\")",
-}
 #: (daemon of the side that does not act, event) -> a race that loses an echo now and then,
 #: measured: an expected failure that may pass (not strict)
 RACY = {
     ("libreswan", "rekey-child"): "pluto as the rekey responder sends on its new outbound SA"
     " at once, before the initiator has installed the matching inbound SA: an echo in flight"
     " then is lost (measured with pluto 4.10 and 5.2, IKEv1 and IKEv2, in about 1 of 3 runs)",
+    ("strongswan", "responder-initiates"): "charon 5.9.8, answering pluto's CREATE_CHILD_SA for"
+    " a second Child SA, sends on the new outbound SA at once, before pluto has installed the"
+    " matching inbound SA: an echo in flight then is lost (measured, about 1 run in 2)",
+}
+#: (initiator flavor, responder flavor, event) -> a teardown that fails now and then, measured
+#: (the teardown check's only finding: a kernel still holds SAs of the cell)
+RACY_TEARDOWN = {
+    ("strongswan@bookworm", "libreswan@sid", "simultaneous"): "pluto 5.2, holding two IKE SAs"
+    " after both sides initiated, may delete the one it responded to without a Delete"
+    " (\"deleting IKE SA (established IKE SA)\"); charon 5.9.8 then keeps that IKE SA's Child"
+    " SAs, and its own delete goes unanswered (\"no corresponding IKE SA\"); 4 of 7 runs",
 }
 NO_TIME_TRAVEL = ("needs a UML booted with time-travel (ci/build-uml.sh builds one; this"
                   " guest was not booted with it): a 1-hour lifetime would take an hour here")
@@ -76,12 +79,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         slow = c.rekey_by == "lifetime" or c.event == "dpd"
         marks = [pytest.mark.time_travel(required=False)] if slow else []
         actor = c.initiator if c.actor == "initiator" else c.responder
-        known = KNOWN_PAIRS.get((c.initiator, c.responder, c.event)) if c.ike_version == 2 \
-            else None
-        if known:
-            marks.append(pytest.mark.xfail(reason=known, strict=True,
-                                           raises=(VerdictError, AssertionError)))
-        known = None if known else KNOWN.get((actor.partition("@")[0], c.event))
+        known = KNOWN.get((actor.partition("@")[0], c.event))
         if known:
             marks.append(pytest.mark.xfail(reason=known, strict=True, raises=VerdictError))
         params.append(pytest.param(c, id=c.id, marks=marks))
@@ -105,4 +103,7 @@ def test_lifecycle(lab, lcell: LifecycleCell) -> None:
         pytest.xfail(f"{racy}: {verdict.problems[0]}")  # that race and nothing else
     verdict.check()
     problems = teardown(cell)  # the teardown check, as every cell has it
+    racy_teardown = RACY_TEARDOWN.get((lcell.initiator, lcell.responder, lcell.event))
+    if racy_teardown and problems and all("kernel still holds" in p for p in problems):
+        pytest.xfail(f"{racy_teardown}: {problems[0]}")  # that race and nothing else
     assert not problems, "\n".join(problems)
