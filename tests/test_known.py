@@ -9,8 +9,8 @@ import pytest
 
 from lab.algorithms import parse_proposal
 from lab.errors import LabError, ScenarioError
-from lab.known import KnownFailure, failing_as, load, parse, xfail_marks
-from lab.matrix import MatrixCell
+from lab.known import KnownFailure, KnownIncompatibilities, failing_as, load, parse, xfail_marks
+from lab.matrix import LifecycleCell, MatrixCell
 from lab.scenario import Peer, Scenario
 
 FILE = Path(__file__).parent.parent / "scenarios" / "known-incompatibilities.toml"
@@ -112,3 +112,91 @@ def test_marks_are_a_strict_xfail_that_accepts_only_known_failures() -> None:
     assert xfail.kwargs["strict"] is True and xfail.kwargs["raises"] is KnownFailure
     assert known.kwargs["id"] == "pfkey-hmac-sha256-96"
     assert xfail_marks(None) == []
+
+
+def _lifecycle_entry(**fields: object) -> KnownIncompatibilities:
+    raw = {"id": "x", "what": "w", "reference": "r", "fails_with": ["old SAs not deleted"],
+           "one": {"flavors": ["libreswan@*"]}, "other": {"flavors": ["strongswan@bookworm"]},
+           "ike_versions": [1], **fields}
+    return parse({"incompatibility": [raw]}, "k.toml")
+
+
+def test_lifecycle_fields_narrow_an_entry_to_those_events() -> None:
+    known = _lifecycle_entry(lifecycles=["rekey-child"], actors=["responder"],
+                             rekey_by=["lifetime"])
+    hit = LifecycleCell("strongswan@bookworm", "libreswan@sid", 1, "rekey-child",
+                        "lifetime-responder")
+    assert known.matching(hit.scenario()) is not None
+    for miss in (LifecycleCell("strongswan@bookworm", "libreswan@sid", 1, "rekey-child",
+                               "lifetime-initiator"),  # the other side acts
+                 LifecycleCell("strongswan@bookworm", "libreswan@sid", 1, "rekey-child",
+                               "command-responder"),  # a rekey by command
+                 LifecycleCell("strongswan@bookworm", "libreswan@sid", 1, "delete"),
+                 LifecycleCell("strongswan@bookworm", "libreswan@sid", 2, "rekey-child",
+                               "lifetime-responder")):  # IKEv2
+        assert known.matching(miss.scenario()) is None, miss.id
+    assert known.matching(cell("libreswan@sid", "strongswan@bookworm", "aes128-sha1")) is None
+
+
+def test_an_entry_without_lifecycles_matches_lifecycle_cells_too() -> None:
+    known = _lifecycle_entry()
+    assert known.matching(LifecycleCell("libreswan@sid", "strongswan@bookworm", 1,
+                                        "delete").scenario()) is not None
+
+
+def test_a_lifecycle_cell_is_known_only_if_every_finding_is_explained() -> None:
+    entry = _lifecycle_entry(lifecycles=["rekey-child"]).entries[0]
+    known = "rekey-child: old SAs not deleted within 10 s: {...}"
+    assert entry.explains_all([known])
+    assert not entry.explains_all([known, "(d) 3 echo request(s) lost: ..."])
+    assert not entry.explains_all([])  # a pass is no known failure
+
+
+@pytest.mark.parametrize(("field", "value", "words"), [
+    ("lifecycles", ["rekey"], "lifecycles: 'rekey' is not allowed (allowed: rekey-child,"),
+    ("actors", ["both"], "actors: 'both' is not allowed (allowed: initiator, responder)"),
+    ("rekey_by", ["timer"], "rekey_by: 'timer' is not allowed (allowed: command, lifetime)"),
+])
+def test_bad_lifecycle_fields_get_one_line(field: str, value: list[str], words: str) -> None:
+    with pytest.raises(ScenarioError) as exc:
+        _lifecycle_entry(**{field: value})
+    assert words in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_acting_names_the_end_whose_daemon_acts() -> None:
+    known = _lifecycle_entry(lifecycles=["rekey-child"], acting="other")
+    strongswan_acts = LifecycleCell("libreswan@sid", "strongswan@bookworm", 1, "rekey-child",
+                                    "lifetime-responder")
+    pluto_acts = LifecycleCell("libreswan@sid", "strongswan@bookworm", 1, "rekey-child",
+                               "lifetime-initiator")
+    assert known.matching(strongswan_acts.scenario()) is not None
+    assert known.matching(pluto_acts.scenario()) is None
+    swapped = LifecycleCell("strongswan@bookworm", "libreswan@sid", 1, "rekey-child",
+                            "lifetime-initiator")  # strongSwan acts, from the left
+    assert known.matching(swapped.scenario()) is not None
+
+
+@pytest.mark.parametrize("event", ["rekey-child", "simultaneous", "responder-initiates"])
+def test_lifecycle_entries_match_no_ikev2_and_no_first_sa_cell(event: str) -> None:
+    variant = "command-initiator" if event == "rekey-child" else ""
+    for pair in (("libreswan@sid", "strongswan@bookworm"), ("strongswan@bookworm", "libreswan@sid")):
+        ikev2 = LifecycleCell(*pair, 2, event, variant).scenario()
+        assert KNOWN.matching(ikev2) is None
+        assert KNOWN.matching(cell(*pair, "aes128-sha1")) is None  # the matrix's cell
+        assert KNOWN.matching(LifecycleCell(*pair, 1, "delete").scenario()) is None
+
+
+def test_an_intermittent_entry_is_a_non_strict_xfail() -> None:
+    entry = _lifecycle_entry(intermittent=True).entries[0]
+    (xfail,) = xfail_marks(entry)
+    assert xfail.kwargs["strict"] is False and xfail.kwargs["raises"] is KnownFailure
+    assert entry.reason.startswith("intermittent known incompatibility x")
+    with pytest.raises(ScenarioError, match="intermittent: 'yes' is not allowed"):
+        _lifecycle_entry(intermittent="yes")
+
+
+def test_the_first_matching_entry_applies() -> None:
+    narrow = LifecycleCell("strongswan@bookworm", "libreswan@sid", 1, "simultaneous")
+    broad = LifecycleCell("libreswan@sid", "strongswan@bookworm", 1, "simultaneous")
+    assert KNOWN.matching(narrow.scenario()).id == "ikev1-simultaneous-strongswan-first-pluto5"
+    assert KNOWN.matching(broad.scenario()).id == "ikev1-second-child-sa-strongswan-one-out-two-in"
