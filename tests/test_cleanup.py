@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,6 +77,14 @@ def test_state_dir_of_another_user_or_open_mode_is_refused(tmp_path: Path) -> No
             private_dir(theirs)
 
 
+def _wait_for_name(pid: int, name: str, deadline: float = 5.0) -> None:
+    """Until /proc says the child is ``name`` (seen once as python3 still: in a loaded
+    guest the name can lag behind Popen's return)."""
+    end = time.monotonic() + deadline
+    while Path(f"/proc/{pid}/comm").read_text().strip() != name and time.monotonic() < end:
+        time.sleep(0.01)
+
+
 @pytest.fixture
 def two_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, object]]:
     """A live run (its owner a sleeping process) and a dead one, each with a tagged
@@ -90,6 +99,7 @@ def two_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[s
     for name, owner in (("live", live), ("dead", dead)):
         env = {"PATH": os.environ["PATH"], TAG_VAR: f"ipl-test-{name}", OWNER_VAR: str(owner)}
         procs[name] = subprocess.Popen(["sleep", "300"], env=env)
+        _wait_for_name(procs[name].pid, "sleep")
         work = tmp_path / f"{owner.name_prefix()}1-x"
         kernel = state_root() / f"{owner.name_prefix('uml')}abc"
         for d in (work, kernel):
