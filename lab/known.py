@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import os
 import re
 import tomllib
 from collections.abc import Callable, Iterator
@@ -27,6 +28,7 @@ from lab.algorithms import CIPHERS, INTEGRITY
 from lab.daemons import DAEMONS
 from lab.errors import LabError, ScenarioError
 from lab.flavors import parse_flavor, tree_missing
+from lab.run import TAG_VAR
 from lab.scenario import ACTORS, IKE_VERSIONS, LIFECYCLES, MODES, REKEY_BY, SIDES, Scenario
 
 #: a flavor name -> its daemon's version ("unknown" when it cannot be asked)
@@ -234,6 +236,19 @@ def load(path: str | Path, source: str | None = None) -> KnownIncompatibilities:
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
     return parse(data, source or path.name)
+
+
+def load_for_pytest(path: Path) -> KnownIncompatibilities:
+    """load() for a scenarios/ test module: a bad file is pytest's one-line usage error."""
+    try:
+        return load(path, f"scenarios/{path.name}")
+    except LabError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def run_version(flavor_name: str) -> str:
+    """daemon_version() with this run's tag (what entries' version ranges are matched on)."""
+    return daemon_version(flavor_name, os.environ.get(TAG_VAR, "ipsec-lab"))
 
 
 def daemon_version(flavor_name: str, tag: str) -> str:

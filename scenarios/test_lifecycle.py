@@ -19,17 +19,15 @@ other finding fails it as usual), and a pass fails loudly.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from lab.errors import LabError, VerdictError
 from lab.kernel.choice import time_travel
-from lab.known import KnownFailure, KnownIncompatibilities, daemon_version, load, xfail_marks
+from lab.known import KnownFailure, load_for_pytest, run_version, xfail_marks
 from lab.lifecycle.events import run_lifecycle, teardown
 from lab.matrix import LifecycleCell, MatrixSelection, lifecycle_cells
-from lab.run import TAG_VAR
 
 KNOWN_FILE = Path(__file__).parent / "known-incompatibilities.toml"
 
@@ -73,17 +71,6 @@ NO_TIME_TRAVEL = ("needs a UML booted with time-travel (ci/build-uml.sh builds o
                   " guest was not booted with it): a 1-hour lifetime would take an hour here")
 
 
-def _known() -> KnownIncompatibilities:
-    try:
-        return load(KNOWN_FILE, "scenarios/known-incompatibilities.toml")
-    except LabError as exc:
-        raise pytest.UsageError(str(exc)) from None
-
-
-def _version(flavor: str) -> str:
-    return daemon_version(flavor, os.environ.get(TAG_VAR, "ipsec-lab"))
-
-
 def _selection(config: pytest.Config) -> MatrixSelection:
     opt = config.option
     return MatrixSelection.from_options(opt.lab_flavors, opt.lab_ike, opt.lab_modes,
@@ -101,13 +88,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     except LabError as exc:
         raise pytest.UsageError(str(exc)) from None
     params = []
-    entries = _known()
+    entries = load_for_pytest(KNOWN_FILE)
     for c in cells:
         # a rekey by lifetime waits out a lifetime (SHORT_LIFE): faster under time-travel
         slow = c.rekey_by == "lifetime" or c.event == "dpd"
         marks = [pytest.mark.time_travel(required=False)] if slow else []
         actor = c.initiator if c.actor == "initiator" else c.responder
-        entry = entries.matching(c.scenario(), _version)
+        entry = entries.matching(c.scenario(), run_version)
         known = KNOWN.get((actor.partition("@")[0], c.event))
         if entry:
             marks += xfail_marks(entry)
@@ -125,7 +112,7 @@ def test_lifecycle(lab, lcell: LifecycleCell) -> None:
     if lcell.long_life and not time_travel():
         pytest.skip(NO_TIME_TRAVEL)
     scenario = lcell.scenario()
-    entry = _known().matching(scenario, _version)
+    entry = load_for_pytest(KNOWN_FILE).matching(scenario, run_version)
     cell = lab.start(scenario)
     verdict = run_lifecycle(cell)
     lab.request.node.user_properties.append(("lifecycle", "\n".join(verdict.lines())))

@@ -13,28 +13,15 @@ failure carrying that entry's reason: it must fail as the entry says, and a pass
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from lab.errors import LabError
-from lab.known import KnownIncompatibilities, daemon_version, failing_as, load, xfail_marks
+from lab.known import failing_as, load_for_pytest, run_version, xfail_marks
 from lab.matrix import MatrixCell, MatrixSelection
-from lab.run import TAG_VAR
 
 KNOWN_FILE = Path(__file__).parent / "known-incompatibilities.toml"
-
-
-def _known() -> KnownIncompatibilities:
-    try:
-        return load(KNOWN_FILE, "scenarios/known-incompatibilities.toml")
-    except LabError as exc:
-        raise pytest.UsageError(str(exc)) from None
-
-
-def _version(flavor: str) -> str:
-    return daemon_version(flavor, os.environ.get(TAG_VAR, "ipsec-lab"))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -49,10 +36,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                                                  paths=opt.lab_paths)
     except LabError as exc:
         raise pytest.UsageError(str(exc)) from None
-    known = _known()
+    known = load_for_pytest(KNOWN_FILE)
     params = []
     for c in selection.cells():
-        entry = None if c.not_generated_reason() else known.matching(c.scenario(), _version)
+        entry = None if c.not_generated_reason() else known.matching(c.scenario(), run_version)
         params.append(pytest.param(c, id=c.id, marks=xfail_marks(entry)))
     metafunc.parametrize("cell", params)
 
@@ -63,7 +50,7 @@ def test_interop(lab, cell: MatrixCell) -> None:
     if reason:
         pytest.skip(reason)
     scenario = cell.scenario()
-    with failing_as(_known().matching(scenario, _version)):
+    with failing_as(load_for_pytest(KNOWN_FILE).matching(scenario, run_version)):
         verdict = lab.run(scenario)
         if scenario.expect != "established":  # an expected failure came (lab.run checks it)
             return

@@ -216,18 +216,22 @@ class LifecycleRun:
         self.record.summary = [*self.v.problems, *self.v.lines()]
         return self.v
 
+    def _start_rekey(self, what: str, name: str, lifetime_of: Callable[[str], int]) -> float:
+        """By command, the actor's daemon rekeys ``what`` now; by lifetime, the daemons
+        will. Returns how long to wait for the new SAs."""
+        actor = self.s.actor_side
+        if self.s.rekey_by == "command":
+            self.record.act(actor, f"rekey {name} (command)")
+            self.cell.daemons[actor].rekey(what)
+            return COMMAND_DEADLINE
+        life = min(lifetime_of(side) for side in SIDES)
+        self.record.act(actor, f"wait for {name}'s rekey by lifetime ({life} s)")
+        return life + COMMAND_DEADLINE
+
     def do_rekey_child(self) -> None:
         before = self.spis()
-        actor = self.s.actor_side
         started = time.monotonic()
-        if self.s.rekey_by == "command":
-            self.record.act(actor, "rekey the Child SA (command)")
-            self.cell.daemons[actor].rekey("child")
-            deadline = COMMAND_DEADLINE
-        else:
-            life = min(self.s.child_lifetime_of(side) for side in SIDES)
-            self.record.act(actor, f"wait for the Child SA's rekey by lifetime ({life} s)")
-            deadline = life + COMMAND_DEADLINE
+        deadline = self._start_rekey("child", "the Child SA", self.s.child_lifetime_of)
 
         def replaced() -> bool:
             now = self.spis()
@@ -255,17 +259,9 @@ class LifecycleRun:
 
     def do_rekey_ike(self) -> None:
         before_spis = self.spis()
-        actor = self.s.actor_side
         counts = {side: self.cell.daemons[side].ike_sas_logged() for side in SIDES}
         started = time.monotonic()
-        if self.s.rekey_by == "command":
-            self.record.act(actor, "rekey the IKE SA (command)")
-            self.cell.daemons[actor].rekey("ike")
-            deadline = COMMAND_DEADLINE
-        else:
-            life = min(self.s.ike_lifetime_of(side) for side in SIDES)
-            self.record.act(actor, f"wait for the IKE SA's rekey by lifetime ({life} s)")
-            deadline = life + COMMAND_DEADLINE
+        deadline = self._start_rekey("ike", "the IKE SA", self.s.ike_lifetime_of)
         done = _wait(lambda: all(self.cell.daemons[side].ike_sas_logged() > counts[side]
                                  for side in SIDES), deadline)
         if done is None:
