@@ -40,3 +40,39 @@ def test_ipv4_bound_to_its_address(tmp_path: Path) -> None:
 
 def test_no_such_process_is_not_listening(tmp_path: Path) -> None:
     assert not udp_bound(7, "192.0.2.1", proc=tmp_path)
+
+
+def test_a_daemon_that_never_listens_fails_the_wait_naming_it(tmp_path: Path) -> None:
+    """Broken on purpose with a real process and the real /proc: a 'daemon' (sleep) that
+    never binds port 500 ends the wait with the daemon, the address and the port."""
+    import subprocess
+    import types
+
+    import pytest
+
+    from lab.daemons.base import Daemon
+    from lab.errors import DaemonError
+
+    proc = subprocess.Popen(["sleep", "30"])
+    try:
+        fake = types.SimpleNamespace(name="libreswan", side="right", proc=proc, stopped=False,
+                                     peer=types.SimpleNamespace(address="2001:db8:2:2::2"))
+        fake.crashed = lambda: None
+        fake.wait_ready = types.MethodType(Daemon.wait_ready, fake)
+        with pytest.raises(DaemonError, match=r"libreswan \(right\) listening for IKE on "
+                           r"2001:db8:2:2::2 port 500: not reached within 0.3 s"):
+            Daemon.wait_listening(fake, deadline=0.3)  # type: ignore[arg-type]
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_the_real_proc_table_sees_a_bound_socket_and_its_end() -> None:
+    import os
+    import socket
+
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+        s.bind(("::1", 0))
+        port = s.getsockname()[1]
+        assert udp_bound(os.getpid(), "::1", port=port)
+    assert not udp_bound(os.getpid(), "::1", port=port)

@@ -248,11 +248,12 @@ class Daemon(ABC):
         self.ctx.procs.append(proc)
         return proc
 
-    def wait_ready(self, ready: Callable[[], object], deadline: float = 15.0) -> None:
+    def wait_ready(self, ready: Callable[[], object], deadline: float = 15.0,
+                   what: str = "start") -> None:
         """Wait until ``ready()`` says yes; a daemon that exits meanwhile ends the wait
         with its last words. Either failure is a DaemonError."""
         try:
-            runner.wait_until(ready, deadline=deadline, what=f"{self.name} ({self.side}) start",
+            runner.wait_until(ready, deadline=deadline, what=f"{self.name} ({self.side}) {what}",
                               failed=self.crashed)
         except DeadlineError as exc:
             raise DaemonError(str(exc)) from None
@@ -276,7 +277,8 @@ class Daemon(ABC):
         IKE_SA_INIT that comes before then meets a port unreachable and a retransmission."""
         assert self.proc is not None
         pid, address = self.proc.pid, self.peer.address
-        self.wait_ready(lambda: udp_bound(pid, address), deadline)
+        self.wait_ready(lambda: udp_bound(pid, address), deadline,
+                        f"listening for IKE on {address} port {IKE_PORT}")
 
     def last_words(self, lines: int = 3) -> str:
         text = []
