@@ -24,8 +24,10 @@ done
 
 # user-mode-linux: the kernel with ESP and PF_KEY; libreswan + libnss3-tools: the
 # "system" Libreswan flavor; mmdebstrap: the other flavors; patchelf: the newer UML;
-# iproute2, iputils-ping, tcpdump: for poking at a lab by hand; tmux: the CLI test.
-packages=(user-mode-linux kmod libreswan libnss3-tools iproute2 iputils-ping tcpdump
+# util-linux: nsenter, which starts every daemon and tool in its peer; iproute2: tc for the
+# router's impairments (and, with iputils-ping and tcpdump, for poking at a lab by hand);
+# tmux: the CLI test.
+packages=(user-mode-linux kmod util-linux libreswan libnss3-tools iproute2 iputils-ping tcpdump
           mmdebstrap patchelf debian-archive-keyring python3 python3-venv tmux ca-certificates)
 missing=()
 for p in "${packages[@]}"; do
