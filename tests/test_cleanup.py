@@ -77,11 +77,13 @@ def test_state_dir_of_another_user_or_open_mode_is_refused(tmp_path: Path) -> No
             private_dir(theirs)
 
 
-def _wait_for_name(pid: int, name: str, deadline: float = 5.0) -> None:
-    """Until /proc says the child is ``name`` (seen once as python3 still: in a loaded
-    guest the name can lag behind Popen's return)."""
+def _wait_until_tagged(pid: int, deadline: float = 5.0) -> None:
+    """Until clean can see the child as a tagged sleep. Popen returns once exec has closed
+    its error pipe; the task's name and then its environment (the tag, the owner) come a
+    little later, and in a loaded guest clean once looked inside that window."""
     end = time.monotonic() + deadline
-    while Path(f"/proc/{pid}/comm").read_text().strip() != name and time.monotonic() < end:
+    while not any(p.pid == pid and p.comm == "sleep" for p in tagged_processes()) \
+            and time.monotonic() < end:
         time.sleep(0.01)
 
 
@@ -99,7 +101,7 @@ def two_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[s
     for name, owner in (("live", live), ("dead", dead)):
         env = {"PATH": os.environ["PATH"], TAG_VAR: f"ipl-test-{name}", OWNER_VAR: str(owner)}
         procs[name] = subprocess.Popen(["sleep", "300"], env=env)
-        _wait_for_name(procs[name].pid, "sleep")
+        _wait_until_tagged(procs[name].pid)
         work = tmp_path / f"{owner.name_prefix()}1-x"
         kernel = state_root() / f"{owner.name_prefix('uml')}abc"
         for d in (work, kernel):
