@@ -152,3 +152,19 @@ def test_cli_refuses_a_path_as_lab_name(tmp_path: Path) -> None:
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr.count("\n") == 1 and "is not a lab name" in proc.stderr, proc.stderr
     assert (victim / "keep").exists()
+
+
+@pytest.mark.lab
+def test_clean_takes_a_half_made_namespace() -> None:
+    """A run killed between making /run/netns/NAME and bind-mounting its namespace on it
+    leaves a plain file; clean removes it like a whole one (it once stayed: umount said EINVAL)."""
+    from lab.topology.netns import NETNS_DIR, lab_namespaces
+    name = f"ipl-{_gone_owner()}-1-l"
+    NETNS_DIR.mkdir(parents=True, exist_ok=True)
+    (NETNS_DIR / name).touch()
+    try:
+        out = clean()
+        assert f"removed namespace {name}" in out and not any("could not" in x for x in out), out
+        assert name not in lab_namespaces()
+    finally:
+        (NETNS_DIR / name).unlink(missing_ok=True)
