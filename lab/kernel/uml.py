@@ -24,6 +24,7 @@ from pathlib import Path
 
 from lab import owner
 from lab.errors import MissingError
+from lab.kernel import locked
 from lab.kernel.serial import READY, host_relay
 from lab.run import TAG_VAR
 from lab.state import IN_UML_VAR, state_root
@@ -232,7 +233,8 @@ def main(argv: list[str]) -> None:
         kernel = UmlKernel(Path(opts["kernel"]), Path(opts["modules"]))
     else:
         kernel = find_kernel(opts.get("kernel"))
-    sys.exit(boot_program([sys.executable, *argv], kernel=kernel, tag=tag,
+    # the guest's python populates its memory by mapping, not by page fault (lab.kernel.locked)
+    sys.exit(boot_program(locked.command(sys.executable, argv), kernel=kernel, tag=tag,
                           mem=os.environ.get(MEM_VAR, "768M"), time_travel="time-travel" in opts))
 
 
