@@ -74,8 +74,8 @@ def prepare(libc: ctypes.CDLL, boot: dict, log) -> None:  # type: ignore[no-unty
           f" {len(failed)} failed: {failed[:5]}", file=log, flush=True)
 
 
-def main() -> None:
-    boot = json.loads(Path(sys.argv[1]).read_text())
+def main(boot_file: str | None = None) -> None:
+    boot = json.loads(Path(boot_file or sys.argv[1]).read_text())
     libc = ctypes.CDLL(None, use_errno=True)
     log = open(boot["log"], "a", buffering=1)  # noqa: SIM115 - lives as long as PID 1
     try:
