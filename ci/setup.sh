@@ -6,7 +6,7 @@
 #   ci/setup.sh                                  # all of it
 #   ci/setup.sh --no-flavors                     # skip the Debian-suite daemon trees
 #   ci/setup.sh --flavors=libreswan@sid,racoon   # only the trees these flavors need
-#   ci/setup.sh --no-own-uml                     # skip our own UML with time-travel
+#   ci/setup.sh --no-own-uml                     # skip our own UML (faster boot, time-travel)
 #                                                # (ci/build-uml.sh: ~10 min the first time)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,7 +46,8 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 
 ci/install-uml.sh
-# our own UML with time-travel, for the cells marked time_travel (lifecycle cells)
+# our own UML: every worker boots it (0.2 s to init against Debian's 1.2 s), and the cells
+# marked time_travel (lifecycle cells) get it with time-travel
 if [ "$own_uml" = yes ]; then ci/build-uml.sh; fi
 case $flavors in
     none) ;;

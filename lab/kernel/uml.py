@@ -48,6 +48,8 @@ DEFAULT_OPTS = "seccomp=on"
 TIME_TRAVEL_OPT = "time-travel"
 #: where ci/build-uml.sh puts our own kernel, under the cache directory
 OWN_DIR = "uml-own"
+#: words a UML kernel that knows the seccomp mode prints at boot, in its binary
+SECCOMP_MODE = b"Checking that seccomp filters can be installed"
 SYSTEM_UML = Path("/usr/bin/linux.uml")
 SYSTEM_MODULES = Path("/usr/lib/uml/modules")
 
@@ -88,8 +90,9 @@ def _release_dir(root: Path) -> Path | None:
 
 
 def find_kernel(explicit: str | None = None) -> UmlKernel:
-    """The UML kernel to use: ``explicit`` (or $IPSEC_LAB_UML), else the one
-    ci/install-uml.sh put in the cache, else Debian's /usr/bin/linux.uml."""
+    """The UML kernel to use: ``explicit`` (or $IPSEC_LAB_UML), else our own where it has
+    UML's seccomp mode (ci/build-uml.sh), else the one ci/install-uml.sh put in the cache,
+    else Debian's /usr/bin/linux.uml."""
     wanted = explicit or os.environ.get(KERNEL_VAR)
     candidates: list[tuple[Path, Path]] = []
     if wanted:
@@ -98,6 +101,9 @@ def find_kernel(explicit: str | None = None) -> UmlKernel:
         if binary.resolve() == SYSTEM_UML.resolve():  # Debian's: its modules live elsewhere
             candidates.append((binary, SYSTEM_MODULES))
     else:
+        own = fast_own_kernel()
+        if own is not None:
+            return own
         cached = cache_dir() / "uml"
         candidates += [(cached / "linux.uml", cached / "modules"), (SYSTEM_UML, SYSTEM_MODULES)]
     for binary, mods in candidates:
@@ -128,6 +134,18 @@ def find_own_kernel() -> UmlKernel:
         raise MissingError(f"{binary} was built without UML_TIME_TRAVEL_SUPPORT ({config});"
                            " rebuild it with ci/build-uml.sh")
     return UmlKernel(binary, release)
+
+
+def fast_own_kernel() -> UmlKernel | None:
+    """Our own UML (ci/build-uml.sh) if it can trap the guest's system calls with seccomp
+    (UML 6.16 and later): everything built in, it reaches init in about 0.2 s where Debian's
+    takes 1.2 s (0.85 s of that a raid6 benchmark). An older build of ours (6.12, ptrace
+    only) made every cell 1.7 times slower: it serves the time-travel workers only."""
+    try:
+        kernel = find_own_kernel()
+    except MissingError:
+        return None
+    return kernel if SECCOMP_MODE in kernel.binary.read_bytes() else None
 
 
 def boot_argv(kernel: UmlKernel, state: Path, init: Path, mem: str,
