@@ -7,13 +7,11 @@ import errno
 import os
 from dataclasses import dataclass, field
 
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
-
 from lab.run import TAG_VAR
 from lab.scenario import Scenario
 from lab.topology import impair
 from lab.topology.netns import NetNS, entered
+from lab.topology.rtnl import NetlinkError, iproute_in
 from lab.topology.table import NODE_SUFFIX, TOPOLOGIES, End, Layout, Route, address, network
 
 IFA_F_NODAD = 0x02
@@ -22,12 +20,6 @@ NUD_PERMANENT = 0x80
 IFACE = "e0"
 #: sysctls a forwarding node gets (written inside its namespace)
 FORWARDING = ("/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding")
-
-
-def iproute_in(netns: str) -> IPRoute:
-    """An rtnetlink socket opened inside ``netns`` (no helper process, unlike IPRoute(netns=))."""
-    with entered(netns):
-        return IPRoute()
 
 
 def write_sysctl_in(netns: str, path: str, value: str) -> None:

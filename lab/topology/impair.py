@@ -107,7 +107,7 @@ def apply(topology: Topology, tag: str) -> None:
     if path.plain:
         return
     modules.ensure(MODULES)
-    from lab.topology.build import iproute_in  # (build imports this module)
+    from lab.topology.rtnl import iproute_in
 
     if path.mtu:
         for link in layout.links:
@@ -134,7 +134,7 @@ def heal(topology: Topology) -> None:
     """Take the netem qdiscs off the router's links (the IKE drop and the NAT stay)."""
     if not topology.scenario.path.netem:
         return
-    from lab.topology.build import iproute_in
+    from lab.topology.rtnl import iproute_in
 
     with iproute_in(topology.netns("router")) as ipr:
         for iface in router_ifaces(topology.layout).values():
