@@ -16,27 +16,27 @@ import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from typing import TYPE_CHECKING
 
 from lab.identity import Identity
 
+# cryptography's x509 costs 0.18 s of a UML worker's start; every PSK cell does without it,
+# so each function that makes or reads a certificate imports what it uses
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
 KINDS = ("rsa", "ecdsa")
 RSA_BITS = 2048
-#: DN attribute short names -> OIDs (lab.identity allows exactly these)
-DN_OIDS = {"C": NameOID.COUNTRY_NAME, "ST": NameOID.STATE_OR_PROVINCE_NAME,
-           "L": NameOID.LOCALITY_NAME, "O": NameOID.ORGANIZATION_NAME,
-           "OU": NameOID.ORGANIZATIONAL_UNIT_NAME, "CN": NameOID.COMMON_NAME}
+#: DN attribute short names -> cryptography's NameOID names (lab.identity allows exactly these)
+DN_OIDS = {"C": "COUNTRY_NAME", "ST": "STATE_OR_PROVINCE_NAME", "L": "LOCALITY_NAME",
+           "O": "ORGANIZATION_NAME", "OU": "ORGANIZATIONAL_UNIT_NAME", "CN": "COMMON_NAME"}
 VALID_BEFORE = datetime.timedelta(days=1)
 VALID_AFTER = datetime.timedelta(days=30)
 #: the password of the PKCS#12 files handed to NSS's pk12util (the file is private anyway)
 P12_PASSWORD = "ipsec-lab"
-
-PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,10 @@ class Credentials:
 
     def p12(self) -> bytes:
         """Key and certificate as PKCS#12 with the legacy algorithms every NSS reads."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.serialization import pkcs12
+
         key = serialization.load_pem_private_key(self.key_pem.encode(), None,
                                                  unsafe_skip_rsa_key_validation=True)
         cert = x509.load_pem_x509_certificate(self.cert_pem.encode())
@@ -68,12 +72,16 @@ class Credentials:
 
 
 def _new_key(kind: str) -> PrivateKey:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
     if kind == "rsa":
         return rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
     return ec.generate_private_key(ec.SECP256R1())
 
 
 def _pem(key: PrivateKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
 
@@ -89,6 +97,9 @@ def _write_private(path: Path, data: bytes) -> None:
 
 def cached_key(cache: Path, name: str, kind: str) -> PrivateKey:
     """The session's key ``name`` of ``kind``, made on first use."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
     path = cache / f"{name}.key"
     if path.is_file():
         key = serialization.load_pem_private_key(path.read_bytes(), None,
@@ -102,6 +113,10 @@ def cached_key(cache: Path, name: str, kind: str) -> PrivateKey:
 
 
 def _ca(cache: Path, kind: str) -> tuple[x509.Certificate, PrivateKey]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
     key = cached_key(cache, "ca", kind)
     path = cache / "ca.pem"
     if path.is_file():
@@ -123,13 +138,19 @@ def _ca(cache: Path, kind: str) -> tuple[x509.Certificate, PrivateKey]:
 
 
 def subject(identity: Identity) -> x509.Name:
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
     if identity.kind == "dn":
-        return x509.Name([x509.NameAttribute(DN_OIDS[a], v) for a, v in identity.rdns()])
+        return x509.Name([x509.NameAttribute(getattr(NameOID, DN_OIDS[a]), v)
+                          for a, v in identity.rdns()])
     return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "ipsec-lab"),
                       x509.NameAttribute(NameOID.COMMON_NAME, identity.value)])
 
 
 def alt_names(identity: Identity, address: str) -> list[x509.GeneralName]:
+    from cryptography import x509
+
     names: list[x509.GeneralName] = []
     if identity.kind == "fqdn":
         names.append(x509.DNSName(identity.value))
@@ -143,6 +164,10 @@ def alt_names(identity: Identity, address: str) -> list[x509.GeneralName]:
 
 def credentials(cache: Path, kind: str, side: str, identity: Identity, address: str) -> Credentials:
     """The CA and ``side``'s certificate for ``identity`` (keys from the session cache)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
     if kind not in KINDS:
         raise ValueError(f"certificate kind {kind!r} (allowed: {', '.join(KINDS)})")
     store = cache / f"certs-{kind}"
@@ -172,6 +197,8 @@ def openssl_subject_hash(cert_pem: str) -> str:
     bytes, little-endian, of SHA-1 over the subject in OpenSSL's canonical encoding (each
     string value as UTF8String, lower-cased, blanks collapsed; the RDN SETs without the
     outer SEQUENCE). racoon finds its CA through ``HASH.0`` in its certificate path."""
+    from cryptography import x509
+
     cert = x509.load_pem_x509_certificate(cert_pem.encode())
     body = b""
     for rdn in cert.subject.rdns:
