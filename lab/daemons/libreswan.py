@@ -7,8 +7,8 @@ import shutil
 from functools import cache
 from pathlib import Path
 
+from lab import probes, xfrm
 from lab import run as runner
-from lab import xfrm
 from lab.algorithms import Proposal
 from lab.certs import P12_PASSWORD
 from lab.daemons.base import Daemon
@@ -132,20 +132,26 @@ def _prf_gap(p: Proposal) -> str | None:
 
 @cache
 def _version(flavor: Flavor, tag: str) -> str:
-    out = runner.run([f"{LIBEXEC}/pluto", "--version"], tag=tag, check=False,
-                     preexec=flavor.enter_new(Path("/tmp")))
-    m = re.search(r"Libreswan (\S+)", out.stdout + out.stderr)
-    return m.group(1) if m else "unknown"
+    def ask() -> str:
+        out = runner.run([f"{LIBEXEC}/pluto", "--version"], tag=tag, check=False,
+                         preexec=flavor.enter_new(Path("/tmp")))
+        m = re.search(r"Libreswan (\S+)", out.stdout + out.stderr)
+        return m.group(1) if m else "unknown"
+
+    return probes.remembered(flavor, f"{LIBEXEC}/pluto", "--version", ask)
 
 
 @cache
 def _algparse(flavor: Flavor, tag: str, ike_version: int, what: str) -> str | None:
-    out = runner.run([f"{LIBEXEC}/algparse", f"-v{ike_version}", what], tag=tag, check=False,
-                     preexec=flavor.enter_new(Path("/tmp")))
-    if out.returncode == 0:
-        return None
-    errors = [ln.strip() for ln in (out.stdout + out.stderr).splitlines() if "ERROR" in ln]
-    return errors[0].removeprefix("ERROR: ") if errors else f"algparse rejected {what!r}"
+    def ask() -> str | None:
+        out = runner.run([f"{LIBEXEC}/algparse", f"-v{ike_version}", what], tag=tag, check=False,
+                         preexec=flavor.enter_new(Path("/tmp")))
+        if out.returncode == 0:
+            return None
+        errors = [ln.strip() for ln in (out.stdout + out.stderr).splitlines() if "ERROR" in ln]
+        return errors[0].removeprefix("ERROR: ") if errors else f"algparse rejected {what!r}"
+
+    return probes.remembered(flavor, f"{LIBEXEC}/algparse", f"-v{ike_version} {what}", ask)
 
 
 #: the flavor's systemd unit, and what in its ExecStopPost flushes the kernel's IPsec state
