@@ -2,6 +2,7 @@
 """Benchmark of the seed scenario, phase by phase: prints the median of each phase.
 
     .venv/bin/python ci/bench.py [--runs N] [--json FILE] [--flavors LEFT,RIGHT]
+    .venv/bin/python ci/bench.py --cold N [--node NODEID]
 
 UML boot is the time from starting a worker kernel to a worker that answers;
 the other phases are the cell's own timings (lab.cell.Cell.timings), measured
@@ -9,6 +10,10 @@ inside that kernel, over N runs of the source text's connection (IKEv2,
 transport, aes128-sha1-modp2048, Libreswan at both ends unless --flavors names the
 two peers' flavors, e.g. strongswan@bookworm,libreswan@sid). Retransmissions are
 counted from the daemons' logs: the aim is none.
+
+--cold N times what a person reproducing a bug waits for: `pytest -q NODEID` from the shell
+prompt to its exit, N times, with the kernel the lab picks and, beside it, with Debian's UML
+(ci/install-uml.sh) where the pick is our own kernel (ci/build-uml.sh).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,7 +32,7 @@ import execnet
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lab.kernel.choice import choose
-from lab.kernel.uml import KERNEL_VAR, worker_python
+from lab.kernel.uml import KERNEL_VAR, cache_dir, find_kernel, worker_python
 from lab.run import TAG_VAR
 
 REMOTE = '''
@@ -65,13 +71,49 @@ PHASES = ("uml boot", "scapy import", "configs", "topology", "daemon start", "st
           "teardown", "cell")
 
 
+ROOT = Path(__file__).resolve().parents[1]
+COLD_NODE = "scenarios/test_seed.py::test_seed[ikev2-tunnel-aes128-sha1-modp2048]"
+
+
+def cold(runs: int, node: str) -> dict[str, float]:
+    """Median wall time of ``pytest -q NODE`` per kernel; each run must pass."""
+    kernels = {"picked": find_kernel()}
+    debian = cache_dir() / "uml" / "linux.uml"
+    if debian.is_file() and kernels["picked"].binary != debian:
+        kernels["debian"] = find_kernel(str(debian))
+    figures = {}
+    for kernel in kernels.values():
+        env = {k: v for k, v in os.environ.items() if k not in (TAG_VAR, "PYTHONDONTWRITEBYTECODE")}
+        env[KERNEL_VAR] = str(kernel.binary)
+        times = []
+        for _ in range(runs):
+            started = time.monotonic()
+            done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", node],
+                                  cwd=ROOT, env=env, capture_output=True, text=True)
+            times.append(time.monotonic() - started)
+            if done.returncode != 0:
+                raise SystemExit(f"bench: {node} did not pass with {kernel}:\n{done.stdout[-2000:]}")
+        figures[f"cold start, {kernel}"] = statistics.median(times)
+        print(f"cold start ({kernel}): median {statistics.median(times):.2f} s,"
+              f" min {min(times):.2f} s, max {max(times):.2f} s, n {runs}", flush=True)
+    return figures
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="cells per mode (default 5)")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--flavors", default="libreswan,libreswan",
                         help="the left and the right peer's flavors (default libreswan,libreswan)")
+    parser.add_argument("--cold", type=int, metavar="N",
+                        help="time N runs of `pytest -q NODE` from a cold start instead")
+    parser.add_argument("--node", default=COLD_NODE, help=f"the node id for --cold (default {COLD_NODE})")
     args = parser.parse_args()
+    if args.cold:
+        figures = cold(args.cold, args.node)
+        if args.json:
+            Path(args.json).write_text(json.dumps({"median_s": figures}, indent=2))
+        return 0
     flavors = args.flavors.split(",")
     if len(flavors) != 2:
         parser.error(f"--flavors: {args.flavors!r} is not two flavors (allowed: LEFT,RIGHT)")
