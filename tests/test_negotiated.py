@@ -217,6 +217,21 @@ def test_sides_with_different_modes_name_configured_and_negotiated() -> None:
     assert only_mode_mismatch(problems)
 
 
+def test_an_spi_reserved_for_a_negotiation_still_going_on_has_no_mode_yet() -> None:
+    """Seen when both sides initiate: charon's SPI for its own exchange, allocated before
+    IKE_AUTH completed, sat in its kernel without algorithms while the outcome was read."""
+    scenario = SCENARIO.with_(mode="tunnel")
+    reserved = SA(R, L, 0xE70232DA, "esp", "transport", 0)
+    problems = check(scenario, {"left": [OUT, BACK], "right": [OUT, BACK, reserved]},
+                     statuses(), SIDES).problems
+    assert not [p for p in problems if p.kind == "mode"], problems
+    negotiated = SA(R, L, 0xE70232DA, "esp", "transport", 1, enc=("cbc(aes)", KEY),
+                    auth=("hmac(sha1)", AKEY, 96))
+    problems = check(scenario, {"left": [OUT, BACK], "right": [OUT, BACK, negotiated]},
+                     statuses(), SIDES).problems
+    assert [p.kind for p in problems if p.kind == "mode"] == ["mode"]
+
+
 def test_a_cell_named_aes128gcm16_with_another_cipher_fails() -> None:
     scenario = SCENARIO.with_(esp=parse_proposal("aes128gcm16", "esp", needs_dh=False))
     problems = check(scenario, held(OUT, BACK), statuses(), SIDES).problems
