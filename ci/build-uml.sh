@@ -19,7 +19,27 @@ dest=$cache/uml-own
 version=7.2
 suite=${UML_SOURCE_SUITE:-sid}
 
-if [ -x "$dest/linux" ] && [ -f "$dest/config" ] && [[ "$(cat "$dest/release" 2>/dev/null)" == "$version".* ]]; then
+# what the lab needs built in (charon also probes IPv4 policy routing and XFRM interfaces)
+enable=(UML_TIME_TRAVEL_SUPPORT NET INET IPV6 XFRM XFRM_USER XFRM_ALGO NET_KEY
+        INET_ESP INET6_ESP INET_AH INET6_AH INET_IPCOMP INET6_IPCOMP XFRM_IPCOMP
+        INET_XFRM_TUNNEL INET6_XFRM_TUNNEL INET_TUNNEL INET6_TUNNEL
+        CRYPTO_AES CRYPTO_CBC CRYPTO_CTR CRYPTO_GCM CRYPTO_SEQIV CRYPTO_ECHAINIV
+        CRYPTO_AUTHENC CRYPTO_HMAC CRYPTO_SHA1 CRYPTO_SHA256 CRYPTO_SHA512 CRYPTO_MD5
+        CRYPTO_DES CRYPTO_CHACHA20POLY1305 CRYPTO_CCM CRYPTO_CMAC CRYPTO_XCBC CRYPTO_NULL
+        CRYPTO_DEFLATE CRYPTO_USER_API_HASH VETH TUN NET_NS HOSTFS UNIX PACKET NETFILTER
+        NF_TABLES NF_TABLES_INET NF_TABLES_IPV4 NF_TABLES_IPV6
+        NET_SCHED NET_SCH_NETEM NET_SCH_TBF DEVTMPFS TMPFS UNIX98_PTYS MAGIC_SYSRQ
+        IPV6_MULTIPLE_TABLES NET_IPIP IPV6_TUNNEL
+        NET_SCH_PRIO NET_SCH_INGRESS NET_CLS_U32 NET_CLS_MATCHALL NET_CLS_ACT NET_ACT_NAT NET_ACT_GACT
+        IP_ADVANCED_ROUTER IP_MULTIPLE_TABLES XFRM_INTERFACE)
+
+# a kernel of another version, or without an option asked for here, is built again
+have_all() {
+    [ -x "$dest/linux" ] && [ -f "$dest/config" ] && [[ "$(cat "$dest/release" 2>/dev/null)" == "$version".* ]] \
+        || return 1
+    for opt in "${enable[@]}"; do grep -q "^CONFIG_$opt=y" "$dest/config" || return 1; done
+}
+if have_all; then
     echo "build-uml: $dest/linux is there ($(cat "$dest/release"))"
     exit 0
 fi
@@ -61,17 +81,6 @@ grep -q 'CRYPTO_JITTERENTROPY if !UML_TIME_TRAVEL_SUPPORT' crypto/Kconfig \
     || { echo "build-uml: crypto/Kconfig did not take the jitterentropy change" >&2; exit 1; }
 
 make ARCH=um defconfig >/dev/null
-enable=(UML_TIME_TRAVEL_SUPPORT NET INET IPV6 XFRM XFRM_USER XFRM_ALGO NET_KEY
-        INET_ESP INET6_ESP INET_AH INET6_AH INET_IPCOMP INET6_IPCOMP XFRM_IPCOMP
-        INET_XFRM_TUNNEL INET6_XFRM_TUNNEL INET_TUNNEL INET6_TUNNEL
-        CRYPTO_AES CRYPTO_CBC CRYPTO_CTR CRYPTO_GCM CRYPTO_SEQIV CRYPTO_ECHAINIV
-        CRYPTO_AUTHENC CRYPTO_HMAC CRYPTO_SHA1 CRYPTO_SHA256 CRYPTO_SHA512 CRYPTO_MD5
-        CRYPTO_DES CRYPTO_CHACHA20POLY1305 CRYPTO_CCM CRYPTO_CMAC CRYPTO_XCBC CRYPTO_NULL
-        CRYPTO_DEFLATE CRYPTO_USER_API_HASH VETH TUN NET_NS HOSTFS UNIX PACKET NETFILTER
-        NF_TABLES NF_TABLES_INET NF_TABLES_IPV4 NF_TABLES_IPV6
-        NET_SCHED NET_SCH_NETEM NET_SCH_TBF DEVTMPFS TMPFS UNIX98_PTYS MAGIC_SYSRQ
-        IPV6_MULTIPLE_TABLES NET_IPIP IPV6_TUNNEL
-        NET_SCH_PRIO NET_SCH_INGRESS NET_CLS_U32 NET_CLS_MATCHALL NET_CLS_ACT NET_ACT_NAT NET_ACT_GACT)
 args=()
 for opt in "${enable[@]}"; do args+=(--enable "$opt"); done
 # time-travel needs one CPU and no raid6 benchmark (which takes 0.85 s of Debian's UML boot)
