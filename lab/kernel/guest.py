@@ -89,7 +89,7 @@ def main(boot_file: str | None = None) -> None:
         if pid == 0:
             os.dup2(in_r, 0)
             os.dup2(out_w, 1)
-            os.dup2(log.fileno(), 2)
+            os.dup2(out_w if boot.get("stderr_out") else log.fileno(), 2)
             for fd in (in_r, in_w, out_r, out_w, serial):
                 os.close(fd)
             os.chdir(boot["cwd"])

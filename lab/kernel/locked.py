@@ -7,8 +7,10 @@ when it is made (20 000 pages: 0.12 s instead of 1.9 s); the worker's imports we
 2.75 s to 1.74 s. The lock is not inherited across exec: the daemons and tools the
 worker starts do not get it.
 
-Run as ``python -m lab.kernel.locked ARGS`` where ARGS are python's own: ``-c CODE ...``
-(execnet's gateway bootstrap), ``-m MODULE ...`` or ``SCRIPT ...``.
+Run as ``python /path/to/lab/kernel/locked.py ARGS`` where ARGS are python's own:
+``-c CODE ...`` (execnet's gateway bootstrap), ``-m MODULE ...`` or ``SCRIPT ...``. It runs
+by its path, not as ``-m lab.kernel.locked``: the ``lab`` package must not be imported
+before pytest marks it for assertion rewriting. It uses the standard library only.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import sys
 import threading
 import traceback
 import types
+from pathlib import Path
 from typing import NoReturn
 
 MCL_FUTURE = 2
@@ -46,30 +49,33 @@ WITH_VALUE = {"-X", "-W"}
 
 def command(python: str, argv: list[str]) -> list[str]:
     """``python ARGV`` run through this module: python's own options (execnet gives ``-u``)
-    stay in front of ``-m lab.kernel.locked``, the rest follows it."""
+    stay in front of this script, the rest follows it."""
     options: list[str] = []
     while argv and (argv[0] in FLAGS or (argv[0] in WITH_VALUE and len(argv) > 1)):
         take = 2 if argv[0] in WITH_VALUE else 1
         options, argv = options + argv[:take], argv[take:]
-    return [python, *options, "-m", __name__ if __name__ != "__main__" else "lab.kernel.locked",
-            *argv]
+    return [python, *options, str(Path(__file__).resolve()), *argv]
 
 
 def run(argv: list[str]) -> None:
     """Run python's command line ``argv`` (without the interpreter) in this process."""
+    # sys.path[0] is this script's directory: make it what python gives ARGV
     if argv[:1] == ["-c"] and len(argv) >= 2:
+        sys.path[0] = ""
         sys.argv = ["-c", *argv[2:]]
         main = types.ModuleType("__main__")
         sys.modules["__main__"] = main
         exec(compile(argv[1], "<string>", "exec"), main.__dict__)  # as python -c does
     elif argv[:1] == ["-m"] and len(argv) >= 2:
+        sys.path[0] = os.getcwd()
         sys.argv = [argv[1], *argv[2:]]
         runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
     elif argv and not argv[0].startswith("-"):
+        sys.path[0] = os.path.dirname(os.path.abspath(argv[0]))
         sys.argv = list(argv)
         runpy.run_path(argv[0], run_name="__main__")
     else:
-        raise SystemExit(f"lab.kernel.locked: expected -c CODE, -m MODULE or SCRIPT, got {argv[:2]}")
+        raise SystemExit(f"locked.py: expected -c CODE, -m MODULE or SCRIPT, got {argv[:2]}")
 
 
 def leave(argv: list[str]) -> NoReturn:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import re
 import shlex
 import shutil
 import signal
@@ -161,12 +162,13 @@ def boot_argv(kernel: UmlKernel, state: Path, init: Path, mem: str,
 
 
 def prepare_state(kernel: UmlKernel, program: list[str], tag: str,
-                  keep: tuple[str, ...] = (), time_travel: bool = False) -> tuple[Path, Path]:
+                  keep: tuple[str, ...] = (), time_travel: bool = False,
+                  stderr_out: bool = False) -> tuple[Path, Path]:
     state = Path(tempfile.mkdtemp(prefix=owner.current().name_prefix(UML_PREFIX), dir=state_root()))
     env = {k: v for k, v in os.environ.items() if k not in ("TMPDIR", KERNEL_VAR)}
     env.update({IN_UML_VAR: kernel.release, TAG_VAR: tag})
     boot = {"argv": program, "cwd": os.getcwd(), "env": env, "modules": str(kernel.modules),
-            "log": str(state / "guest.log"), "time_travel": time_travel,
+            "log": str(state / "guest.log"), "time_travel": time_travel, "stderr_out": stderr_out,
             "keep": [os.getcwd(), *keep, *os.environ.get(KEEP_VAR, "").split(os.pathsep),
                      os.environ.get("IPSEC_LAB_FLAVORS") or str(cache_dir() / "flavors")]}
     (state / "boot.json").write_text(json.dumps(boot))
@@ -188,13 +190,19 @@ def init_script(boot: Path) -> str:
     return f"#!{sys.executable} -S\n{body}"
 
 
+#: what PID 1 writes to its log when the program has ended (a wait status)
+PROGRAM_EXITED = re.compile(r"^guest: program exited with status (\d+)$", re.M)
+
+
 def boot_program(program: list[str], *, kernel: UmlKernel, tag: str, mem: str = "768M",
-                 time_travel: bool = False) -> int:
+                 time_travel: bool = False, alone: bool = False) -> int:
     """Run ``program`` in a fresh UML kernel, relaying our stdin/stdout over its serial line.
 
     UML misses bytes that wait in its serial pipe before the guest opens the line,
-    so nothing is forwarded until the guest says it is ready. Returns UML's status."""
-    state, init = prepare_state(kernel, program, tag, time_travel=time_travel)
+    so nothing is forwarded until the guest says it is ready. Returns UML's status; with
+    ``alone`` (a program a person reads, not an xdist worker) its stderr comes on our stdout
+    and the program's own exit code is returned (1 if it never reported one)."""
+    state, init = prepare_state(kernel, program, tag, time_travel=time_travel, stderr_out=alone)
     to_guest_r, to_guest_w = os.pipe()
     from_guest_r, from_guest_w = os.pipe()
     with open(state / "console.log", "ab") as console:
@@ -207,7 +215,10 @@ def boot_program(program: list[str], *, kernel: UmlKernel, tag: str, mem: str = 
     os.close(from_guest_w)
     (state / "pid").write_text(str(uml.pid))
 
-    def stop(*_: object) -> None:
+    stopped_by: list[int] = []
+
+    def stop(signum: int, _frame: object) -> None:
+        stopped_by.append(signum)
         uml.kill()
 
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
@@ -223,7 +234,11 @@ def boot_program(program: list[str], *, kernel: UmlKernel, tag: str, mem: str = 
             rest = seen.split(READY, 1)[1]
             if rest:
                 raise OSError("guest spoke before the relay was ready")
-            host_relay(sys.stdin.fileno(), sys.stdout.fileno(), to_guest_w, from_guest_r)
+            # a program alone reads nothing from us: its stdin never ends (the end of
+            # ours would close the line, and its output with it)
+            silent = os.pipe() if alone else None
+            host_relay(silent[0] if silent else sys.stdin.fileno(), sys.stdout.fileno(),
+                       to_guest_w, from_guest_r)
     except OSError:
         uml.kill()
     finally:
@@ -236,6 +251,14 @@ def boot_program(program: list[str], *, kernel: UmlKernel, tag: str, mem: str = 
             sys.stderr.write(f"ipsec-lab: the UML guest failed ({log}): {tail}\n")
         if not crashed and not os.environ.get("IPSEC_LAB_KEEP_STATE"):  # keep crash evidence
             shutil.rmtree(state, ignore_errors=True)
+    if alone:
+        exited = PROGRAM_EXITED.search(text)
+        if not exited and stopped_by:
+            sys.stderr.write(f"ipsec-lab: {signal.Signals(stopped_by[0]).name}: the guest kernel"
+                             " was stopped, and everything in it with it\n")
+            return 128 + stopped_by[0]
+        code = os.waitstatus_to_exitcode(int(exited.group(1))) if exited else 1
+        return 128 - code if code < 0 else code  # killed by a signal: as a shell says it
     return status
 
 
