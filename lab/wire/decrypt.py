@@ -14,6 +14,7 @@ from pathlib import Path
 
 from lab.wire.packets import ICMP4, ICMPV6, Packet
 from lab.wire.traffic import ECHO, PingResult
+from lab.wire.xcbc import AesXcbcMac
 from lab.xfrm import SA
 
 #: protocol numbers of an IP packet inside IP (tunnel mode): IPv4, IPv6
@@ -35,6 +36,8 @@ INTEGRITY = {
     ("hmac(sha256)", 96): ("SHA2-256-96", "HMAC-SHA-256-96 [draft-ietf-ipsec-ciph-sha-256-00]"),
     ("hmac(sha384)", 192): ("SHA2-384-192", "HMAC-SHA-384-192 [RFC4868]"),
     ("hmac(sha512)", 256): ("SHA2-512-256", "HMAC-SHA-512-256 [RFC4868]"),
+    # Wireshark has no AES-XCBC: it decrypts such an SA and leaves the ICV unchecked
+    ("xcbc(aes)", 96): ("AES-XCBC-MAC-96", "ANY 96 bit authentication [no checking]"),
 }
 
 
@@ -49,8 +52,9 @@ class Decryption:
                                                if self.problems else ", all echo as sent")
 
 
-#: integrity algorithms scapy has no entry for: name -> (hash, ICV bytes)
-SCAPY_EXTRA_AUTH = {"SHA2-256-96": ("SHA256", 12)}
+#: integrity algorithms scapy has no entry for: name -> (hash, or XCBC for lab.wire.xcbc;
+#: ICV bytes)
+SCAPY_EXTRA_AUTH = {"SHA2-256-96": ("SHA256", 12), "AES-XCBC-MAC-96": ("XCBC", 12)}
 
 
 def _scapy_sa(sa: SA):  # type: ignore[no-untyped-def]
@@ -81,6 +85,8 @@ def _extra_auth(name: str):  # type: ignore[no-untyped-def]
     from scapy.layers.ipsec import AuthAlgo
 
     digest, icv = SCAPY_EXTRA_AUTH[name]
+    if digest == "XCBC":
+        return AuthAlgo(name, mac=AesXcbcMac, digestmod=type(None), icv_size=icv)
     return AuthAlgo(name, mac=HMAC, digestmod=getattr(hashes, digest), icv_size=icv)
 
 
