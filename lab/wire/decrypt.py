@@ -65,6 +65,10 @@ def _scapy_sa(sa: SA):  # type: ignore[no-untyped-def]
         name, key, icv = sa.aead
         kwargs.update(crypt_algo=CIPHERS[name][0], crypt_key=bytes.fromhex(key),
                       crypt_icv_size=icv // 8)
+        if CIPHERS[name][0] == "AES-GCM" and icv != 128:
+            engine = SecurityAssociation(ESP, **kwargs)
+            engine.crypt_algo = _short_gcm(icv // 8)
+            return engine
     else:
         assert sa.enc is not None and sa.auth is not None
         auth = INTEGRITY[(sa.auth[0], sa.auth[2])][0]
@@ -77,6 +81,18 @@ def _scapy_sa(sa: SA):  # type: ignore[no-untyped-def]
             engine.auth_key = bytes.fromhex(sa.auth[1])
             return engine
     return SecurityAssociation(ESP, **kwargs)
+
+
+def _short_gcm(icv: int):  # type: ignore[no-untyped-def]
+    """AES-GCM with an 8- or 12-byte ICV (aes128gcm8, aes256gcm12 ...). scapy's AES-GCM goes
+    through cryptography's AESGCM, which takes 16-byte tags only; its cipher-and-mode path
+    (modes.GCM with the tag's own length) checks a short one. Same key, salt and nonce."""
+    from cryptography.hazmat.primitives.ciphers import algorithms, modes
+    from scapy.layers.ipsec import CryptAlgo
+
+    return CryptAlgo(f"AES-GCM-{icv * 8}", cipher=algorithms.AES, mode=modes.GCM,
+                     key_size=(16, 24, 32), salt_size=4, block_size=1, iv_size=8, icv_size=icv,
+                     format_mode_iv=lambda sa, iv, **_: sa.crypt_salt + iv)
 
 
 def _extra_auth(name: str):  # type: ignore[no-untyped-def]
@@ -219,6 +235,7 @@ def esp_sa_file(sas: list[SA]) -> str:
                      key=lambda s: (s.src, s.spi)):
         if sa.aead and sa.aead[0] in CIPHERS:
             enc, key, auth, akey = CIPHERS[sa.aead[0]][1], sa.aead[1], "NULL", ""
+            enc = enc.replace("16 octet ICV", f"{sa.aead[2] // 8} octet ICV")  # GCM's 8 and 12
         elif sa.enc and sa.auth and sa.enc[0] in CIPHERS and (sa.auth[0], sa.auth[2]) in INTEGRITY:
             enc, key = CIPHERS[sa.enc[0]][1], sa.enc[1]
             auth, akey = INTEGRITY[(sa.auth[0], sa.auth[2])][1], sa.auth[1]
