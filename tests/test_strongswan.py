@@ -297,3 +297,13 @@ def test_sha256_96_and_per_side_ike_version(tmp_path: Path) -> None:
     right = parse_conf(daemon(tmp_path, s, "right").swanctl_conf())["connections"]["lab"]
     assert left["children"]["lab"]["esp_proposals"] == "aes256-sha256_96"
     assert (left["version"], right["version"]) == ("2", "1")
+
+
+def test_private_sha256_96_is_accepted_only_where_asked_for(tmp_path: Path) -> None:
+    """sha256_96 is a private-use ID: charon takes it from a peer it does not know to be
+    strongSwan only with accept_private_algs (two strongSwans failed NO_PROPOSAL_CHOSEN)."""
+    plain = parse_conf(daemon(tmp_path, seed()).render()["strongswan.conf"])
+    assert "accept_private_algs" not in plain["charon"]
+    truncated = seed(esp=parse_proposal("aes128-sha256_96", "esp", needs_dh=False))
+    conf = parse_conf(daemon(tmp_path, truncated).render()["strongswan.conf"])
+    assert conf["charon"]["accept_private_algs"] == "yes"
