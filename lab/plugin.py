@@ -142,7 +142,8 @@ def lab_repeat(request: pytest.FixtureRequest) -> int:
 
 
 def _route_to_uml(config: pytest.Config, choice: KernelChoice) -> None:
-    """Make this an xdist run whose workers each boot their own UML kernel."""
+    """Make this an xdist run whose workers each boot their own UML kernel (a lone node id:
+    hand the whole command line to one guest, alone_in_guest)."""
     if not config.pluginmanager.hasplugin("xdist"):
         # Pure tests still run here; cells skip with the reason.
         config.stash[NO_KERNEL] = (f"{choice.why}, and User-Mode Linux needs pytest-xdist"
@@ -189,8 +190,11 @@ def alone_in_guest(config: pytest.Config, plan: timetravel.Plan) -> bool:
     xdist and the controller's round trips, a cold cell takes 0.6 s less (4.1-4.5 s against
     4.9-5.1 s, measured side by side)."""
     opt = config.option
-    return (_named_ids(config) == 1 and opt.numprocesses is None and plan.travel == 0
-            and not opt.lab_keep_up and not opt.collectonly and opt.dist in ("no", None))
+    # only a pytest command line: a pytest.main() inside another program must come back
+    command_line = tuple(config.invocation_params.args) == tuple(sys.argv[1:])
+    return (command_line and _named_ids(config) == 1 and opt.numprocesses is None
+            and plan.travel == 0 and not opt.lab_keep_up and not opt.collectonly
+            and opt.dist in ("no", None))
 
 
 def _run_alone_in_guest(config: pytest.Config, choice: KernelChoice) -> NoReturn:

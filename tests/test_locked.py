@@ -57,7 +57,8 @@ def test_a_guest_worker_runs_locked() -> None:
 
 def _config(args: list[str], **option: object) -> SimpleNamespace:
     defaults = {"numprocesses": None, "lab_keep_up": False, "collectonly": False, "dist": "no"}
-    return SimpleNamespace(args=args, option=SimpleNamespace(**{**defaults, **option}))
+    return SimpleNamespace(args=args, option=SimpleNamespace(**{**defaults, **option}),
+                           invocation_params=SimpleNamespace(args=tuple(args)))
 
 
 @pytest.mark.parametrize(("args", "option", "travel", "alone"), [
@@ -69,6 +70,9 @@ def _config(args: list[str], **option: object) -> SimpleNamespace:
     (["scenarios/test_seed.py::test_seed[x]"], {"lab_keep_up": True}, 0, False),
 ])
 def test_one_node_id_runs_alone_in_its_guest(args: list[str], option: dict[str, object], travel: int,
-                                             alone: bool) -> None:
+                                             alone: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     plan = SimpleNamespace(travel=travel)
+    monkeypatch.setattr(sys, "argv", ["pytest", *args])
     assert alone_in_guest(_config(args, **option), plan) is alone  # type: ignore[arg-type]
+    monkeypatch.setattr(sys, "argv", ["my-tool", "--its-own-option"])  # pytest.main() inside it
+    assert alone_in_guest(_config(args, **option), plan) is False  # type: ignore[arg-type]
