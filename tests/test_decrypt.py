@@ -39,6 +39,18 @@ def capture(flip: bool = False) -> list:
     return [parse(float(i), f) for i, f in enumerate(frames)]
 
 
+def echo_frames(sas: list[SA], ident: int, engine_for) -> list:  # type: ignore[no-untyped-def]
+    """Requests 1 and 2 (sas[0], left to right) and their replies (sas[1]) as captured frames,
+    each encrypted by ``engine_for(sa, src, dst)`` (a scapy SecurityAssociation)."""
+    frames = []
+    for seq in (1, 2):
+        for sa, src, dst, icmp in ((sas[0], L, R, ICMPv6EchoRequest(id=ident, seq=seq)),
+                                   (sas[1], R, L, ICMPv6EchoReply(id=ident, seq=seq))):
+            esp = engine_for(sa, src, dst).encrypt(IPv6(src=src, dst=dst) / icmp, seq_num=seq)
+            frames.append(bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / esp))
+    return frames
+
+
 def test_decrypts_to_the_pings_sent() -> None:
     result = decrypt(capture(), SAS, PingResult(7, [1, 2], [1, 2]))
     assert result.problems == []
@@ -71,17 +83,14 @@ def test_decrypts_hmac_sha256_truncated_to_96_bits() -> None:
               auth=("hmac(sha256)", akey, 96)),
            SA(R, L, 0x4004, "esp", "transport", 1, enc=("cbc(aes)", key[::-1]),
               auth=("hmac(sha256)", akey[::-1], 96))]
-    frames = []
-    for seq in (1, 2):
-        for sa, src, dst, icmp in ((sas[0], L, R, ICMPv6EchoRequest(id=9, seq=seq)),
-                                   (sas[1], R, L, ICMPv6EchoReply(id=9, seq=seq))):
-            engine = SecurityAssociation(ESP, spi=sa.spi, crypt_algo="AES-CBC",
-                                         crypt_key=bytes.fromhex(sa.enc[1]))  # type: ignore[index]
-            engine.auth_algo = _extra_auth("SHA2-256-96")
-            engine.auth_key = bytes.fromhex(sa.auth[1])  # type: ignore[index]
-            esp = engine.encrypt(IPv6(src=src, dst=dst) / icmp, seq_num=seq)
-            frames.append(bytes(Ether() / esp))
-    packets = [parse(float(i), f) for i, f in enumerate(frames)]
+    def engine_for(sa: SA, _src: str, _dst: str) -> SecurityAssociation:
+        engine = SecurityAssociation(ESP, spi=sa.spi, crypt_algo="AES-CBC",
+                                     crypt_key=bytes.fromhex(sa.enc[1]))  # type: ignore[index]
+        engine.auth_algo = _extra_auth("SHA2-256-96")
+        engine.auth_key = bytes.fromhex(sa.auth[1])  # type: ignore[index]
+        return engine
+
+    packets = [parse(float(i), f) for i, f in enumerate(echo_frames(sas, 9, engine_for))]
     result = decrypt(packets, sas, PingResult(9, [1, 2], [1, 2]))
     assert result.problems == []
     assert result.inner[(L, R)] == [(128, 9, 1), (128, 9, 2)]
@@ -113,17 +122,15 @@ def test_decrypts_aes_xcbc_96() -> None:
     sas = [SA(L, R, 0x5005, "esp", "tunnel", 1, enc=("cbc(aes)", key), auth=("xcbc(aes)", akey, 96)),
            SA(R, L, 0x6006, "esp", "tunnel", 1, enc=("cbc(aes)", key[::-1]),
               auth=("xcbc(aes)", akey[::-1], 96))]
-    frames = []
-    for seq in (1, 2):
-        for sa, src, dst, icmp in ((sas[0], L, R, ICMPv6EchoRequest(id=5, seq=seq)),
-                                   (sas[1], R, L, ICMPv6EchoReply(id=5, seq=seq))):
-            engine = SecurityAssociation(ESP, spi=sa.spi, crypt_algo="AES-CBC",
-                                         crypt_key=bytes.fromhex(sa.enc[1]),  # type: ignore[index]
-                                         tunnel_header=IPv6(src=src, dst=dst))
-            engine.auth_algo = _extra_auth("AES-XCBC-MAC-96")
-            engine.auth_key = bytes.fromhex(sa.auth[1])  # type: ignore[index]
-            esp = engine.encrypt(IPv6(src=src, dst=dst) / icmp, seq_num=seq)
-            frames.append(bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / esp))
+    def engine_for(sa: SA, src: str, dst: str) -> SecurityAssociation:
+        engine = SecurityAssociation(ESP, spi=sa.spi, crypt_algo="AES-CBC",
+                                     crypt_key=bytes.fromhex(sa.enc[1]),  # type: ignore[index]
+                                     tunnel_header=IPv6(src=src, dst=dst))
+        engine.auth_algo = _extra_auth("AES-XCBC-MAC-96")
+        engine.auth_key = bytes.fromhex(sa.auth[1])  # type: ignore[index]
+        return engine
+
+    frames = echo_frames(sas, 5, engine_for)
     packets = [parse(float(i), f) for i, f in enumerate(frames)]
     result = decrypt(packets, sas, PingResult(5, [1, 2], [1, 2]))
     assert result.problems == [] and result.inner[(L, R)] == [(128, 5, 1), (128, 5, 2)]
@@ -142,17 +149,14 @@ def test_decrypts_gcm_with_a_short_icv(icv: int) -> None:
     key = "00112233445566778899aabbccddeeff" + "01020304"  # key, then the 4-byte salt
     sas = [SA(L, R, 0x7007, "esp", "transport", 1, aead=("rfc4106(gcm(aes))", key, icv)),
            SA(R, L, 0x8008, "esp", "transport", 1, aead=("rfc4106(gcm(aes))", key[::-1], icv))]
-    frames = []
-    for seq in (1, 2):
-        for sa, src, dst, icmp in ((sas[0], L, R, ICMPv6EchoRequest(id=3, seq=seq)),
-                                   (sas[1], R, L, ICMPv6EchoReply(id=3, seq=seq))):
-            engine = SecurityAssociation(ESP, spi=sa.spi, crypt_algo="AES-GCM",
-                                         crypt_key=bytes.fromhex(sa.aead[1]),  # type: ignore[index]
-                                         crypt_icv_size=icv // 8)
-            engine.crypt_algo = _short_gcm(icv // 8)
-            esp = engine.encrypt(IPv6(src=src, dst=dst) / icmp, seq_num=seq)
-            frames.append(bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / esp))
-    packets = [parse(float(i), f) for i, f in enumerate(frames)]
+    def engine_for(sa: SA, _src: str, _dst: str) -> SecurityAssociation:
+        engine = SecurityAssociation(ESP, spi=sa.spi, crypt_algo="AES-GCM",
+                                     crypt_key=bytes.fromhex(sa.aead[1]),  # type: ignore[index]
+                                     crypt_icv_size=icv // 8)
+        engine.crypt_algo = _short_gcm(icv // 8)
+        return engine
+
+    packets = [parse(float(i), f) for i, f in enumerate(echo_frames(sas, 3, engine_for))]
     result = decrypt(packets, sas, PingResult(3, [1, 2], [1, 2]))
     assert result.problems == [] and result.inner[(R, L)] == [(129, 3, 1), (129, 3, 2)]
     other = 96 if icv == 64 else 64  # the same packets read with the other ICV length fail

@@ -408,21 +408,24 @@ class StrongSwan(Daemon):
                 "secret": psk, **{f"id-{i}": v for i, v in enumerate(ids, 1)}}}
         return self._header("swanctl.conf") + conf_text(sections)
 
-    def _child_timing(self) -> Settings:
+    def _rekey(self, life: int, then: tuple[str, str]) -> Settings:
         """rekey_time = lifetime - margin, rand_time = the margin's fuzz (90 % of the lifetime
-        where the scenario leaves the margin to the daemon)."""
-        life, margin = self.scenario.child_lifetime_of(self.side), self.scenario.margin_of(self.side)
-        if margin is None:
-            return {"rekey_time": f"{life * 9 // 10}s", "life_time": f"{life}s"}
-        return {"rekey_time": f"{life - margin}s", "life_time": f"{life}s",
-                "rand_time": f"{margin * (self.scenario.fuzz_of(self.side) or 0) // 100}s"}
+        where the scenario leaves the margin to the daemon); ``then`` follows rekey_time."""
+        margin = self.scenario.margin_of(self.side)
+        rekey = life * 9 // 10 if margin is None else life - margin
+        settings = {"rekey_time": f"{rekey}s", then[0]: then[1]}
+        if margin is not None:
+            settings["rand_time"] = f"{margin * (self.scenario.fuzz_of(self.side) or 0) // 100}s"
+        return settings
+
+    def _child_timing(self) -> Settings:
+        life = self.scenario.child_lifetime_of(self.side)
+        return self._rekey(life, ("life_time", f"{life}s"))
 
     def _ike_timing(self) -> Settings:
+        """over_time: the margin, or a tenth of the lifetime."""
         life, margin = self.scenario.ike_lifetime_of(self.side), self.scenario.margin_of(self.side)
-        if margin is None:
-            return {"rekey_time": f"{life * 9 // 10}s", "over_time": f"{life // 10}s"}
-        return {"rekey_time": f"{life - margin}s", "over_time": f"{margin}s",
-                "rand_time": f"{margin * (self.scenario.fuzz_of(self.side) or 0) // 100}s"}
+        return self._rekey(life, ("over_time", f"{life // 10 if margin is None else margin}s"))
 
     def _dpd(self) -> Settings:
         """dpd_delay; IKEv1 has its own dpd_timeout, IKEv2 gives up after the retransmissions
