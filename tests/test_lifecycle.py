@@ -190,6 +190,35 @@ def rekeyed_wire(lose: int | None = None, late_old: bool = False) -> tuple[list[
     return packets, stream
 
 
+def test_a_running_stream_can_be_read_while_it_records() -> None:
+    """A cell reads the stream while its thread records requests and replies (CI once failed
+    with 'dictionary changed size during iteration' in first_answer_after)."""
+    import threading
+
+    stream = StreamResult(ident=1, family=6, src=A, dst=B)
+    done = threading.Event()
+
+    def record() -> None:  # as the stream's thread does, wrapping after 3000 requests
+        n = 0
+        while not done.is_set():
+            n += 1
+            seq = n % 3000 + 1
+            stream.record_sent(seq, float(n))
+            stream.record_answer(seq, n + 0.5)
+
+    writer = threading.Thread(target=record)
+    writer.start()
+    try:
+        for read in (lambda: stream.first_answer_after(10.0), lambda: stream.losses(until=5.0),
+                     lambda: stream.between(0.0, 5.0)):
+            end = time.monotonic() + 0.3
+            while time.monotonic() < end:
+                read()
+    finally:
+        done.set()
+        writer.join()
+
+
 def lives() -> dict[str, dict[int, SaLife]]:
     old = {spi: SaLife(None, -1.0, 2.5) for spi in (1, 2)}  # type: ignore[arg-type]
     new = {spi: SaLife(None, 1.9) for spi in (3, 4)}  # type: ignore[arg-type]

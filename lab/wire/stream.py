@@ -50,22 +50,44 @@ class StreamResult:
     sent: dict[int, float] = field(default_factory=dict)  # seq -> when it left
     answered: dict[int, float] = field(default_factory=dict)  # seq -> when its reply came
     errors: list[tuple[float, str]] = field(default_factory=list)  # sendto() refused
+    #: held by the stream's thread while it changes ``sent`` and ``answered``, and by the
+    #: readers below while they copy them: a cell reads the stream while it runs
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def record_sent(self, seq: int, at: float) -> None:
+        """Request ``seq`` left at ``at``; a wrapped sequence number starts afresh."""
+        with self.lock:
+            self.answered.pop(seq, None)
+            self.sent[seq] = at
+
+    def record_answer(self, seq: int, at: float) -> None:
+        """The reply to ``seq`` came at ``at`` (only the first, only to a request sent)."""
+        with self.lock:
+            if seq in self.sent and seq not in self.answered:
+                self.answered[seq] = at
+
+    def _copies(self) -> tuple[dict[int, float], dict[int, float]]:
+        with self.lock:
+            return dict(self.sent), dict(self.answered)
 
     def losses(self, until: float | None = None) -> list[Loss]:
         """Requests without a reply that left before ``until`` (default: all of them but
         those still within their timeout when the stream stopped)."""
         end = self.stopped - TIMEOUT if until is None else until
-        return [Loss(seq, at) for seq, at in sorted(self.sent.items(), key=lambda kv: kv[1])
-                if seq not in self.answered and at <= end]
+        sent, answered = self._copies()
+        return [Loss(seq, at) for seq, at in sorted(sent.items(), key=lambda kv: kv[1])
+                if seq not in answered and at <= end]
 
     def between(self, start: float, end: float) -> tuple[int, int]:
         """(requests sent, of them answered) in [start, end)."""
-        inside = [seq for seq, at in self.sent.items() if start <= at < end]
-        return len(inside), sum(seq in self.answered for seq in inside)
+        sent, answered = self._copies()
+        inside = [seq for seq, at in sent.items() if start <= at < end]
+        return len(inside), sum(seq in answered for seq in inside)
 
     def first_answer_after(self, t: float) -> float | None:
         """When the first request sent at or after ``t`` that was answered left."""
-        times = [self.sent[seq] for seq in self.answered if self.sent[seq] >= t]
+        sent, answered = self._copies()
+        times = [sent[seq] for seq in answered if seq in sent and sent[seq] >= t]
         return min(times) if times else None
 
     def __str__(self) -> str:
@@ -104,9 +126,8 @@ class EchoStream:
         if len(data) < 8:
             return
         kind, _code, _sum, ident, seq = struct.unpack_from("!BBHHH", data)
-        if kind == ECHO[self.result.family][1] and ident == self.result.ident \
-                and seq in self.result.sent and seq not in self.result.answered:
-            self.result.answered[seq] = time.monotonic()
+        if kind == ECHO[self.result.family][1] and ident == self.result.ident:
+            self.result.record_answer(seq, time.monotonic())
 
     def _loop(self) -> None:
         r, seq = self.result, 0
@@ -115,14 +136,12 @@ class EchoStream:
             now = time.monotonic()
             if now >= next_at:
                 seq = seq % 0xFFFF + 1
-                r.sent.pop(seq, None)  # a wrapped sequence number starts afresh
-                r.answered.pop(seq, None)
                 try:
                     self._sock.sendto(echo_request(r.family, r.ident, seq, PAYLOAD),
                                       (r.dst, 0))
                 except OSError as exc:  # e.g. EAGAIN while an SA is being acquired
                     r.errors.append((now, f"seq {seq}: {exc.strerror or exc}"))
-                r.sent[seq] = now
+                r.record_sent(seq, now)
                 next_at += self.interval
                 if next_at < now:  # the thread was starved: no burst to catch up
                     next_at = now + self.interval
