@@ -32,6 +32,7 @@ import execnet
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lab.kernel.choice import choose
+from lab.kernel.imports import BUNDLE_VAR
 from lab.kernel.uml import KERNEL_VAR, cache_dir, find_kernel, worker_python
 from lab.run import TAG_VAR
 
@@ -101,28 +102,37 @@ def guest_costs(tag: str) -> tuple[float, float]:
 
 def cold(runs: int, node: str) -> dict[str, float]:
     """Median wall time of ``pytest -q NODE`` per kernel; each run must pass."""
-    kernels = {"picked": find_kernel()}
+    picked = find_kernel()
+    # (what is compared, its kernel, its environment): the pick, the pick without the guest's
+    # import bundle (lab/kernel/imports.py), Debian's kernel beside our own
+    variants = [(str(picked), picked, {}),
+                (f"{picked}, imports file by file", picked, {BUNDLE_VAR: "off"})]
     debian = cache_dir() / "uml" / "linux.uml"
-    if debian.is_file() and kernels["picked"].binary != debian:
-        kernels["debian"] = find_kernel(str(debian))
+    if debian.is_file() and picked.binary != debian:
+        other = find_kernel(str(debian))
+        variants.append((str(other), other, {}))
     syscall, fault = guest_costs(os.environ.setdefault(TAG_VAR, f"ipl-bench-{os.getpid()}"))
     print(f"in a guest now: a system call {syscall * 1e6:.0f} us, a page fault {fault * 1e6:.0f} us",
           flush=True)
     figures = {"guest system call": syscall, "guest page fault": fault}
-    for kernel in kernels.values():
-        env = {k: v for k, v in os.environ.items() if k not in (TAG_VAR, "PYTHONDONTWRITEBYTECODE")}
-        env[KERNEL_VAR] = str(kernel.binary)
-        times = []
-        for _ in range(runs):
+    envs = {}
+    for label, kernel, extra in variants:
+        env = {k: v for k, v in os.environ.items()
+               if k not in (TAG_VAR, "PYTHONDONTWRITEBYTECODE", BUNDLE_VAR)}
+        envs[label] = {**env, KERNEL_VAR: str(kernel.binary), **extra}
+    times: dict[str, list[float]] = {label: [] for label in envs}
+    for _ in range(runs):  # in turns: this machine's speed drifts within minutes
+        for label, env in envs.items():
             started = time.monotonic()
             done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", node],
                                   cwd=ROOT, env=env, capture_output=True, text=True)
-            times.append(time.monotonic() - started)
+            times[label].append(time.monotonic() - started)
             if done.returncode != 0:
-                raise SystemExit(f"bench: {node} did not pass with {kernel}:\n{done.stdout[-2000:]}")
-        figures[f"cold start, {kernel}"] = statistics.median(times)
-        print(f"cold start ({kernel}): median {statistics.median(times):.2f} s,"
-              f" min {min(times):.2f} s, max {max(times):.2f} s, n {runs}", flush=True)
+                raise SystemExit(f"bench: {node} did not pass with {label}:\n{done.stdout[-2000:]}")
+    for label, took in times.items():
+        figures[f"cold start, {label}"] = statistics.median(took)
+        print(f"cold start ({label}): median {statistics.median(took):.2f} s,"
+              f" min {min(took):.2f} s, max {max(took):.2f} s, n {runs}", flush=True)
     return figures
 
 

@@ -7,6 +7,10 @@ when it is made (20 000 pages: 0.12 s instead of 1.9 s); the worker's imports we
 2.75 s to 1.74 s. The lock is not inherited across exec: the daemons and tools the
 worker starts do not get it.
 
+It also imports the standard library's and the installed packages' modules from the one
+file the host prepared (``lab/kernel/imports.py`` says why and how), and tells the host
+which modules it had to find on the file system.
+
 Run as ``python /path/to/lab/kernel/locked.py ARGS`` where ARGS are python's own:
 ``-c CODE ...`` (execnet's gateway bootstrap), ``-m MODULE ...`` or ``SCRIPT ...``. It runs
 by its path, not as ``-m lab.kernel.locked``: the ``lab`` package must not be imported
@@ -18,12 +22,15 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import json
+import marshal
 import os
 import runpy
 import sys
 import threading
 import traceback
 import types
+from importlib.machinery import ModuleSpec, SourceFileLoader
 from pathlib import Path
 from typing import NoReturn
 
@@ -40,6 +47,97 @@ def lock_future_mappings() -> bool:
         return False
     threading.stack_size(THREAD_STACK)
     return True
+
+
+#: where the guest finds the host's bundle of modules (see lab/kernel/imports.py); "off"
+#: (also on the host) turns it off
+BUNDLE_VAR = "IPSEC_LAB_IMPORTS"
+#: the wanted list stops growing here
+MAX_WANTED = 5000
+
+
+def wanted_path(bundle: str) -> str:
+    """Where the guests write the modules they imported from files, beside the bundle."""
+    return os.path.splitext(bundle)[0] + ".wanted.json"
+
+
+class _BundledLoader(SourceFileLoader):
+    """A module whose code comes from the bundle; its file stays its file (tracebacks,
+    ``__file__``, resources)."""
+
+    def __init__(self, fullname: str, path: str, code: bytes) -> None:
+        super().__init__(fullname, path)
+        self._code = code
+
+    def get_code(self, fullname: str) -> types.CodeType:
+        return marshal.loads(self._code)
+
+
+class Bundle:
+    """A meta path finder for the modules of the bundle at ``path``: none at all if it
+    cannot be read or was written by another python."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.modules: dict[str, tuple] = {}
+        with contextlib.suppress(OSError, EOFError, ValueError, TypeError), open(path, "rb") as f:
+            data = marshal.load(f)
+            from importlib.util import MAGIC_NUMBER
+            if isinstance(data, dict) and data.get("magic") == MAGIC_NUMBER:
+                self.modules = data.get("modules", {})
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> ModuleSpec | None:
+        entry = self.modules.get(name)
+        if entry is None:
+            return None
+        origin = entry[0]
+        package = os.path.basename(origin) == "__init__.py"
+        here = os.path.dirname(origin)
+        if (os.path.dirname(here) if package else here) not in (sys.path if path is None else path):
+            return None  # where python would not look for it: a package that lives elsewhere
+        spec = ModuleSpec(name, _BundledLoader(name, origin, entry[3]), origin=origin,
+                          is_package=package)
+        if package:
+            spec.submodule_search_locations = [here]
+        spec.has_location = True
+        return spec
+
+    def write_wanted(self) -> None:
+        """Add the modules this process found on the file system under python's own
+        prefixes (the standard library, the virtual environment's packages) to the list the
+        host reads before the next boot."""
+        roots = tuple({sys.prefix + os.sep, sys.base_prefix + os.sep})
+        found = {}
+        for name, module in list(sys.modules.items()):
+            spec = getattr(module, "__spec__", None)
+            origin = getattr(spec, "origin", None)
+            if (isinstance(origin, str) and origin.endswith(".py") and name not in self.modules
+                    and origin.startswith(roots)):
+                found[name] = origin
+        if not found:
+            return
+        wanted = wanted_path(self.path)
+        with contextlib.suppress(OSError, ValueError):
+            with open(wanted) as f:
+                known = json.load(f)
+            if isinstance(known, dict) and found.items() <= known.items():
+                return
+            found = {**known, **found} if isinstance(known, dict) else found
+        if len(found) <= MAX_WANTED:
+            with contextlib.suppress(OSError):
+                part = f"{wanted}.{os.getpid()}"
+                with open(part, "w") as f:
+                    json.dump(found, f)
+                os.replace(part, wanted)
+
+
+def use_bundle() -> Bundle | None:
+    path = os.environ.get(BUNDLE_VAR, "off")
+    if path == "off":
+        return None
+    bundle = Bundle(path)
+    sys.meta_path.insert(0, bundle)
+    return bundle
 
 
 #: python's options that take no value, and those that take the next word
@@ -78,7 +176,7 @@ def run(argv: list[str]) -> None:
         raise SystemExit(f"locked.py: expected -c CODE, -m MODULE or SCRIPT, got {argv[:2]}")
 
 
-def leave(argv: list[str]) -> NoReturn:
+def leave(argv: list[str], bundle: Bundle | None = None) -> NoReturn:
     """``run(argv)``, then leave without tearing the interpreter down module by module (0.2-0.25 s
     in a guest, after the last test). What a normal exit must do still happens: atexit
     handlers (pytest's) run and both streams are flushed."""
@@ -95,6 +193,8 @@ def leave(argv: list[str]) -> NoReturn:
         traceback.print_exc()
         code = 1
     atexit._run_exitfuncs()
+    if bundle is not None:
+        bundle.write_wanted()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
@@ -103,4 +203,4 @@ def leave(argv: list[str]) -> NoReturn:
 
 if __name__ == "__main__":
     lock_future_mappings()
-    leave(sys.argv[1:])
+    leave(sys.argv[1:], use_bundle())

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from lab import owner
 from lab.errors import MissingError
-from lab.kernel import locked
+from lab.kernel import imports, locked
 from lab.kernel.serial import READY, host_relay
 from lab.run import TAG_VAR
 from lab.state import IN_UML_VAR, state_root
@@ -167,9 +167,16 @@ def prepare_state(kernel: UmlKernel, program: list[str], tag: str,
     state = Path(tempfile.mkdtemp(prefix=owner.current().name_prefix(UML_PREFIX), dir=state_root()))
     env = {k: v for k, v in os.environ.items() if k not in ("TMPDIR", KERNEL_VAR)}
     env.update({IN_UML_VAR: kernel.release, TAG_VAR: tag})
+    bundle = imports.bundle_path(cache_dir())
+    if env.get(imports.BUNDLE_VAR) != "off":
+        try:
+            env[imports.BUNDLE_VAR] = str(imports.prepare(bundle))
+        except OSError as exc:  # a cache that cannot be written only costs time
+            print(f"ipsec-lab: {bundle}: {exc.strerror or exc}; the guest imports file by file",
+                  file=sys.stderr)
     boot = {"argv": program, "cwd": os.getcwd(), "env": env, "modules": str(kernel.modules),
             "log": str(state / "guest.log"), "time_travel": time_travel, "stderr_out": stderr_out,
-            "keep": [os.getcwd(), *keep, *os.environ.get(KEEP_VAR, "").split(os.pathsep),
+            "keep": [os.getcwd(), *keep, str(bundle.parent), *os.environ.get(KEEP_VAR, "").split(os.pathsep),
                      os.environ.get("IPSEC_LAB_FLAVORS") or str(cache_dir() / "flavors")]}
     (state / "boot.json").write_text(json.dumps(boot))
     init = state / "init"
