@@ -354,3 +354,50 @@ def test_router_holds_the_rate(lab) -> None:
         finally:
             topology.down()
     assert spans[256] >= 0.5 > 0.25 >= spans[0], spans
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("topology", ["routed", "net-to-net"])
+def test_the_kernel_holds_what_the_layout_says(lab, topology: str) -> None:
+    """lab.topology.rtnl writes links, addresses, routes, neighbours and the MTU;
+    pyroute2's IPRoute reads them back."""
+    from lab.topology.rtnl import Rtnl, RtnlError, iproute_in
+    from lab.topology.table import address, network
+
+    s = (cell("mtu1280") if topology == "routed" else MatrixCell(
+        "libreswan@sid", "strongswan@sid", 2, "tunnel", "aes128-sha1", topology, "4in6").scenario())
+    built = Topology(s, f"{os.getpid()}-k{int(time.monotonic() * 1000) % 100000}")
+    try:
+        built.up()
+        for link in built.layout.links:
+            for end, other in ((link.a, link.b), (link.b, link.a)):
+                with iproute_in(built.netns(end.node)) as ipr:
+                    dev = ipr.link_lookup(ifname=end.iface)
+                    assert dev, f"{end.node}: no {end.iface}"
+                    info = ipr.get_links(dev[0])[0]
+                    assert info.get_attr("IFLA_OPERSTATE") in ("UP", "UNKNOWN", "LOWERLAYERDOWN") \
+                        and info["flags"] & 1, f"{end.node} {end.iface} is not up"
+                    if topology == "routed":
+                        assert info.get_attr("IFLA_MTU") == 1280
+                    mine = address(s, end.address, end.side)[0]
+                    held = {a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(index=dev[0])}
+                    assert mine in held, (end, held)
+                    theirs = address(s, other.address, other.side)[0]
+                    neighbours = {n.get_attr("NDA_DST"): n["state"]
+                                  for n in ipr.get_neighbours(ifindex=dev[0])}
+                    assert neighbours.get(theirs) == 0x80, (end, neighbours)  # NUD_PERMANENT
+        for route in built.layout.routes:
+            net = network(s, *route.to)
+            with iproute_in(built.netns(route.node)) as ipr:
+                family = socket.AF_INET6 if net.version == 6 else socket.AF_INET
+                found = [r for r in ipr.get_routes(family=family)
+                         if r.get_attr("RTA_DST") == str(net.network_address)
+                         and r["dst_len"] == net.prefixlen]
+                assert found, f"{route.node}: no route to {net}"
+                if route.via:
+                    assert found[0].get_attr("RTA_GATEWAY") == address(s, *route.via)[0]
+        refused = r"look up nope in ipl-.*: No such device"
+        with Rtnl(built.netns("left")) as rtnl, pytest.raises(RtnlError, match=refused):
+            rtnl.link("nope")
+    finally:
+        built.down()

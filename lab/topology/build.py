@@ -11,11 +11,12 @@ from lab.run import TAG_VAR
 from lab.scenario import Scenario
 from lab.topology import impair
 from lab.topology.netns import NetNS, entered
-from lab.topology.rtnl import NetlinkError, iproute_in
+from lab.topology.rtnl import Rtnl, RtnlError
 from lab.topology.table import NODE_SUFFIX, TOPOLOGIES, End, Layout, Route, address, network
 
 IFA_F_NODAD = 0x02
 NUD_PERMANENT = 0x80
+RT_SCOPE_LINK = 253
 #: the interface of a peer on the link between the peers (where the capture is)
 IFACE = "e0"
 #: sysctls a forwarding node gets (written inside its namespace)
@@ -61,16 +62,15 @@ class Topology:
         for ns in self.ns.values():
             ns.create()
         for node in self.layout.nodes:
-            with iproute_in(self.netns(node)) as ipr:
-                ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+            with Rtnl(self.netns(node)) as rtnl:
+                rtnl.up(rtnl.link("lo")[0])
         for node in self.layout.forwarding:
             for path in FORWARDING:
                 write_sysctl_in(self.netns(node), path, "1")
         macs = {}
         for link in self.layout.links:
-            with iproute_in(self.netns(link.a.node)) as ipr:
-                ipr.link("add", ifname=link.a.iface, kind="veth",
-                         peer={"ifname": link.b.iface, "net_ns_fd": self.netns(link.b.node)})
+            with Rtnl(self.netns(link.a.node)) as rtnl:
+                rtnl.add_veth(link.a.iface, link.b.iface, self.netns(link.b.node))
             for end in (link.a, link.b):
                 macs[end] = self._address(end)
         for route in self.layout.routes:
@@ -85,33 +85,29 @@ class Topology:
     def _neighbours(self, macs: dict[End, str]) -> None:
         for link in self.layout.links:
             for me, other in ((link.a, link.b), (link.b, link.a)):
-                with iproute_in(self.netns(me.node)) as ipr:
-                    dev = ipr.link_lookup(ifname=me.iface)[0]
-                    ipr.neigh("add", dst=address(self.scenario, other.address, other.side)[0],
-                              lladdr=macs[other], ifindex=dev, state=NUD_PERMANENT)
+                with Rtnl(self.netns(me.node)) as rtnl:
+                    rtnl.add_neighbour(rtnl.link(me.iface)[0],
+                                       address(self.scenario, other.address, other.side)[0],
+                                       macs[other], NUD_PERMANENT)
 
     def _address(self, end: End) -> str:
         """Address the interface and bring it up; its MAC address."""
         addr, plen = address(self.scenario, end.address, end.side)
-        with iproute_in(self.netns(end.node)) as ipr:
-            dev = ipr.link_lookup(ifname=end.iface)[0]
-            ipr.addr("add", index=dev, address=addr, prefixlen=plen, flags=IFA_F_NODAD)
-            ipr.link("set", index=dev, state="up")
-            return str(ipr.get_links(dev)[0].get_attr("IFLA_ADDRESS"))
+        with Rtnl(self.netns(end.node)) as rtnl:
+            dev, mac = rtnl.link(end.iface)
+            rtnl.add_address(dev, addr, plen, IFA_F_NODAD)
+            rtnl.up(dev)
+            return mac
 
     def _route(self, route: Route) -> None:
         net = network(self.scenario, *route.to)
-        kwargs: dict[str, object] = {"dst": str(net.network_address), "dst_len": net.prefixlen}
-        if route.via:
-            kwargs["gateway"] = address(self.scenario, *route.via)[0]
-        else:
-            kwargs["scope"] = 253  # on the link
-        with iproute_in(self.netns(route.node)) as ipr:
-            kwargs["oif"] = ipr.link_lookup(ifname=route.iface)[0]
+        gateway = address(self.scenario, *route.via)[0] if route.via else None
+        with Rtnl(self.netns(route.node)) as rtnl:
             try:
-                ipr.route("add", **kwargs)
-            except NetlinkError as exc:
-                if exc.code != errno.EEXIST:  # the link's own prefix route is there already
+                rtnl.add_route(str(net.network_address), net.prefixlen, rtnl.link(route.iface)[0],
+                               gateway, scope=0 if gateway else RT_SCOPE_LINK)
+            except RtnlError as exc:
+                if exc.errno != errno.EEXIST:  # the link's own prefix route is there already
                     raise
 
     def down(self) -> None:

@@ -107,14 +107,13 @@ def apply(topology: Topology, tag: str) -> None:
     if path.plain:
         return
     modules.ensure(MODULES)
-    from lab.topology.rtnl import iproute_in
+    from lab.topology.rtnl import Rtnl, iproute_in
 
     if path.mtu:
         for link in layout.links:
             for end in (link.a, link.b):
-                with iproute_in(topology.netns(end.node)) as ipr:
-                    dev = ipr.link_lookup(ifname=end.iface)[0]
-                    ipr.link("set", index=dev, mtu=path.mtu)
+                with Rtnl(topology.netns(end.node)) as rtnl:
+                    rtnl.set_mtu(rtnl.link(end.iface)[0], path.mtu)
     router = topology.netns("router")
     if path.netem:
         with iproute_in(router) as ipr:
