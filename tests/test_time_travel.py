@@ -261,10 +261,15 @@ def test_our_kernel_serves_every_worker_only_with_seccomp_mode(monkeypatch: pyte
         "a kernel named by the user is the one used"
 
 
-def test_init_is_this_python_without_site(tmp_path: Path) -> None:
-    script = uml.init_script(tmp_path / "boot.json")
+@pytest.mark.parametrize("bundle", [False, True])
+def test_init_is_this_python_without_site(tmp_path: Path, bundle: bool) -> None:
+    """PID 1's script; with a bundle, PID 1 imports from it (lab.kernel.imports)."""
+    script = uml.init_script(tmp_path / "boot.json", str(tmp_path / "b.bundle") if bundle else None)
     assert script.startswith(f"#!{sys.executable} -S\n")
     out = subprocess.run([sys.executable, "-S", "-c", script.split("\n", 1)[1].replace(
-        "from lab.kernel.guest import main\nmain(", "import lab.kernel.guest\nprint(")],
+        "from lab.kernel.guest import main\nmain(", "import lab.kernel.guest\nprint(") +
+        "print([type(f).__name__ for f in sys.meta_path][:1])"],
         capture_output=True, text=True, cwd="/")
-    assert out.returncode == 0 and out.stdout.strip() == str(tmp_path / "boot.json"), out.stderr
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == [str(tmp_path / "boot.json"),
+                                          "['Bundle']" if bundle else "['type']"]  # (python's own: classes)

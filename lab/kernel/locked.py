@@ -19,20 +19,18 @@ before pytest marks it for assertion rewriting. It uses the standard library onl
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import ctypes
-import json
 import marshal
 import os
-import runpy
 import sys
-import threading
-import traceback
-import types
 from importlib.machinery import ModuleSpec, SourceFileLoader
-from pathlib import Path
-from typing import NoReturn
+
+# Only what the bundle's finder needs is imported here, all of it built into python: PID 1
+# uses the finder too (lab.kernel.uml.init_script), and what it would import before the
+# finder is in place would come file by file. The rest is imported where it is used.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import types
+    from typing import NoReturn
 
 MCL_FUTURE = 2
 #: a thread's stack is mapped when the thread starts, and locked memory is populated in
@@ -42,6 +40,9 @@ THREAD_STACK = 1 << 20
 
 def lock_future_mappings() -> bool:
     """Populate and lock every later mapping of this process; False where the kernel refused."""
+    import ctypes
+    import threading
+
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.mlockall(MCL_FUTURE) != 0:
         return False
@@ -80,11 +81,15 @@ class Bundle:
     def __init__(self, path: str) -> None:
         self.path = path
         self.modules: dict[str, tuple] = {}
-        with contextlib.suppress(OSError, EOFError, ValueError, TypeError), open(path, "rb") as f:
-            data = marshal.load(f)
-            from importlib.util import MAGIC_NUMBER
-            if isinstance(data, dict) and data.get("magic") == MAGIC_NUMBER:
-                self.modules = data.get("modules", {})
+        try:
+            with open(path, "rb") as f:  # loads(read()): marshal.load(f) takes 4 times as long
+                data = marshal.loads(f.read())
+        except (OSError, EOFError, ValueError, TypeError):
+            return
+        from importlib.util import MAGIC_NUMBER  # (frozen: no file to read)
+
+        if isinstance(data, dict) and data.get("magic") == MAGIC_NUMBER:
+            self.modules = data.get("modules", {})
 
     def find_spec(self, name: str, path: object = None, target: object = None) -> ModuleSpec | None:
         entry = self.modules.get(name)
@@ -116,6 +121,9 @@ class Bundle:
                 found[name] = origin
         if not found:
             return
+        import contextlib
+        import json
+
         wanted = wanted_path(self.path)
         with contextlib.suppress(OSError, ValueError):
             with open(wanted) as f:
@@ -131,8 +139,9 @@ class Bundle:
                 os.replace(part, wanted)
 
 
-def use_bundle() -> Bundle | None:
-    path = os.environ.get(BUNDLE_VAR, "off")
+def use_bundle(path: str | None = None) -> Bundle | None:
+    """Import from the bundle at ``path`` (default: where BUNDLE_VAR says) from now on."""
+    path = path or os.environ.get(BUNDLE_VAR, "off")
     if path == "off":
         return None
     bundle = Bundle(path)
@@ -152,12 +161,15 @@ def command(python: str, argv: list[str]) -> list[str]:
     while argv and (argv[0] in FLAGS or (argv[0] in WITH_VALUE and len(argv) > 1)):
         take = 2 if argv[0] in WITH_VALUE else 1
         options, argv = options + argv[:take], argv[take:]
-    return [python, *options, str(Path(__file__).resolve()), *argv]
+    return [python, *options, os.path.realpath(__file__), *argv]
 
 
 def run(argv: list[str]) -> None:
     """Run python's command line ``argv`` (without the interpreter) in this process."""
     # sys.path[0] is this script's directory: make it what python gives ARGV
+    import runpy
+    import types
+
     if argv[:1] == ["-c"] and len(argv) >= 2:
         sys.path[0] = ""
         sys.argv = ["-c", *argv[2:]]
@@ -190,8 +202,13 @@ def leave(argv: list[str], bundle: Bundle | None = None) -> NoReturn:
             print(exc.code, file=sys.stderr)
             code = 1
     except BaseException:
+        import traceback
+
         traceback.print_exc()
         code = 1
+    import atexit
+    import contextlib
+
     atexit._run_exitfuncs()
     if bundle is not None:
         bundle.write_wanted()
