@@ -164,3 +164,40 @@ def test_decrypts_gcm_with_a_short_icv(icv: int) -> None:
              for s in sas]
     assert decrypt(packets, wrong, PingResult(3, [1, 2], [1, 2])).problems
     assert f'"AES-GCM with {icv // 8} octet ICV [RFC4106]"' in esp_sa_file(sas)
+
+
+def _stream(n: int, ident: int = 7, flip: int | None = None) -> list:
+    """n requests on SAS[0] and their replies on SAS[1]; ``flip`` breaks that request's ICV."""
+    frames = []
+    for seq in range(1, n + 1):
+        frames.append(encrypted(SAS[0], L, R, ICMPv6EchoRequest(id=ident, seq=seq), seq))
+        if seq == flip:
+            frames[-1] = frames[-1][:-20] + bytes([frames[-1][-20] ^ 1]) + frames[-1][-19:]
+        frames.append(encrypted(SAS[1], R, L, ICMPv6EchoReply(id=ident, seq=seq), seq))
+    return [parse(float(i), f) for i, f in enumerate(frames)]
+
+
+def test_a_stream_is_sampled_sa_by_sa() -> None:
+    from lab.wire.decrypt import decrypt_sample
+
+    packets = _stream(10)
+    result = decrypt_sample(packets, SAS, 6, 7, (L, R), set(range(1, 11)), per_spi=2)
+    assert result.problems == []
+    assert [s for *_, s in result.inner[(L, R)]] == [1, 2, 9, 10]
+    assert [s for *_, s in result.inner[(R, L)]] == [1, 2, 9, 10]
+
+
+@pytest.mark.parametrize(("case", "words"), [
+    ("icv", "spi 0x00001001 seq 10"),  # the last request: a sampled one
+    ("ident", "id 0x0008 seq 1, not an echo of the stream"),
+    ("unsent", "seq 10, not an echo of the stream"),
+    ("key", "no key for spi 0x00002002"),
+])
+def test_a_stream_sample_that_is_not_the_stream_fails(case: str, words: str) -> None:
+    from lab.wire.decrypt import decrypt_sample
+
+    packets = _stream(10, ident=8 if case == "ident" else 7, flip=10 if case == "icv" else None)
+    sent = set(range(1, 10)) if case == "unsent" else set(range(1, 11))
+    sas = SAS[:1] if case == "key" else SAS
+    result = decrypt_sample(packets, sas, 6, 7, (L, R), sent, per_spi=2)
+    assert any(words in p for p in result.problems), result.problems

@@ -22,6 +22,7 @@ from lab.lifecycle.judge import judge_wire
 from lab.lifecycle.record import Record
 from lab.scenario import SIDES
 from lab.topology.table import endpoint
+from lab.wire.decrypt import decrypt_sample
 from lab.wire.stream import INTERVAL, TIMEOUT, EchoStream
 
 if TYPE_CHECKING:
@@ -193,6 +194,13 @@ class LifecycleRun:
         self.v.problems += problems + self.record.monitor.problems
         r = self.record.result
         self.v.notes.append(str(r))
+        # (f) the ESP is the stream's echoes, SA by SA, with the keys the kernels were given
+        keyed = {e.sa.spi: e.sa for e in self.record.monitor.snapshot()
+                 if e.sa is not None and e.sa.proto == "esp" and (e.sa.enc or e.sa.aead)}
+        opened = decrypt_sample(packets, list(keyed.values()), r.family, r.ident,
+                                (r.src or "", r.dst), set(r.sent))
+        self.v.problems += [f"(f) {p}" for p in opened.problems]
+        self.v.notes.append(f"{opened.summary()} (each SPI's first and last 3)")
 
     # -- the events ---------------------------------------------------------------
     def run(self) -> LifecycleVerdict:

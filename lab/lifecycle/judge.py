@@ -7,6 +7,8 @@ Over the judged windows of a lifecycle cell:
 (d) no echo request is lost; each loss is reported with its time, the SPIs last seen on
     the wire in each direction before it, and the SPIs the kernels held then;
 (e) once a newer SPI carries a direction's traffic, the older one falls silent.
+(f), in lab.lifecycle.events: each SPI's first and last packets decrypt, with the keys the
+kernels were given, to echoes of the stream (lab.wire.decrypt.decrypt_sample).
 Times are seconds of guest-monotonic time since the cell's origin.
 """
 
