@@ -126,7 +126,11 @@ def prepare(path: Path) -> Path:
         if stamp is not None and code is not None:
             fresh[name] = (origin, *stamp, code)
     part = path.with_name(f"{path.name}.{os.getpid()}")
-    with open(part, "wb") as f:
-        marshal.dump({"format": FORMAT, "magic": importlib.util.MAGIC_NUMBER, "modules": fresh}, f)
-    os.replace(part, path)  # whole or not at all: concurrent runs race harmlessly
+    try:
+        with open(part, "wb") as f:
+            marshal.dump({"format": FORMAT, "magic": importlib.util.MAGIC_NUMBER,
+                          "modules": fresh}, f)
+        os.replace(part, path)  # whole or not at all: concurrent runs race harmlessly
+    finally:
+        part.unlink(missing_ok=True)
     return path

@@ -132,11 +132,15 @@ class Bundle:
                 return
             found = {**known, **found} if isinstance(known, dict) else found
         if len(found) <= MAX_WANTED:
+            part = f"{wanted}.{os.getpid()}"
             with contextlib.suppress(OSError):
-                part = f"{wanted}.{os.getpid()}"
-                with open(part, "w") as f:
-                    json.dump(found, f)
-                os.replace(part, wanted)
+                try:
+                    with open(part, "w") as f:
+                        json.dump(found, f)
+                    os.replace(part, wanted)
+                finally:
+                    with contextlib.suppress(OSError):
+                        os.unlink(part)
 
 
 def use_bundle(path: str | None = None) -> Bundle | None:
