@@ -113,7 +113,7 @@ def test_tmux_session_up_shell_down() -> None:
 
 @pytest.mark.lab
 def test_kill9_of_pytest_then_clean(tmp_path: Path) -> None:
-    """SIGKILL a running `pytest scenarios/`; `ipsec-lab clean` removes what it left and
+    """SIGKILL a running pytest with a cell up; `ipsec-lab clean` removes what it left and
     nothing else: a decoy process named pluto and a decoy namespace stay."""
     decoy_bin = tmp_path / "pluto"
     shutil.copy("/bin/sleep", decoy_bin)
@@ -121,15 +121,17 @@ def test_kill9_of_pytest_then_clean(tmp_path: Path) -> None:
     subprocess.run(["ip", "netns", "add", "decoy-ipsec-lab"], check=True)
     env = {k: v for k, v in os.environ.items() if k not in (TAG_VAR, OWNER_VAR)}
     env[TAG_VAR] = "ipl-kill9-test"  # the victim is the owner of its own run
+    # the victim holds its cell up (namespaces, daemons, SAs) until it is killed: killed
+    # after a fixed pause, a run of the seed file can be between two cells
+    (tmp_path / "test_hold.py").write_text(HOLD_TEST)
     victim = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
-                               "scenarios/test_seed.py", "-k", "modp2048"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               str(tmp_path / "test_hold.py"), f"--lab-rundir={tmp_path / 'runs'}"],
+                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        end = time.monotonic() + 60
-        while time.monotonic() < end and not lab_namespaces():
-            time.sleep(0.05)
-        assert lab_namespaces(), "the victim never built a lab"
-        time.sleep(0.8)  # daemons starting
+        end = time.monotonic() + 120
+        while not (tmp_path / "holding").exists() and victim.poll() is None and time.monotonic() < end:
+            time.sleep(0.1)
+        assert lab_namespaces() and (tmp_path / "holding").exists(), "the victim never built a lab"
         victim.send_signal(signal.SIGKILL)
         victim.wait()
         out = subprocess.run([*CLI, "clean"], cwd=ROOT, capture_output=True, text=True, check=True)
@@ -165,10 +167,11 @@ from lab.scenario import seed_scenario
 
 
 def test_hold(lab):
+    here = Path(__file__).parent
     lab.run(seed_scenario(ike_version=2, ike="aes128-sha1-modp2048"))
-    Path("holding").write_text("yes")
+    (here / "holding").write_text("yes")
     end = time.monotonic() + 120
-    while not Path("release").exists() and time.monotonic() < end:
+    while not (here / "release").exists() and time.monotonic() < end:
         time.sleep(0.1)
 '''
 
@@ -210,16 +213,21 @@ def test_clean_spares_the_other_checkouts_run_and_lab_clean_all_takes_them(tmp_p
             raise AssertionError(f"checkout B's cell never came up: {run_b.communicate()[0][-3000:]}")
         b_namespaces = [ns for ns in lab_namespaces() if ns.startswith(_owner_of(run_b))]
         assert len(b_namespaces) == 2, lab_namespaces()
+        # A's pytest holds its cell up too, and is killed there: a cell of the seed file,
+        # killed after a fixed pause, was seen between two cells once cells got faster
+        mine = tmp_path / "checkout-a"
+        mine.mkdir()
+        (mine / "test_hold.py").write_text(HOLD_TEST)
         victim = subprocess.Popen([*CLI[:1], "-m", "pytest", "-p", "no:cacheprovider", "-q",
-                                   "scenarios/test_seed.py", "-k", "modp2048"], cwd=ROOT, env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                   str(mine / "test_hold.py"), f"--lab-rundir={mine / 'runs'}"],
+                                  cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         a_prefix = _owner_of(victim)
-        end = time.monotonic() + 60
-        while time.monotonic() < end and not any(n.startswith(a_prefix) for n in lab_namespaces()):
-            time.sleep(0.05)
-        time.sleep(0.8)  # daemons starting
+        end = time.monotonic() + 120
+        while not (mine / "holding").exists() and victim.poll() is None and time.monotonic() < end:
+            time.sleep(0.1)
         victim.kill()
         victim.wait()
+        assert (mine / "holding").exists(), "checkout A's cell never came up"
         assert any(n.startswith(a_prefix) for n in lab_namespaces()), "A left nothing to clean"
 
         out = subprocess.run([*CLI, "clean"], cwd=ROOT, env=env, capture_output=True, text=True,
