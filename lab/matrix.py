@@ -322,7 +322,9 @@ LIFECYCLE_VARIANTS: dict[str, tuple[tuple[str, str, str], ...]] = {
                   ("lifetime-initiator", "initiator", "lifetime"),
                   ("lifetime-responder", "responder", "lifetime")),
     "restart": (("initiator", "initiator", "command"), ("responder", "responder", "command")),
-    "dpd": (("initiator", "initiator", "command"), ("responder", "responder", "command")),
+    # the actor's daemon stops (SIGSTOP), or ("link-") the actor's link goes down
+    "dpd": (("initiator", "initiator", "command"), ("responder", "responder", "command"),
+            ("link-initiator", "initiator", "command"), ("link-responder", "responder", "command")),
     "delete": (("", "initiator", "command"),),
     "simultaneous": (("", "initiator", "command"),),
     "responder-initiates": (("", "responder", "command"),),
@@ -344,7 +346,8 @@ DEFAULT_LIFECYCLE_PAIRS = (("libreswan@bookworm", "strongswan@sid"),
 DEFAULT_LIFECYCLE_VARIANTS = (("rekey-child", "command-initiator"),
                               ("rekey-child", "lifetime-responder"),
                               ("rekey-ike", "command-responder"), ("restart", "initiator"),
-                              ("dpd", "responder"), ("delete", ""), ("simultaneous", ""),
+                              ("dpd", "responder"), ("dpd", "link-initiator"), ("delete", ""),
+                              ("simultaneous", ""),
                               ("responder-initiates", ""))
 
 #: racoon (IKEv1 only; where racoon is not on PATH these skip saying so): DPD either way,
@@ -402,7 +405,8 @@ class LifecycleCell:
             else:
                 extra["ike_lifetime"] = 4 * short
         if self.event == "dpd":
-            extra.update(dpd_delay=DPD_DELAY, dpd_timeout=DPD_TIMEOUT)
+            extra.update(dpd_delay=DPD_DELAY, dpd_timeout=DPD_TIMEOUT,
+                         vanish="link" if self.variant.startswith("link-") else "stop")
         if self.event == "restart":  # a restarted responder: the initiator's DPD brings it back
             extra.update(dpd_delay=DPD_DELAY, dpd_timeout=DPD_TIMEOUT, dpd_action="restart")
         left, right = (Peer(address, flavor, prefixlen, **peers[side])

@@ -49,6 +49,8 @@ LIFECYCLES = ("none", "rekey-child", "rekey-ike", "restart", "dpd", "delete", "s
 #: who acts (rekeys, is killed, vanishes), and what starts a rekey
 ACTORS = ("initiator", "responder")
 REKEY_BY = ("command", "lifetime")
+#: how the actor of a dpd cell vanishes: its daemon stops (SIGSTOP), or its link goes down
+VANISH = ("stop", "link")
 PINGS_RANGE = (1, 100)
 #: How a cell is expected to end: established, or one class of failure. Each driver maps
 #: its daemon's words to these classes (its ``outcome_words`` table).
@@ -285,6 +287,7 @@ class Scenario:
     dpd_delay: int | None = None
     dpd_timeout: int | None = None
     dpd_action: str = "clear"
+    vanish: str = "stop"
 
     def __post_init__(self) -> None:
         check_name("name", self.name)
@@ -440,6 +443,10 @@ def _check_lifecycle(s: Scenario) -> None:
     check_choice("actor", s.actor, ACTORS)
     check_choice("rekey_by", s.rekey_by, REKEY_BY)
     check_choice("dpd_action", s.dpd_action, DPD_ACTIONS)
+    check_choice("vanish", s.vanish, VANISH)
+    if s.vanish != "stop" and s.lifecycle != "dpd":
+        raise ScenarioError(f"vanish: {show(s.vanish)} is only for lifecycle 'dpd' (allowed"
+                            f" with lifecycle {show(s.lifecycle)}: 'stop')")
     if s.rekey_margin is not None:
         check_int("rekey_margin", s.rekey_margin, *MARGIN_RANGE, " seconds")
     if s.rekey_fuzz is not None:
@@ -563,7 +570,7 @@ _TOP_KEYS = {"name", "left", "right", "ike_version", "mode", "psk", "ike", "esp"
              "responder_esp", "ike_lifetime", "child_lifetime", "initiator", "pings", "fault",
              "expect", "topology", "auth", "path", "fragmentation", "encapsulation",
              "lifecycle", "actor", "rekey_by", "rekey_margin", "rekey_fuzz", "dpd_delay",
-             "dpd_timeout", "dpd_action"}
+             "dpd_timeout", "dpd_action", "vanish"}
 _PEER_KEYS = {"address", "flavor", "prefixlen", "psk", "mode", "ike_version", "ike", "esp",
               "subnet", "id", "native", "ike_lifetime", "child_lifetime"}
 
@@ -634,6 +641,8 @@ def scenario_to_dict(s: Scenario) -> dict[str, Any]:
             data[key] = getattr(s, key)
     if s.dpd_action != "clear":
         data["dpd_action"] = s.dpd_action
+    if s.vanish != "stop":
+        data["vanish"] = s.vanish
     if s.responder_esp is not None:
         data["responder_esp"] = str(s.responder_esp)
     for side in SIDES:

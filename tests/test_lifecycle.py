@@ -59,6 +59,8 @@ def test_short_lifetimes_get_a_margin_that_fits() -> None:
     ({"lifecycle": "dpd"}, "dpd_delay: missing"),
     ({"actor": "both"}, "actor: 'both' is not allowed (allowed: initiator, responder)"),
     ({"rekey_fuzz": 300}, "rekey_fuzz: 300 is not allowed (allowed: 0..200 percent)"),
+    ({"vanish": "crash"}, "vanish: 'crash' is not allowed (allowed: stop, link)"),
+    ({"vanish": "link", "lifecycle": "restart"}, "vanish: 'link' is only for lifecycle 'dpd'"),
 ])
 def test_bad_lifecycle_fields(changes: dict[str, object], words: str) -> None:
     with pytest.raises(ScenarioError) as info:
@@ -68,7 +70,7 @@ def test_bad_lifecycle_fields(changes: dict[str, object], words: str) -> None:
 
 def test_lifecycle_fields_round_trip() -> None:
     s = scenario(lifecycle="dpd", actor="responder", dpd_delay=2, dpd_timeout=6,
-                 child_lifetime=12, rekey_margin=3, rekey_fuzz=10,
+                 child_lifetime=12, rekey_margin=3, rekey_fuzz=10, vanish="link",
                  left=Peer(A, "libreswan", child_lifetime=30))
     assert scenario_from_dict(scenario_to_dict(s)) == s
     assert s.dpd == (2, 6) and scenario(dpd_delay=3).dpd == (3, 9)
@@ -296,8 +298,11 @@ def test_default_set_and_full_grid() -> None:
     assert default[0].id == "libreswan_bookworm-strongswan_sid-ikev2-rekey-child-command-initiator"
     grid = lifecycle_cells(MatrixSelection.from_options("libreswan@sid,strongswan@sid", "2", None,
                                                         None), "dpd,restart")
-    assert len(grid) == 4 * 2 * 2
+    assert len(grid) == 4 * (4 + 2)  # 4 pairs x (dpd: stop and link, each side; restart)
     assert {c.scenario().lifecycle for c in grid} == {"dpd", "restart"}
+    assert {(c.variant, c.scenario().vanish) for c in grid if c.event == "dpd"} == {
+        ("initiator", "stop"), ("responder", "stop"), ("link-initiator", "link"),
+        ("link-responder", "link")}
     with pytest.raises(UsageError, match="--lab-lifecycle: 'reboot' is not allowed"):
         lifecycle_cells(selection, "reboot")
 

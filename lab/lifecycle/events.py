@@ -21,6 +21,8 @@ from lab.errors import DaemonError, LabError, VerdictError
 from lab.lifecycle.judge import judge_wire
 from lab.lifecycle.record import Record
 from lab.scenario import SIDES
+from lab.topology.build import IFACE
+from lab.topology.rtnl import Rtnl
 from lab.topology.table import endpoint
 from lab.wire.decrypt import decrypt_sample
 from lab.wire.stream import INTERVAL, TIMEOUT, EchoStream
@@ -297,23 +299,44 @@ class LifecycleRun:
         delay, timeout = self.s.dpd
         actor, survivor = self.s.actor_side, _other(self.s.actor_side)
         self.stop_stream()  # a peer that vanishes sends nothing, its kernel included
-        started = self.record.act(actor, f"SIGSTOP the daemon (DPD delay {delay} s, timeout"
-                                         f" {timeout} s)")
-        self.cell.daemons[actor].send_signal(signal.SIGSTOP)
+        vanish, back = self._vanish(actor)
+        started = self.record.act(actor, f"{vanish} (DPD delay {delay} s, timeout {timeout} s)")
         try:
             deadline = delay + timeout + max(DPD_SLACK, (delay + timeout) / 2)
             cleared = _wait(lambda: not self.esp(survivor), deadline, interval=0.2)
         finally:
-            self.cell.daemons[actor].send_signal(signal.SIGCONT)
-            self.record.act(actor, "SIGCONT the daemon")
+            self.record.act(actor, back())
         if cleared is None:
             left = ", ".join(f"0x{sa.spi:08x}" for sa in self.esp(survivor))
             self.v.problems.append(f"dpd: {survivor}'s kernel still holds {left}"
-                                   f" {deadline:g} s after {actor}'s daemon stopped (DPD delay"
-                                   f" {delay} s + timeout {timeout} s)")
+                                   f" {deadline:g} s after {actor} vanished ({vanish}; DPD"
+                                   f" delay {delay} s + timeout {timeout} s)")
             return
         self.record.act(survivor, "no ESP SA left in the kernel")
         self.v.figures["survivor cleared after"] = cleared - started
+
+    def _vanish(self, actor: str) -> tuple[str, Callable[[], str]]:
+        """Make ``actor`` vanish as the scenario says; (what was done, how to undo it)."""
+        if self.s.vanish == "link":
+            netns = self.cell.topology.netns(actor)
+            with Rtnl(netns) as rtnl:
+                index = rtnl.link(IFACE)[0]
+                rtnl.up(index, False)
+
+            def link_up() -> str:
+                with Rtnl(netns) as rtnl:
+                    rtnl.up(index)
+                return f"link {IFACE} up again"
+
+            return f"link {IFACE} down", link_up
+        daemon = self.cell.daemons[actor]
+        daemon.send_signal(signal.SIGSTOP)
+
+        def cont() -> str:
+            daemon.send_signal(signal.SIGCONT)
+            return "SIGCONT the daemon"
+
+        return "SIGSTOP the daemon", cont
 
     def do_restart(self) -> None:
         actor = self.s.actor_side

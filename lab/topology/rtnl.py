@@ -119,10 +119,11 @@ class Rtnl:
             return answer["index"], str(answer.get_attr("IFLA_ADDRESS"))
         raise RtnlError(0, f"look up {ifname} in {self.netns}: no answer")
 
-    def up(self, index: int) -> None:
+    def up(self, index: int, up: bool = True) -> None:
+        """Set the link up (or, ``up=False``, down)."""
         msg = ifinfmsg()
-        msg["index"], msg["flags"], msg["change"] = index, IFF_UP, IFF_UP
-        self._request(msg, RTM_NEWLINK, f"set link {index} up")
+        msg["index"], msg["flags"], msg["change"] = index, IFF_UP if up else 0, IFF_UP
+        self._request(msg, RTM_NEWLINK, f"set link {index} {'up' if up else 'down'}")
 
     def set_mtu(self, index: int, mtu: int) -> None:
         msg = ifinfmsg()
