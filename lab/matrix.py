@@ -119,7 +119,8 @@ PATH_IKE = (2,)
 #: What `cell_id` makes of a matrix cell, for readers of test reports (ci/report.py); the
 #: topology and the family follow only where they are not host-to-host and ipv6.
 def _alternatives(names: object) -> str:
-    return "|".join(re.escape(n) for n in names)  # type: ignore[attr-defined]
+    """A regex alternation, the longest first (net-to-net-routed before net-to-net)."""
+    return "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))  # type: ignore[call-overload]
 
 
 CELL_ID = re.compile(
@@ -128,6 +129,12 @@ CELL_ID = re.compile(
     rf"(?:-(?P<f>{_alternatives(f for f in FAMILIES if f != DEFAULT_FAMILY)}))?"
     rf"(?:-(?P<a>{_alternatives(a for a in AUTHS if a != DEFAULT_AUTH)}))?"
     rf"(?:-(?P<path>{_alternatives(PATHS)}))?")
+
+
+def has_router(topology: str) -> bool:
+    """Whether the topology has a router between the peers (where a path's conditions go)."""
+    return any(end.node == "router" for link in TOPOLOGIES[topology].links
+               for end in (link.a, link.b))
 
 
 def buildable(topology: str, family: str, mode: str) -> bool:
@@ -269,17 +276,25 @@ class MatrixSelection:
                    split_list(paths, f"{prefix}paths", tuple(PATHS), ()) or None)
 
     def path_cell(self, case: PathCase, i: str, r: str, v: int, m: str, p: str,
-                  a: str) -> MatrixCell:
-        return MatrixCell(i, r, v, m, p, "routed", case.family, case.auth or a, case.name)
+                  a: str, topology: str = "routed") -> MatrixCell:
+        return MatrixCell(i, r, v, m, p, topology, case.family, case.auth or a, case.name)
+
+    def router_topologies(self) -> tuple[str, ...]:
+        """The topologies named (--lab-topologies) that have a router between the peers;
+        routed when none is named."""
+        named = tuple(dict.fromkeys(t for t, _ in self.axes or ()))
+        return tuple(t for t in named if has_router(t)) or ("routed",)
 
     def path_cells(self, pairs: tuple[tuple[str, str], ...]) -> list[MatrixCell]:
-        """--lab-paths: the named cases over the whole grid; else EXTRA_PATHS, IKEv2 tunnel,
-        PATH_PROPOSALS, between different implementations."""
+        """--lab-paths: the named cases over the whole grid (and each topology with a router
+        that --lab-topologies names); else EXTRA_PATHS, IKEv2 tunnel, PATH_PROPOSALS,
+        between different implementations."""
         if self.paths is not None:
-            return [self.path_cell(PATHS[n], i, r, v, m, p, a) for n in self.paths
+            return [self.path_cell(PATHS[n], i, r, v, m, p, a, t) for n in self.paths
+                    for t in self.router_topologies()
                     for i, r in pairs for v in self.ike_versions for m in self.modes
-                    if m in PATHS[n].modes for p in self.proposals
-                    for a in self.auths or (DEFAULT_AUTH,)]
+                    if m in PATHS[n].modes and buildable(t, PATHS[n].family, m)
+                    for p in self.proposals for a in self.auths or (DEFAULT_AUTH,)]
         return [self.path_cell(PATHS[n], i, r, v, m, p, DEFAULT_AUTH) for n in EXTRA_PATHS
                 for i, r in pairs if parse_flavor(i, "").impl != parse_flavor(r, "").impl
                 for v in self.ike_versions if v in PATH_IKE

@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 
 from lab.errors import UsageError
-from lab.matrix import CELL_ID, DEFAULT_FLAVORS, MatrixSelection, cell_id, flavor_from_id, flavor_id
+from lab.matrix import (
+    CELL_ID,
+    DEFAULT_FLAVORS,
+    MatrixCell,
+    MatrixSelection,
+    cell_id,
+    flavor_from_id,
+    flavor_id,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "ci"))
@@ -143,3 +151,11 @@ def test_report_puts_lifecycle_cells_in_their_own_grid(tmp_path: Path) -> None:
     assert "IKEv2, lifecycle events" in html and "IKEv2, tunnel mode" in html
     assert "<b>1</b> rekey-child command-responder" in html
     assert "| libreswan@sid | strongswan@bookworm | 1 | 0 | 0 | 0 |" in report.summary(results)
+
+
+def test_a_net_to_net_routed_id_reads_back() -> None:
+    cell = MatrixCell("libreswan@sid", "strongswan@sid", 2, "tunnel", "aes128-sha1",
+                      "net-to-net-routed", "4in6", "rsa", "loss20")
+    m = CELL_ID.fullmatch(cell.id)
+    assert m is not None and (m["t"], m["f"], m["a"], m["path"]) == (
+        "net-to-net-routed", "4in6", "rsa", "loss20"), cell.id

@@ -357,7 +357,7 @@ def test_router_holds_the_rate(lab) -> None:
 
 
 @pytest.mark.lab
-@pytest.mark.parametrize("topology", ["routed", "net-to-net"])
+@pytest.mark.parametrize("topology", ["routed", "net-to-net", "net-to-net-routed"])
 def test_the_kernel_holds_what_the_layout_says(lab, topology: str) -> None:
     """lab.topology.rtnl writes links, addresses, routes, neighbours and the MTU;
     pyroute2's IPRoute reads them back."""
@@ -401,3 +401,16 @@ def test_the_kernel_holds_what_the_layout_says(lab, topology: str) -> None:
             rtnl.link("nope")
     finally:
         built.down()
+
+
+def test_paths_go_to_each_named_topology_with_a_router() -> None:
+    def ids(topologies: str | None) -> set[str]:
+        selection = MatrixSelection.from_options("libreswan@sid,strongswan@sid", "2", "tunnel",
+                                                 "aes128-sha1", topologies=topologies,
+                                                 paths="nat,loss20")
+        return {c.topology for c in selection.cells()}
+
+    assert ids(None) == {"routed"}
+    assert ids("host-to-host") == {"routed"}  # no router named: the routed one
+    assert ids("net-to-net-routed,routed,net-to-net") == {"net-to-net-routed", "routed"}
+

@@ -293,3 +293,15 @@ def test_esp_sa_file_names_ipv4() -> None:
 def test_racoonctl_names_the_outer_family(tmp_path: Path, family: str, inet: str) -> None:
     ctx = PeerContext("left", "ipl-x-l", tmp_path, Flavor("racoon"), "t", tmp_path)
     assert Racoon(n2n(family, "racoon", "racoon"), ctx)._inet == inet
+
+
+@pytest.mark.parametrize(("topology", "subnets"), [
+    ("net-to-net-routed", ("10.1.0.0/24", "10.2.0.0/24")),
+    ("routed", ("192.0.2.1/32", "198.51.100.2/32")),  # host to host: /32 each behind NAT
+])
+def test_libreswan_behind_a_nat_keeps_the_subnets(tmp_path: Path, topology: str,
+                                                  subnets: tuple[str, str]) -> None:
+    s = MatrixCell("libreswan", "strongswan", 2, "tunnel", "aes128-sha1", topology, "ipv4", "psk",
+                   "nat").scenario()
+    conf = render(tmp_path, s)["ipsec.conf"]
+    assert f"leftsubnet={subnets[0]}" in conf and f"rightsubnet={subnets[1]}" in conf, conf

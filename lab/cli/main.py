@@ -32,12 +32,12 @@ from lab.errors import LabError, MissingError, UsageError
 from lab.flavors import parse_flavor, tree_missing
 from lab.kernel.choice import KernelChoice, choose, in_uml
 from lab.kernel.uml import UmlKernel, find_own_kernel
-from lab.matrix import DEFAULT_FLAVORS, PATHS
+from lab.matrix import DEFAULT_FLAVORS, PATHS, has_router
 from lab.native import summary as native_summary
 from lab.run import TAG_VAR
 from lab.scenario import AUTHS, MODES, SIDES, Scenario, load_scenario, scenario_to_dict, seed_scenario
 from lab.state import NAME_RULE
-from lab.topology.table import NODE_SUFFIX
+from lab.topology.table import NODE_SUFFIX, TOPOLOGIES
 
 #: the peers, and the other nodes a topology may have (lab.topology.table)
 PEERS = tuple(NODE_SUFFIX)
@@ -86,7 +86,10 @@ def build_scenario(args: argparse.Namespace) -> Scenario:
         changes["auth"] = args.auth
     if args.path:
         case = PATHS[args.path]
-        changes.update(topology="routed", path=case.path, fragmentation=case.fragmentation,
+        # a router between the peers: the scenario's own, or the one of its kind
+        topology = s.topology if has_router(s.topology) else \
+            "net-to-net-routed" if TOPOLOGIES[s.topology].subnets else "routed"
+        changes.update(topology=topology, path=case.path, fragmentation=case.fragmentation,
                        encapsulation=case.encapsulation, expect=case.expect)
         if case.auth and not args.auth:
             changes["auth"] = case.auth

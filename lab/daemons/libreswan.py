@@ -316,12 +316,12 @@ class Libreswan(Daemon):
     def _subnets(self) -> list[tuple[str, str]]:
         """leftsubnet/rightsubnet behind the gateways (net-to-net); pluto takes each
         family from the addresses, IPv4 subnets between IPv6 gateways included."""
-        if self.scenario.path.nat:  # the initiator's own address, not the NAT's: /32 each
-            return [("leftsubnet", f"{self.peer.address}/32"),
+        if self.peer.subnet is not None and self.other.subnet is not None:
+            return [("leftsubnet", self.peer.subnet), ("rightsubnet", self.other.subnet)]
+        if self.scenario.path.nat:  # host to host: the initiator's own address, not the
+            return [("leftsubnet", f"{self.peer.address}/32"),  # NAT's: /32 each
                     ("rightsubnet", f"{self.other.address}/32")]
-        if self.peer.subnet is None or self.other.subnet is None:
-            return []
-        return [("leftsubnet", self.peer.subnet), ("rightsubnet", self.other.subnet)]
+        return []
 
     # -- running --------------------------------------------------------------
     @property

@@ -113,6 +113,25 @@ TOPOLOGIES: dict[str, Layout] = {t.name: t for t in (
            traffic={"left": ("left", "outer"), "right": ("right", "outer")},
            capture=(("left", "e0"), ("right", "e0")),
            forwarding=("router",)),
+    Layout("net-to-net-routed", "net-to-net with a router between the gateways (for "
+           "impairments and NAT); tunnel mode, traffic from host to host",
+           nodes=("left", "router", "right", "left-host", "right-host"),
+           links=(Link(End("left", "e0", "outer", "left"), End("router", "e0", "router", "left")),
+                  Link(End("router", "e1", "router", "right"),
+                       End("right", "e0", "outer", "right")),
+                  Link(End("left", "e1", "gateway", "left"),
+                       End("left-host", "e0", "host", "left")),
+                  Link(End("right", "e1", "gateway", "right"),
+                       End("right-host", "e0", "host", "right"))),
+           # the far subnet on the outer link, as in net-to-net: the kernel needs a route
+           # for the inner destination before the SA's tunnel takes it to the far gateway
+           # (through the router), and the inner family may not be the router's
+           routes=_both(Route("left", "e0", ("outer", "right"), ("router", "left")),
+                        Route("left", "e0", ("subnet", "right")),
+                        Route("left-host", "e0", ("subnet", "right"), ("gateway", "left"))),
+           traffic={"left": ("left-host", "host"), "right": ("right-host", "host")},
+           capture=(("left", "e0"), ("right", "e0")),
+           forwarding=("left", "right", "router"), subnets=True),
 )}
 
 
