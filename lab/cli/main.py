@@ -274,6 +274,9 @@ def cmd_up(args: argparse.Namespace) -> int:
                          " it waits for you its clock would race ahead by days); use ipsec-lab run")
     if state.file.is_file() and state.alive():
         raise UsageError(f"a lab named {args.name!r} is up already (ipsec-lab down --name {args.name})")
+    if s.lifecycle != "none":  # said, not silently dropped
+        print(f"ipsec-lab up: the lifecycle event {s.lifecycle!r} is not run: a lab that stays up"
+              " gets its SAs and waits for you (ipsec-lab run runs the event)", flush=True)
     choice = _kernel_for(s, args)
     keeper.remove(state)
     state.dir.mkdir(mode=0o700)
