@@ -338,3 +338,16 @@ def test_stream_counts_answers_and_losses() -> None:
         time.sleep(0.3)
         gone = lost.stop()
         assert gone.answered == {} and len(gone.losses()) == len(gone.sent) > 0
+
+
+def test_an_acquire_placeholder_is_not_a_held_sa() -> None:
+    """After a restart a packet can meet the policy before the new SAs are in: the kernel's
+    SPI 0 placeholder was counted as a third ESP SA (Libreswan IKEv1 restart cells)."""
+    from lab.lifecycle.events import peer_esp
+    from lab.xfrm import SA
+
+    sas = [SA(A, B, 0xA54ED62C, "esp", "transport", 1, enc=("cbc(aes)", "00")),
+           SA(B, A, 0x6D83AEA2, "esp", "transport", 1, enc=("cbc(aes)", "00")),
+           SA(A, B, 0, "esp", "transport", 1),
+           SA(A, "2001:db8::9", 0x99, "esp", "transport", 1)]
+    assert [sa.spi for sa in peer_esp(sas, (A, B))] == [0xA54ED62C, 0x6D83AEA2]

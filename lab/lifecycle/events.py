@@ -64,6 +64,13 @@ def _other(side: str) -> str:
     return "right" if side == "left" else "left"
 
 
+def peer_esp(sas: list[xfrm.SA], pair: tuple[str, str]) -> list[xfrm.SA]:
+    """The ESP SAs between the peers of ``pair``. Not an SPI 0 state: that is the kernel's
+    own placeholder while it asks for an SA (an acquire, made when a packet meets a policy
+    without one); no SA has SPI 0 (RFC 4303 2.1)."""
+    return [sa for sa in sas if sa.proto == "esp" and {sa.src, sa.dst} == set(pair) and sa.spi != 0]
+
+
 def _wait(condition: Callable[[], object], deadline: float, interval: float = 0.05) -> float | None:
     """Poll until ``condition()``; the guest-monotonic time it held, or None at the deadline.
     A long deadline polls less often (an hour-long lifetime under time-travel: each poll
@@ -92,8 +99,7 @@ class LifecycleRun:
     # -- helpers ----------------------------------------------------------------
     def esp(self, side: str) -> list[xfrm.SA]:
         """The ESP SAs between the peers that ``side``'s kernel holds now."""
-        return [sa for sa in xfrm.dump(self.cell.topology.netns(side))
-                if sa.proto == "esp" and {sa.src, sa.dst} == set(self.pair)]
+        return peer_esp(xfrm.dump(self.cell.topology.netns(side)), self.pair)
 
     def spis(self) -> dict[str, set[int]]:
         return {side: {sa.spi for sa in self.esp(side)} for side in SIDES}
