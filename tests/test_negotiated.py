@@ -311,6 +311,10 @@ def test_teardown_lists_what_was_left() -> None:
     assert left_behind([], [socket_policy, late_bypass], baseline=set()) == ([], [])
     known = left_behind([], [nd, cell], {nd}, lambda p: "pluto 4.x keeps it" if p.ipsec else None)
     assert known == ([], [f"policy {cell} (known: pluto 4.x keeps it)"])
+    acquire = replace(BACK, spi=0, reqid=0, enc=None, auth=None)  # the kernel's, not an SA
+    items, notes = left_behind([acquire, BACK], [], set())
+    assert items == [f"SA {BACK}"] and notes == [
+        f"SA {acquire} (the kernel's acquire placeholder, not a negotiated SA: it expires by itself)"]
 
 
 # -- each driver deletes the connection its own way ----------------------------------------
