@@ -131,12 +131,6 @@ CELL_ID = re.compile(
     rf"(?:-(?P<path>{_alternatives(PATHS)}))?")
 
 
-def has_router(topology: str) -> bool:
-    """Whether the topology has a router between the peers (where a path's conditions go)."""
-    return any(end.node == "router" for link in TOPOLOGIES[topology].links
-               for end in (link.a, link.b))
-
-
 def buildable(topology: str, family: str, mode: str) -> bool:
     """Whether the lab can build this combination at all (not: whether a pair can)."""
     if TOPOLOGIES[topology].subnets:
@@ -283,7 +277,7 @@ class MatrixSelection:
         """The topologies named (--lab-topologies) that have a router between the peers;
         routed when none is named."""
         named = tuple(dict.fromkeys(t for t, _ in self.axes or ()))
-        return tuple(t for t in named if has_router(t)) or ("routed",)
+        return tuple(t for t in named if TOPOLOGIES[t].has_router) or ("routed",)
 
     def path_cells(self, pairs: tuple[tuple[str, str], ...]) -> list[MatrixCell]:
         """--lab-paths: the named cases over the whole grid (and each topology with a router

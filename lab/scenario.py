@@ -507,7 +507,7 @@ def _check_topology(s: Scenario) -> None:
     """The topology exists, and the peers' subnets are what it needs."""
     check_choice("topology", s.topology, tuple(TOPOLOGIES))
     layout = TOPOLOGIES[s.topology]
-    if any(end.address == "router" for link in layout.links for end in (link.a, link.b)):
+    if layout.has_router:
         _check_router(s)
     if not layout.subnets:
         for side in SIDES:
@@ -546,9 +546,7 @@ def _check_path(s: Scenario) -> None:
     s.path.check("path")
     if s.path.plain:
         return
-    routers = any(end.address == "router" for link in TOPOLOGIES[s.topology].links
-                  for end in (link.a, link.b))
-    if not routers:
+    if not TOPOLOGIES[s.topology].has_router:
         raise ScenarioError(f"path: {s.path.describe()} needs a router between the peers"
                             f" (allowed: topology routed, not {s.topology})")
     low, high = MTU_RANGE[s.outer_family]

@@ -32,7 +32,7 @@ from lab.errors import LabError, MissingError, UsageError
 from lab.flavors import parse_flavor, tree_missing
 from lab.kernel.choice import KernelChoice, choose, in_uml
 from lab.kernel.uml import UmlKernel, find_own_kernel
-from lab.matrix import DEFAULT_FLAVORS, PATHS, has_router
+from lab.matrix import DEFAULT_FLAVORS, PATHS
 from lab.native import summary as native_summary
 from lab.run import TAG_VAR
 from lab.scenario import AUTHS, MODES, SIDES, Scenario, load_scenario, scenario_to_dict, seed_scenario
@@ -87,7 +87,7 @@ def build_scenario(args: argparse.Namespace) -> Scenario:
     if args.path:
         case = PATHS[args.path]
         # a router between the peers: the scenario's own, or the one of its kind
-        topology = s.topology if has_router(s.topology) else \
+        topology = s.topology if TOPOLOGIES[s.topology].has_router else \
             "net-to-net-routed" if TOPOLOGIES[s.topology].subnets else "routed"
         changes.update(topology=topology, path=case.path, fragmentation=case.fragmentation,
                        encapsulation=case.encapsulation, expect=case.expect)

@@ -61,6 +61,10 @@ with _bare_pyroute2():
     from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 
+def _family(addr: str) -> int:
+    return socket.AF_INET6 if ipaddress.ip_address(addr).version == 6 else socket.AF_INET
+
+
 class RtnlError(OSError):
     """The kernel refused a request: errno and what was asked."""
 
@@ -146,7 +150,7 @@ class Rtnl:
             os.close(fd)
 
     def add_address(self, index: int, addr: str, prefixlen: int, flags: int = 0) -> None:
-        family = socket.AF_INET6 if ipaddress.ip_address(addr).version == 6 else socket.AF_INET
+        family = _family(addr)
         msg = ifaddrmsg()
         msg["family"], msg["prefixlen"], msg["flags"], msg["index"] = family, prefixlen, flags, index
         msg["attrs"] = [("IFA_ADDRESS", addr)] + ([("IFA_LOCAL", addr)] if family == socket.AF_INET else [])
@@ -154,17 +158,15 @@ class Rtnl:
 
     def add_route(self, dst: str, dst_len: int, oif: int, gateway: str | None = None,
                   scope: int = 0) -> None:
-        family = socket.AF_INET6 if ipaddress.ip_address(dst).version == 6 else socket.AF_INET
         msg = rtmsg()
-        msg["family"], msg["dst_len"], msg["table"] = family, dst_len, RT_TABLE_MAIN
+        msg["family"], msg["dst_len"], msg["table"] = _family(dst), dst_len, RT_TABLE_MAIN
         msg["proto"], msg["scope"], msg["type"] = RTPROT_BOOT, scope, RTN_UNICAST
         msg["attrs"] = [("RTA_DST", dst), ("RTA_OIF", oif)] + ([("RTA_GATEWAY", gateway)] if gateway else [])
         self._request(msg, RTM_NEWROUTE, f"add route {dst}/{dst_len}", NLM_F_CREATE | NLM_F_EXCL)
 
     def add_neighbour(self, index: int, dst: str, lladdr: str, state: int) -> None:
-        family = socket.AF_INET6 if ipaddress.ip_address(dst).version == 6 else socket.AF_INET
         msg = ndmsg()
-        msg["family"], msg["ifindex"], msg["state"] = family, index, state
+        msg["family"], msg["ifindex"], msg["state"] = _family(dst), index, state
         msg["attrs"] = [("NDA_DST", dst), ("NDA_LLADDR", lladdr)]
         self._request(msg, RTM_NEWNEIGH, f"add neighbour {dst}", NLM_F_CREATE | NLM_F_EXCL)
 

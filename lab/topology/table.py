@@ -72,6 +72,11 @@ class Layout:
     #: the peers protect a subnet each (tunnel mode, subnet traffic selectors)
     subnets: bool = False
 
+    @property
+    def has_router(self) -> bool:
+        """A router between the peers (where a path's conditions go)."""
+        return "router" in self.nodes
+
 
 def _mirror(route: Route) -> Route:
     swap = {"left": "right", "right": "left", "left-host": "right-host", "right-host": "left-host"}
