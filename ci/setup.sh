@@ -5,7 +5,7 @@
 #
 #   ci/setup.sh                                  # all of it
 #   ci/setup.sh --no-flavors                     # skip the Debian-suite daemon trees
-#   ci/setup.sh --flavors=libreswan@sid,racoon   # only the trees these flavors need
+#   ci/setup.sh --flavors=libreswan@sid,racoon@0.9.1  # only the trees these flavors need
 #   ci/setup.sh --no-own-uml                     # skip our own UML (faster boot, time-travel)
 #                                                # (ci/build-uml.sh: ~10 min the first time)
 set -euo pipefail
@@ -27,8 +27,11 @@ done
 # util-linux: nsenter, which starts every daemon and tool in its peer; iproute2: tc for the
 # router's impairments (and, with iputils-ping and tcpdump, for poking at a lab by hand);
 # tmux: the CLI test.
+# build-essential ... quilt, git: racoon (ipsec-tools), which ci/build-racoon.sh builds from source.
 packages=(user-mode-linux kmod util-linux libreswan libnss3-tools iproute2 iputils-ping tcpdump
-          mmdebstrap patchelf debian-archive-keyring python3 python3-venv tmux ca-certificates)
+          mmdebstrap patchelf debian-archive-keyring python3 python3-venv tmux ca-certificates
+          build-essential autoconf automake libtool bison flex libfl-dev libssl-dev pkg-config
+          quilt git)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -51,13 +54,20 @@ ci/install-uml.sh
 if [ "$own_uml" = yes ]; then ci/build-uml.sh; fi
 case $flavors in
     none) ;;
-    all) ci/build-flavors.sh ;;
-    *)  # NAME@SUITE flavors have a tree; racoon and plain names use this machine's binaries
-        trees=()
+    all) ci/build-flavors.sh
+         ci/build-racoon.sh ;;
+    *)  # NAME@SUITE flavors have a tree, racoon@RELEASE a prefix built from source;
+        # plain names and paths use binaries that are there already
+        trees=() racoons=()
         IFS=, read -ra wanted <<<"$flavors"
         for f in "${wanted[@]}"; do
-            [[ $f == *@* && $f != *@/* ]] && trees+=("$f")
+            case $f in
+                *@/*|*@.*|*@system) ;;
+                racoon@*) racoons+=("$f") ;;
+                *@*) trees+=("$f") ;;
+            esac
         done
-        if [ ${#trees[@]} -gt 0 ]; then ci/build-flavors.sh "${trees[@]}"; fi ;;
+        if [ ${#trees[@]} -gt 0 ]; then ci/build-flavors.sh "${trees[@]}"; fi
+        if [ ${#racoons[@]} -gt 0 ]; then ci/build-racoon.sh "${racoons[@]}"; fi ;;
 esac
 echo "setup: done"

@@ -5,6 +5,12 @@ runs on. ``libreswan@sid`` uses a Debian root filesystem built by ci/build-flavo
 into the cache, and ``libreswan@/path/to/tree`` one the user points at (their own
 build, installed under that tree). A tree is entered with chroot in a private
 mount namespace, with the peer's directory bind-mounted on the tree's /run.
+
+racoon is in no Debian suite: ``racoon@0.8.2`` and ``racoon@0.9.1`` are ipsec-tools
+releases that ci/build-racoon.sh builds from source into a *prefix* (``sbin/racoon``,
+``sbin/setkey``, ``racoonctl``), and ``racoon@/path`` is a user's own prefix (or a whole
+root tree, when it has a ``usr/bin``). A prefix is no chroot: its binaries run on the
+machine's own root, with the machine's libc and libcrypto.
 """
 
 from __future__ import annotations
@@ -25,6 +31,10 @@ from lab.run import CLONE_NEWNS, _libc, unshare
 
 IMPLEMENTATIONS = ("libreswan", "strongswan", "racoon")
 SUITES = ("bookworm", "trixie", "sid")
+#: ipsec-tools releases that ci/build-racoon.sh builds (racoon@RELEASE)
+RACOON_RELEASES = ("0.8.2", "0.9.1")
+#: where a prefix keeps its programs
+PREFIX_DIRS = ("sbin", "bin")
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 0x20, 0x1000, 0x4000, 0x40000
 MNT_DETACH = 0x2
@@ -104,7 +114,8 @@ def _resolve(root: Path, path: PurePosixPath) -> PurePosixPath:
 class Flavor:
     impl: str
     source: str = "system"
-    root: Path | None = None
+    root: Path | None = None  # a root tree, entered with chroot
+    prefix: Path | None = None  # an installation prefix (racoon releases), run as it is
 
     @property
     def name(self) -> str:
@@ -113,13 +124,20 @@ class Flavor:
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def where(self) -> str:
+        """Where the flavor's programs are looked for, for messages."""
+        if self.prefix is not None:
+            return f"in {self.prefix}/{{{','.join(PREFIX_DIRS)}}}"
+        return f"in {self.root}" if self.root else "on PATH"
+
     def host_path(self, path: str | Path) -> Path:
         """Where a file of the flavor (an absolute path inside it) is on the host.
 
         Symbolic links in a tree are followed as the chrooted daemon would follow them:
         an absolute target (``/sbin/x -> /usr/sbin/x``) stays inside the tree."""
         if self.root is None:
-            return Path(path)
+            return Path(path)  # a prefix's paths are the machine's own
         return self.root / _resolve(self.root, PurePosixPath("/", path)).relative_to("/")
 
     def which(self, *names: str) -> str | None:
@@ -130,7 +148,11 @@ class Flavor:
                 if os.access(self.host_path(name), os.X_OK):
                     return name
                 continue
-            if self.root is None:
+            if self.prefix is not None:
+                for d in PREFIX_DIRS:
+                    if os.access(self.prefix / d / name, os.X_OK):
+                        return str(self.prefix / d / name)
+            elif self.root is None:
                 found = shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
                 if found:
                     return found
@@ -186,26 +208,44 @@ class Flavor:
         return None if self.root is None else runner.join_root(pid)
 
 
+def sources_of(impl: str) -> tuple[str, ...]:
+    """The named sources an implementation has: Debian suites, or racoon's releases."""
+    return RACOON_RELEASES if impl == "racoon" else SUITES
+
+
 def parse_flavor(text: str, where: str = "flavor") -> Flavor:
-    """``impl``, ``impl@system``, ``impl@SUITE`` or ``impl@/path/to/tree``."""
+    """``impl``, ``impl@system``, ``impl@SUITE`` (``racoon@RELEASE``) or ``impl@/path``."""
     impl, _, source = text.partition("@")
     if impl not in IMPLEMENTATIONS:
         raise UsageError(f"{where}: unknown daemon {impl!r} in {text!r}"
                          f" (allowed: {', '.join(IMPLEMENTATIONS)}, each as NAME or NAME@SUITE"
-                         f" with SUITE one of system, {', '.join(SUITES)}, or a directory)")
+                         f" with SUITE one of system, {', '.join(SUITES)}, or a directory;"
+                         f" racoon@RELEASE with RELEASE one of {', '.join(RACOON_RELEASES)})")
     source = source or "system"
     if source == "system":
         return Flavor(impl)
     if source.startswith("/") or source.startswith("."):
-        return Flavor(impl, source, Path(source).resolve())
-    if source not in SUITES:
-        raise UsageError(f"{where}: unknown suite {source!r} in {text!r}"
-                         f" (allowed: system, {', '.join(SUITES)}, or a directory path)")
+        path = Path(source).resolve()
+        if impl == "racoon" and not (path / "usr" / "bin").is_dir():
+            return Flavor(impl, source, prefix=path)
+        return Flavor(impl, source, path)
+    if source not in sources_of(impl):
+        raise UsageError(f"{where}: unknown {'release' if impl == 'racoon' else 'suite'}"
+                         f" {source!r} in {text!r} (allowed: system,"
+                         f" {', '.join(sources_of(impl))}, or a directory path)")
+    if impl == "racoon":
+        return Flavor(impl, source, prefix=flavors_dir() / f"racoon-{source}")
     return Flavor(impl, source, flavors_dir() / f"{impl}-{source}")
 
 
 def tree_missing(flavor: Flavor) -> str | None:
-    """Why a flavor's tree cannot be used, or None."""
+    """Why a flavor's tree (or prefix) cannot be used, or None."""
+    if flavor.prefix is not None:
+        if flavor.prefix.is_dir():
+            return None
+        how = (f"ci/setup.sh --flavors={flavor.name}" if flavor.source in RACOON_RELEASES
+               else "point at the prefix racoon was installed into (its sbin/racoon)")
+        return f"flavor {flavor.name}: nothing built at {flavor.prefix} (build it with: {how})"
     if flavor.root is None:
         return None
     if not flavor.root.is_dir():

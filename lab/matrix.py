@@ -16,14 +16,21 @@ import re
 from dataclasses import dataclass, field
 
 from lab.algorithms import parse_proposal
+from lab.daemons import daemon_class
 from lab.errors import UsageError
-from lab.flavors import parse_flavor
+from lab.flavors import RACOON_RELEASES, parse_flavor
 from lab.scenario import AUTHS, MODES, Peer, Scenario
 from lab.topology.path import PathSpec
 from lab.topology.table import FAMILIES, TOPOLOGIES
 
 DEFAULT_FLAVORS = ("libreswan@bookworm", "libreswan@sid", "strongswan@bookworm",
-                   "strongswan@sid", "racoon")
+                   "strongswan@sid", "racoon@0.8.2", "racoon@0.9.1")
+
+
+def speaks(flavor: str, version: int) -> bool:
+    """Whether the flavor's daemon speaks this IKE version at all: cells that no build of
+    the daemon could run (IKEv2 with racoon) are not generated."""
+    return version in daemon_class(parse_flavor(flavor, "flavor").impl).ike_versions
 
 
 def flavor_id(flavor: str) -> str:
@@ -39,6 +46,8 @@ def flavor_id(flavor: str) -> str:
 def flavor_from_id(word: str) -> str:
     """The flavor name back from `flavor_id` (a path comes back as its words)."""
     impl, _, source = word.partition("_")
+    if impl == "racoon" and source.replace("_", ".") in RACOON_RELEASES:
+        return f"racoon@{source.replace('_', '.')}"
     return impl if source in ("", "system") else f"{impl}@{source}"
 
 
@@ -298,7 +307,7 @@ class MatrixSelection:
     def cells(self) -> list[MatrixCell]:
         pairs = self.pairs or tuple((i, r) for i in self.flavors for r in self.flavors)
         if self.paths is not None:
-            return self.path_cells(pairs)
+            return self.runnable(self.path_cells(pairs))
         if self.axes is not None:
             blocks = [(self.axes, self.proposals)]
         else:
@@ -315,7 +324,13 @@ class MatrixSelection:
                       for p in self.proposals if p in AUTH_PROPOSALS]
         if self.axes is None and self.auths is None:
             cells += self.path_cells(pairs)
-        return cells
+        return self.runnable(cells)
+
+    @staticmethod
+    def runnable(cells: list[MatrixCell]) -> list[MatrixCell]:
+        """Only the cells both daemons could run with some build (see `speaks`)."""
+        return [c for c in cells if speaks(c.initiator, c.ike_version)
+                and speaks(c.responder, c.ike_version)]
 
 
 # -- lifecycle cells (lab.lifecycle): what happens after the first SA ------------------------
@@ -359,9 +374,10 @@ DEFAULT_LIFECYCLE_VARIANTS = (("rekey-child", "command-initiator"),
                               ("simultaneous", ""),
                               ("responder-initiates", ""))
 
-#: racoon (IKEv1 only; where racoon is not on PATH these skip saying so): DPD either way,
-#: a phase-2 rekey by either side's lifetime, delete
-DEFAULT_RACOON_PAIRS = (("racoon", "libreswan@bookworm"), ("strongswan@bookworm", "racoon"))
+#: racoon (IKEv1 only), each release against another daemon, each order once: DPD either
+#: way, a phase-2 rekey by either side's lifetime, delete
+DEFAULT_RACOON_PAIRS = (("racoon@0.8.2", "libreswan@bookworm"), ("strongswan@bookworm", "racoon@0.8.2"),
+                        ("racoon@0.9.1", "strongswan@sid"), ("libreswan@sid", "racoon@0.9.1"))
 DEFAULT_RACOON_VARIANTS = (("dpd", "initiator"), ("dpd", "responder"),
                            ("rekey-child", "lifetime-initiator"),
                            ("rekey-child", "lifetime-responder"), ("delete", ""))
@@ -444,4 +460,5 @@ def lifecycle_cells(selection: MatrixSelection, events: str | None,
                 for i, r in pair_set if (i, r) in pairs or not selection.pairs
                 for e, v in variants]
     return [LifecycleCell(i, r, ike, e, v) for i, r in pairs for ike in selection.ike_versions
+            if speaks(i, ike) and speaks(r, ike)
             for e in chosen for v, _, _ in LIFECYCLE_VARIANTS[e]]

@@ -28,8 +28,9 @@ LIBRESWANS = ("libreswan@bookworm", "libreswan@sid")
 STRONGSWANS = ("strongswan@bookworm", "strongswan@sid")
 PAIRS = [(a, b) for a in LIBRESWANS for b in STRONGSWANS] + \
         [(b, a) for a in LIBRESWANS for b in STRONGSWANS]
-RACOON_PAIRS = [("racoon", "libreswan@sid"), ("libreswan@sid", "racoon"),
-                ("racoon", "strongswan@bookworm"), ("strongswan@bookworm", "racoon")]
+RACOONS = ("racoon@0.8.2", "racoon@0.9.1")
+RACOON_PAIRS = [pair for r in RACOONS for other in ("libreswan@sid", "strongswan@bookworm")
+                for pair in ((r, other), (other, r))]
 
 
 def _id(pair: tuple[str, str]) -> str:

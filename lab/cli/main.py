@@ -137,7 +137,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         else:
             print(f"flavor:  {flavor.name:<20} {cls.version(flavor, tag)}")
     print("install: ci/setup.sh (packages, .venv, UML kernel, flavors); "
-          "racoon: put racoon and setkey on PATH")
+          "racoon@RELEASE: built from source by ci/setup.sh (ci/build-racoon.sh)")
     return 0
 
 

@@ -148,8 +148,7 @@ class Daemon(ABC):
         """What this flavor lacks to run the daemon at all, or None."""
         for exe in cls.binaries():
             if flavor.which(exe) is None:
-                return f"{flavor.name}: {exe} not found" + (
-                    f" in {flavor.root}" if flavor.root else " on PATH")
+                return f"{flavor.name}: {exe} not found {flavor.where}"
         return None
 
     @classmethod

@@ -25,7 +25,7 @@ from lab.daemons.base import Daemon, PeerContext
 from lab.daemons.encode import check_path, header, psk_hex
 from lab.daemons.racoon_parse import IsakmpSA, parse_racoon_log, racoon_status
 from lab.errors import DaemonError
-from lab.flavors import Flavor
+from lab.flavors import RACOON_RELEASES, Flavor
 from lab.identity import Identity
 from lab.outcome import Outcome, Words
 from lab.scenario import Scenario
@@ -203,10 +203,13 @@ class Racoon(Daemon):
         absent = [exe for exe in cls.binaries() if flavor.which(exe) is None]
         if not absent:
             return None
-        where = f"in {flavor.root}" if flavor.root else "on PATH"
-        return (f"{flavor.name}: {' and '.join(absent)} not found {where}"
-                " (ipsec-tools is in no Debian suite: install it from your distribution"
-                " or build it, and put racoon and setkey on PATH)")
+        if flavor.source in RACOON_RELEASES:
+            how = f"build it with: ci/setup.sh --flavors={flavor.name}"
+        else:
+            how = ("ipsec-tools is in no Debian suite: use racoon@" + " or racoon@".join(
+                RACOON_RELEASES) + " (ci/setup.sh builds them), or put your own build's"
+                " racoon and setkey on PATH, or name its prefix as racoon@/PATH")
+        return f"{flavor.name}: {' and '.join(absent)} not found {flavor.where} ({how})"
 
     @classmethod
     def unsupported(cls, scenario: Scenario, side: str, flavor: Flavor, tag: str) -> str | None:
@@ -495,7 +498,7 @@ class Racoon(Daemon):
         racoonctl = self.ctx.flavor.which("racoonctl")
         if racoonctl is None:
             raise DaemonError(f"racoon ({self.side}): racoonctl not found"
-                              f" {'in ' + str(self.ctx.flavor.root) if self.ctx.flavor.root else 'on PATH'}"
+                              f" {self.ctx.flavor.where}"
                               " (ipsec-tools builds it with adminport support): the teardown"
                               " check needs it to delete the connection")
         self.tool([racoonctl, "-s", str(self.sock), "delete-sa", "isakmp", self._inet,

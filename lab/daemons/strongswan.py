@@ -288,8 +288,7 @@ class StrongSwan(Daemon):
     def missing(cls, flavor: Flavor) -> str | None:
         reason = super().missing(flavor)
         if reason is None and flavor.which(*CHARONS) is None:
-            where = f" in {flavor.root}" if flavor.root else " on PATH"
-            reason = f"{flavor.name}: no charon ({', '.join(CHARONS[:2])}) found{where}"
+            reason = f"{flavor.name}: no charon ({', '.join(CHARONS[:2])}) found {flavor.where}"
         return reason
 
     @classmethod
