@@ -8,8 +8,9 @@ negotiation. Not the cell's: what the lab loads as configuration (racoon's SPD c
 from the lab's setkey script and stays), what a daemon installs for itself
 (pluto's ::/0 neighbour-discovery bypasses, its per-socket policies on the IKE
 sockets, which pluto may add after the baseline was read). A policy the daemon's
-driver names as a known defect of its version (``Daemon.known_leftover``) is reported
-as a note, not as a failure; anything else left fails the cell.
+driver names as a known defect or behaviour of its version (``Daemon.known_leftover``),
+and an SA it names likewise (racoon keeps its inbound SA after the peer's Delete), is
+reported as a note, not as a failure; anything else left fails the cell.
 """
 
 from __future__ import annotations
@@ -24,15 +25,21 @@ SPD_DIRS = ("in", "out", "fwd")
 
 
 def left_behind(sas: list[SA], policies: list[Policy], baseline: set[Policy],
-                known: Callable[[Policy], str | None] = lambda p: None,
+                known: Callable[[SA | Policy], str | None] = lambda item: None,
                 ) -> tuple[list[str], list[str]]:
     """What one kernel still holds of the cell, one item a string: (failures, known
     defects with their reason)."""
-    items = [f"SA {sa}" for sa in sas if sa.spi != 0]
-    # SPI 0: the kernel's placeholder while it asks for an SA (an acquire, when a packet met
-    # a policy without one); not a negotiated SA, and it expires by itself (xfrm_acq_expires)
-    notes = [f"SA {sa} (the kernel's acquire placeholder, not a negotiated SA: it expires"
-             " by itself)" for sa in sas if sa.spi == 0]
+    items: list[str] = []
+    notes: list[str] = []
+    for sa in sas:
+        # SPI 0: the kernel's placeholder while it asks for an SA (an acquire, when a packet
+        # met a policy without one); not a negotiated SA, it expires by itself (xfrm_acq_expires)
+        why = "the kernel's acquire placeholder, not a negotiated SA: it expires by itself" \
+            if sa.spi == 0 else known(sa)
+        if why:
+            notes.append(f"SA {sa} ({'known: ' if sa.spi else ''}{why})")
+        else:
+            items.append(f"SA {sa}")
     for p in policies:
         if p in baseline or p.dir not in SPD_DIRS or not (p.src_len or p.dst_len):
             continue

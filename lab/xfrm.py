@@ -6,6 +6,7 @@ and add one throwaway ESP SA to find out whether a kernel can hold ESP at all.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import socket
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from lab.topology.netns import socket_in
 
 NETLINK_XFRM = 6
-XFRM_MSG_NEWSA, XFRM_MSG_GETSA = 0x10, 0x12
+XFRM_MSG_NEWSA, XFRM_MSG_DELSA, XFRM_MSG_GETSA = 0x10, 0x11, 0x12
 XFRM_MSG_NEWPOLICY, XFRM_MSG_GETPOLICY = 0x13, 0x15
 XFRM_MSG_FLUSHSA, XFRM_MSG_FLUSHPOLICY = 0x1C, 0x1D
 XFRMA_TMPL = 5
@@ -37,6 +38,7 @@ PROTOS = {50: "esp", 51: "ah", 108: "comp"}
 _NLMSG = struct.Struct("=IHHII")
 _SA_INFO = struct.Struct("=16s16sHHHHHBBB3xiI" "16s4sB3x" "16s" "8Q" "4Q" "3I" "IIHBBB7x")
 _POLICY_INFO = struct.Struct("=16s16sHHHHHBBB3xiI" "8Q" "4Q" "IIBBBB4x")
+_SA_ID = struct.Struct("=16s4sHB1x")  # xfrm_usersa_id: daddr, spi, family, proto
 _XFRM_INF = 0xFFFFFFFFFFFFFFFF
 assert _SA_INFO.size == 224
 
@@ -251,6 +253,15 @@ class XfrmSocket:
         self._request(XFRM_MSG_FLUSHSA, NLM_F_REQUEST | NLM_F_ACK, bytes(4))  # proto 0: all
         self._request(XFRM_MSG_FLUSHPOLICY, NLM_F_REQUEST | NLM_F_ACK, b"")
 
+    def delete(self, sa: SA) -> None:
+        """Delete one SA (what `ip xfrm state delete` does); the kernel tells every PF_KEY
+        and XFRM listener (SADB_DELETE, XFRM_MSG_DELSA), as it does for any deletion."""
+        family = socket.AF_INET6 if ":" in sa.dst else socket.AF_INET
+        daddr = socket.inet_pton(family, sa.dst).ljust(16, b"\0")
+        proto = next(n for n, name in PROTOS.items() if name == sa.proto)
+        self._request(XFRM_MSG_DELSA, NLM_F_REQUEST | NLM_F_ACK,
+                      _SA_ID.pack(daddr, sa.spi.to_bytes(4, "big"), family, proto))
+
     def add_probe_sa(self) -> None:
         """Add a transport-mode ESP SA ::1 -> ::1 (raises OSError where ESP is missing)."""
         lo = socket.inet_pton(socket.AF_INET6, "::1")
@@ -278,6 +289,14 @@ def _rta(kind: int, blob: bytes) -> bytes:
 def dump(netns: str) -> list[SA]:
     with XfrmSocket(netns) as xs:
         return xs.states()
+
+
+def delete(netns: str, sas: list[SA]) -> None:
+    """Delete these SAs of a namespace; one already gone is no error."""
+    with XfrmSocket(netns) as xs:
+        for sa in sas:
+            with contextlib.suppress(ProcessLookupError):  # ESRCH: gone meanwhile
+                xs.delete(sa)
 
 
 def flush(netns: str) -> None:

@@ -30,7 +30,7 @@ from lab.outcome import Heard, Listener, Outcome, Words
 from lab.scenario import Scenario
 from lab.state import IN_UML_VAR
 from lab.status import DaemonStatus
-from lab.xfrm import Policy
+from lab.xfrm import SA, Policy
 
 
 @dataclass
@@ -390,9 +390,10 @@ class Daemon(ABC):
         as an administrator would; the cell then checks both kernels are clean."""
         raise DaemonError(f"{self.name} ({self.side}): the driver cannot delete a connection")
 
-    def known_leftover(self, policy: Policy) -> str | None:
-        """Why ``policy``, still in the kernel after the delete, is a known defect of this
-        daemon version (the teardown check names it without failing the cell), or None."""
+    def known_leftover(self, item: SA | Policy) -> str | None:
+        """Why ``item`` (an SA or a policy), still in the kernel after the delete, is a known
+        defect or behaviour of this daemon version (the teardown check names it without
+        failing the cell), or None."""
         return None
 
     def status_commands(self) -> list[list[str]]:

@@ -22,7 +22,7 @@ from lab.outcome import Words
 from lab.scenario import Scenario
 from lab.status import DaemonStatus
 from lab.topology.table import endpoint
-from lab.xfrm import Policy
+from lab.xfrm import SA, Policy
 
 LIBEXEC = "/usr/libexec/ipsec"
 CIPHER = {"3des": "3des", "aes128": "aes128", "aes192": "aes192", "aes256": "aes256",
@@ -426,7 +426,9 @@ class Libreswan(Daemon):
         self.tool([f"{LIBEXEC}/whack", "--ctlsocket", self.ctl, "--name",
                    self.scenario.conn_name, "--delete"], timeout=10)
 
-    def known_leftover(self, policy: Policy) -> str | None:
+    def known_leftover(self, policy: SA | Policy) -> str | None:
+        if not isinstance(policy, Policy):
+            return None
         version = _version(self.ctx.flavor, self.ctx.tag)
         other = "right" if self.side == "left" else "left"
         mine, theirs = endpoint(self.scenario, self.side)[1], endpoint(self.scenario, other)[1]

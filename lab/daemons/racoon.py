@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from lab import run as runner
+from lab import xfrm
 from lab.algorithms import Proposal
 from lab.certs import openssl_subject_hash
 from lab.daemons import racoon_admin
@@ -32,6 +33,7 @@ from lab.scenario import Scenario
 from lab.status import DaemonStatus
 from lab.topology.netns import socket_in
 from lab.topology.table import address
+from lab.xfrm import SA, Policy
 
 #: neutral cipher -> racoon phase-1 and phase-2 `encryption_algorithm` (the same spelling)
 CIPHER: dict[str, str] = {"3des": "3des", "aes128": "aes 128", "aes192": "aes 192",
@@ -77,6 +79,13 @@ PFKEY_PROC = Path("/proc/net/pfkey")
 ND_TYPES = (135, 136)
 #: seconds after initiating without an ISAKMP-SA before the nd-deadlock fault is named
 ND_GRACE = 5.0
+#: racoon's log line when the kernel tells it that an IPsec SA of one of its phase 2 went
+#: (pk_recvdelete, at every log level): it has sent the peer a Delete for that phase 2
+PFKEY_DELETE_WORDS = "pfkey DELETE received"
+#: racoon's log line when it removed an SA on the peer's Delete for a phase 2
+PURGED_WORDS = "purged IPsec-SA proto_id="
+#: seconds racoon may take to hear of an SA deleted in the kernel
+DELETE_DEADLINE = 3.0
 #: a port nothing listens on, for the datagram whose ACQUIRE starts the negotiation
 TRIGGER_PORT = 9
 
@@ -492,17 +501,44 @@ class Racoon(Daemon):
         return racoon_status(self.log_text(), self.peer.address)
 
     def delete(self) -> None:
-        """racoonctl delete-sa isakmp (racoonctl(8): saopts ``isakmp {inet|inet6} src dst``):
-        racoon deletes the ISAKMP SA and purges the IPsec SAs with that peer, telling it.
-        The SPD stays: the lab's setkey script loaded it, not the negotiation."""
+        """Delete the connection as an ipsec-tools administrator does: the IPsec SAs with the
+        peer first, then the ISAKMP SA (racoonctl(8) ``delete-sa isakmp {inet|inet6} src dst``).
+
+        racoonctl alone is not enough in IKEv1: racoon then sends the peer a Delete for the
+        ISAKMP SA only and purges its own IPsec SAs without a word (purge_remote), and the
+        peer's phase-2 SAs outlive the ISAKMP SA. Deleting an IPsec SA in the kernel makes
+        it tell racoon (SADB_DELETE), and racoon sends the peer a Delete for that phase 2
+        while the ISAKMP SA still protects it ("pfkey DELETE received" in its log). The SPD
+        stays: the lab's setkey script loaded it, not the negotiation."""
         racoonctl = self.ctx.flavor.which("racoonctl")
         if racoonctl is None:
             raise DaemonError(f"racoon ({self.side}): racoonctl not found"
                               f" {self.ctx.flavor.where}"
                               " (ipsec-tools builds it with adminport support): the teardown"
                               " check needs it to delete the connection")
+        me = self.peer.address
+        sas = [sa for sa in xfrm.dump(self.ctx.netns)
+               if sa.proto in ("esp", "ah") and me in (sa.src, sa.dst)]
+        if sas:
+            heard = self.log_text().count(PFKEY_DELETE_WORDS)
+            xfrm.delete(self.ctx.netns, sas)
+            self.wait_ready(lambda: self.log_text().count(PFKEY_DELETE_WORDS) > heard,
+                            deadline=DELETE_DEADLINE, what="hearing the kernel's SA delete")
         self.tool([racoonctl, "-s", str(self.sock), "delete-sa", "isakmp", self._inet,
-                   self.peer.address, self.other.address], timeout=10)
+                   me, self.other.address], timeout=10)
+
+    def known_leftover(self, item: SA | Policy) -> str | None:
+        """racoon keeps its inbound IPsec SA when the peer deletes a phase 2: on the peer's
+        Delete it removes only the SA whose SPI the Delete names, the outbound one
+        (purge_ipsec_spi in isakmp_inf.c: "don't delete inbound SAs at the moment"). The
+        kept SA is named, not failed, only while racoon's log shows that it did act on the
+        peer's Delete (a "purged IPsec-SA" line); it expires with its lifetime."""
+        if not isinstance(item, SA) or item.dst != self.peer.address:
+            return None
+        if PURGED_WORDS not in self.log_text():
+            return None
+        return ("racoon removes only the outbound SA that the peer's Delete names and keeps"
+                " its inbound SA until it expires (ipsec-tools purge_ipsec_spi)")
 
     def status_commands(self) -> list[list[str]]:
         return [["setkey", "-D"], ["setkey", "-DP"]]
