@@ -231,10 +231,25 @@ def _ike(scenario: Scenario, name: str, st: DaemonStatus, side: Side) -> list[Pr
     reported = {"cipher": st.ike.cipher, "integrity": st.ike.integrity, "prf": st.ike.prf,
                 "group": st.ike.dh}
     wrong = [f"{k} {reported[k]} (configured {expected[k]})" for k in expected
-             if reported[k] is not None and expected[k] is not None and reported[k] != expected[k]]
+             if reported[k] is not None and expected[k] is not None
+             and not _same_algorithm(reported[k], expected[k], k)]
     if not wrong:
         return []
     return [Problem("ike", f"ike: {side} configured {ike}; {st.source} reports " + ", ".join(wrong))]
+
+
+#: ciphers a daemon may name without their key length (racoon 0.9's status: "AES-CBC")
+CIPHER_FAMILIES = ("aes",)
+
+
+def _same_algorithm(reported: str, expected: str, what: str) -> bool:
+    """Equal; or, for a cipher, a family name without key length (``aes``) whose family
+    the expected cipher is, with a key length (``aes256``; not ``aes128gcm16``)."""
+    if reported == expected:
+        return True
+    rest = expected.removeprefix(reported)
+    return what == "cipher" and reported in CIPHER_FAMILIES and rest != expected \
+        and rest.isdigit()
 
 
 def _identities(scenario: Scenario, st: DaemonStatus, side: Side, other: Side) -> list[Problem]:
@@ -285,7 +300,7 @@ def _children(scenario: Scenario, name: str, st: DaemonStatus, held: list[SA],
         if child.pfs is not None and child.pfs != (esp.dh or "none") and not first_v2:
             problems.append(Problem("pfs", f"pfs: {side} configured {esp.dh or 'no PFS'};"
                                     f" {st.source} reports PFS group {child.pfs}"))
-        if child.cipher is not None and child.cipher != esp.cipher:
+        if child.cipher is not None and not _same_algorithm(child.cipher, esp.cipher, "cipher"):
             problems.append(Problem("esp", f"esp: {side} configured {esp}; {st.source} reports"
                                     f" the Child SA's cipher {child.cipher}"))
         if not esp.aead and child.integrity is not None and \

@@ -337,9 +337,82 @@ def test_racoon_deletes_the_isakmp_sa_as_racoonctl_documents(tmp_path: Path,
                                           "the teardown check needs it"):
         racoon.delete()
     monkeypatch.setattr(Flavor, "which", lambda self, *names: f"/usr/sbin/{names[0]}")
+    # the IPsec SAs go first, in the kernel: racoon hears it and tells the peer of phase 2
+    from lab.daemons import racoon as racoon_mod
+    kernel = [OUT, BACK, replace(OUT, src=R, dst="2001:db8:9::9", spi=7)]  # not with the peer
+    deleted: list[SA] = []
+    monkeypatch.setattr(racoon_mod.xfrm, "dump", lambda netns: kernel)
+    monkeypatch.setattr(racoon_mod.xfrm, "delete", lambda netns, sas: deleted.extend(sas))
+    ctx.dir.mkdir(parents=True)
+    log = ctx.dir / "racoon.log"
+    log.write_text("")
+    monkeypatch.setattr(racoon_mod, "DELETE_DEADLINE", 0.3)
+    with pytest.raises(DaemonError, match="hearing the kernel's SA delete"):
+        racoon.delete()  # racoon never logs that it heard: the delete says so
+    assert deleted == [OUT, BACK] and calls == []
+    deleted.clear()
+    log.write_text("ERROR: pfkey DELETE received: ESP ...\n")  # as if racoon heard it at once
+    monkeypatch.setattr(racoon, "log_text", lambda: log.read_text() + (
+        "ERROR: pfkey DELETE received: again\n" if deleted else ""))
     racoon.delete()
+    assert deleted == [OUT, BACK]
     assert calls == [["/usr/sbin/racoonctl", "-s", str(ctx.home / "racoon.sock"), "delete-sa",
                       "isakmp", "inet6", L, R]]
+
+
+def test_racoon_names_only_its_inbound_sa_kept_after_the_peers_delete(tmp_path: Path) -> None:
+    from lab.daemons.base import PeerContext
+    from lab.daemons.racoon import Racoon
+    from lab.flavors import Flavor
+
+    scenario = SCENARIO.with_(ike_version=1, left=Peer(L, "racoon"), right=Peer(R, "racoon"))
+    ctx = PeerContext("left", "ipl-test-left", tmp_path, Flavor("racoon"), "ipl-unit", tmp_path)
+    racoon = Racoon(scenario, ctx)
+    inbound, outbound = BACK, OUT  # left is L: BACK goes R -> L
+    (tmp_path / "racoon.log").write_text("INFO: IPsec-SA established: ESP/Tunnel ...\n")
+    assert racoon.known_leftover(inbound) is None  # the peer's Delete was not acted on
+    (tmp_path / "racoon.log").write_text("INFO: purged IPsec-SA proto_id=ESP spi=3289846479.\n")
+    assert "keeps its inbound SA" in (racoon.known_leftover(inbound) or "")
+    assert racoon.known_leftover(outbound) is None
+    policy = Policy("out", L, 128, R, 128, 0, True, "allow")
+    assert racoon.known_leftover(policy) is None
+    items, notes = left_behind([inbound, outbound], [], set(), racoon.known_leftover)
+    assert items == [f"SA {outbound}"] and notes[0].startswith(f"SA {inbound} (known: racoon")
+
+
+def test_racoon_0_9_status_json() -> None:
+    from lab.daemons.racoon_parse import racoon_json_status
+    text = (FIXTURES / "racoonctl-status-0.9.1-initiator-transport-aes256-sha256.json").read_text()
+    log = ("2026-12-05 16:38:22: INFO: ISAKMP-SA established 2001:db8:1:1::1[500]-2001:db8:2:2::2[500]"
+           " spi:22e85dcdfb83ec7d:ee2766953977b881\n"
+           "2026-12-05 16:38:22: INFO: IPsec-SA established: ESP/Transport"
+           " 2001:db8:2:2::2[500]->2001:db8:1:1::1[500] spi=198574080(0xbd60000)\n"
+           "2026-12-05 16:38:22: INFO: IPsec-SA established: ESP/Transport"
+           " 2001:db8:1:1::1[500]->2001:db8:2:2::2[500] spi=69926912(0x42b0000)\n")
+    st = racoon_json_status(text, log, L, R)
+    assert st.source == "racoonctl status" and st.error is None
+    assert st.ike == IkeStatus(1, "aes", "sha256", "sha256", "modp2048", L, R)
+    assert st.children == [ChildStatus(198574080, 69926912, "transport", "aes", "sha256", "none")]
+    assert st.unreported == ("AES key lengths",)
+    # checked against the scenario: AES of any key length is the family; others are wrong
+    aes256 = SCENARIO.with_(ike_version=1, mode="transport",
+                            ike=parse_proposal("aes256-sha256-modp2048", "ike", needs_dh=True),
+                            esp=parse_proposal("aes256-sha256", "esp", needs_dh=False))
+    out = replace(OUT, mode="transport", spi=69926912, enc=("cbc(aes)", KEY * 2),
+                  auth=("hmac(sha256)", AKEY[:64].ljust(64, "0"), 96))
+    back = replace(out, src=R, dst=L, spi=198574080)
+    racoons = {n: Side(n, "racoon 0.9.1", a, {"sha256": 96}) for n, a in (("left", L), ("right", R))}
+    peer = DaemonStatus("test", ike=IkeStatus(1, "aes256", "sha256", "sha256", "modp2048", R, L))
+    kernels = {"left": [out, back], "right": [out, back]}
+    assert check(aes256, kernels, {"left": st, "right": peer}, racoons).problems == []
+    bad = replace(st, ike=replace(st.ike, cipher="3des"))
+    texts = [p.text for p in check(aes256, kernels, {"left": bad, "right": peer}, racoons).problems]
+    assert texts == ["ike: left (racoon 0.9.1) configured aes256-sha256-modp2048; racoonctl status"
+                     " reports cipher 3des (configured aes256)"]
+    gcm = replace(st, ike=replace(st.ike, cipher="aesgcm"))
+    assert check(aes256, kernels, {"left": gcm, "right": peer}, racoons).problems
+    broken = racoon_json_status("{not json", log, L, R)
+    assert broken.error and broken.error.startswith("racoon status JSON:")
 
 
 # -- identities other than the address, and proposal lists ----------------------------------

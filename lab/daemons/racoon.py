@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import socket
 import time
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import ClassVar
@@ -24,7 +25,7 @@ from lab.certs import openssl_subject_hash
 from lab.daemons import racoon_admin
 from lab.daemons.base import Daemon, PeerContext
 from lab.daemons.encode import check_path, header, psk_hex
-from lab.daemons.racoon_parse import IsakmpSA, parse_racoon_log, racoon_status
+from lab.daemons.racoon_parse import IsakmpSA, parse_racoon_log, racoon_json_status, racoon_status
 from lab.errors import DaemonError
 from lab.flavors import RACOON_RELEASES, Flavor
 from lab.identity import Identity
@@ -82,6 +83,8 @@ ND_GRACE = 5.0
 #: racoon's log line when the kernel tells it that an IPsec SA of one of its phase 2 went
 #: (pk_recvdelete, at every log level): it has sent the peer a Delete for that phase 2
 PFKEY_DELETE_WORDS = "pfkey DELETE received"
+#: releases whose admin socket answers `status` (racoonctl status -v -f json)
+STATUS_RELEASES = ("0.9",)
 #: racoon's log line when it removed an SA on the peer's Delete for a phase 2
 PURGED_WORDS = "purged IPsec-SA proto_id="
 #: seconds racoon may take to hear of an SA deleted in the kernel
@@ -498,7 +501,19 @@ class Racoon(Daemon):
         return None
 
     def status(self) -> DaemonStatus:
-        return racoon_status(self.log_text(), self.peer.address)
+        """racoon 0.9 answers `status` on its admin socket with JSON (algorithms,
+        identities, PFS group; kept as racoon-status.json); 0.8 says only what its log says
+        (phase 1 up, phase 2's mode and SPIs)."""
+        log = self.log_text()
+        if not _version(self.ctx.flavor, self.ctx.tag).startswith(STATUS_RELEASES):
+            return racoon_status(log, self.peer.address)
+        try:
+            text = racoon_admin.status_json(self.ctx.dir / "racoon.sock")
+        except (OSError, ValueError) as exc:
+            return replace(racoon_status(log, self.peer.address),
+                           error=f"racoon ({self.side}): status on its admin socket: {exc}")
+        (self.ctx.dir / "racoon-status.json").write_text(text)
+        return racoon_json_status(text, log, self.peer.address, self.other.address)
 
     def delete(self) -> None:
         """Delete the connection as an ipsec-tools administrator does: the IPsec SAs with the

@@ -19,6 +19,9 @@ from pathlib import Path
 HEADER = struct.Struct("=HHhH")  # ac_len, ac_cmd, ac_errno, ac_proto
 SHOW_SA = 0x0101
 PROTO_ISAKMP = 0x01FF
+#: ipsec-tools 0.9's `racoonctl status -v -f json`: the command, and JSON as its "protocol"
+STATUS_VERBOSE = 0x0104
+FORMAT_JSON = 1
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,15 @@ def call(path: Path, command: int, proto: int = 0, timeout: float = 2.0) -> Repl
         length, cmd, errno = parse_header(_read(conn, HEADER.size))
         data = _read(conn, length - HEADER.size)
     return Reply(length, cmd, errno, data)
+
+
+def status_json(path: Path, timeout: float = 2.0) -> str:
+    """racoon 0.9's own account of its phase 1 and phase 2 SAs, as JSON text (what
+    `racoonctl status -v -f json` prints); OSError or ValueError where it does not answer."""
+    reply = call(path, STATUS_VERBOSE, FORMAT_JSON, timeout)
+    if reply.errno != 0 or reply.command != STATUS_VERBOSE:
+        raise ValueError(f"racoon admin status: error {reply.errno} (command {reply.command:#x})")
+    return reply.data.rstrip(b"\0").decode(errors="replace")
 
 
 def answers(path: Path, timeout: float = 2.0) -> bool:
