@@ -272,15 +272,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     if args.lab_time_travel == "on":
         raise UsageError("--time-travel=on: refused, a lab that stays up must keep real time (while"
                          " it waits for you its clock would race ahead by days); use ipsec-lab run")
-    if state.file.is_file() and state.alive():
-        raise UsageError(f"a lab named {args.name!r} is up already (ipsec-lab down --name {args.name})")
     if s.lifecycle != "none":  # said, not silently dropped
         print(f"ipsec-lab up: the lifecycle event {s.lifecycle!r} is not run: a lab that stays up"
               " gets its SAs and waits for you (ipsec-lab run runs the event)", flush=True)
     choice = _kernel_for(s, args)
-    keeper.remove(state)
-    state.dir.mkdir(mode=0o700)
-    state.claim()
+    keeper.take(state)  # atomic: a second `up --name` of the same name fails here
     read_end, write_end = os.pipe()
     if os.fork() == 0:  # the keeper: it owns the lab, and a tag of its own
         os.close(read_end)
@@ -299,10 +295,10 @@ def cmd_up(args: argparse.Namespace) -> int:
             if last is None or last[0] == "error":  # nothing came up: nothing to keep
                 gw.exit()
                 return 1
-            state.file.write_text(json.dumps({
+            state.write({
                 "name": args.name, "keeper": os.getpid(), "owner": str(owner.Owner.me()),
                 "tag": _tag(), "kernel": choice.describe(),
-                "scenario": scenario_to_dict(s), "created": time.strftime("%Y-%m-%d %H:%M:%S")}))
+                "scenario": scenario_to_dict(s), "created": time.strftime("%Y-%m-%d %H:%M:%S")})
             out.write(json.dumps(["ready"]) + "\n")
             out.close()
             keeper.serve(state, gw)
@@ -336,7 +332,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not labs:
         print("no labs are up")
     for state in labs:
-        info = state.read()
+        try:
+            info = state.read()
+        except LabError as exc:
+            print(f"{state.name}: BROKEN: {exc}")
+            continue
         s = info["scenario"]
         print(f"{state.name}: {_health(state)}, {s['left']['flavor']} -> {s['right']['flavor']} "
               f"IKEv{s['ike_version']} {s['mode']}, since {info['created']}, {info['kernel']}")
