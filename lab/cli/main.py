@@ -34,7 +34,7 @@ from lab.kernel.choice import KernelChoice, choose, in_uml
 from lab.kernel.uml import UmlKernel, find_own_kernel
 from lab.matrix import DEFAULT_FLAVORS, PATHS
 from lab.native import summary as native_summary
-from lab.run import TAG_VAR
+from lab.run import TAG_VAR, no_programs
 from lab.scenario import AUTHS, MODES, SIDES, Scenario, load_scenario, scenario_to_dict, seed_scenario
 from lab.state import NAME_RULE
 from lab.topology.table import NODE_SUFFIX, TOPOLOGIES
@@ -142,7 +142,15 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    """Print the files each side would get. Runs no program (not a tree's daemon, not a
+    probe): where a driver would ask its daemon for a version, the answer is "unknown"."""
     s = build_scenario(args)
+    with no_programs("ipsec-lab render runs no program"):
+        _render(s)
+    return 0
+
+
+def _render(s: Scenario) -> None:
     for side in SIDES:
         flavor = parse_flavor(s.peer(side).flavor, f"--{side}")
         missing = tree_missing(flavor)
@@ -153,7 +161,6 @@ def cmd_render(args: argparse.Namespace) -> int:
             ctx = PeerContext(side, f"ipl-render-{side[0]}", home, flavor, _tag(), Path(cache))
             for rel, text in DAEMONS[flavor.impl](s, ctx).render().items():
                 print(f"==> {side} ({flavor.name}): {rel} <==\n{text}")
-    return 0
 
 
 # -- run, up -----------------------------------------------------------------------
