@@ -4,10 +4,13 @@ allowed. Nothing here runs a daemon."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from lab.cli.main import main
 from lab.errors import LabError, ScenarioError, UsageError
 from lab.flavors import parse_flavor
 from lab.native import check_line
@@ -114,3 +117,28 @@ def test_a_flavor_path_that_is_a_symlink_loop(tmp_path: Path) -> None:
         with pytest.raises(UsageError) as exc:
             parse_flavor(f"{impl}@{tmp_path}/loop/x", "left.flavor")
         one_line(exc, "left.flavor: ", "cannot resolve")
+
+
+@pytest.mark.parametrize("argv", [["render", "--scenario="], ["render", "--esp="],
+                                  ["render", "--left="], ["render", "--ike-proposal= "],
+                                  ["run", "--rundir", "/etc/passwd"],
+                                  ["run", "--rundir", "/etc/passwd/x"]])
+def test_empty_options_and_a_file_as_rundir_are_one_line(argv: list[str],
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    option = argv[1].split("=")[0]
+    assert err.count("\n") == 1 and f"{option}: " in err and "allowed" in err, err
+
+
+@pytest.mark.parametrize("option", ["--lab-rundir={file}", "--lab-flavors=libreswan@{loop}/x"])
+def test_pytest_options_that_cannot_work_are_one_line(tmp_path: Path, option: str) -> None:
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    arg = option.format(file=tmp_path / "file", loop=tmp_path / "loop")
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:xdist",
+                           "-p", "no:cacheprovider", arg, __file__], capture_output=True, text=True,
+                          check=False, cwd=Path(__file__).parents[1])
+    err = proc.stderr.strip()
+    assert proc.returncode == 4 and "INTERNALERROR" not in err, err
+    assert err.count("\n") == 0 and arg.split("=")[0] in err + proc.stdout, err

@@ -64,6 +64,9 @@ def _scenario_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_scenario(args: argparse.Namespace) -> Scenario:
+    options.check_not_empty({f"--{k.replace('_', '-')}": getattr(args, k) for k in
+                             ("scenario", "left", "right", "ike_proposal", "esp")})
+    options.check_rundir(getattr(args, "lab_rundir", None), "--rundir")
     s = load_scenario(args.scenario) if args.scenario else seed_scenario(
         ike_version=2, ike="aes128-sha1-modp2048")
     changes: dict[str, Any] = {}
