@@ -214,6 +214,24 @@ def overridden(native: list[str]) -> set[str]:
     return {k for k in map(key_of, native) if k is not None}
 
 
+#: daemon -> keys and words of its syntax that run a command or open a file by name
+#: (updown scripts, start scripts, log files, includes, key and secret paths)
+RISKY: dict[str, re.Pattern[str]] = {
+    "libreswan": re.compile(r"\s*(?:left|right)?(?:updown|statsbin|logfile|plutostderrlog|dumpdir"
+                            r"|ipsecdir|secretsfile|nssdir|rundir|leftcert|rightcert)\s*=", re.I),
+    "strongswan": re.compile(r".*(?:^|[\s{])(?:start-scripts|stop-scripts|updown|filelog|include"
+                             r"|path|file|load_modular|cacert|cert|key)\b"),
+    "racoon": re.compile(r".*\b(?:script|include|path|logfile|adminsock|chroot|certificate_type"
+                         r"|ca_type|peers_certfile)\b"),
+}
+
+
+def risky(native: Native, side: str) -> list[str]:
+    """The lines that can run a command or open a file, each with its place."""
+    return [f"{side}.native.{n.daemon}.{n.place}: {line}" for n in native for line in n.lines
+            if RISKY[n.daemon].match(line)]
+
+
 def summary(native: Native, side: str) -> list[str]:
     """One line per place, for the run summary."""
     return [f"{side}.native.{n.daemon}.{n.place}: {' | '.join(n.lines)}" for n in native]

@@ -13,7 +13,7 @@ import pytest
 from lab.cli.main import main
 from lab.errors import LabError, ScenarioError, UsageError
 from lab.flavors import parse_flavor
-from lab.native import check_line
+from lab.native import NativeLines, check_line, risky
 from lab.scenario import load_scenario
 
 HOST = """name = "trust"
@@ -142,3 +142,13 @@ def test_pytest_options_that_cannot_work_are_one_line(tmp_path: Path, option: st
     err = proc.stderr.strip()
     assert proc.returncode == 4 and "INTERNALERROR" not in err, err
     assert err.count("\n") == 0 and arg.split("=")[0] in err + proc.stdout, err
+
+
+@pytest.mark.parametrize(("impl", "place", "line"), [
+    ("libreswan", "conn", 'leftupdown="cd run;id>pwn"'), ("strongswan", "charon", "start-scripts { x = id }"),
+    ("strongswan", "child", "updown = /bin/x"), ("racoon", "remote", 'script "pwn.sh" phase1_up;'),
+    ("racoon", "remote", 'include "/etc/x";')])
+def test_run_warns_of_lines_that_run_commands_or_open_files(impl: str, place: str, line: str) -> None:
+    native = (NativeLines(impl, place, (line,)),)
+    assert risky(native, "left") == [f"left.native.{impl}.{place}: {line}"]
+    assert risky((NativeLines(impl, place, ("a = b;" if impl == "racoon" else "a=b",)),), "left") == []

@@ -33,6 +33,7 @@ from lab.flavors import parse_flavor, tree_missing
 from lab.kernel.choice import KernelChoice, choose, in_uml
 from lab.kernel.uml import UmlKernel, find_own_kernel
 from lab.matrix import DEFAULT_FLAVORS, PATHS
+from lab.native import risky as risky_native
 from lab.native import summary as native_summary
 from lab.run import TAG_VAR, no_programs
 from lab.scenario import AUTHS, MODES, SIDES, Scenario, load_scenario, scenario_to_dict, seed_scenario
@@ -216,6 +217,9 @@ def _print_settings(s: Scenario) -> None:
     for side in SIDES:
         for line in native_summary(s.peer(side).native, side):
             print(f"native: {line}")
+        for line in risky_native(s.peer(side).native, side):
+            print(f"warning: {line}: runs a command or opens a file as root in the guest, whose"
+                  " root file system is the host's (README: native settings)")
 
 
 def _kernel_for(s: Scenario, args: argparse.Namespace, travel: UmlKernel | None = None) -> KernelChoice:
