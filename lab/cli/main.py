@@ -286,11 +286,15 @@ def cmd_up(args: argparse.Namespace) -> int:
     if args.lab_time_travel == "on":
         raise UsageError("--time-travel=on: refused, a lab that stays up must keep real time (while"
                          " it waits for you its clock would race ahead by days); use ipsec-lab run")
+    keeper.take(state)  # atomic, before anything is said: a second `up --name X` fails here
     if s.lifecycle != "none":  # said, not silently dropped
         print(f"ipsec-lab up: the lifecycle event {s.lifecycle!r} is not run: a lab that stays up"
               " gets its SAs and waits for you (ipsec-lab run runs the event)", flush=True)
-    choice = _kernel_for(s, args)
-    keeper.take(state)  # atomic: a second `up --name` of the same name fails here
+    try:
+        choice = _kernel_for(s, args)
+    except BaseException:
+        keeper.remove(state)
+        raise
     read_end, write_end = os.pipe()
     if os.fork() == 0:  # the keeper: it owns the lab, and a tag of its own
         os.close(read_end)
