@@ -225,10 +225,13 @@ def parse_flavor(text: str, where: str = "flavor") -> Flavor:
     if source == "system":
         return Flavor(impl)
     if source.startswith("/") or source.startswith("."):
-        path = Path(source).resolve()
-        if impl == "racoon" and not (path / "usr" / "bin").is_dir():
-            return Flavor(impl, source, prefix=path)
-        return Flavor(impl, source, path)
+        try:  # a loop of symlinks, a name too long, a file on the way: one line
+            path = Path(source).resolve()
+            prefix = impl == "racoon" and not (path / "usr" / "bin").is_dir()
+        except (OSError, RuntimeError) as exc:
+            raise UsageError(f"{where}: {text!r}: cannot resolve {source!r}"
+                             f" ({getattr(exc, 'strerror', None) or exc}; allowed: a directory)") from None
+        return Flavor(impl, source, prefix=path) if prefix else Flavor(impl, source, path)
     if source not in sources_of(impl):
         raise UsageError(f"{where}: unknown {'release' if impl == 'racoon' else 'suite'}"
                          f" {source!r} in {text!r} (allowed: system,"

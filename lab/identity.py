@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from lab.errors import ScenarioError
+from lab.values import unprintable
 
 KINDS = ("address", "fqdn", "user_fqdn", "dn")
 ALLOWED = ("an IP address, @fqdn such as '@moon.example', a user FQDN such as"
@@ -57,6 +58,10 @@ def parse_identity(value: object, where: str) -> Identity:
     """An identity from the scenario's text; errors are one line naming ``where``."""
     if not isinstance(value, str) or not value:
         raise ScenarioError(f"{where}: {value!r} is not an identity (allowed: {ALLOWED})")
+    bad = unprintable(value) or ("%" if "%" in value else None)
+    if bad is not None:
+        what = "has a %scope or '%'" if bad == "%" else f"holds {bad!r}, which is not printable"
+        raise ScenarioError(f"{where}: {_show(value)} {what} (allowed: {ALLOWED})")
     text = value.strip()
     try:
         ip = ipaddress.ip_address(text)
@@ -78,6 +83,11 @@ def parse_identity(value: object, where: str) -> Identity:
         return Identity("user_fqdn", text)
     hint = f"; for an FQDN write '@{text}'" if _domain(text) else ""
     raise ScenarioError(f"{where}: {value!r} is not an identity{hint} (allowed: {ALLOWED})")
+
+
+def _show(value: str) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _dn(text: str, value: str, where: str) -> str:

@@ -55,7 +55,7 @@ def check_line(daemon: str, line: object, where: str) -> str:
         what = f"holds {bad!r}" if bad is not None else "is empty or too long"
         raise ScenarioError(f"{where}: {line[:80]!r} {what} (allowed: one statement of 1 to"
                             f" {LINE_MAX} printable characters, no line break)")
-    code, closed = _code(line, escapes=daemon == "strongswan")
+    code, closed = _swan_code(line) if daemon == "strongswan" else _code(line)
     if not closed:
         raise ScenarioError(f"{where}: {line!r} leaves a '\"' open (allowed: one statement; a"
                             " quoted string closes on the same line)")
@@ -77,16 +77,14 @@ def check_line(daemon: str, line: object, where: str) -> str:
     return line.strip()
 
 
-def _code(line: str, escapes: bool) -> tuple[str, bool]:
+def _code(line: str) -> tuple[str, bool]:
     """The line with its quoted strings and its comment blanked out, and whether every
     quoted string closes: an open one would run on into the lab's next lines."""
     out, quoted, i = [], False, 0
     while i < len(line):
         c = line[i]
         if quoted:
-            if escapes and c == "\\":
-                i += 1
-            elif c == '"':
+            if c == '"':
                 quoted = False
             out.append(" ")
         elif c == '"':
@@ -98,6 +96,66 @@ def _code(line: str, escapes: bool) -> tuple[str, bool]:
             out.append(c)
         i += 1
     return "".join(out), not quoted
+
+
+#: strongSwan's settings lexer (libstrongswan settings_lexer.l): an unquoted include
+#: pattern ends at a blank, '#' or '}' unless a backslash escapes it
+SWAN_INCLUDE = re.compile(r"include[\t ]+(?=[^=])")
+SWAN_INCLUDE_ESCAPES = '"#} '
+
+
+def _swan_string(line: str, i: int) -> int:
+    """The index after the quoted string opening at ``i`` (a backslash escapes any
+    character), or -1 if it does not close on the line."""
+    i += 1
+    while i < len(line):
+        if line[i] == "\\":
+            i += 2
+            continue
+        if line[i] == '"':
+            return i + 1
+        i += 1
+    return -1
+
+
+def _swan_code(line: str) -> tuple[str, bool]:
+    """As strongSwan's lexer reads the line: only the braces that open or close a section
+    are kept, everything else is blanked. In a value ('key = ...') a '{' is text and a '}'
+    ends the value and closes a section; in an unquoted include pattern '\\#', '\\}',
+    '\\"' and '\\ ' are escapes; '#' elsewhere starts a comment. A '"' where no value or
+    include pattern is open is a lexer error, reported as an open string."""
+    out, state, i = [], "top", 0
+    while i < len(line):
+        c = line[i]
+        include = SWAN_INCLUDE.match(line + "\n", i) if state == "top" else None
+        if include:
+            out.append(" " * include.end())
+            state, i = "inc", include.end()
+            continue
+        if c == '"':
+            end = _swan_string(line, i)
+            if state == "top" or end < 0:
+                return "".join(out), False
+            out.append(" " * (end - i))
+            state, i = ("top" if state == "inc" else state), end
+            continue
+        if state == "inc" and c == "\\" and line[i + 1:i + 2] in tuple(SWAN_INCLUDE_ESCAPES):
+            out.append("  ")
+            i += 2
+            continue
+        if c == "#":
+            break
+        if c == "}" or (state == "top" and c == "{"):
+            out.append(c)
+            state = "top"
+        elif state == "inc" and c in "\t ":
+            state = "top"
+            out.append(" ")
+        else:
+            state = "val" if (state == "top" and c == "=") else state
+            out.append(" " if state != "top" or c in "\t =" else "x")
+        i += 1
+    return "".join(out), True
 
 
 def parse_native(raw: object, where: str) -> Native:
@@ -154,6 +212,24 @@ def key_of(line: str) -> str | None:
 def overridden(native: list[str]) -> set[str]:
     """Keys the native lines set: the lab leaves its own lines for them out."""
     return {k for k in map(key_of, native) if k is not None}
+
+
+#: daemon -> keys and words of its syntax that run a command or open a file by name
+#: (updown scripts, start scripts, log files, includes, key and secret paths)
+RISKY: dict[str, re.Pattern[str]] = {
+    "libreswan": re.compile(r"\s*(?:left|right)?(?:updown|statsbin|logfile|plutostderrlog|dumpdir"
+                            r"|ipsecdir|secretsfile|nssdir|rundir|leftcert|rightcert)\s*=", re.I),
+    "strongswan": re.compile(r".*(?:^|[\s{])(?:start-scripts|stop-scripts|updown|filelog|include"
+                             r"|path|file|load_modular|cacert|cert|key)\b"),
+    "racoon": re.compile(r".*\b(?:script|include|path|logfile|adminsock|chroot|certificate_type"
+                         r"|ca_type|peers_certfile)\b"),
+}
+
+
+def risky(native: Native, side: str) -> list[str]:
+    """The lines that can run a command or open a file, each with its place."""
+    return [f"{side}.native.{n.daemon}.{n.place}: {line}" for n in native for line in n.lines
+            if RISKY[n.daemon].match(line)]
 
 
 def summary(native: Native, side: str) -> list[str]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from lab.errors import UsageError
 from lab.kernel.choice import CHOICES as KERNEL_CHOICES
 from lab.kernel.choice import TIME_TRAVEL_CHOICES
 
@@ -95,3 +97,31 @@ def add_to_argparse(parser: Any, names: tuple[str, ...] | None = None) -> None:
     for opt in OPTIONS:
         if names is None or opt.name in names:
             parser.add_argument(f"--{opt.name}", **_kwargs(opt))
+
+
+def check_rundir(value: str | None, option: str) -> None:
+    """A run directory is a directory or can become one: not a file, not below a file."""
+    if value is None:
+        return
+    allowed = "a directory, made if missing"
+    if not value.strip() or "\0" in value:
+        raise UsageError(f"{option}: {value!r} is not a path (allowed: {allowed})")
+    path = Path(value).absolute()
+    for at in (path, *path.parents):
+        try:
+            is_dir = at.is_dir()
+            exists = is_dir or at.exists()
+        except OSError as exc:
+            raise UsageError(f"{option}: {value!r}: {exc.strerror or exc} (allowed: {allowed})") from None
+        if exists and not is_dir:
+            where = "is a file" if at == path else f"is below the file {str(at)!r}"
+            raise UsageError(f"{option}: {value!r} {where} (allowed: {allowed})")
+        if exists:
+            return
+
+
+def check_not_empty(values: dict[str, str | None]) -> None:
+    """``--opt=`` gives an empty string: refused, never read as "not given"."""
+    for option, value in values.items():
+        if value is not None and not value.strip():
+            raise UsageError(f"{option}: empty (allowed: leave the option out for its default)")

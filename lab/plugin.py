@@ -86,6 +86,7 @@ def pytest_configure(config: pytest.Config) -> None:
             paths=opt.lab_paths)
         lifecycle_cells(selection, opt.lab_lifecycle)
         repeats = parse_repeat(opt.lab_repeat)
+        options.check_rundir(opt.lab_rundir, "--lab-rundir")
     except LabError as exc:
         raise pytest.UsageError(str(exc)) from None
     if repeats > 1 and not hasattr(config, "workerinput"):

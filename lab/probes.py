@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from lab import run as runner
 from lab.kernel.uml import cache_dir
 
 if TYPE_CHECKING:
@@ -60,6 +61,8 @@ def remembered(flavor: Flavor, program: str, question: str, ask: Callable[[], T]
     if k in known:
         return known[k]  # type: ignore[return-value]
     answer = ask()
+    if runner.programs_forbidden():  # nothing was asked: nothing to keep
+        return answer
     known = _load(path)  # what others added meanwhile
     if len(known) >= MAX_ANSWERS:
         known = {}

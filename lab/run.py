@@ -6,13 +6,15 @@ that ``ipsec-lab clean`` can find the lab's own processes and nothing else.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import ctypes
 import functools
 import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -134,6 +136,32 @@ def _entering(argv: list[str], netns: str | None, join: int | None,
     return [*prefix, "--", *argv], None
 
 
+#: why no program may run now (``ipsec-lab render``), or None
+_NO_PROGRAMS: contextvars.ContextVar[str | None] = contextvars.ContextVar("no_programs", default=None)
+
+
+@contextlib.contextmanager
+def no_programs(why: str) -> Iterator[None]:
+    """While inside, `run` starts nothing: it answers as for a program that is not there
+    (exit 127, or CommandError where the caller checks), and `spawn` raises."""
+    token = _NO_PROGRAMS.set(why)
+    try:
+        yield
+    finally:
+        _NO_PROGRAMS.reset(token)
+
+
+def programs_forbidden() -> str | None:
+    return _NO_PROGRAMS.get()
+
+
+def _not_run(argv: list[str], check: bool) -> subprocess.CompletedProcess[str]:
+    why = f"{argv[0]}: not run ({_NO_PROGRAMS.get()})"
+    if check:
+        raise CommandError(argv, 127, "", why)
+    return subprocess.CompletedProcess(argv, 127, "", why)
+
+
 def run(argv: list[str], *, tag: str, netns: str | None = None, timeout: float = 20.0,
         check: bool = True, preexec: Callable[[], None] | None = None,
         env: dict[str, str] | None = None, input: str | None = None,
@@ -141,6 +169,8 @@ def run(argv: list[str], *, tag: str, netns: str | None = None, timeout: float =
         ) -> subprocess.CompletedProcess[str]:
     """Run ``argv`` to completion in ``netns`` (and in process ``join``'s mounts and root,
     or chrooted into ``root``); raise CommandError on failure if ``check``."""
+    if _NO_PROGRAMS.get() is not None:
+        return _not_run(argv, check)
     full_env = lab_env(tag, env)
     try:
         real_argv, preexec_fn = _entering(argv, netns, join, preexec, full_env, root)
@@ -164,6 +194,8 @@ def spawn(argv: list[str], *, tag: str, log: IO[bytes] | None, netns: str | None
           env: dict[str, str] | None = None, root: Path | None = None) -> subprocess.Popen[bytes]:
     """Start a long-running process in ``netns`` (chrooted into ``root``) with its output
     in ``log`` (nsenter execs the program in its own place: the process is the program's)."""
+    if _NO_PROGRAMS.get() is not None:
+        _not_run(argv, check=True)
     full_env = lab_env(tag, env)
     real_argv, preexec_fn = _entering(argv, netns, None, preexec, full_env, root)
     return subprocess.Popen(real_argv, stdin=subprocess.DEVNULL, stdout=log or subprocess.DEVNULL,

@@ -24,6 +24,7 @@ from lab.identity import Identity, parse_identity
 from lab.native import Native, check_native, native_to_dict, parse_native
 from lab.topology.path import MTU_RANGE, PathSpec, path_from_dict, path_to_dict
 from lab.topology.table import TOPOLOGIES, address, family_name
+from lab.values import anycast, check_printable, parse_ip, parse_subnet
 
 MODES = ("transport", "tunnel")
 IKE_VERSIONS = (1, 2)
@@ -116,10 +117,7 @@ def check_name(where: str, value: Any) -> str:
 def check_psk(where: str, value: Any) -> str:
     allowed = f"printable text of 1 to {PSK_MAX_BYTES} bytes in UTF-8"
     text = check_str(where, value, allowed)
-    bad = next((c for c in text if not c.isprintable()), None)
-    if bad is not None:
-        raise ScenarioError(f"{where}: {show(text)} holds {bad!r}, which is not printable"
-                            f" (allowed: {allowed})")
+    check_printable(where, text, allowed)
     if not 1 <= len(text.encode()) <= PSK_MAX_BYTES:
         raise ScenarioError(f"{where}: {show(text)} is {len(text.encode())} bytes long"
                             f" (allowed: {allowed})")
@@ -132,11 +130,8 @@ def check_address(where: str, value: Any) -> ipaddress.IPv4Address | ipaddress.I
     allowed = ("a unicast IPv6 address such as 2001:db8:1:1::1 (without %scope)"
                " or IPv4 address such as 192.0.2.1")
     text = check_str(where, value, allowed)
-    try:
-        ip = ipaddress.ip_address(text)
-    except ValueError:
-        raise ScenarioError(f"{where}: {show(text)} is not an IP address (allowed: {allowed})") from None
-    kinds = (("scope_id", "a scoped address"), ("is_multicast", "a multicast address"),
+    ip = parse_ip(where, text, allowed)
+    kinds = (("is_multicast", "a multicast address"),
              ("is_unspecified", "the unspecified address"), ("is_loopback", "the loopback address"),
              ("is_link_local", "a link-local address"), ("ipv4_mapped", "an IPv4-mapped address"),
              ("is_site_local", "a site-local address"), ("is_reserved", "a reserved address"))
@@ -148,10 +143,7 @@ def check_address(where: str, value: Any) -> ipaddress.IPv4Address | ipaddress.I
 
 def check_flavor(where: str, value: Any) -> str:
     allowed = "libreswan, strongswan or racoon, each as NAME, NAME@SUITE or NAME@/path"
-    text = check_str(where, value, allowed)
-    bad = next((c for c in text if not c.isprintable()), None)
-    if bad is not None:
-        raise ScenarioError(f"{where}: {show(text)} holds {bad!r} (allowed: {allowed})")
+    text = check_printable(where, check_str(where, value, allowed), allowed)
     try:
         flavor = parse_flavor(text, where)
     except UsageError as exc:
@@ -219,8 +211,12 @@ class Peer:
         check_flavor(f"{side}.flavor", self.flavor)
         check_int(f"{side}.prefixlen", self.prefixlen, PREFIXLEN_RANGE[0],
                   min(PREFIXLEN_RANGE[1], ip.max_prefixlen), f" for IPv{ip.version}")
+        kind = anycast(ip, self.prefixlen)
+        if kind is not None:
+            raise ScenarioError(f"{side}.address: {show(self.address)} is {kind} of its"
+                                f" /{self.prefixlen} (allowed: a unicast address a host can own)")
         if self.subnet is not None:
-            check_str(f"{side}.subnet", self.subnet, "a network such as '10.1.0.0/24'")
+            parse_subnet(f"{side}.subnet", self.subnet)
         if self.psk is not None:
             check_psk(f"{side}.psk", self.psk)
         if self.mode is not None:
@@ -476,13 +472,7 @@ def _check_lifecycle(s: Scenario) -> None:
 def _subnet(s: Scenario, side: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     text = s.peer(side).subnet
     what = f"{side}.subnet: {show(text)}"
-    try:
-        net = ipaddress.ip_network(str(text))
-    except ValueError:
-        raise ScenarioError(f"{what} is not a network with its prefix length and no host bits"
-                            " (allowed: e.g. '10.1.0.0/24', '2001:db8:11::/64')") from None
-    if getattr(net.network_address, "scope_id", None) is not None:  # '%...' could carry anything
-        raise ScenarioError(f"{what} has a %scope (allowed: e.g. '10.1.0.0/24', '2001:db8:11::/64')")
+    net = parse_subnet(f"{side}.subnet", text)
     if net.num_addresses < 4:
         raise ScenarioError(f"{what} is too small (allowed: /30 or larger for IPv4, /126 or"
                             " larger for IPv6: the gateway and the host need an address each)")

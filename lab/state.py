@@ -84,6 +84,21 @@ def subdir(name: str) -> Path:
     return private_dir(state_root() / name)
 
 
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all: a temporary file beside it, renamed over it, so
+    a reader (or a process killed mid-write) never leaves a truncated file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def check_lab_name(name: object, option: str = "--name") -> str:
     """A lab name is a plain word, never a path."""
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):

@@ -114,12 +114,16 @@ def strongswan_conf(text: str) -> Tree:
         if not m:
             raise SyntaxError(f"strongswan.conf: unexpected {text[pos:pos + 20]!r}")
         name, pos = m.group(0), m.end()
+        include = re.compile(r"[ \t]+(?=[^=])").match(text, pos) if name == "include" else None
+        if include:  # the lexer's include state: its own escapes, ends at a blank, '#' or '}'
+            pattern, pos = _include(text, include.end())
+            stack[-1][f"include {pattern}"] = ""
+            continue
         pos = re.compile(r"[ \t]*").match(text, pos).end()  # type: ignore[union-attr]
         if text[pos:pos + 1] == "{":
-            if name in stack[-1]:
-                raise SyntaxError(f"strongswan.conf: section {name!r} twice")
-            stack[-1][name] = {}
-            stack.append(stack[-1][name])
+            if not isinstance(stack[-1].setdefault(name, {}), dict):
+                raise SyntaxError(f"strongswan.conf: {name!r} is a setting and a section")
+            stack.append(stack[-1][name])  # a section named twice is one (as strongSwan merges)
             pos += 1
         elif text[pos:pos + 1] == "=":
             pos = re.compile(r"[ \t]*").match(text, pos + 1).end()  # type: ignore[union-attr]
@@ -132,6 +136,21 @@ def strongswan_conf(text: str) -> Tree:
     if len(stack) != 1:
         raise SyntaxError("strongswan.conf: unclosed section")
     return stack[0]
+
+
+def _include(text: str, pos: int) -> tuple[str, int]:
+    """An include pattern as settings_lexer.l reads it: quoted, or up to a blank, '#', '}'
+    or the line's end, with \\" \\# \\} and '\\ ' taken literally."""
+    if text[pos:pos + 1] == '"':
+        return _value(text, pos)
+    out = []
+    while pos < len(text) and text[pos] not in "#}\n\t ":
+        if text[pos] == '"':
+            raise SyntaxError("strongswan.conf: a quote inside an include pattern")
+        step = 2 if text[pos] == "\\" and text[pos + 1:pos + 2] in ('"', "#", "}", " ") else 1
+        out.append(text[pos + step - 1])
+        pos += step
+    return "".join(out), pos
 
 
 def _value(text: str, pos: int) -> tuple[str, int]:

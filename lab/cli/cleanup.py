@@ -6,8 +6,10 @@ directories (``$TMPDIR/ipl-PID.START-...``) and UML kernel state
 (``uml-PID.START-...`` in the user's state directory) carry it in their names; a lab
 that is up has its keeper in ``labs/NAME/owner``. `clean` removes a thing only when
 its owner is gone, so a run that is going on, from this checkout or another, is left
-alone. `clean --all` takes everything it can find, live runs and their owners included, and
-says so.
+alone. `clean --all` takes everything of this user it can find, live runs included, and
+says so; it kills an owner only if it is this user's process and its record is in this
+user's state directory (a keeper's ``labs/NAME/owner``, a kernel's ``uml-PID.START-...``),
+never because a process's environment names it.
 Never anything found by a process name.
 """
 
@@ -55,12 +57,21 @@ class Proc:
     owner: Owner | None
 
 
+def _users(pid: int | str) -> bool:
+    """Whether the process runs as this user (its /proc directory is the user's)."""
+    try:
+        return os.stat(f"/proc/{pid}").st_uid == os.geteuid()
+    except OSError:
+        return False
+
+
 def tagged_processes() -> list[Proc]:
-    """Every process (but this one and its ancestors) that carries the lab's tag."""
+    """Every process of this user (but this one and its ancestors) that carries the lab's
+    tag. The owner in its environment is what it claims, never proof (see `_owners`)."""
     mine = _ancestors()
     found = []
     for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) in mine:
+        if not entry.isdigit() or int(entry) in mine or not _users(entry):
             continue
         try:
             env = Path(f"/proc/{entry}/environ").read_bytes().split(b"\0")
@@ -76,11 +87,13 @@ def tagged_processes() -> list[Proc]:
 
 @dataclass(frozen=True)
 class Thing:
-    """One thing the lab made: what to call it, whose it is, how to remove it."""
+    """One thing the lab made: what to call it, whose it is, how to remove it; ``record``:
+    its owner is written in this user's state directory (proof, not a claim)."""
 
     what: str
     owner: Owner | None
     remove: Callable[[], None]
+    record: bool = False
 
 
 def _mine(path: Path) -> bool:
@@ -102,20 +115,21 @@ def things() -> list[Thing]:
     """Namespaces and directories, each with the owner its name or its files record."""
     found = [Thing(f"namespace {name}", Owner.in_name(name), _netns(name))
              for name in lab_namespaces()]
-    found += [Thing(str(d), Owner.in_name(d.name), _rmtree(d))
+    found += [Thing(str(d), Owner.in_name(d.name), _rmtree(d), record=True)
               for d in sorted(state_root().glob(f"{UML_PREFIX}-*"))]
-    found += [Thing(f"lab {d.name} ({d})", LabState(d.name, d).owner(), _rmtree(d))
-              for d in sorted(labs_dir().iterdir())]
+    found += [Thing(f"lab {d.name} ({d})", LabState(d.name, d).owner(), _rmtree(d), record=True)
+              for d in sorted(labs_dir().iterdir()) if d.is_dir() and not d.is_symlink()]
     found += [Thing(str(d), Owner.in_name(d.name), _rmtree(d))
               for d in sorted(Path(tempfile.gettempdir()).glob("ipl-*")) if _mine(d)]
     return found
 
 
 def _owners(owners: list[Owner | None], taken: set[int]) -> list[Proc]:
+    """The live owners among ``owners`` that are this user's processes."""
     mine = _ancestors()
     found = {}
     for owner in owners:
-        if owner and owner.alive() and owner.pid not in mine | taken:
+        if owner and owner.alive() and owner.pid not in mine | taken and _users(owner.pid):
             try:
                 comm = Path(f"/proc/{owner.pid}/comm").read_text().strip()
             except OSError:
@@ -153,8 +167,7 @@ def clean(dry_run: bool = False, everything: bool = False) -> list[str]:
     found = things()
     doomed = [p for p in procs if _gone(p.owner, everything)]
     if everything:  # and the live runs' owners (a pytest, a keeper): their runs end here
-        doomed += _owners([p.owner for p in procs] + [t.owner for t in found],
-                          {p.pid for p in doomed})
+        doomed += _owners([t.owner for t in found if t.record], {p.pid for p in doomed})
     done += _kill(doomed, dry_run)
     if not dry_run and doomed:  # a second look: what was starting or unreadable in the first
         killed = {p.pid for p in doomed}

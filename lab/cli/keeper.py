@@ -9,6 +9,7 @@ state directory: one JSON line per message, bytes in base64. `ipsec-lab exec`,
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import shutil
@@ -28,7 +29,7 @@ from lab.errors import LabError, UsageError
 from lab.kernel.choice import KernelChoice
 from lab.kernel.uml import UmlKernel, worker_python
 from lab.owner import Owner
-from lab.state import check_lab_name, subdir
+from lab.state import check_lab_name, subdir, write_atomic
 
 
 def labs_dir() -> Path:
@@ -76,7 +77,19 @@ class LabState:
         return self.dir / "owner"
 
     def read(self) -> dict[str, Any]:
-        return json.loads(self.file.read_text())
+        """The state file, or a one-line LabError if it is unreadable or incomplete."""
+        try:
+            info = json.loads(self.file.read_text())
+            missing = next((k for k in STATE_KEYS if k not in info), None)
+        except (OSError, ValueError, TypeError) as exc:
+            missing = f"unreadable ({getattr(exc, 'strerror', None) or exc})"
+        if missing is not None:
+            raise LabError(f"lab {self.name!r}: its state file {self.file} is broken (lacks or"
+                           f" cannot read {missing!r}); run `ipsec-lab clean`")
+        return info
+
+    def write(self, info: dict[str, Any]) -> None:
+        write_atomic(self.file, json.dumps(info))
 
     def owner(self) -> Owner | None:
         """The keeper (or, while it starts, the `up` that makes it), with its start time."""
@@ -86,11 +99,29 @@ class LabState:
             return None
 
     def claim(self) -> None:
-        self.owner_file.write_text(f"{Owner.me()}\n")
+        write_atomic(self.owner_file, f"{Owner.me()}\n")
 
     def alive(self) -> bool:
         found = self.owner()
         return found is not None and found.alive()
+
+
+#: what a state file must hold for `list`
+STATE_KEYS = ("name", "keeper", "owner", "tag", "kernel", "scenario", "created")
+
+
+def take(state: LabState) -> None:
+    """Take the lab's name for this process, or fail in one line: under a per-user lock,
+    a name whose owner lives is refused; one left by a dead owner is taken over."""
+    with open(labs_dir() / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        found = state.owner()
+        if found is not None and found.alive():
+            raise UsageError(f"--name: a lab named {state.name!r} is up or coming up already"
+                             f" (owner PID {found.pid}; ipsec-lab down --name {state.name})")
+        remove(state)
+        state.dir.mkdir(mode=0o700)
+        state.claim()
 
 
 def lab_state(name: str) -> LabState:
@@ -188,8 +219,15 @@ def request(state: LabState, msg: dict[str, Any], timeout: float | None = None,
         raise LabError(f"lab {state.name!r}: its keeper is gone; run `ipsec-lab clean`")
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     conn.settimeout(timeout)
-    conn.connect(str(state.ctl))
-    _send(conn, **msg)
+    try:
+        conn.connect(str(state.ctl))
+        _send(conn, **msg)
+    except OSError as exc:
+        conn.close()
+        pid = getattr(state.owner(), "pid", "?")
+        raise LabError(f"lab {state.name!r}: its keeper (PID {pid}) lives but does not answer on"
+                       f" {state.ctl} ({exc.strerror or exc}); stop it with kill {pid}, then"
+                       " ipsec-lab clean") from None
     return conn, _lines(conn)
 
 

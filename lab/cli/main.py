@@ -33,8 +33,9 @@ from lab.flavors import parse_flavor, tree_missing
 from lab.kernel.choice import KernelChoice, choose, in_uml
 from lab.kernel.uml import UmlKernel, find_own_kernel
 from lab.matrix import DEFAULT_FLAVORS, PATHS
+from lab.native import risky as risky_native
 from lab.native import summary as native_summary
-from lab.run import TAG_VAR
+from lab.run import TAG_VAR, no_programs
 from lab.scenario import AUTHS, MODES, SIDES, Scenario, load_scenario, scenario_to_dict, seed_scenario
 from lab.state import NAME_RULE
 from lab.topology.table import NODE_SUFFIX, TOPOLOGIES
@@ -64,6 +65,9 @@ def _scenario_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_scenario(args: argparse.Namespace) -> Scenario:
+    options.check_not_empty({f"--{k.replace('_', '-')}": getattr(args, k) for k in
+                             ("scenario", "left", "right", "ike_proposal", "esp")})
+    options.check_rundir(getattr(args, "lab_rundir", None), "--rundir")
     s = load_scenario(args.scenario) if args.scenario else seed_scenario(
         ike_version=2, ike="aes128-sha1-modp2048")
     changes: dict[str, Any] = {}
@@ -142,7 +146,15 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    """Print the files each side would get. Runs no program (not a tree's daemon, not a
+    probe): where a driver would ask its daemon for a version, the answer is "unknown"."""
     s = build_scenario(args)
+    with no_programs("ipsec-lab render runs no program"):
+        _render(s)
+    return 0
+
+
+def _render(s: Scenario) -> None:
     for side in SIDES:
         flavor = parse_flavor(s.peer(side).flavor, f"--{side}")
         missing = tree_missing(flavor)
@@ -153,7 +165,6 @@ def cmd_render(args: argparse.Namespace) -> int:
             ctx = PeerContext(side, f"ipl-render-{side[0]}", home, flavor, _tag(), Path(cache))
             for rel, text in DAEMONS[flavor.impl](s, ctx).render().items():
                 print(f"==> {side} ({flavor.name}): {rel} <==\n{text}")
-    return 0
 
 
 # -- run, up -----------------------------------------------------------------------
@@ -206,6 +217,9 @@ def _print_settings(s: Scenario) -> None:
     for side in SIDES:
         for line in native_summary(s.peer(side).native, side):
             print(f"native: {line}")
+        for line in risky_native(s.peer(side).native, side):
+            print(f"warning: {line}: runs a command or opens a file as root in the guest, whose"
+                  " root file system is the host's (README: native settings)")
 
 
 def _kernel_for(s: Scenario, args: argparse.Namespace, travel: UmlKernel | None = None) -> KernelChoice:
@@ -272,15 +286,15 @@ def cmd_up(args: argparse.Namespace) -> int:
     if args.lab_time_travel == "on":
         raise UsageError("--time-travel=on: refused, a lab that stays up must keep real time (while"
                          " it waits for you its clock would race ahead by days); use ipsec-lab run")
-    if state.file.is_file() and state.alive():
-        raise UsageError(f"a lab named {args.name!r} is up already (ipsec-lab down --name {args.name})")
+    keeper.take(state)  # atomic, before anything is said: a second `up --name X` fails here
     if s.lifecycle != "none":  # said, not silently dropped
         print(f"ipsec-lab up: the lifecycle event {s.lifecycle!r} is not run: a lab that stays up"
               " gets its SAs and waits for you (ipsec-lab run runs the event)", flush=True)
-    choice = _kernel_for(s, args)
-    keeper.remove(state)
-    state.dir.mkdir(mode=0o700)
-    state.claim()
+    try:
+        choice = _kernel_for(s, args)
+    except BaseException:
+        keeper.remove(state)
+        raise
     read_end, write_end = os.pipe()
     if os.fork() == 0:  # the keeper: it owns the lab, and a tag of its own
         os.close(read_end)
@@ -299,10 +313,10 @@ def cmd_up(args: argparse.Namespace) -> int:
             if last is None or last[0] == "error":  # nothing came up: nothing to keep
                 gw.exit()
                 return 1
-            state.file.write_text(json.dumps({
+            state.write({
                 "name": args.name, "keeper": os.getpid(), "owner": str(owner.Owner.me()),
                 "tag": _tag(), "kernel": choice.describe(),
-                "scenario": scenario_to_dict(s), "created": time.strftime("%Y-%m-%d %H:%M:%S")}))
+                "scenario": scenario_to_dict(s), "created": time.strftime("%Y-%m-%d %H:%M:%S")})
             out.write(json.dumps(["ready"]) + "\n")
             out.close()
             keeper.serve(state, gw)
@@ -336,7 +350,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not labs:
         print("no labs are up")
     for state in labs:
-        info = state.read()
+        try:
+            info = state.read()
+        except LabError as exc:
+            print(f"{state.name}: BROKEN: {exc}")
+            continue
         s = info["scenario"]
         print(f"{state.name}: {_health(state)}, {s['left']['flavor']} -> {s['right']['flavor']} "
               f"IKEv{s['ike_version']} {s['mode']}, since {info['created']}, {info['kernel']}")
