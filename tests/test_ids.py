@@ -107,16 +107,20 @@ def test_auth_axis_ids_and_selection() -> None:
                    "ecdsa")
     m = CELL_ID.fullmatch(name)
     assert m and (m["p"], m["t"], m["f"], m["a"]) == ("aes256-sha256", None, None, "ecdsa")
-    default = MatrixSelection.from_options(None, None, None, None, "libreswan@sid->racoon")
+    default = MatrixSelection.from_options(None, None, None, None,
+                                           "libreswan@sid->strongswan@bookworm")
     certs = [c for c in default.cells() if c.auth != "psk"]
     assert sorted((c.auth, c.ike_version, c.mode, c.proposals) for c in certs) == [
         ("ecdsa", 2, "tunnel", "aes256-sha256"), ("rsa", 1, "tunnel", "aes256-sha256"),
         ("rsa", 2, "tunnel", "aes256-sha256")]
     assert certs[0].scenario().auth == certs[0].auth and certs[0].id.endswith(f"-{certs[0].auth}")
     chosen = MatrixSelection.from_options(None, "2", "transport", "aes128-sha1",
-                                          "libreswan@sid->racoon", auth="rsa,psk")
+                                          "libreswan@sid->strongswan@bookworm", auth="rsa,psk")
     assert [c.auth for c in chosen.cells()] == ["rsa", "psk", "rsa", "psk"][:len(chosen.cells())]
     assert {c.auth for c in chosen.cells()} == {"rsa", "psk"}
+    # racoon speaks IKEv1 only: no IKEv2 cell of a racoon pair is generated at all
+    racoon = MatrixSelection.from_options(None, None, None, None, "libreswan@sid->racoon@0.9.1")
+    assert racoon.cells() and {c.ike_version for c in racoon.cells()} == {1}
     with pytest.raises(UsageError, match="--lab-auth: 'dsa' is not allowed"):
         MatrixSelection.from_options(None, None, None, None, auth="dsa")
 

@@ -293,8 +293,11 @@ def test_losses_in_a_row_are_one_entry() -> None:
 def test_default_set_and_full_grid() -> None:
     selection = MatrixSelection()
     default = lifecycle_cells(selection, None)
-    assert len(default) == 2 * len(DEFAULT_LIFECYCLE_VARIANTS) + 2 * len(DEFAULT_RACOON_VARIANTS)
-    assert {c.ike_version for c in default if "racoon" in (c.initiator, c.responder)} == {1}
+    assert len(default) == 2 * len(DEFAULT_LIFECYCLE_VARIANTS) + 4 * len(DEFAULT_RACOON_VARIANTS)
+    with_racoon = [c for c in default if "racoon" in c.id]
+    assert {c.ike_version for c in with_racoon} == {1}
+    assert {f for c in with_racoon for f in (c.initiator, c.responder)} >= {"racoon@0.8.2",
+                                                                            "racoon@0.9.1"}
     assert default[0].id == "libreswan_bookworm-strongswan_sid-ikev2-rekey-child-command-initiator"
     grid = lifecycle_cells(MatrixSelection.from_options("libreswan@sid,strongswan@sid", "2", None,
                                                         None), "dpd,restart")
