@@ -33,6 +33,13 @@ def speaks(flavor: str, version: int) -> bool:
     return version in daemon_class(parse_flavor(flavor, "flavor").impl).ike_versions
 
 
+def crosses(flavor: str, family: str) -> bool:
+    """Whether the flavor's daemon can carry this family's inner addresses inside its
+    outer ones (4in6, 6in4); every daemon can carry a family in itself."""
+    return not FAMILIES[family].mixed or \
+        daemon_class(parse_flavor(flavor, "flavor").impl).no_mixed_families is None
+
+
 def flavor_id(flavor: str) -> str:
     """A flavor as a test-id word that pytest's -k accepts: ``libreswan@sid`` ->
     ``libreswan_sid``, ``racoon`` -> ``racoon_system``, ``strongswan@/opt/my-build`` ->
@@ -328,9 +335,9 @@ class MatrixSelection:
 
     @staticmethod
     def runnable(cells: list[MatrixCell]) -> list[MatrixCell]:
-        """Only the cells both daemons could run with some build (see `speaks`)."""
-        return [c for c in cells if speaks(c.initiator, c.ike_version)
-                and speaks(c.responder, c.ike_version)]
+        """Only the cells both daemons could run with some build (`speaks`, `crosses`)."""
+        return [c for c in cells if all(speaks(f, c.ike_version) and crosses(f, c.family)
+                                        for f in (c.initiator, c.responder))]
 
 
 # -- lifecycle cells (lab.lifecycle): what happens after the first SA ------------------------

@@ -17,7 +17,7 @@ import pytest
 
 from lab.algorithms import parse_proposal
 from lab.errors import LabError
-from lab.matrix import MatrixSelection, cell_id
+from lab.matrix import MatrixSelection, cell_id, speaks
 from lab.outcome import Outcome
 from lab.scenario import Peer, Scenario
 
@@ -83,6 +83,23 @@ EXPECTED_INSTEAD: dict[tuple[str, str, str, str], tuple[str, str]] = {
     ("ikev1-vs-ikev2", "ikev1-ikev2", "*", "strongswan@bookworm"): (
         "no-proposal-chosen", "charon (responder) finds no IKE config for an IKEv1 peer and"
         " answers NO_PROPOSAL_CHOSEN"),
+    # racoon (0.8.2 and 0.9.1) as responder, measured with every initiator: IKEv1 carries
+    # the encapsulation mode in the phase-2 proposal, and racoon finds none that matches
+    ("transport-vs-tunnel", "ikev1", "*", "racoon*"): (
+        "no-proposal-chosen", "racoon (responder) matches the mode as part of the phase-2"
+        " proposal and answers NO-PROPOSAL-CHOSEN"),
+    ("tunnel-vs-transport", "ikev1", "*", "racoon*"): (
+        "no-proposal-chosen", "racoon (responder) matches the mode as part of the phase-2"
+        " proposal and answers NO-PROPOSAL-CHOSEN"),
+    # racoon cannot decrypt Main Mode's fifth message with another key and drops it without
+    # a word at its log level; the initiator retransmits until the lab's deadline
+    ("wrong-psk", "ikev1", "*", "racoon*"): (
+        "timeout", "racoon (responder) drops the undecryptable ID/HASH message silently"),
+    # an IKEv1-only racoon refuses the IKEv2 header ("invalid flag 0x08", IKEv2's Initiator
+    # flag) and answers nothing
+    ("ikev2-vs-ikev1", "ikev2-ikev1", "*", "racoon*"): (
+        "version-mismatch", "racoon (responder) refuses IKEv2's header flag and answers"
+        " nothing"),
 }
 
 
@@ -131,7 +148,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     except LabError as exc:
         raise pytest.UsageError(str(exc)) from None
     pairs = selection.pairs or tuple((i, r) for i in selection.flavors for r in selection.flavors)
-    cells = [NegativeCell(i, r, case, v) for i, r in pairs for case in CASES for v in case.versions]
+    cells = [NegativeCell(i, r, case, v) for i, r in pairs for case in CASES for v in case.versions
+             if speaks(i, v[0]) and speaks(r, v[1])]
     metafunc.parametrize("negative", cells, ids=[c.id for c in cells])
 
 

@@ -107,6 +107,9 @@ class Daemon(ABC):
     revives: ClassVar[bool] = False
     #: a log line that means an IKE SA (IKEv1: ISAKMP SA) was established or rekeyed
     ike_sa_words: ClassVar[str | None] = None
+    #: why the daemon can never carry one address family inside the other (4in6, 6in4),
+    #: or None where it can
+    no_mixed_families: ClassVar[str | None] = None
 
     def __init__(self, scenario: Scenario, ctx: PeerContext) -> None:
         self.scenario = scenario

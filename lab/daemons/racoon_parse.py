@@ -196,9 +196,9 @@ def racoon_status(text: str, me: str) -> DaemonStatus:
 #: (the status does not give it: lab.negotiated compares such a name by family)
 STATUS_CIPHER: dict[str, str] = {"AES-CBC": "aes", "3DES-CBC": "3des", "DES-CBC": "des"}
 #: its phase-1 hash names and phase-2 authentication names -> neutral integrity
-STATUS_HASH: dict[str, str] = {"MD5": "md5", "SHA1": "sha1", "SHA256": "sha256",
+STATUS_HASH: dict[str, str] = {"MD5": "md5", "SHA": "sha1", "SHA256": "sha256",
                                "SHA384": "sha384", "SHA512": "sha512", "hmac-md5": "md5",
-                               "hmac-sha1": "sha1", "hmac-sha256": "sha256",
+                               "hmac-sha1": "sha1", "hmac-sha": "sha1", "hmac-sha256": "sha256",
                                "hmac-sha384": "sha384", "hmac-sha512": "sha512"}
 #: IKEv1 DH group numbers -> neutral group names
 STATUS_GROUP: dict[str, str] = {"1": "modp768", "2": "modp1024", "5": "modp1536",
