@@ -347,13 +347,18 @@ def test_racoon_deletes_the_isakmp_sa_as_racoonctl_documents(tmp_path: Path,
     log = ctx.dir / "racoon.log"
     log.write_text("")
     monkeypatch.setattr(racoon_mod, "DELETE_DEADLINE", 0.3)
+    with pytest.raises(DaemonError, match="logging its IPsec SAs established"):
+        racoon.delete()  # racoon does not count the phase 2 as up yet: it would tell nobody
+    assert deleted == [] and calls == []
+    est = "INFO: IPsec-SA established: ESP/Tunnel {}[500]->{}[500] spi={}(0x{:x})\n"
+    log.write_text(est.format(R, L, BACK.spi, BACK.spi) + est.format(L, R, OUT.spi, OUT.spi))
     with pytest.raises(DaemonError, match="hearing the kernel's SA delete"):
         racoon.delete()  # racoon never logs that it heard: the delete says so
     assert deleted == [OUT, BACK] and calls == []
     deleted.clear()
-    log.write_text("ERROR: pfkey DELETE received: ESP ...\n")  # as if racoon heard it at once
-    monkeypatch.setattr(racoon, "log_text", lambda: log.read_text() + (
-        "ERROR: pfkey DELETE received: again\n" if deleted else ""))
+    text = log.read_text()
+    monkeypatch.setattr(racoon, "log_text", lambda: text + (
+        "ERROR: pfkey DELETE received: ESP ...\n" if deleted else ""))
     racoon.delete()
     assert deleted == [OUT, BACK]
     assert calls == [["/usr/sbin/racoonctl", "-s", str(ctx.home / "racoon.sock"), "delete-sa",
@@ -369,11 +374,17 @@ def test_racoon_names_only_its_inbound_sa_kept_after_the_peers_delete(tmp_path: 
     ctx = PeerContext("left", "ipl-test-left", tmp_path, Flavor("racoon"), "ipl-unit", tmp_path)
     racoon = Racoon(scenario, ctx)
     inbound, outbound = BACK, OUT  # left is L: BACK goes R -> L
-    (tmp_path / "racoon.log").write_text("INFO: IPsec-SA established: ESP/Tunnel ...\n")
+    est = ("2026-12-05 16:37:22: INFO: IPsec-SA established: ESP/Tunnel {}[500]->{}[500]"
+           " spi={}(0x{:x})\n")
+    log = (est.format(R, L, BACK.spi, BACK.spi) + est.format(L, R, OUT.spi, OUT.spi)
+           + est.format(R, L, 5, 5) + est.format(L, R, 6, 6))
+    (tmp_path / "racoon.log").write_text(log)
     assert racoon.known_leftover(inbound) is None  # the peer's Delete was not acted on
-    (tmp_path / "racoon.log").write_text("INFO: purged IPsec-SA proto_id=ESP spi=3289846479.\n")
-    assert "keeps its inbound SA" in (racoon.known_leftover(inbound) or "")
+    (tmp_path / "racoon.log").write_text(
+        log + f"2026-12-05 16:37:23: INFO: purged IPsec-SA proto_id=ESP spi={OUT.spi}.\n")
+    assert "keeps this inbound one" in (racoon.known_leftover(inbound) or "")
     assert racoon.known_leftover(outbound) is None
+    assert racoon.known_leftover(replace(BACK, spi=5)) is None  # another phase 2's: not purged
     policy = Policy("out", L, 128, R, 128, 0, True, "allow")
     assert racoon.known_leftover(policy) is None
     items, notes = left_behind([inbound, outbound], [], set(), racoon.known_leftover)

@@ -469,3 +469,17 @@ def test_sha256_96_is_racoons_hmac_sha256(tmp_path: Path) -> None:
     s = howto_scenario(esp=parse_proposal("aes256-sha256_96", "esp", needs_dh=False))
     text = daemon(tmp_path, s).render()["racoon.conf"]
     assert "authentication_algorithm hmac_sha256;" in statements(text)
+
+
+def test_phase2_pairs_and_purges_from_a_recorded_0_8_2_log() -> None:
+    """racoon 0.8.2 prints a phase 2's own direction on both SA lines, the inbound SA first;
+    after pluto's Delete it purged only the outbound SA of the first phase 2."""
+    from lab.daemons.racoon_parse import partners, phase2s, purged_spis, racoon_status
+    text = fixture("racoon-0.8.2-initiator-rekeyed-by-pluto.log")
+    pairs = [(i.spi, o.spi) for i, o in phase2s(text, LEFT)]
+    assert pairs == [(0x4EF5485, 0xD96B6F02), (0xED44A91, 0xD1DDFA4E), (0xA4F4EE4, 0xF425CE7B),
+                     (0x4C3A8AD, 0x13F9474B)]
+    assert partners(text, LEFT)[0x4EF5485] == 0xD96B6F02
+    assert purged_spis(text) == {0xD96B6F02}
+    child = racoon_status(text, LEFT).children[-1]
+    assert (child.spi_in, child.spi_out, child.mode) == (0x4C3A8AD, 0x13F9474B, "transport")

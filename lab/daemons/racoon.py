@@ -25,7 +25,15 @@ from lab.certs import openssl_subject_hash
 from lab.daemons import racoon_admin
 from lab.daemons.base import Daemon, PeerContext
 from lab.daemons.encode import check_path, header, psk_hex
-from lab.daemons.racoon_parse import IpsecSA, IsakmpSA, parse_racoon_log, racoon_json_status, racoon_status
+from lab.daemons.racoon_parse import (
+    IpsecSA,
+    IsakmpSA,
+    parse_racoon_log,
+    partners,
+    purged_spis,
+    racoon_json_status,
+    racoon_status,
+)
 from lab.errors import DaemonError
 from lab.flavors import RACOON_RELEASES, Flavor
 from lab.identity import Identity
@@ -88,8 +96,6 @@ ND_GRACE = 5.0
 PFKEY_DELETE_WORDS = "pfkey DELETE received"
 #: releases whose admin socket answers `status` (racoonctl status -v -f json)
 STATUS_RELEASES = ("0.9",)
-#: racoon's log line when it removed an SA on the peer's Delete for a phase 2
-PURGED_WORDS = "purged IPsec-SA proto_id="
 #: seconds racoon may take to hear of an SA deleted in the kernel
 DELETE_DEADLINE = 3.0
 #: a port nothing listens on, for the datagram whose ACQUIRE starts the negotiation
@@ -253,6 +259,24 @@ class Racoon(Daemon):
             return (f"{flavor.name}: the running kernel has no PF_KEY ({PFKEY_PROC} is missing;"
                     " racoon and setkey need CONFIG_NET_KEY / the af_key module)")
         return cls.lifecycle_unsupported(scenario, side, flavor)
+
+    @classmethod
+    def lifecycle_unsupported(cls, scenario: Scenario, side: str, flavor: Flavor) -> str | None:
+        """As the base says; and racoon as the responder cannot rekey first by a shorter
+        lifetime of its own: with its default proposal_check (strict) it refuses an
+        initiator's proposal with a longer lifetime ("long lifetime proposed"), and answers
+        NO-PROPOSAL-CHOSEN (measured with Libreswan 5.2 and strongSwan 5.9.8)."""
+        reason = super().lifecycle_unsupported(scenario, side, flavor)
+        if reason or scenario.rekey_by != "lifetime" or side != scenario.responder \
+                or scenario.actor_side != side:
+            return reason
+        life = (scenario.child_lifetime_of if scenario.lifecycle == "rekey-child"
+                else scenario.ike_lifetime_of)
+        if life(side) < life(scenario.initiator):
+            return (f"{flavor.name}: as the responder racoon refuses a proposal whose lifetime"
+                    f" is longer than its own ({life(scenario.initiator)} s > {life(side)} s:"
+                    " proposal_check strict, its default)")
+        return None
 
     @classmethod
     def version(cls, flavor: Flavor, tag: str) -> str:
@@ -564,15 +588,17 @@ class Racoon(Daemon):
     def known_leftover(self, item: SA | Policy) -> str | None:
         """racoon keeps its inbound IPsec SA when the peer deletes a phase 2: on the peer's
         Delete it removes only the SA whose SPI the Delete names, the outbound one
-        (purge_ipsec_spi in isakmp_inf.c: "don't delete inbound SAs at the moment"). The
-        kept SA is named, not failed, only while racoon's log shows that it did act on the
-        peer's Delete (a "purged IPsec-SA" line); it expires with its lifetime."""
+        (purge_ipsec_spi in isakmp_inf.c: "don't delete inbound SAs at the moment"). An
+        inbound SA is named, not failed, only where racoon's log shows that it purged the
+        outbound SA of the same phase 2; it expires with its lifetime."""
         if not isinstance(item, SA) or item.dst != self.peer.address:
             return None
-        if PURGED_WORDS not in self.log_text():
+        log = self.log_text()
+        partner = partners(log, self.peer.address).get(item.spi)
+        if partner is None or partner not in purged_spis(log):
             return None
-        return ("racoon removes only the outbound SA that the peer's Delete names and keeps"
-                " its inbound SA until it expires (ipsec-tools purge_ipsec_spi)")
+        return (f"racoon removed only the outbound SA 0x{partner:08x} that the peer's Delete"
+                " named and keeps this inbound one until it expires (purge_ipsec_spi)")
 
     def status_commands(self) -> list[list[str]]:
         return [["setkey", "-D"], ["setkey", "-DP"]]

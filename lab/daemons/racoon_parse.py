@@ -126,6 +126,43 @@ def parse_racoon_log(text: str) -> list[RacoonEvent]:
     return events
 
 
+_PURGED = re.compile(r"purged IPsec-SA proto_id=(?P<proto>\w+) spi=(?P<spi>\d+)")
+
+
+def purged_spis(text: str) -> set[int]:
+    """The SPIs of the SAs racoon removed on a peer's Delete ("purged IPsec-SA")."""
+    return {int(m["spi"]) for m in _PURGED.finditer(text)}
+
+
+def phase2s(text: str, me: str) -> list[tuple[IpsecSA, IpsecSA]]:
+    """Each established phase 2 as (inbound SA, outbound SA). racoon logs a phase 2's two
+    SAs one after the other. ipsec-tools 0.8 and 0.9 print the phase 2's own direction on
+    both lines, the inbound SA first (its kernel UPDATE is answered before the ADD of the
+    outbound one); older releases print each SA's direction."""
+    sas = [e for e in parse_racoon_log(text) if isinstance(e, IpsecSA)]
+    found: list[tuple[IpsecSA, IpsecSA]] = []
+    i = 0
+    while i + 1 < len(sas):
+        a, b = sas[i], sas[i + 1]
+        if {a.src, a.dst} != {b.src, b.dst} or a.proto != b.proto or a.spi == b.spi:
+            i += 1
+            continue
+        if (a.src, a.dst) == (b.src, b.dst) or a.dst == me:
+            found.append((a, b))
+        else:
+            found.append((b, a))
+        i += 2
+    return found
+
+
+def partners(text: str, me: str) -> dict[int, int]:
+    """Each SPI of an established phase 2 -> the SPI of its other direction."""
+    pairs: dict[int, int] = {}
+    for inbound, outbound in phase2s(text, me):
+        pairs[inbound.spi], pairs[outbound.spi] = outbound.spi, inbound.spi
+    return pairs
+
+
 def _record(host: re.Match[str], body: list[str]) -> SA | None:
     """One SA from its address line and its indented lines (None if it has no SA line)."""
     sa_line = next((m for ln in body if (m := _SA_LINE.match(ln))), None)
@@ -180,13 +217,9 @@ def racoon_status(text: str, me: str) -> DaemonStatus:
     Without debug output racoon names no algorithm and no identity (``unreported``)."""
     events = parse_racoon_log(text)
     ike = IkeStatus(version=1) if any(isinstance(e, IsakmpSA) for e in events) else None
-    out = [e for e in events if isinstance(e, IpsecSA) and e.proto == "esp" and e.src == me]
-    into = [e for e in events if isinstance(e, IpsecSA) and e.proto == "esp" and e.dst == me]
-    children = []
-    if out or into:
-        mode = (out or into)[-1].mode
-        children.append(ChildStatus(spi_in=into[-1].spi if into else None,
-                                    spi_out=out[-1].spi if out else None, mode=mode))
+    esp = [(i, o) for i, o in phase2s(text, me) if i.proto == "esp"]
+    children = [ChildStatus(spi_in=esp[-1][0].spi, spi_out=esp[-1][1].spi,
+                            mode=esp[-1][1].mode)] if esp else []
     return DaemonStatus(source="racoon.log", ike=ike, children=children,
                         unreported=RACOON_UNREPORTED)
 

@@ -95,11 +95,24 @@ class LifecycleRun:
         #: [start, end) pairs of guest-monotonic time in which no echo may be lost
         self.windows: list[list[float]] = []
         self.pair = (self.s.left.address, self.s.right.address)
+        #: SPIs a daemon named as its known leftover (noted once each)
+        self.kept: set[int] = set()
 
     # -- helpers ----------------------------------------------------------------
     def esp(self, side: str) -> list[xfrm.SA]:
-        """The ESP SAs between the peers that ``side``'s kernel holds now."""
-        return peer_esp(xfrm.dump(self.cell.topology.netns(side)), self.pair)
+        """The ESP SAs between the peers that ``side``'s kernel holds now, less those its
+        daemon names as a known leftover (racoon's inbound SA after the peer deleted that
+        phase 2), which are notes."""
+        daemon = self.cell.daemons[side]
+        held = []
+        for sa in peer_esp(xfrm.dump(self.cell.topology.netns(side)), self.pair):
+            why = daemon.known_leftover(sa)
+            if why is None:
+                held.append(sa)
+            elif sa.spi not in self.kept:
+                self.kept.add(sa.spi)
+                self.v.notes.append(f"{side}'s kernel keeps 0x{sa.spi:08x} (known: {why})")
+        return held
 
     def spis(self) -> dict[str, set[int]]:
         return {side: {sa.spi for sa in self.esp(side)} for side in SIDES}
