@@ -153,3 +153,40 @@ def test_check_lists_the_problems_then_each_direction() -> None:
     with pytest.raises(VerdictError) as exc:
         v.check()
     assert str(exc.value).splitlines() == [*v.problems, "per direction:", *v.summary()]
+
+
+def test_net_to_net_counts_the_hosts_echoes_in_clear_text() -> None:
+    from dataclasses import replace
+
+    s = seed_scenario(mode="tunnel")
+    s = s.with_(topology="net-to-net", left=replace(s.left, subnet="2001:db8:a::/64"),
+                right=replace(s.right, subnet="2001:db8:b::/64"))
+    a, b = "2001:db8:a::2", "2001:db8:b::2"
+    frames = [*good_frames(), echo(a, b), echo(b, a, 129), echo(a, b, 135), echo(a, "2001:db8:c::2")]
+    v = judge(s, parse_all(frames), SAS, ping())
+    assert (v.esp_packets, v.echo_packets) == (6, 2)
+    assert v.problems == [f"(a) 3 packet(s) between the peers or the hosts behind them in clear"
+                          f" text, first: {parse_all([echo(a, b)])[0].line()}"]
+    assert judge(s, parse_all(good_frames()), SAS, ping()).problems == []
+
+
+def test_only_the_peers_sas_count_for_a_direction() -> None:
+    """An SA from the left peer to another address is no SA of the direction left -> right."""
+    other = SA(L, "2001:db8:9::9", 0x77, "esp", "transport", 1)
+    sas = {side: [*held, other] for side, held in SAS.items()}
+    assert verdict_of(good_frames(), sas=sas).problems == []
+
+
+def test_a_lossy_cell_keeps_its_other_problems() -> None:
+    from lab.matrix import MatrixCell
+
+    s = MatrixCell("libreswan@sid", "strongswan@sid", 2, "tunnel", "aes128-sha1", "routed",
+                   "ipv6", "psk", "loss20").scenario()
+    a, b = s.left.address, s.right.address
+    sas = {side: [SA(a, b, OUT, "esp", "tunnel", 1), SA(b, a, BACK, "esp", "tunnel", 1)]
+           for side in ("left", "right")}
+    frames = [echo(a, b)] + [esp(a, b, OUT, i) for i in (1, 2, 3)] + \
+        [esp(b, a, BACK, i) for i in (1, 2, 3)]
+    problems = judge(s, parse_all(frames), sas, ping()).problems
+    assert problems == [f"(a) 1 packet(s) between the peers in clear text, first:"
+                        f" {parse_all([echo(a, b)])[0].line()}"]
