@@ -190,3 +190,25 @@ def test_a_lossy_cell_keeps_its_other_problems() -> None:
     problems = judge(s, parse_all(frames), sas, ping()).problems
     assert problems == [f"(a) 1 packet(s) between the peers in clear text, first:"
                         f" {parse_all([echo(a, b)])[0].line()}"]
+
+
+def test_findings_are_added_and_listed_with_the_negotiated_parameters() -> None:
+    from types import SimpleNamespace
+
+    from lab.negotiated import Problem
+
+    v = verdict_of(good_frames())
+    v.add([Problem("esp", "esp: wrong cipher")])
+    assert (v.problems, [p.kind for p in v.findings]) == (["esp: wrong cipher"], ["esp"])
+    v.negotiated = SimpleNamespace(lines=["left: aes128"])  # type: ignore[assignment]
+    with pytest.raises(VerdictError) as exc:
+        v.check()
+    assert str(exc.value).splitlines() == ["esp: wrong cipher", "per direction:", *v.summary(),
+                                           "negotiated:", "left: aes128"]
+
+
+def test_eight_sequence_numbers_are_shown_whole() -> None:
+    frames = [f for f in good_frames(9) if f != esp(R, L, BACK, 5)]
+    assert verdict_of(frames, p=PingResult(1, list(range(1, 10)), [1, 2, 3, 4, 6, 7, 8, 9])
+                      ).problems[0] == (f"(c) {R} -> {L} spi 0xa51e1f22: sequence numbers"
+                                        " [1, 2, 3, 4, 6, 7, 8, 9], expected 1, 2, 3, ...")
