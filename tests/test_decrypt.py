@@ -201,3 +201,24 @@ def test_a_stream_sample_that_is_not_the_stream_fails(case: str, words: str) -> 
     sas = SAS[:1] if case == "key" else SAS
     result = decrypt_sample(packets, sas, 6, 7, (L, R), sent, per_spi=2)
     assert any(words in p for p in result.problems), result.problems
+
+
+def test_a_flipped_icv_byte_fails() -> None:
+    """Only the ICV changes: the ciphertext still decrypts to the right echo."""
+    frames = [bytes(f) for f in (encrypted(SAS[0], L, R, ICMPv6EchoRequest(id=7, seq=1), 1),
+                                 encrypted(SAS[1], R, L, ICMPv6EchoReply(id=7, seq=1), 1))]
+    frames[0] = frames[0][:-1] + bytes([frames[0][-1] ^ 1])
+    result = decrypt([parse(float(i), f) for i, f in enumerate(frames)], SAS,
+                     PingResult(7, [1], [1]))
+    assert len(result.problems) == 2
+    assert result.problems[0].startswith("spi 0x00001001 seq 1: ")
+    assert result.problems[1] == "decrypted echo requests [], sent [1] (id 0x0007)"
+
+
+def test_decrypted_replies_must_be_the_ones_answered() -> None:
+    frames = [encrypted(SAS[0], L, R, ICMPv6EchoRequest(id=7, seq=s), s) for s in (1, 2)]
+    frames += [encrypted(SAS[1], R, L, ICMPv6EchoReply(id=7, seq=s), i)
+               for i, s in ((1, 1), (2, 5))]
+    result = decrypt([parse(float(i), f) for i, f in enumerate(frames)], SAS,
+                     PingResult(7, [1, 2], [1, 2]))
+    assert result.problems == ["decrypted echo replies [1, 5], answered [1, 2]"]

@@ -365,3 +365,12 @@ def test_an_acquire_placeholder_is_not_a_held_sa() -> None:
            SA(A, B, 0, "esp", "transport", 1),
            SA(A, "2001:db8::9", 0x99, "esp", "transport", 1)]
     assert [sa.spi for sa in peer_esp(sas, (A, B))] == [0xA54ED62C, 0x6D83AEA2]
+
+
+def test_sequence_numbers_that_rise_with_a_gap_fail() -> None:
+    packets, stream = rekeyed_wire()
+    packets = [esp(p.ts, p.src, p.dst, p.spi, p.seq + 1) if p.spi == 1 and (p.seq or 0) >= 6
+               else p for p in packets]  # type: ignore[arg-type]
+    _, problems = judge_wire(packets, (A, B), lives(), stream, [(0.0, 5.0)], origin=0.0)
+    assert problems == [f"(c) {A} -> {B} spi 0x00000001: sequence number 7 where 6 was due"
+                        " (seq [1, 2, 3]...), expected 1, 2, 3, ..."]

@@ -461,3 +461,13 @@ def test_lists_are_checked_against_the_rules_choice() -> None:
     wrong = ok.with_(right=Peer(R, "strongswan", esp=lists("aes256-sha256", "aes128-sha1")))
     texts = [p.text for p in check(wrong, held(OUT, BACK), statuses(), SIDES).problems]
     assert texts and all(t.startswith("esp: ") and "configured aes256-sha256" in t for t in texts)
+
+
+def test_the_cipher_key_length_is_part_of_the_cipher() -> None:
+    """aes128 configured, cbc(aes) with a 256-bit key in the kernel: another cipher."""
+    long = [replace(sa, enc=("cbc(aes)", KEY * 2)) for sa in (OUT, BACK)]
+    problems = check(SCENARIO, {"left": long, "right": long}, statuses(), SIDES).problems
+    assert [p.text for p in problems if p.kind == "esp"] == [
+        f"esp: {side} configured aes128-sha1 (cbc(aes) 128-bit key, hmac(sha1) 96-bit ICV);"
+        " spis 0xc41712cf, 0xbc046e28 in its kernel are aes256-sha1 (cbc(aes) 256-bit key,"
+        " hmac(sha1) 96-bit ICV)" for side in SIDES.values()]

@@ -10,7 +10,17 @@ import pytest
 from lab.daemons.libreswan import Libreswan
 from lab.daemons.racoon import Racoon
 from lab.daemons.strongswan import StrongSwan
-from lab.outcome import FAILURES, Listener, Outcome, Words, established, label, match, mode_mismatch
+from lab.outcome import (
+    FAILURES,
+    Listener,
+    Outcome,
+    Words,
+    established,
+    label,
+    match,
+    mode_mismatch,
+    most_specific,
+)
 from lab.scenario import Peer, Scenario
 from lab.xfrm import SA
 
@@ -128,3 +138,83 @@ def test_pluto_ignoring_an_unauthenticated_notify_is_not_final_at_once() -> None
                  '"lab" #1: ignoring informational payload INVALID_HASH_INFORMATION, msgid=0'):
         words = match(line, Libreswan.outcome_words)
         assert words is not None and words.grace > 0, line
+
+
+# -- each driver's words alone: every entry of its table, one line each ----------------------
+# (from tests/fixtures/outcomes where a cell recorded one; the others in the daemon's wording)
+WORDS = {
+    "libreswan": [
+        ('"lab" #1: ignoring IKE_SA_INIT response containing NO_PROPOSAL_CHOSEN notification'
+         " (Message ID 0; message payloads N, missing SA,KE,Ni)", "no-proposal-chosen"),
+        ('"lab" #1: ignoring informational payload INVALID_HASH_INFORMATION, msgid=0',
+         "authentication-failed"),
+        ('"lab" #2: local policy requires Transport Mode but peer requires required Tunnel Mode',
+         "mode-mismatch"),
+        ("packet from [2001:db8:1:1::1]:500: ignoring IKEv1 packet as global policy is set to"
+         " silently drop all IKEv1 packets", "version-mismatch"),
+        ('"lab" #1: IKE SA authentication request rejected by peer: AUTHENTICATION_FAILED',
+         "authentication-failed"),
+        ('"lab" #1: STATE_MAIN_I3: INVALID_HASH_INFORMATION', "authentication-failed"),
+        ('"lab" #1: sending notification PAYLOAD_MALFORMED to 2001:db8:2:2::2:500',
+         "authentication-failed"),
+        ("packet from [2001:db8:1:1::1]:500: responding to IKE_SA_INIT request with Message ID 0"
+         " with unencrypted notification NO_PROPOSAL_CHOSEN, no suitable connection found with"
+         " IKEv2 policy", "no-proposal-chosen"),
+        ('"lab" #2: CREATE_CHILD_SA failed with error notification TS_UNACCEPTABLE',
+         "ts-unacceptable"),
+        ('"lab" #1: ignoring informational payload INVALID_ID_INFORMATION, msgid=00000000,'
+         " length=16", "ts-unacceptable"),
+        ('"lab" #1: we require IKEv2 peer to have ID', "version-mismatch"),
+        ('"lab" #1: could not find a suitable connection for this IKE_AUTH', "no-proposal-chosen"),
+    ],
+    "strongswan": [
+        ("11[IKE] <lab|1> tried 1 shared key for '2001:db8:2:2::2' - '2001:db8:1:1::1', but MAC"
+         " mismatched", "authentication-failed"),
+        ("13[ENC] <lab|1> could not decrypt payloads", "authentication-failed"),
+        ("06[IKE] <lab|1> no matching proposal found, sending NO_PROPOSAL_CHOSEN",
+         "no-proposal-chosen"),
+        ("16[IKE] <lab|1> no matching CHILD_SA config found for 2001:db8:1:1::1/128 ==="
+         " 2001:db8:2:2::2/128", "ts-unacceptable"),
+        ("10[IKE] <lab|1> received INVALID_ID_INFORMATION error notify", "ts-unacceptable"),
+        ("03[NET] received unsupported IKE version 1.0 from 2001:db8:1:1::1, sending"
+         " INVALID_MAJOR_VERSION", "version-mismatch"),
+        ("05[CFG] <1> no IKE config found for 2001:db8:2:2::2...2001:db8:1:1::1",
+         "no-proposal-chosen"),
+        ("16[IKE] <lab|1> failed to establish CHILD_SA, keeping IKE_SA", "timeout"),
+    ],
+    "racoon": [
+        ("2026-11-27 10:12:28: ERROR: couldn't find the pskey for 2001:db8:2:2::2.",
+         "authentication-failed"),
+        ("2026-11-27 10:12:28: ERROR: ignore information due to hash mismatch",
+         "authentication-failed"),
+        ("2026-11-27 10:12:28: ERROR: no suitable proposal found.", "no-proposal-chosen"),
+        ("2026-11-27 10:12:28: ERROR: failed to get sainfo.", "ts-unacceptable"),
+        ("2026-11-27 10:12:28: ERROR: no configuration found for 2001:db8:2:2::2.",
+         "no-proposal-chosen"),
+        ("2026-11-27 10:12:28: ERROR: unknown notify messsage, no phase2 handle found.",
+         "no-proposal-chosen"),
+        ("2026-11-27 10:12:28: ERROR: phase2 negotiation failed due to time up waiting for"
+         " phase1.", "timeout"),
+        ("2026-11-27 10:12:28: ERROR: failed to pre-process ph2 packet (side: 1, status: 1).",
+         "timeout"),
+    ],
+}
+
+
+@pytest.mark.parametrize("daemon", sorted(WORDS))
+def test_each_drivers_own_words_give_their_class(daemon: str) -> None:
+    """One line per entry of the daemon's table, classified by that table alone: a word
+    mapped to the wrong class fails here, whatever the other daemon would have said."""
+    table = TABLES[daemon]
+    found = [match(line, table) for line, _ in WORDS[daemon]]
+    assert found == list(table), "one line per entry, in the table's order"
+    assert [w.cls for w in found if w] == [cls for _, cls in WORDS[daemon]]
+
+
+def test_most_specific_outcome_wins() -> None:
+    npc, auth = Outcome("no-proposal-chosen", "a"), Outcome("authentication-failed", "b")
+    crashed, timeout = Outcome("crashed", "c"), Outcome("timeout", "d")
+    assert most_specific([npc, None, auth]) is auth
+    assert most_specific([timeout, auth, npc]) is auth
+    assert most_specific([npc, crashed, timeout]) is crashed
+    assert most_specific([None, None]) is None

@@ -414,3 +414,120 @@ def test_paths_go_to_each_named_topology_with_a_router() -> None:
     assert ids("host-to-host") == {"routed"}  # no router named: the routed one
     assert ids("net-to-net-routed,routed,net-to-net") == {"net-to-net-routed", "routed"}
 
+
+
+# -- (f) and the lossy counts, each check alone with its exact words ---------------------------
+def test_the_dropping_side_is_the_one_that_must_send_again() -> None:
+    from dataclasses import replace
+
+    from lab.wire import pathcheck
+
+    s = cell("drop1")
+    s = s.with_(path=replace(s.path, drop_from="responder"))
+    initiator_only = {"left": retransmit.IkeCount(2, 1), "right": retransmit.IkeCount(2, 0)}
+    assert pathcheck.check(s, [], initiator_only, _ping([])) == [
+        "(f) the path dropped the first 1 IKE packet(s) of right, which sent only 0 again"]
+    responder = {"left": retransmit.IkeCount(2, 0), "right": retransmit.IkeCount(2, 1)}
+    assert pathcheck.check(s, [], responder, _ping([])) == []
+    assert pathcheck.check(cell("drop1"), [], {}, _ping([])) == [
+        "(f) the path dropped the first 1 IKE packet(s) of left, which sent only 0 again"]
+
+
+def test_behind_a_nat_every_esp_packet_must_be_in_udp_on_4500() -> None:
+    from lab.wire import pathcheck
+
+    s = cell("nat")
+    a, b = s.left.address, s.right.address
+    plain = Packet(0.0, a, b, 50, spi=1, seq=1)
+    in_udp = Packet(0.0, b, a, 17, spi=2, seq=1, sport=4500, dport=4500)
+    assert pathcheck.check(s, [in_udp, plain], {}, _ping([])) == [
+        "(f) behind the NAT, 1 of 2 ESP packets were not in UDP"]
+    assert pathcheck.check(s, [], {}, _ping([])) == [
+        "(f) behind the NAT, 0 of 0 ESP packets were not in UDP"]
+    other_port = Packet(0.0, a, b, 17, spi=1, seq=1, sport=4501, dport=4501)
+    assert pathcheck.check(s, [other_port, in_udp], {}, _ping([])) == [
+        "(f) behind the NAT, ESP in UDP not on port 4500"]
+    one_end = Packet(0.0, a, b, 17, spi=1, seq=1, sport=34500, dport=4500)
+    assert pathcheck.check(s, [one_end], {}, _ping([])) == []
+
+
+def test_forced_encapsulation_puts_esp_in_udp_without_a_nat() -> None:
+    from lab.wire import pathcheck
+
+    s = cell("loss20").with_(encapsulation="force")
+    a, b = s.left.address, s.right.address
+    assert pathcheck.check(s, [Packet(0.0, a, b, 50, spi=1, seq=1)], {}, _ping([])) == [
+        "(f) with encapsulation forced, 1 of 1 ESP packets were not in UDP"]
+    in_udp = Packet(0.0, a, b, 17, spi=1, seq=1, sport=4500, dport=4500)
+    assert pathcheck.check(s, [in_udp], {}, _ping([])) == []
+    assert pathcheck.check(cell("loss20"), [in_udp], {}, _ping([])) == [
+        f"(f) without NAT or forced encapsulation, 1 ESP packets in UDP, first: {in_udp.line()}"]
+
+
+def test_a_delay_is_judged_against_its_low_end() -> None:
+    from dataclasses import replace
+
+    from lab.wire import pathcheck
+
+    s = cell("delay100")
+    s = s.with_(path=replace(s.path, delay=100, jitter=20))  # at least 80 ms
+    assert pathcheck.check(s, [], {}, _ping([0.002, 0.08])) == []
+    assert pathcheck.check(s, [], {}, _ping([0.0799])) == [
+        "(f) a path of 100 +- 20 ms delayed no echo that long: longest round trip 79.9 ms"]
+    assert pathcheck.check(s, [], {}, _ping([0.09])) == []
+    assert pathcheck.check(s, [], {}, _ping([])) == []
+    exact = s.with_(path=replace(s.path, delay=100, jitter=0))
+    assert pathcheck.check(exact, [], {}, _ping([0.09995])) != []
+
+
+def test_ike_in_ip_fragments_fails_only_with_fragmentation_on() -> None:
+    from dataclasses import replace
+
+    from lab.wire import pathcheck
+
+    s = cell("mtu1280fragdrop")
+    s = s.with_(fragmentation="on", path=replace(s.path, drop_fragments=False))
+    a, b = s.left.address, s.right.address
+    piece = Packet(0.0, a, b, 17, sport=500, dport=500, frag=(7, 0))
+    whole = Packet(0.0, a, b, 17, sport=500, dport=500)
+    esp_piece = Packet(0.0, a, b, 50, spi=1, seq=1, frag=(8, 0))
+    assert piece.kind == "ike" and esp_piece.kind == "esp"
+    assert pathcheck.check(s, [piece, whole, esp_piece], {}, _ping([])) == [
+        "(f) IKE fragmentation on, but 1 IKE packet(s) left in IP fragments"]
+    assert pathcheck.check(s, [whole, esp_piece], {}, _ping([])) == []
+    assert pathcheck.check(s.with_(fragmentation="off"), [piece], {}, _ping([])) == []
+    no_mtu = s.with_(path=replace(s.path, mtu=0))
+    assert pathcheck.check(no_mtu, [piece], {}, _ping([])) == []
+
+
+def test_a_lossy_responder_sent_at_most_the_requests() -> None:
+    from lab.wire.traffic import PingResult
+    from lab.wire.verdict import _lossy_counts
+
+    s = cell("loss20")
+    a, b = s.left.address, s.right.address
+    ping = PingResult(1, [1, 2, 3, 4], [1, 2, 4], [0.01] * 3, src=a, dst=b)
+    assert _lossy_counts(s, {a: 4, b: 5}, ping) == [
+        "(d) the responder sent 5 ESP packets, expected 3..4 (replies received ... requests sent)"]
+    assert _lossy_counts(s, {a: 5, b: 4}, ping) == [
+        "(d) the initiator sent 5 ESP packets, expected 4 (the echo requests sent)"]
+    assert _lossy_counts(s.with_(initiator="right"), {a: 3, b: 4}, ping) == []
+
+
+def test_a_lossy_cell_is_judged_by_the_lossy_counts() -> None:
+    from lab.wire.traffic import PingResult
+    from lab.wire.verdict import judge
+    from lab.xfrm import SA
+
+    s = cell("loss20")
+    a, b = s.left.address, s.right.address
+    sas = {side: [SA(a, b, 1, "esp", "tunnel", 1), SA(b, a, 2, "esp", "tunnel", 1)]
+           for side in ("left", "right")}
+    packets = [Packet(0.0, a, b, 50, spi=1, seq=i) for i in (1, 2, 3, 4)] + \
+        [Packet(0.0, b, a, 50, spi=2, seq=i) for i in (1, 2)]
+    ping = PingResult(1, [1, 2, 3, 4], [1, 2, 4], [0.01] * 3, src=a, dst=b)
+    v = judge(s, packets, sas, ping)
+    assert (v.problems, v.esp_packets, v.echo_packets) == ([
+        "(d) the responder sent 2 ESP packets, expected 3..4 (replies received ... requests sent)"],
+        6, 0)
+    assert [d.seen for d in v.directions] == [{1: [1, 2, 3, 4]}, {2: [1, 2]}]

@@ -99,3 +99,116 @@ def test_pcap_round_trip(tmp_path: Path) -> None:
     write_pcap(tmp_path / "c.pcap", frames)
     assert read_pcap(tmp_path / "c.pcap") == frames
     assert parse_all(frames)[4].line() == f"{L} > {R}: ESP(spi=0xa98b7710,seq=0x1)"
+
+
+# -- each check alone, with its exact words -------------------------------------------------
+def test_one_esp_packet_too_many_or_too_few_fails() -> None:
+    assert verdict_of([*good_frames(), esp(L, R, OUT, 4)]).problems == [
+        "(d) 7 ESP packets on the wire, expected 6 (3 echo requests + 3 replies)"]
+    assert verdict_of(good_frames()[:-1]).problems == [
+        "(d) 5 ESP packets on the wire, expected 6 (3 echo requests + 3 replies)"]
+
+
+def test_a_kernel_holding_an_extra_spi_for_a_direction_fails() -> None:
+    """The intersection of the kernels' SPIs is what the wire carries; a kernel with one more
+    for that direction is a disagreement of its own."""
+    sas = {"left": SAS["left"], "right": [*SAS["right"], SA(L, R, 0x1, "esp", "transport", 1)]}
+    assert verdict_of(good_frames(), sas=sas).problems == [
+        f"(b) {L} -> {R}: the kernels disagree or hold no ESP SA:"
+        " {'left': '{0xa98b7710}', 'right': '{0x00000001, 0xa98b7710}'}"]
+
+
+def test_kernels_holding_no_sa_for_a_direction_fail() -> None:
+    sas = {side: [SAS[side][1]] for side in ("left", "right")}
+    assert verdict_of(good_frames(), sas=sas).problems == [
+        f"(b) {L} -> {R}: the kernels disagree or hold no ESP SA: {{'left': '{{}}', 'right': '{{}}'}}",
+        f"(b) {L} -> {R}: SPIs expected {{}}, seen {{0xa98b7710}}"]
+
+
+def test_a_long_run_with_a_gap_is_shown_cut_short() -> None:
+    frames = [f for f in good_frames(10) if f != esp(R, L, BACK, 5)]
+    assert verdict_of(frames, p=PingResult(1, list(range(1, 11)), [1, 2, 3, 4, 6, 7, 8, 9, 10])
+                      ).problems == [
+        f"(c) {R} -> {L} spi 0xa51e1f22: sequence numbers [1, 2, 3, 4, 6, 7, 8, 9]..., expected"
+        " 1, 2, 3, ...",
+        "ping6: no reply to sequence number(s) [5]"]
+
+
+def test_the_counts_and_the_summary() -> None:
+    v = verdict_of([*good_frames(), echo(L, R, 135)])
+    assert (v.esp_packets, v.echo_packets, v.problems) == (6, 0, [])
+    with_echo = verdict_of([*good_frames(), echo(L, R), echo(R, L, 129)])
+    assert (with_echo.esp_packets, with_echo.echo_packets) == (6, 2)
+    assert with_echo.problems[0] == (f"(a) 2 packet(s) between the peers in clear text, first:"
+                                     f" {parse_all([echo(L, R)])[0].line()}")
+    empty = verdict_of([], p=PingResult(1, [], []))
+    assert empty.summary() == [f"{L} -> {R}: negotiated {{0xa98b7710}}, seen nothing",
+                               f"{R} -> {L}: negotiated {{0xa51e1f22}}, seen nothing"]
+    assert verdict_of(good_frames(2), p=ping(2)).summary()[1] == (
+        f"{R} -> {L}: negotiated {{0xa51e1f22}}, seen {{'0xa51e1f22': 'seq 1..2'}}")
+
+
+def test_check_lists_the_problems_then_each_direction() -> None:
+    v = verdict_of(good_frames(), p=ping(4))
+    with pytest.raises(VerdictError) as exc:
+        v.check()
+    assert str(exc.value).splitlines() == [*v.problems, "per direction:", *v.summary()]
+
+
+def test_net_to_net_counts_the_hosts_echoes_in_clear_text() -> None:
+    from dataclasses import replace
+
+    s = seed_scenario(mode="tunnel")
+    s = s.with_(topology="net-to-net", left=replace(s.left, subnet="2001:db8:a::/64"),
+                right=replace(s.right, subnet="2001:db8:b::/64"))
+    a, b = "2001:db8:a::2", "2001:db8:b::2"
+    frames = [*good_frames(), echo(a, b), echo(b, a, 129), echo(a, b, 135), echo(a, "2001:db8:c::2")]
+    v = judge(s, parse_all(frames), SAS, ping())
+    assert (v.esp_packets, v.echo_packets) == (6, 2)
+    assert v.problems == [f"(a) 3 packet(s) between the peers or the hosts behind them in clear"
+                          f" text, first: {parse_all([echo(a, b)])[0].line()}"]
+    assert judge(s, parse_all(good_frames()), SAS, ping()).problems == []
+
+
+def test_only_the_peers_sas_count_for_a_direction() -> None:
+    """An SA from the left peer to another address is no SA of the direction left -> right."""
+    other = SA(L, "2001:db8:9::9", 0x77, "esp", "transport", 1)
+    sas = {side: [*held, other] for side, held in SAS.items()}
+    assert verdict_of(good_frames(), sas=sas).problems == []
+
+
+def test_a_lossy_cell_keeps_its_other_problems() -> None:
+    from lab.matrix import MatrixCell
+
+    s = MatrixCell("libreswan@sid", "strongswan@sid", 2, "tunnel", "aes128-sha1", "routed",
+                   "ipv6", "psk", "loss20").scenario()
+    a, b = s.left.address, s.right.address
+    sas = {side: [SA(a, b, OUT, "esp", "tunnel", 1), SA(b, a, BACK, "esp", "tunnel", 1)]
+           for side in ("left", "right")}
+    frames = [echo(a, b)] + [esp(a, b, OUT, i) for i in (1, 2, 3)] + \
+        [esp(b, a, BACK, i) for i in (1, 2, 3)]
+    problems = judge(s, parse_all(frames), sas, ping()).problems
+    assert problems == [f"(a) 1 packet(s) between the peers in clear text, first:"
+                        f" {parse_all([echo(a, b)])[0].line()}"]
+
+
+def test_findings_are_added_and_listed_with_the_negotiated_parameters() -> None:
+    from types import SimpleNamespace
+
+    from lab.negotiated import Problem
+
+    v = verdict_of(good_frames())
+    v.add([Problem("esp", "esp: wrong cipher")])
+    assert (v.problems, [p.kind for p in v.findings]) == (["esp: wrong cipher"], ["esp"])
+    v.negotiated = SimpleNamespace(lines=["left: aes128"])  # type: ignore[assignment]
+    with pytest.raises(VerdictError) as exc:
+        v.check()
+    assert str(exc.value).splitlines() == ["esp: wrong cipher", "per direction:", *v.summary(),
+                                           "negotiated:", "left: aes128"]
+
+
+def test_eight_sequence_numbers_are_shown_whole() -> None:
+    frames = [f for f in good_frames(9) if f != esp(R, L, BACK, 5)]
+    assert verdict_of(frames, p=PingResult(1, list(range(1, 10)), [1, 2, 3, 4, 6, 7, 8, 9])
+                      ).problems[0] == (f"(c) {R} -> {L} spi 0xa51e1f22: sequence numbers"
+                                        " [1, 2, 3, 4, 6, 7, 8, 9], expected 1, 2, 3, ...")
