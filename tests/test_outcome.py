@@ -193,6 +193,9 @@ WORDS = {
          "no-proposal-chosen"),
         ("2026-11-27 10:12:28: ERROR: unknown notify messsage, no phase2 handle found.",
          "no-proposal-chosen"),
+        # recorded 2026-12-05: racoon 0.9.1 answering pluto 5.2's IKE_SA_INIT
+        ("2026-12-05 16:42:43: [2001:db8:1:1::1] ERROR: invalid flag 0x08.",
+         "version-mismatch"),
         ("2026-11-27 10:12:28: ERROR: phase2 negotiation failed due to time up waiting for"
          " phase1.", "timeout"),
         ("2026-11-27 10:12:28: ERROR: failed to pre-process ph2 packet (side: 1, status: 1).",

@@ -8,7 +8,8 @@ that is up has its keeper in ``labs/NAME/owner``. `clean` removes a thing only w
 its owner is gone, so a run that is going on, from this checkout or another, is left
 alone. `clean --all` takes everything of this user it can find, live runs included, and
 says so; it kills an owner only if it is this user's process and its record is in this
-user's state directory (a keeper's ``labs/NAME/owner``, a kernel's ``uml-PID.START-...``),
+user's state directory (a keeper's ``labs/NAME/owner``, a kernel's ``uml-PID.START-...``)
+or in a work directory this user owns (``ipl-PID.START-...`` in the temporary directory),
 never because a process's environment names it.
 Never anything found by a process name.
 """
@@ -119,7 +120,9 @@ def things() -> list[Thing]:
               for d in sorted(state_root().glob(f"{UML_PREFIX}-*"))]
     found += [Thing(f"lab {d.name} ({d})", LabState(d.name, d).owner(), _rmtree(d), record=True)
               for d in sorted(labs_dir().iterdir()) if d.is_dir() and not d.is_symlink()]
-    found += [Thing(str(d), Owner.in_name(d.name), _rmtree(d))
+    # a work directory this user owns is a record too: nobody else can make one it owns
+    # (a run inside a guest, with no kernel of its own, has no other)
+    found += [Thing(str(d), Owner.in_name(d.name), _rmtree(d), record=True)
               for d in sorted(Path(tempfile.gettempdir()).glob("ipl-*")) if _mine(d)]
     return found
 
