@@ -136,12 +136,15 @@ class Cell:
         return {side: nat.mapped(held, self.inside) for side, held in self.kernel_sas.items()}
 
     def _established(self) -> bool:
-        """Both kernels hold ESP SAs both ways, and each sends its traffic (its own, or
-        its subnet's) to the other through an IPsec policy (some daemons install the
-        policy after the SAs)."""
+        """Both kernels hold keyed ESP SAs both ways, and each sends its traffic (its own,
+        or its subnet's) to the other through an IPsec policy (some daemons install the
+        policy after the SAs). Not yet keyed: the kernel's acquire placeholder (SPI 0) and
+        an SPI reserved for a negotiation (SADB_GETSPI, no algorithm yet); racoon sends its
+        last Quick Mode message before it installs its SAs, so for a moment its kernel holds
+        only those while the peer's holds the real ones."""
         self.sas = self._held()
         for side in SIDES:
-            pairs = {(sa.src, sa.dst) for sa in self.sas[side] if sa.proto == "esp"}
+            pairs = {(sa.src, sa.dst) for sa in self.sas[side] if sa.proto == "esp" and xfrm.keyed(sa)}
             other_side = "right" if side == "left" else "left"
             me, other = self.scenario.peer(side).address, self.scenario.peer(other_side).address
             if not {(me, other), (other, me)} <= pairs:
@@ -437,6 +440,11 @@ class Cell:
                 rundir.write(f"xfrm-{what}-{side}.txt", out.stdout + out.stderr)
             daemon = self.daemons.get(side)
             if daemon and daemon.proc and daemon.proc.poll() is None:
+                # the kernel's XFRM error counters in the peer's namespace (why a packet that
+                # met a policy went nowhere: no state, a larval one, a bad ICV, ...)
+                with contextlib.suppress(OSError):
+                    rundir.write(f"xfrm-stat-{side}.txt",
+                                 Path(f"/proc/{daemon.proc.pid}/net/xfrm_stat").read_text())
                 for argv in daemon.status_commands():
                     try:
                         out = daemon.tool(argv, check=False, timeout=10)

@@ -197,6 +197,12 @@ def parse_sa(payload: bytes) -> SA:
               replay_window=window, dir=direction, encap_ports=encap_ports, raw=bytes(payload))
 
 
+def keyed(sa: SA) -> bool:
+    """Whether the SA can carry traffic: a real SPI and an algorithm with its key (not the
+    kernel's acquire placeholder, not an SPI reserved while a negotiation goes on)."""
+    return sa.spi != 0 and bool(sa.enc or sa.aead or sa.auth)
+
+
 class XfrmSocket:
     """A NETLINK_XFRM socket opened inside one namespace."""
 

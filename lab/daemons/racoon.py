@@ -141,6 +141,10 @@ def _duration(seconds: int) -> str:
     return f"{seconds} sec"
 
 
+#: scenario fragmentation -> racoon.conf `ike_frag` (on: racoon says it takes IKE fragments;
+#: it fragments what it sends whenever the peer says so, whatever this says)
+FRAGMENTATION = {"on": "on", "off": "off"}
+
 #: scenario auth -> phase-1 `authentication_method` (racoon 0.8 has no ECDSA method)
 AUTH_METHOD: dict[str, str] = {"psk": "pre_shared_key", "rsa": "rsasig"}
 #: identity kind -> racoon.conf identifier type (my_identifier, peers_identifier)
@@ -248,13 +252,6 @@ class Racoon(Daemon):
             return f"{flavor.name}: {gap}"
         if scenario.outer_family != scenario.inner_family:
             return f"{flavor.name}: {cls.no_mixed_families}"
-        missing = [what for what, asked in (
-            ("NAT traversal (nat_traversal)", scenario.path.nat),
-            ("forced UDP encapsulation (nat_traversal force)", scenario.encapsulation == "force"),
-            ("IKE fragmentation settings (ike_frag)", scenario.fragmentation != "default"))
-            if asked]
-        if missing:
-            return (f"{flavor.name}: the lab's racoon driver does not render {missing[0]} yet")
         if not PFKEY_PROC.exists():
             return (f"{flavor.name}: the running kernel has no PF_KEY ({PFKEY_PROC} is missing;"
                     " racoon and setkey need CONFIG_NET_KEY / the af_key module)")
@@ -362,10 +359,29 @@ class Racoon(Daemon):
             return self.peer.subnet, self.other.subnet
         return self.peer.address, self.other.address
 
+    @property
+    def _seen(self) -> str:
+        """The other peer's address as this one sees it (behind a NAT: the router's)."""
+        other = "right" if self.side == "left" else "left"
+        return self.scenario.address_seen(other, self.side)
+
+    def _path_knobs(self) -> list[str]:
+        """NAT traversal (racoon.conf(5) nat_traversal: on where the path has a NAT, force
+        for encapsulation = "force") and IKE fragmentation (ike_frag on/off)."""
+        s, knobs = self.scenario, []
+        if s.encapsulation == "force":
+            knobs.append("\tnat_traversal force;")
+        elif s.path.nat:
+            knobs.append("\tnat_traversal on;")
+        if s.fragmentation in FRAGMENTATION:
+            knobs.append(f"\tike_frag {FRAGMENTATION[s.fragmentation]};")
+        return knobs
+
     def _racoon_conf(self) -> str:
         s = self.scenario
-        me, other = self.peer.address, self.other.address
+        me, other = self.peer.address, self._seen
         mine, theirs = self._selectors()
+        natt = s.path.nat or s.encapsulation == "force"
         if not s.ike_list(self.side):
             raise DaemonError("racoon has no default phase-1 proposal (ike = 'default')")
         lines = [
@@ -376,6 +392,7 @@ class Racoon(Daemon):
             "listen",
             "{",
             f"\tisakmp {me} [500];",
+            *([f"\tisakmp_natt {me} [4500];"] if natt else []),
             f"\tadminsock {self._path('racoon.sock')};",
             "}",
             "",
@@ -385,6 +402,7 @@ class Racoon(Daemon):
             *self._identities(),
             f"\tlifetime time {_duration(s.ike_lifetime_of(self.side))};",
             *self._dpd(),
+            *self._path_knobs(),
             *(line for ike in s.ike_list(self.side) for line in self._proposal(ike)),
             *self._native("remote"),
             "}",
@@ -399,13 +417,13 @@ class Racoon(Daemon):
         psk = psk_hex(self.scenario.psk_of(self.side), "racoon", PSK_MAX_BYTES)
         return (self._header("pre-shared keys") + "# identifier (the peer's address) and key;"
                 " the key as 0x and the hex of its UTF-8 bytes, so any text arrives unchanged\n"
-                f"{self.other.address} {psk}\n")
+                f"{self._seen} {psk}\n")
 
     def _policy(self, outbound: bool) -> str:
         """One require policy; tunnel mode names the gateways (the outer addresses) and
         protects the selectors, which are subnets in net-to-net."""
         mine, theirs = self._selectors()
-        me, other = self.peer.address, self.other.address
+        me, other = self.peer.address, self._seen
         src, dst, direction = (mine, theirs, "out") if outbound else (theirs, mine, "in")
         if self.scenario.mode_of(self.side) == "tunnel":
             ends = f"{me}-{other}" if outbound else f"{other}-{me}"
@@ -504,7 +522,7 @@ class Racoon(Daemon):
         racoonctl = self.ctx.flavor.which("racoonctl")
         if racoonctl:
             self.tool([racoonctl, "-s", str(self.sock), "establish-sa", "isakmp", self._inet,
-                       self.peer.address, self.other.address], check=False, timeout=10)
+                       self.peer.address, self._seen], check=False, timeout=10)
         self._trigger()
         self._initiated_at = time.monotonic()
 
@@ -580,7 +598,7 @@ class Racoon(Daemon):
             self.wait_ready(lambda: self.log_text().count(PFKEY_DELETE_WORDS) > heard,
                             deadline=DELETE_DEADLINE, what="hearing the kernel's SA delete")
         self.tool([racoonctl, "-s", str(self.sock), "delete-sa", "isakmp", self._inet,
-                   me, self.other.address], timeout=10)
+                   me, self._seen], timeout=10)
 
     def _established_spis(self) -> set[int]:
         return {e.spi for e in parse_racoon_log(self.log_text()) if isinstance(e, IpsecSA)}
