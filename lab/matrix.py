@@ -132,6 +132,13 @@ PATH_MODES = ("tunnel",)
 PATH_IKE = (2,)
 
 
+def path_version(initiator: str, responder: str) -> int | None:
+    """The IKE version of a pair's default path cells: the newest of PATH_IKE both daemons
+    speak, else the newest they share (IKEv1 with racoon)."""
+    shared = [v for v in (2, 1) if speaks(initiator, v) and speaks(responder, v)]
+    return next((v for v in shared if v in PATH_IKE), shared[0] if shared else None)
+
+
 #: What `cell_id` makes of a matrix cell, for readers of test reports (ci/report.py); the
 #: topology and the family follow only where they are not host-to-host and ipv6.
 def _alternatives(names: object) -> str:
@@ -307,7 +314,7 @@ class MatrixSelection:
                     for p in self.proposals for a in self.auths or (DEFAULT_AUTH,)]
         return [self.path_cell(PATHS[n], i, r, v, m, p, DEFAULT_AUTH) for n in EXTRA_PATHS
                 for i, r in pairs if parse_flavor(i, "").impl != parse_flavor(r, "").impl
-                for v in self.ike_versions if v in PATH_IKE
+                for v in self.ike_versions if v == path_version(i, r)
                 for m in self.modes if m in PATH_MODES and m in PATHS[n].modes
                 for p in self.proposals if p in PATH_PROPOSALS]
 

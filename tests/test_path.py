@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from pathlib import Path
 
 import pytest
 
@@ -97,7 +98,10 @@ def test_default_matrix_adds_drop1_and_nat_between_different_daemons() -> None:
     cells = [c for c in MatrixSelection().cells() if c.path != "none"]
     assert {c.path for c in cells} == {"drop1", "nat"}
     assert all(c.initiator.split("@")[0] != c.responder.split("@")[0] for c in cells)
-    assert len(cells) == 2 * 8  # 8 libreswan-strongswan pairs; racoon pairs: no IKEv2 cell at all
+    # 8 libreswan-strongswan pairs in IKEv2; 16 racoon pairs (2 releases x 4 others, both
+    # orders) in IKEv1, the version they share
+    assert len(cells) == 2 * (8 + 16)
+    assert {c.ike_version for c in cells if "racoon" in c.id} == {1}
     assert cells[0].id.endswith("-ikev2-tunnel-aes128-sha1-routed-drop1")
 
 
@@ -312,13 +316,36 @@ def test_fragmentation_and_encapsulation_knobs(tmp_path, monkeypatch, path: str,
     assert "encap = " not in _render(tmp_path, plain, "right")["swanctl.conf"]
 
 
-def test_racoon_skips_what_its_driver_does_not_render() -> None:
+@pytest.mark.parametrize(("path", "side", "wanted", "unwanted"), [
+    # behind the NAT: NAT-T on, a 4500 socket; the responder knows the initiator by the
+    # router's address (remote, psk.txt, the tunnel's end in the SPD)
+    ("nat", "left", ["nat_traversal on;", "isakmp_natt 192.0.2.1 [4500];"], ["ike_frag"]),
+    ("nat", "right", ["nat_traversal on;", "remote 198.51.100.254"], []),
+    ("encap", "left", ["nat_traversal force;", "isakmp_natt 192.0.2.1 [4500];"], []),
+    ("mtu1280", "left", ["ike_frag force;"], ["nat_traversal"]),
+    ("mtu1280nofrag", "right", ["ike_frag off;"], ["nat_traversal"]),
+    ("drop1", "left", [], ["nat_traversal", "ike_frag", "isakmp_natt"]),
+])
+def test_racoon_renders_the_paths_knobs(tmp_path: Path, path: str, side: str,
+                                        wanted: list[str], unwanted: list[str]) -> None:
+    from lab.daemons.base import PeerContext
     from lab.daemons.racoon import Racoon
     from lab.flavors import Flavor
 
-    s = cell("nat", "racoon", "libreswan").with_(ike_version=1)
-    why = Racoon.unsupported(s, "left", Flavor("racoon"), "t")
-    assert why and "does not render NAT traversal" in why
+    s = cell(path, "racoon", "racoon").with_(ike_version=1)
+    why = Racoon.unsupported(s, side, Flavor("racoon"), "t")  # no longer "does not render"
+    assert why is None or "PF_KEY" in why
+    ctx = PeerContext(side, f"ipl-t-{side}", tmp_path / side, Flavor("racoon"), "t", tmp_path)
+    files = Racoon(s, ctx).render()
+    conf = files["racoon.conf"]
+    for words in wanted:
+        assert words in conf + files["psk.txt"] + files["setkey.conf"], words
+    for words in unwanted:
+        assert words not in conf, words
+    if path == "nat" and side == "right":
+        seen = s.address_seen("left", "right")
+        assert files["psk.txt"].splitlines()[-1].startswith(f"{seen} ")
+        assert f"-{seen}/require" in files["setkey.conf"] or f"/{seen}-" in files["setkey.conf"]
 
 
 def _arrival_span(topology: Topology, n: int, size: int) -> float:
