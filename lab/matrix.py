@@ -33,11 +33,9 @@ def speaks(flavor: str, version: int) -> bool:
     return version in daemon_class(parse_flavor(flavor, "flavor").impl).ike_versions
 
 
-def crosses(flavor: str, family: str) -> bool:
-    """Whether the flavor's daemon can carry this family's inner addresses inside its
-    outer ones (4in6, 6in4); every daemon can carry a family in itself."""
-    return not FAMILIES[family].mixed or \
-        daemon_class(parse_flavor(flavor, "flavor").impl).no_mixed_families is None
+def never(flavor: str, scenario: Scenario, side: str) -> str | None:
+    """Why no build of the flavor's daemon could play ``side`` (`Daemon.never`), or None."""
+    return daemon_class(parse_flavor(flavor, "flavor").impl).never(scenario, side)
 
 
 def flavor_id(flavor: str) -> str:
@@ -342,9 +340,13 @@ class MatrixSelection:
 
     @staticmethod
     def runnable(cells: list[MatrixCell]) -> list[MatrixCell]:
-        """Only the cells both daemons could run with some build (`speaks`, `crosses`)."""
-        return [c for c in cells if all(speaks(f, c.ike_version) and crosses(f, c.family)
-                                        for f in (c.initiator, c.responder))]
+        """Only the cells both daemons could run with some build (`never`)."""
+        out = []
+        for cell in cells:
+            s = cell.scenario()
+            if not never(cell.initiator, s, "left") and not never(cell.responder, s, "right"):
+                out.append(cell)
+        return out
 
 
 # -- lifecycle cells (lab.lifecycle): what happens after the first SA ------------------------

@@ -7,6 +7,7 @@ import re
 import shutil
 import stat
 import sys
+import time
 from pathlib import Path
 from typing import ClassVar
 
@@ -440,6 +441,14 @@ def test_start_loads_the_spd_then_waits_for_racoon(tmp_path: Path, monkeypatch: 
         FakeSocket.sent.clear()
         monkeypatch.setattr(racoon_mod, "socket_in", lambda netns, *a: FakeSocket(netns))
         d.initiate()
+        time.sleep(0.2)
+        assert FakeSocket.sent == []  # phase 2 is asked for only once phase 1 is up
+        with d.log_path.open("a") as log:
+            log.write(f"2026-12-05 17:00:00: INFO: ISAKMP-SA established {LEFT}[500]-{RIGHT}[500]"
+                      " spi:0011223344556677:8899aabbccddeeff\n")
+        end = time.monotonic() + 3
+        while not FakeSocket.sent and time.monotonic() < end:
+            time.sleep(0.01)
         assert [(ns, addr) for ns, _, addr in FakeSocket.sent] == [("", (RIGHT, racoon_mod.TRIGGER_PORT))]
         assert (tmp_path / "bin" / "racoonctl.calls").read_text() == \
             f"-s {d.ctx.home}/racoon.sock establish-sa isakmp inet6 {LEFT} {RIGHT}\n"

@@ -155,11 +155,22 @@ class Daemon(ABC):
         return None
 
     @classmethod
-    def unsupported(cls, scenario: Scenario, side: str, flavor: Flavor, tag: str) -> str | None:
-        """Why this flavor cannot play ``side`` of ``scenario``, or None."""
+    def never(cls, scenario: Scenario, side: str) -> str | None:
+        """Why no build of this daemon could play ``side`` of ``scenario`` (asked of the
+        implementation, not of a flavor: the matrix generates no such cell), or None."""
         version = scenario.ike_version_of(side)
         if version not in cls.ike_versions:
-            return f"{flavor.name} does not speak IKEv{version}"
+            return f"{cls.name} does not speak IKEv{version}"
+        if cls.no_mixed_families and scenario.outer_family != scenario.inner_family:
+            return f"{cls.name}: {cls.no_mixed_families}"
+        return None
+
+    @classmethod
+    def unsupported(cls, scenario: Scenario, side: str, flavor: Flavor, tag: str) -> str | None:
+        """Why this flavor cannot play ``side`` of ``scenario``, or None."""
+        never = cls.never(scenario, side)
+        if never:
+            return f"{flavor.name}: {never}"
         return cls.lifecycle_unsupported(scenario, side, flavor)
 
     @classmethod

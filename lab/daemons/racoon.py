@@ -249,15 +249,19 @@ class Racoon(Daemon):
         return f"{flavor.name}: {' and '.join(absent)} not found {flavor.where} ({how})"
 
     @classmethod
-    def unsupported(cls, scenario: Scenario, side: str, flavor: Flavor, tag: str) -> str | None:
+    def never(cls, scenario: Scenario, side: str) -> str | None:
+        """As the base says: IKEv1 only, no 4in6/6in4, and what racoon.conf cannot spell
+        (AEAD, ECDSA, default proposals, ordered ESP lists; racoon 0.8.2 and 0.9.1 alike)."""
         version = scenario.ike_version_of(side)
         if version not in cls.ike_versions:
-            return f"{flavor.name}: racoon speaks IKEv1 only (scenario asks for IKEv{version})"
-        gap = _algorithm_gap(scenario, side)
-        if gap:
-            return f"{flavor.name}: {gap}"
-        if scenario.outer_family != scenario.inner_family:
-            return f"{flavor.name}: {cls.no_mixed_families}"
+            return f"racoon speaks IKEv1 only (scenario asks for IKEv{version})"
+        return super().never(scenario, side) or _algorithm_gap(scenario, side)
+
+    @classmethod
+    def unsupported(cls, scenario: Scenario, side: str, flavor: Flavor, tag: str) -> str | None:
+        never = cls.never(scenario, side)
+        if never:
+            return f"{flavor.name}: {never}"
         if not PFKEY_PROC.exists():
             return (f"{flavor.name}: the running kernel has no PF_KEY ({PFKEY_PROC} is missing;"
                     " racoon and setkey need CONFIG_NET_KEY / the af_key module)")
