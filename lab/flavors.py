@@ -33,6 +33,8 @@ IMPLEMENTATIONS = ("libreswan", "strongswan", "racoon")
 SUITES = ("bookworm", "trixie", "sid")
 #: ipsec-tools releases that ci/build-racoon.sh builds (racoon@RELEASE)
 RACOON_RELEASES = ("0.8.2", "0.9.1")
+#: variants of a release: the same build, configured another way (racoon@VARIANT)
+RACOON_VARIANTS = {"0.9.1-privsep": "0.9.1"}
 #: where a prefix keeps its programs
 PREFIX_DIRS = ("sbin", "bin")
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
@@ -209,8 +211,9 @@ class Flavor:
 
 
 def sources_of(impl: str) -> tuple[str, ...]:
-    """The named sources an implementation has: Debian suites, or racoon's releases."""
-    return RACOON_RELEASES if impl == "racoon" else SUITES
+    """The named sources an implementation has: Debian suites, or racoon's releases and
+    their variants."""
+    return (*RACOON_RELEASES, *RACOON_VARIANTS) if impl == "racoon" else SUITES
 
 
 def parse_flavor(text: str, where: str = "flavor") -> Flavor:
@@ -220,7 +223,7 @@ def parse_flavor(text: str, where: str = "flavor") -> Flavor:
         raise UsageError(f"{where}: unknown daemon {impl!r} in {text!r}"
                          f" (allowed: {', '.join(IMPLEMENTATIONS)}, each as NAME or NAME@SUITE"
                          f" with SUITE one of system, {', '.join(SUITES)}, or a directory;"
-                         f" racoon@RELEASE with RELEASE one of {', '.join(RACOON_RELEASES)})")
+                         f" racoon@RELEASE with RELEASE one of {', '.join(sources_of('racoon'))})")
     source = source or "system"
     if source == "system":
         return Flavor(impl)
@@ -237,7 +240,8 @@ def parse_flavor(text: str, where: str = "flavor") -> Flavor:
                          f" {source!r} in {text!r} (allowed: system,"
                          f" {', '.join(sources_of(impl))}, or a directory path)")
     if impl == "racoon":
-        return Flavor(impl, source, prefix=flavors_dir() / f"racoon-{source}")
+        release = RACOON_VARIANTS.get(source, source)
+        return Flavor(impl, source, prefix=flavors_dir() / f"racoon-{release}")
     return Flavor(impl, source, flavors_dir() / f"{impl}-{source}")
 
 
@@ -246,7 +250,7 @@ def tree_missing(flavor: Flavor) -> str | None:
     if flavor.prefix is not None:
         if flavor.prefix.is_dir():
             return None
-        how = (f"ci/setup.sh --flavors={flavor.name}" if flavor.source in RACOON_RELEASES
+        how = (f"ci/setup.sh --flavors={flavor.name}" if flavor.source in sources_of("racoon")
                else "point at the prefix racoon was installed into (its sbin/racoon)")
         return f"flavor {flavor.name}: nothing built at {flavor.prefix} (build it with: {how})"
     if flavor.root is None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from lab.algorithms import parse_proposal
 from lab.daemons import daemon_class
 from lab.errors import UsageError
-from lab.flavors import RACOON_RELEASES, parse_flavor
+from lab.flavors import parse_flavor, sources_of
 from lab.scenario import AUTHS, MODES, Peer, Scenario
 from lab.topology.path import PathSpec
 from lab.topology.table import FAMILIES, TOPOLOGIES
@@ -51,8 +51,10 @@ def flavor_id(flavor: str) -> str:
 def flavor_from_id(word: str) -> str:
     """The flavor name back from `flavor_id` (a path comes back as its words)."""
     impl, _, source = word.partition("_")
-    if impl == "racoon" and source.replace("_", ".") in RACOON_RELEASES:
-        return f"racoon@{source.replace('_', '.')}"
+    named = next((f"{impl}@{s}" for s in sources_of(impl) if flavor_id(f"{impl}@{s}") == word),
+                 None)
+    if named:
+        return named
     return impl if source in ("", "system") else f"{impl}@{source}"
 
 

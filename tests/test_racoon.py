@@ -492,3 +492,48 @@ def test_phase2_pairs_and_purges_from_a_recorded_0_8_2_log() -> None:
     assert purged_spis(text) == {0xD96B6F02}
     child = racoon_status(text, LEFT).children[-1]
     assert (child.spi_in, child.spi_out, child.mode) == (0x4C3A8AD, 0x13F9474B, "transport")
+
+
+def test_privsep_variant_renders_its_block_and_paths(tmp_path: Path) -> None:
+    """racoon@0.9.1-privsep: the same build as 0.9.1, with racoon.conf's privsep block; privsep
+    wants a certificate and a script path even with a PSK."""
+    from lab.flavors import parse_flavor
+    flavor = parse_flavor("racoon@0.9.1-privsep")
+    assert flavor.prefix == parse_flavor("racoon@0.9.1").prefix
+    ctx = PeerContext(side="left", netns="ipl-test-left", dir=tmp_path / "left", flavor=flavor,
+                      tag="ipl-unit", cache=tmp_path)
+    files = Racoon(howto_scenario(), ctx).render()
+    found = statements(files["racoon.conf"])
+    home = ctx.home
+    assert found[found.index("privsep {"):found.index("privsep {") + 5] == [
+        "privsep {", 'user "nobody";', 'group "nogroup";', f'chroot "{home}/privsep-root";', "}"]
+    assert f'path certificate "{home}/certs";' in found and f'path script "{home}/scripts";' in found
+    assert {"privsep-root/README", "scripts/README", "certs/README"} <= set(files)
+    plain = Racoon(howto_scenario(), PeerContext("left", "n", tmp_path / "p", Flavor("racoon"),
+                                                 "t", tmp_path)).render()["racoon.conf"]
+    assert "privsep\n{" not in plain and "path script" not in plain
+
+
+def test_privsep_is_proven_from_the_unprivileged_process(tmp_path: Path) -> None:
+    from lab.daemons.racoon import privsep_wrong
+    chroot = tmp_path / "privsep-root"
+    chroot.mkdir()
+    proc = tmp_path / "proc"
+    (proc / "110").mkdir(parents=True)
+    log = "2026-12-05 17:14:12: INFO: racoon unprivileged process running with PID 110\n"
+
+    def child(uid: str, root: Path) -> None:
+        (proc / "110" / "status").write_text(f"Name:\tracoon\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\n")
+        link = proc / "110" / "root"
+        link.unlink(missing_ok=True)
+        link.symlink_to(root)
+
+    child("65534", chroot)
+    assert privsep_wrong(log, chroot, proc) is None
+    child("0", chroot)
+    assert privsep_wrong(log, chroot, proc) == "process 110 runs as root"
+    child("65534", Path("/"))
+    assert privsep_wrong(log, chroot, proc) == f"process 110 has its root at /, not {chroot}"
+    assert privsep_wrong("no such line", chroot, proc) == "racoon's log names no unprivileged process"
+    assert privsep_wrong(log.replace("110", "111"), chroot, proc) == \
+        "its unprivileged process 111 is gone"

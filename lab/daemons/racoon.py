@@ -10,6 +10,7 @@ matches a policy. Neither program is in any Debian suite: the driver works where
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import threading
@@ -36,7 +37,7 @@ from lab.daemons.racoon_parse import (
     racoon_status,
 )
 from lab.errors import DaemonError
-from lab.flavors import RACOON_RELEASES, Flavor
+from lab.flavors import RACOON_RELEASES, RACOON_VARIANTS, Flavor
 from lab.identity import Identity
 from lab.outcome import Outcome, Words
 from lab.scenario import Scenario
@@ -99,6 +100,12 @@ PFKEY_DELETE_WORDS = "pfkey DELETE received"
 STATUS_RELEASES = ("0.9",)
 #: seconds racoon may take to hear of an SA deleted in the kernel
 DELETE_DEADLINE = 3.0
+#: the privilege-separated variant of a release (racoon@0.9.1-privsep): its privsep block,
+#: the user and group its negotiating process runs as, its chroot in the peer directory
+PRIVSEP_SUFFIX = "-privsep"
+PRIVSEP_USER, PRIVSEP_GROUP, PRIVSEP_ROOT = "nobody", "nogroup", "privsep-root"
+#: racoon's log line naming its unprivileged process
+PRIVSEP_CHILD = re.compile(r"racoon unprivileged process running with PID (\d+)")
 #: seconds the trigger waits for racoon's ISAKMP-SA before it asks for phase 2 all the same
 PHASE1_WAIT = 5.0
 #: a port nothing listens on, for the datagram whose ACQUIRE starts the negotiation
@@ -127,6 +134,26 @@ def _version(flavor: Flavor, tag: str) -> str:
     out = runner.run([exe, "-V"], tag=tag, check=False, preexec=flavor.enter_new(Path("/tmp")))
     m = re.search(r"ipsec-tools (\S+)", out.stdout + out.stderr)
     return m.group(1) if m else "unknown"
+
+
+def privsep_wrong(log: str, chroot: Path, proc: Path = Path("/proc")) -> str | None:
+    """What is wrong with racoon's unprivileged process (the one its log names): not
+    running, running as root, or not in the chroot; None when privsep is in force."""
+    m = PRIVSEP_CHILD.search(log)
+    if m is None:
+        return "racoon's log names no unprivileged process"
+    here = proc / m[1]
+    try:
+        uid = next(line.split()[1] for line in (here / "status").read_text().splitlines()
+                   if line.startswith("Uid:"))
+        root = os.readlink(here / "root")
+    except (OSError, StopIteration):
+        return f"its unprivileged process {m[1]} is gone"
+    if uid == "0":
+        return f"process {m[1]} runs as root"
+    if Path(root) != chroot:
+        return f"process {m[1]} has its root at {root}, not {chroot}"
+    return None
 
 
 def _spell(table: dict[str, str], name: str | None, what: str) -> str:
@@ -240,7 +267,7 @@ class Racoon(Daemon):
         absent = [exe for exe in cls.binaries() if flavor.which(exe) is None]
         if not absent:
             return None
-        if flavor.source in RACOON_RELEASES:
+        if flavor.source in (*RACOON_RELEASES, *RACOON_VARIANTS):
             how = f"build it with: ci/setup.sh --flavors={flavor.name}"
         else:
             how = ("ipsec-tools is in no Debian suite: use racoon@" + " or racoon@".join(
@@ -293,6 +320,11 @@ class Racoon(Daemon):
     def render(self) -> dict[str, str]:
         files = {"racoon.conf": self._racoon_conf(), "psk.txt": self._psk(),
                  "setkey.conf": self._setkey_conf()}
+        if self.privsep:  # the chroot of the unprivileged process: nothing of the lab's in it
+            files.update({f"{d}/README": f"racoon privsep: {why}\n" for d, why in (
+                (PRIVSEP_ROOT, "the chroot of the unprivileged process"),
+                ("scripts", "the script path privsep wants (no script is configured)"),
+                ("certs", "the certificate path privsep wants"))})
         if self.scenario.auth != "psk":
             creds = self.credentials()
             # the CA twice: by name for ca_type, and as HASH.0 for OpenSSL's lookup in the
@@ -387,6 +419,27 @@ class Racoon(Daemon):
             knobs.append(f"\tike_frag {FRAGMENTATION[s.fragmentation]};")
         return knobs
 
+    @property
+    def privsep(self) -> bool:
+        """The flavor is a privilege-separated racoon (racoon@0.9.1-privsep)."""
+        return self.ctx.flavor.source.endswith(PRIVSEP_SUFFIX)
+
+    @property
+    def log_path(self) -> Path:
+        """Under privsep the negotiating process cannot open racoon.log again inside its
+        chroot and logs to its stderr (racoon -F), which the lab keeps as racoon.log.out."""
+        if self.privsep:
+            return self.ctx.dir / (self.log_name + ".out")
+        return super().log_path
+
+    def _privsep(self) -> list[str]:
+        """racoon.conf(5) privsep: the negotiating process runs as an unprivileged user in
+        a chroot (the peer's own empty directory); the privileged one keeps the keys."""
+        if not self.privsep:
+            return []
+        return ["privsep", "{", f'\tuser "{PRIVSEP_USER}";', f'\tgroup "{PRIVSEP_GROUP}";',
+                f"\tchroot {self._path(PRIVSEP_ROOT)};", "}", ""]
+
     def _racoon_conf(self) -> str:
         s = self.scenario
         me, other = self.peer.address, self._seen
@@ -397,8 +450,12 @@ class Racoon(Daemon):
         lines = [
             f"path pre_shared_key {self._path('psk.txt')};",
             f"path pidfile {self._path('racoon.pid')};",
-            *([f"path certificate {self._path('certs')};"] if s.auth != "psk" else []),
+            *([f"path certificate {self._path('certs')};"]
+              if s.auth != "psk" or self.privsep else []),
+            # privsep insists on a script path; no script is configured, none runs
+            *([f"path script {self._path('scripts')};"] if self.privsep else []),
             "",
+            *self._privsep(),
             "listen",
             "{",
             f"\tisakmp {me} [500];",
@@ -497,6 +554,12 @@ class Racoon(Daemon):
 
     def wait_started(self) -> None:
         self.wait_ready(self._ready)
+        if self.privsep:
+            self.wait_ready(lambda: PRIVSEP_CHILD.search(self.log_text()), deadline=5.0,
+                            what="starting its unprivileged process (privsep)")
+            wrong = privsep_wrong(self.log_text(), self.ctx.dir / PRIVSEP_ROOT)
+            if wrong:
+                raise DaemonError(f"racoon ({self.side}): privsep is not in force: {wrong}")
 
     def load(self) -> None:
         """racoon read everything at start; only make sure it is still running."""
