@@ -30,7 +30,7 @@ from lab.artifacts import RunDir, run_dir_name
 from lab.daemons import DAEMONS
 from lab.errors import LabError
 from lab.flavors import Flavor, flavors_dir, parse_flavor, tree_missing
-from lab.kernel import locked
+from lab.kernel import confine, locked
 from lab.kernel.choice import KernelChoice, choose, in_uml, time_travel
 from lab.kernel.uml import KEEP_VAR, KERNEL_VAR, MEM_VAR, boot_program, worker_python
 from lab.matrix import MatrixSelection, lifecycle_cells
@@ -163,6 +163,9 @@ def _route_to_uml(config: pytest.Config, choice: KernelChoice) -> None:
     keep = [str(pytest_tmp)] + ([str(Path(config.option.basetemp).resolve())]
                                 if config.option.basetemp else [])
     os.environ[KEEP_VAR] = os.pathsep.join(keep)
+    # what the guests may write on the host, when they are confined (lab.kernel.confine)
+    rundir = Path(config.option.lab_rundir or (config.rootpath / ".lab-runs")).resolve()
+    confine.allow_writes(rundir)
     # One kernel per core unless -n says otherwise (UML is one CPU per instance), and
     # no more kernels than the node ids named on the command line, if only ids were named.
     workers = uml_workers(config.option.numprocesses, choice, _named_ids(config))

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab.cli.keeper import LabState, labs_dir
+from lab.kernel import confine
 from lab.kernel.uml import UML_PREFIX
 from lab.owner import OWNER_VAR, Owner
 from lab.run import TAG_VAR
@@ -59,9 +60,10 @@ class Proc:
 
 
 def _users(pid: int | str) -> bool:
-    """Whether the process runs as this user (its /proc directory is the user's)."""
+    """Whether the process runs as this user (its /proc directory is the user's), or as
+    the user this user's UML kernels run as (root's: lab.kernel.confine)."""
     try:
-        return os.stat(f"/proc/{pid}").st_uid == os.geteuid()
+        return os.stat(f"/proc/{pid}").st_uid in confine.own_uids()
     except OSError:
         return False
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from lab import owner
 from lab.errors import MissingError
-from lab.kernel import imports, locked
+from lab.kernel import confine, imports, locked
 from lab.kernel.serial import READY, host_relay
 from lab.run import TAG_VAR
 from lab.state import IN_UML_VAR, state_root
@@ -222,7 +222,9 @@ def boot_program(program: list[str], *, kernel: UmlKernel, tag: str, mem: str = 
             [*boot_argv(kernel, state, init, mem, time_travel)], stdin=to_guest_r, stdout=from_guest_w,
             stderr=console, pass_fds=(console.fileno(),),
             env=dict(os.environ, TMPDIR="/dev/shm", **{TAG_VAR: tag}),
-            preexec_fn=lambda: os.dup2(console.fileno(), 3), start_new_session=True)
+            # started by root: as an unprivileged user, the host read-only (lab.kernel.confine)
+            preexec_fn=confine.preexec(state, lambda: os.dup2(console.fileno(), 3)),
+            start_new_session=True)
     os.close(to_guest_r)
     os.close(from_guest_w)
     (state / "pid").write_text(str(uml.pid))
