@@ -54,6 +54,8 @@ KERNEL = pytest.StashKey[KernelChoice]()
 HEADER_VAR = "IPSEC_LAB_HEADER"
 REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 NO_KERNEL = pytest.StashKey[str]()
+#: the run's workers are confined UML kernels (lab.kernel.confine)
+CONFINED = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -166,6 +168,7 @@ def _route_to_uml(config: pytest.Config, choice: KernelChoice) -> None:
     # what the guests may write on the host, when they are confined (lab.kernel.confine)
     rundir = Path(config.option.lab_rundir or (config.rootpath / ".lab-runs")).resolve()
     confine.allow_writes(rundir)
+    config.stash[CONFINED] = confine.applies()
     # One kernel per core unless -n says otherwise (UML is one CPU per instance), and
     # no more kernels than the node ids named on the command line, if only ids were named.
     workers = uml_workers(config.option.numprocesses, choice, _named_ids(config))
@@ -185,6 +188,15 @@ def _route_to_uml(config: pytest.Config, choice: KernelChoice) -> None:
     config.option.tx = ([f"popen//python={worker_python(tag, choice.uml)}"] * plan.plain
                         + [f"popen//python={worker_python(tag, plan.kernel, time_travel=True)}"]
                         * plan.travel)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist starts the workers (its hook is trylast)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A confined worker's tmp_path is under the controller's basetemp: the worker may
+    write there (xdist makes it basetemp/WORKER)."""
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if session.config.stash.get(CONFINED, False) and factory is not None:
+        confine.allow_writes(factory.getbasetemp())
 
 
 def alone_in_guest(config: pytest.Config, plan: timetravel.Plan) -> bool:

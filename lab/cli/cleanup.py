@@ -31,7 +31,7 @@ from lab.kernel import confine
 from lab.kernel.uml import UML_PREFIX
 from lab.owner import OWNER_VAR, Owner
 from lab.run import TAG_VAR
-from lab.state import state_root
+from lab.state import my_uids, state_root
 from lab.topology.netns import lab_namespaces, remove_netns
 
 _TAG = f"{TAG_VAR}=".encode()
@@ -101,7 +101,7 @@ class Thing:
 
 def _mine(path: Path) -> bool:
     try:
-        return path.lstat().st_uid == os.geteuid()
+        return path.lstat().st_uid in my_uids()
     except OSError:
         return False
 

@@ -28,7 +28,7 @@ from lab.errors import MissingError
 from lab.kernel import confine, imports, locked
 from lab.kernel.serial import READY, host_relay
 from lab.run import TAG_VAR
-from lab.state import IN_UML_VAR, state_root
+from lab.state import HOST_UID_VAR, IN_UML_VAR, state_root
 
 #: Per-kernel state is a directory ``uml-PID.START-XXXX`` in the user's state root,
 #: named after the run's owner (lab.owner) so that `ipsec-lab clean` can tell whose
@@ -167,6 +167,8 @@ def prepare_state(kernel: UmlKernel, program: list[str], tag: str,
     state = Path(tempfile.mkdtemp(prefix=owner.current().name_prefix(UML_PREFIX), dir=state_root()))
     env = {k: v for k, v in os.environ.items() if k not in ("TMPDIR", KERNEL_VAR)}
     env.update({IN_UML_VAR: kernel.release, TAG_VAR: tag})
+    if confine.applies():
+        env[HOST_UID_VAR] = str(confine.target()[0])
     bundle = imports.bundle_path(cache_dir())
     if env.get(imports.BUNDLE_VAR) != "off":
         try:
