@@ -227,6 +227,13 @@ def _run_alone_in_guest(config: pytest.Config, choice: KernelChoice) -> NoReturn
     if config.option.verbose >= 0:  # the guest's pytest prints the header; it cannot ask
         os.environ[HEADER_VAR] = "\n".join(pytest_report_header(config)).replace(
             "one per worker", "one for this node id, run by its own pytest without xdist", 1)
+    if confine.applies():  # the guest's pytest writes its cache and its tmp_path as the kernel's user
+        if config.pluginmanager.hasplugin("cacheprovider"):
+            confine.allow_writes(config.rootpath / str(config.getini("cache_dir")))
+        if not config.option.basetemp:
+            base = pytest.TempPathFactory.from_config(config, _ispytest=True).getbasetemp()
+            confine.allow_writes(base)
+            args.insert(0, f"--basetemp={base / 'guest'}")
     program = locked.command(sys.executable, ["-m", "pytest", *args])
     sys.stdout.flush()
     code = boot_program(program, kernel=choice.uml, tag=os.environ[TAG_VAR],
