@@ -63,7 +63,8 @@ def _users(pid: int | str) -> bool:
     """Whether the process runs as this user (its /proc directory is the user's), or as
     the user this user's UML kernels run as (root's: lab.kernel.confine)."""
     try:
-        return os.stat(f"/proc/{pid}").st_uid in confine.own_uids()
+        uid = os.stat(f"/proc/{pid}").st_uid
+        return uid == os.geteuid() or confine.own_kernel(pid, uid, state_root())
     except OSError:
         return False
 

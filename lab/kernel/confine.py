@@ -22,7 +22,6 @@ A lab started by another user is that user's already (lab.kernel.choice.unprivil
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import os
 import pwd
@@ -30,6 +29,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from lab.errors import UsageError
+from lab.state import IN_UML_VAR
 
 USER_VAR = "IPSEC_LAB_UML_USER"
 DEFAULT_USER = "nobody"
@@ -65,8 +65,9 @@ class _CapData(ctypes.Structure):
 
 
 def applies() -> bool:
-    """Whether a kernel started by this process is confined: when it is root's."""
-    return os.geteuid() == 0
+    """Whether a kernel started by this process is confined: when it is root's on the host
+    (in a guest no kernel is started, and the guest's root is no user of the host)."""
+    return os.geteuid() == 0 and not os.environ.get(IN_UML_VAR)
 
 
 def target() -> tuple[int, int]:
@@ -170,10 +171,16 @@ def preexec(state: Path, then: Callable[[], None]) -> Callable[[], None]:
     return enter
 
 
-def own_uids() -> set[int]:
-    """The uids whose processes may be this user's kernels (for `ipsec-lab clean`)."""
-    uids = {os.geteuid()}
-    if applies():
-        with contextlib.suppress(UsageError):
-            uids.add(target()[0])
-    return uids
+def own_kernel(pid: int | str, uid: int, state_root: Path) -> bool:
+    """Whether process ``pid`` of host uid ``uid`` is one of this user's confined kernels:
+    the kernels' user, and a ``uml_dir`` in this user's private state directory (which
+    only this user can make) on its command line."""
+    if not applies():
+        return False
+    try:
+        if uid != target()[0]:
+            return False
+        words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, UsageError):
+        return False
+    return any(w.startswith(f"uml_dir={state_root}/".encode()) for w in words)
