@@ -30,7 +30,7 @@ from lab.artifacts import RunDir, run_dir_name
 from lab.daemons import DAEMONS
 from lab.errors import LabError
 from lab.flavors import Flavor, flavors_dir, parse_flavor, tree_missing
-from lab.kernel import locked
+from lab.kernel import confine, locked
 from lab.kernel.choice import KernelChoice, choose, in_uml, time_travel
 from lab.kernel.uml import KEEP_VAR, KERNEL_VAR, MEM_VAR, boot_program, worker_python
 from lab.matrix import MatrixSelection, lifecycle_cells
@@ -54,6 +54,8 @@ KERNEL = pytest.StashKey[KernelChoice]()
 HEADER_VAR = "IPSEC_LAB_HEADER"
 REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 NO_KERNEL = pytest.StashKey[str]()
+#: the run's workers are confined UML kernels (lab.kernel.confine)
+CONFINED = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -163,6 +165,10 @@ def _route_to_uml(config: pytest.Config, choice: KernelChoice) -> None:
     keep = [str(pytest_tmp)] + ([str(Path(config.option.basetemp).resolve())]
                                 if config.option.basetemp else [])
     os.environ[KEEP_VAR] = os.pathsep.join(keep)
+    # what the guests may write on the host, when they are confined (lab.kernel.confine)
+    rundir = Path(config.option.lab_rundir or (config.rootpath / ".lab-runs")).resolve()
+    confine.allow_writes(rundir)
+    config.stash[CONFINED] = confine.applies()
     # One kernel per core unless -n says otherwise (UML is one CPU per instance), and
     # no more kernels than the node ids named on the command line, if only ids were named.
     workers = uml_workers(config.option.numprocesses, choice, _named_ids(config))
@@ -182,6 +188,15 @@ def _route_to_uml(config: pytest.Config, choice: KernelChoice) -> None:
     config.option.tx = ([f"popen//python={worker_python(tag, choice.uml)}"] * plan.plain
                         + [f"popen//python={worker_python(tag, plan.kernel, time_travel=True)}"]
                         * plan.travel)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist starts the workers (its hook is trylast)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A confined worker's tmp_path is under the controller's basetemp: the worker may
+    write there (xdist makes it basetemp/WORKER)."""
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if session.config.stash.get(CONFINED, False) and factory is not None:
+        confine.allow_writes(factory.getbasetemp())
 
 
 def alone_in_guest(config: pytest.Config, plan: timetravel.Plan) -> bool:
@@ -212,6 +227,13 @@ def _run_alone_in_guest(config: pytest.Config, choice: KernelChoice) -> NoReturn
     if config.option.verbose >= 0:  # the guest's pytest prints the header; it cannot ask
         os.environ[HEADER_VAR] = "\n".join(pytest_report_header(config)).replace(
             "one per worker", "one for this node id, run by its own pytest without xdist", 1)
+    if confine.applies():  # the guest's pytest writes its cache and its tmp_path as the kernel's user
+        if config.pluginmanager.hasplugin("cacheprovider"):
+            confine.allow_writes(config.rootpath / str(config.getini("cache_dir")))
+        if not config.option.basetemp:
+            base = pytest.TempPathFactory.from_config(config, _ispytest=True).getbasetemp()
+            confine.allow_writes(base)
+            args.insert(0, f"--basetemp={base / 'guest'}")
     program = locked.command(sys.executable, ["-m", "pytest", *args])
     sys.stdout.flush()
     code = boot_program(program, kernel=choice.uml, tag=os.environ[TAG_VAR],

@@ -22,8 +22,18 @@ from lab.errors import UsageError
 
 STATE_VAR = "IPSEC_LAB_STATE"
 IN_UML_VAR = "IPSEC_LAB_IN_UML"  # set in every UML guest
+#: in a guest whose kernel runs confined (lab.kernel.confine): the host uid it runs as,
+#: which is what the files this guest makes on the host (hostfs) show as their owner
+HOST_UID_VAR = "IPSEC_LAB_HOST_UID"
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
 NAME_RULE = "1-32 letters, digits, '-' or '_', starting with a letter or digit"
+
+
+def my_uids() -> set[int]:
+    """The owners whose files are this process's own: its uid, and in a confined guest the
+    host uid its kernel runs as."""
+    host = os.environ.get(HOST_UID_VAR, "")
+    return {os.geteuid(), *([int(host)] if host.isdigit() else [])}
 
 
 def private_dir(path: Path, what: str = "state directory") -> Path:
@@ -40,7 +50,7 @@ def private_dir(path: Path, what: str = "state directory") -> Path:
     problem = None
     if not stat.S_ISDIR(st.st_mode):
         problem = "is not a directory (a symlink?)"
-    elif st.st_uid != os.geteuid():
+    elif st.st_uid not in my_uids():
         problem = f"belongs to uid {st.st_uid}, not to uid {os.geteuid()}"
     elif st.st_mode & 0o077:
         problem = f"has mode {stat.S_IMODE(st.st_mode):04o}, not 0700"

@@ -27,10 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab.cli.keeper import LabState, labs_dir
+from lab.kernel import confine
 from lab.kernel.uml import UML_PREFIX
 from lab.owner import OWNER_VAR, Owner
 from lab.run import TAG_VAR
-from lab.state import state_root
+from lab.state import my_uids, state_root
 from lab.topology.netns import lab_namespaces, remove_netns
 
 _TAG = f"{TAG_VAR}=".encode()
@@ -59,9 +60,11 @@ class Proc:
 
 
 def _users(pid: int | str) -> bool:
-    """Whether the process runs as this user (its /proc directory is the user's)."""
+    """Whether the process runs as this user (its /proc directory is the user's), or as
+    the user this user's UML kernels run as (root's: lab.kernel.confine)."""
     try:
-        return os.stat(f"/proc/{pid}").st_uid == os.geteuid()
+        uid = os.stat(f"/proc/{pid}").st_uid
+        return uid == os.geteuid() or confine.own_kernel(pid, uid, state_root())
     except OSError:
         return False
 
@@ -99,7 +102,7 @@ class Thing:
 
 def _mine(path: Path) -> bool:
     try:
-        return path.lstat().st_uid == os.geteuid()
+        return path.lstat().st_uid in my_uids()
     except OSError:
         return False
 

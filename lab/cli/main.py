@@ -30,6 +30,7 @@ from lab.daemons import DAEMONS, cannot_run
 from lab.daemons.base import PeerContext
 from lab.errors import LabError, MissingError, UsageError
 from lab.flavors import parse_flavor, tree_missing
+from lab.kernel import confine
 from lab.kernel.choice import KernelChoice, choose, in_uml
 from lab.kernel.uml import UmlKernel, find_own_kernel
 from lab.matrix import DEFAULT_FLAVORS, PATHS
@@ -68,6 +69,8 @@ def build_scenario(args: argparse.Namespace) -> Scenario:
     options.check_not_empty({f"--{k.replace('_', '-')}": getattr(args, k) for k in
                              ("scenario", "left", "right", "ike_proposal", "esp")})
     options.check_rundir(getattr(args, "lab_rundir", None), "--rundir")
+    # the run directories (_request) are what a confined guest may write (lab.kernel.confine)
+    confine.allow_writes(Path(getattr(args, "lab_rundir", None) or ".lab-runs").resolve())
     s = load_scenario(args.scenario) if args.scenario else seed_scenario(
         ike_version=2, ike="aes128-sha1-modp2048")
     changes: dict[str, Any] = {}

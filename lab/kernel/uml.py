@@ -25,10 +25,10 @@ from pathlib import Path
 
 from lab import owner
 from lab.errors import MissingError
-from lab.kernel import imports, locked
+from lab.kernel import confine, imports, locked
 from lab.kernel.serial import READY, host_relay
 from lab.run import TAG_VAR
-from lab.state import IN_UML_VAR, state_root
+from lab.state import HOST_UID_VAR, IN_UML_VAR, state_root
 
 #: Per-kernel state is a directory ``uml-PID.START-XXXX`` in the user's state root,
 #: named after the run's owner (lab.owner) so that `ipsec-lab clean` can tell whose
@@ -167,6 +167,8 @@ def prepare_state(kernel: UmlKernel, program: list[str], tag: str,
     state = Path(tempfile.mkdtemp(prefix=owner.current().name_prefix(UML_PREFIX), dir=state_root()))
     env = {k: v for k, v in os.environ.items() if k not in ("TMPDIR", KERNEL_VAR)}
     env.update({IN_UML_VAR: kernel.release, TAG_VAR: tag})
+    if confine.applies():
+        env[HOST_UID_VAR] = str(confine.target()[0])
     bundle = imports.bundle_path(cache_dir())
     if env.get(imports.BUNDLE_VAR) != "off":
         try:
@@ -222,7 +224,9 @@ def boot_program(program: list[str], *, kernel: UmlKernel, tag: str, mem: str = 
             [*boot_argv(kernel, state, init, mem, time_travel)], stdin=to_guest_r, stdout=from_guest_w,
             stderr=console, pass_fds=(console.fileno(),),
             env=dict(os.environ, TMPDIR="/dev/shm", **{TAG_VAR: tag}),
-            preexec_fn=lambda: os.dup2(console.fileno(), 3), start_new_session=True)
+            # started by root: as an unprivileged user, the host read-only (lab.kernel.confine)
+            preexec_fn=confine.preexec(state, lambda: os.dup2(console.fileno(), 3)),
+            start_new_session=True)
     os.close(to_guest_r)
     os.close(from_guest_w)
     (state / "pid").write_text(str(uml.pid))
