@@ -180,8 +180,12 @@ def test_acting_names_the_end_whose_daemon_acts() -> None:
 def test_lifecycle_entries_match_no_ikev2_and_no_first_sa_cell(event: str) -> None:
     variant = "command-initiator" if event == "rekey-child" else ""
     for pair in (("libreswan@sid", "strongswan@bookworm"), ("strongswan@bookworm", "libreswan@sid")):
-        ikev2 = LifecycleCell(*pair, 2, event, variant).scenario()
-        assert KNOWN.matching(ikev2) is None
+        ikev2 = KNOWN.matching(LifecycleCell(*pair, 2, event, variant).scenario())
+        if (event, pair) == ("simultaneous", ("strongswan@bookworm", "libreswan@sid")):
+            # the one IKEv2 entry: pluto 5.2 answering charon 5.9.8 drops an IKE SA silently
+            assert ikev2 is not None and ikev2.id == "ikev2-simultaneous-pluto5-drops-ike-sa-silently"
+        else:
+            assert ikev2 is None
         assert KNOWN.matching(cell(*pair, "aes128-sha1")) is None  # the matrix's cell
         assert KNOWN.matching(LifecycleCell(*pair, 1, "delete").scenario()) is None
 

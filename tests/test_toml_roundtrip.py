@@ -7,7 +7,7 @@ import ipaddress
 import tomllib
 from pathlib import Path
 
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lab.algorithms import parse_proposal
@@ -41,7 +41,10 @@ ADDRESS = st.ip_addresses(v=6).filter(
 @st.composite
 def peers(draw: st.DrawFn, address: str) -> Peer:
     prefixlen = draw(st.integers(1, 128))
-    assume(anycast(ipaddress.ip_address(address), prefixlen) is None)
+    # an anycast address is refused up front; on a /128 nothing is anycast. (Filtering such
+    # draws out instead made hypothesis fail its health check now and then.)
+    if anycast(ipaddress.ip_address(address), prefixlen):
+        prefixlen = 128
     return Peer(address=address, flavor=draw(st.sampled_from(FLAVORS)),
                 prefixlen=prefixlen, psk=draw(st.none() | PSK),
                 mode=draw(st.none() | st.sampled_from(MODES)),
