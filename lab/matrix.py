@@ -82,6 +82,10 @@ EXTRA_AUTH = (("rsa", 2), ("ecdsa", 2), ("rsa", 1))
 #: ... in this mode and for these proposal sets only (they test authentication)
 AUTH_MODES = ("tunnel",)
 AUTH_PROPOSALS = ("aes256-sha256",)
+#: variants of a flavor (another configuration of the same build) the default matrix pairs
+#: with every default flavor, both orders, host-to-host IPv6, VARIANT_PROPOSALS
+VARIANT_FLAVORS = ("racoon@0.9.1-privsep",)
+VARIANT_PROPOSALS = ("aes128-sha1",)
 
 
 
@@ -338,7 +342,18 @@ class MatrixSelection:
                       for p in self.proposals if p in AUTH_PROPOSALS]
         if self.axes is None and self.auths is None:
             cells += self.path_cells(pairs)
+            cells += self.variant_cells()
         return self.runnable(cells)
+
+    def variant_cells(self) -> list[MatrixCell]:
+        """The default matrix's cells of VARIANT_FLAVORS (not when flavors or pairs are
+        chosen: naming a variant in --lab-flavors gives its whole grid)."""
+        if self.pairs or self.flavors != DEFAULT_FLAVORS:
+            return []
+        pairs = [(v, f) for v in VARIANT_FLAVORS for f in (*self.flavors, v)]
+        pairs += [(f, v) for v in VARIANT_FLAVORS for f in self.flavors]
+        return [MatrixCell(i, r, v, m, p) for i, r in pairs for v in self.ike_versions
+                for m in self.modes for p in self.proposals if p in VARIANT_PROPOSALS]
 
     @staticmethod
     def runnable(cells: list[MatrixCell]) -> list[MatrixCell]:
