@@ -171,6 +171,7 @@ def page(results: list[Result], out_dir: Path) -> str:
                 parts.append(f"<td>{''.join(marks)}</td>")
             parts.append("</tr>")
         parts.append("</table>")
+    parts.append(releases_html(results))
     return "".join(parts) + "\n"
 
 
@@ -192,6 +193,62 @@ def pair_table(results: list[Result]) -> list[str]:
                     f" {c['known']} | {c['skipped']} |" for (i, r), c in sorted(per_pair.items())]
 
 
+#: flavors of one daemon compared side by side: the releases of racoon (a variant counts as
+#: its own column)
+RELEASES = re.compile(r"^racoon@(?P<release>[\w.-]+)$")
+
+
+def releases_compared(results: list[Result]) -> tuple[list[str], int, list[list[str]]]:
+    """The cells the racoon releases share (the same peer, IKE version, mode, set): the
+    release names, how many cells have the same result for every release, and one row
+    (initiator, responder, IKE, mode, cell, then each release's result) where they differ."""
+    by_cell: dict[tuple[str, str, int, str, str], dict[str, str]] = defaultdict(dict)
+    for r in results:
+        ends = [RELEASES.match(f) for f in (r.initiator, r.responder)]
+        if sum(m is not None for m in ends) != 1:
+            continue  # no racoon, or racoon at both ends
+        release = next(m["release"] for m in ends if m)
+        i, r_ = ("racoon" if m else f for m, f in zip(ends, (r.initiator, r.responder),
+                                                      strict=True))
+        by_cell[(i, r_, r.version, r.mode, r.proposals)][release] = r.status
+    names = sorted({rel for cell in by_cell.values() for rel in cell})
+    shared = {k: v for k, v in by_cell.items() if len(v) > 1}
+    differ = {k: v for k, v in shared.items() if len(set(v.values())) > 1}
+    rows = [[i, r, str(v), m, p, *(got.get(n, "-") for n in names)]
+            for (i, r, v, m, p), got in sorted(differ.items())]
+    return names, len(shared) - len(differ), rows
+
+
+def releases_side_by_side(results: list[Result]) -> list[str]:
+    """The comparison of `releases_compared` as Markdown."""
+    names, same, rows = releases_compared(results)
+    if len(names) < 2:
+        return []
+    lines = ["", "### racoon releases side by side", "",
+             f"{same} cells with the same result for every release"
+             + ("; where they differ:" if rows else "."), ""]
+    if rows:
+        head = ["initiator", "responder", "IKE", "mode", "cell", *names]
+        lines += ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def releases_html(results: list[Result]) -> str:
+    """The comparison of `releases_compared` as a table of the page."""
+    names, same, rows = releases_compared(results)
+    if len(names) < 2:
+        return ""
+    head = ["initiator", "responder", "IKE", "mode", "cell", *names]
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row[:5])
+                   + "".join(f"<td><span class='m {html.escape(c)}'>{html.escape(c)}</span></td>"
+                             for c in row[5:]) + "</tr>" for row in rows)
+    return (f"<h2>racoon releases side by side</h2><p>{same} cells with the same result for"
+            f" every release{'; where they differ:' if rows else '.'}</p>"
+            + (f"<table><tr>{''.join(f'<th>{h}</th>' for h in head)}</tr>{body}</table>"
+               if rows else ""))
+
+
 def summary(results: list[Result]) -> str:
     total = Counter(r.status for r in results)
     lines = ["## ipsec-lab interop matrix", "", counts_line(total), ""]
@@ -202,6 +259,7 @@ def summary(results: list[Result]) -> str:
     if lifecycle:
         lines += ["", "### lifecycle cells", "", counts_line(Counter(r.status for r in lifecycle)),
                   "", *pair_table(lifecycle)]
+    lines += releases_side_by_side(results)
     reasons = Counter(r.reason for r in results if r.status == "skipped")
     if reasons:
         lines += ["", "Skip reasons:", ""] + [f"- {n} x {why}" for why, n in reasons.most_common()]

@@ -165,3 +165,24 @@ def test_a_net_to_net_routed_id_reads_back() -> None:
     m = CELL_ID.fullmatch(cell.id)
     assert m is not None and (m["t"], m["f"], m["a"], m["path"]) == (
         "net-to-net-routed", "4in6", "rsa", "loss20"), cell.id
+
+
+def test_report_puts_the_racoon_releases_side_by_side() -> None:
+    def res(i: str, r: str, status: str, proposals: str = "aes128-sha1") -> report.Result:
+        return report.Result(i, r, 1, "tunnel", proposals, status, "", None, 0.1)
+
+    results = [res("racoon@0.8.2", "libreswan@sid", "passed"),
+               res("racoon@0.9.1", "libreswan@sid", "passed"),
+               res("strongswan@bookworm", "racoon@0.8.2", "known", "aes256-sha256"),
+               res("strongswan@bookworm", "racoon@0.9.1", "failed", "aes256-sha256"),
+               res("racoon@0.9.1-privsep", "libreswan@sid", "passed"),
+               res("racoon@0.8.2", "racoon@0.9.1", "passed")]  # racoon at both ends: not compared
+    names, same, rows = report.releases_compared(results)
+    assert names == ["0.8.2", "0.9.1", "0.9.1-privsep"]
+    assert same == 1
+    assert rows == [["strongswan@bookworm", "racoon", "1", "tunnel", "aes256-sha256", "known",
+                     "failed", "-"]]
+    md = "\n".join(report.releases_side_by_side(results))
+    assert "1 cells with the same result for every release; where they differ:" in md
+    assert "| strongswan@bookworm | racoon | 1 | tunnel | aes256-sha256 | known | failed | - |" in md
+    assert "<span class='m failed'>failed</span>" in report.releases_html(results)
