@@ -63,7 +63,7 @@ case $flavors in
         for f in "${wanted[@]}"; do
             case $f in
                 *@/*|*@.*|*@system) ;;
-                racoon@*) racoons+=("${f%-privsep}") ;;  # a variant: its release's build
+                racoon@*) racoons+=("${f/@privsep-/@}") ;;  # a variant: its release's build
                 *@*) trees+=("$f") ;;
             esac
         done

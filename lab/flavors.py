@@ -34,7 +34,7 @@ SUITES = ("bookworm", "trixie", "sid")
 #: ipsec-tools releases that ci/build-racoon.sh builds (racoon@RELEASE)
 RACOON_RELEASES = ("0.8.2", "0.9.1")
 #: variants of a release: the same build, configured another way (racoon@VARIANT)
-RACOON_VARIANTS = {"0.9.1-privsep": "0.9.1"}
+RACOON_VARIANTS = {"privsep-0.9.1": "0.9.1"}
 #: where a prefix keeps its programs
 PREFIX_DIRS = ("sbin", "bin")
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8

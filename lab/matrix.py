@@ -84,7 +84,7 @@ AUTH_MODES = ("tunnel",)
 AUTH_PROPOSALS = ("aes256-sha256",)
 #: variants of a flavor (another configuration of the same build) the default matrix pairs
 #: with every default flavor, both orders, host-to-host IPv6, VARIANT_PROPOSALS
-VARIANT_FLAVORS = ("racoon@0.9.1-privsep",)
+VARIANT_FLAVORS = ("racoon@privsep-0.9.1",)
 VARIANT_PROPOSALS = ("aes128-sha1",)
 
 

@@ -175,10 +175,10 @@ def test_report_puts_the_racoon_releases_side_by_side() -> None:
                res("racoon@0.9.1", "libreswan@sid", "passed"),
                res("strongswan@bookworm", "racoon@0.8.2", "known", "aes256-sha256"),
                res("strongswan@bookworm", "racoon@0.9.1", "failed", "aes256-sha256"),
-               res("racoon@0.9.1-privsep", "libreswan@sid", "passed"),
+               res("racoon@privsep-0.9.1", "libreswan@sid", "passed"),
                res("racoon@0.8.2", "racoon@0.9.1", "passed")]  # racoon at both ends: not compared
     names, same, rows = report.releases_compared(results)
-    assert names == ["0.8.2", "0.9.1", "0.9.1-privsep"]
+    assert names == ["0.8.2", "0.9.1", "privsep-0.9.1"]
     assert same == 1
     assert rows == [["strongswan@bookworm", "racoon", "1", "tunnel", "aes256-sha256", "known",
                      "failed", "-"]]

@@ -495,10 +495,10 @@ def test_phase2_pairs_and_purges_from_a_recorded_0_8_2_log() -> None:
 
 
 def test_privsep_variant_renders_its_block_and_paths(tmp_path: Path) -> None:
-    """racoon@0.9.1-privsep: the same build as 0.9.1, with racoon.conf's privsep block; privsep
+    """racoon@privsep-0.9.1: the same build as 0.9.1, with racoon.conf's privsep block; privsep
     wants a certificate and a script path even with a PSK."""
     from lab.flavors import parse_flavor
-    flavor = parse_flavor("racoon@0.9.1-privsep")
+    flavor = parse_flavor("racoon@privsep-0.9.1")
     assert flavor.prefix == parse_flavor("racoon@0.9.1").prefix
     ctx = PeerContext(side="left", netns="ipl-test-left", dir=tmp_path / "left", flavor=flavor,
                       tag="ipl-unit", cache=tmp_path)

@@ -100,9 +100,9 @@ PFKEY_DELETE_WORDS = "pfkey DELETE received"
 STATUS_RELEASES = ("0.9",)
 #: seconds racoon may take to hear of an SA deleted in the kernel
 DELETE_DEADLINE = 3.0
-#: the privilege-separated variant of a release (racoon@0.9.1-privsep): its privsep block,
+#: the privilege-separated variant of a release (racoon@privsep-0.9.1): its privsep block,
 #: the user and group its negotiating process runs as, its chroot in the peer directory
-PRIVSEP_SUFFIX = "-privsep"
+PRIVSEP_PREFIX = "privsep-"
 PRIVSEP_USER, PRIVSEP_GROUP, PRIVSEP_ROOT = "nobody", "nogroup", "privsep-root"
 #: racoon's log line naming its unprivileged process
 PRIVSEP_CHILD = re.compile(r"racoon unprivileged process running with PID (\d+)")
@@ -421,8 +421,8 @@ class Racoon(Daemon):
 
     @property
     def privsep(self) -> bool:
-        """The flavor is a privilege-separated racoon (racoon@0.9.1-privsep)."""
-        return self.ctx.flavor.source.endswith(PRIVSEP_SUFFIX)
+        """The flavor is a privilege-separated racoon (racoon@privsep-0.9.1)."""
+        return self.ctx.flavor.source.startswith(PRIVSEP_PREFIX)
 
     @property
     def log_path(self) -> Path:
