@@ -7,6 +7,7 @@ import re
 import shutil
 import stat
 import sys
+import time
 from pathlib import Path
 from typing import ClassVar
 
@@ -439,7 +440,13 @@ def test_start_loads_the_spd_then_waits_for_racoon(tmp_path: Path, monkeypatch: 
         assert (tmp_path / "bin" / "setkey.calls").read_text() == f"-f {d.ctx.home}/setkey.conf\n"
         FakeSocket.sent.clear()
         monkeypatch.setattr(racoon_mod, "socket_in", lambda netns, *a: FakeSocket(netns))
+        # racoonctl's phase 1 comes up: the trigger for phase 2 follows once racoon logs it
+        _script(tmp_path / "bin", "racoonctl", f"{RECORD_CALLS}open({str(d.log_path)!r}, 'a').write("
+                f"'ISAKMP-SA established {LEFT}[500]-{RIGHT}[500] spi:1:2\\n')\n")
         d.initiate()
+        end = time.monotonic() + 3
+        while not FakeSocket.sent and time.monotonic() < end:
+            time.sleep(0.01)
         assert [(ns, addr) for ns, _, addr in FakeSocket.sent] == [("", (RIGHT, racoon_mod.TRIGGER_PORT))]
         assert (tmp_path / "bin" / "racoonctl.calls").read_text() == \
             f"-s {d.ctx.home}/racoon.sock establish-sa isakmp inet6 {LEFT} {RIGHT}\n"
