@@ -24,6 +24,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 KILLED = {1, 3, 37}  # mutmut's exit codes that mean a test failed (or pytest errored)
+#: mutmut's codes for a mutant whose tests never ended (an endless loop), stopped by its
+#: timeout: the tests did not pass, so the mutant is caught
+TIMED_OUT = {-24, 24, 36, 152, 255}
+KILLED |= TIMED_OUT
 
 
 def equivalents(root: Path) -> dict[str, str]:
@@ -88,6 +92,9 @@ def report(root: Path, minimum: float) -> int:
 
 def run(root: Path, names: list[str]) -> None:
     mutmut = Path(sys.executable).with_name("mutmut")
+    # mutmut maps tests to code again only for new test files, not for edited ones: a stale
+    # map would leave mutants that the edited tests now kill counted as survivors
+    (root / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
     subprocess.run(["nice", "-n", "19", str(mutmut), "run", *names], cwd=root, check=True)
 
 
