@@ -310,8 +310,12 @@ class Daemon(ABC):
     def heard(self) -> Heard | None:
         """The first line of the daemon's log that names a failure class and is final
         by now (a word with a grace waits that long for SAs that may still come)."""
-        found = self.listener.final(self.log_text().splitlines(), time.monotonic())
+        found = self.listener.final(self.outcome_lines(), time.monotonic())
         return Heard(self.side, self.name, found[1].cls, found[0]) if found else None
+
+    def outcome_lines(self) -> list[str]:
+        """The log lines the outcome words are looked for in (all of them by default)."""
+        return self.log_text().splitlines()
 
     def ended(self) -> Outcome | None:
         """The daemon's final word on the negotiation: a failure class, a crash, or None."""

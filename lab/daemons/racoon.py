@@ -33,6 +33,7 @@ from lab.daemons.racoon_parse import (
     parse_racoon_log,
     partners,
     purged_spis,
+    racoon_debug_status,
     racoon_json_status,
     racoon_status,
 )
@@ -456,6 +457,9 @@ class Racoon(Daemon):
             *([f"path script {self._path('scripts')};"] if self.privsep else []),
             "",
             *self._privsep(),
+            "# what racoon 0.8 says of the proposals it accepted it says at this level only",
+            "log debug;",
+            "",
             "listen",
             "{",
             f"\tisakmp {me} [500];",
@@ -644,11 +648,12 @@ class Racoon(Daemon):
 
     def status(self) -> DaemonStatus:
         """racoon 0.9 answers `status` on its admin socket with JSON (algorithms,
-        identities, PFS group; kept as racoon-status.json); 0.8 says only what its log says
-        (phase 1 up, phase 2's mode and SPIs)."""
+        identities, PFS group; kept as racoon-status.json); 0.8 states them in its debug log
+        only (`log debug`: the accepted phase-1 proposal, the peer's ID, the matched phase-2
+        bundle), which racoon.log holds."""
         log = self.log_text()
         if not _version(self.ctx.flavor, self.ctx.tag).startswith(STATUS_RELEASES):
-            return racoon_status(log, self.peer.address)
+            return racoon_debug_status(log, self.peer.address)
         try:
             text = racoon_admin.status_json(self.ctx.dir / "racoon.sock")
         except (OSError, ValueError) as exc:
@@ -691,6 +696,11 @@ class Racoon(Daemon):
 
     def _established_spis(self) -> set[int]:
         return {e.spi for e in parse_racoon_log(self.log_text()) if isinstance(e, IpsecSA)}
+
+    def outcome_lines(self) -> list[str]:
+        """The log without its DEBUG lines: the outcome words are racoon's own verdicts
+        (INFO, NOTIFY, ERROR), not the steps its debug output narrates."""
+        return [ln for ln in self.log_text().splitlines() if " DEBUG: " not in ln]
 
     def known_leftover(self, item: SA | Policy) -> str | None:
         """racoon keeps its inbound IPsec SA when the peer deletes a phase 2: on the peer's

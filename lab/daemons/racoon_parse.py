@@ -281,3 +281,122 @@ def same_address(reported: object, address: str) -> bool | None:
         return ipaddress.ip_address(str(reported)) == ipaddress.ip_address(address)
     except ValueError:
         return None
+
+
+# -- racoon 0.8's debug log (racoon.conf `log debug`) ------------------------------------
+#: its phase-1 hash names and phase-2 authentication names (strnames.c) -> neutral names
+DEBUG_HASH: dict[str, str] = {"MD5": "md5", "SHA": "sha1", "SHA256": "sha256",
+                              "SHA384": "sha384", "SHA512": "sha512", "hmac-md5": "md5",
+                              "hmac-sha": "sha1", "hmac-sha1": "sha1", "hmac-sha256": "sha256",
+                              "hmac-sha384": "sha384", "hmac-sha512": "sha512"}
+#: its phase-1 cipher names (with "encklen") and phase-2 transform ids -> neutral families
+DEBUG_CIPHER: dict[str, str] = {"AES-CBC": "aes", "AES": "aes", "3DES-CBC": "3des",
+                                "3DES": "3des", "DES-CBC": "des", "DES": "des"}
+#: phase-1 group names -> neutral names
+DEBUG_GROUP: dict[str, str] = {f"{bits}-bit MODP group": f"modp{bits}"
+                               for bits in (768, 1024, 1536, 2048, 3072, 4096)}
+#: what the debug log does not say: the local identity (only its type)
+DEBUG_UNREPORTED = ("local identity",)
+_DEBUG = re.compile(r"DEBUG: (?P<text>.*)$")
+_PH1_FIELD = re.compile(r"^\s+(?P<key>enctype|encklen|hashtype|dh_group) = (?P<value>.+?)\s*$")
+_TRNS = re.compile(r"\(trns_id=(?P<cipher>\S+) encklen=(?P<bits>\d+) authtype=(?P<auth>\S+)\)")
+_GROUP_ATTR = re.compile(r"type=Group Description, flag=\S+, lorv=(?P<group>\d+)$")
+_HEXWORDS = re.compile(r"^[0-9a-f]{1,8}(?: [0-9a-f]{1,8})*$")
+
+
+def _cipher(family: str | None, bits: str | None) -> str | None:
+    """``aes`` and 256 -> ``aes256``; a cipher whose name has no key length stays so."""
+    if family is None:
+        return None
+    return f"{family}{bits}" if family == "aes" and bits and bits != "0" else family
+
+
+def _debug_texts(text: str) -> list[str]:
+    """The text of each DEBUG line (hex dumps racoon wraps onto the next line joined on)."""
+    out: list[str] = []
+    for raw in text.splitlines():
+        m = _DEBUG.search(raw)
+        if m:
+            out.append(m["text"])
+        elif out and _HEXWORDS.match(raw.strip()):
+            out[-1] = f"{out[-1]} {raw.strip()}".strip()
+    return out
+
+
+def _phase1(lines: list[str]) -> dict[str, str]:
+    """The fields of the proposal racoon found acceptable last (phase 1)."""
+    found: dict[str, str] = {}
+    for i, line in enumerate(lines):
+        if line == "an acceptable proposal found.":
+            found = {}
+            for back in reversed(lines[max(0, i - 12):i]):
+                m = _PH1_FIELD.match(back)
+                if m:
+                    found.setdefault(m["key"], m["value"])
+    return found
+
+
+def _phase2(lines: list[str]) -> tuple[re.Match[str] | None, str | None]:
+    """The transform of the last phase 2 racoon matched ("peer's single bundle") and its
+    PFS group (a Group Description among the compared attributes, "none" without one)."""
+    trns, group = None, None
+    for i, line in enumerate(lines):
+        if line != "peer's single bundle:":
+            continue
+        trns = next((m for ln in lines[i + 1:i + 4] if (m := _TRNS.search(ln))), trns)
+        start = max((j for j in range(i) if lines[j].startswith("prop#=") and "prot-id=ESP"
+                     in lines[j]), default=i)
+        groups = [m["group"] for ln in lines[start:i] if (m := _GROUP_ATTR.search(ln))]
+        group = groups[-1] if groups else "none"
+    return trns, group
+
+
+def _peer_id(lines: list[str]) -> str | None:
+    """The peer's identity from "peer's ID" and the hex dump after it (on the same line
+    after a second time stamp, or on the next): an address or a name."""
+    at = next((i for i in range(len(lines) - 1, -1, -1) if "peer's ID" in lines[i]), None)
+    if at is None:
+        return None
+    for text in (lines[at].split("peer's ID", 1)[1], *lines[at + 1:at + 2]):
+        words = text.rsplit("DEBUG:", 1)[-1].lstrip(":").split()
+        if words and all(_HEXWORDS.match(w) for w in words):
+            return _identity(bytes.fromhex("".join(words)))
+    return None
+
+
+def _identity(raw: bytes) -> str | None:
+    """An IKEv1 ID payload's body (type, protocol, port, data) as text, for the kinds a
+    daemon's words can be compared with: addresses and names."""
+    kind, value = (raw[0], raw[4:]) if len(raw) > 4 else (None, b"")
+    if (kind, len(value)) in ((1, 4), (5, 16)):  # IPV4_ADDR, IPV6_ADDR
+        return str(ipaddress.ip_address(value))
+    if kind in (2, 3):  # FQDN, USER_FQDN
+        return value.decode(errors="replace")
+    return None
+
+
+def racoon_debug_status(text: str, me: str) -> DaemonStatus:
+    """racoon's account from its debug log (0.8 states algorithms only at that level): the
+    phase-1 proposal it accepted, the peer's identity, and the last phase 2's transform
+    and PFS group, with the SPIs and mode of its info lines."""
+    base = racoon_status(text, me)
+    lines = _debug_texts(text)
+    p1 = _phase1(lines)
+    ike = base.ike
+    if ike is not None and p1:
+        integrity = neutral(DEBUG_HASH, p1.get("hashtype"))
+        ike = IkeStatus(version=1, cipher=_cipher(neutral(DEBUG_CIPHER, p1.get("enctype")),
+                                                  p1.get("encklen")),
+                        integrity=integrity, prf=integrity,
+                        dh=neutral(DEBUG_GROUP, p1.get("dh_group")), remote_id=_peer_id(lines))
+    trns, group = _phase2(lines)
+    children = base.children
+    if trns and children:
+        children = [*children[:-1], replace(
+            children[-1], cipher=_cipher(neutral(DEBUG_CIPHER, trns["cipher"]), trns["bits"]),
+            integrity=neutral(DEBUG_HASH, trns["auth"]),
+            pfs=_group(group) if group != "none" else "none")]
+    if not p1 and not trns:
+        return base  # no debug output: what the info lines say
+    return DaemonStatus(source="racoon.log (debug)", ike=ike, children=children,
+                        unreported=DEBUG_UNREPORTED)
