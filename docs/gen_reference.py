@@ -222,7 +222,15 @@ def _cell(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(_cell(v) for v in value)
     text = " ".join(str(value).replace("\\\n", "").split())
-    return text.replace("|", "\\|")
+    return text.replace("|", "\\|").replace("*", "\\*")
+
+
+def _end(end: dict[str, Any]) -> str:
+    """One end of an entry: its flavors, and the version prefixes if it names any."""
+    text = ", ".join(f"`{f}`" for f in end.get("flavors", []))
+    if end.get("versions"):
+        text += " (versions " + ", ".join(f"`{v}`" for v in end["versions"]) + ")"
+    return text
 
 
 def findings_page() -> str:
@@ -248,7 +256,7 @@ def findings_page() -> str:
     ends_keys = ("one", "other")
     skip = {"id", "what", "workaround", "reference", "fails_with", *ends_keys}
     for e in entries:
-        ends = " / ".join(_cell(e[k]) for k in ends_keys if k in e)
+        ends = " / ".join(_end(e[k]) for k in ends_keys if k in e)
         settings = "; ".join(f"{k}: {_cell(v)}" for k, v in e.items() if k not in skip)
         lines.append(f"| `{_cell(e.get('id'))}` | {ends} | {settings} | {_cell(e.get('what'))}"
                      f" | {_cell(e.get('workaround'))} |")
