@@ -7,6 +7,7 @@ with the daemon's own answer, asked of its `algparse`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,10 @@ import pytest
 from lab.algorithms import parse_proposal
 from lab.scenario import load_scenario
 
-SEED = load_scenario(Path(__file__).parent / "files" / "openswan-seed.toml")
+# the file pairs pluto with racoon; this test keeps Libreswan at both ends
+_FILE = load_scenario(Path(__file__).parent / "files" / "openswan-seed.toml")
+SEED = _FILE.with_(left=replace(_FILE.left, flavor="libreswan"),
+                   right=replace(_FILE.right, flavor="libreswan"))
 
 
 @pytest.mark.lab

@@ -41,7 +41,7 @@ FILE_CASES: list[tuple[str, str, str, str]] = [
     ('psk = "verysecret"', 'psk = "x\\"\\n%any %any : PSK \\"y"', "psk: ", "holds '\\n'"),
     ('psk = "verysecret"', f'psk = "{"k" * 256}"', "is 256 bytes long", "1 to 255 bytes"),
     ('psk = "verysecret"', 'psk = "tab\\there"', "psk: 'tab\\there' holds '\\t'", "printable"),
-    ('ike = "aes128-sha1-modp1024"', "ike = 5", "ike: 5 is not a proposal", "allowed: a string"),
+    ('ike = "aes128-sha1-modp2048"', "ike = 5", "ike: 5 is not a proposal", "allowed: a string"),
     ('esp = "aes128-sha1"', 'esp = "aes128-sha1\\n"', "esp: unknown integrity algorithm 'sha1\\n'",
      "allowed: aesxcbc, md5"),
     ('esp = "aes128-sha1"', 'esp = "aes128-sha1"\nexpect = true', "expect: true is not allowed",
