@@ -572,3 +572,28 @@ def test_racoon_0_8_as_responder_names_the_peers_id_on_the_next_line() -> None:
     assert st.ike == IkeStatus(1, "aes128", "sha1", "sha1", "modp2048", None, LEFT)
     assert [(c.mode, c.cipher, c.integrity, c.pfs) for c in st.children] == [
         ("tunnel", "aes128", "sha1", "none")]
+
+
+@pytest.mark.parametrize(("dump", "identity"), [
+    ("05000000 20010db8 00020002 00000000 00000002", "2001:db8:2:2::2"),  # IPV6_ADDR
+    ("01000000 c0000201", "192.0.2.1"),  # IPV4_ADDR
+    ("02000000 6d6f6f6e 2e657861 6d706c65", "moon.example"),  # FQDN
+    ("03000000 6361726f 6c406578 616d706c 65", "carol@example"),  # USER_FQDN
+    ("04000000 c0000201", None),  # an IPv4 subnet: not an identity the lab sets
+    ("01000000 c00002", None),  # too short for its kind
+    ("05000000", None),  # no data at all
+])
+def test_racoons_peer_id_dump_is_read_by_kind(dump: str, identity: str | None) -> None:
+    from lab.daemons.racoon_parse import racoon_debug_status
+    ts = "2026-12-05 17:55:39"
+    text = (f"{ts}: INFO: ISAKMP-SA established {RIGHT}[500]-{LEFT}[500] spi:00:11\n"
+            f"{ts}: DEBUG:   enctype = 3DES-CBC\n{ts}: DEBUG:   encklen = 0\n"
+            f"{ts}: DEBUG:   hashtype = MD5\n{ts}: DEBUG:   dh_group = 1536-bit MODP group\n"
+            f"{ts}: DEBUG: an acceptable proposal found.\n"
+            f"{ts}: [{LEFT}] DEBUG: peer's ID\n{ts}: DEBUG: \n{dump}\n")
+    ike = racoon_debug_status(text, RIGHT).ike
+    assert ike is not None and (ike.cipher, ike.integrity, ike.dh) == ("3des", "md5", "modp1536")
+    assert ike.remote_id == identity
+    # the same dump on the "peer's ID" line itself, after racoon's second time stamp
+    same_line = text.replace(f"peer's ID\n{ts}: DEBUG: \n{dump}", f"peer's ID:{ts}: DEBUG: \n{dump}")
+    assert racoon_debug_status(same_line, RIGHT).ike.remote_id == identity  # type: ignore[union-attr]
