@@ -221,8 +221,9 @@ def _print_settings(s: Scenario) -> None:
         for line in native_summary(s.peer(side).native, side):
             print(f"native: {line}")
         for line in risky_native(s.peer(side).native, side):
-            print(f"warning: {line}: runs a command or opens a file as root in the guest, whose"
-                  " root file system is the host's (README: native settings)")
+            print(f"warning: {line}: runs a command or opens a file as root in the guest, on"
+                  " the host's file system (read-only to a lab started as root; docs/scenarios.md:"
+                  " native settings)")
 
 
 def _kernel_for(s: Scenario, args: argparse.Namespace, travel: UmlKernel | None = None) -> KernelChoice:
