@@ -597,3 +597,49 @@ def test_racoons_peer_id_dump_is_read_by_kind(dump: str, identity: str | None) -
     # the same dump on the "peer's ID" line itself, after racoon's second time stamp
     same_line = text.replace(f"peer's ID\n{ts}: DEBUG: \n{dump}", f"peer's ID:{ts}: DEBUG: \n{dump}")
     assert racoon_debug_status(same_line, RIGHT).ike.remote_id == identity  # type: ignore[union-attr]
+
+
+def test_racoons_debug_status_takes_the_last_of_each() -> None:
+    """After a rekey the log holds several accepted proposals and matched bundles: the last
+    phase-1 proposal, the last bundle, and the PFS group of that bundle's own proposal."""
+    from lab.daemons.racoon_parse import racoon_debug_status
+    ts = "2026-12-05 18:00:00"
+
+    def debug(*texts: str) -> str:
+        return "".join(f"{ts}: DEBUG: {t}\n" for t in texts)
+
+    def info(text: str) -> str:
+        return f"{ts}: INFO: {text}\n"
+
+    def phase1(cipher: str, bits: str, hash_: str, group: str) -> str:
+        return debug(f"  enctype = {cipher}", f"  encklen = {bits}", f"  hashtype = {hash_}",
+                     "  authmethod = pre-shared key", f"  dh_group = {group}",
+                     "an acceptable proposal found.")
+
+    def bundle(group: str | None, trns: str) -> str:
+        attrs = ["prop#=1 prot-id=ESP spi-size=4 #trns=1 trns#=1 trns-id=AES",
+                 "type=Encryption Mode, flag=0x8000, lorv=Tunnel"]
+        attrs += [f"type=Group Description, flag=0x8000, lorv={group}"] if group else []
+        return debug(*attrs, "peer's single bundle:",
+                     " (proto_id=ESP spisize=4 spi=00000001 spi_p=00000000 encmode=Tunnel reqid=0:0)",
+                     f"  {trns}", "my single bundle:", "matched")
+
+    sa = (f"IPsec-SA established: ESP/Tunnel {LEFT}[500]->{RIGHT}[500] spi=5(0x5)",
+          f"IPsec-SA established: ESP/Tunnel {LEFT}[500]->{RIGHT}[500] spi=6(0x6)")
+    text = (info(f"ISAKMP-SA established {LEFT}[500]-{RIGHT}[500] spi:00:11")
+            + phase1("AES-CBC", "128", "SHA", "1024-bit MODP group")
+            + bundle("14", "(trns_id=3DES encklen=0 authtype=hmac-md5)")
+            + info(sa[0]) + info(sa[1])
+            + phase1("AES-CBC", "256", "SHA256", "2048-bit MODP group")
+            + debug("prop#=1, prot-id=ISAKMP, spi-size=0, #trns=1")
+            + bundle(None, "(trns_id=AES encklen=192 authtype=hmac-sha256)")
+            + info(sa[0].replace("spi=5(0x5)", "spi=7(0x7)"))
+            + info(sa[1].replace("spi=6(0x6)", "spi=8(0x8)")))
+    st = racoon_debug_status(text, LEFT)
+    assert st.ike is not None and (st.ike.cipher, st.ike.integrity, st.ike.dh) == (
+        "aes256", "sha256", "modp2048")
+    child = st.children[-1]
+    assert (child.spi_in, child.spi_out, child.cipher, child.integrity, child.pfs) == (
+        7, 8, "aes192", "sha256", "none")
+    # no ISAKMP-SA in the info lines: racoon has no IKE SA to report, whatever it accepted
+    assert racoon_debug_status(text.split("\n", 1)[1], LEFT).ike is None
