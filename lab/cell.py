@@ -24,7 +24,7 @@ from lab.flavors import parse_flavor, require
 from lab.lifecycle.record import DaemonLog, Record
 from lab.negotiated import Negotiated, Problem, Side
 from lab.negotiated import check as check_negotiated
-from lab.outcome import ESTABLISHED, Outcome, established, most_specific
+from lab.outcome import ESTABLISHED, OTHER_MODE, Outcome, established, most_specific
 from lab.scenario import SIDES, Scenario
 from lab.topology import impair
 from lab.topology.build import Topology
@@ -210,7 +210,7 @@ class Cell:
         problem = self.outcome.against(expect)
         # SAs whose mode is not a side's configured one, in a cell that expects them
         # established: the verdict's negotiated check reports that with all its findings
-        if problem and not (expect == ESTABLISHED and self.outcome.cls == "mode-mismatch"):
+        if problem and not (expect == ESTABLISHED and self.outcome.cls == OTHER_MODE):
             raise NegotiationError(f"negotiation {self.scenario.name}: {problem}")
         return self.outcome
 

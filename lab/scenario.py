@@ -54,9 +54,11 @@ REKEY_BY = ("command", "lifetime")
 VANISH = ("stop", "link")
 PINGS_RANGE = (1, 100)
 #: How a cell is expected to end: established, or one class of failure. Each driver maps
-#: its daemon's words to these classes (its ``outcome_words`` table).
+#: its daemon's words to these classes (its ``outcome_words`` table); ``mode-mismatch`` is a
+#: daemon refusing over the mode, ``other-mode`` SAs up in both kernels in a mode a side is
+#: not configured for (read from the kernels, lab.outcome.established).
 EXPECTS = ("established", "no-proposal-chosen", "authentication-failed", "ts-unacceptable",
-           "mode-mismatch", "version-mismatch", "timeout")
+           "mode-mismatch", "other-mode", "version-mismatch", "timeout")
 #: IKE fragmentation (RFC 7383, and IKEv1's): each daemon's own default, or set on or off
 FRAGMENTATIONS = ("default", "on", "off")
 #: UDP encapsulation of ESP (RFC 3948): where a NAT is detected, or always (forced)
