@@ -21,6 +21,8 @@ from lab.algorithms import Proposal, Proposals, parse_proposal, parse_proposals,
 from lab.errors import ScenarioError, UsageError
 from lab.flavors import parse_flavor
 from lab.identity import Identity, parse_identity
+from lab.logcheck import KEYS as LOG_KEYS
+from lab.logcheck import check_patterns
 from lab.native import Native, check_native, native_to_dict, parse_native
 from lab.topology.path import MTU_RANGE, PathSpec, path_from_dict, path_to_dict
 from lab.topology.table import TOPOLOGIES, address, family_name
@@ -191,6 +193,9 @@ class Peer:
     #: that should not start a rekey by lifetime
     ike_lifetime: int | None = None
     child_lifetime: int | None = None
+    #: lines that must, and must not, appear in this side's daemon log (lab.logcheck)
+    log_must: tuple[str, ...] = ()
+    log_must_not: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.prefixlen is None:
@@ -232,6 +237,8 @@ class Peer:
         if self.id is not None:
             parse_identity(self.id, f"{side}.id")
         check_native(self.native, f"{side}.native")
+        for key in LOG_KEYS:
+            object.__setattr__(self, key, check_patterns(f"{side}.{key}", getattr(self, key)))
         for key in ("ike_lifetime", "child_lifetime"):
             if getattr(self, key) is not None:
                 check_int(f"{side}.{key}", getattr(self, key), *LIFETIME_RANGE, " seconds")
@@ -562,7 +569,7 @@ _TOP_KEYS = {"name", "left", "right", "ike_version", "mode", "psk", "ike", "esp"
              "lifecycle", "actor", "rekey_by", "rekey_margin", "rekey_fuzz", "dpd_delay",
              "dpd_timeout", "dpd_action", "vanish"}
 _PEER_KEYS = {"address", "flavor", "prefixlen", "psk", "mode", "ike_version", "ike", "esp",
-              "subnet", "id", "native", "ike_lifetime", "child_lifetime"}
+              "subnet", "id", "native", "ike_lifetime", "child_lifetime", *LOG_KEYS}
 
 
 def scenario_from_dict(data: dict[str, Any], source: str = "scenario") -> Scenario:
@@ -653,6 +660,9 @@ def scenario_to_dict(s: Scenario) -> dict[str, Any]:
         for key in ("ike_lifetime", "child_lifetime"):
             if getattr(peer, key) is not None:
                 data[side][key] = getattr(peer, key)
+        for key in LOG_KEYS:
+            if getattr(peer, key):
+                data[side][key] = list(getattr(peer, key))
     return data
 
 
