@@ -246,6 +246,9 @@ class Cell:
             self.verdict = judge(self.scenario, packets, self.sas, self.ping)
             self.verdict.problems += pathcheck.check(self.scenario, packets, self.ike_counts,
                                                      self.ping)
+            if self.scenario.fail_on_retransmit:
+                self.verdict.problems += retransmit.findings(
+                    self.ike_counts, {side: f"{side} ({d.name})" for side, d in self.daemons.items()})
         with self.phase("decrypt"):
             self.decryption = decrypt(packets, [sa for held in self.sas.values() for sa in held],
                                       self.ping, lossy=self.scenario.path.lossy)

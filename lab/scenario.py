@@ -293,6 +293,8 @@ class Scenario:
     dpd_timeout: int | None = None
     dpd_action: str = "clear"
     vanish: str = "stop"
+    #: any IKE message a daemon sends again (seen on the wire) fails the cell's verdict
+    fail_on_retransmit: bool = False
 
     def __post_init__(self) -> None:
         check_name("name", self.name)
@@ -308,6 +310,7 @@ class Scenario:
         check_int("ike_lifetime", self.ike_lifetime, *LIFETIME_RANGE, " seconds")
         check_int("child_lifetime", self.child_lifetime, *LIFETIME_RANGE, " seconds")
         check_int("pings", self.pings, *PINGS_RANGE)
+        check_choice("fail_on_retransmit", self.fail_on_retransmit, (False, True))
         _check_lifecycle(self)
         for key in ("ike", "esp"):
             object.__setattr__(self, key, one_or_list(getattr(self, key)))
@@ -567,7 +570,7 @@ _TOP_KEYS = {"name", "left", "right", "ike_version", "mode", "psk", "ike", "esp"
              "responder_esp", "ike_lifetime", "child_lifetime", "initiator", "pings", "fault",
              "expect", "topology", "auth", "path", "fragmentation", "encapsulation",
              "lifecycle", "actor", "rekey_by", "rekey_margin", "rekey_fuzz", "dpd_delay",
-             "dpd_timeout", "dpd_action", "vanish"}
+             "dpd_timeout", "dpd_action", "vanish", "fail_on_retransmit"}
 _PEER_KEYS = {"address", "flavor", "prefixlen", "psk", "mode", "ike_version", "ike", "esp",
               "subnet", "id", "native", "ike_lifetime", "child_lifetime", *LOG_KEYS}
 
@@ -640,6 +643,8 @@ def scenario_to_dict(s: Scenario) -> dict[str, Any]:
         data["dpd_action"] = s.dpd_action
     if s.vanish != "stop":
         data["vanish"] = s.vanish
+    if s.fail_on_retransmit:
+        data["fail_on_retransmit"] = True
     if s.responder_esp is not None:
         data["responder_esp"] = str(s.responder_esp)
     for side in SIDES:
