@@ -91,6 +91,8 @@ TOP: dict[str, tuple[str, str]] = {
     "dpd_action": (_codes(sc.DPD_ACTIONS), "what a side does once DPD finds the peer dead"),
     "vanish": (_codes(sc.VANISH),
                "how a `dpd` cell's actor vanishes: its daemon stops, or its link goes down"),
+    "fail_on_retransmit": ("`true` or `false` (default)",
+                           "any IKE packet a daemon sends again fails a first-SA cell"),
 }
 
 #: per-peer keys ([left] and [right])
@@ -116,6 +118,10 @@ PEER: dict[str, tuple[str, str]] = {
                "lines in the daemon's own syntax (the escape hatch)"),
     "ike_lifetime": (LIFETIME, "this side's own IKE SA lifetime"),
     "child_lifetime": (LIFETIME, "this side's own Child SA lifetime"),
+    "log_must": ("a list of Python regular expressions (compiled when the file is read)",
+                 "each must match a line of this side's daemon log"),
+    "log_must_not": ("a list of Python regular expressions (compiled when the file is read)",
+                     "none may match a line of this side's daemon log"),
 }
 
 #: [path] keys

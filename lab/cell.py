@@ -22,9 +22,10 @@ from lab.daemons.base import Daemon, PeerContext
 from lab.errors import DaemonError, DeadlineError, LabError, NegotiationError, VerdictError
 from lab.flavors import parse_flavor, require
 from lab.lifecycle.record import DaemonLog, Record
+from lab.logcheck import judge_log
 from lab.negotiated import Negotiated, Problem, Side
 from lab.negotiated import check as check_negotiated
-from lab.outcome import ESTABLISHED, Outcome, established, most_specific
+from lab.outcome import ESTABLISHED, OTHER_MODE, Outcome, established, most_specific
 from lab.scenario import SIDES, Scenario
 from lab.topology import impair
 from lab.topology.build import Topology
@@ -210,7 +211,7 @@ class Cell:
         problem = self.outcome.against(expect)
         # SAs whose mode is not a side's configured one, in a cell that expects them
         # established: the verdict's negotiated check reports that with all its findings
-        if problem and not (expect == ESTABLISHED and self.outcome.cls == "mode-mismatch"):
+        if problem and not (expect == ESTABLISHED and self.outcome.cls == OTHER_MODE):
             raise NegotiationError(f"negotiation {self.scenario.name}: {problem}")
         return self.outcome
 
@@ -218,10 +219,11 @@ class Cell:
         """A cell whose expected failure came: SAs it made all the same (a mode mismatch)
         must go with the initiator's delete like any other's (the teardown check)."""
         assert self.outcome is not None
-        if self.outcome.sas:  # a failed negotiation's half SAs: not this check's business
-            problems = self.delete()
-            if problems:
-                raise VerdictError("\n".join(str(p) for p in problems))
+        problems = [str(p) for p in self.delete()] if self.outcome.sas else []
+        # (a failed negotiation's half SAs are not the teardown check's business)
+        problems += self.log_findings()
+        if problems:
+            raise VerdictError("\n".join(problems))
         return self.outcome
 
     def traffic(self) -> PingResult:
@@ -244,6 +246,9 @@ class Cell:
             self.verdict = judge(self.scenario, packets, self.sas, self.ping)
             self.verdict.problems += pathcheck.check(self.scenario, packets, self.ike_counts,
                                                      self.ping)
+            if self.scenario.fail_on_retransmit:
+                self.verdict.problems += retransmit.findings(
+                    self.ike_counts, {side: f"{side} ({d.name})" for side, d in self.daemons.items()})
         with self.phase("decrypt"):
             self.decryption = decrypt(packets, [sa for held in self.sas.values() for sa in held],
                                       self.ping, lossy=self.scenario.path.lossy)
@@ -253,7 +258,21 @@ class Cell:
             self.negotiated = check_negotiated(self.scenario, self.sas, statuses, self.sides())
             self.verdict.negotiated = self.negotiated
             self.verdict.add(self.negotiated.problems)
+        with self.phase("logs"):
+            self.verdict.problems += self.log_findings()
         return self.verdict
+
+    def log_findings(self) -> list[str]:
+        """Each side's log_must / log_must_not patterns against its daemon's log, named as
+        the run directory holds it (SIDE/LOG: the cell's own directory is gone by then)."""
+        found = []
+        for side, daemon in self.daemons.items():
+            peer = self.scenario.peer(side)
+            if peer.log_must or peer.log_must_not:
+                found += judge_log(f"{side} ({daemon.name})", f"{side}/{daemon.log_path.name}"
+                                   " of the run directory", daemon.log_text(),
+                                   peer.log_must, peer.log_must_not)
+        return found
 
     def path_report(self) -> list[str]:
         """The path, each daemon's IKE retransmissions, the time to establish."""

@@ -289,3 +289,32 @@ def xfail_marks(known: Incompatibility | None) -> list[pytest.MarkDecorator]:
         return [pytest.mark.xfail(strict=False, raises=KnownFailure, reason=known.reason)]
     return [pytest.mark.xfail(strict=True, raises=KnownFailure, reason=known.reason),
             pytest.mark.known_incompatibility(id=known.id, xpass=known.xpass_message())]
+
+
+#: `ipsec-lab run`'s exit status for a cell that failed as a known incompatibility says
+#: (0: pass, 1: fail, 2: refused or the lab's own error)
+KNOWN_EXIT = 3
+
+
+@dataclass(frozen=True)
+class RunVerdict:
+    """How `ipsec-lab run` ends a cell against the known incompatibilities: the last
+    line it prints and its exit status (as pytest's strict xfail, without pytest)."""
+
+    line: str
+    status: int
+
+
+def judge_run(entry: Incompatibility | None, failures: list[str]) -> RunVerdict:
+    """A cell with ``failures`` (none: it passed) that ``entry`` (the first matching, or
+    None) may explain: KNOWN when the entry explains every one, a loud FAIL when a strict
+    entry's cell passed (the incompatibility is gone), else PASS or FAIL."""
+    if entry is None:
+        return RunVerdict("FAIL", 1) if failures else RunVerdict("PASS", 0)
+    if entry.explains_all(failures):
+        return RunVerdict(f"KNOWN: {entry.reason}", KNOWN_EXIT)
+    if failures:
+        return RunVerdict(f"FAIL (not as known incompatibility {entry.id} says: {entry.fails_with})", 1)
+    if entry.intermittent:
+        return RunVerdict(f"PASS (intermittent known incompatibility {entry.id} did not show)", 0)
+    return RunVerdict(f"FAIL: {entry.xpass_message()}", 1)

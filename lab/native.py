@@ -179,9 +179,50 @@ def parse_native(raw: object, where: str) -> Native:
                 lines = [lines]
             if not isinstance(lines, list):
                 raise ScenarioError(f"{here}: {lines!r} is not a list of lines")
-            out.append(NativeLines(daemon, place, tuple(
-                check_line(daemon, line, f"{here}[{i}]") for i, line in enumerate(lines))))
+            checked = tuple(check_line(daemon, line, f"{here}[{i}]") for i, line in enumerate(lines))
+            for i, line in enumerate(checked):
+                _check_effect(daemon, place, line, f"{here}[{i}]")
+            out.append(NativeLines(daemon, place, checked))
     return tuple(out)
+
+
+#: (daemon, place) -> settings (a key's path of section names, '*' any one) that a native
+#: line may not set because the lab's own config makes them do nothing, and why
+NO_EFFECT: dict[tuple[str, str], dict[tuple[str, ...], str]] = {
+    ("strongswan", "charon"): {
+        ("plugins", "*", "load"): "has no effect: the lab loads a fixed plugin list"
+        " (charon's load, with load_modular = no), and a plugin's own load setting counts only"
+        " with load_modular = yes (allowed: a 'load = PLUGIN PLUGIN ...' line, which replaces"
+        " the lab's list)",
+    },
+}
+
+
+def swan_keys(line: str) -> list[tuple[str, ...]]:
+    """The settings a strongSwan line sets, each as its path of section names and key
+    (``plugins { eap-md5 { load = yes } }`` -> ``[("plugins", "eap-md5", "load")]``)."""
+    code, _ = _swan_code(line)
+    path: list[str] = []
+    found = []
+    for m in re.finditer(r"x+|[{}]", code):
+        if m.group() == "}":
+            path = path[:-1]
+        elif m.group() != "{":
+            name = line[m.start():m.end()]
+            if code[m.end():].lstrip().startswith("{"):
+                path.append(name)
+            else:
+                found.append((*path, name))
+    return found
+
+
+def _check_effect(daemon: str, place: str, line: str, where: str) -> None:
+    refused = NO_EFFECT.get((daemon, place), {})
+    for key in swan_keys(line) if daemon == "strongswan" else []:
+        why = next((w for k, w in refused.items() if len(k) == len(key)
+                    and all(a in ("*", b) for a, b in zip(k, key, strict=True))), None)
+        if why:
+            raise ScenarioError(f"{where}: {line!r} sets {'.'.join(key)}, which {why}")
 
 
 def check_native(native: object, where: str) -> None:

@@ -99,6 +99,11 @@ def add_to_argparse(parser: Any, names: tuple[str, ...] | None = None) -> None:
             parser.add_argument(f"--{opt.name}", **_kwargs(opt))
 
 
+#: host directories a UML guest covers with its own file systems (lab.kernel.guest, confine);
+#: the guest binds run directories under /tmp back to the host's, these it cannot
+GUEST_OWN = ("/run", "/dev", "/proc", "/sys")
+
+
 def check_rundir(value: str | None, option: str) -> None:
     """A run directory is a directory or can become one: not a file, not below a file."""
     if value is None:
@@ -107,6 +112,11 @@ def check_rundir(value: str | None, option: str) -> None:
     if not value.strip() or "\0" in value:
         raise UsageError(f"{option}: {value!r} is not a path (allowed: {allowed})")
     path = Path(value).absolute()
+    hidden = next((top for top in GUEST_OWN if path.is_relative_to(top)), None)
+    if hidden:
+        raise UsageError(f"{option}: {value!r} is under {hidden}, which a UML guest mounts afresh:"
+                         f" what it writes there never reaches the host (allowed: {allowed} outside"
+                         f" {', '.join(GUEST_OWN)})")
     for at in (path, *path.parents):
         try:
             is_dir = at.is_dir()

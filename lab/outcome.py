@@ -18,11 +18,13 @@ from lab.scenario import EXPECTS, SIDES, Scenario
 from lab.xfrm import SA
 
 ESTABLISHED = "established"
+#: SAs in both kernels, but in a mode a side is not configured for (no daemon refused)
+OTHER_MODE = "other-mode"
 FAILURES = tuple(e for e in EXPECTS if e != ESTABLISHED)
 #: when both daemons' words are final at once, the more specific class tells the cause
 #: (NO_PROPOSAL_CHOSEN is the catch-all notify a refusal for mode or version travels in)
-SPECIFIC_FIRST = ("crashed", "mode-mismatch", "version-mismatch", "authentication-failed",
-                  "ts-unacceptable", "no-proposal-chosen", "timeout")
+SPECIFIC_FIRST = ("crashed", OTHER_MODE, "mode-mismatch", "version-mismatch",
+                  "authentication-failed", "ts-unacceptable", "no-proposal-chosen", "timeout")
 
 
 @dataclass(frozen=True)
@@ -143,10 +145,12 @@ def most_specific(outcomes: Iterable[Outcome | None]) -> Outcome | None:
 
 
 def established(scenario: Scenario, sas: dict[str, list[SA]]) -> Outcome:
-    """The outcome of a negotiation whose SAs are in both kernels."""
+    """The outcome of a negotiation whose SAs are in both kernels: ``other-mode`` where
+    a side's SAs are not in its configured mode (a daemon that refuses over the mode
+    says so in its log instead: ``mode-mismatch``, from its driver's words)."""
     mismatch = mode_mismatch(scenario, sas)
     if mismatch:
-        return Outcome("mode-mismatch", f"SAs established, but {mismatch}", sas=True)
+        return Outcome(OTHER_MODE, f"SAs established, but {mismatch}", sas=True)
     spis = {side: sorted(f"0x{sa.spi:08x}" for sa in held if sa.proto == "esp")
             for side, held in sas.items()}
     return Outcome(ESTABLISHED, "ESP SAs in both kernels: " + "; ".join(

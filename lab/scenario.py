@@ -21,6 +21,8 @@ from lab.algorithms import Proposal, Proposals, parse_proposal, parse_proposals,
 from lab.errors import ScenarioError, UsageError
 from lab.flavors import parse_flavor
 from lab.identity import Identity, parse_identity
+from lab.logcheck import KEYS as LOG_KEYS
+from lab.logcheck import check_patterns
 from lab.native import Native, check_native, native_to_dict, parse_native
 from lab.topology.path import MTU_RANGE, PathSpec, path_from_dict, path_to_dict
 from lab.topology.table import TOPOLOGIES, address, family_name
@@ -54,9 +56,11 @@ REKEY_BY = ("command", "lifetime")
 VANISH = ("stop", "link")
 PINGS_RANGE = (1, 100)
 #: How a cell is expected to end: established, or one class of failure. Each driver maps
-#: its daemon's words to these classes (its ``outcome_words`` table).
+#: its daemon's words to these classes (its ``outcome_words`` table); ``mode-mismatch`` is a
+#: daemon refusing over the mode, ``other-mode`` SAs up in both kernels in a mode a side is
+#: not configured for (read from the kernels, lab.outcome.established).
 EXPECTS = ("established", "no-proposal-chosen", "authentication-failed", "ts-unacceptable",
-           "mode-mismatch", "version-mismatch", "timeout")
+           "mode-mismatch", "other-mode", "version-mismatch", "timeout")
 #: IKE fragmentation (RFC 7383, and IKEv1's): each daemon's own default, or set on or off
 FRAGMENTATIONS = ("default", "on", "off")
 #: UDP encapsulation of ESP (RFC 3948): where a NAT is detected, or always (forced)
@@ -189,6 +193,9 @@ class Peer:
     #: that should not start a rekey by lifetime
     ike_lifetime: int | None = None
     child_lifetime: int | None = None
+    #: lines that must, and must not, appear in this side's daemon log (lab.logcheck)
+    log_must: tuple[str, ...] = ()
+    log_must_not: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.prefixlen is None:
@@ -230,6 +237,8 @@ class Peer:
         if self.id is not None:
             parse_identity(self.id, f"{side}.id")
         check_native(self.native, f"{side}.native")
+        for key in LOG_KEYS:
+            object.__setattr__(self, key, check_patterns(f"{side}.{key}", getattr(self, key)))
         for key in ("ike_lifetime", "child_lifetime"):
             if getattr(self, key) is not None:
                 check_int(f"{side}.{key}", getattr(self, key), *LIFETIME_RANGE, " seconds")
@@ -284,6 +293,8 @@ class Scenario:
     dpd_timeout: int | None = None
     dpd_action: str = "clear"
     vanish: str = "stop"
+    #: any IKE message a daemon sends again (seen on the wire) fails the cell's verdict
+    fail_on_retransmit: bool = False
 
     def __post_init__(self) -> None:
         check_name("name", self.name)
@@ -299,6 +310,7 @@ class Scenario:
         check_int("ike_lifetime", self.ike_lifetime, *LIFETIME_RANGE, " seconds")
         check_int("child_lifetime", self.child_lifetime, *LIFETIME_RANGE, " seconds")
         check_int("pings", self.pings, *PINGS_RANGE)
+        check_choice("fail_on_retransmit", self.fail_on_retransmit, (False, True))
         _check_lifecycle(self)
         for key in ("ike", "esp"):
             object.__setattr__(self, key, one_or_list(getattr(self, key)))
@@ -558,9 +570,9 @@ _TOP_KEYS = {"name", "left", "right", "ike_version", "mode", "psk", "ike", "esp"
              "responder_esp", "ike_lifetime", "child_lifetime", "initiator", "pings", "fault",
              "expect", "topology", "auth", "path", "fragmentation", "encapsulation",
              "lifecycle", "actor", "rekey_by", "rekey_margin", "rekey_fuzz", "dpd_delay",
-             "dpd_timeout", "dpd_action", "vanish"}
+             "dpd_timeout", "dpd_action", "vanish", "fail_on_retransmit"}
 _PEER_KEYS = {"address", "flavor", "prefixlen", "psk", "mode", "ike_version", "ike", "esp",
-              "subnet", "id", "native", "ike_lifetime", "child_lifetime"}
+              "subnet", "id", "native", "ike_lifetime", "child_lifetime", *LOG_KEYS}
 
 
 def scenario_from_dict(data: dict[str, Any], source: str = "scenario") -> Scenario:
@@ -631,6 +643,8 @@ def scenario_to_dict(s: Scenario) -> dict[str, Any]:
         data["dpd_action"] = s.dpd_action
     if s.vanish != "stop":
         data["vanish"] = s.vanish
+    if s.fail_on_retransmit:
+        data["fail_on_retransmit"] = True
     if s.responder_esp is not None:
         data["responder_esp"] = str(s.responder_esp)
     for side in SIDES:
@@ -651,6 +665,9 @@ def scenario_to_dict(s: Scenario) -> dict[str, Any]:
         for key in ("ike_lifetime", "child_lifetime"):
             if getattr(peer, key) is not None:
                 data[side][key] = getattr(peer, key)
+        for key in LOG_KEYS:
+            if getattr(peer, key):
+                data[side][key] = list(getattr(peer, key))
     return data
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.errors import LabError, VerdictError
+from lab.errors import LabError
 from lab.kernel.choice import time_travel
 from lab.known import KnownFailure, load_for_pytest, run_version, xfail_marks
 from lab.lifecycle.events import run_lifecycle, teardown
@@ -36,14 +36,6 @@ HOUR_CELLS = (LifecycleCell("libreswan@bookworm", "strongswan@sid", 2, "rekey-ch
                             "lifetime-initiator", long_life=3600),
               LifecycleCell("strongswan@bookworm", "libreswan@sid", 2, "rekey-ike",
                             "lifetime-responder", long_life=3600))
-#: (daemon of the acting side, event) -> why the cell fails, measured: a strict expected
-#: failure (when it passes, the behaviour has changed and the cell says so)
-KNOWN = {
-    ("strongswan", "restart"): "charon killed with SIGKILL leaves its SAs in the kernel, and"
-    " neither the restarted charon nor strongswan.service removes them: they stay until their"
-    " hard lifetime (as a responder's they even keep carrying the traffic, so the initiator's"
-    " DPD never fires); measured with strongSwan 5.9.8 and 6.1.0",
-}
 #: (daemon of the side that does not act, event[, IKE version]) -> a race that loses an echo
 #: now and then, measured: an expected failure that may pass (not strict); on top of a
 #: known incompatibility's findings (known-incompatibilities.toml) too
@@ -97,13 +89,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         # a rekey by lifetime waits out a lifetime (SHORT_LIFE): faster under time-travel
         slow = c.rekey_by == "lifetime" or c.event == "dpd"
         marks = [pytest.mark.time_travel(required=False)] if slow else []
-        actor = c.initiator if c.actor == "initiator" else c.responder
         entry = entries.matching(c.scenario(), run_version)
-        known = KNOWN.get((actor.partition("@")[0], c.event))
         if entry:
             marks += xfail_marks(entry)
-        elif known:
-            marks.append(pytest.mark.xfail(reason=known, strict=True, raises=VerdictError))
         params.append(pytest.param(c, id=c.id, marks=marks))
     if not opt.lab_lifecycle:
         params += [pytest.param(c, id=c.id, marks=[pytest.mark.time_travel(required=True)])

@@ -3,6 +3,8 @@ wait for SAs; an outcome meets or misses a scenario's expect, naming its class."
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -95,7 +97,7 @@ def test_mode_mismatch_names_each_sides_configured_and_negotiated_mode() -> None
     assert mode_mismatch(s, sas) == ("left (libreswan) configured transport, negotiated tunnel;"
                                      " right (strongswan) configured tunnel, negotiated tunnel")
     outcome = established(s, sas)
-    assert outcome.cls == "mode-mismatch"
+    assert outcome.cls == "other-mode"  # SAs up: not the class of a refusal over the mode
     assert "SAs established, but left (libreswan) configured transport" in str(outcome)
     assert established(_scenario("tunnel", "tunnel"), sas).cls == "established"
 
@@ -221,3 +223,47 @@ def test_most_specific_outcome_wins() -> None:
     assert most_specific([timeout, auth, npc]) is auth
     assert most_specific([npc, crashed, timeout]) is crashed
     assert most_specific([None, None]) is None
+
+
+# -- the two mode classes: a refusal over the mode, and SAs up in another mode ---------------
+def _negative_cells():  # type: ignore[no-untyped-def]
+    """scenarios/test_outcomes.py, whose tables say what each negative cell expects."""
+    path = Path(__file__).parents[1] / "scenarios" / "test_outcomes.py"
+    spec = importlib.util.spec_from_file_location("negative_cells", path)
+    assert spec is not None and spec.loader is not None
+    module = sys.modules.setdefault(spec.name, importlib.util.module_from_spec(spec))
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(("case", "version", "initiator", "responder", "cls"), [
+    # measured 2026-12-05: pluto refuses (its words), or SAs come up in the other mode
+    ("transport-vs-tunnel", "ikev2", "libreswan@sid", "libreswan@bookworm", "mode-mismatch"),
+    ("transport-vs-tunnel", "ikev2", "libreswan@bookworm", "strongswan@sid", "mode-mismatch"),
+    ("tunnel-vs-transport", "ikev2", "strongswan@sid", "libreswan@sid", "mode-mismatch"),
+    ("transport-vs-tunnel", "ikev2", "strongswan@bookworm", "libreswan@sid", "other-mode"),
+    ("transport-vs-tunnel", "ikev2", "strongswan@sid", "strongswan@bookworm", "other-mode"),
+    ("tunnel-vs-transport", "ikev2", "libreswan@bookworm", "strongswan@sid", "other-mode"),
+    ("transport-vs-tunnel", "ikev1", "racoon@0.8.2", "libreswan@sid", "other-mode"),
+    ("tunnel-vs-transport", "ikev1", "libreswan@sid", "libreswan@bookworm", "other-mode"),
+    # a responder that refuses over the mode in its own words stays as measured
+    ("transport-vs-tunnel", "ikev1", "libreswan@sid", "racoon@0.9.1", "no-proposal-chosen"),
+    ("tunnel-vs-transport", "ikev1", "racoon@0.8.2", "strongswan@bookworm", "ts-unacceptable"),
+])
+def test_the_mode_cells_expect_a_refusal_or_sas_in_the_other_mode(
+        case: str, version: str, initiator: str, responder: str, cls: str) -> None:
+    module = _negative_cells()
+    found = next(c for c in module.CASES if c.name == case)
+    assert module.expected(found, version, initiator, responder)[0] == cls
+
+
+def test_a_refusal_over_the_mode_and_sas_in_the_other_mode_are_two_classes() -> None:
+    assert {"mode-mismatch", "other-mode"} <= set(FAILURES)
+    line = '"lab" #2: local policy requires Transport Mode but peer requires required Tunnel Mode'
+    words = match(line, Libreswan.outcome_words)
+    assert words is not None and words.cls == "mode-mismatch"
+    assert load_other_mode_expect().expect == "other-mode"
+
+
+def load_other_mode_expect() -> Scenario:
+    return Scenario("m", Peer(LEFT, "libreswan"), Peer(RIGHT, "strongswan"), expect="other-mode")

@@ -48,7 +48,7 @@ def test_a_mode_mismatch_is_established_sas_of_the_other_mode() -> None:
     words = ("left (libreswan) configured transport, negotiated transport/tunnel;"
              " right (strongswan) configured transport, negotiated none")
     assert mode_mismatch(scenario(), sas) == words
-    assert established(scenario(), sas) == Outcome("mode-mismatch",
+    assert established(scenario(), sas) == Outcome("other-mode",
                                                    f"SAs established, but {words}", sas=True)
 
 
@@ -66,8 +66,8 @@ def test_a_word_of_no_failure_class_is_refused_naming_the_classes() -> None:
         Words("x", "established")
     assert str(exc.value) == ("Words('x'): class 'established' is not a failure class (allowed:"
                               " no-proposal-chosen, authentication-failed, ts-unacceptable,"
-                              " mode-mismatch, version-mismatch, timeout)")
-    assert len(FAILURES) == 6
+                              " mode-mismatch, other-mode, version-mismatch, timeout)")
+    assert len(FAILURES) == 7
 
 
 # -- proposals ---------------------------------------------------------------------------------

@@ -33,6 +33,8 @@ from lab.flavors import parse_flavor, tree_missing
 from lab.kernel import confine
 from lab.kernel.choice import KernelChoice, choose, in_uml
 from lab.kernel.uml import UmlKernel, find_own_kernel
+from lab.known import Incompatibility, judge_run, run_version
+from lab.known import load as load_known
 from lab.matrix import DEFAULT_FLAVORS, PATHS
 from lab.native import risky as risky_native
 from lab.native import summary as native_summary
@@ -40,6 +42,9 @@ from lab.run import TAG_VAR, no_programs
 from lab.scenario import AUTHS, MODES, SIDES, Scenario, load_scenario, scenario_to_dict, seed_scenario
 from lab.state import NAME_RULE
 from lab.topology.table import NODE_SUFFIX, TOPOLOGIES
+
+#: the known incompatibilities `run` applies as the pytest cells do
+KNOWN_FILE = Path(__file__).resolve().parents[2] / "scenarios" / "known-incompatibilities.toml"
 
 #: the peers, and the other nodes a topology may have (lab.topology.table)
 PEERS = tuple(NODE_SUFFIX)
@@ -178,8 +183,13 @@ def _request(s: Scenario, args: argparse.Namespace, keep: bool) -> dict[str, Any
             "ident": f"{owner.current()}-cli", "rundir": str(base / f"cli-{name}-{time.strftime('%H%M%S')}")}
 
 
-def print_summary(result: dict[str, Any]) -> bool:
-    ok = not result["error"] and not result["problems"]
+def failures(result: dict[str, Any]) -> list[str]:
+    """What failed in an agent's result: its error, else the verdict's problems."""
+    return [result["error"]] if result["error"] else list(result["problems"])
+
+
+def print_summary(result: dict[str, Any], known: Incompatibility | None = None) -> int:
+    """The result as `run` and `up` print it; the exit status (lab.known.judge_run)."""
     for side, sas in result["sas"].items():
         print(f"SAs in {side}:")
         for sa in sas:
@@ -208,8 +218,17 @@ def print_summary(result: dict[str, Any]) -> bool:
     times = ", ".join(f"{k} {v:.2f} s" for k, v in result["timings"].items())
     print(f"timings: {times}")
     print(f"artifacts: {result['rundir']}")
-    print("PASS" if ok else "FAIL")
-    return ok
+    end = judge_run(known, failures(result))
+    print(end.line)
+    return end.status
+
+
+def known_entry(s: Scenario) -> Incompatibility | None:
+    """The first entry of scenarios/known-incompatibilities.toml the scenario matches, as
+    the pytest cells apply it (none when the file is not beside the package)."""
+    if not KNOWN_FILE.is_file():
+        return None
+    return load_known(KNOWN_FILE, f"scenarios/{KNOWN_FILE.name}").matching(s, run_version)
 
 
 def _print_settings(s: Scenario) -> None:
@@ -278,7 +297,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             elif msg[0] == "error":
                 raise LabError(msg[1])
             else:
-                return 0 if print_summary(msg[1]) else 1
+                return print_summary(msg[1], known_entry(s))
     finally:
         gw.exit()
     return 1
@@ -338,7 +357,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             elif msg[0] == "error":
                 raise LabError(msg[1])
             elif msg[0] == "done":
-                ok = print_summary(msg[1])
+                ok = print_summary(msg[1]) == 0
             elif msg[0] == "ready":
                 print(f"lab {args.name!r} is up: ipsec-lab shell left | ipsec-lab exec right -- ip xfrm state"
                       f" | ipsec-lab down{'' if args.name == 'lab' else ' --name ' + args.name}")

@@ -351,11 +351,14 @@ class StrongSwan(Daemon):
             # sha256_96 has a private-use ID (1026), which charon takes from a peer it does
             # not know to be strongSwan only with this (measured: NO_PROPOSAL_CHOSEN without)
             charon["accept_private_algs"] = "yes"
-        charon = with_native(charon, self.native_lines("charon"))
+        native = self.native_lines("charon")
+        charon = with_native(charon, native)
+        # charon-systemd reads its own section first, then falls back to charon's: a native
+        # 'load' list in charon's must not be hidden by the lab's own in charon-systemd's
+        systemd: Settings = {"load": plugins} if "load" not in overridden(native) else {}
         settings: Settings = {
             "charon": charon,
-            # charon-systemd reads its own section first, then falls back to charon's
-            "charon-systemd": {"load": plugins, "journal": {"default": "-1"}},
+            "charon-systemd": {**systemd, "journal": {"default": "-1"}},
             "swanctl": {"load": " ".join(SWANCTL_PLUGINS),
                         "socket": f"unix://{home / self.socket_name}"},
         }

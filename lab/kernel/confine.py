@@ -82,10 +82,15 @@ def target() -> tuple[int, int]:
     return entry.pw_uid, entry.pw_gid
 
 
+def listed() -> list[Path]:
+    """The run directories' bases this process lets its guests write ($IPSEC_LAB_UML_WRITABLE)."""
+    words = os.environ.get(WRITABLE_VAR, "").split(os.pathsep)
+    return list(dict.fromkeys(Path(p).resolve() for p in words if p))
+
+
 def writable_dirs(state: Path) -> list[Path]:
     """The host directories a guest may change: its state directory and $IPSEC_LAB_UML_WRITABLE's."""
-    listed = [Path(p).resolve() for p in os.environ.get(WRITABLE_VAR, "").split(os.pathsep) if p]
-    return [state.resolve(), *dict.fromkeys(listed)]
+    return [state.resolve(), *listed()]
 
 
 def allow_writes(path: Path) -> None:

@@ -178,13 +178,25 @@ def prepare_state(kernel: UmlKernel, program: list[str], tag: str,
                   file=sys.stderr)
     boot = {"argv": program, "cwd": os.getcwd(), "env": env, "modules": str(kernel.modules),
             "log": str(state / "guest.log"), "time_travel": time_travel, "stderr_out": stderr_out,
-            "keep": [os.getcwd(), *keep, str(bundle.parent), *os.environ.get(KEEP_VAR, "").split(os.pathsep),
-                     os.environ.get("IPSEC_LAB_FLAVORS") or str(cache_dir() / "flavors")]}
+            "keep": guest_keeps(keep, bundle.parent)}
     (state / "boot.json").write_text(json.dumps(boot))
     init = state / "init"
     init.write_text(init_script(state / "boot.json", env.get(imports.BUNDLE_VAR)))
     init.chmod(0o755)
     return state, init
+
+
+def guest_keeps(keep: tuple[str, ...], bundle_dir: Path) -> list[str]:
+    """The host paths under /tmp the guest binds back over its own tmpfs: the working
+    directory, the import bundle, the flavor trees, $IPSEC_LAB_UML_KEEP's, and every run
+    directory the guest writes (lab.kernel.confine.listed): a run directory under the host's
+    /tmp must be the host's, or what the guest writes there is lost with its tmpfs. Those are
+    made here, since the guest binds only what exists when it boots."""
+    runs = confine.listed()
+    for path in runs:
+        path.mkdir(parents=True, exist_ok=True)
+    return [os.getcwd(), *keep, str(bundle_dir), *os.environ.get(KEEP_VAR, "").split(os.pathsep),
+            os.environ.get("IPSEC_LAB_FLAVORS") or str(cache_dir() / "flavors"), *map(str, runs)]
 
 
 def init_script(boot: Path, bundle: str | None = None) -> str:

@@ -242,6 +242,7 @@ class LifecycleRun:
         finally:
             self.stop_stream()
         self.judge()
+        self.v.problems += self.cell.log_findings()  # the scenario's log assertions
         self.record.summary = [*self.v.problems, *self.v.lines()]
         return self.v
 

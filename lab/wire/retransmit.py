@@ -33,3 +33,11 @@ def first_esp_after_ike(packets: list[Packet]) -> float | None:
     ike = [p.ts for p in packets if p.kind == "ike"]
     esp = [p.ts for p in packets if p.kind == "esp"]
     return esp[0] - ike[0] if ike and esp else None
+
+
+def findings(counts: dict[str, IkeCount], who: dict[str, str]) -> list[str]:
+    """For a scenario with ``fail_on_retransmit``: one finding per side that sent an IKE
+    message again (``who``: side -> how messages name it)."""
+    return [f"retransmit: {who.get(side, side)} sent {n.retransmissions} of its {n.messages} IKE"
+            " packets again (fail_on_retransmit = true)" for side, n in counts.items()
+            if n.retransmissions]
