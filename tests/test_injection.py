@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from lab.daemons import DAEMONS, libreswan
 from lab.daemons.base import PeerContext
-from lab.daemons.racoon import identifier as racoon_identifier
+from lab.daemons.racoon_conf import identifier as racoon_identifier
 from lab.errors import ScenarioError, UsageError
 from lab.flavors import parse_flavor
 from lab.native import NativeLines
