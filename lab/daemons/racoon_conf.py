@@ -264,7 +264,7 @@ class RacoonConf:
             *([f"path script {self._path('scripts')};"] if self.privsep else []),
             "",
             *self._privsep(),
-            "# what racoon 0.8 says of the proposals it accepted it says at this level only",
+            "# racoon 0.8 names the proposals it accepted at this level only (the lab reads them)",
             "log debug;",
             "",
             "listen",
