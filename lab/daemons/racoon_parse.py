@@ -225,14 +225,16 @@ def racoon_status(text: str, me: str) -> DaemonStatus:
 
 
 # -- racoon 0.9's status (racoonctl status -v -f json) ----------------------------------
-#: its phase-1 and phase-2 cipher names -> neutral names; AES without its key length
-#: (the status does not give it: lab.negotiated compares such a name by family)
-STATUS_CIPHER: dict[str, str] = {"AES-CBC": "aes", "3DES-CBC": "3des", "DES-CBC": "des"}
-#: its phase-1 hash names and phase-2 authentication names -> neutral integrity
-STATUS_HASH: dict[str, str] = {"MD5": "md5", "SHA": "sha1", "SHA256": "sha256",
-                               "SHA384": "sha384", "SHA512": "sha512", "hmac-md5": "md5",
-                               "hmac-sha1": "sha1", "hmac-sha": "sha1", "hmac-sha256": "sha256",
-                               "hmac-sha384": "sha384", "hmac-sha512": "sha512"}
+#: racoon's cipher names (strnames.c: phase 1 "AES-CBC", phase 2 "AES" or, in 0.9's status,
+#: "AES-CBC") -> neutral families, AES without its key length (0.9's status does not give it:
+#: lab.negotiated compares such a name by family; the debug log does, see `_cipher`)
+CIPHER_NAMES: dict[str, str] = {"AES-CBC": "aes", "AES": "aes", "3DES-CBC": "3des",
+                                "3DES": "3des", "DES-CBC": "des", "DES": "des"}
+#: racoon's phase-1 hash and phase-2 authentication names (strnames.c) -> neutral integrity
+HASH_NAMES: dict[str, str] = {"MD5": "md5", "SHA": "sha1", "SHA256": "sha256",
+                              "SHA384": "sha384", "SHA512": "sha512", "hmac-md5": "md5",
+                              "hmac-sha": "sha1", "hmac-sha1": "sha1", "hmac-sha256": "sha256",
+                              "hmac-sha384": "sha384", "hmac-sha512": "sha512"}
 #: IKEv1 DH group numbers -> neutral group names
 STATUS_GROUP: dict[str, str] = {"1": "modp768", "2": "modp1024", "5": "modp1536",
                                 "14": "modp2048", "15": "modp3072", "16": "modp4096"}
@@ -242,6 +244,12 @@ STATUS_UNREPORTED = ("AES key lengths",)
 
 def _group(value: object) -> str | None:
     return "none" if value is None else neutral(STATUS_GROUP, str(value))
+
+
+def _last_child_with(children: list[ChildStatus], cipher: str | None, integrity: str | None,
+                     pfs: str | None) -> list[ChildStatus]:
+    """The children, the last (the phase 2 racoon describes) with these algorithms."""
+    return [*children[:-1], replace(children[-1], cipher=cipher, integrity=integrity, pfs=pfs)]
 
 
 def racoon_json_status(text: str, log: str, me: str, peer: str) -> DaemonStatus:
@@ -258,8 +266,8 @@ def racoon_json_status(text: str, log: str, me: str, peer: str) -> DaemonStatus:
     ike = None
     if ones:
         p1, prop = ones[-1], ones[-1].get("proposal") or {}
-        integrity = neutral(STATUS_HASH, prop.get("hash_algorithm"))
-        ike = IkeStatus(version=1, cipher=neutral(STATUS_CIPHER, prop.get("encryption_algorithm")),
+        integrity = neutral(HASH_NAMES, prop.get("hash_algorithm"))
+        ike = IkeStatus(version=1, cipher=neutral(CIPHER_NAMES, prop.get("encryption_algorithm")),
                         integrity=integrity, prf=integrity, dh=_group(prop.get("dh_group")),
                         local_id=p1.get("local_id"), remote_id=p1.get("remote_id"))
     twos = [p for p in doc.get("phase2", []) if p.get("state") == "established"
@@ -267,10 +275,9 @@ def racoon_json_status(text: str, log: str, me: str, peer: str) -> DaemonStatus:
     children = base.children
     if twos and children:
         prop = twos[-1].get("proposal") or {}
-        children = [*children[:-1], replace(
-            children[-1], cipher=neutral(STATUS_CIPHER, prop.get("encryption_algorithm")),
-            integrity=neutral(STATUS_HASH, prop.get("authentication_algorithm")),
-            pfs=_group(prop.get("pfs_group")))]
+        children = _last_child_with(children, neutral(CIPHER_NAMES, prop.get("encryption_algorithm")),
+                                    neutral(HASH_NAMES, prop.get("authentication_algorithm")),
+                                    _group(prop.get("pfs_group")))
     return DaemonStatus(source="racoonctl status", ike=ike or base.ike, children=children,
                         unreported=STATUS_UNREPORTED)
 
@@ -284,14 +291,6 @@ def same_address(reported: object, address: str) -> bool | None:
 
 
 # -- racoon 0.8's debug log (racoon.conf `log debug`) ------------------------------------
-#: its phase-1 hash names and phase-2 authentication names (strnames.c) -> neutral names
-DEBUG_HASH: dict[str, str] = {"MD5": "md5", "SHA": "sha1", "SHA256": "sha256",
-                              "SHA384": "sha384", "SHA512": "sha512", "hmac-md5": "md5",
-                              "hmac-sha": "sha1", "hmac-sha1": "sha1", "hmac-sha256": "sha256",
-                              "hmac-sha384": "sha384", "hmac-sha512": "sha512"}
-#: its phase-1 cipher names (with "encklen") and phase-2 transform ids -> neutral families
-DEBUG_CIPHER: dict[str, str] = {"AES-CBC": "aes", "AES": "aes", "3DES-CBC": "3des",
-                                "3DES": "3des", "DES-CBC": "des", "DES": "des"}
 #: phase-1 group names -> neutral names
 DEBUG_GROUP: dict[str, str] = {f"{bits}-bit MODP group": f"modp{bits}"
                                for bits in (768, 1024, 1536, 2048, 3072, 4096)}
@@ -338,7 +337,7 @@ def _phase1(lines: list[str]) -> dict[str, str]:
 
 def _phase2(lines: list[str]) -> tuple[re.Match[str] | None, str | None]:
     """The transform of the last phase 2 racoon matched ("peer's single bundle") and its
-    PFS group (a Group Description among the compared attributes, "none" without one)."""
+    PFS group (a Group Description among the compared attributes, None without one)."""
     trns, group = None, None
     for i, line in enumerate(lines):
         if line != "peer's single bundle:":
@@ -347,7 +346,7 @@ def _phase2(lines: list[str]) -> tuple[re.Match[str] | None, str | None]:
         start = max((j for j in range(i) if lines[j].startswith("prop#=") and "prot-id=ESP"
                      in lines[j]), default=i)
         groups = [m["group"] for ln in lines[start:i] if (m := _GROUP_ATTR.search(ln))]
-        group = groups[-1] if groups else "none"
+        group = groups[-1] if groups else None
     return trns, group
 
 
@@ -384,18 +383,17 @@ def racoon_debug_status(text: str, me: str) -> DaemonStatus:
     p1 = _phase1(lines)
     ike = base.ike
     if ike is not None and p1:
-        integrity = neutral(DEBUG_HASH, p1.get("hashtype"))
-        ike = IkeStatus(version=1, cipher=_cipher(neutral(DEBUG_CIPHER, p1.get("enctype")),
+        integrity = neutral(HASH_NAMES, p1.get("hashtype"))
+        ike = IkeStatus(version=1, cipher=_cipher(neutral(CIPHER_NAMES, p1.get("enctype")),
                                                   p1.get("encklen")),
                         integrity=integrity, prf=integrity,
                         dh=neutral(DEBUG_GROUP, p1.get("dh_group")), remote_id=_peer_id(lines))
     trns, group = _phase2(lines)
     children = base.children
     if trns and children:
-        children = [*children[:-1], replace(
-            children[-1], cipher=_cipher(neutral(DEBUG_CIPHER, trns["cipher"]), trns["bits"]),
-            integrity=neutral(DEBUG_HASH, trns["auth"]),
-            pfs=_group(group) if group != "none" else "none")]
+        children = _last_child_with(
+            children, _cipher(neutral(CIPHER_NAMES, trns["cipher"]), trns["bits"]),
+            neutral(HASH_NAMES, trns["auth"]), _group(group))
     if not p1 and not trns:
         return base  # no debug output: what the info lines say
     return DaemonStatus(source="racoon.log (debug)", ike=ike, children=children,
