@@ -29,7 +29,7 @@ from lab.outcome import ESTABLISHED, OTHER_MODE, Outcome, established, most_spec
 from lab.scenario import SIDES, Scenario
 from lab.topology import impair
 from lab.topology.build import Topology
-from lab.wire import nat, pathcheck, retransmit
+from lab.wire import blocked, nat, pathcheck, retransmit
 from lab.wire.capture import Capture
 from lab.wire.decrypt import Decryption, decrypt, write_esp_sa
 from lab.wire.traffic import PingResult, ping
@@ -73,6 +73,8 @@ class Cell:
         self.outcome: Outcome | None = None
         #: a lifecycle cell's XFRM events, echo stream and actions (lab.lifecycle)
         self.record: Record | None = None
+        #: the must_not_pass probes' results (lab.wire.blocked)
+        self.probes: list[blocked.ProbeResult] = []
         self._stack = contextlib.ExitStack()
 
     # -- phases ---------------------------------------------------------------
@@ -260,6 +262,9 @@ class Cell:
             self.verdict.add(self.negotiated.problems)
         with self.phase("logs"):
             self.verdict.problems += self.log_findings()
+        with self.phase("must not pass"):  # its own capture: the pings' counts stay theirs
+            self.probes = blocked.run(self.scenario, self.topology)
+            self.verdict.problems += blocked.findings(self.probes)
         return self.verdict
 
     def log_findings(self) -> list[str]:
@@ -414,6 +419,8 @@ class Cell:
             rundir.write(f"xfrm-sa-{side}.hex", "".join(f"{sa.raw.hex()}\n" for sa in held))
         if failed and self.topology.ns["left"].created:
             self._dump_kernel_state(rundir)
+        if self.probes:
+            rundir.write("must-not-pass.txt", "".join(f"{r.line()}\n" for r in self.probes))
         if self.outcome is not None:
             rundir.write("outcome.txt", f"expected: {self.scenario.expect}\nseen: {self.outcome}\n")
         rundir.write("timings.txt", "".join(f"{k}: {v:.3f} s\n" for k, v in self.timings.items()))

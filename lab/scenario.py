@@ -17,6 +17,7 @@ from typing import Any
 
 import tomli_w
 
+from lab import blocked
 from lab.algorithms import Proposal, Proposals, parse_proposal, parse_proposals, show_proposals
 from lab.errors import ScenarioError, UsageError
 from lab.flavors import parse_flavor
@@ -24,6 +25,7 @@ from lab.identity import Identity, parse_identity
 from lab.logcheck import KEYS as LOG_KEYS
 from lab.logcheck import check_patterns
 from lab.native import Native, check_native, native_to_dict, parse_native
+from lab.origin import Origin, parse_origin
 from lab.topology.path import MTU_RANGE, PathSpec, path_from_dict, path_to_dict
 from lab.topology.table import TOPOLOGIES, address, family_name
 from lab.values import anycast, check_printable, parse_ip, parse_subnet
@@ -295,6 +297,10 @@ class Scenario:
     vanish: str = "stop"
     #: any IKE message a daemon sends again (seen on the wire) fails the cell's verdict
     fail_on_retransmit: bool = False
+    #: probes that must get no reply and leave nothing in clear (lab.blocked)
+    must_not_pass: tuple[blocked.Probe, ...] = ()
+    #: the upstream case this scenario translates (metadata: it reaches no daemon)
+    origin: Origin | None = None
 
     def __post_init__(self) -> None:
         check_name("name", self.name)
@@ -335,6 +341,14 @@ class Scenario:
                                 " (allowed: two different addresses)")
         _check_topology(self)
         _check_path(self)
+        if not isinstance(self.must_not_pass, tuple) or not all(
+                isinstance(p, blocked.Probe) for p in self.must_not_pass):
+            raise ScenarioError(f"must_not_pass: {show(self.must_not_pass)} is not a tuple of"
+                                " Probe (allowed: blocked.parse_probes([...], ...))")
+        blocked.check(self)
+        if self.origin is not None and not isinstance(self.origin, Origin):
+            raise ScenarioError(f"origin: {show(self.origin)} is not an Origin (allowed:"
+                                " parse_origin({...}))")
 
     @property
     def outer_family(self) -> int:
@@ -570,7 +584,8 @@ _TOP_KEYS = {"name", "left", "right", "ike_version", "mode", "psk", "ike", "esp"
              "responder_esp", "ike_lifetime", "child_lifetime", "initiator", "pings", "fault",
              "expect", "topology", "auth", "path", "fragmentation", "encapsulation",
              "lifecycle", "actor", "rekey_by", "rekey_margin", "rekey_fuzz", "dpd_delay",
-             "dpd_timeout", "dpd_action", "vanish", "fail_on_retransmit"}
+             "dpd_timeout", "dpd_action", "vanish", "fail_on_retransmit", "must_not_pass",
+             "origin"}
 _PEER_KEYS = {"address", "flavor", "prefixlen", "psk", "mode", "ike_version", "ike", "esp",
               "subnet", "id", "native", "ike_lifetime", "child_lifetime", *LOG_KEYS}
 
@@ -610,7 +625,13 @@ def scenario_from_dict(data: dict[str, Any], source: str = "scenario") -> Scenar
                                                  needs_dh=False)
     if "path" in data:
         kwargs["path"] = path_from_dict(data["path"], f"{source}: path")
-    for key in _TOP_KEYS - {"left", "right", "ike", "esp", "responder_esp", "path"}:
+    if "must_not_pass" in data:
+        kwargs["must_not_pass"] = blocked.parse_probes(data["must_not_pass"],
+                                                       f"{source}: must_not_pass")
+    if "origin" in data:
+        kwargs["origin"] = parse_origin(data["origin"], f"{source}: origin")
+    for key in _TOP_KEYS - {"left", "right", "ike", "esp", "responder_esp", "path",
+                            "must_not_pass", "origin"}:
         if key in data:
             kwargs[key] = data[key]
     named = "name" in kwargs
@@ -647,6 +668,10 @@ def scenario_to_dict(s: Scenario) -> dict[str, Any]:
         data["fail_on_retransmit"] = True
     if s.responder_esp is not None:
         data["responder_esp"] = str(s.responder_esp)
+    if s.must_not_pass:
+        data["must_not_pass"] = [p.to_dict() for p in s.must_not_pass]
+    if s.origin is not None:
+        data["origin"] = s.origin.to_dict()
     for side in SIDES:
         peer = s.peer(side)
         data[side] = {"address": peer.address, "flavor": peer.flavor, "prefixlen": peer.prefixlen}
