@@ -22,6 +22,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from lab import expected  # noqa: E402
 from lab import scenario as sc  # noqa: E402
 from lab.algorithms import CIPHERS, DEFAULT, DH_GROUPS, INTEGRITY  # noqa: E402
 from lab.flavors import IMPLEMENTATIONS, RACOON_RELEASES, RACOON_VARIANTS, SUITES  # noqa: E402
@@ -93,6 +94,18 @@ TOP: dict[str, tuple[str, str]] = {
                "how a `dpd` cell's actor vanishes: its daemon stops, or its link goes down"),
     "fail_on_retransmit": ("`true` or `false` (default)",
                            "any IKE packet a daemon sends again fails a first-SA cell"),
+    "negotiated": ("a table (keys below); only with `expect = \"established\"`",
+                   "what the negotiation must end with, whatever the proposals"),
+}
+
+#: [negotiated] keys
+NEGOTIATED: dict[str, tuple[str, str]] = {
+    "ike": ("one IKE proposal `cipher-integrity[-prfX]-group` (not a list, not `default`)",
+            "the IKE SA's cipher, integrity, PRF and group, checked in both daemons' reports"),
+    "esp": ("one ESP proposal `cipher[-integrity][-group]` (not a list, not `default`)",
+            "the Child SA's algorithms in both kernels and daemons; its group is the PFS group"
+            " of rekeyed Child SAs, no group: no PFS"),
+    "esn": ("`true`, `false`", "extended sequence numbers on the ESP SAs, in both kernels"),
 }
 
 #: per-peer keys ([left] and [right])
@@ -146,6 +159,7 @@ PATH: dict[str, tuple[str, str]] = {
 def _type(cls: type, name: str) -> str:
     hints = {f.name: f.type for f in dataclasses.fields(cls)}
     text = str(hints.get(name, "table")).replace("Proposal | Proposals", "proposal or list")
+    text = text.replace("Stated", "table")
     return text.replace(" | None", "").replace("PathSpec", "table").replace("Native", "table")
 
 
@@ -163,6 +177,8 @@ def _default(cls: type, name: str) -> str:
             return "-"
         if isinstance(value, pathmod.PathSpec):
             return "untouched"
+        if isinstance(value, expected.Stated):
+            return "not stated"
         return f"`{value}`"
     return "required"
 
@@ -205,6 +221,13 @@ def scenario_page() -> str:
         "## `[path]`",
         "",
         *_table(pathmod.PATH_KEYS, pathmod.PathSpec, PATH, "[path]"),
+        "",
+        "## `[negotiated]`",
+        "",
+        "Each key may be absent (not stated). With `default` proposals and no `[negotiated]`,",
+        "the lab works out the result from what each daemon says it offers.",
+        "",
+        *_table(expected.KEYS, expected.Stated, NEGOTIATED, "[negotiated]"),
         "",
         "## `[left.native.DAEMON]` and `[right.native.DAEMON]`",
         "",
