@@ -23,7 +23,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lab import blocked  # noqa: E402
+from lab import blocked, expected  # noqa: E402
 from lab import origin as originmod  # noqa: E402
 from lab import scenario as sc  # noqa: E402
 from lab.algorithms import CIPHERS, DEFAULT, DH_GROUPS, INTEGRITY  # noqa: E402
@@ -103,6 +103,8 @@ TOP: dict[str, tuple[str, str]] = {
                       "probes that must get no echo reply and leave nothing in clear"),
     "origin": ("a table (keys below)",
                "the upstream case the scenario translates (metadata: reaches no daemon)"),
+    "negotiated": ("a table (keys below); only with `expect = \"established\"`",
+                   "what the negotiation must end with, whatever the proposals"),
 }
 
 #: [[must_not_pass]] keys
@@ -125,6 +127,16 @@ ORIGIN: dict[str, tuple[str, str]] = {
                "what the original checks, in your own words"),
     "not_checked": (f"a list of lines, each 1 to {originmod.LINE_MAX} characters (default none)",
                     "what the original checks that the lab cannot check yet"),
+}
+
+#: [negotiated] keys
+NEGOTIATED: dict[str, tuple[str, str]] = {
+    "ike": ("one IKE proposal `cipher-integrity[-prfX]-group` (not a list, not `default`)",
+            "the IKE SA's cipher, integrity, PRF and group, checked in both daemons' reports"),
+    "esp": ("one ESP proposal `cipher[-integrity][-group]` (not a list, not `default`)",
+            "the Child SA's algorithms in both kernels and daemons; its group is the PFS group"
+            " of rekeyed Child SAs, no group: no PFS"),
+    "esn": ("`true`, `false`", "extended sequence numbers on the ESP SAs, in both kernels"),
 }
 
 #: per-peer keys ([left] and [right])
@@ -184,6 +196,7 @@ def _type(cls: type, name: str) -> str:
     text = str(hints.get(FIELD_NAMES.get(name, name), "table"))
     text = text.replace("Proposal | Proposals", "proposal or list")
     text = text.replace("tuple[blocked.Probe, ...]", "list of tables").replace("Origin", "table")
+    text = text.replace("Stated", "table")
     return text.replace(" | None", "").replace("PathSpec", "table").replace("Native", "table")
 
 
@@ -202,6 +215,8 @@ def _default(cls: type, name: str) -> str:
             return "-"
         if isinstance(value, pathmod.PathSpec):
             return "untouched"
+        if isinstance(value, expected.Stated):
+            return "not stated"
         return f"`{value}`"
     return "required"
 
@@ -252,6 +267,13 @@ def scenario_page() -> str:
         "## `[origin]`",
         "",
         *_table(originmod.KEYS, originmod.Origin, ORIGIN, "[origin]"),
+        "",
+        "## `[negotiated]`",
+        "",
+        "Each key may be absent (not stated). With `default` proposals and no `[negotiated]`,",
+        "the lab works out the result from what each daemon says it offers.",
+        "",
+        *_table(expected.KEYS, expected.Stated, NEGOTIATED, "[negotiated]"),
         "",
         "## `[left.native.DAEMON]` and `[right.native.DAEMON]`",
         "",
