@@ -29,7 +29,7 @@ from lab.outcome import ESTABLISHED, OTHER_MODE, Outcome, established, most_spec
 from lab.scenario import SIDES, Scenario
 from lab.topology import impair
 from lab.topology.build import Topology
-from lab.wire import blocked, nat, pathcheck, retransmit
+from lab.wire import blocked, nat, pathcheck, retransmit, selectors
 from lab.wire.capture import Capture
 from lab.wire.decrypt import Decryption, decrypt, write_esp_sa
 from lab.wire.traffic import PingResult, ping
@@ -260,6 +260,8 @@ class Cell:
             self.negotiated = check_negotiated(self.scenario, self.sas, statuses, self.sides())
             self.verdict.negotiated = self.negotiated
             self.verdict.add(self.negotiated.problems)
+            held = {side: xfrm.dump_policies(self.topology.netns(side)) for side in SIDES}
+            self.verdict.problems += selectors.findings(self.scenario, held, self.baseline)
         with self.phase("logs"):
             self.verdict.problems += self.log_findings()
         with self.phase("must not pass"):  # its own capture: the pings' counts stay theirs

@@ -1,0 +1,55 @@
+"""The upstream suite: cases of strongSwan's testing/tests and Libreswan's testing/pluto,
+each translated into a file of scenarios/upstream/ whose ``[origin]`` names the case and
+says what the original checks (docs/upstream.md lists them).
+
+Each file runs as its own cell, ``test_upstream[FILE STEM]`` (``-k upstream`` selects the
+group): a first-SA cell as ``lab.run`` runs it (negotiation, pings, verdict, the stated
+``[negotiated]`` result, log assertions, ``must_not_pass`` probes, teardown), a lifecycle
+cell through its event. The run ends with how many ``not_checked`` lines the suite has
+(scenarios/conftest.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lab.lifecycle.events import run_lifecycle, teardown
+from lab.scenario import Scenario, load_scenario
+
+UPSTREAM = Path(__file__).parent / "upstream"
+FILES = sorted(UPSTREAM.glob("*.toml"))
+#: the issue's floor for the suite
+MIN_CASES = 30
+
+
+def test_upstream_files_name_their_origin() -> None:
+    assert len(FILES) >= MIN_CASES, f"{len(FILES)} upstream cases, at least {MIN_CASES} wanted"
+    stems = {}
+    for path in FILES:
+        s = load_scenario(path)
+        assert s.origin is not None, f"{path.name}: no [origin] table"
+        assert path.stem.startswith(f"{s.origin.project}-"), \
+            f"{path.name}: the name starts with its project ({s.origin.project}-)"
+        assert path.stem.endswith(s.origin.case), f"{path.name}: the name ends with its case"
+        stems[path.stem] = s.origin.path
+    assert len(set(stems.values())) == len(stems), "two files translate one case"
+
+
+def _run(lab, scenario: Scenario) -> None:
+    if scenario.lifecycle == "none":
+        lab.run(scenario)
+        return
+    cell = lab.start(scenario)
+    verdict = run_lifecycle(cell)
+    lab.request.node.user_properties.append(("lifecycle", "\n".join(verdict.lines())))
+    verdict.check()
+    problems = teardown(cell)
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_upstream(lab, path: Path) -> None:
+    _run(lab, load_scenario(path))
