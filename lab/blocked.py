@@ -60,6 +60,8 @@ class Resolved:
     node: str
     src: str | None
     dst: str
+    #: the addresses the node holds (an error from one of them never left the node)
+    own: tuple[str, ...] = ()
 
     @property
     def side(self) -> str:
@@ -148,7 +150,7 @@ def resolve(s: Scenario, probes: tuple[Probe, ...]) -> list[Resolved]:
         if (src is not None and ipaddress.ip_address(src).version != family) or not mine:
             raise ScenarioError(f"{at}: from {probe.src!r} to {probe.dst!r} mixes IPv4 and IPv6"
                                 " (allowed: both ends of one family)")
-        out.append(Resolved(i, probe, node, src, dst))
+        out.append(Resolved(i, probe, node, src, dst, tuple(held[node])))
     return out
 
 

@@ -22,7 +22,7 @@ from lab.daemons.base import Daemon, PeerContext
 from lab.errors import DaemonError, DeadlineError, LabError, NegotiationError, VerdictError
 from lab.flavors import parse_flavor, require
 from lab.lifecycle.record import DaemonLog, Record
-from lab.logcheck import judge_log
+from lab.logcheck import MISSING, judge_log
 from lab.negotiated import Negotiated, Problem, Side
 from lab.negotiated import check as check_negotiated
 from lab.outcome import ESTABLISHED, OTHER_MODE, Outcome, established, most_specific
@@ -35,6 +35,9 @@ from lab.wire.decrypt import Decryption, decrypt, write_esp_sa
 from lab.wire.traffic import PingResult, ping
 from lab.wire.verdict import Verdict, judge
 from lab.xfrm_monitor import XfrmMonitor
+
+#: seconds a log_must line that is not there yet is waited for
+LOG_GRACE = 3.0
 
 
 @dataclass
@@ -271,15 +274,21 @@ class Cell:
 
     def log_findings(self) -> list[str]:
         """Each side's log_must / log_must_not patterns against its daemon's log, named as
-        the run directory holds it (SIDE/LOG: the cell's own directory is gone by then)."""
-        found = []
-        for side, daemon in self.daemons.items():
-            peer = self.scenario.peer(side)
-            if peer.log_must or peer.log_must_not:
-                found += judge_log(f"{side} ({daemon.name})", f"{side}/{daemon.log_path.name}"
-                                   " of the run directory", daemon.log_text(),
-                                   peer.log_must, peer.log_must_not)
-        return found
+        the run directory holds it (SIDE/LOG: the cell's own directory is gone by then).
+        A log_must line not there yet is waited for up to LOG_GRACE seconds: the peer's
+        last message (an AUTHENTICATION_FAILED notify) may still be on its way."""
+        end = time.monotonic() + LOG_GRACE
+        while True:
+            found = []
+            for side, daemon in self.daemons.items():
+                peer = self.scenario.peer(side)
+                if peer.log_must or peer.log_must_not:
+                    found += judge_log(f"{side} ({daemon.name})", f"{side}/{daemon.log_path.name}"
+                                       " of the run directory", daemon.log_text(),
+                                       peer.log_must, peer.log_must_not)
+            if not any(MISSING in f for f in found) or time.monotonic() >= end:
+                return found
+            time.sleep(0.1)
 
     def path_report(self) -> list[str]:
         """The path, each daemon's IKE retransmissions, the time to establish."""

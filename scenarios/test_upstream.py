@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from lab.blocked import parse_probes
 from lab.lifecycle.events import run_lifecycle, teardown
 from lab.scenario import Scenario, load_scenario
 
@@ -53,3 +54,30 @@ def _run(lab, scenario: Scenario) -> None:
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 def test_upstream(lab, path: Path) -> None:
     _run(lab, load_scenario(path))
+
+
+@pytest.mark.lab
+def test_must_not_pass_fails_when_traffic_passes(lab) -> None:
+    """The probes' check can fail: the protected traffic itself (host to host) comes back;
+    the gateways' own addresses (outside the subnets' selectors, no policy) answer in clear;
+    a probe that never leaves its node (the far host from the gateway's outer address: no
+    neighbour on that link) proves nothing. Each finding names the side and the probe."""
+    base = load_scenario(UPSTREAM / "strongswan-ikev2-net2net-psk.toml")
+    probes = parse_probes([{"from": "left-host", "to": "right-host"},
+                           {"from": "left", "to": "right"},
+                           {"from": "192.168.0.1", "to": "right-host"}], "must_not_pass")
+    cell = lab.start(base.with_(must_not_pass=probes, origin=None))
+    cell.negotiate()
+    cell.traffic()
+    verdict = cell.judge()
+    found = [p for p in verdict.problems if p.startswith("must_not_pass")]
+    assert any("left: must_not_pass[0] from left-host (10.1.0.2) to 10.2.0.2: an echo reply"
+               " came back" in p for p in found), found
+    assert any(p.startswith("must_not_pass: left: must_not_pass[1] from left (its own address)"
+                            " to 192.168.0.2: ") and "in clear between the peers" in p
+               for p in found), found
+    assert any(p.startswith("must_not_pass: left: must_not_pass[2] from left (192.168.0.1) to"
+                            " 10.2.0.2: its own node answered destination unreachable")
+               for p in found), found
+    assert not any("must_not_pass[0]" in p and "in clear" in p for p in found), found
+    cell.delete()

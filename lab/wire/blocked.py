@@ -8,7 +8,9 @@ traffic and verdict are done, under a capture of its own on the link between the
 - no echo reply came back;
 - no packet on the link between the peers carries its payload outside ESP (the request,
   a reply, or an ICMP error quoting it, in clear);
-- with ``unreachable = true``, an ICMP destination unreachable quoting it came back.
+- with ``unreachable = true``, an ICMP destination unreachable quoting it came back;
+- an unreachable from the probe's own node (no route, no neighbour) means it never left:
+  such a probe proves nothing and fails.
 """
 
 from __future__ import annotations
@@ -47,13 +49,16 @@ class ProbeResult:
     refused: bool = False  # the kernel refused it (EPERM: a block policy)
     replied: bool = False
     unreachable: bool = False  # an ICMP destination unreachable quoting it came back
+    #: where that unreachable came from (the node's own address: the probe never left it)
+    unreachable_from: str | None = None
     in_clear: list[str] = field(default_factory=list)
 
     def line(self) -> str:
         what = ("refused by the kernel (EPERM)" if self.refused else
                 f"not sent: {self.error}" if self.error else
                 "answered" if self.replied else "no reply")
-        extra = "; destination unreachable came back" if self.unreachable else ""
+        extra = (f"; destination unreachable came back from {self.unreachable_from}"
+                 if self.unreachable else "")
         return (f"{self.probe.describe()}: {what}{extra}; {len(self.in_clear)} packet(s) of it"
                 " in clear between the peers")
 
@@ -76,7 +81,7 @@ def _send(netns: str, r: Resolved, token: bytes, ident: int) -> ProbeResult:
         while (left := end - time.monotonic()) > 0 and not result.replied:
             if not select.select([sock], [], [], left)[0]:
                 break
-            data = sock.recv(2048)
+            data, sender = sock.recvfrom(2048)
             if family == 4:
                 data = data[(data[0] & 0x0F) * 4:]
             if len(data) < 8:
@@ -85,7 +90,7 @@ def _send(netns: str, r: Resolved, token: bytes, ident: int) -> ProbeResult:
             if kind == ECHO[family][1] and got == ident and token in data:
                 result.replied = True
             elif kind == UNREACHABLE[family] and token in data:
-                result.unreachable = True
+                result.unreachable, result.unreachable_from = True, str(sender[0])
                 if r.probe.unreachable:
                     break
     return result
@@ -123,6 +128,9 @@ def findings(results: list[ProbeResult]) -> list[str]:
         who = f"must_not_pass: {res.probe.side}: {res.probe.describe()}"
         if res.error:
             found.append(f"{who}: could not be sent ({res.error}), so it proves nothing")
+        elif res.unreachable_from in res.probe.own:
+            found.append(f"{who}: its own node answered destination unreachable"
+                         f" ({res.unreachable_from}): it never left, so it proves nothing")
         if res.replied:
             found.append(f"{who}: an echo reply came back")
         if res.in_clear:
