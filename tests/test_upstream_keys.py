@@ -135,7 +135,7 @@ def test_selectors_are_exactly_the_subnets() -> None:
     left = [_policy("out", "10.1.0.0/16", "10.2.0.0/16"), _policy("in", "10.2.0.0/16", "10.1.0.0/16"),
             _policy("fwd", "10.2.0.0/16", "10.1.0.0/16")]
     right = [_policy("out", "10.2.0.0/24", "10.1.0.0/16"), _policy("in", "10.1.0.0/16", "10.2.0.0/16")]
-    found = selectors.findings(s, {"left": left, "right": right}, {})
+    found = selectors.findings(s, {"left": left, "right": right})
     assert found == ["selectors: right's kernel holds no IPsec policy out 10.2.0.0/16 > 10.1.0.0/16"
                      " (the scenario's traffic)",
                      "selectors: right's kernel holds IPsec policies other than the scenario's"
