@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from lab.identity import Identity
-from lab.proposals import Want, wanted
+from lab.offers import show_offers
+from lab.proposals import Want, offers_of, wanted
 from lab.sa_words import (
     CIPHER,
     INTEGRITY,
@@ -353,6 +354,9 @@ def expectations(scenario: Scenario, statuses: dict[str, DaemonStatus]) -> list[
         pfs = "" if kind == "ike" or w.pfs or w.proposal is None else ", PFS group not checked"
         lines.append(f"expected {kind.upper()}: {what}{esn}{pfs}"
                      f" ({w.note or 'the rule: ' + w.how})")
+        if w.how == "defaults":
+            lines += [f"  {side} offers {show_offers(offered or ())}"
+                      for side, offered in offers_of(scenario, kind, statuses).items()]
     return lines
 
 

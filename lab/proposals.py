@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from lab.algorithms import Proposal, Proposals
 from lab.daemons import daemon_class
 from lab.flavors import parse_flavor
-from lab.offers import Offered, from_proposal, select, show_offers
+from lab.offers import Offered, from_proposal, select
 from lab.scenario import Scenario
 from lab.status import DaemonStatus
 
@@ -92,7 +92,7 @@ def _lists(scenario: Scenario, kind: str) -> dict[str, Proposals]:
             for side in ("left", "right")}
 
 
-def _offers(scenario: Scenario, kind: str, statuses: Mapping[str, DaemonStatus]
+def offers_of(scenario: Scenario, kind: str, statuses: Mapping[str, DaemonStatus]
             ) -> dict[str, tuple[Offered, ...] | None]:
     """Each side's offer: its daemon's own list where the daemon names it, else the
     scenario's proposals (None for 'default' where the daemon names nothing)."""
@@ -111,7 +111,7 @@ def _who(scenario: Scenario, side: str) -> str:
 def from_defaults(scenario: Scenario, kind: str, statuses: Mapping[str, DaemonStatus]) -> Want:
     """What a negotiation where a side uses 'default' must end with (see the module)."""
     lists = _lists(scenario, kind)
-    offers = _offers(scenario, kind, statuses)
+    offers = offers_of(scenario, kind, statuses)
     init, resp = scenario.initiator, scenario.responder
     versions = {scenario.ike_version_of(side) for side in ("left", "right")}
     unknown = [side for side in ("left", "right") if offers[side] is None]
@@ -119,9 +119,8 @@ def from_defaults(scenario: Scenario, kind: str, statuses: Mapping[str, DaemonSt
         impl = parse_flavor(scenario.peer(resp).flavor).impl
         prefers = daemon_class(impl).prefers(scenario, resp)
         chosen = select(offers[init], offers[resp], kind, prefers)  # type: ignore[arg-type]
-        words = (f"worked out from {_who(scenario, init)}'s offer {show_offers(offers[init])}"  # type: ignore[arg-type]
-                 f" and {_who(scenario, resp)}'s {show_offers(offers[resp])}, the {prefers}'s"  # type: ignore[arg-type]
-                 " order first")
+        words = (f"worked out from what {_who(scenario, init)} and {_who(scenario, resp)}"
+                 f" offer, the {prefers}'s order first")
         if chosen is None:
             return Want(None, "unknown", note=f"nothing: the offers share no proposal ({words})")
         if chosen.proposal is None:

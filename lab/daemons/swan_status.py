@@ -118,3 +118,39 @@ def parse_list_conns(events: list[Message], conn: str) -> dict[str, tuple[Offere
             offers["esp"] = tuple(_offered(p) for p in esp.values() if isinstance(p, dict))
         return offers
     return {}
+
+
+def _classify(words: list[str]) -> Offered:
+    """One proposal as charon logs it (``IKE:AES_CBC_128/HMAC_SHA2_256_128/PRF_.../ECP_256``):
+    the type of each algorithm is told by its word."""
+    types: dict[str, list[str]] = {"ciphers": [], "integrity": [], "prfs": [], "groups": []}
+    esn: list[bool] = []
+    for raw in words:
+        key = raw.upper().replace("_", "")
+        if key in ESN_WORDS:
+            esn.append(ESN_WORDS[key])
+        elif key.startswith("PRF"):
+            types["prfs"].append(word(raw, PRF_WORDS, "PRF"))
+        elif key in INTEG_WORDS or key.startswith("HMAC"):
+            types["integrity"].append(word(raw, INTEG_WORDS))
+        elif key in GROUP_WORDS or key.startswith(("MODP", "ECP", "CURVE", "KE")):
+            types["groups"].append(word(raw, GROUP_WORDS))
+        else:
+            types["ciphers"].append(word(raw, CIPHER_WORDS))
+    return Offered(*(tuple(v) for v in types.values()), esn=tuple(esn))
+
+
+def parse_logged_proposals(text: str) -> dict[str, tuple[Offered, ...]]:
+    """What charon logged a loaded connection to offer (cfg level 2: "proposals =
+    IKE:..., IKE:..." and for its Child "proposals = ESP:..."), the last of each kind."""
+    offers: dict[str, tuple[Offered, ...]] = {}
+    for line in text.splitlines():
+        _, found, listed = line.partition(" proposals = ")
+        if not found:
+            continue
+        items = [p.strip() for p in listed.split(",")]
+        kinds = {p.partition(":")[0] for p in items}
+        if len(kinds) == 1 and kinds <= {"IKE", "ESP"}:
+            offers[kinds.pop().lower()] = tuple(_classify(p.partition(":")[2].split("/"))
+                                                for p in items)
+    return offers
