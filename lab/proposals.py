@@ -94,13 +94,13 @@ def _lists(scenario: Scenario, kind: str) -> dict[str, Proposals]:
 
 def offers_of(scenario: Scenario, kind: str, statuses: Mapping[str, DaemonStatus]
             ) -> dict[str, tuple[Offered, ...] | None]:
-    """Each side's offer: its daemon's own list where the daemon names it, else the
-    scenario's proposals (None for 'default' where the daemon names nothing)."""
+    """Each side's offer: the scenario's proposals, or for 'default' the list its daemon
+    names (None where it names none)."""
     out: dict[str, tuple[Offered, ...] | None] = {}
     for side, configured in _lists(scenario, kind).items():
         st = statuses.get(side)
-        named = st.offers.get(kind) if st is not None else None
-        out[side] = named or (tuple(from_proposal(p, kind) for p in configured) or None)
+        named = st.offers.get(kind) if st is not None and not configured else None
+        out[side] = tuple(from_proposal(p, kind) for p in configured) or named or None
     return out
 
 
