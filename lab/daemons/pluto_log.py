@@ -19,7 +19,8 @@ and for IKEv1 ("ISAKMP SA established" or "IKE SA established", by version and r
     "lab" #2: IPsec SA established transport mode {ESP=>0xab291f73 <0x9a94db7a
               xfrm=AES_CBC_128-HMAC_SHA1_96 DPD=passive}
 
-(each on one line in the log).
+(each on one line in the log). A Child SA pluto 5 rekeyed is "initiator rekeyed Child SA #4
+using #1; IPsec tunnel [...] {ESP=>0x... <0x... xfrm=...-MODP3072 ...}", with its PFS group.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def parse_pluto_log(text: str, ike_version: int) -> DaemonStatus:
             remote_id = m["id"]
         if m := _QUICK_PFS.search(line):
             pfs = "none" if m["pfs"] == "no-pfs" else neutral(DH, m["pfs"])
-        if "established" in line and (m := _CHILD.search(line)):
+        if ("established" in line or "rekeyed Child SA" in line) and (m := _CHILD.search(line)):
             children.append(_child(m, pfs))
     ike = None
     if algs or remote_id:
