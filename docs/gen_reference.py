@@ -77,6 +77,11 @@ TOP: dict[str, tuple[str, str]] = {
     "child_lifetime": (LIFETIME, "Child SA lifetime"),
     "initiator": (_codes(sc.SIDES), "which side initiates"),
     "pings": (_range(*sc.PINGS_RANGE), "echo requests sent through the SAs"),
+    "ping_size": (_range(*sc.PING_SIZE_RANGE, " bytes"),
+                  "the echo requests' data bytes, as ping -s (default: the lab's 15)"),
+    "esp_length": (_range(*sc.ESP_LENGTH_RANGE, " bytes"),
+                   "the length every ESP packet of the pings must have on the wire, ESP header"
+                   " to ICV (tcpdump's `ESP ... length N`)"),
     "fault": (_codes(sc.FAULTS), "a cell broken on purpose, to prove the lab reports the cause"),
     "expect": (_codes(sc.EXPECTS), "how the negotiation must end"),
     "topology": (_codes(TOPOLOGIES), "the layout of namespaces (see Topologies and peers)"),

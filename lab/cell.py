@@ -29,7 +29,7 @@ from lab.outcome import ESTABLISHED, OTHER_MODE, Outcome, established, most_spec
 from lab.scenario import SIDES, Scenario
 from lab.topology import impair
 from lab.topology.build import Topology
-from lab.wire import blocked, nat, pathcheck, retransmit, selectors
+from lab.wire import blocked, esplength, nat, pathcheck, retransmit, selectors
 from lab.wire.capture import Capture
 from lab.wire.decrypt import Decryption, decrypt, write_esp_sa
 from lab.wire.traffic import PingResult, ping
@@ -237,7 +237,8 @@ class Cell:
         with self.phase("traffic"):
             # a lossy path loses echoes: ping until as many replies came (or 10 times as many sent)
             need = self.scenario.pings if self.scenario.path.lossy else None
-            self.ping = ping(netns, target, self.scenario.pings, src=source, need=need)
+            self.ping = ping(netns, target, self.scenario.pings, src=source, need=need,
+                             payload=esplength.payload(self.scenario.ping_size))
         return self.ping
 
     def judge(self) -> Verdict:
@@ -251,6 +252,8 @@ class Cell:
             self.verdict = judge(self.scenario, packets, self.sas, self.ping)
             self.verdict.problems += pathcheck.check(self.scenario, packets, self.ike_counts,
                                                      self.ping)
+            pair = {self.scenario.left.address, self.scenario.right.address}
+            self.verdict.problems += esplength.findings(packets, pair, self.scenario.esp_length)
             if self.scenario.fail_on_retransmit:
                 self.verdict.problems += retransmit.findings(
                     self.ike_counts, {side: f"{side} ({d.name})" for side, d in self.daemons.items()})

@@ -58,6 +58,9 @@ REKEY_BY = ("command", "lifetime")
 #: how the actor of a dpd cell vanishes: its daemon stops (SIGSTOP), or its link goes down
 VANISH = ("stop", "link")
 PINGS_RANGE = (1, 100)
+#: the echo's data bytes (ping -s), and an ESP packet's length on the wire (lab.wire.esplength)
+PING_SIZE_RANGE = (16, 1400)
+ESP_LENGTH_RANGE = (16, 1500)
 #: How a cell is expected to end: established, or one class of failure. Each driver maps
 #: its daemon's words to these classes (its ``outcome_words`` table); ``mode-mismatch`` is a
 #: daemon refusing over the mode, ``other-mode`` SAs up in both kernels in a mode a side is
@@ -274,6 +277,10 @@ class Scenario:
     child_lifetime: int = 1800
     initiator: str = "left"
     pings: int = 3
+    #: the echo requests' data bytes (ping -s; None: the lab's 15), and the length every ESP
+    #: packet of them must have on the wire (lab.wire.esplength; None: not checked)
+    ping_size: int | None = None
+    esp_length: int | None = None
     fault: str = "none"
     expect: str = "established"
     topology: str = "host-to-host"
@@ -319,6 +326,10 @@ class Scenario:
         check_int("ike_lifetime", self.ike_lifetime, *LIFETIME_RANGE, " seconds")
         check_int("child_lifetime", self.child_lifetime, *LIFETIME_RANGE, " seconds")
         check_int("pings", self.pings, *PINGS_RANGE)
+        if self.ping_size is not None:
+            check_int("ping_size", self.ping_size, *PING_SIZE_RANGE, " bytes")
+        if self.esp_length is not None:
+            check_int("esp_length", self.esp_length, *ESP_LENGTH_RANGE, " bytes")
         check_choice("fail_on_retransmit", self.fail_on_retransmit, (False, True))
         _check_lifecycle(self)
         for key in ("ike", "esp"):
@@ -599,6 +610,7 @@ _TOP_KEYS = {"name", "left", "right", "ike_version", "mode", "psk", "ike", "esp"
              "expect", "topology", "auth", "path", "fragmentation", "encapsulation",
              "lifecycle", "actor", "rekey_by", "rekey_margin", "rekey_fuzz", "dpd_delay",
              "dpd_timeout", "dpd_action", "vanish", "fail_on_retransmit", "must_not_pass",
+             "ping_size", "esp_length",
              "origin", "negotiated"}
 _PEER_KEYS = {"address", "flavor", "prefixlen", "psk", "mode", "ike_version", "ike", "esp",
               "subnet", "id", "native", "ike_lifetime", "child_lifetime", *LOG_KEYS}
@@ -686,6 +698,9 @@ def scenario_to_dict(s: Scenario) -> dict[str, Any]:
         data["negotiated"] = stated_to_dict(s.negotiated)
     if s.responder_esp is not None:
         data["responder_esp"] = str(s.responder_esp)
+    for key in ("ping_size", "esp_length"):
+        if getattr(s, key) is not None:
+            data[key] = getattr(s, key)
     if s.must_not_pass:
         data["must_not_pass"] = [p.to_dict() for p in s.must_not_pass]
     if s.origin is not None:

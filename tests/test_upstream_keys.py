@@ -151,3 +151,29 @@ def test_every_upstream_file_loads_with_its_origin() -> None:
         s = load_scenario(path)
         assert s.origin is not None and path.stem.endswith(s.origin.case), path.name
         assert isinstance(s.must_not_pass, tuple) and all(isinstance(p, Probe) for p in s.must_not_pass)
+
+
+def test_esp_length_is_measured_from_the_esp_header() -> None:
+    from lab.wire import esplength
+    from lab.wire.packets import ESP, Packet
+
+    ip4 = bytes([0x45]) + bytes(19)  # a 20-byte IPv4 header
+    good = Packet(0.0, "192.168.0.100", "192.168.0.1", ESP, spi=1, seq=1, raw_ip=ip4 + bytes(200))
+    bad = Packet(0.0, "192.168.0.1", "192.168.0.100", ESP, spi=2, seq=1, raw_ip=ip4 + bytes(216))
+    pair = {"192.168.0.100", "192.168.0.1"}
+    assert esplength.esp_length(good) == 200
+    assert esplength.findings([good], pair, 200) == []
+    assert esplength.findings([good, bad], pair, 200) == [
+        "esp_length: 1 of 2 ESP packets are not 200 bytes long (ESP header to ICV), first: 216"
+        " bytes, 192.168.0.1 > 192.168.0.100: ESP(spi=0x00000002,seq=0x1)"]
+    assert esplength.findings([], pair, 200)[0].startswith("esp_length: no ESP packet")
+    assert len(esplength.payload(120)) == 120 and esplength.payload(None) == b"ipsec-lab ping "
+
+
+@pytest.mark.parametrize(("key", "value", "words"), [
+    ("ping_size", 8, "t.toml: ping_size: 8 is not allowed (allowed: 16..1400 bytes)"),
+    ("esp_length", True, "t.toml: esp_length: true is not allowed (allowed: 16..1500 bytes)"),
+])
+def test_bad_sizes_are_one_line(key: str, value: Any, words: str) -> None:
+    with pytest.raises(ScenarioError, match=f"^{words.replace('(', '[(]').replace(')', '[)]')}$"):
+        load(**{key: value})
