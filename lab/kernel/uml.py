@@ -188,14 +188,17 @@ def prepare_state(kernel: UmlKernel, program: list[str], tag: str,
 
 def guest_keeps(keep: tuple[str, ...], bundle_dir: Path) -> list[str]:
     """The host paths under /tmp the guest binds back over its own tmpfs: the working
-    directory, the import bundle, the flavor trees, $IPSEC_LAB_UML_KEEP's, and every run
-    directory the guest writes (lab.kernel.confine.listed): a run directory under the host's
-    /tmp must be the host's, or what the guest writes there is lost with its tmpfs. Those are
-    made here, since the guest binds only what exists when it boots."""
+    directory, this python's environment (a venv made under /tmp, as ci/package-check.sh
+    makes one) and the directory this package is imported from, the import bundle, the
+    flavor trees, $IPSEC_LAB_UML_KEEP's, and every run directory the guest writes
+    (lab.kernel.confine.listed): a run directory under the host's /tmp must be the host's,
+    or what the guest writes there is lost with its tmpfs. Those are made here, since the
+    guest binds only what exists when it boots."""
     runs = confine.listed()
     for path in runs:
         path.mkdir(parents=True, exist_ok=True)
-    return [os.getcwd(), *keep, str(bundle_dir), *os.environ.get(KEEP_VAR, "").split(os.pathsep),
+    return [os.getcwd(), sys.prefix, str(Path(__file__).resolve().parents[2]), *keep, str(bundle_dir),
+            *os.environ.get(KEEP_VAR, "").split(os.pathsep),
             os.environ.get("IPSEC_LAB_FLAVORS") or str(cache_dir() / "flavors"), *map(str, runs)]
 
 
