@@ -35,12 +35,13 @@ def cmd_setup(args: argparse.Namespace) -> int:
     steps = plan(args.flavors, own_uml=not args.no_own_uml)
     cache = cache_dir()
     if args.dry_run:
-        print(f"setup: would run {len(steps.steps)} steps into {cache}:")
+        print(f"setup: would run {len(steps.steps)} step{'s' * (len(steps.steps) != 1)} into {cache}:")
         for n, step in enumerate(steps.steps, 1):
             print(f"[{n}/{len(steps.steps)}] {step.title}: {step.command()}")
         for note in steps.notes:
             print(f"setup: {note}")
         return 0
-    print(f"setup: {len(steps.steps)} steps into {cache} (anything there already is kept)", flush=True)
+    print(f"setup: {len(steps.steps)} step{'s' * (len(steps.steps) != 1)} into {cache} (anything there"
+          " already is kept)", flush=True)
     done = Runner(sys.stdout, script_env(str(cache)), heartbeat=args.heartbeat).run(steps)
     return 0 if all(d.status == "ok" for d in done) else 1

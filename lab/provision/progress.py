@@ -90,7 +90,8 @@ class Runner:
             done.append(self.one(step, f"{n}/{count}"))
         total = self.now() - begun
         failed = [d for d in done if d.status != "ok" and d.status != "not run"]
-        self.say(f"setup: {'FAILED' if failed else 'done'} in {took(total)}, {count} steps")
+        self.say(f"setup: {'FAILED' if failed else 'done'} in {took(total)}, {count} step"
+                 + ("" if count == 1 else "s"))
         for row in table(done, total):
             self.say(row)
         return done
