@@ -78,3 +78,12 @@ def test_what_setup_still_has_to_build() -> None:
 def test_amx_is_read_from_the_flags_line() -> None:
     assert has_amx("processor: 0\nflags\t\t: fpu sse amx_bf16 amx_tile avx\n")
     assert not has_amx("flags\t\t: fpu sse avx\nbugs: amx_tile\n")
+
+
+def test_not_root_matters_only_when_setup_has_something_to_build(monkeypatch: pytest.MonkeyPatch,
+                                                                 tmp_path: Path) -> None:
+    monkeypatch.setattr(doctor.os, "geteuid", lambda: 1001)
+    monkeypatch.setenv("IPSEC_LAB_CACHE", str(tmp_path / "cache"))
+    built, to_build = doctor.access(set()), doctor.access({"trees"})
+    assert built[0].line().startswith("access:  missing (optional): uid 1001, not root: runs work")
+    assert to_build[0].needed and to_build[0].fix == "sudo ipsec-lab setup"

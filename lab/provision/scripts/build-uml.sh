@@ -10,7 +10,8 @@
 #
 # `ipsec-lab setup` runs it (`ipsec-lab setup --no-own-uml` does not). Its steps say
 # [n/6]; while make runs, a line every $IPSEC_LAB_PROGRESS_EVERY seconds (default 20) says how
-# many files it has compiled. The result is $cache/uml-own/linux
+# many files it has compiled, and of about how many: the count of the last build here, kept
+# beside the kernel (compiled-files). The result is $cache/uml-own/linux
 # (stripped) with an empty modules directory beside it, which lab.kernel.uml finds like the
 # Debian kernel. The one source change: CRYPTO_DRBG selects CRYPTO_JITTERENTROPY, whose
 # self-test never ends on time-travel's simulated clock.
@@ -98,7 +99,11 @@ for opt in "${enable[@]}" ; do  # olddefconfig drops what a dependency forbids: 
 done
 echo "build-uml: [5/6] compiling with make -j$(nproc) (about 10 min on 2 cores; the log: $work/build.log)"
 compiled() { grep -c '^  CC' "$work/build.log" || true; }
-(while sleep "$every" >/dev/null 2>&1; do echo "build-uml: [5/6] compiling: $(compiled) files compiled so far"; done) &
+last=$(cat "$dest/compiled-files" 2>/dev/null || true)
+of() {  # n -> "n of about M (P%)" after a build that counted, else "n so far"
+    if [[ $last =~ ^[1-9][0-9]*$ ]]; then echo "$1 of about $last ($(($1 * 100 / last))%)"; else echo "$1 so far"; fi
+}
+(while sleep "$every" >/dev/null 2>&1; do echo "build-uml: [5/6] compiling: files compiled: $(of "$(compiled)")"; done) &
 ticker=$!
 make ARCH=um -j"$(nproc)" linux >"$work/build.log" 2>&1 \
     || { tail -30 "$work/build.log" >&2; echo "build-uml: make failed" >&2; exit 1; }
@@ -113,6 +118,7 @@ mkdir -p "$new/modules/$(make -s ARCH=um kernelrelease)"
 : >"$new/modules/$(make -s ARCH=um kernelrelease)/modules.dep"  # nothing to load: all built in
 cp linux "$new/linux"
 cp .config "$new/config"
+compiled >"$new/compiled-files"  # the next build's "of about"
 make -s ARCH=um kernelrelease >"$new/release"
 rm -rf "$dest"
 mv "$new" "$dest"
