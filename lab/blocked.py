@@ -107,7 +107,7 @@ def _held(s: Scenario) -> dict[str, list[str]]:
             held[node] = [address(s, "host", side)[0]]
         else:
             held[node] = [s.peer(side).address]
-            if TOPOLOGIES[s.topology].subnets:
+            if side in TOPOLOGIES[s.topology].subnet_sides:
                 held[node].append(address(s, "gateway", side)[0])
     return held
 

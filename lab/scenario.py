@@ -550,34 +550,46 @@ def _check_topology(s: Scenario) -> None:
     layout = TOPOLOGIES[s.topology]
     if layout.has_router:
         _check_router(s)
-    if not layout.subnets:
-        for side in SIDES:
-            if s.peer(side).subnet is not None:
-                raise ScenarioError(f"{side}.subnet: {show(s.peer(side).subnet)} is not allowed"
-                                    f" in topology {s.topology} (allowed: no subnet; subnets need"
-                                    " topology net-to-net)")
-        return
+    sides = layout.subnet_sides
     for side in SIDES:
+        if side not in sides and s.peer(side).subnet is not None:
+            allowed = f"no subnet on {side} in {s.topology}" if sides else "no subnet"
+            raise ScenarioError(f"{side}.subnet: {show(s.peer(side).subnet)} is not allowed"
+                                f" in topology {s.topology} (allowed: {allowed}; subnets need"
+                                " topology net-to-net, or host-to-net on the right)")
+    if not sides:
+        return
+    for side in sides:
         if s.peer(side).subnet is None:
             raise ScenarioError(f"{side}.subnet: missing (allowed: a network such as"
-                                f" '10.1.0.0/24'; topology {s.topology} needs one per side)")
+                                f" '10.1.0.0/24'; topology {s.topology} needs one on"
+                                f" {' and '.join(sides)})")
+    for side in SIDES:
         if s.mode_of(side) != "tunnel":
             where = f"{side}.mode" if s.peer(side).mode else "mode"
             raise ScenarioError(f"{where}: {show(s.mode_of(side))} is not allowed in topology"
                                 f" {s.topology} (allowed: tunnel)")
-    left, right = _subnet(s, "left"), _subnet(s, "right")
-    if left.version != right.version:
-        raise ScenarioError(f"right.subnet: {show(s.right.subnet)} is IPv{right.version} but"
-                            f" left.subnet is IPv{left.version} (allowed: the same family)")
-    if left.overlaps(right):  # type: ignore[arg-type]
-        raise ScenarioError(f"right.subnet: {show(s.right.subnet)} overlaps left.subnet"
-                            f" {show(s.left.subnet)} (allowed: separate networks)")
+    nets = {side: _subnet(s, side) for side in sides}
+    if len(nets) == 1:
+        (side, net), = nets.items()
+        if net.version != s.outer_family:
+            raise ScenarioError(f"{side}.subnet: {show(s.peer(side).subnet)} is IPv{net.version}"
+                                f" but the addresses are IPv{s.outer_family} (allowed: the same"
+                                f" family in topology {s.topology})")
+    else:
+        left, right = nets["left"], nets["right"]
+        if left.version != right.version:
+            raise ScenarioError(f"right.subnet: {show(s.right.subnet)} is IPv{right.version} but"
+                                f" left.subnet is IPv{left.version} (allowed: the same family)")
+        if left.overlaps(right):  # type: ignore[arg-type]
+            raise ScenarioError(f"right.subnet: {show(s.right.subnet)} overlaps left.subnet"
+                                f" {show(s.left.subnet)} (allowed: separate networks)")
     for side in SIDES:
-        for net_side, net in (("left", left), ("right", right)):
+        for net_side, net in nets.items():
             if s.peer(side).ip in net:
                 raise ScenarioError(f"{side}.address: {show(s.peer(side).address)} is inside"
                                     f" {net_side}.subnet {str(net)!r} (allowed: an address"
-                                    " outside both subnets)")
+                                    " outside the subnets)")
 
 
 def _check_path(s: Scenario) -> None:

@@ -2,7 +2,7 @@
 
 Each side's kernel must hold IPsec policies for exactly the scenario's traffic: outbound
 from its own network to the peer's, and inbound (in, and fwd on a gateway) the other way.
-The networks are the sides' subnets in the net-to-net topologies, else the two addresses
+The networks are the sides' subnets where the topology has them, else their addresses
 (a /32 or /128 each). A policy wider or narrower than that (a daemon that narrowed the
 selectors, or made them 0/0) is a finding naming the side and what it holds. Behind a NAT
 the initiator's policies name addresses the responder never sees: not checked there.
@@ -25,7 +25,7 @@ Net = ipaddress.IPv4Network | ipaddress.IPv6Network
 def wanted(s: Scenario, side: str) -> Net:
     """The network whose traffic ``side`` protects."""
     peer = s.peer(side)
-    if TOPOLOGIES[s.topology].subnets and peer.subnet is not None:
+    if side in TOPOLOGIES[s.topology].subnet_sides and peer.subnet is not None:
         return ipaddress.ip_network(peer.subnet)
     return ipaddress.ip_network(peer.address)
 
