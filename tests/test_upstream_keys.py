@@ -177,3 +177,40 @@ def test_esp_length_is_measured_from_the_esp_header() -> None:
 def test_bad_sizes_are_one_line(key: str, value: Any, words: str) -> None:
     with pytest.raises(ScenarioError, match=f"^{words.replace('(', '[(]').replace(')', '[)]')}$"):
         load(**{key: value})
+
+
+H2N = {"name": "t", "topology": "host-to-net", "mode": "tunnel",
+       "left": {"address": "192.168.0.100"},
+       "right": {"address": "192.168.0.1", "subnet": "10.1.0.0/16"}}
+
+
+def test_host_to_net_protects_the_right_subnet_only() -> None:
+    s = scenario_from_dict(H2N, "t.toml")
+    assert str(selectors.wanted(s, "left")) == "192.168.0.100/32"
+    assert str(selectors.wanted(s, "right")) == "10.1.0.0/16"
+    got = resolve(s, blocked_probes([{"from": "left", "to": "right-host"}]))
+    assert (got[0].node, got[0].dst) == ("left", "10.1.0.2")
+
+
+def blocked_probes(value: list[Any]) -> tuple[Probe, ...]:
+    from lab.blocked import parse_probes
+
+    return parse_probes(value, "must_not_pass")
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    ({"right": {"address": "192.168.0.1"}}, "t.toml: right.subnet: missing (allowed: a network"
+                                            " such as '10.1.0.0/24'; topology host-to-net needs"
+                                            " one on right)"),
+    ({"left": {"address": "192.168.0.100", "subnet": "10.9.0.0/16"}},
+     "t.toml: left.subnet: '10.9.0.0/16' is not allowed in topology host-to-net (allowed: no"
+     " subnet on left in host-to-net"),
+    ({"mode": "transport"}, "t.toml: mode: 'transport' is not allowed in topology host-to-net"
+                            " (allowed: tunnel)"),
+    ({"right": {"address": "192.168.0.1", "subnet": "2001:db8:22::/64"}},
+     "t.toml: right.subnet: '2001:db8:22::/64' is IPv6 but the addresses are IPv4"),
+])
+def test_host_to_net_refuses_in_one_line(change: dict[str, Any], words: str) -> None:
+    with pytest.raises(ScenarioError) as info:
+        scenario_from_dict({**H2N, **change}, "t.toml")
+    assert str(info.value).startswith(words), str(info.value)
