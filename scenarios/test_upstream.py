@@ -11,6 +11,7 @@ cell through its event. The run ends with how many ``not_checked`` lines the sui
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -80,4 +81,23 @@ def test_must_not_pass_fails_when_traffic_passes(lab) -> None:
                             " 10.2.0.2: its own node answered destination unreachable")
                for p in found), found
     assert not any("must_not_pass[0]" in p and "in clear" in p for p in found), found
+    cell.delete()
+
+
+@pytest.mark.lab
+def test_icmp_forward_fails_without_its_icmp_setting(lab) -> None:
+    """strongSwan's net2net-icmp-forward without its children's ``icmp = yes``: the far
+    gateway's unreachable (from its outer address, outside the selectors) does not come
+    back through the tunnel (this kernel drops it: measured, nothing in clear either), and
+    the probe says so; the upstream case passing is not vacuous."""
+    s = load_scenario(UPSTREAM / "strongswan-ipv6-net2net-icmp-forward-ikev2.toml")
+    s = s.with_(left=replace(s.left, native=()), right=replace(s.right, native=()), origin=None)
+    cell = lab.start(s)
+    cell.negotiate()
+    cell.traffic()
+    verdict = cell.judge()
+    found = [p for p in verdict.problems if p.startswith("must_not_pass")]
+    assert found == ["must_not_pass: left: must_not_pass[0] from left-host (2001:db8:11::2) to"
+                     " 2001:db8:22::25: no ICMP destination unreachable came back (unreachable ="
+                     " true)"], verdict.problems
     cell.delete()
