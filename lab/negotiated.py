@@ -180,7 +180,7 @@ def _esn(w: Want, held: list[SA], side: Side) -> list[Problem]:
         return []
     words = {True: "on", False: "off"}
     return [Problem("esp", f"esp: negotiated ESN {words[not w.esn]}, expected {words[w.esn]}"
-                           f" ({side}'s kernel, {_spis(set(wrong))}; {w.note or 'configured'})")]
+                           f" ({side}'s kernel, {_spis(set(wrong))}; {w.note})")]
 
 
 def _ike(w: Want, st: DaemonStatus, side: Side) -> list[Problem]:
