@@ -101,12 +101,14 @@ def panel(r: Result, n: int, out_dir: Path) -> str:
             + (f"<pre>{html.escape(r.reason)}</pre>" if r.reason else "")
             + (f"<p>{html.escape(r.note)}</p>" if r.note else "")
             + (f"<p>reproduce: <code>{html.escape(r.reproduce)}</code></p>" if r.reproduce else "")
-            + (f"<p>{art}: <code>{html.escape(r.artifacts or '')}</code></p>" if art else "")
+            + (f"<p>{art} <code>{html.escape(r.artifacts or '')}</code></p>" if art else "")
             + "</div>")
 
 
 def counts_marks(counts: Counter[str]) -> str:
-    return " ".join(f"<span class='m {s}'>{LOOK[s][0]} {counts[s]} {LOOK[s][1]}</span>"
+    def word(s: str) -> str:
+        return "known incompatibilities" if s == "known" and counts[s] > 1 else LOOK[s][1]
+    return " ".join(f"<span class='m {s}'>{LOOK[s][0]} {counts[s]} {word(s)}</span>"
                     for s in STATUSES if counts[s])
 
 

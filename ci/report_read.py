@@ -111,10 +111,13 @@ def describe(group: str, test: str, ident: str) -> tuple[str, str, str, int, str
     second, _, rest = rest.partition("-")
     if ident and _flavor(first) and _flavor(second):
         words = [w for w in rest.split("-") if w]
-        versions = []  # the IKE version(s) the id ends in: one is the grid's
+        versions = []  # the IKE version(s) the id ends (or starts) with: one is the grid's
         while words and (v := IKE.fullmatch(words[-1])):
             versions.insert(0, int(v["v"]))
             words.pop()
+        if not versions and words and (v := IKE.fullmatch(words[0])):
+            versions.append(int(v["v"]))
+            words.pop(0)
         version = versions[0] if len(versions) == 1 else 0
         return (group, flavor_from_id(first), flavor_from_id(second), version, "",
                 "-".join(words) or _words(test))
