@@ -4,11 +4,8 @@ of tests/fixtures/report-junit.xml) and looked at in a real browser, headless Ch
 from __future__ import annotations
 
 import os
-import shutil
-import struct
 import subprocess
 import sys
-import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -19,6 +16,8 @@ FIXTURE = ROOT / "tests" / "fixtures" / "report-junit.xml"
 sys.path.insert(0, str(ROOT / "ci"))
 import report  # noqa: E402
 import report_html  # noqa: E402
+import report_png  # noqa: E402
+import report_shot  # noqa: E402
 
 FAILED_RED = (0xC6, 0x28, 0x28)  # .failed in report_html.STYLE
 KNOWN_PURPLE = (0x6A, 0x1B, 0x9A)  # .known
@@ -35,55 +34,15 @@ def draw(tmp_path: Path, *junit: Path) -> tuple[Path, str, str]:
 
 
 def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    found = report_shot.find_chromium()
     if not found:
         pytest.skip("chromium not found on PATH: ci/setup.sh installs it (Debian's chromium)")
     return found
 
 
-def screenshot(browser: str, url: str, png: Path, size: str = "1200,900") -> None:
-    proc = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu",
-                           f"--user-data-dir={png.parent / 'chromium-profile'}",
-                           "--hide-scrollbars", f"--screenshot={png}", f"--window-size={size}",
-                           url], capture_output=True, text=True, check=False, timeout=120)
-    assert proc.returncode == 0 and png.is_file(), proc.stderr[-2000:]
-
-
-def pixels(png: Path) -> tuple[int, int, Counter[tuple[int, int, int]]]:
-    """Width, height and how often each colour occurs, of an 8-bit RGB or RGBA PNG."""
-    data = png.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    at, idat, head = 8, b"", b""
-    while at < len(data):
-        (length,), kind = struct.unpack(">I", data[at:at + 4]), data[at + 4:at + 8]
-        body = data[at + 8:at + 8 + length]
-        head, idat = (body, idat) if kind == b"IHDR" else (head, idat + body * (kind == b"IDAT"))
-        at += 12 + length
-    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", head)
-    assert depth == 8 and colour in (2, 6) and not interlace, (depth, colour, interlace)
-    bpp = 3 if colour == 2 else 4
-    raw, stride = zlib.decompress(idat), width * bpp
-    counts: Counter[tuple[int, int, int]] = Counter()
-    prev = bytearray(stride)
-    for y in range(height):
-        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
-        for i in range(stride):
-            left = line[i - bpp] if i >= bpp else 0
-            up, corner = prev[i], prev[i - bpp] if i >= bpp else 0
-            if kind == 1:
-                line[i] = (line[i] + left) & 0xFF
-            elif kind == 2:
-                line[i] = (line[i] + up) & 0xFF
-            elif kind == 3:
-                line[i] = (line[i] + (left + up) // 2) & 0xFF
-            elif kind == 4:
-                p = left + up - corner
-                pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
-                line[i] = (line[i] + (left if pa <= pb and pa <= pc else up if pb <= pc
-                                      else corner)) & 0xFF
-        counts.update(zip(line[0::bpp], line[1::bpp], line[2::bpp], strict=True))
-        prev = line
-    return width, height, counts
+def colours(png: Path) -> tuple[int, int, Counter[tuple[int, int, int]]]:
+    width, height, rows = report_png.read(png.read_bytes())
+    return width, height, report_png.colours(rows)
 
 
 def test_each_mark_says_what_its_cell_is() -> None:
@@ -153,8 +112,8 @@ def test_the_grid_in_a_real_browser(tmp_path: Path) -> None:
     browser = chromium()
     html, text, _ = draw(tmp_path, FIXTURE)
     png = tmp_path / "grid.png"
-    screenshot(browser, html.as_uri(), png)
-    width, height, counts = pixels(png)
+    report_shot.screenshot(browser, html.as_uri(), png, "1200,900")
+    width, height, counts = colours(png)
     assert (width, height) == (1200, 900)
     assert len(counts) > 50, "the page rendered next to nothing"
     # the failure stands out: its red (the banner's mark, the cell's mark) covers an area
@@ -164,9 +123,9 @@ def test_the_grid_in_a_real_browser(tmp_path: Path) -> None:
     # a click pins the cell's reason, time and command: the panel is drawn over the page
     n = next(i for i, r in enumerate(report.read([FIXTURE])) if r.status == "failed")
     pinned = tmp_path / "pinned.png"
-    screenshot(browser, f"{html.as_uri()}#c{n}", pinned)
+    report_shot.screenshot(browser, f"{html.as_uri()}#c{n}", pinned, "1200,900")
     border = (0x33, 0x33, 0x33)  # .detail:target's border
-    assert pixels(pinned)[2][border] > counts[border] + 1000
+    assert colours(pinned)[2][border] > counts[border] + 1000
 
 
 def test_panels_hold_reason_time_and_command() -> None:
@@ -176,3 +135,14 @@ def test_panels_hold_reason_time_and_command() -> None:
     assert panel.startswith("<div class=detail id=c7>")
     assert "in 14.7 s" in panel and "echo seq 501 sent at 10.058 s got no reply" in panel
     assert "reproduce: <code>pytest" in panel and ">artifacts</a>" in panel
+
+
+def test_a_screenshot_shrinks_to_a_palette_without_losing_its_colours() -> None:
+    rows = [[(x * 7 % 256, y, 40) for x in range(40)] for y in range(30)]  # 1200 colours
+    rows[0][0] = FAILED_RED
+    width, height, back = report_png.read(report_png.write_palette(40, rows))
+    assert (width, height) == (40, 30) and back[0][0] == FAILED_RED
+    kept = report_png.colours(back)
+    assert len(kept) == 256 and all(c in report_png.colours(rows) for c in kept)
+    with pytest.raises(ValueError, match="not a PNG file"):
+        report_png.read(b"GIF89a")
