@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """A picture of the report's page, taken by headless Chromium, as a small PNG.
 
-    .venv/bin/python ci/report_shot.py ci/out/matrix.html docs/img/grid.png [--size 1280,880]
+    .venv/bin/python ci/report_shot.py ci/out/matrix.html docs/img/matrix-grid.png [--size 1280,880]
 
-How docs/img/grid.png is made from a real run (`ci/report.py` first); tests/test_report.py
+How docs/img/matrix-grid.png is made from a real run (`ci/report.py` first); tests/test_report.py
 takes its screenshots the same way.
 """
 
