@@ -24,18 +24,25 @@ def _chunks(data: bytes) -> dict[bytes, bytes]:
     return found
 
 
-def _paeth(left: int, up: int, corner: int) -> int:
-    p = left + up - corner
-    pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
-    return left if pa <= pb and pa <= pc else up if pb <= pc else corner
-
-
 def _unfilter(kind: int, line: bytearray, prev: bytearray, bpp: int) -> None:
+    """Undo one scanline's filter in place (PNG's five: none, sub, up, average, Paeth)."""
+    if kind == 0:
+        return
+    if kind == 2:
+        line[:] = bytes((a + b) & 0xFF for a, b in zip(line, prev, strict=True))
+        return
     for i in range(len(line)):
         left = line[i - bpp] if i >= bpp else 0
-        corner = prev[i - bpp] if i >= bpp else 0
-        add = (0, left, prev[i], (left + prev[i]) // 2, _paeth(left, prev[i], corner))[kind]
-        line[i] = (line[i] + add) & 0xFF
+        if kind == 1:
+            line[i] = (line[i] + left) & 0xFF
+        elif kind == 3:
+            line[i] = (line[i] + (left + prev[i]) // 2) & 0xFF
+        else:
+            up, corner = prev[i], prev[i - bpp] if i >= bpp else 0
+            p = left + up - corner
+            pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
+            line[i] = (line[i] + (left if pa <= pb and pa <= pc else up if pb <= pc
+                                  else corner)) & 0xFF
 
 
 def read(data: bytes) -> tuple[int, int, list[list[Pixel]]]:

@@ -111,8 +111,10 @@ def describe(group: str, test: str, ident: str) -> tuple[str, str, str, int, str
     second, _, rest = rest.partition("-")
     if ident and _flavor(first) and _flavor(second):
         words = [w for w in rest.split("-") if w]
-        versions = []  # the IKE version(s) the id ends (or starts) with: one is the grid's
-        while words and (v := IKE.fullmatch(words[-1])):
+        # the IKE version the id ends (or starts) with is the grid's; two at its end are
+        # the two ends' (``...-ikev1-ikev2``), and name no grid
+        versions: list[int] = []
+        while len(versions) < 2 and words and (v := IKE.fullmatch(words[-1])):
             versions.insert(0, int(v["v"]))
             words.pop()
         if not versions and words and (v := IKE.fullmatch(words[0])):

@@ -146,3 +146,37 @@ def test_a_screenshot_shrinks_to_a_palette_without_losing_its_colours() -> None:
     assert len(kept) == 256 and all(c in report_png.colours(rows) for c in kept)
     with pytest.raises(ValueError, match="not a PNG file"):
         report_png.read(b"GIF89a")
+
+
+def test_ids_read_as_words() -> None:
+    from report_read import describe
+
+    # a pair, then the case and the IKE versions of the two ends: the case is the words
+    assert describe("outcomes", "test_negative",
+                    "libreswan_sid-strongswan_bookworm-ikev1-vs-ikev2-ikev1-ikev2") == (
+        "outcomes", "libreswan@sid", "strongswan@bookworm", 0, "", "ikev1-vs-ikev2")
+    assert describe("outcomes", "test_negative", "racoon_0_9_1-libreswan_sid-wrong-psk-ikev1") \
+        == ("outcomes", "racoon@0.9.1", "libreswan@sid", 1, "", "wrong-psk")
+    # a pair alone: the test's name says what it is
+    assert describe("psk", "test_psk_byte_for_byte", "libreswan_sid-strongswan_sid")[5] == \
+        "psk byte for byte"
+    # no pair: the id as it is
+    assert describe("seed", "test_seed", "ikev1-tunnel-aes128-sha1-modp1024") == (
+        "seed", "", "", 0, "", "ikev1-tunnel-aes128-sha1-modp1024")
+    assert describe("files", "test_there_are_example_files", "")[5] == "there are example files"
+
+
+def test_repeated_runs_of_a_cell_are_one_mark(tmp_path: Path) -> None:
+    name = "test_interop[libreswan_sid-strongswan_sid-ikev2-tunnel-aes128-sha1-rep{}of3]"
+    xml = tmp_path / "junit.xml"
+    xml.write_text(
+        '<testsuites><testsuite>'
+        + "".join(f'<testcase classname="scenarios.test_matrix" name="{name.format(n)}"'
+                  f' time="{n}.0">{body}</testcase>'
+                  for n, body in ((1, ""), (2, '<failure message="1 echo lost"/>'), (3, "")))
+        + '</testsuite></testsuites>')
+    (result,) = report.read([xml])
+    assert (result.status, result.runs, result.failures, result.seconds) == (
+        "intermittent", 3, 1, 2.0)
+    assert result.reason == "fails 1 time in 3: 1 echo lost"
+    assert "<small>1/3 failed</small>" in report.page([result], tmp_path)
