@@ -318,20 +318,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
                 for cell, _ in fixture.cells if cell.outcome is not None]
         if seen:  # shown for failures, and for passes with -rP
             report.sections.append(("ipsec-lab outcome", "\n".join(seen)))
-            _record(item, report, "outcome", "\n".join(seen))
+            for props in (report.user_properties, item.user_properties):  # JUnit: the item's
+                props.append(("outcome", "\n".join(seen)))
     paths = [cell.path_summary() for cell, _ in (fixture.cells if fixture else [])
              if not cell.scenario.path.plain or cell.scenario.encapsulation != "auto"]
     if paths and report.when == "call":
-        _record(item, report, PATH_PROPERTY, " | ".join(paths))
+        for props in (report.user_properties, item.user_properties):
+            props.append((PATH_PROPERTY, " | ".join(paths)))
     if fixture is not None and report.failed and fixture.cells:
         report.sections.append(("ipsec-lab", fixture.describe_artifacts()))
     return report
-
-
-def _record(item: pytest.Item, report: pytest.TestReport, name: str, value: str) -> None:
-    """A property of this report, and of the test's in the JUnit XML (ci/report.py)."""
-    report.user_properties.append((name, value))
-    item.user_properties.append((name, value))
 
 
 class KeepUp:
