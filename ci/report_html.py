@@ -46,7 +46,7 @@ td div{height:20px;white-space:nowrap} td.flow{max-width:40em}
 .intermittent{background:#ffca28;color:#000;font-weight:700;border-color:#c62828}
 .known{background:#6a1b9a;color:#fff}
 .skipped{color:#999;border:1px dashed #ccc;background:#fff}
-a.art{font-size:12px;margin-right:4px}
+a.art{font-size:12px;margin:0 6px 0 3px}
 .head .m{font-size:14px;line-height:24px;padding:0 8px}
 .banner{padding:6px 10px;border-radius:4px;font-weight:700;margin:.4em 0}
 .banner.bad{background:#fde0e0;border:2px solid #c62828}
@@ -202,7 +202,7 @@ class Grids:
             at[(r.initiator, r.responder)].append(r)
         name = self.title(*key) or ("other cells" if len(self.tables) > 1 else "")
         title = f"<h3>{name}</h3>" if name else ""
-        if len(at) < len(rows) * len(cols) / 2:
+        if len(at) <= len(rows) * len(cols) / 2:
             body = "".join(f"<tr><th>{html.escape(i)} → {html.escape(r)}</th>"
                            f"<td class=flow>{self.cell(rs)}</td></tr>"
                            for (i, r), rs in sorted(at.items()))
