@@ -240,6 +240,21 @@ def flat(results: list[Result], ids: dict[int, int], out_dir: Path) -> str:
     return f"<table>{''.join(rows)}</table>"
 
 
+def first_line(text: str, most: int = 300) -> str:
+    line = (text.splitlines() or [""])[0]
+    return line if len(line) <= most else line[: most - 1] + "\u2026"
+
+
+def nav(results: list[Result]) -> str:
+    """Links to the sections, each with its loud cells' count."""
+    links = []
+    for g in ordered_groups(results):
+        loud = Counter(r.status for r in results if r.group == g and r.status in LOUD)
+        marks = "".join(f" <span class='m {s}'>{LOOK[s][0]} {n}</span>" for s, n in loud.items())
+        links.append(f"<a href='#g-{g.replace(' ', '-')}'>{html.escape(g)}</a>{marks}")
+    return "<p>" + " · ".join(links) + "</p>"
+
+
 def look_list(results: list[Result], ids: dict[int, int], out_dir: Path) -> str:
     """The cells that need a look, at the top: failed, XPASS, intermittent."""
     loud = sorted((r for r in results if r.status in LOUD),
@@ -248,7 +263,7 @@ def look_list(results: list[Result], ids: dict[int, int], out_dir: Path) -> str:
         return "<p class='banner good'>✓ No cell failed.</p>"
     items = "".join(
         f"<li>{mark(r, ids[id(r)], r.group + ': ' + r.where)} {artifacts_link(r, out_dir)}"
-        f"<br>{html.escape((r.reason.splitlines() or [''])[0][:300])}"
+        f"<br>{html.escape(first_line(r.reason))}"
         + (f"<br>reproduce: <code>{html.escape(r.reproduce)}</code>" if r.reproduce else "")
         + "</li>" for r in loud)
     return (f"<p class='banner bad'>✗ {len(loud)} cell{'s' if len(loud) > 1 else ''} need"
@@ -266,9 +281,7 @@ def page(results: list[Result], out_dir: Path, extra: str = "") -> str:
              "<p>Each mark is one cell and names it: the proposal set, then what differs from"
              " host-to-host, IPv6, PSK and a plain path (a lifecycle cell: its event). Rows are"
              " the initiator, columns the responder. Hover a mark for its reason, time and"
-             " <code>reproduce:</code> line; click it to pin them.</p><p>"
-             + " · ".join(f"<a href='#g-{g.replace(' ', '-')}'>{html.escape(g)}</a>"
-                          for g in groups) + "</p>"]
+             " <code>reproduce:</code> line; click it to pin them.</p>", nav(results)]
     for g in groups:
         rs = [r for r in results if r.group == g]
         pairs, others = [r for r in rs if r.initiator], [r for r in rs if not r.initiator]

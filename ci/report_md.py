@@ -1,7 +1,8 @@
 """The matrix as a markdown summary (ci/out/summary.md, a CI job's summary), for
-ci/report.py: the counts per group, a table per pair for each group of pair cells, the racoon
-releases side by side, then the skip reasons, the known incompatibilities, the intermittent
-cells and the failures with their artifacts and the command that runs them again."""
+ci/report.py: the counts, the failures (with their artifacts and the command that runs them
+again) and the intermittent cells, the counts per group, a table per pair for each group of
+pair cells, the racoon releases side by side, then the skip reasons and the known
+incompatibilities."""
 
 from __future__ import annotations
 
@@ -105,6 +106,7 @@ def summary(results: list[Result]) -> str:
             title = "lifecycle cells" if all(r.mode == LIFECYCLE_MODE for r in pairs) else g
             lines += ["", f"### {title}", "", counts_line(Counter(r.status for r in pairs)), "",
                       *pair_table(pairs)]
+    lines[4:4] = needs_a_look(results)
     lines += releases_side_by_side(results)
     reasons = Counter(r.reason for r in results if r.status == "skipped")
     if reasons:
@@ -113,13 +115,21 @@ def summary(results: list[Result]) -> str:
     if known:
         lines += ["", "Known incompatibilities (strict xfail):", ""] + [
             f"- {n} x {why}" for why, n in known.most_common()]
-    flaky = [r for r in results if r.status == "intermittent"]
-    if flaky:
-        lines += ["", "Intermittent:", ""] + [
-            f"- {where(r)}: {r.reason.splitlines()[0]}" for r in flaky]
+    return "\n".join(lines) + "\n"
+
+
+def needs_a_look(results: list[Result]) -> list[str]:
+    """The failures and the intermittent cells, first thing after the counts."""
+    lines = []
     failed = [r for r in results if r.status in ("failed", "xpass")]
     if failed:
-        lines += ["", "Failures:", ""] + [
+        lines += ["Failures:", ""] + [
             f"- {where(r)}: {r.reason.splitlines()[0] if r.reason else ''}"
             f" ({r.artifacts or 'no artifacts'}); reproduce: `{r.reproduce}`" for r in failed]
-    return "\n".join(lines) + "\n"
+        lines.append("")
+    flaky = [r for r in results if r.status == "intermittent"]
+    if flaky:
+        lines += ["Intermittent:", ""] + [
+            f"- {where(r)}: {r.reason.splitlines()[0]}" for r in flaky]
+        lines.append("")
+    return lines
