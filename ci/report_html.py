@@ -40,6 +40,7 @@ table{border-collapse:collapse} th,td{border:1px solid #d4d4d4;padding:3px 4px;
 td div{height:20px;white-space:nowrap} td.flow{max-width:40em}
 .m{display:inline-block;margin:1px;padding:0 5px;border-radius:3px;font-size:12px;
   line-height:18px;white-space:nowrap;text-decoration:none;border:1px solid transparent}
+.m i{font-style:normal;font-size:11px}
 .passed{background:#e6f4e7;color:#1b5e20;border-color:#a5d6a7}
 .failed{background:#c62828;color:#fff;font-weight:700}
 .xpass{background:#e65100;color:#fff;font-weight:700;outline:2px solid #c62828}
@@ -64,12 +65,12 @@ a.art{font-size:12px;margin:0 6px 0 3px}
 
 
 def mark(r: Result, n: int, text: str | None = None) -> str:
-    """One cell as a mark: its sign and words, its reason, time and command on hover; a
-    click pins them (the panel ``#c{n}``)."""
+    """One cell as a mark: its sign and words (or ``text``), its reason, time and command on
+    hover; a click pins them (the panel ``#c{n}``)."""
     sign, word = LOOK[r.status]
-    words = text if text is not None else r.proposals
-    head, _, tail = words.partition(" ")
-    label = f"{sign} <b>{html.escape(head)}</b>" + (f" {html.escape(tail)}" if tail else "")
+    head, _, tail = r.proposals.partition(" ")
+    label = f"{sign} " + (html.escape(text) if text is not None else f"<b>{html.escape(head)}</b>"
+                          + (f" <i>{html.escape(tail)}</i>" if tail else ""))
     if r.runs > 1:
         label += f" <small>{r.failures}/{r.runs} failed</small>" if r.failures else \
             f" <small>\u00d7{r.runs}</small>"
@@ -212,7 +213,7 @@ class Grids:
             f"<tr><th>{html.escape(i)}</th>"
             + "".join(f"<td>{self.cell(at[(i, c)], order)}</td>" for c in cols) + "</tr>"
             for i in rows)
-        return f"{title}<table><tr><th>initiator ↓ responder →</th>{head}</tr>{body}</table>"
+        return f"{title}<table><tr><th>responder →<br>initiator ↓</th>{head}</tr>{body}</table>"
 
     def cell(self, results: list[Result], order: list[str] | None = None) -> str:
         """The marks of one place; with ``order``, one line per kind of cell, a gap where

@@ -1,6 +1,7 @@
 """Just enough PNG for the report's screenshots: read an 8-bit RGB or RGBA image (what
-Chromium writes; or a palette one) into rows of pixels, and write rows back as a palette image of at most 256
-colours (a page of text and flat colours loses nothing visible, and weighs a third)."""
+Chromium writes; or a palette one) into rows of pixels, and write rows back as a palette
+image of at most 256 colours (a page of text and flat colours loses nothing visible, and
+weighs a third)."""
 
 from __future__ import annotations
 

@@ -49,8 +49,9 @@ def test_each_mark_says_what_its_cell_is() -> None:
     results = report.read([FIXTURE])
     html = report.page(results, FIXTURE.parent)
     # the words of the cell, not a number to look up: proposal, topology and family, event
-    for words in ("<b>aes128-sha1</b> net-to-net 4in6", "<b>aes128-sha1</b> routed drop1",
-                  "<b>rekey-child</b> lifetime-responder", "<b>4in6</b>"):
+    for words in ("<b>aes128-sha1</b> <i>net-to-net 4in6</i>",
+                  "<b>aes128-sha1</b> <i>routed drop1</i>",
+                  "<b>rekey-child</b> <i>lifetime-responder</i>", "<b>4in6</b>"):
         assert words in html, words
     assert "<b>1</b>" not in html and "legend" not in html
     # sections per test module; the path cell in its own
