@@ -56,12 +56,12 @@ def prove(cell: Cell, when: str, rekeyed: bool = False,
     """(problems, listing) of what the SAs held now negotiated, each line prefixed with
     ``when`` ('after the rekey'); ``rekeyed``: the Child SA replaced one (its PFS group
     counts, IKEv2's first-Child exception does not apply); ``spis``: only these ESP SAs."""
-    sas = cell.held()
-    if spis is not None:
-        sas = {side: [sa for sa in held if sa.proto != "esp" or sa.spi in spis]
-               for side, held in sas.items()}
     statuses = {side: cell.daemons[side].status() for side in SIDES}
-    found = check(cell.scenario, sas, statuses, cell.sides(), rekeyed=rekeyed)
+    whole = cell.held()  # after the statuses: a Child SA a daemon names is in its kernel
+    sas = whole if spis is None else {
+        side: [sa for sa in held if sa.proto != "esp" or sa.spi in spis]
+        for side, held in whole.items()}
+    found = check(cell.scenario, sas, statuses, cell.sides(), rekeyed=rekeyed, whole=whole)
     return ([f"{when}: {p}" for p in found.problems],
             [f"{when}, negotiated:", *(f"  {line}" for line in found.lines)])
 
