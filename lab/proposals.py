@@ -151,7 +151,8 @@ def wanted(scenario: Scenario, side: str, kind: str,
     lists = _lists(scenario, kind)
     if all(lists.values()):
         how = "configured" if all(len(one) == 1 for one in lists.values()) else "chosen"
-        return Want(expected_for(scenario, side, kind), how, esn=esn)
+        note = "" if esn is None else f"[negotiated] esn = {'true' if esn else 'false'}"
+        return Want(expected_for(scenario, side, kind), how, esn=esn, note=note)
     found = from_defaults(scenario, kind, statuses or {})
     if esn is not None:
         return Want(found.proposal, found.how, esn, found.pfs, found.note)

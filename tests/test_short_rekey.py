@@ -40,3 +40,24 @@ def test_a_chain_of_short_rekeys_passes(lab, left: str, right: str, right_life: 
     assert any("replaced SAs still held" in n for n in verdict.notes), verdict.notes
     assert cell.record is not None and cell.record.result is not None
     assert "PFS group: modp3072" in "\n".join(verdict.notes)
+
+
+def test_a_lifecycle_cell_proves_the_rekeyed_child_sas_pfs_group(lab) -> None:
+    """Configured with PFS modp3072, the cell claims ecp256: the first Child SA (IKEv2: no
+    PFS of its own) passes, the rekeyed one fails naming both groups; the identities and
+    algorithms are proved after the rekey too (the listing)."""
+    configured = net2net_rekey("strongswan@bookworm", "libreswan@sid", None).with_(
+        child_lifetime=1800, rekey_margin=None, rekey_by="command")
+    cell = lab.start(configured)
+    cell.scenario = configured.with_(esp=parse_proposal("aes128-sha256-ecp256", "esp", needs_dh=False))
+    verdict = run_lifecycle(cell)
+    text = "\n".join(verdict.problems)
+    print(text)
+    assert not any(p.startswith("the first SAs") for p in verdict.problems), text
+    assert "after the rekey: pfs: left (strongswan 5.9.8) configured ecp256; VICI list-sas" \
+        " reports PFS group modp3072" in text, text
+    assert "after the rekey: pfs: right (libreswan 5.2) configured ecp256; pluto.log reports" \
+        " PFS group modp3072" in text, text
+    listing = "\n".join(verdict.notes)
+    assert "after the rekey, negotiated:" in listing and "identities: local 192.168.0.1," \
+        " peer 192.168.0.2" in listing, listing

@@ -70,3 +70,36 @@ def test_built_in_python_it_is_checked_too() -> None:
         base.with_(negotiated=Stated(esn="no"))  # type: ignore[arg-type]
     with pytest.raises(ScenarioError, match=r"^negotiated: \{'esn': True\} is not a table"):
         base.with_(negotiated={"esn": True})
+
+
+def test_the_verdict_checks_a_stated_result_against_kernels_and_daemons() -> None:
+    """Recorded SAs and statuses (tests/test_negotiated.py): aes128-sha1, modp2048, no ESN."""
+    from dataclasses import replace
+
+    from lab.negotiated import check
+    from tests.test_negotiated import BACK, OUT, SCENARIO, SIDES, held, ike_status, statuses
+
+    def problems(stated: Stated, left: object = None) -> list[str]:
+        found = check(SCENARIO.with_(negotiated=stated), held(OUT, BACK), statuses(left), SIDES)  # type: ignore[arg-type]
+        return [str(p) for p in found.problems]
+
+    assert problems(Stated(Proposal("aes128", "sha1", "modp2048"), Proposal("aes128", "sha1"), False)) == []
+    wrong = problems(Stated(ike=Proposal("aes128", "sha1", "ecp256")))
+    assert wrong == [
+        "ike: negotiated IKE group modp2048, expected ecp256 (left (libreswan 5.2), test;"
+        " [negotiated] ike = 'aes128-sha1-ecp256')",
+        "ike: negotiated IKE group modp2048, expected ecp256 (right (strongswan 6.1.0), test;"
+        " [negotiated] ike = 'aes128-sha1-ecp256')"]
+    esp = problems(Stated(esp=Proposal("aes256gcm16")))
+    assert esp[0].startswith("esp: negotiated ESP aes128-sha1 (cbc(aes) 128-bit key, hmac(sha1)"
+                             " 96-bit ICV), expected aes256gcm16 (rfc4106(gcm(aes)) 288-bit key incl."
+                             " salt, 128-bit ICV) (left (libreswan 5.2)'s kernel, spis 0xc41712cf,"
+                             " 0xbc046e28; [negotiated] esp = 'aes256gcm16')"), esp
+    assert problems(Stated(esn=True)) == [
+        f"esp: negotiated ESN off, expected on ({side}'s kernel, {{0xbc046e28, 0xc41712cf}};"
+        " [negotiated] esn = true)" for side in ("left (libreswan 5.2)", "right (strongswan 6.1.0)")]
+    assert problems(Stated(esn=False), ike_status()) == []
+    sha256 = replace(ike_status(), ike=replace(ike_status().ike, integrity="sha256"))  # type: ignore[type-var]
+    assert problems(Stated(ike=Proposal("aes128", "sha1", "modp2048")), sha256) == [
+        "ike: negotiated IKE integrity sha256, expected sha1 (left (libreswan 5.2), test;"
+        " [negotiated] ike = 'aes128-sha1-modp2048')"]

@@ -6,8 +6,8 @@ its [negotiated] result), identities and PFS group (lab.negotiated, with the sam
 expectation: lab.proposals.wanted).
 
 ``one_pair_each`` and ``allowed_pairs``: how many SAs each kernel may hold afterwards.
-``rekeyed_pair``: the same after a rekey by lifetime, where lifetimes can be so short that
-the next rekey begins before a side has deleted what the last one replaced (charon keeps a
+``rekeyed_pair``: the same after a rekey by lifetime where lifetimes are so short that the
+next rekey can begin before a side has deleted what the last one replaced (``chained``) (charon keeps a
 replaced inbound SA for its ``delete_rekeyed_delay``, 5 s by default): the pair the
 traffic moved to must be in both kernels, and every other SA must be an older one that
 goes within the delete delay, or one of the next rekey.
@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from lab.negotiated import check
-from lab.scenario import SIDES
+from lab.scenario import SIDES, Scenario
 
 if TYPE_CHECKING:
     from lab.cell import Cell
@@ -56,12 +56,12 @@ def prove(cell: Cell, when: str, rekeyed: bool = False,
     """(problems, listing) of what the SAs held now negotiated, each line prefixed with
     ``when`` ('after the rekey'); ``rekeyed``: the Child SA replaced one (its PFS group
     counts, IKEv2's first-Child exception does not apply); ``spis``: only these ESP SAs."""
-    sas = cell.held()
-    if spis is not None:
-        sas = {side: [sa for sa in held if sa.proto != "esp" or sa.spi in spis]
-               for side, held in sas.items()}
     statuses = {side: cell.daemons[side].status() for side in SIDES}
-    found = check(cell.scenario, sas, statuses, cell.sides(), rekeyed=rekeyed)
+    whole = cell.held()  # after the statuses: a Child SA a daemon names is in its kernel
+    sas = whole if spis is None else {
+        side: [sa for sa in held if sa.proto != "esp" or sa.spi in spis]
+        for side, held in whole.items()}
+    found = check(cell.scenario, sas, statuses, cell.sides(), rekeyed=rekeyed, whole=whole)
     return ([f"{when}: {p}" for p in found.problems],
             [f"{when}, negotiated:", *(f"  {line}" for line in found.lines)])
 
@@ -108,12 +108,21 @@ def allowed_pairs(run: LifecycleRun, what: str) -> None:
         run.v.problems.append(f"{what}: SAs in one kernel only: {only}")
 
 
-def rekeyed_pair(run: LifecycleRun, what: str) -> set[int]:
+def chained(s: Scenario) -> bool:
+    """Whether a Child SA's rekeys by lifetime follow each other so closely that the next
+    can begin before a side must have deleted what the last one replaced (the rekey
+    interval, lifetime less margin, at most DELETE_DELAY + DELETE_SLACK): then the pairs
+    are judged as a chain (rekeyed_pair), else one pair each (one_pair_each)."""
+    interval = min(s.child_lifetime_of(side) - (s.margin_of(side) or 0) for side in SIDES)
+    return interval <= DELETE_DELAY + DELETE_SLACK
+
+
+def rekeyed_pair(run: LifecycleRun, what: str, before: dict[str, set[int]]) -> set[int]:
     """After a rekey by lifetime (see the module): the pair the traffic moved to, i.e. each
     side's newest outbound SA, must be in both kernels; every other SA a kernel holds must
     be older (a replaced SA in the holder's delete delay: it must go within DELETE_DELAY +
-    DELETE_SLACK) or newer (the next rekey). Returns the pair's SPIs (the wire must show
-    them carrying the stream)."""
+    DELETE_SLACK; those held ``before`` the rekey are the caller's "old SAs" check) or newer
+    (the next rekey). Returns the pair's SPIs (the wire must show them carrying the stream)."""
     held = {side: run.esp(side) for side in SIDES}
     lives = {side: run.record.monitor.lives(side) for side in SIDES}
 
@@ -139,6 +148,7 @@ def rekeyed_pair(run: LifecycleRun, what: str) -> set[int]:
                     and added(side, sa.spi) < newest[side]} for side in SIDES}
     newer = {side: {sa.spi for sa in held[side] if sa.spi not in pair} - older[side]
              for side in SIDES}
+    older = {side: spis - before.get(side, set()) for side, spis in older.items()}
     kept = ", ".join(f"{side} {_hex(spis)}" for side, spis in older.items() if spis)
     if kept:
         run.v.notes.append(f"{what}: besides the pair {_hex(pair)}, replaced SAs still held:"
