@@ -38,6 +38,8 @@ from lab.known import load as load_known
 from lab.matrix import DEFAULT_FLAVORS, PATHS
 from lab.native import risky as risky_native
 from lab.native import summary as native_summary
+from lab.peers import network_to_dict
+from lab.peers import read_file as read_network
 from lab.run import TAG_VAR, no_programs
 from lab.scenario import AUTHS, MODES, SIDES, Scenario, load_scenario, scenario_to_dict, seed_scenario
 from lab.state import NAME_RULE
@@ -286,6 +288,8 @@ def _time_travel(s: Scenario, args: argparse.Namespace) -> UmlKernel | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.scenario and read_network(args.scenario) is not None:
+        return run_network(args)
     s = build_scenario(args)
     travel = _time_travel(s, args)
     choice = _kernel_for(s, args, travel)
@@ -364,6 +368,43 @@ def cmd_up(args: argparse.Namespace) -> int:
                 return 0 if ok else 1
     print(f"error: the keeper of lab {args.name!r} ended early; see {state.dir}/keeper.log",
           file=sys.stderr)
+    return 1
+
+
+def run_network(args: argparse.Namespace) -> int:
+    """`run` of a scenario with nodes and connections (lab.peers, lab.remote)."""
+    from lab.peers import load_network
+    from lab.remote.agent import cannot_run as network_cannot_run
+    from lab.remote.agent import print_summary as network_summary
+
+    given = [f"--{k}" for k in ("left", "right", "ike", "mode", "ike_proposal", "esp", "psk",
+                                "auth", "path") if getattr(args, k, None)]
+    if given:
+        raise UsageError(f"{given[0].replace('_', '-')}: not for a scenario with nodes"
+                         f" ({args.scenario}); set it in the file")
+    options.check_rundir(args.lab_rundir, "--rundir")
+    confine.allow_writes(Path(args.lab_rundir or ".lab-runs").resolve())
+    n = load_network(args.scenario)
+    reason = network_cannot_run(n, _tag(), kernel=False)
+    if reason:
+        raise UsageError(f"this cell cannot run here: {reason}")
+    choice = choose(args.lab_kernel, args.lab_uml)
+    print(f"kernel: {choice.describe()}", flush=True)
+    print(f"{n.topology}: gateway {n.gateway.name} ({n.gateway.flavor}), clients "
+          + ", ".join(f"{c.name} ({c.flavor})" for c in n.clients), flush=True)
+    request = {**_request(seed_scenario(), args, keep=False), "op": "network",
+               "network": network_to_dict(n)}
+    gw = keeper.gateway(choice, _tag())
+    try:
+        for msg in keeper.call(gw, request):
+            if msg[0] == "event":
+                print(f"  {msg[1]}", flush=True)
+            elif msg[0] == "error":
+                raise LabError(msg[1])
+            else:
+                return network_summary(msg[1])
+    finally:
+        gw.exit()
     return 1
 
 

@@ -1,0 +1,34 @@
+"""Remote access: road-warrior gateways and their clients, each daemon its own way.
+
+Each supported daemon has a module here with two drivers, ``Gateway`` and ``Client``,
+subclasses of its two-peer driver (lab.daemons) that render the role's files and read
+what only a gateway is asked (its IKE SAs, one per client). `ROLES` is the registry;
+`cannot_serve` says why a daemon has no driver for a role.
+"""
+
+from __future__ import annotations
+
+from lab.remote import libreswan, strongswan
+from lab.remote.base import RoleDriver
+
+#: daemon implementation -> role -> driver class
+ROLES: dict[str, dict[str, type[RoleDriver]]] = {
+    "strongswan": {"gateway": strongswan.Gateway, "client": strongswan.Client},
+    "libreswan": {"gateway": libreswan.Gateway, "client": libreswan.Client},
+}
+#: why a daemon has no road-warrior driver yet
+NO_DRIVER: dict[str, str] = {
+    "racoon": "racoon: no road-warrior driver yet (mode_cfg with IKEv1 only: issue 19's IKEv1"
+              " variant)",
+}
+
+
+def role_class(impl: str, role: str) -> type[RoleDriver] | None:
+    return ROLES.get(impl, {}).get(role)
+
+
+def cannot_serve(impl: str, role: str) -> str | None:
+    """Why ``impl`` cannot play ``role`` in a road-warrior cell, or None."""
+    if role_class(impl, role) is not None:
+        return None
+    return NO_DRIVER.get(impl, f"{impl}: no road-warrior {role} driver")

@@ -1,0 +1,327 @@
+"""One road-warrior cell, end to end: the network scenario -> each node's configs ->
+namespaces -> daemons -> every client's SAs -> virtual IPs -> each client's traffic to the
+host behind the gateway -> the verdict per connection and the gateway's -> one client
+deletes (the others stay up and their traffic flows) -> all delete -> every kernel clean.
+
+The phases have the names lab.cell's have (the CLI announces them as they start)."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from lab import run as runner
+from lab import teardown, xfrm
+from lab.artifacts import RunDir
+from lab.daemons.base import PeerContext
+from lab.errors import DaemonError, DeadlineError, LabError, NegotiationError, VerdictError
+from lab.flavors import parse_flavor, require
+from lab.negotiated import Side
+from lab.outcome import most_specific
+from lab.peers import Network, Node
+from lab.remote import cannot_serve, role_class
+from lab.remote.base import RoleDriver
+from lab.remote.verdict import (
+    ConnectionVerdict,
+    check_link,
+    check_sessions,
+    check_vips,
+    client_vip,
+    gateway_vips,
+    judge_connection,
+)
+from lab.topology.roadwarrior import Lan, RoadWarrior, Site
+from lab.wire.capture import Capture
+from lab.wire.decrypt import decrypt
+from lab.wire.traffic import PingResult, ping
+
+
+def topology_of(n: Network, ident: str) -> RoadWarrior:
+    def site(node: Node) -> Site:
+        return Site(node.name, node.address, node.plen, node.router)
+
+    import ipaddress
+    plen = ipaddress.ip_network(n.gateway.subnet or "").prefixlen
+    return RoadWarrior(ident, site(n.gateway), tuple(site(c) for c in n.clients),
+                       Lan(n.gateway_lan, n.host, plen))
+
+
+def role_of(n: Network, node: Node) -> str:
+    return "gateway" if node is n.gateway else "client"
+
+
+class NetworkCell:
+    def __init__(self, network: Network, tag: str, ident: str, cache: Path,
+                 negotiate_deadline: float = 20.0, delete_deadline: float = 5.0) -> None:
+        self.network, self.tag, self.ident, self.cache = network, tag, ident, cache
+        self.negotiate_deadline, self.delete_deadline = negotiate_deadline, delete_deadline
+        self.topology = topology_of(network, ident)
+        self.timings: dict[str, float] = {}
+        self.daemons: dict[str, RoleDriver] = {}
+        self.captures: dict[str, Capture] = {}
+        self.pings: dict[str, PingResult] = {}
+        self.vips: dict[str, str | None] = {}
+        self.sas: dict[str, list[xfrm.SA]] = {}
+        self.baseline: dict[str, set[xfrm.Policy]] = {}
+        self.results: list[ConnectionVerdict] = []
+        self.problems: list[str] = []
+        self.lines: list[str] = []
+        self.workdir = Path(tempfile.gettempdir()) / f"ipl-{ident}"
+        self._stack = contextlib.ExitStack()
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.monotonic() - started
+
+    @property
+    def gateway(self) -> str:
+        return self.network.gateway.name
+
+    @property
+    def clients(self) -> list[str]:
+        return [c.name for c in self.network.clients]
+
+    # -- phases -----------------------------------------------------------------------
+    def build(self) -> None:
+        """Every node's driver (pure: no namespace needed)."""
+        for node in self.network.nodes:
+            flavor = parse_flavor(node.flavor, f"nodes.{node.name}.flavor")
+            require(flavor)
+            role = role_of(self.network, node)
+            cls = role_class(flavor.impl, role)
+            if cls is None:
+                raise LabError(f"nodes.{node.name}: {cannot_serve(flavor.impl, role)}")
+            ctx = PeerContext(side=node.name, netns=self.topology.netns(node.name),
+                              dir=self.workdir / node.name, flavor=flavor, tag=self.tag,
+                              cache=self.cache)
+            self.daemons[node.name] = cls(self.network, node, ctx)
+
+    def up(self) -> None:
+        with self.phase("configs"):
+            self.workdir = Path(tempfile.mkdtemp(prefix=f"ipl-{self.ident}-"))
+            self._stack.callback(shutil.rmtree, self.workdir, ignore_errors=True)
+            self.build()
+            for daemon in self.daemons.values():
+                daemon.ctx.dir.mkdir()
+                daemon.write()
+        with self.phase("topology"):
+            self._stack.callback(self.topology.down)
+            self.topology.up()
+            for client in self.clients:
+                self.captures[client] = Capture(self.topology.capture_points(client)).start()
+                self._stack.callback(self.captures[client].stop)
+            self.captures[self.gateway] = Capture(self.topology.gateway_points()).start()
+            self._stack.callback(self.captures[self.gateway].stop)
+        with self.phase("daemon start"):
+            for daemon in self.daemons.values():
+                self._stack.callback(daemon.stop)
+                daemon.launch()
+            for daemon in self.daemons.values():
+                daemon.wait_started()
+            for daemon in self.daemons.values():
+                daemon.load()
+            for daemon in self.daemons.values():
+                daemon.wait_listening()
+            self.baseline = {name: set(xfrm.dump_policies(self.topology.netns(name)))
+                             for name in self.daemons}
+
+    def _client_up(self, client: str) -> bool:
+        """Both kernels hold keyed ESP SAs both ways between the client and the gateway,
+        and the client sends from a virtual IP to the host through a policy."""
+        addr, gw = self.network.by_name[client].address, self.network.gateway.address
+        for node in (client, self.gateway):
+            pairs = {(sa.src, sa.dst) for sa in self.sas[node] if sa.proto == "esp"
+                     and xfrm.keyed(sa)}
+            if not {(addr, gw), (gw, addr)} <= pairs:
+                return False
+        policies = xfrm.dump_policies(self.topology.netns(client))
+        return client_vip(policies, self.network.host, self.network.pool) is not None
+
+    def negotiate(self) -> None:
+        """Every client initiates; wait until each one's SAs are up."""
+        with self.phase("initiate"):
+            for client in self.clients:
+                self.daemons[client].initiate()
+        with self.phase("ike"):
+            end = time.monotonic() + self.negotiate_deadline
+            while True:
+                self.sas = {n: xfrm.dump(self.topology.netns(n)) for n in self.daemons}
+                waiting = [c for c in self.clients if not self._client_up(c)]
+                if not waiting:
+                    return
+                ended = most_specific(d.ended() for d in self.daemons.values())
+                if ended is not None or time.monotonic() >= end:
+                    words = " / ".join(f"{n}: {d.last_words(2)}" for n, d in self.daemons.items())
+                    why = ended or f"no SAs within {self.negotiate_deadline:g} s"
+                    raise NegotiationError(f"negotiation {self.network.name}: clients"
+                                           f" {', '.join(waiting)} not up: {why}; last log"
+                                           f" lines: {words}")
+                time.sleep(0.02)
+
+    def traffic(self, clients: list[str] | None = None) -> None:
+        """Each client's virtual IP on its loopback, then its echoes to the host from it."""
+        with self.phase("traffic"):
+            for client in clients or self.clients:
+                vip = client_vip(xfrm.dump_policies(self.topology.netns(client)),
+                                 self.network.host, self.network.pool)
+                self.vips[client] = vip
+                if vip is None:
+                    continue
+                self.topology.add_address(client, vip)
+                self.pings[client] = ping(self.topology.netns(client), self.network.host,
+                                          self.network.pings, src=vip)
+
+    def sides(self) -> dict[str, Side]:
+        return {name: Side(name, f"{d.name} {d.version(d.ctx.flavor, self.tag)}",
+                           d.node.address, dict(d.icv_bits)) for name, d in self.daemons.items()}
+
+    def judge(self) -> list[str]:
+        """The verdict per connection, the virtual IPs, the gateway's IKE SAs."""
+        with self.phase("verdict"):
+            n, sides = self.network, self.sides()
+            self.sas = {name: xfrm.dump(self.topology.netns(name)) for name in self.daemons}
+            gw_policies = xfrm.dump_policies(self.topology.netns(self.gateway))
+            sends = gateway_vips(gw_policies, n.host)
+            spis = {c: {sa.spi for sa in self.sas[c] if sa.proto == "esp"} for c in self.clients}
+            gw_to: dict[str, set[str]] = {}
+            for client in self.clients:
+                addr = n.by_name[client].address
+                gw_to[client] = {v for v in sends if self._policy_via(gw_policies, v, addr)}
+                packets = self.captures[client].stop() and self.captures[client].packets
+                result = ConnectionVerdict(client, self.vips.get(client))
+                pinged = self.pings.get(client)
+                if pinged is None:
+                    result.problems.append(f"{client}: no traffic (no virtual IP)")
+                else:
+                    pair = n.pair(n.connection(client))
+                    verdict, found = judge_connection(
+                        pair, sides[client], sides[self.gateway], packets,
+                        {"left": self.sas[client], "right": self.sas[self.gateway]}, pinged)
+                    result.verdict = verdict
+                    result.problems += [f"{client}: {p}" for p in verdict.problems]
+                    result.problems += [f"{client}: {p}" for p in found]
+                    others = set().union(*(s for c, s in spis.items() if c != client))
+                    result.problems += check_link(client, packets, spis[client], others)
+                    held = [sa for sa in self.sas[client] + self.sas[self.gateway]
+                            if {sa.src, sa.dst} == {addr, n.gateway.address}]
+                    dec = decrypt(packets, held, pinged)
+                    result.problems += [f"{client}: (e) {p}" for p in dec.problems]
+                    self.lines.append(f"{client}: {pinged}; decryption: {dec.summary()}")
+                self.results.append(result)
+            self.problems += [p for r in self.results for p in r.problems]
+            self.problems += check_vips(self.vips, gw_to, n.pool)
+            sessions = self.daemons[self.gateway].sessions()
+            self.problems += check_sessions(
+                sessions, {c: n.by_name[c].address for c in self.clients}, self.gateway)
+            self.lines += [f"{self.gateway}: IKE SA {s.conn} with {s.remote}, {s.children}"
+                           " Child SA(s)" for s in sessions]
+        return self.problems
+
+    @staticmethod
+    def _policy_via(policies: list[xfrm.Policy], vip: str, client_addr: str) -> bool:
+        """Whether the gateway's outbound policy to ``vip`` tunnels to this client."""
+        return any(p.dir == "out" and p.dst == vip and p.tmpl_dst == client_addr
+                   for p in policies)
+
+    def delete(self) -> list[str]:
+        """The first client deletes its connection: its SAs go from both kernels, the other
+        clients' stay and their echoes still cross; then the others delete; then no kernel
+        may hold an SA or a policy of the cell."""
+        problems: list[str] = []
+        with self.phase("delete"):
+            first, rest = self.clients[0], self.clients[1:]
+            try:
+                self.daemons[first].delete()
+                addr = self.network.by_name[first].address
+
+                def first_gone() -> bool:
+                    held = xfrm.dump(self.topology.netns(self.gateway))
+                    return not any(addr in (sa.src, sa.dst) for sa in held)
+
+                try:
+                    runner.wait_until(first_gone, deadline=self.delete_deadline, interval=0.02,
+                                      what=f"the gateway's SAs with {first} gone")
+                except DeadlineError as exc:
+                    problems.append(f"(x) {exc}")
+                verdict_sas = self.sas  # as the verdict saw them (the artifacts)
+                for client in rest:
+                    self.sas = {n: xfrm.dump(self.topology.netns(n)) for n in self.daemons}
+                    still = self._client_up(client)
+                    self.sas = verdict_sas
+                    if not still:
+                        problems.append(f"(x) after {first} deleted its connection, {client}'s"
+                                        " SAs are gone too")
+                        continue
+                    again = ping(self.topology.netns(client), self.network.host,
+                                 self.network.pings, src=self.vips.get(client))
+                    if again.lost:
+                        problems.append(f"(x) after {first} deleted its connection, {client}'s"
+                                        f" echoes {again.lost} got no reply")
+                    self.lines.append(f"after {first} deleted: {client}: {again}")
+                for client in rest:
+                    self.daemons[client].delete()
+            except DaemonError as exc:
+                return [*problems, f"teardown: {exc}"]
+            state: dict[str, list[str]] = {}
+
+            def clean() -> bool:
+                for name in self.daemons:
+                    ns = self.topology.netns(name)
+                    state[name] = teardown.left_behind(
+                        xfrm.dump(ns), xfrm.dump_policies(ns), self.baseline.get(name, set()))[0]
+                return not any(state.values())
+
+            with contextlib.suppress(DeadlineError):
+                runner.wait_until(clean, deadline=self.delete_deadline, interval=0.02,
+                                  what="every kernel clean after the deletes")
+            problems += [f"teardown: after every client deleted its connection, {name}'s kernel"
+                         f" still holds {len(items)} item(s): " + "; ".join(items)
+                         for name, items in state.items() if items]
+        self.problems += problems
+        return problems
+
+    def run(self) -> list[str]:
+        """Every phase; raises VerdictError with every finding when one failed."""
+        self.up()
+        self.negotiate()
+        self.traffic()
+        self.judge()
+        self.delete()
+        if self.problems:
+            raise VerdictError("\n".join(self.problems))
+        return self.lines
+
+    # -- afterwards -------------------------------------------------------------------
+    def collect(self, rundir: RunDir) -> None:
+        import tomli_w
+
+        from lab.peers import network_to_dict
+
+        rundir.write("scenario.toml", tomli_w.dumps(network_to_dict(self.network)))
+        for name, daemon in self.daemons.items():
+            rundir.copy_tree(daemon.ctx.dir, name)
+        for name, capture in self.captures.items():
+            capture.stop()
+            capture.write_pcap(rundir.path / f"capture-{name}.pcap")
+        lines = [f"{name}: {sa}" for name, held in self.sas.items() for sa in held]
+        rundir.write("sa.txt", "\n".join(lines) + "\n")
+        rundir.write("verdict.txt", "\n".join([*self.lines, *self.problems]) + "\n")
+        rundir.write("timings.txt", "".join(f"{k}: {v:.3f} s\n" for k, v in self.timings.items()))
+
+    def down(self) -> None:
+        with self.phase("teardown"):
+            self._stack.close()
+
+    def __enter__(self) -> NetworkCell:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
