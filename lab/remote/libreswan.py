@@ -83,7 +83,13 @@ class Gateway(RoleDriver, Libreswan):
         major = _major(self.ctx.flavor, self.ctx.tag)
         first, last = n.pool_range()
         text = header("pluto", n.name, self.side, "ipsec.conf", home)
-        text += self._section("config setup", [("plutodebug", "none")], "setup")
+        # uniqueids=no: clients that start at once are all instances of the first conn until
+        # IKE_AUTH names them; with the default (yes), the first client to authenticate
+        # makes pluto delete the others' half-open IKE SAs of that conn ("terminating SAs
+        # using this connection"; measured with 5.2: the second client's IKE_AUTH then finds
+        # "no corresponding IKE SA")
+        setup = [("plutodebug", "none"), ("uniqueids", "no")]
+        text += self._section("config setup", setup, "setup")
         secrets = header("pluto", n.name, self.side, "ipsec.secrets", home) + PSK_NOTE
         for conn in n.connections:
             s = n.pair(conn)

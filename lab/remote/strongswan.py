@@ -19,7 +19,7 @@ from lab.daemons.strongswan import (
     spell_list,
     swanctl_id,
 )
-from lab.daemons.vici import vici_decode, vici_stream
+from lab.daemons.vici import Message, vici_decode, vici_stream
 from lab.errors import DaemonError
 from lab.remote.base import RoleDriver, Session
 from lab.scenario import Scenario
@@ -49,6 +49,21 @@ def _child(s: Scenario, end: str) -> Settings:
             "start_action": "none"}
 
 
+def parse_sessions(events: list[Message]) -> list[Session]:
+    """The established IKE SAs of list-sa events, each with its installed Child SAs."""
+    out = []
+    for event in events:
+        for name, ike in event.items():
+            if not isinstance(ike, dict) or ike.get("state") != "ESTABLISHED":
+                continue
+            kids = ike.get("child-sas")
+            installed = [c for c in (kids.values() if isinstance(kids, dict) else [])
+                         if isinstance(c, dict) and c.get("state") == "INSTALLED"]
+            out.append(Session(name, str(ike.get("remote-host", "")),
+                               str(ike.get("remote-id", "")), len(installed)))
+    return out
+
+
 class Gateway(RoleDriver, StrongSwan):
     role = "gateway"
 
@@ -76,17 +91,7 @@ class Gateway(RoleDriver, StrongSwan):
                 events, _ = vici_stream(sock, "list-sas", {}, "list-sa")
         except (OSError, ConnectionError, struct.error) as exc:
             raise DaemonError(f"strongswan ({self.side}): list-sas: {exc}") from None
-        out = []
-        for event in map(vici_decode, events):
-            for name, ike in event.items():
-                if not isinstance(ike, dict) or ike.get("state") != "ESTABLISHED":
-                    continue
-                kids = ike.get("child-sas")
-                installed = [c for c in (kids.values() if isinstance(kids, dict) else [])
-                             if isinstance(c, dict) and c.get("state") == "INSTALLED"]
-                out.append(Session(name, str(ike.get("remote-host", "")),
-                                   str(ike.get("remote-id", "")), len(installed)))
-        return out
+        return parse_sessions([vici_decode(e) for e in events])
 
 
 class Client(RoleDriver, StrongSwan):
