@@ -24,7 +24,7 @@ from typing import Any
 
 from lab import options, owner
 from lab.algorithms import parse_proposals
-from lab.cli import keeper
+from lab.cli import keeper, network
 from lab.cli.cleanup import clean
 from lab.daemons import DAEMONS, cannot_run
 from lab.daemons.base import PeerContext
@@ -38,7 +38,6 @@ from lab.known import load as load_known
 from lab.matrix import DEFAULT_FLAVORS, PATHS
 from lab.native import risky as risky_native
 from lab.native import summary as native_summary
-from lab.peers import network_to_dict
 from lab.peers import read_file as read_network
 from lab.run import TAG_VAR, no_programs
 from lab.scenario import AUTHS, MODES, SIDES, Scenario, load_scenario, scenario_to_dict, seed_scenario
@@ -158,6 +157,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_render(args: argparse.Namespace) -> int:
     """Print the files each side would get. Runs no program (not a tree's daemon, not a
     probe): where a driver would ask its daemon for a version, the answer is "unknown"."""
+    if args.scenario and read_network(args.scenario) is not None:  # nodes and connections
+        with no_programs("ipsec-lab render runs no program"):
+            return network.render(args, _tag())
     s = build_scenario(args)
     with no_programs("ipsec-lab render runs no program"):
         _render(s)
@@ -288,8 +290,8 @@ def _time_travel(s: Scenario, args: argparse.Namespace) -> UmlKernel | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    if args.scenario and read_network(args.scenario) is not None:
-        return run_network(args)
+    if args.scenario and read_network(args.scenario) is not None:  # nodes and connections
+        return network.run(args, _tag(), _request(seed_scenario(), args, keep=False))
     s = build_scenario(args)
     travel = _time_travel(s, args)
     choice = _kernel_for(s, args, travel)
@@ -309,6 +311,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_up(args: argparse.Namespace) -> int:
     state = keeper.lab_state(args.name)
+    if args.scenario and read_network(args.scenario) is not None:
+        raise UsageError(f"ipsec-lab up: {args.scenario} names nodes; a lab of more than two"
+                         " peers that stays up is not there yet (ipsec-lab run runs it)")
     s = build_scenario(args)
     if args.lab_time_travel == "on":
         raise UsageError("--time-travel=on: refused, a lab that stays up must keep real time (while"
@@ -368,43 +373,6 @@ def cmd_up(args: argparse.Namespace) -> int:
                 return 0 if ok else 1
     print(f"error: the keeper of lab {args.name!r} ended early; see {state.dir}/keeper.log",
           file=sys.stderr)
-    return 1
-
-
-def run_network(args: argparse.Namespace) -> int:
-    """`run` of a scenario with nodes and connections (lab.peers, lab.remote)."""
-    from lab.peers import load_network
-    from lab.remote.agent import cannot_run as network_cannot_run
-    from lab.remote.agent import print_summary as network_summary
-
-    given = [f"--{k}" for k in ("left", "right", "ike", "mode", "ike_proposal", "esp", "psk",
-                                "auth", "path") if getattr(args, k, None)]
-    if given:
-        raise UsageError(f"{given[0].replace('_', '-')}: not for a scenario with nodes"
-                         f" ({args.scenario}); set it in the file")
-    options.check_rundir(args.lab_rundir, "--rundir")
-    confine.allow_writes(Path(args.lab_rundir or ".lab-runs").resolve())
-    n = load_network(args.scenario)
-    reason = network_cannot_run(n, _tag(), kernel=False)
-    if reason:
-        raise UsageError(f"this cell cannot run here: {reason}")
-    choice = choose(args.lab_kernel, args.lab_uml)
-    print(f"kernel: {choice.describe()}", flush=True)
-    print(f"{n.topology}: gateway {n.gateway.name} ({n.gateway.flavor}), clients "
-          + ", ".join(f"{c.name} ({c.flavor})" for c in n.clients), flush=True)
-    request = {**_request(seed_scenario(), args, keep=False), "op": "network",
-               "network": network_to_dict(n)}
-    gw = keeper.gateway(choice, _tag())
-    try:
-        for msg in keeper.call(gw, request):
-            if msg[0] == "event":
-                print(f"  {msg[1]}", flush=True)
-            elif msg[0] == "error":
-                raise LabError(msg[1])
-            else:
-                return network_summary(msg[1])
-    finally:
-        gw.exit()
     return 1
 
 

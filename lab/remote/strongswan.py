@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import struct
 
-from lab.daemons.encode import psk_hex
+from lab.daemons.encode import header, psk_hex
 from lab.daemons.strongswan import (
     AUTH,
     PSK_MAX_BYTES,
@@ -64,7 +64,14 @@ def parse_sessions(events: list[Message]) -> list[Session]:
     return out
 
 
-class Gateway(RoleDriver, StrongSwan):
+class Role(RoleDriver, StrongSwan):
+    """What both roles' files share: the header names the network scenario."""
+
+    def _header(self, what: str) -> str:
+        return header("strongSwan", self.network.name, self.side, what, self.ctx.home)
+
+
+class Gateway(Role):
     role = "gateway"
 
     def swanctl_conf(self) -> str:
@@ -94,7 +101,7 @@ class Gateway(RoleDriver, StrongSwan):
         return parse_sessions([vici_decode(e) for e in events])
 
 
-class Client(RoleDriver, StrongSwan):
+class Client(Role):
     role = "client"
 
     def swanctl_conf(self) -> str:
