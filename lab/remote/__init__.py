@@ -27,8 +27,13 @@ def role_class(impl: str, role: str) -> type[RoleDriver] | None:
     return ROLES.get(impl, {}).get(role)
 
 
-def cannot_serve(impl: str, role: str) -> str | None:
-    """Why ``impl`` cannot play ``role`` in a road-warrior cell, or None."""
-    if role_class(impl, role) is not None:
-        return None
-    return NO_DRIVER.get(impl, f"{impl}: no road-warrior {role} driver")
+def cannot_serve(impl: str, role: str, ike_version: int | None = None) -> str | None:
+    """Why ``impl`` cannot play ``role`` in a road-warrior cell (in that IKE version), or None."""
+    cls = role_class(impl, role)
+    if cls is None:
+        return NO_DRIVER.get(impl, f"{impl}: no road-warrior {role} driver")
+    if ike_version is not None and ike_version not in cls.remote_access:
+        return (f"{impl}: the road-warrior {role} driver speaks IKEv"
+                + "/".join(map(str, cls.remote_access)) + f" only, not IKEv{ike_version}"
+                " (IKEv1 mode config: not built yet)")
+    return None

@@ -26,9 +26,11 @@ def cannot_run(n: Network, tag: str, kernel: bool = True) -> str | None:
         flavor = parse_flavor(node.flavor, f"nodes.{node.name}.flavor")
         role = "gateway" if node is n.gateway else "client"
         cls = daemon_class(flavor.impl)
-        reason = cannot_serve(flavor.impl, role) or tree_missing(flavor) or cls.missing(flavor)
+        conns = n.connections if role == "gateway" else (n.connection(node.name),)
+        reason = next((why for c in conns if (why := cannot_serve(
+            flavor.impl, role, n.ike_version_of(c)))), None)
+        reason = reason or tree_missing(flavor) or cls.missing(flavor)
         if reason is None and kernel:
-            conns = n.connections if role == "gateway" else (n.connection(node.name),)
             for conn in conns:
                 end = "right" if role == "gateway" else "left"
                 reason = reason or cls.unsupported(n.pair(conn), end, flavor, tag)

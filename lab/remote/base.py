@@ -26,6 +26,8 @@ class RoleDriver(Daemon):
     the node's (first) connection; ``ctx.side`` is the node's name."""
 
     role: ClassVar[str] = ""
+    #: the IKE versions the driver does remote access in (IKEv2: configuration payload)
+    remote_access: ClassVar[tuple[int, ...]] = (2,)
 
     def __init__(self, network: Network, node: Node, ctx: PeerContext) -> None:
         conn = network.connection(node.name) if self.role == "client" else network.connections[0]

@@ -13,10 +13,8 @@ from lab.algorithms import parse_proposals
 from lab.flavors import parse_flavor
 from lab.matrix import MatrixSelection, flavor_id
 from lab.peers import Connection, Network, Node
-from lab.remote import role_class
+from lab.remote import cannot_serve, role_class
 
-#: the IKE versions the road-warrior drivers speak so far (IKEv1 mode config: not yet)
-RW_IKE = (2,)
 #: the addresses of the grid's cells (IPv4 outside, the pool and the subnet IPv4 too)
 GATEWAY = ("192.0.2.1", "10.1.0.0/24")
 CLIENTS = ("198.51.100.2", "203.0.113.2")
@@ -59,5 +57,7 @@ def road_warrior_cells(selection: MatrixSelection) -> list[RoadWarriorCell]:
     pairs = [(a, b) for a, b in itertools.combinations(clients, 2) if _impl(a) != _impl(b)]
     if not pairs:  # one daemon chosen: its flavors with each other, or one flavor twice
         pairs = list(itertools.combinations(clients, 2)) or [(c, c) for c in clients]
-    return [RoadWarriorCell(g, pair, v) for v in selection.ike_versions if v in RW_IKE
-            for g in gateways for pair in pairs]
+    return [RoadWarriorCell(g, pair, v) for v in selection.ike_versions
+            for g in gateways for pair in pairs
+            if not any(cannot_serve(_impl(f), role, v) for f, role in (
+                (g, "gateway"), (pair[0], "client"), (pair[1], "client")))]
