@@ -137,6 +137,12 @@ def test_pluto_showstates_one_ike_sa_and_one_child_per_client() -> None:
                                       Session("rw-bob", "203.0.113.2", "", 1)]
 
 
+def test_pluto_showstates_ikev1_isakmp_sas_waiting_for_a_mode_config_ack_are_up() -> None:
+    text = (FIXTURES / "whack-showstates-5.2-road-warrior-gateway-ikev1.txt").read_text()
+    assert sorted(parse_showstates(text), key=lambda s: s.conn) == [
+        Session("rw-alice", "198.51.100.2", "", 1), Session("rw-bob", "203.0.113.2", "", 1)]
+
+
 def test_vici_sessions_count_installed_children_of_established_ike_sas() -> None:
     events = [{"rw-a": {"state": "ESTABLISHED", "remote-host": "198.51.100.2",
                         "remote-id": "a", "child-sas": {"rw-a-1": {"state": "INSTALLED"},
@@ -209,7 +215,7 @@ def test_the_grid_is_gateway_flavor_times_client_pairs_of_different_daemons() ->
     selection = MatrixSelection.from_options(None, None, None, None, topologies="road-warrior")
     assert selection.networks == ("road-warrior",) and selection.cells() == []
     cells = road_warrior_cells(selection)
-    assert len(cells) == 4 * 4  # 4 gateway flavors x 4 pairs, racoon has no driver
+    assert len(cells) == 2 * 4 * 4  # IKEv1 and IKEv2 x 4 gateway flavors x 4 pairs (no racoon)
     assert "strongswan_sid-libreswan_bookworm+strongswan_sid-ikev2-road-warrior" in {
         c.id for c in cells}
     for cell in cells:
@@ -219,6 +225,8 @@ def test_the_grid_is_gateway_flavor_times_client_pairs_of_different_daemons() ->
         assert len({c.address for c in n.clients}) == 2 and n.gateway.flavor == cell.gateway
     one = MatrixSelection.from_options("strongswan@sid", None, None, None,
                                        topologies="road-warrior")
-    assert [c.clients for c in road_warrior_cells(one)] == [("strongswan@sid", "strongswan@sid")]
-    assert road_warrior_cells(MatrixSelection.from_options(
-        None, "1", None, None, topologies="road-warrior")) == []
+    assert [(c.clients, c.ike_version) for c in road_warrior_cells(one)] == [
+        (("strongswan@sid", "strongswan@sid"), 1), (("strongswan@sid", "strongswan@sid"), 2)]
+    known = [c.id for c in cells if c.known()]
+    assert known == ["libreswan_bookworm-libreswan_bookworm+strongswan_bookworm-ikev1-road-warrior",
+                     "libreswan_bookworm-libreswan_sid+strongswan_bookworm-ikev1-road-warrior"]

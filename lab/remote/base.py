@@ -26,8 +26,10 @@ class RoleDriver(Daemon):
     the node's (first) connection; ``ctx.side`` is the node's name."""
 
     role: ClassVar[str] = ""
-    #: the IKE versions the driver does remote access in (IKEv2: configuration payload)
-    remote_access: ClassVar[tuple[int, ...]] = (2,)
+    #: the IKE versions the driver does remote access in (IKEv2: the configuration payload;
+    #: IKEv1: mode config after Aggressive Mode, which names the client before the PSK is
+    #: needed: Main Mode would have to pick the PSK by the client's address)
+    remote_access: ClassVar[tuple[int, ...]] = (1, 2)
 
     def __init__(self, network: Network, node: Node, ctx: PeerContext) -> None:
         conn = network.connection(node.name) if self.role == "client" else network.connections[0]

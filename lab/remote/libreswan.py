@@ -23,12 +23,18 @@ from lab.errors import DaemonError
 from lab.remote.base import RoleDriver, Session
 from lab.scenario import Scenario
 
-#: whack --showstates: an established IKE SA (4.x: STATE_V2_ESTABLISHED_IKE_SA) or Child SA,
-#: with its connection, instance and the peer's address
+#: whack --showstates: one state, with its connection, the peer's address, its state name
+#: (4.x prefixes STATE_) and what that means in words
 STATE = re.compile(r'#(?P<serial>\d+): "(?P<conn>[^"]+)"(?:\[\d+\])? (?P<peer>[0-9a-fA-F.:]+?)'
-                   r'(?::\d+)? (?:STATE_V2_)?ESTABLISHED_(?P<kind>IKE|CHILD)_SA')
-#: the Child SA's line names its IKE SA: "... ESTABLISHED_CHILD_SA (...); ... IKE SA #1"
-PARENT = re.compile(r"(?:IKE SA|isakmp)#?\s*#?(\d+)", re.I)
+                   r'(?::\d+)? (?:STATE_)?(?P<state>[A-Z0-9_]+) \((?P<words>[^)]*)\)')
+#: a Child SA's line names its IKE SA (IKEv1: its ISAKMP SA)
+PARENT = re.compile(r"(?:IKE|ISAKMP) SA #(\d+)")
+#: state names of an IKE SA that is up: IKEv2's, and IKEv1's once phase 1 is complete (a
+#: responder that sent its mode config reply waits in MODE_CFG_R1 for an Ack that pull
+#: mode clients do not send: measured with 5.2)
+IKE_UP = ("ESTABLISHED_IKE_SA", "V2_ESTABLISHED_IKE_SA", "MAIN_R3", "MAIN_I4", "AGGR_R2",
+          "AGGR_I2", "MODE_CFG_R1", "MODE_CFG_R2")
+CHILD_UP = ("ESTABLISHED_CHILD_SA", "V2_ESTABLISHED_CHILD_SA", "QUICK_R2", "QUICK_I2")
 
 
 def conn_lines(s: Scenario, end: str, far: str, major: int) -> list[tuple[str, str]]:
@@ -44,7 +50,10 @@ def conn_lines(s: Scenario, end: str, far: str, major: int) -> list[tuple[str, s
         ("type", "tunnel"),
         *([("ike", spell_list(ike))] if ike else []),
         *([("esp", spell_list(esp))] if esp else []),
-        ("narrowing", "yes"),
+        # PFS as the proposals say (pluto's IKEv1 Quick Mode adds the IKE group otherwise)
+        *([("pfs", "yes" if any(p.dh for p in esp) else "no")] if esp else []),
+        *([("aggressive", "yes"), ("modecfgpull", "yes")] if version == 1
+          else [("narrowing", "yes")]),  # (IKEv2 only, 4.10 says)
         ("leftupdown", "%disabled"),
         ("keyingtries", "1"),
         ("auto", "add"),
@@ -59,23 +68,29 @@ def secret_line(s: Scenario, end: str, far: str) -> str:
 
 
 def parse_showstates(text: str) -> list[Session]:
-    """The established IKE SAs of ``whack --showstates``, each with its Child SAs."""
+    """The IKE SAs that are up in ``whack --showstates``, each with its Child SAs that are."""
     ikes: dict[str, tuple[str, str]] = {}
     kids: dict[str, int] = {}
     for line in text.splitlines():
         m = STATE.search(line)
         if not m:
             continue
-        if m["kind"] == "IKE":
+        parent = PARENT.search(line[m.end():])
+        if parent is not None and m["state"] in CHILD_UP:
+            kids[parent.group(1)] = kids.get(parent.group(1), 0) + 1
+        elif parent is None and m["state"] in IKE_UP:
             ikes[m["serial"]] = (m["conn"], m["peer"])
-        else:
-            parent = PARENT.search(line[m.end():])
-            key = parent.group(1) if parent else ""
-            kids[key] = kids.get(key, 0) + 1
     return [Session(conn, peer, "", kids.get(serial, 0)) for serial, (conn, peer) in ikes.items()]
 
 
-class Gateway(RoleDriver, Libreswan):
+class Role(RoleDriver, Libreswan):
+    def _v1_policy(self) -> list[tuple[str, str]]:
+        """pluto 5.x drops IKEv1 unless told to accept it."""
+        v1 = any(self.network.ike_version_of(c) == 1 for c in self.network.connections)
+        return [("ikev1-policy", "accept")] if v1 else []
+
+
+class Gateway(Role):
     role = "gateway"
 
     def render(self) -> dict[str, str]:
@@ -88,7 +103,7 @@ class Gateway(RoleDriver, Libreswan):
         # makes pluto delete the others' half-open IKE SAs of that conn ("terminating SAs
         # using this connection"; measured with 5.2: the second client's IKE_AUTH then finds
         # "no corresponding IKE SA")
-        setup = [("plutodebug", "none"), ("uniqueids", "no")]
+        setup = [("plutodebug", "none"), ("uniqueids", "no"), *self._v1_policy()]
         text += self._section("config setup", setup, "setup")
         secrets = header("pluto", n.name, self.side, "ipsec.secrets", home) + PSK_NOTE
         for conn in n.connections:
@@ -120,7 +135,7 @@ class Gateway(RoleDriver, Libreswan):
         return parse_showstates(self.showstates())
 
 
-class Client(RoleDriver, Libreswan):
+class Client(Role):
     role = "client"
 
     def render(self) -> dict[str, str]:
@@ -128,12 +143,14 @@ class Client(RoleDriver, Libreswan):
         major = _major(self.ctx.flavor, self.ctx.tag)
         # the whole family as the inner source: the gateway narrows it to the address it
         # hands out (with leftsubnet unset, pluto proposes its own address and is refused)
-        lines = [("left", self.node.address), ("leftsubnet", f"{self.vip_family()}/0"),
-                 ("leftmodecfgclient", "yes"),
+        # IKEv1 mode config: pluto takes the address it is given as leftsubnet itself
+        inner = [("leftsubnet", f"{self.vip_family()}/0")] if s.ike_version == 2 else []
+        lines = [("left", self.node.address), *inner, ("leftmodecfgclient", "yes"),
                  ("right", gw.address), ("rightsubnet", gw.subnet or ""),
                  ("rightmodecfgserver", "yes"), *conn_lines(s, "left", "right", major)]
         return {"ipsec.conf": header("pluto", self.network.name, self.side, "ipsec.conf", home)
-                + self._section("config setup", [("plutodebug", "none")], "setup") + "\n"
+                + self._section("config setup", [("plutodebug", "none"), *self._v1_policy()],
+                                "setup") + "\n"
                 + self._section(f"conn {s.conn_name}", lines, "conn"),
                 "ipsec.secrets": header("pluto", self.network.name, self.side, "ipsec.secrets",
                                         home) + PSK_NOTE + secret_line(s, "left", "right")}

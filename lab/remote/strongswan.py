@@ -25,14 +25,17 @@ from lab.remote.base import RoleDriver, Session
 from lab.scenario import Scenario
 
 POOL = "rw"
+#: the strongswan.conf setting that lets a responder take Aggressive Mode with a PSK
+AGGRESSIVE_PSK = "i_dont_care_about_security_and_use_aggressive_mode_psk"
 
 
 def _connection(s: Scenario, end: str, far: str, local: str, remote: str,
                 extra: Settings) -> Settings:
     """One swanctl.conf connection of the pair scenario ``s`` as ``end`` sees it (its
     children follow)."""
+    v1 = {"aggressive": "yes", "pull": "yes"} if s.ike_version_of(end) == 1 else {}
     return {"version": str(s.ike_version_of(end)), "local_addrs": local,
-            "remote_addrs": remote, **extra,
+            "remote_addrs": remote, **extra, **v1,
             "proposals": spell_list(s.ike_list(end), spell_ike), "keyingtries": "1",
             "mobike": "no",  # one address per peer: nothing to update
             "local": {"auth": AUTH[s.auth], "id": swanctl_id(s.identity(end))},
@@ -69,6 +72,15 @@ class Role(RoleDriver, StrongSwan):
 
     def _header(self, what: str) -> str:
         return header("strongSwan", self.network.name, self.side, what, self.ctx.home)
+
+    def strongswan_conf(self) -> str:
+        """IKEv1: Aggressive Mode with a PSK, which charon refuses as a responder unless
+        told ("Aggressive Mode PSK disabled for security reasons")."""
+        text = super().strongswan_conf()
+        if self.role == "gateway" and any(self.network.ike_version_of(c) == 1
+                                          for c in self.network.connections):
+            text = text.replace("charon {\n", "charon {\n    " + AGGRESSIVE_PSK + " = yes\n", 1)
+        return text
 
 
 class Gateway(Role):
