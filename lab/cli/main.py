@@ -38,6 +38,7 @@ from lab.known import load as load_known
 from lab.matrix import DEFAULT_FLAVORS, PATHS
 from lab.native import risky as risky_native
 from lab.native import summary as native_summary
+from lab.peers import NODE_NAME
 from lab.peers import read_file as read_network
 from lab.run import TAG_VAR, no_programs
 from lab.scenario import AUTHS, MODES, SIDES, Scenario, load_scenario, scenario_to_dict, seed_scenario
@@ -311,13 +312,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_up(args: argparse.Namespace) -> int:
     state = keeper.lab_state(args.name)
-    if args.scenario and read_network(args.scenario) is not None:
-        raise UsageError(f"ipsec-lab up: {args.scenario} names nodes; a lab of more than two"
-                         " peers that stays up is not there yet (ipsec-lab run runs it)")
-    s = build_scenario(args)
     if args.lab_time_travel == "on":
         raise UsageError("--time-travel=on: refused, a lab that stays up must keep real time (while"
                          " it waits for you its clock would race ahead by days); use ipsec-lab run")
+    if args.scenario and read_network(args.scenario) is not None:  # nodes and connections
+        up = network.prepare_up(args, _tag(), _request(seed_scenario(), args, keep=True))
+        keeper.take(state)
+        return _keep_up(args, state, *up)
+    s = build_scenario(args)
     keeper.take(state)  # atomic, before anything is said: a second `up --name X` fails here
     if s.lifecycle != "none":  # said, not silently dropped
         print(f"ipsec-lab up: the lifecycle event {s.lifecycle!r} is not run: a lab that stays up"
@@ -327,12 +329,21 @@ def cmd_up(args: argparse.Namespace) -> int:
     except BaseException:
         keeper.remove(state)
         raise
+    return _keep_up(args, state, choice, _request(s, args, keep=True), scenario_to_dict(s),
+                    print_summary, ("left", "right"))
+
+
+def _keep_up(args: argparse.Namespace, state: keeper.LabState, choice: KernelChoice,
+             request: dict[str, Any], saved: dict[str, Any], summarize: Any,
+             nodes: tuple[str, ...]) -> int:
+    """Fork the keeper, which brings the lab up and keeps it; print what it says."""
     read_end, write_end = os.pipe()
     if os.fork() == 0:  # the keeper: it owns the lab, and a tag of its own
         os.close(read_end)
         state.claim()
         owner.become_owner()
         os.environ[TAG_VAR] = f"ipl-lab-{os.getpid()}"
+        request = {**request, "tag": _tag(), "ident": f"{owner.current()}-cli"}  # the keeper's
         out = os.fdopen(write_end, "w", buffering=1)
         keeper.detach()
         log = os.open(state.dir / "keeper.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -340,7 +351,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         try:
             gw = keeper.gateway(choice, _tag())
             last = None
-            for last in keeper.call(gw, _request(s, args, keep=True)):
+            for last in keeper.call(gw, request):
                 out.write(json.dumps(last) + "\n")
             if last is None or last[0] == "error":  # nothing came up: nothing to keep
                 gw.exit()
@@ -348,7 +359,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             state.write({
                 "name": args.name, "keeper": os.getpid(), "owner": str(owner.Owner.me()),
                 "tag": _tag(), "kernel": choice.describe(),
-                "scenario": scenario_to_dict(s), "created": time.strftime("%Y-%m-%d %H:%M:%S")})
+                "scenario": saved, "created": time.strftime("%Y-%m-%d %H:%M:%S")})
             out.write(json.dumps(["ready"]) + "\n")
             out.close()
             keeper.serve(state, gw)
@@ -366,10 +377,11 @@ def cmd_up(args: argparse.Namespace) -> int:
             elif msg[0] == "error":
                 raise LabError(msg[1])
             elif msg[0] == "done":
-                ok = print_summary(msg[1]) == 0
+                ok = summarize(msg[1]) == 0
             elif msg[0] == "ready":
-                print(f"lab {args.name!r} is up: ipsec-lab shell left | ipsec-lab exec right -- ip xfrm state"
-                      f" | ipsec-lab down{'' if args.name == 'lab' else ' --name ' + args.name}")
+                print(f"lab {args.name!r} is up: ipsec-lab shell {nodes[0]} | ipsec-lab exec"
+                      f" {nodes[-1]} -- ip xfrm state | ipsec-lab down"
+                      f"{'' if args.name == 'lab' else ' --name ' + args.name}")
                 return 0 if ok else 1
     print(f"error: the keeper of lab {args.name!r} ended early; see {state.dir}/keeper.log",
           file=sys.stderr)
@@ -388,8 +400,9 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(f"{state.name}: BROKEN: {exc}")
             continue
         s = info["scenario"]
-        print(f"{state.name}: {_health(state)}, {s['left']['flavor']} -> {s['right']['flavor']} "
-              f"IKEv{s['ike_version']} {s['mode']}, since {info['created']}, {info['kernel']}")
+        what = network.describe(s) if "nodes" in s else \
+            f"{s['left']['flavor']} -> {s['right']['flavor']} IKEv{s['ike_version']} {s['mode']}"
+        print(f"{state.name}: {_health(state)}, {what}, since {info['created']}, {info['kernel']}")
     return 0
 
 
@@ -410,8 +423,11 @@ def _health(state: keeper.LabState) -> str:
 
 
 def _peer(name: str) -> str:
-    if name not in PEERS:
-        raise UsageError(f"unknown peer {name!r} (allowed: {', '.join(PEERS)})")
+    """A two-peer lab's node, or a node name of a scenario with nodes (the lab says which
+    nodes it has)."""
+    if name not in PEERS and not NODE_NAME.fullmatch(name):
+        raise UsageError(f"unknown peer {name!r} (allowed: {', '.join(PEERS)}, or a node's"
+                         " name in a scenario with nodes)")
     return name
 
 

@@ -15,7 +15,7 @@ from lab.daemons.base import PeerContext
 from lab.errors import LabError, UsageError
 from lab.flavors import parse_flavor, tree_missing
 from lab.kernel import confine
-from lab.kernel.choice import choose
+from lab.kernel.choice import KernelChoice, choose
 from lab.peers import Network, load_network, network_to_dict
 from lab.remote import role_class
 from lab.remote.agent import cannot_run, print_summary
@@ -29,12 +29,14 @@ def _load(args: argparse.Namespace) -> Network:
     if given:
         raise UsageError(f"--{given[0].replace('_', '-')}: not for a scenario with nodes"
                          f" ({args.scenario}); set it in the file")
+    rundir = getattr(args, "lab_rundir", None)
+    options.check_rundir(rundir, "--rundir")
+    # the run directories are what a confined guest may write (lab.kernel.confine)
+    confine.allow_writes(Path(rundir or ".lab-runs").resolve())
     return load_network(args.scenario)
 
 
 def run(args: argparse.Namespace, tag: str, request: dict[str, Any]) -> int:
-    options.check_rundir(args.lab_rundir, "--rundir")
-    confine.allow_writes(Path(args.lab_rundir or ".lab-runs").resolve())
     n = _load(args)
     reason = cannot_run(n, tag, kernel=False)
     if reason:
@@ -75,3 +77,25 @@ def render(args: argparse.Namespace, tag: str) -> int:
             for rel, text in cls(n, node, ctx).render().items():
                 print(f"==> {node.name} ({flavor.name}, {role}): {rel} <==\n{text}")
     return 0
+
+
+def prepare_up(args: argparse.Namespace, tag: str, request: dict[str, Any]
+               ) -> tuple[KernelChoice, dict[str, Any], dict[str, Any], Any, tuple[str, ...]]:
+    """What `ipsec-lab up` needs of a scenario with nodes: the kernel, the request, the
+    scenario as the lab's state keeps it, the summary, the nodes' names."""
+    n = _load(args)
+    reason = cannot_run(n, tag, kernel=False)
+    if reason:
+        raise UsageError(f"this cell cannot run here: {reason}")
+    choice = choose(args.lab_kernel, args.lab_uml)
+    print(f"kernel: {choice.describe()}", flush=True)
+    saved = network_to_dict(n)
+    names = tuple(node.name for node in n.nodes)
+    return choice, {**request, "op": "network", "network": saved}, saved, print_summary, names
+
+
+def describe(saved: dict[str, Any]) -> str:
+    """A lab of a scenario with nodes, in one line (ipsec-lab list)."""
+    nodes = saved.get("nodes", {})
+    return f"{saved.get('topology')} IKEv{saved.get('ike_version')}: " + ", ".join(
+        f"{name} {node.get('flavor')}" for name, node in nodes.items())

@@ -59,12 +59,14 @@ def up(channel: Any, request: dict[str, Any]) -> None:
     cell.phase = announced  # type: ignore[method-assign]
     rundir = RunDir(Path(request["rundir"])).fresh()
     error = None
+    keep = bool(request.get("keep"))
     try:
         cell.up()
         cell.negotiate()
         cell.traffic()
         cell.judge()
-        cell.delete()
+        if not keep:  # a lab that stays up keeps its SAs
+            cell.delete()
     except (LabError, AssertionError, OSError) as exc:
         error = f"{type(exc).__name__}: {exc}"
     result = {
@@ -78,7 +80,10 @@ def up(channel: Any, request: dict[str, Any]) -> None:
         cell.collect(rundir)
     except (LabError, OSError) as exc:
         result["problems"].append(f"artifacts: {exc}")
-    cell.down()
+    if keep:  # lab.cli.agent's exec, status and down find it there
+        channel.gateway._ipsec_lab_cell = cell
+    else:
+        cell.down()
     channel.send(("done", result))
 
 

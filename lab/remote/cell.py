@@ -82,6 +82,11 @@ class NetworkCell:
             self.timings[name] = self.timings.get(name, 0.0) + time.monotonic() - started
 
     @property
+    def scenario(self) -> Network:
+        """(What lab.cli.agent's exec names when a node is unknown: its topology.)"""
+        return self.network
+
+    @property
     def gateway(self) -> str:
         return self.network.gateway.name
 
