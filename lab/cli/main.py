@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -422,12 +423,15 @@ def _health(state: keeper.LabState) -> str:
     return f"DAEMON GONE: {'; '.join(gone)}" if gone else "up"
 
 
-def _peer(name: str) -> str:
-    """A two-peer lab's node, or a node name of a scenario with nodes (the lab says which
-    nodes it has)."""
-    if name not in PEERS and not NODE_NAME.fullmatch(name):
-        raise UsageError(f"unknown peer {name!r} (allowed: {', '.join(PEERS)}, or a node's"
-                         " name in a scenario with nodes)")
+def _peer(name: str, lab: str) -> str:
+    """A two-peer lab's node, or a node of the scenario with nodes that lab ``lab`` runs."""
+    allowed = PEERS
+    if name not in PEERS and NODE_NAME.fullmatch(name):
+        with contextlib.suppress(LabError):  # (no such lab: the two-peer names are the answer)
+            saved = keeper.lab_state(lab).read().get("scenario", {})
+            allowed = (*saved.get("nodes", {}), "router", "host") if "nodes" in saved else PEERS
+    if name not in allowed:
+        raise UsageError(f"unknown peer {name!r} (allowed: {', '.join(allowed)})")
     return name
 
 
@@ -445,7 +449,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
     if not argv:
         raise UsageError("exec: give a command after --, e.g. ipsec-lab exec left -- ip xfrm state")
     conn, messages = keeper.request(keeper.lab_state(args.name),
-                                    {"op": "exec", "peer": _peer(args.peer), "argv": argv})
+                                    {"op": "exec", "peer": _peer(args.peer, args.name), "argv": argv})
     with conn:
         for msg in messages:
             if msg["t"] == "output":
@@ -461,7 +465,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
 
 def cmd_shell(args: argparse.Namespace) -> int:
     conn, messages = keeper.request(keeper.lab_state(args.name), {
-        "op": "exec", "peer": _peer(args.peer), "argv": ["/bin/bash", "--norc", "-i"], "tty": True,
+        "op": "exec", "peer": _peer(args.peer, args.name), "argv": ["/bin/bash", "--norc", "-i"], "tty": True,
         "term": os.environ.get("TERM", "xterm")})
     fd = sys.stdin.fileno()
     saved = termios.tcgetattr(fd) if os.isatty(fd) else None
