@@ -22,6 +22,7 @@ from lab.remote import ROLES, cannot_serve
 from lab.remote.base import Session
 from lab.remote.libreswan import parse_showstates
 from lab.remote.matrix import road_warrior_cells
+from lab.remote.racoon import parse_log_sessions
 from lab.remote.strongswan import parse_sessions
 from lab.remote.verdict import check_link, check_sessions, check_vips, client_vip
 from lab.wire.packets import Packet
@@ -125,9 +126,34 @@ def test_libreswan_client_is_a_mode_config_client() -> None:
         assert f"\t{line}\n" in conf
 
 
-def test_racoon_has_no_role_driver_yet() -> None:
-    assert "racoon" in (cannot_serve("racoon", "gateway") or "")
-    assert cannot_serve("strongswan", "client") is None
+def test_racoon_serves_as_an_ikev1_gateway_only() -> None:
+    assert cannot_serve("racoon", "gateway", 1) is None and cannot_serve("strongswan", "client") is None
+    assert "IKEv1 only, not IKEv2" in (cannot_serve("racoon", "gateway", 2) or "")
+    assert "no road-warrior client driver" in (cannot_serve("racoon", "client") or "")
+
+
+def test_racoon_gateway_takes_anyone_in_aggressive_mode_and_hands_out_the_pool() -> None:
+    n = load_network(FILE)
+    ctx = PeerContext("gw", "ipl-t", Path("/tmp/ipl-t/gw"), parse_flavor("racoon@0.9.1"), "t",
+                      Path("/tmp"))
+    files = ROLES["racoon"]["gateway"](n, n.gateway, ctx).render()
+    conf = files["racoon.conf"]
+    for line in ("remote anonymous", "\texchange_mode aggressive;", "\tgenerate_policy on;",
+                 "\tpassive on;", "\tnetwork4 10.3.0.1;", "\tpool_size 14;",
+                 "\tnetmask4 255.255.255.240;", '\tmy_identifier fqdn "gw.example.org";'):
+        assert line in conf
+    assert f"alice.example.org 0x{b'alice'.hex()}" in files["psk.txt"]
+    assert "spdadd" not in files["setkey.conf"]
+
+
+def test_racoon_gateway_sessions_from_its_log() -> None:
+    log = "\n".join([
+        "INFO: ISAKMP-SA established 192.0.2.1[500]-198.51.100.2[500] spi:1:2",
+        "INFO: IPsec-SA established: ESP/Tunnel 198.51.100.2[500]->192.0.2.1[500] spi=1(0x1)",
+        "INFO: IPsec-SA established: ESP/Tunnel 192.0.2.1[500]->198.51.100.2[500] spi=2(0x2)",
+        "INFO: ISAKMP-SA established 192.0.2.1[500]-203.0.113.2[500] spi:3:4",
+        "INFO: ISAKMP-SA deleted 192.0.2.1[500]-203.0.113.2[500] spi:3:4"])
+    assert parse_log_sessions(log, "192.0.2.1") == [Session("anonymous", "198.51.100.2", "", 1)]
 
 
 # -- what the gateway says it holds -------------------------------------------------------
@@ -215,7 +241,8 @@ def test_the_grid_is_gateway_flavor_times_client_pairs_of_different_daemons() ->
     selection = MatrixSelection.from_options(None, None, None, None, topologies="road-warrior")
     assert selection.networks == ("road-warrior",) and selection.cells() == []
     cells = road_warrior_cells(selection)
-    assert len(cells) == 2 * 4 * 4  # IKEv1 and IKEv2 x 4 gateway flavors x 4 pairs (no racoon)
+    # IKEv2: 4 gateway flavors; IKEv1: racoon's 2 too; x 4 client pairs (racoon is no client)
+    assert len(cells) == (4 + 6) * 4
     assert "strongswan_sid-libreswan_bookworm+strongswan_sid-ikev2-road-warrior" in {
         c.id for c in cells}
     for cell in cells:

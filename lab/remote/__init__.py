@@ -8,18 +8,19 @@ what only a gateway is asked (its IKE SAs, one per client). `ROLES` is the regis
 
 from __future__ import annotations
 
-from lab.remote import libreswan, strongswan
+from lab.remote import libreswan, racoon, strongswan
 from lab.remote.base import RoleDriver
 
 #: daemon implementation -> role -> driver class
 ROLES: dict[str, dict[str, type[RoleDriver]]] = {
     "strongswan": {"gateway": strongswan.Gateway, "client": strongswan.Client},
     "libreswan": {"gateway": libreswan.Gateway, "client": libreswan.Client},
+    "racoon": {"gateway": racoon.Gateway},
 }
 #: why a daemon has no road-warrior driver yet
 NO_DRIVER: dict[str, str] = {
-    "racoon": "racoon: no road-warrior driver yet (mode_cfg with IKEv1 only: issue 19's IKEv1"
-              " variant)",
+    "racoon": "racoon: no road-warrior client driver yet (its mode_cfg client hands the"
+              " address to a script; the lab would install the address and policies itself)",
 }
 
 

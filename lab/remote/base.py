@@ -45,9 +45,6 @@ class RoleDriver(Daemon):
         """The IKE SAs the daemon holds (a gateway's question)."""
         raise NotImplementedError(f"{self.name}: no sessions() for a {self.role}")
 
-    def known_leftover(self, item: object) -> str | None:  # type: ignore[override]
-        return None
-
     def vip_family(self) -> str:
         """The any-address of the pool's family (what a client asks the gateway for)."""
         return "0.0.0.0" if ":" not in self.network.pool else "::"
