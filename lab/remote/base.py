@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from lab.daemons.base import Daemon, PeerContext
-from lab.peers import Network, Node
+from lab.peers import Connection, Network, Node
+from lab.status import DaemonStatus
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,11 @@ class RoleDriver(Daemon):
         mine, theirs = ("left", "right") if self.role == "client" else ("right", "left")
         self.end, self.far = mine, theirs
         self.peer, self.other = self.scenario.peer(mine), self.scenario.peer(theirs)
+
+    def status_of(self, conn: Connection) -> DaemonStatus | None:
+        """The daemon's own account of one connection's SAs: a client's is its status();
+        a gateway says it per connection where its daemon can (None: it cannot)."""
+        return self.status() if self.role == "client" else None
 
     def sessions(self) -> list[Session]:
         """The IKE SAs the daemon holds (a gateway's question)."""

@@ -206,10 +206,14 @@ class NetworkCell:
                 if pinged is None:
                     result.problems.append(f"{client}: no traffic (no virtual IP)")
                 else:
-                    pair = n.pair(n.connection(client))
+                    conn = n.connection(client)
+                    said = {end: st for end, st in (
+                        ("left", self.daemons[client].status_of(conn)),
+                        ("right", self.daemons[self.gateway].status_of(conn))) if st}
                     verdict, found = judge_connection(
-                        pair, sides[client], sides[self.gateway], packets,
-                        {"left": self.sas[client], "right": self.sas[self.gateway]}, pinged)
+                        n.pair(conn), sides[client], sides[self.gateway], packets,
+                        {"left": self.sas[client], "right": self.sas[self.gateway]}, pinged,
+                        said)
                     result.verdict = verdict
                     result.problems += [f"{client}: {p}" for p in verdict.problems]
                     result.problems += [f"{client}: {p}" for p in found]

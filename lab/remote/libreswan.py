@@ -19,9 +19,12 @@ from lab.daemons.libreswan import (
     ipsec_id,
     spell_list,
 )
+from lab.daemons.pluto_log import parse_pluto_log
 from lab.errors import DaemonError
+from lab.peers import Connection
 from lab.remote.base import RoleDriver, Session
 from lab.scenario import Scenario
+from lab.status import DaemonStatus
 from lab.xfrm import SA, Policy
 
 #: whack --showstates: one state, with its connection, the peer's address, its state name
@@ -139,6 +142,11 @@ class Gateway(Role):
 
     def sessions(self) -> list[Session]:
         return parse_showstates(self.showstates())
+
+    def status_of(self, conn: Connection) -> DaemonStatus | None:
+        """pluto's log lines of the client's conn (its instances: "rw-alice"[1] ...)."""
+        mine = "\n".join(ln for ln in self.log_text().splitlines() if f'"{conn.name}"' in ln)
+        return parse_pluto_log(mine, self.network.ike_version_of(conn))
 
 
 class Client(Role):

@@ -19,10 +19,13 @@ from lab.daemons.strongswan import (
     spell_list,
     swanctl_id,
 )
+from lab.daemons.swan_status import parse_list_sas
 from lab.daemons.vici import Message, vici_decode, vici_stream
 from lab.errors import DaemonError
+from lab.peers import Connection
 from lab.remote.base import RoleDriver, Session
 from lab.scenario import Scenario
+from lab.status import DaemonStatus
 
 POOL = "rw"
 #: the strongswan.conf setting that lets a responder take Aggressive Mode with a PSK
@@ -102,6 +105,15 @@ class Gateway(Role):
                               "pools": {POOL: {"addrs": f"{first}-{last}"}},
                               "secrets": secrets}
         return self._header("swanctl.conf") + conf_text(sections)
+
+    def status_of(self, conn: Connection) -> DaemonStatus | None:
+        """VICI list-sas of the client's connection."""
+        try:
+            with self._vici_socket(timeout=5.0) as sock:
+                events, _ = vici_stream(sock, "list-sas", {"ike": conn.name}, "list-sa")
+        except (OSError, ConnectionError, struct.error) as exc:
+            return DaemonStatus(source="VICI list-sas", error=f"list-sas {conn.name}: {exc}")
+        return parse_list_sas([vici_decode(e) for e in events], conn.name)
 
     def sessions(self) -> list[Session]:
         """Every IKE SA charon holds (VICI list-sas, all connections)."""

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from lab.negotiated import Problem, Side, against_scenario, agreement
 from lab.remote.base import Session
 from lab.scenario import Scenario
+from lab.status import DaemonStatus
 from lab.wire.packets import Packet
 from lab.wire.traffic import PingResult
 from lab.wire.verdict import Verdict, judge
@@ -122,13 +123,18 @@ def check_sessions(sessions: list[Session], clients: dict[str, str], gateway: st
 
 
 def judge_connection(pair: Scenario, client: Side, gateway: Side, packets: list[Packet],
-                     sas: dict[str, list[SA]], ping: PingResult) -> tuple[Verdict, list[Problem]]:
+                     sas: dict[str, list[SA]], ping: PingResult,
+                     statuses: dict[str, DaemonStatus]) -> tuple[Verdict, list[Problem]]:
     """The two-peer checks for one connection: ``sas`` holds "left" (the client's kernel)
-    and "right" (the gateway's); the gateway's SAs with other clients do not count."""
+    and "right" (the gateway's), ``statuses`` what each daemon says of this connection;
+    the gateway's SAs with other clients do not count."""
     mine = {side: [sa for sa in held if {sa.src, sa.dst} == {client.address, gateway.address}]
             for side, held in sas.items()}
     verdict = judge(pair, packets, mine, ping)
     by_name = {client.name: mine["left"], gateway.name: mine["right"]}
     found = agreement(by_name, {"left": client, "right": gateway})
-    found += against_scenario(pair, mine, {}, {"left": client, "right": gateway})
+    # lab.negotiated reads each end of the pair scenario by its name there: left, right
+    ends = {end: Side(end, f"{side.name}, {side.label}", side.address, side.icv_bits)
+            for end, side in (("left", client), ("right", gateway))}
+    found += against_scenario(pair, mine, statuses, ends)
     return verdict, found
