@@ -73,6 +73,9 @@ NODE_KEYS: dict[str, str] = {
               " allowed on a client)",
     "id": "the node's IKE identity (default: its address); the gateway tells clients apart"
           " by it",
+    "nat": "`true`: the client is behind a NAT (IPv4, one client at most): the router sends"
+           " its packets on from the router's own address on the gateway's network (default"
+           " `false`)",
 }
 CONN_KEYS: dict[str, str] = {
     "client": "the client end: a node's name",
@@ -94,6 +97,8 @@ class Node:
     prefixlen: int | None = None
     subnet: str | None = None
     id: str | None = None
+    #: behind a NAT: the router's address on the gateway's network stands for it there
+    nat: bool = False
 
     @property
     def plen(self) -> int:
@@ -136,6 +141,7 @@ class Node:
             parse_subnet(f"{where}.subnet", self.subnet)
         if self.id is not None:
             parse_identity(self.id, f"{where}.id")
+        check_choice(f"{where}.nat", self.nat, (False, True))
 
 
 @dataclass(frozen=True)
@@ -212,6 +218,11 @@ class Network:
     def gateway_lan(self) -> str:
         """The gateway's address on its subnet: the first."""
         return str(ipaddress.ip_network(self.gateway.subnet or "").network_address + 1)
+
+    def seen(self, node: Node) -> str:
+        """The address the gateway knows ``node`` by: behind the NAT, the router's on the
+        gateway's network."""
+        return self.gateway.router if node.nat else node.address
 
     def pool_range(self) -> tuple[str, str]:
         """The first and the last address the pool hands out."""
@@ -298,6 +309,12 @@ def _check_addresses(n: Network) -> None:
                                 f" {nets[node.network]}'s network {node.network} (allowed: a"
                                 " network of its own per node)")
         nets[node.network] = node.name
+        if node.nat and (node is gw or n.family != 4):
+            raise ScenarioError(f"{where}.nat: true is not allowed here (allowed: on a client,"
+                                " with IPv4 addresses: the router's NAT is IPv4's act_nat)")
+    if sum(node.nat for node in n.nodes) > 1:
+        raise ScenarioError("nodes: more than one client with nat = true (allowed: one; the"
+                            " router's one address on the gateway's network stands for it)")
         for other, net in (("the pool", pool), ("the gateway's subnet", subnet)):
             if node.network.overlaps(net):  # type: ignore[arg-type]
                 raise ScenarioError(f"{where}.address: {show(node.address)} is on a network"
@@ -370,6 +387,8 @@ def network_to_dict(n: Network) -> dict[str, Any]:
         for key in ("prefixlen", "subnet", "id"):
             if getattr(node, key) is not None:
                 entry[key] = getattr(node, key)
+        if node.nat:
+            entry["nat"] = True
         nodes[node.name] = entry
     conns = []
     for c in n.connections:

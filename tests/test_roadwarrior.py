@@ -25,6 +25,7 @@ from lab.remote.matrix import road_warrior_cells
 from lab.remote.racoon import parse_log_sessions
 from lab.remote.strongswan import parse_sessions
 from lab.remote.verdict import check_link, check_sessions, check_vips, client_vip
+from lab.topology.roadwarrior import nat_batch
 from lab.wire.packets import Packet
 from lab.xfrm import Policy
 
@@ -52,6 +53,16 @@ def test_the_example_file_loads_and_round_trips() -> None:
     assert network_from_dict(network_to_dict(n), "again") == n
 
 
+def test_behind_the_nat_the_gateway_knows_the_client_by_the_routers_address() -> None:
+    n = load_network(ROOT / "scenarios" / "files" / "road-warrior-nat.toml")
+    bob, alice = n.by_name["bob"], n.by_name["alice"]
+    assert bob.nat and (n.seen(bob), n.seen(alice)) == ("192.0.2.254", alice.address)
+    assert network_from_dict(network_to_dict(n), "again") == n
+    batch = nat_batch(bob.address, n.seen(bob))
+    assert "action nat egress 203.0.113.2/32 192.0.2.254" in batch
+    assert "action nat ingress 192.0.2.254/32 203.0.113.2" in batch
+
+
 def test_each_connection_is_a_two_peer_scenario() -> None:
     n = load_network(FILE)
     pair = n.pair(n.connection("bob"))
@@ -74,6 +85,9 @@ def test_each_connection_is_a_two_peer_scenario() -> None:
     (lambda d: d["nodes"]["bob"].update(address="2001:db8:3::2"), "one family"),
     (lambda d: d["nodes"]["bob"].update(address="203.0.113.254"), "leaves no router address"),
     (lambda d: d["connections"][0].update(mode="transport"), "connections[0]: unknown field"),
+    (lambda d: d["nodes"]["gw"].update(nat=True), "nodes.gw.nat: true is not allowed here"),
+    (lambda d: [d["nodes"][c].update(nat=True) for c in ("alice", "bob")], "more than one client"),
+    (lambda d: d["nodes"]["bob"].update(nat="yes"), "nodes.bob.nat: 'yes' is not allowed"),
 ])
 def test_bad_input_is_one_line_naming_the_field(change, words) -> None:  # type: ignore[no-untyped-def]
     d = data()
@@ -220,6 +234,9 @@ def test_a_client_link_carries_its_own_spis_and_nothing_in_clear() -> None:
     assert check_link("a", own, {1, 2}, {3, 4}) == []
     found = check_link("a", [*own, _esp(GW, A, 4)], {1, 2}, {3, 4})
     assert found == ["(w) a's link carries SPIs of other clients' SAs: 0x00000004"]
+    assert "behind a NAT, but 2 ESP packet(s)" in check_link("a", own, {1, 2}, set(), True)[0]
+    inudp = [Packet(0.0, A, GW, 17, spi=1, seq=1, sport=4500, dport=4500)]
+    assert check_link("a", inudp, {1}, set(), behind_nat=True) == []
     clear = Packet(0.0, "10.3.0.1", "10.1.0.2", 1, icmp_type=8)
     assert "in clear text" in check_link("a", [*own, clear], {1, 2}, set())[0]
 

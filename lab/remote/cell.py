@@ -8,6 +8,7 @@ The phases have the names lab.cell's have (the CLI announces them as they start)
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import shutil
 import tempfile
 import time
@@ -35,19 +36,20 @@ from lab.remote.verdict import (
     judge_connection,
 )
 from lab.topology.roadwarrior import Lan, RoadWarrior, Site
+from lab.wire import nat
 from lab.wire.capture import Capture
 from lab.wire.decrypt import decrypt
 from lab.wire.traffic import PingResult, ping
 
 
-def topology_of(n: Network, ident: str) -> RoadWarrior:
+def topology_of(n: Network, ident: str, tag: str) -> RoadWarrior:
     def site(node: Node) -> Site:
         return Site(node.name, node.address, node.plen, node.router)
 
-    import ipaddress
     plen = ipaddress.ip_network(n.gateway.subnet or "").prefixlen
+    behind = next(((c.address, n.seen(c)) for c in n.clients if c.nat), None)
     return RoadWarrior(ident, site(n.gateway), tuple(site(c) for c in n.clients),
-                       Lan(n.gateway_lan, n.host, plen))
+                       Lan(n.gateway_lan, n.host, plen), behind, tag)
 
 
 def role_of(n: Network, node: Node) -> str:
@@ -59,7 +61,10 @@ class NetworkCell:
                  negotiate_deadline: float = 20.0, delete_deadline: float = 5.0) -> None:
         self.network, self.tag, self.ident, self.cache = network, tag, ident, cache
         self.negotiate_deadline, self.delete_deadline = negotiate_deadline, delete_deadline
-        self.topology = topology_of(network, ident)
+        self.topology = topology_of(network, ident, tag)
+        #: the NAT's public address -> the client's own (lab.wire.nat); empty without NAT:
+        #: the gateway's SAs are read through it, so every check reads the client's address
+        self.inside = {network.seen(c): c.address for c in network.clients if c.nat}
         self.timings: dict[str, float] = {}
         self.daemons: dict[str, RoleDriver] = {}
         self.captures: dict[str, Capture] = {}
@@ -138,6 +143,11 @@ class NetworkCell:
             self.baseline = {name: set(xfrm.dump_policies(self.topology.netns(name)))
                              for name in self.daemons}
 
+    def _dump(self, name: str) -> list[xfrm.SA]:
+        """A node's kernel SAs; the gateway's as the checks read them (through the NAT)."""
+        held = xfrm.dump(self.topology.netns(name))
+        return nat.mapped(held, self.inside) if name == self.gateway else held
+
     def _client_up(self, client: str) -> bool:
         """Both kernels hold keyed ESP SAs both ways between the client and the gateway,
         and the client sends from a virtual IP to the host through a policy."""
@@ -158,7 +168,7 @@ class NetworkCell:
         with self.phase("ike"):
             end = time.monotonic() + self.negotiate_deadline
             while True:
-                self.sas = {n: xfrm.dump(self.topology.netns(n)) for n in self.daemons}
+                self.sas = {n: self._dump(n) for n in self.daemons}
                 waiting = [c for c in self.clients if not self._client_up(c)]
                 if not waiting:
                     return
@@ -192,14 +202,15 @@ class NetworkCell:
         """The verdict per connection, the virtual IPs, the gateway's IKE SAs."""
         with self.phase("verdict"):
             n, sides = self.network, self.sides()
-            self.sas = {name: xfrm.dump(self.topology.netns(name)) for name in self.daemons}
+            self.sas = {name: self._dump(name) for name in self.daemons}
             gw_policies = xfrm.dump_policies(self.topology.netns(self.gateway))
             sends = gateway_vips(gw_policies, n.host)
             spis = {c: {sa.spi for sa in self.sas[c] if sa.proto == "esp"} for c in self.clients}
             gw_to: dict[str, set[str]] = {}
             for client in self.clients:
                 addr = n.by_name[client].address
-                gw_to[client] = {v for v in sends if self._policy_via(gw_policies, v, addr)}
+                seen = n.seen(n.by_name[client])
+                gw_to[client] = {v for v in sends if self._policy_via(gw_policies, v, seen)}
                 packets = self.captures[client].stop() and self.captures[client].packets
                 result = ConnectionVerdict(client, self.vips.get(client))
                 pinged = self.pings.get(client)
@@ -218,7 +229,8 @@ class NetworkCell:
                     result.problems += [f"{client}: {p}" for p in verdict.problems]
                     result.problems += [f"{client}: {p}" for p in found]
                     others = set().union(*(s for c, s in spis.items() if c != client))
-                    result.problems += check_link(client, packets, spis[client], others)
+                    result.problems += check_link(client, packets, spis[client], others,
+                                                  n.by_name[client].nat)
                     held = [sa for sa in self.sas[client] + self.sas[self.gateway]
                             if {sa.src, sa.dst} == {addr, n.gateway.address}]
                     dec = decrypt(packets, held, pinged)
@@ -229,7 +241,7 @@ class NetworkCell:
             self.problems += check_vips(self.vips, gw_to, n.pool)
             sessions = self.daemons[self.gateway].sessions()
             self.problems += check_sessions(
-                sessions, {c: n.by_name[c].address for c in self.clients}, self.gateway)
+                sessions, {c: n.seen(n.by_name[c]) for c in self.clients}, self.gateway)
             self.lines += [f"{self.gateway}: IKE SA {s.conn} with {s.remote}, {s.children}"
                            " Child SA(s)" for s in sessions]
         return self.problems
@@ -264,7 +276,7 @@ class NetworkCell:
                     problems.append(f"(x) {exc}")
                 verdict_sas = self.sas  # as the verdict saw them (the artifacts)
                 for client in rest:
-                    self.sas = {n: xfrm.dump(self.topology.netns(n)) for n in self.daemons}
+                    self.sas = {n: self._dump(n) for n in self.daemons}
                     still = self._client_up(client)
                     self.sas = verdict_sas
                     if not still:

@@ -10,7 +10,8 @@ by field, mode and ESP as configured). Added here:
   gateway's subnet, the gateway's kernel sends to that same address through that client,
   and no two clients hold the same one;
 - (w) nothing of the traffic between a virtual IP and the host crosses a link in clear,
-  and no SPI of another client's SAs is on this client's link;
+  no SPI of another client's SAs is on this client's link, and behind a NAT its ESP is
+  in UDP;
 - (g) the gateway holds exactly one IKE SA per client, with one Child SA.
 """
 
@@ -88,9 +89,15 @@ def check_vips(vips: dict[str, str | None], gw_sends_to: dict[str, set[str]],
     return problems
 
 
-def check_link(client: str, packets: list[Packet], own: set[int], others: set[int]) -> list[str]:
-    """(w) on one client's link: no echo in clear, no SPI of another client's SAs."""
+def check_link(client: str, packets: list[Packet], own: set[int], others: set[int],
+               behind_nat: bool = False) -> list[str]:
+    """(w) on one client's link: no echo in clear, no SPI of another client's SAs; behind a
+    NAT, every ESP packet in UDP (RFC 3948: the daemons detected the NAT)."""
     problems = []
+    bare = [p for p in packets if p.kind == "esp" and not p.udp_encapsulated]
+    if behind_nat and bare:
+        problems.append(f"(w) {client} is behind a NAT, but {len(bare)} ESP packet(s) on its"
+                        f" link are not in UDP, first: {bare[0].line()}")
     clear = [p for p in packets if p.kind == "echo"]
     if clear:
         problems.append(f"(w) {client}'s link: {len(clear)} echo packet(s) in clear text,"

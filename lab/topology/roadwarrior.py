@@ -18,6 +18,8 @@ import errno
 import ipaddress
 from dataclasses import dataclass
 
+from lab import run as runner
+from lab.kernel import modules
 from lab.topology.build import FORWARDING, IFA_F_NODAD, NUD_PERMANENT, write_sysctl_in
 from lab.topology.netns import NetNS
 from lab.topology.rtnl import Rtnl, RtnlError
@@ -46,11 +48,28 @@ class Lan:
     plen: int
 
 
+#: kernel modules of the router's NAT (tc's clsact qdisc, a matchall filter, act_nat)
+NAT_MODULES = ("sch_ingress", "cls_matchall", "act_nat")
+
+
+def nat_batch(inside: str, public: str) -> str:
+    """tc batch lines for the router's link to the gateway: ``inside`` leaves as ``public``
+    and what comes back to ``public`` goes on to ``inside`` (act_nat, one to one)."""
+    return ("qdisc add dev e0 clsact\n"
+            f"filter add dev e0 egress prio 2 protocol ip matchall action nat egress"
+            f" {inside}/32 {public}\n"
+            f"filter add dev e0 ingress prio 2 protocol ip matchall action nat ingress"
+            f" {public}/32 {inside}\n")
+
+
 class RoadWarrior:
     """Namespaces, links, addresses, routes and neighbours of one road-warrior lab."""
 
-    def __init__(self, ident: str, gateway: Site, clients: tuple[Site, ...], lan: Lan) -> None:
+    def __init__(self, ident: str, gateway: Site, clients: tuple[Site, ...], lan: Lan,
+                 nat: tuple[str, str] | None = None, tag: str = "ipsec-lab") -> None:
         self.gateway, self.clients, self.lan = gateway, clients, lan
+        #: (a client's address, the router's on the gateway's network): the NAT, if any
+        self.nat, self.tag = nat, tag
         names = [gateway.name, *(c.name for c in clients), "router", "host"]
         self.ns = {name: NetNS(f"ipl-{ident}-{name}") for name in names}
 
@@ -86,6 +105,10 @@ class RoadWarrior:
             self._link(client.name, "e0", client.address, "router",
                        self.router_iface(client.name), client.router, client.plen)
             self._default(client.name, "e0", client.router)
+        if self.nat:
+            modules.ensure(NAT_MODULES)
+            runner.run(["tc", "-batch", "-"], tag=self.tag, netns=self.netns("router"),
+                       input=nat_batch(*self.nat))
 
     def _link(self, a: str, a_if: str, a_addr: str, b: str, b_if: str, b_addr: str,
               plen: int) -> None:
