@@ -15,16 +15,15 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from lab import run as runner
-from lab import teardown, xfrm
+from lab import xfrm
 from lab.artifacts import RunDir
 from lab.daemons.base import PeerContext
-from lab.errors import DaemonError, DeadlineError, LabError, NegotiationError, VerdictError
+from lab.errors import DaemonError, LabError, NegotiationError, VerdictError
 from lab.flavors import parse_flavor, require
 from lab.negotiated import Side
 from lab.outcome import most_specific
 from lab.peers import Network, Node
-from lab.remote import cannot_serve, role_class
+from lab.remote import cannot_serve, deletes, role_class
 from lab.remote.base import RoleDriver
 from lab.remote.verdict import (
     ConnectionVerdict,
@@ -181,6 +180,15 @@ class NetworkCell:
                                            f" lines: {words}")
                 time.sleep(0.02)
 
+    def still_up(self, client: str) -> bool:
+        """Whether the client's SAs are up now (the verdict's snapshot stays as it was)."""
+        seen = self.sas
+        self.sas = {n: self._dump(n) for n in self.daemons}
+        try:
+            return self._client_up(client)
+        finally:
+            self.sas = seen
+
     def traffic(self, clients: list[str] | None = None) -> None:
         """Each client's virtual IP on its loopback, then its echoes to the host from it."""
         with self.phase("traffic"):
@@ -253,65 +261,16 @@ class NetworkCell:
                    for p in policies)
 
     def delete(self) -> list[str]:
-        """The first client deletes its connection: its SAs go from both kernels, the other
-        clients' stay and their echoes still cross; then the others delete; then no kernel
-        may hold an SA or a policy of the cell."""
-        problems: list[str] = []
+        """The first client deletes its connection: its SAs go from the gateway's kernel,
+        the other clients' stay and their echoes still cross; then the others delete; then
+        no kernel may hold an SA or a policy of the cell (lab.remote.deletes)."""
         with self.phase("delete"):
-            first, rest = self.clients[0], self.clients[1:]
             try:
-                self.daemons[first].delete()
-                addr = self.network.by_name[first].address
-
-                known = self.daemons[self.gateway].known_leftover
-
-                def first_gone() -> bool:  # (an SA its daemon is known to keep: noted below)
-                    held = xfrm.dump(self.topology.netns(self.gateway))
-                    return not any(addr in (sa.src, sa.dst) and not known(sa) for sa in held)
-
-                try:
-                    runner.wait_until(first_gone, deadline=self.delete_deadline, interval=0.02,
-                                      what=f"the gateway's SAs with {first} gone")
-                except DeadlineError as exc:
-                    problems.append(f"(x) {exc}")
-                verdict_sas = self.sas  # as the verdict saw them (the artifacts)
-                for client in rest:
-                    self.sas = {n: self._dump(n) for n in self.daemons}
-                    still = self._client_up(client)
-                    self.sas = verdict_sas
-                    if not still:
-                        problems.append(f"(x) after {first} deleted its connection, {client}'s"
-                                        " SAs are gone too")
-                        continue
-                    again = ping(self.topology.netns(client), self.network.host,
-                                 self.network.pings, src=self.vips.get(client))
-                    if again.lost:
-                        problems.append(f"(x) after {first} deleted its connection, {client}'s"
-                                        f" echoes {again.lost} got no reply")
-                    self.lines.append(f"after {first} deleted: {client}: {again}")
-                for client in rest:
-                    self.daemons[client].delete()
+                problems = deletes.one_then_the_rest(self)
             except DaemonError as exc:
-                return [*problems, f"teardown: {exc}"]
-            state: dict[str, list[str]] = {}
-            notes: dict[str, list[str]] = {}
-
-            def clean() -> bool:
-                for name, daemon in self.daemons.items():
-                    ns = self.topology.netns(name)
-                    state[name], notes[name] = teardown.left_behind(
-                        xfrm.dump(ns), xfrm.dump_policies(ns), self.baseline.get(name, set()),
-                        daemon.known_leftover)
-                return not any(state.values())
-
-            with contextlib.suppress(DeadlineError):
-                runner.wait_until(clean, deadline=self.delete_deadline, interval=0.02,
-                                  what="every kernel clean after the deletes")
-            self.lines += [f"after the deletes, {name} ({self.daemons[name].name}) kept {note}"
-                           for name, kept in notes.items() for note in kept]
-            problems += [f"teardown: after every client deleted its connection, {name}'s kernel"
-                         f" still holds {len(items)} item(s): " + "; ".join(items)
-                         for name, items in state.items() if items]
+                problems = [f"teardown: {exc}"]
+            else:
+                problems += deletes.left_behind(self)
         self.problems += problems
         return problems
 
