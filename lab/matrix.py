@@ -306,9 +306,11 @@ class MatrixSelection:
 
     def router_topologies(self) -> tuple[str, ...]:
         """The topologies named (--lab-topologies) that have a router between the peers;
-        routed when none is named."""
+        routed when none is named (none when only topologies of more than two peers are:
+        their cells take the path themselves, lab.remote.matrix)."""
         named = tuple(dict.fromkeys(t for t, _ in self.axes or ()))
-        return tuple(t for t in named if TOPOLOGIES[t].has_router) or ("routed",)
+        return tuple(t for t in named if TOPOLOGIES[t].has_router) or (
+            () if self.networks and not named else ("routed",))
 
     def path_cells(self, pairs: tuple[tuple[str, str], ...]) -> list[MatrixCell]:
         """--lab-paths: the named cases over the whole grid (and each topology with a router

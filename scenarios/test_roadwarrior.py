@@ -26,7 +26,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         selection = MatrixSelection.from_options(opt.lab_flavors, opt.lab_ike, opt.lab_modes,
                                                  opt.lab_proposals, opt.lab_pairs,
                                                  topologies=opt.lab_topologies,
-                                                 families=opt.lab_families)
+                                                 families=opt.lab_families, paths=opt.lab_paths)
+        cells = road_warrior_cells(selection)
     except LabError as exc:
         raise pytest.UsageError(str(exc)) from None
     if "road-warrior" not in selection.networks:
@@ -34,7 +35,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                                                      marks=pytest.mark.skip(reason=NOT_NAMED))])
         return
     params = []
-    for cell in road_warrior_cells(selection):
+    for cell in cells:
         why = cell.known()
         marks = [pytest.mark.xfail(strict=True, raises=NegotiationError, reason=why)] if why else []
         params.append(pytest.param(cell, id=cell.id, marks=marks))

@@ -14,7 +14,7 @@ import pytest
 
 from lab import xfrm
 from lab.daemons.base import PeerContext
-from lab.errors import ScenarioError
+from lab.errors import ScenarioError, UsageError
 from lab.flavors import parse_flavor
 from lab.matrix import MatrixSelection
 from lab.peers import load_network, network_from_dict, network_to_dict
@@ -271,6 +271,15 @@ def test_the_grid_is_gateway_flavor_times_client_pairs_of_different_daemons() ->
                                        topologies="road-warrior")
     assert [(c.clients, c.ike_version) for c in road_warrior_cells(one)] == [
         (("strongswan@sid", "strongswan@sid"), 1), (("strongswan@sid", "strongswan@sid"), 2)]
+    nat = road_warrior_cells(MatrixSelection.from_options(
+        None, "2", None, None, topologies="road-warrior", paths="nat"))
+    assert all(c.nat and c.id.endswith("-road-warrior-nat") for c in nat) and len(nat) == 16
+    assert [n.nat for n in nat[0].network().clients] == [False, True]
+    with pytest.raises(UsageError, match="'loss20' is not for topology road-warrior"):
+        road_warrior_cells(MatrixSelection.from_options(
+            None, None, None, None, topologies="road-warrior", paths="loss20"))
+    assert MatrixSelection.from_options(None, None, None, None, topologies="road-warrior",
+                                        paths="nat").cells() == []
     known = [c.id for c in cells if c.known()]
     assert known == ["libreswan_bookworm-libreswan_bookworm+strongswan_bookworm-ikev1-road-warrior",
                      "libreswan_bookworm-libreswan_sid+strongswan_bookworm-ikev1-road-warrior"]

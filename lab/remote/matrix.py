@@ -10,6 +10,7 @@ import itertools
 from dataclasses import dataclass
 
 from lab.algorithms import parse_proposals
+from lab.errors import UsageError
 from lab.flavors import parse_flavor
 from lab.matrix import MatrixSelection, flavor_id
 from lab.peers import Connection, Network, Node
@@ -29,16 +30,22 @@ KNOWN: dict[tuple[str, str, int], str] = {
 }
 
 
+#: the path cases (lab.matrix.PATHS) a road-warrior cell takes: the second client behind a NAT
+RW_PATHS = ("nat",)
+
+
 @dataclass(frozen=True)
 class RoadWarriorCell:
     gateway: str
     clients: tuple[str, str]
     ike_version: int = 2
+    #: the second client behind a NAT (--lab-paths=nat)
+    nat: bool = False
 
     @property
     def id(self) -> str:
         return "-".join([flavor_id(self.gateway), "+".join(map(flavor_id, self.clients)),
-                         f"ikev{self.ike_version}", "road-warrior"])
+                         f"ikev{self.ike_version}", "road-warrior", *(["nat"] if self.nat else [])])
 
     def known(self) -> str | None:
         """Why this cell is known to fail (KNOWN), or None."""
@@ -49,7 +56,7 @@ class RoadWarriorCell:
         """Gateway ``gw`` with subnet and host; clients ``c1`` and ``c2`` (identities
         @c1.example.org, ...), a PSK each."""
         nodes = [Node("gw", self.gateway, GATEWAY[0], subnet=GATEWAY[1], id="@gw.example.org")]
-        nodes += [Node(f"c{i}", flavor, address, id=f"@c{i}.example.org")
+        nodes += [Node(f"c{i}", flavor, address, id=f"@c{i}.example.org", nat=self.nat and i == 2)
                   for i, (flavor, address) in enumerate(zip(self.clients, CLIENTS, strict=True), 1)]
         conns = tuple(Connection(f"c{i}", "gw", psk=f"secret of client {i}")
                       for i in range(1, len(self.clients) + 1))
@@ -64,13 +71,19 @@ def _impl(flavor: str) -> str:
 
 
 def road_warrior_cells(selection: MatrixSelection) -> list[RoadWarriorCell]:
-    """The grid over the selection's flavors and IKE versions."""
+    """The grid over the selection's flavors and IKE versions; with --lab-paths=nat, the
+    same grid with the second client behind a NAT instead."""
+    paths = selection.paths or ()
+    other = [p for p in paths if p not in RW_PATHS]
+    if other:
+        raise UsageError(f"--lab-paths: {other[0]!r} is not for topology road-warrior"
+                         f" (allowed there: {', '.join(RW_PATHS)})")
     gateways = [f for f in selection.flavors if role_class(_impl(f), "gateway")]
     clients = [f for f in selection.flavors if role_class(_impl(f), "client")]
     pairs = [(a, b) for a, b in itertools.combinations(clients, 2) if _impl(a) != _impl(b)]
     if not pairs:  # one daemon chosen: its flavors with each other, or one flavor twice
         pairs = list(itertools.combinations(clients, 2)) or [(c, c) for c in clients]
-    return [RoadWarriorCell(g, pair, v) for v in selection.ike_versions
+    return [RoadWarriorCell(g, pair, v, "nat" in paths) for v in selection.ike_versions
             for g in gateways for pair in pairs
             if not any(cannot_serve(_impl(f), role, v) for f, role in (
                 (g, "gateway"), (pair[0], "client"), (pair[1], "client")))]

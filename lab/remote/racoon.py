@@ -50,6 +50,7 @@ class Gateway(RoleDriver, Racoon):
         net = ipaddress.ip_network(n.pool)
         first, last = (ipaddress.ip_address(a) for a in n.pool_range())
         head = header("racoon", n.name, self.side, "racoon.conf", home)
+        natt = any(c.nat for c in n.clients)  # a client behind a NAT: ESP in UDP 4500
         conf = [
             f'path pre_shared_key "{home / "psk.txt"}";',
             f'path pidfile "{home / "racoon.pid"}";',
@@ -58,6 +59,7 @@ class Gateway(RoleDriver, Racoon):
             "listen",
             "{",
             f"\tisakmp {gw.address} [500];",
+            *([f"\tisakmp_natt {gw.address} [4500];"] if natt else []),
             f'\tadminsock "{home / "racoon.sock"}";',
             "}",
             "",
@@ -68,6 +70,7 @@ class Gateway(RoleDriver, Racoon):
             "\tpassive on;",
             "\tgenerate_policy on;",
             "\tproposal_check obey;",
+            *(["\tnat_traversal on;"] if natt else []),
             f"\tlifetime time {_duration(s.ike_lifetime_of('right'))};",
             *self._proposals(s),
             "}",
