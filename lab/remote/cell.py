@@ -23,21 +23,15 @@ from lab.flavors import parse_flavor, require
 from lab.negotiated import Side
 from lab.outcome import most_specific
 from lab.peers import Network, Node
-from lab.remote import cannot_serve, deletes, role_class
+from lab.remote import cannot_serve, deletes, judge, role_class
 from lab.remote.base import RoleDriver
 from lab.remote.verdict import (
     ConnectionVerdict,
-    check_link,
-    check_sessions,
-    check_vips,
     client_vip,
-    gateway_vips,
-    judge_connection,
 )
 from lab.topology.roadwarrior import Lan, RoadWarrior, Site
 from lab.wire import nat
 from lab.wire.capture import Capture
-from lab.wire.decrypt import decrypt
 from lab.wire.traffic import PingResult, ping
 
 
@@ -207,58 +201,13 @@ class NetworkCell:
                            d.node.address, dict(d.icv_bits)) for name, d in self.daemons.items()}
 
     def judge(self) -> list[str]:
-        """The verdict per connection, the virtual IPs, the gateway's IKE SAs."""
+        """The verdict per connection, the virtual IPs, the gateway's IKE SAs
+        (lab.remote.judge)."""
         with self.phase("verdict"):
-            n, sides = self.network, self.sides()
             self.sas = {name: self._dump(name) for name in self.daemons}
-            gw_policies = xfrm.dump_policies(self.topology.netns(self.gateway))
-            sends = gateway_vips(gw_policies, n.host)
-            spis = {c: {sa.spi for sa in self.sas[c] if sa.proto == "esp"} for c in self.clients}
-            gw_to: dict[str, set[str]] = {}
-            for client in self.clients:
-                addr = n.by_name[client].address
-                seen = n.seen(n.by_name[client])
-                gw_to[client] = {v for v in sends if self._policy_via(gw_policies, v, seen)}
-                packets = self.captures[client].stop() and self.captures[client].packets
-                result = ConnectionVerdict(client, self.vips.get(client))
-                pinged = self.pings.get(client)
-                if pinged is None:
-                    result.problems.append(f"{client}: no traffic (no virtual IP)")
-                else:
-                    conn = n.connection(client)
-                    said = {end: st for end, st in (
-                        ("left", self.daemons[client].status_of(conn)),
-                        ("right", self.daemons[self.gateway].status_of(conn))) if st}
-                    verdict, found = judge_connection(
-                        n.pair(conn), sides[client], sides[self.gateway], packets,
-                        {"left": self.sas[client], "right": self.sas[self.gateway]}, pinged,
-                        said)
-                    result.verdict = verdict
-                    result.problems += [f"{client}: {p}" for p in verdict.problems]
-                    result.problems += [f"{client}: {p}" for p in found]
-                    others = set().union(*(s for c, s in spis.items() if c != client))
-                    result.problems += check_link(client, packets, spis[client], others,
-                                                  n.by_name[client].nat)
-                    held = [sa for sa in self.sas[client] + self.sas[self.gateway]
-                            if {sa.src, sa.dst} == {addr, n.gateway.address}]
-                    dec = decrypt(packets, held, pinged)
-                    result.problems += [f"{client}: (e) {p}" for p in dec.problems]
-                    self.lines.append(f"{client}: {pinged}; decryption: {dec.summary()}")
-                self.results.append(result)
-            self.problems += [p for r in self.results for p in r.problems]
-            self.problems += check_vips(self.vips, gw_to, n.pool)
-            sessions = self.daemons[self.gateway].sessions()
-            self.problems += check_sessions(
-                sessions, {c: n.seen(n.by_name[c]) for c in self.clients}, self.gateway)
-            self.lines += [f"{self.gateway}: IKE SA {s.conn} with {s.remote}, {s.children}"
-                           " Child SA(s)" for s in sessions]
+            judge.connections(self)
+            judge.gateway(self)
         return self.problems
-
-    @staticmethod
-    def _policy_via(policies: list[xfrm.Policy], vip: str, client_addr: str) -> bool:
-        """Whether the gateway's outbound policy to ``vip`` tunnels to this client."""
-        return any(p.dir == "out" and p.dst == vip and p.tmpl_dst == client_addr
-                   for p in policies)
 
     def delete(self) -> list[str]:
         """The first client deletes its connection: its SAs go from the gateway's kernel,
