@@ -50,9 +50,9 @@ PROPOSAL = (f"a proposal string `cipher-integrity[-prfX]-group` (ESP: group opti
             f" defaults). Ciphers: {_codes(CIPHERS)}; integrity: {_codes(INTEGRITY)};"
             f" groups: {_codes(DH_GROUPS)}")
 FLAVOR = (f"{_codes(IMPLEMENTATIONS)} alone (the machine's own programs), `NAME@SUITE` with"
-          f" SUITE one of {_codes(SUITES)} (a Debian tree, `ci/build-flavors.sh`),"
+          f" SUITE one of {_codes(SUITES)} (a Debian tree, `ipsec-lab setup`),"
           f" `racoon@RELEASE` with RELEASE one of {_codes(RACOON_RELEASES)} or"
-          f" {_codes(RACOON_VARIANTS)} (built by `ci/build-racoon.sh`), or `NAME@/path`"
+          f" {_codes(RACOON_VARIANTS)} (built by `ipsec-lab setup`), or `NAME@/path`"
           " (a tree or prefix you point at)")
 LIFETIME = _range(*sc.LIFETIME_RANGE, " seconds")
 

@@ -1,6 +1,7 @@
 """ipsec-lab: reproduce an interop cell from the command line, keep it up, get inside.
 
-    ipsec-lab doctor                         what this machine can run, and what is missing
+    ipsec-lab setup  [--flavors=LIST]        build the kernels and daemon trees into the cache
+    ipsec-lab doctor                         what this machine can run, what is missing, the fix
     ipsec-lab render [scenario options]      the configs each daemon would get
     ipsec-lab run    [scenario options]      one negotiation, then a summary (exit 0 = pass)
     ipsec-lab up     [scenario options]      the same, and the lab stays up
@@ -25,7 +26,7 @@ from typing import Any
 
 from lab import options, owner
 from lab.algorithms import parse_proposals
-from lab.cli import keeper, network
+from lab.cli import doctor, keeper, network, setup
 from lab.cli.cleanup import clean
 from lab.daemons import DAEMONS, cannot_run
 from lab.daemons.base import PeerContext
@@ -36,7 +37,7 @@ from lab.kernel.choice import KernelChoice, choose, in_uml
 from lab.kernel.uml import UmlKernel, find_own_kernel
 from lab.known import Incompatibility, judge_run, run_version
 from lab.known import load as load_known
-from lab.matrix import DEFAULT_FLAVORS, PATHS
+from lab.matrix import PATHS
 from lab.native import risky as risky_native
 from lab.native import summary as native_summary
 from lab.peers import NODE_NAME
@@ -131,29 +132,9 @@ def _cannot_run(s: Scenario) -> str | None:
     return cannot_run(s, _tag(), kernel=False)
 
 
-# -- doctor, render -----------------------------------------------------------------
+# -- doctor, setup, render ---------------------------------------------------------
 def cmd_doctor(args: argparse.Namespace) -> int:
-    try:
-        choice = choose(args.lab_kernel, args.lab_uml)
-        print(f"kernel:  {choice.describe()}")
-    except LabError as exc:
-        print(f"kernel:  MISSING: {exc}")
-    try:
-        print(f"travel:  {find_own_kernel()}, booted with time-travel for lifecycle cells")
-    except MissingError as exc:
-        print(f"travel:  missing: {exc} (lifecycle cells then run in real time)")
-    tag = _tag()
-    for name in ("libreswan", "strongswan", *DEFAULT_FLAVORS):
-        flavor = parse_flavor(name)
-        cls = DAEMONS[flavor.impl]
-        missing = tree_missing(flavor) or cls.missing(flavor)
-        if missing:
-            print(f"flavor:  {flavor.name:<20} missing: {missing}")
-        else:
-            print(f"flavor:  {flavor.name:<20} {cls.version(flavor, tag)}")
-    print("install: ci/setup.sh (packages, .venv, UML kernel, flavors); "
-          "racoon@RELEASE: built from source by ci/setup.sh (ci/build-racoon.sh)")
-    return 0
+    return doctor.cmd_doctor(args, _tag())
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -313,14 +294,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_up(args: argparse.Namespace) -> int:
     state = keeper.lab_state(args.name)
+    network_file = bool(args.scenario) and read_network(args.scenario) is not None
+    s = None if network_file else build_scenario(args)
     if args.lab_time_travel == "on":
         raise UsageError("--time-travel=on: refused, a lab that stays up must keep real time (while"
                          " it waits for you its clock would race ahead by days); use ipsec-lab run")
-    if args.scenario and read_network(args.scenario) is not None:  # nodes and connections
+    if s is None:  # nodes and connections
         up = network.prepare_up(args, _tag(), _request(seed_scenario(), args, keep=True))
         keeper.take(state)
         return _keep_up(args, state, *up)
-    s = build_scenario(args)
     keeper.take(state)  # atomic, before anything is said: a second `up --name X` fails here
     if s.lifecycle != "none":  # said, not silently dropped
         print(f"ipsec-lab up: the lifecycle event {s.lifecycle!r} is not run: a lab that stays up"
@@ -540,8 +522,13 @@ def parser() -> argparse.ArgumentParser:
                             f"{NAME_RULE}); names are per user")
         return sp
 
+    st = add("setup", setup.cmd_setup, "build what the lab needs into the cache (~/.cache/ipsec-lab):"
+             " a UML kernel that boots here, our own UML, the daemon trees, racoon; what is there"
+             " already is kept")
+    setup.add_arguments(st)
     add("doctor", cmd_doctor, "which kernel the lab would use and why, the flavors with their "
-        "versions, what is missing and how to install it", kernel=True)
+        "versions, what is missing and the command that fixes it (exit 1 when the default run "
+        "lacks something)", kernel=True)
     add("render", cmd_render, "print the configs the scenario gives each daemon; runs nothing",
         scenario=True)
     add("run", cmd_run, "one negotiation with live progress, then the SAs, the wire in tcpdump "
