@@ -1,9 +1,10 @@
 """racoon as a road-warrior gateway (IKEv1): ``remote anonymous`` takes any peer in
 Aggressive Mode, whose first message names the client, so racoon finds that client's PSK
-by its identity in psk.txt; the ``mode_cfg`` section hands out the pool (racoon built with
---enable-hybrid, as lab/provision/scripts/build-racoon.sh builds it); ``generate_policy`` makes the SPD from
-each client's phase 2 (the client's virtual IP and the gateway's subnet), so setkey only
-flushes. The IKE SAs the gateway holds are read from its log (racoon's words)."""
+by its identity in psk.txt; the ``mode_cfg`` section hands out the pool (racoon built
+with --enable-hybrid, as lab/provision/scripts/build-racoon.sh builds it);
+``generate_policy`` makes the SPD from each client's phase 2 (the client's virtual IP
+and the gateway's subnet), so setkey only flushes. The IKE SAs the gateway holds are
+read from its log (racoon's words)."""
 
 from __future__ import annotations
 
