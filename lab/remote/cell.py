@@ -143,15 +143,20 @@ class NetworkCell:
 
     def _client_up(self, client: str) -> bool:
         """Both kernels hold keyed ESP SAs both ways between the client and the gateway,
-        and the client sends from a virtual IP to the host through a policy."""
-        addr, gw = self.network.by_name[client].address, self.network.gateway.address
+        the client sends from a virtual IP to the host through a policy, and the gateway
+        to that address through one (racoon's generate_policy, for one, installs the
+        gateway's policies a moment after the SAs: measured, a first reply lost)."""
+        n = self.network
+        addr, gw = n.by_name[client].address, n.gateway.address
         for node in (client, self.gateway):
             pairs = {(sa.src, sa.dst) for sa in self.sas[node] if sa.proto == "esp"
                      and xfrm.keyed(sa)}
             if not {(addr, gw), (gw, addr)} <= pairs:
                 return False
-        policies = xfrm.dump_policies(self.topology.netns(client))
-        return client_vip(policies, self.network.host, self.network.pool) is not None
+        vip = client_vip(xfrm.dump_policies(self.topology.netns(client)), n.host, n.pool)
+        return vip is not None and any(
+            p.dir == "out" and p.ipsec and p.covers(n.host, vip)
+            for p in xfrm.dump_policies(self.topology.netns(self.gateway)))
 
     def negotiate(self) -> None:
         """Every client initiates; wait until each one's SAs are up."""

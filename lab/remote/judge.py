@@ -66,8 +66,14 @@ def connections(cell: NetworkCell) -> None:
 
 
 def gateway(cell: NetworkCell) -> None:
-    """(g) The gateway's IKE SAs, one per client (as the daemon reports them)."""
+    """(w) nothing of the echoes in clear on the gateway's link either; (g) the gateway's
+    IKE SAs, one per client (as the daemon reports them)."""
     n, gw = cell.network, cell.gateway
+    cell.captures[gw].stop()
+    clear = [p for p in cell.captures[gw].packets if p.kind == "echo"]
+    if clear:
+        cell.problems.append(f"(w) the gateway's link: {len(clear)} echo packet(s) in clear"
+                             f" text, first: {clear[0].line()}")
     sessions = cell.daemons[gw].sessions()
     cell.problems += check_sessions(sessions, {c: n.seen(n.by_name[c]) for c in cell.clients}, gw)
     cell.lines += [f"{gw}: IKE SA {s.conn} with {s.remote}, {s.children} Child SA(s)"
