@@ -31,7 +31,8 @@ def load(**top: Any) -> Scenario:
 
 
 def test_origin_is_read_and_round_trips() -> None:
-    s = load(origin={**ORIGIN, "not_checked": ["the ESP length"]})
+    s = load(origin={**ORIGIN, "not_checked": ["the ESP length"]}, ping_size=120, esp_length=200,
+             must_not_pass=[{"from": "left-host", "to": "10.2.0.99", "unreachable": True}])
     assert s.origin is not None and s.origin.case == "net2net-psk"
     assert s.origin.not_checked == ("the ESP length",)
     again = scenario_from_dict(tomllib.loads(scenario_to_toml(s)), "again.toml")
