@@ -65,14 +65,14 @@ from lab.scenario.checks import (  # noqa: F401
     check_str,
     show,
 )
-from lab.scenario.peer import Peer, as_list, one_or_list
-from lab.topology.path import MTU_RANGE, PathSpec, path_from_dict, path_to_dict
-from lab.topology.table import TOPOLOGIES, address, family_name
-from lab.values import parse_subnet
+from lab.scenario.peer import Peer, as_list, one_or_list  # noqa: F401
+from lab.scenario.rules import ScenarioRules
+from lab.topology.path import PathSpec, path_from_dict, path_to_dict
+from lab.topology.table import address, family_name
 
 
 @dataclass(frozen=True)
-class Scenario:
+class Scenario(ScenarioRules):
     name: str
     left: Peer
     right: Peer
@@ -124,57 +124,7 @@ class Scenario:
     negotiated: Stated = field(default_factory=Stated)
 
     def __post_init__(self) -> None:
-        check_name("name", self.name)
-        check_choice("ike_version", self.ike_version, IKE_VERSIONS)
-        check_choice("mode", self.mode, MODES)
-        check_psk("psk", self.psk)
-        check_choice("initiator", self.initiator, SIDES)
-        check_choice("expect", self.expect, EXPECTS)
-        check_choice("fault", self.fault, FAULTS)
-        check_choice("auth", self.auth, AUTHS)
-        check_choice("fragmentation", self.fragmentation, FRAGMENTATIONS)
-        check_choice("encapsulation", self.encapsulation, ENCAPSULATIONS)
-        check_int("ike_lifetime", self.ike_lifetime, *LIFETIME_RANGE, " seconds")
-        check_int("child_lifetime", self.child_lifetime, *LIFETIME_RANGE, " seconds")
-        check_int("pings", self.pings, *PINGS_RANGE)
-        if self.ping_size is not None:
-            check_int("ping_size", self.ping_size, *PING_SIZE_RANGE, " bytes")
-        if self.esp_length is not None:
-            check_int("esp_length", self.esp_length, *ESP_LENGTH_RANGE, " bytes")
-        check_choice("fail_on_retransmit", self.fail_on_retransmit, (False, True))
-        _check_lifecycle(self)
-        for key in ("ike", "esp"):
-            object.__setattr__(self, key, one_or_list(getattr(self, key)))
-        check_proposal("ike", self.ike)
-        check_proposal("esp", self.esp)
-        check_proposal("responder_esp", self.responder_esp, optional=True)
-        if any(p.dh is None for p in as_list(self.ike)):
-            raise ScenarioError("ike: IKE needs a DH group, e.g. 'aes128-sha1-modp2048'")
-        for side in SIDES:
-            peer = getattr(self, side)
-            if not isinstance(peer, Peer):
-                raise ScenarioError(f"{side}: {show(peer)} is not a Peer (allowed: a table with"
-                                    " address, flavor, ...)")
-            peer.check(side)
-        if self.left.ip.version != self.right.ip.version:
-            raise ScenarioError(f"right.address: {show(self.right.address)} is"
-                                f" IPv{self.right.ip.version} but left.address is"
-                                f" IPv{self.left.ip.version} (allowed: the same family on both"
-                                " sides)")
-        if self.left.ip == self.right.ip:
-            raise ScenarioError(f"right.address: {show(self.right.address)} equals left.address"
-                                " (allowed: two different addresses)")
-        _check_topology(self)
-        _check_path(self)
-        if not isinstance(self.must_not_pass, tuple) or not all(
-                isinstance(p, blocked.Probe) for p in self.must_not_pass):
-            raise ScenarioError(f"must_not_pass: {show(self.must_not_pass)} is not a tuple of"
-                                " Probe (allowed: blocked.parse_probes([...], ...))")
-        blocked.check(self)
-        if self.origin is not None and not isinstance(self.origin, Origin):
-            raise ScenarioError(f"origin: {show(self.origin)} is not an Origin (allowed:"
-                                " parse_origin({...}))")
-        _check_stated(self)
+        self._check()
 
     @property
     def outer_family(self) -> int:
@@ -284,148 +234,6 @@ class Scenario:
     @property
     def conn_name(self) -> str:
         return "lab"
-
-
-def _check_lifecycle(s: Scenario) -> None:
-    check_choice("lifecycle", s.lifecycle, LIFECYCLES)
-    check_choice("actor", s.actor, ACTORS)
-    check_choice("rekey_by", s.rekey_by, REKEY_BY)
-    check_choice("dpd_action", s.dpd_action, DPD_ACTIONS)
-    check_choice("vanish", s.vanish, VANISH)
-    if s.vanish != "stop" and s.lifecycle != "dpd":
-        raise ScenarioError(f"vanish: {show(s.vanish)} is only for lifecycle 'dpd' (allowed"
-                            f" with lifecycle {show(s.lifecycle)}: 'stop')")
-    if s.rekey_margin is not None:
-        check_int("rekey_margin", s.rekey_margin, *MARGIN_RANGE, " seconds")
-    if s.rekey_fuzz is not None:
-        check_int("rekey_fuzz", s.rekey_fuzz, *FUZZ_RANGE, " percent")
-    for key in ("dpd_delay", "dpd_timeout"):
-        if getattr(s, key) is not None:
-            check_int(key, getattr(s, key), *DPD_RANGE, " seconds")
-    if s.dpd_timeout is not None and s.dpd_delay is None:
-        raise ScenarioError(f"dpd_timeout: {show(s.dpd_timeout)} without dpd_delay (allowed:"
-                            " dpd_delay alone, or both)")
-    for side in SIDES:
-        margin, fuzz = s.margin_of(side), s.fuzz_of(side) or 0
-        if margin is None:
-            continue
-        for key in ("child_lifetime", "ike_lifetime"):
-            life = getattr(s, f"{key}_of")(side)
-            if margin * (100 + fuzz) >= life * 100:
-                where = "rekey_margin" if s.rekey_margin is not None else key
-                raise ScenarioError(f"{where}: a rekey margin of {margin} s with {fuzz} % fuzz"
-                                    f" does not fit {side}'s {key} of {life} s (allowed: margin"
-                                    " x (1 + fuzz) shorter than every lifetime)")
-    if s.lifecycle == "dpd" and s.dpd is None:
-        raise ScenarioError("dpd_delay: missing (allowed: seconds between checks; lifecycle"
-                            " 'dpd' needs DPD)")
-
-
-def _check_stated(s: Scenario) -> None:
-    if not isinstance(s.negotiated, Stated):
-        raise ScenarioError(f"negotiated: {show(s.negotiated)} is not a table (allowed: a"
-                            " [negotiated] table with ike, esp and/or esn)")
-    s.negotiated.check()
-    if not s.negotiated.empty and s.expect != "established":
-        raise ScenarioError(f"negotiated: stated with expect {show(s.expect)} (allowed: only"
-                            " with expect 'established': nothing is negotiated otherwise)")
-
-
-def _subnet(s: Scenario, side: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    text = s.peer(side).subnet
-    what = f"{side}.subnet: {show(text)}"
-    net = parse_subnet(f"{side}.subnet", text)
-    if net.num_addresses < 4:
-        raise ScenarioError(f"{what} is too small (allowed: /30 or larger for IPv4, /126 or"
-                            " larger for IPv6: the gateway and the host need an address each)")
-    return net
-
-
-def _check_router(s: Scenario) -> None:
-    nets = {side: ipaddress.ip_network(f"{s.peer(side).address}/{s.peer(side).prefixlen}",
-                                       strict=False) for side in SIDES}
-    if nets["left"] == nets["right"]:
-        raise ScenarioError(f"right.address: {show(s.right.address)} is on left's network"
-                            f" {nets['left']} (allowed: topology {s.topology} routes between two"
-                            " networks)")
-    for side, net in nets.items():
-        if net.num_addresses < 256 or s.peer(side).ip == net.network_address + 254:
-            raise ScenarioError(f"{side}.address: {show(s.peer(side).address)} leaves no router"
-                                f" address in {net} (allowed: /24 or larger, the 254th address"
-                                " free)")
-
-
-def _check_topology(s: Scenario) -> None:
-    """The topology exists, and the peers' subnets are what it needs."""
-    check_choice("topology", s.topology, tuple(TOPOLOGIES))
-    layout = TOPOLOGIES[s.topology]
-    if layout.has_router:
-        _check_router(s)
-    sides = layout.subnet_sides
-    for side in SIDES:
-        if side not in sides and s.peer(side).subnet is not None:
-            allowed = f"no subnet on {side} in {s.topology}" if sides else "no subnet"
-            raise ScenarioError(f"{side}.subnet: {show(s.peer(side).subnet)} is not allowed"
-                                f" in topology {s.topology} (allowed: {allowed}; subnets need"
-                                " topology net-to-net, or host-to-net on the right)")
-    if not sides:
-        return
-    for side in sides:
-        if s.peer(side).subnet is None:
-            raise ScenarioError(f"{side}.subnet: missing (allowed: a network such as"
-                                f" '10.1.0.0/24'; topology {s.topology} needs one on"
-                                f" {' and '.join(sides)})")
-    for side in SIDES:
-        if s.mode_of(side) != "tunnel":
-            where = f"{side}.mode" if s.peer(side).mode else "mode"
-            raise ScenarioError(f"{where}: {show(s.mode_of(side))} is not allowed in topology"
-                                f" {s.topology} (allowed: tunnel)")
-    nets = {side: _subnet(s, side) for side in sides}
-    if len(nets) == 1:
-        (side, net), = nets.items()
-        if net.version != s.outer_family:
-            raise ScenarioError(f"{side}.subnet: {show(s.peer(side).subnet)} is IPv{net.version}"
-                                f" but the addresses are IPv{s.outer_family} (allowed: the same"
-                                f" family in topology {s.topology})")
-    else:
-        left, right = nets["left"], nets["right"]
-        if left.version != right.version:
-            raise ScenarioError(f"right.subnet: {show(s.right.subnet)} is IPv{right.version} but"
-                                f" left.subnet is IPv{left.version} (allowed: the same family)")
-        if left.overlaps(right):  # type: ignore[arg-type]
-            raise ScenarioError(f"right.subnet: {show(s.right.subnet)} overlaps left.subnet"
-                                f" {show(s.left.subnet)} (allowed: separate networks)")
-    for side in SIDES:
-        for net_side, net in nets.items():
-            if s.peer(side).ip in net:
-                raise ScenarioError(f"{side}.address: {show(s.peer(side).address)} is inside"
-                                    f" {net_side}.subnet {str(net)!r} (allowed: an address"
-                                    " outside the subnets)")
-
-
-def _check_path(s: Scenario) -> None:
-    """The path's conditions need the router of topology routed; NAT is IPv4, tunnel mode."""
-    if not isinstance(s.path, PathSpec):
-        raise ScenarioError(f"path: {show(s.path)} is not a path (allowed: a [path] table)")
-    s.path.check("path")
-    if s.path.plain:
-        return
-    if not TOPOLOGIES[s.topology].has_router:
-        raise ScenarioError(f"path: {s.path.describe()} needs a router between the peers"
-                            f" (allowed: topology routed, not {s.topology})")
-    low, high = MTU_RANGE[s.outer_family]
-    if s.path.mtu and not low <= s.path.mtu <= high:
-        raise ScenarioError(f"path.mtu: {s.path.mtu} is not allowed for IPv{s.outer_family}"
-                            f" (allowed: {low}..{high} bytes, or 0 for 1500)")
-    if s.path.nat:
-        if s.outer_family != 4:
-            raise ScenarioError("path.nat: true needs IPv4 between the peers (allowed: NAT"
-                                " with IPv4 addresses; the router's NAT is IPv4's act_nat)")
-        for side in SIDES:
-            if s.mode_of(side) != "tunnel":
-                where = f"{side}.mode" if s.peer(side).mode else "mode"
-                raise ScenarioError(f"{where}: {show(s.mode_of(side))} is not allowed behind"
-                                    " NAT (allowed: tunnel)")
 
 
 _TOP_KEYS = {"name", "left", "right", "ike_version", "mode", "psk", "ike", "esp",
