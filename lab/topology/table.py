@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from lab.scenario import Scenario
+from lab.topology.spec import Sites
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -189,20 +187,20 @@ def family_name(outer: int, inner: int) -> str:
     return f"ipv{outer}" if outer == inner else f"{inner}in{outer}"
 
 
-# -- resolving rules against a scenario ------------------------------------------------
-def outer_network(s: Scenario, side: str) -> Network:
+# -- resolving rules against the sites (lab.topology.spec: a scenario fills them) ---------
+def outer_network(s: Sites, side: str) -> Network:
     peer = s.peer(side)
     return ipaddress.ip_network(f"{peer.address}/{peer.prefixlen}", strict=False)
 
 
-def subnet(s: Scenario, side: str) -> Network:
+def subnet(s: Sites, side: str) -> Network:
     net = s.peer(side).subnet
     if net is None:
         raise ValueError(f"{side} has no subnet (topology {s.topology})")
     return ipaddress.ip_network(net)
 
 
-def address(s: Scenario, rule: str, side: str) -> tuple[str, int]:
+def address(s: Sites, rule: str, side: str) -> tuple[str, int]:
     """The address (and prefix length) a rule gives on ``side``."""
     if rule == "outer":
         return s.peer(side).address, s.peer(side).prefixlen
@@ -210,11 +208,11 @@ def address(s: Scenario, rule: str, side: str) -> tuple[str, int]:
     return str(net.network_address + OFFSETS[rule]), net.prefixlen
 
 
-def network(s: Scenario, what: str, side: str) -> Network:
+def network(s: Sites, what: str, side: str) -> Network:
     return subnet(s, side) if what == "subnet" else outer_network(s, side)
 
 
-def endpoint(s: Scenario, side: str) -> tuple[str, str]:
+def endpoint(s: Sites, side: str) -> tuple[str, str]:
     """(node, address) where ``side``'s traffic starts or is answered."""
     node, rule = TOPOLOGIES[s.topology].traffic[side]
     return node, address(s, rule, side)[0]
