@@ -15,15 +15,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from lab import run as runner
 from lab.kernel import modules
-from lab.scenario import Scenario
+from lab.topology.spec import Plan
 from lab.topology.table import Layout
-
-if TYPE_CHECKING:
-    from lab.topology.build import Topology
 
 #: modules the path needs inside UML (loaded only for cells with a path)
 MODULES = ("sch_netem", "sch_tbf", "sch_prio", "sch_ingress", "cls_u32", "cls_matchall", "act_nat",
@@ -34,13 +31,25 @@ ONE_LOSS = "100% 0% 100% 0% 0%"
 IKE_PORT = 500
 
 
+class Built(Protocol):
+    """What the path needs of a built topology (lab.topology.build's Topology is one)."""
+
+    @property
+    def scenario(self) -> Plan: ...
+
+    @property
+    def layout(self) -> Layout: ...
+
+    def netns(self, node: str, /) -> str: ...
+
+
 def router_ifaces(layout: Layout) -> dict[str, str]:
     """side -> the router's interface towards that side."""
     return {end.side: end.iface for link in layout.links for end in (link.a, link.b)
             if end.node == "router"}
 
 
-def drop_qdiscs(s: Scenario, iface: str) -> list[str]:
+def drop_qdiscs(s: Plan, iface: str) -> list[str]:
     """tc batch lines: on the router's way out towards the receiver, IKE packets (UDP port
     500) from ``drop_from`` go to a band of their own, through ``drop_ike`` netem qdiscs in
     a row, each of which loses the first packet it sees and none after (netem's 4-state
@@ -65,7 +74,7 @@ def drop_qdiscs(s: Scenario, iface: str) -> list[str]:
     return lines
 
 
-def nat_filters(s: Scenario, iface: str) -> list[str]:
+def nat_filters(s: Plan, iface: str) -> list[str]:
     """tc batch lines: on the router's interface towards the responder, the initiator's
     address becomes the router's on the way out and back on the way in."""
     inside = s.peer(s.initiator).address
@@ -76,7 +85,7 @@ def nat_filters(s: Scenario, iface: str) -> list[str]:
             f" {public}/32 {inside}"]
 
 
-def fragment_filters(s: Scenario, ifaces: list[str]) -> list[str]:
+def fragment_filters(s: Plan, ifaces: list[str]) -> list[str]:
     """tc batch lines: the router drops IP fragments coming in on any link (IPv6: a
     fragment header after the fixed one; IPv4: every piece with more to follow, so no
     datagram can be put together again)."""
@@ -85,13 +94,13 @@ def fragment_filters(s: Scenario, ifaces: list[str]) -> list[str]:
     return [f"filter add dev {i} ingress prio 3 {match} action drop" for i in ifaces]
 
 
-def tc_batch(s: Scenario, layout: Layout) -> str:
+def tc_batch(s: Plan, layout: Layout) -> str:
     """What ``tc -batch -`` gets on the router; empty when nothing needs a filter."""
     ifaces = router_ifaces(layout)
     lines: list[str] = []
     if s.path.drop_ike:
         sender = s.initiator if s.path.drop_from == "initiator" else s.responder
-        lines += drop_qdiscs(s, ifaces["right" if sender == "left" else "left"])
+        lines += drop_qdiscs(s, ifaces[s.other(sender)])
     filters = nat_filters(s, ifaces[s.responder]) if s.path.nat else []
     if s.path.drop_fragments:
         filters += fragment_filters(s, sorted(ifaces.values()))
@@ -100,7 +109,7 @@ def tc_batch(s: Scenario, layout: Layout) -> str:
     return "".join(f"{line}\n" for line in lines)
 
 
-def apply(topology: Topology, tag: str) -> None:
+def apply(topology: Built, tag: str) -> None:
     """Make the router's links behave as the scenario's path says."""
     s, layout = topology.scenario, topology.layout
     path = s.path
@@ -129,7 +138,7 @@ def apply(topology: Topology, tag: str) -> None:
 
 
 
-def heal(topology: Topology) -> None:
+def heal(topology: Built) -> None:
     """Take the netem qdiscs off the router's links (the IKE drop and the NAT stay)."""
     if not topology.scenario.path.netem:
         return
