@@ -8,10 +8,10 @@ import os
 from dataclasses import dataclass, field
 
 from lab.run import TAG_VAR
-from lab.scenario import Scenario
 from lab.topology import impair
 from lab.topology.netns import NetNS, entered
 from lab.topology.rtnl import Rtnl, RtnlError
+from lab.topology.spec import Plan
 from lab.topology.table import NODE_SUFFIX, TOPOLOGIES, End, Layout, Route, address, network
 
 IFA_F_NODAD = 0x02
@@ -37,7 +37,7 @@ def write_sysctl_in(netns: str, path: str, value: str) -> None:
 class Topology:
     """The scenario's layout: namespaces ``ipl-<id>-<suffix>``, one per node."""
 
-    scenario: Scenario
+    scenario: Plan  # a Scenario (lab.topology.spec: what is read of it)
     ident: str
     tag: str = field(default_factory=lambda: os.environ.get(TAG_VAR, "ipsec-lab"))
 
