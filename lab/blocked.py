@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from lab.errors import ScenarioError
+from lab.topology.spec import Sites
 from lab.topology.table import TOPOLOGIES, address
-
-if TYPE_CHECKING:
-    from lab.scenario import Scenario
 
 KEYS = ("from", "to", "unreachable")
 PROBES_MAX = 8
@@ -73,6 +71,19 @@ class Resolved:
                 f" ({self.src or 'its own address'}) to {self.dst}")
 
 
+class Probed(Sites, Protocol):
+    """What check() reads of a scenario (lab.scenario's Scenario is one)."""
+
+    @property
+    def must_not_pass(self) -> tuple[Probe, ...]: ...
+
+    @property
+    def expect(self) -> str: ...
+
+    @property
+    def lifecycle(self) -> str: ...
+
+
 def parse_probes(value: Any, where: str) -> tuple[Probe, ...]:
     if not isinstance(value, list) or not 1 <= len(value) <= PROBES_MAX:
         raise ScenarioError(f"{where}: {value!r} is not allowed (allowed: {ALLOWED}; 1 to"
@@ -97,7 +108,7 @@ def parse_probes(value: Any, where: str) -> tuple[Probe, ...]:
     return tuple(probes)
 
 
-def _held(s: Scenario) -> dict[str, list[str]]:
+def _held(s: Sites) -> dict[str, list[str]]:
     """Each node of the scenario's topology and the addresses it holds."""
     nodes = [n for n in TOPOLOGIES[s.topology].nodes if n in NODES]
     held: dict[str, list[str]] = {}
@@ -119,7 +130,7 @@ def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
-def resolve(s: Scenario, probes: tuple[Probe, ...]) -> list[Resolved]:
+def resolve(s: Sites, probes: tuple[Probe, ...]) -> list[Resolved]:
     """Each probe's node and addresses; one line naming the probe for what does not fit."""
     held = _held(s)
     out = []
@@ -154,7 +165,7 @@ def resolve(s: Scenario, probes: tuple[Probe, ...]) -> list[Resolved]:
     return out
 
 
-def check(s: Scenario) -> None:
+def check(s: Probed) -> None:
     """Probes need a cell that establishes and has no lifecycle event (they run after the
     first SA's traffic), and must resolve."""
     if not s.must_not_pass:
