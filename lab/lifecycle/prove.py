@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
+from lab import xfrm
+from lab.lifecycle.record import Record
 from lab.negotiated import check
-from lab.scenario import SIDES, Scenario
+from lab.scenario.allowed import SIDES, other
+from lab.scenario.model import Scenario
 
 if TYPE_CHECKING:
     from lab.cell import Cell
-    from lab.lifecycle.events import LifecycleRun
 
 #: at most this many polls per wait
 POLLS = 2000
@@ -34,6 +36,27 @@ MAX_PAIRS = 2
 #: how long a side may keep an SA a rekey replaced (charon's delete_rekeyed_delay, 5 s by
 #: default), and the slack on top
 DELETE_DELAY, DELETE_SLACK = 5.0, 2.0
+
+
+
+class Findings(Protocol):
+    """Where the checks write: a lifecycle verdict's problems and notes."""
+
+    problems: list[str]
+    notes: list[str]
+
+
+class Run(Protocol):
+    """What the checks read of a lifecycle run (lab.lifecycle.events' LifecycleRun is one)."""
+
+    s: Scenario
+    v: Findings
+    record: Record
+    pair: tuple[str, str]
+
+    def esp(self, side: str, /) -> list[xfrm.SA]: ...
+
+    def spis(self) -> dict[str, set[int]]: ...
 
 
 def wait_until(condition: Callable[[], object], deadline: float,
@@ -70,7 +93,7 @@ def _hex(spis: set[int] | list[int]) -> str:
     return "{" + ", ".join(f"0x{x:08x}" for x in sorted(spis)) + "}"
 
 
-def one_pair_each(run: LifecycleRun, what: str) -> None:
+def one_pair_each(run: Run, what: str) -> None:
     """Each kernel holds exactly one ESP SA per direction, the same SPIs as the other."""
     held = {side: run.esp(side) for side in SIDES}
     for side, sas in held.items():
@@ -86,7 +109,7 @@ def one_pair_each(run: LifecycleRun, what: str) -> None:
                               f" {sorted(map(hex, spis['right']))}")
 
 
-def allowed_pairs(run: LifecycleRun, what: str) -> None:
+def allowed_pairs(run: Run, what: str) -> None:
     """After both sides initiated: each kernel holds 1..MAX_PAIRS pairs, both kernels
     the same SAs; more than one pair is a duplicate (RFC 7296 allows it): a note."""
     held = {side: run.esp(side) for side in SIDES}
@@ -102,8 +125,7 @@ def allowed_pairs(run: LifecycleRun, what: str) -> None:
             run.v.notes.append(f"{what}: duplicate Child SAs: {side}'s kernel holds {out}"
                                " pairs (RFC 7296 allows it)")
     if spis["left"] != spis["right"]:
-        other = {"left": "right", "right": "left"}
-        only = {side: sorted(f"0x{x:08x}" for x in spis[side] - spis[other[side]])
+        only = {side: sorted(f"0x{x:08x}" for x in spis[side] - spis[other(side)])
                 for side in SIDES}
         run.v.problems.append(f"{what}: SAs in one kernel only: {only}")
 
@@ -117,7 +139,7 @@ def chained(s: Scenario) -> bool:
     return interval <= DELETE_DELAY + DELETE_SLACK
 
 
-def rekeyed_pair(run: LifecycleRun, what: str, before: dict[str, set[int]]) -> set[int]:
+def rekeyed_pair(run: Run, what: str, before: dict[str, set[int]]) -> set[int]:
     """After a rekey by lifetime (see the module): the pair the traffic moved to, i.e. each
     side's newest outbound SA, must be in both kernels; every other SA a kernel holds must
     be older (a replaced SA in the holder's delete delay: it must go within DELETE_DELAY +
