@@ -28,7 +28,7 @@ from lab.lifecycle.prove import (
     wait_until,
 )
 from lab.lifecycle.record import Record
-from lab.scenario import SIDES
+from lab.scenario.allowed import SIDES
 from lab.topology.build import IFACE
 from lab.topology.rtnl import Rtnl
 from lab.topology.table import endpoint
@@ -63,10 +63,6 @@ class LifecycleVerdict:
     def check(self) -> None:
         if self.problems:
             raise VerdictError("\n".join([*self.problems, *self.lines()]))
-
-
-def _other(side: str) -> str:
-    return "right" if side == "left" else "left"
 
 
 def peer_esp(sas: list[xfrm.SA], pair: tuple[str, str]) -> list[xfrm.SA]:
@@ -317,7 +313,7 @@ class LifecycleRun:
     def do_dpd(self) -> None:
         assert self.s.dpd is not None
         delay, timeout = self.s.dpd
-        actor, survivor = self.s.actor_side, _other(self.s.actor_side)
+        actor, survivor = self.s.actor_side, self.s.other(self.s.actor_side)
         self.stop_stream()  # a peer that vanishes sends nothing, its kernel included
         vanish, back = self._vanish(actor)
         started = self.record.act(actor, f"{vanish} (DPD delay {delay} s, timeout {timeout} s)")
