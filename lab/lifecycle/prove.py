@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 from lab import xfrm
 from lab.lifecycle.record import Record
 from lab.negotiated import check
-from lab.scenario.allowed import SIDES, other
+from lab.scenario.allowed import SIDES, other_side
 from lab.scenario.model import Scenario
 
 if TYPE_CHECKING:
@@ -125,7 +125,7 @@ def allowed_pairs(run: Run, what: str) -> None:
             run.v.notes.append(f"{what}: duplicate Child SAs: {side}'s kernel holds {out}"
                                " pairs (RFC 7296 allows it)")
     if spis["left"] != spis["right"]:
-        only = {side: sorted(f"0x{x:08x}" for x in spis[side] - spis[other(side)])
+        only = {side: sorted(f"0x{x:08x}" for x in spis[side] - spis[other_side(side)])
                 for side in SIDES}
         run.v.problems.append(f"{what}: SAs in one kernel only: {only}")
 

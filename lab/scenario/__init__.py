@@ -7,7 +7,7 @@ allowed.
 
 The package, bottom up (each module imports only the ones above it):
 
-- ``allowed``: the choices and ranges of the fields, the sides' names, ``other(side)``;
+- ``allowed``: the choices and ranges of the fields, the sides' names, ``other_side(side)``;
 - ``checks``: one field's value checks (``show``, ``check_int``, ``check_address``...);
 - ``peer``: ``Peer``, one end;
 - ``rules``: the checks across fields (``ScenarioRules``, Scenario's base class);
@@ -45,7 +45,7 @@ from lab.scenario.allowed import (
     SHORT_LIFETIME,
     SIDES,
     VANISH,
-    other,
+    other_side,
 )
 from lab.scenario.checks import (
     check_address,
@@ -76,6 +76,6 @@ __all__ = [
     "PINGS_RANGE", "PING_SIZE_RANGE", "PREFIXLEN_RANGE", "PSK_MAX_BYTES", "REKEY_BY",
     "SHORT_LIFETIME", "SIDES", "VANISH", "_PEER_KEYS", "_TOP_KEYS", "Peer", "Scenario", "as_list",
     "check_address", "check_choice", "check_flavor", "check_int", "check_name", "check_proposal",
-    "check_psk", "check_str", "load_scenario", "one_or_list", "other", "scenario_from_dict",
+    "check_psk", "check_str", "load_scenario", "one_or_list", "other_side", "scenario_from_dict",
     "scenario_to_dict", "scenario_to_toml", "seed_scenario", "show",
 ]

@@ -60,6 +60,6 @@ PREFIXLEN_RANGE = (1, 128)
 PATH_MAX, NAME_MAX_BYTES = 4095, 255
 
 
-def other(side: str) -> str:
+def other_side(side: str) -> str:
     """The side across the connection from ``side`` (the one place that works it out)."""
     return "right" if side == "left" else "left"

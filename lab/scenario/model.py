@@ -13,8 +13,7 @@ from lab.algorithms import Proposal, Proposals, parse_proposal
 from lab.expected import Stated
 from lab.identity import Identity
 from lab.origin import Origin
-from lab.scenario.allowed import SHORT_LIFETIME
-from lab.scenario.allowed import other as other_side
+from lab.scenario.allowed import SHORT_LIFETIME, other_side
 from lab.scenario.peer import Peer, as_list
 from lab.scenario.rules import ScenarioRules
 from lab.topology.path import PathSpec
