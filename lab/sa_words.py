@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from lab.scenario import SIDES
+from lab.scenario.allowed import SIDES, other_side
 from lab.status import DaemonStatus
 from lab.xfrm import SA
 
@@ -88,10 +88,6 @@ def between(sas: Iterable[SA], a: str, b: str) -> list[SA]:
 
 
 
-def _other(name: str) -> str:
-    return "right" if name == "left" else "left"
-
-
 # -- the listing ---------------------------------------------------------------------------
 
 
@@ -101,7 +97,7 @@ def listing(sas: dict[str, list[SA]], statuses: dict[str, DaemonStatus],
     its kernel holds it (negotiated.txt, and `ipsec-lab run`'s output)."""
     lines = []
     for name in SIDES:
-        side, other = sides[name], sides[_other(name)]
+        side, other = sides[name], sides[other_side(name)]
         st = statuses.get(name)
         lines.append(f"{side}, {side.address}:")
         if st is None:
