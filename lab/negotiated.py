@@ -26,7 +26,8 @@ from lab.sa_words import (
     key_bits,
     listing,
 )
-from lab.scenario import SIDES, Scenario
+from lab.scenario.allowed import SIDES, other_side
+from lab.scenario.model import Scenario
 from lab.status import ChildStatus, DaemonStatus, same_id
 from lab.xfrm import SA
 
@@ -123,7 +124,7 @@ def agreement(sas: dict[str, list[SA]], sides: dict[str, Side]) -> list[Problem]
 def _mode(scenario: Scenario, sas: dict[str, list[SA]], sides: dict[str, Side]) -> list[Problem]:
     parts, wrong = [], False
     for name in SIDES:
-        side, other = sides[name], sides[_other(name)]
+        side, other = sides[name], sides[other_side(name)]
         # an SA with no algorithm is an SPI reserved for a negotiation still going on (charon
         # allocates one before its IKE_AUTH completes): it has a mode, but nobody chose it
         modes = sorted({sa.mode for sa in between(sas.get(name, []), side.address, other.address)
@@ -311,17 +312,13 @@ def _child_words(child: ChildStatus) -> str:
     return " ".join(w for w in words if w)
 
 
-def _other(name: str) -> str:
-    return "right" if name == "left" else "left"
-
-
 def against_scenario(scenario: Scenario, sas: dict[str, list[SA]],
                      statuses: dict[str, DaemonStatus], sides: dict[str, Side],
                      rekeyed: bool = False, whole: dict[str, list[SA]] | None = None
                      ) -> list[Problem]:
     problems = _mode(scenario, sas, sides)
     for name in SIDES:
-        side, other = sides[name], sides[_other(name)]
+        side, other = sides[name], sides[other_side(name)]
         held = between(sas.get(name, []), side.address, other.address)
         esp = wanted(scenario, name, "esp", statuses)
         esp_wrong = _esp(esp, held, side) + _esn(esp, held, side)
