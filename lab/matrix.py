@@ -20,7 +20,9 @@ from lab.daemons import daemon_class
 from lab.errors import UsageError
 from lab.flavors import parse_flavor, sources_of
 from lab.peers import NETWORK_TOPOLOGIES
-from lab.scenario import AUTHS, MODES, Peer, Scenario
+from lab.scenario.allowed import AUTHS, MODES, other_side
+from lab.scenario.model import Scenario
+from lab.scenario.peer import Peer
 from lab.topology.path import PathSpec
 from lab.topology.table import FAMILIES, TOPOLOGIES
 
@@ -471,9 +473,8 @@ class LifecycleCell:
             short = self.long_life or SHORT_LIFE
             key = "child_lifetime" if self.event == "rekey-child" else "ike_lifetime"
             actor_side = "left" if self.actor == "initiator" else "right"
-            other = "right" if actor_side == "left" else "left"
             peers[actor_side][key] = short
-            peers[other][key] = short * LONG_LIFE // SHORT_LIFE
+            peers[other_side(actor_side)][key] = short * LONG_LIFE // SHORT_LIFE
             margin = short // 3
             extra.update(rekey_margin=margin, rekey_fuzz=0)
             if key == "ike_lifetime":  # the Child SA outlives the cell
