@@ -17,7 +17,7 @@ from lab.topology.table import TOPOLOGIES
 from lab.xfrm import Policy
 
 if TYPE_CHECKING:
-    from lab.scenario import Scenario
+    from lab.scenario.model import Scenario
 
 Net = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -42,8 +42,7 @@ def findings(s: Scenario, policies: dict[str, list[Policy]]) -> list[str]:
         return []
     found = []
     for side in ("left", "right"):
-        other = "right" if side == "left" else "left"
-        mine, theirs = wanted(s, side), wanted(s, other)
+        mine, theirs = wanted(s, side), wanted(s, s.other(side))
         held = [p for p in policies[side] if p.ipsec]
         want = {("out", mine, theirs), ("in", theirs, mine)}
         have = {(p.dir, _net(p.src, p.src_len), _net(p.dst, p.dst_len)) for p in held}
