@@ -7,7 +7,8 @@ import re
 import shutil
 from pathlib import Path
 
-from lab.scenario import Scenario, scenario_to_toml
+from lab.scenario.files import scenario_to_toml
+from lab.scenario.model import Scenario
 
 
 def run_dir_name(nodeid: str, worker: str) -> str:

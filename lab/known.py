@@ -29,7 +29,8 @@ from lab.daemons import DAEMONS
 from lab.errors import LabError, ScenarioError
 from lab.flavors import parse_flavor, tree_missing
 from lab.run import TAG_VAR
-from lab.scenario import ACTORS, IKE_VERSIONS, LIFECYCLES, MODES, REKEY_BY, SIDES, Scenario
+from lab.scenario.allowed import ACTORS, IKE_VERSIONS, LIFECYCLES, MODES, REKEY_BY, SIDES
+from lab.scenario.model import Scenario
 
 #: a flavor name -> its daemon's version ("unknown" when it cannot be asked)
 VersionOf = Callable[[str], str]

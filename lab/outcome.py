@@ -14,7 +14,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from lab.scenario import EXPECTS, SIDES, Scenario
+from lab.scenario.allowed import EXPECTS, SIDES
+from lab.scenario.model import Scenario
 from lab.xfrm import SA
 
 ESTABLISHED = "established"

@@ -21,7 +21,7 @@ from lab.algorithms import Proposal, Proposals
 from lab.daemons import daemon_class
 from lab.flavors import parse_flavor
 from lab.offers import Offered, from_proposal, select
-from lab.scenario import Scenario
+from lab.scenario.model import Scenario
 from lab.status import DaemonStatus
 
 KINDS = ("ike", "esp")

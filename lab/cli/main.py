@@ -43,7 +43,9 @@ from lab.native import summary as native_summary
 from lab.peers import NODE_NAME
 from lab.peers import read_file as read_network
 from lab.run import TAG_VAR, no_programs
-from lab.scenario import AUTHS, MODES, SIDES, Scenario, load_scenario, scenario_to_dict, seed_scenario
+from lab.scenario.allowed import AUTHS, MODES, SIDES
+from lab.scenario.files import load_scenario, scenario_to_dict
+from lab.scenario.model import Scenario, seed_scenario
 from lab.state import NAME_RULE
 from lab.topology.table import NODE_SUFFIX, TOPOLOGIES
 

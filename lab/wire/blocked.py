@@ -31,7 +31,7 @@ from lab.wire.packets import Packet
 from lab.wire.traffic import ECHO, echo_request
 
 if TYPE_CHECKING:
-    from lab.scenario import Scenario
+    from lab.scenario.model import Scenario
     from lab.topology.build import Topology
 
 #: seconds each probe waits: a gateway answers an address no host holds after its

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TypeVar
 
-from lab.scenario import Scenario
+from lab.scenario.model import Scenario
 from lab.wire.packets import Packet
 from lab.xfrm import SA
 

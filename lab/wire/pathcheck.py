@@ -6,7 +6,7 @@ proves it on the router itself.)"""
 
 from __future__ import annotations
 
-from lab.scenario import Scenario
+from lab.scenario.model import Scenario
 from lab.wire.packets import Packet
 from lab.wire.retransmit import IkeCount
 from lab.wire.traffic import PingResult

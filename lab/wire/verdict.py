@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from lab.errors import VerdictError
 from lab.negotiated import Negotiated, Problem
-from lab.scenario import Scenario
+from lab.scenario.model import Scenario
 from lab.topology.table import endpoint
 from lab.wire.packets import Packet
 from lab.wire.traffic import PingResult
