@@ -37,7 +37,7 @@ from lab.scenario import (
 from lab.values import parse_subnet
 
 #: topologies with more than two peers (the two-peer ones are lab.topology.table's)
-NETWORK_TOPOLOGIES = ("road-warrior",)
+NETWORK_TOPOLOGIES = ("road-warrior", "hub")
 #: a node's name: it names the node's namespace (ipl-ID-NAME) and its directory
 NODE_NAME = re.compile(r"[a-z][a-z0-9]{0,7}")
 #: names the lab's own nodes take (the router between the networks, the host behind the gateway)
@@ -46,12 +46,16 @@ RESERVED = ("router", "host")
 CLIENTS_RANGE = (1, 8)
 #: the router's address on every network: the 254th (as topology routed)
 ROUTER_OFFSET = 254
+#: spokes of one hub: at least two (spoke-to-spoke traffic goes through the hub)
+SPOKES_MIN = 2
 
 #: documented keys (docs/gen_reference.py): top level, per node, per connection
 TOP_KEYS: dict[str, str] = {
     "name": "the scenario's name; default: the file's name",
     "topology": "`road-warrior` (a gateway with a subnet and a host behind it, clients on"
-                " networks of their own, a router between them)",
+                " networks of their own, a router between them) or `hub` (a hub and two or"
+                " more spokes, each a gateway with a subnet and a host behind it; spoke-to-spoke"
+                " traffic goes through the hub)",
     "ike_version": "the connections' IKE version unless one sets its own: 1 or 2 (default 2)",
     "ike": "the connections' IKE proposals unless one sets its own",
     "esp": "the connections' ESP proposals unless one sets its own",
@@ -67,8 +71,8 @@ NODE_KEYS: dict[str, str] = {
     "address": "the node's address on its own network (IPv4 or IPv6, as `left.address`);"
                " every node on a network of its own, the router at its 254th address",
     "prefixlen": "the prefix length of that network (default 24 for IPv4, 64 for IPv6)",
-    "subnet": "the gateway's subnet, with the host behind it (required on the gateway, not"
-              " allowed on a client)",
+    "subnet": "the node's subnet, with a host behind it: required on the gateway, not"
+              " allowed on a client (road-warrior); required on the hub and every spoke (hub)",
     "id": "the node's IKE identity (default: its address); the gateway tells clients apart"
           " by it",
     "nat": "`true`: the client is behind a NAT (IPv4, one client at most): the router sends"
@@ -76,8 +80,8 @@ NODE_KEYS: dict[str, str] = {
            " `false`)",
 }
 CONN_KEYS: dict[str, str] = {
-    "client": "the client end: a node's name",
-    "gateway": "the gateway end: a node's name (one gateway per road-warrior scenario)",
+    "client": "the client end (in a hub: the spoke, which initiates): a node's name",
+    "gateway": "the gateway end (in a hub: the hub): a node's name (one per scenario)",
     "psk": "this connection's own PSK (default: the scenario's)",
     "ike_version": "this connection's IKE version (default: the scenario's)",
     "ike": "this connection's IKE proposals (default: the scenario's)",
@@ -117,9 +121,15 @@ class Node:
         """The router's address on this node's network."""
         return str(self.network.network_address + ROUTER_OFFSET)
 
-    def peer(self) -> Peer:
-        """The node as one end of a two-peer scenario."""
-        return Peer(self.address, self.flavor, self.plen, id=self.id)
+    def peer(self, subnet: bool = False) -> Peer:
+        """The node as one end of a two-peer scenario (``subnet``: with its subnet)."""
+        return Peer(self.address, self.flavor, self.plen, id=self.id,
+                    subnet=self.subnet if subnet else None)
+
+    def lan(self, offset: int) -> str:
+        """An address on the node's subnet: the node's own is the first, its host's the
+        second."""
+        return str(ipaddress.ip_network(self.subnet or "").network_address + offset)
 
     def check(self) -> None:
         where = f"nodes.{self.name}"
@@ -155,8 +165,12 @@ class Connection:
 
     @property
     def name(self) -> str:
-        """The connection's name in the gateway's config (one per client)."""
+        """The connection's name in the gateway's config (one per client or spoke)."""
         return f"rw-{self.client}"
+
+    def named(self, topology: str) -> str:
+        """The connection's name in the gateway's config in ``topology``."""
+        return f"hub-{self.client}" if topology == "hub" else self.name
 
 
 @dataclass(frozen=True)
@@ -188,7 +202,10 @@ class Network:
                 raise ScenarioError(f"nodes.{node.name}: named twice")
             self.by_name[node.name] = node
         _check_connections(self)
-        _check_addresses(self)
+        if self.topology == "hub":
+            _check_hub(self)
+        else:
+            _check_addresses(self)
 
     # -- roles ----------------------------------------------------------------------
     @property
@@ -198,6 +215,21 @@ class Network:
     @property
     def clients(self) -> tuple[Node, ...]:
         return tuple(self.by_name[c.client] for c in self.connections)
+
+    def role(self, node: Node) -> str:
+        """What a node plays: gateway or client (road-warrior), hub or spoke (hub)."""
+        hub = self.topology == "hub"
+        if node is self.gateway:
+            return "hub" if hub else "gateway"
+        return "spoke" if hub else "client"
+
+    @property
+    def wide(self) -> str:
+        """What a hub's connections protect on the hub's side, and a spoke's on the far
+        side: every address of the subnets' family (one selector pair per connection, the
+        form every daemon takes in one Child SA; the hub forwards between its tunnels)."""
+        return "0.0.0.0/0" if ipaddress.ip_network(self.gateway.subnet or "").version == 4 \
+            else "::/0"
 
     def connection(self, client: str) -> Connection:
         return next(c for c in self.connections if c.client == client)
@@ -235,10 +267,12 @@ class Network:
         """The connection as a two-peer scenario: the client left (the initiator), the
         gateway right, on networks joined by a router (topology routed)."""
         client, gateway = self.by_name[conn.client], self.by_name[conn.gateway]
+        hub = self.topology == "hub"  # a spoke and the hub: net-to-net through a router
         return Scenario(
-            name=f"{self.name}: {conn.client} to {conn.gateway}", left=client.peer(),
-            right=gateway.peer(), ike_version=self.ike_version_of(conn), mode="tunnel",
-            psk=conn.psk or self.psk, topology="routed", pings=self.pings,
+            name=f"{self.name}: {conn.client} to {conn.gateway}", left=client.peer(hub),
+            right=gateway.peer(hub), ike_version=self.ike_version_of(conn), mode="tunnel",
+            psk=conn.psk or self.psk, topology="net-to-net-routed" if hub else "routed",
+            pings=self.pings,
             ike=self.ike if conn.ike is None else conn.ike,
             esp=self.esp if conn.esp is None else conn.esp)
 
@@ -317,3 +351,35 @@ def _check_addresses(n: Network) -> None:
             if node.network.overlaps(net):  # type: ignore[arg-type]
                 raise ScenarioError(f"{where}.address: {show(node.address)} is on a network"
                                     f" that overlaps {other} (allowed: separate networks)")
+
+
+def _check_hub(n: Network) -> None:
+    """Every node on a network of its own with a subnet of its own, one family."""
+    if len(n.connections) < SPOKES_MIN:
+        raise ScenarioError(f"connections: {len(n.connections)} (allowed: {SPOKES_MIN} or more"
+                            " spokes in topology hub)")
+    nets: dict[Any, str] = {}
+    subnets: dict[Any, str] = {}
+    for node in n.nodes:
+        where = f"nodes.{node.name}"
+        if node.ip_version != n.family:
+            raise ScenarioError(f"{where}.address: {show(node.address)} is IPv{node.ip_version}"
+                                f" but the hub's is IPv{n.family} (allowed: one family)")
+        if node.nat:
+            raise ScenarioError(f"{where}.nat: true is not allowed in topology hub (allowed:"
+                                " false)")
+        if node.subnet is None:
+            raise ScenarioError(f"{where}.subnet: missing (allowed: a network such as"
+                                " '10.2.0.0/24'; in topology hub every node has a host behind it)")
+        sub = parse_subnet(f"{where}.subnet", node.subnet)
+        for net, other in [*nets.items(), *subnets.items()]:
+            if sub.overlaps(net) or node.network.overlaps(net):
+                raise ScenarioError(f"{where}: its network or subnet overlaps {other}'s"
+                                    " (allowed: separate networks)")
+        if sub.num_addresses < 4 or ipaddress.ip_address(node.address) in sub:
+            raise ScenarioError(f"{where}.subnet: {show(node.subnet)} (allowed: /30 or larger,"
+                                " not holding the node's address)")
+        nets[node.network], subnets[sub] = node.name, node.name
+    versions = {ipaddress.ip_network(node.subnet or "").version for node in n.nodes}
+    if len(versions) > 1:
+        raise ScenarioError("nodes: the subnets are of two families (allowed: one)")

@@ -41,8 +41,10 @@ IKE_UP = ("ESTABLISHED_IKE_SA", "V2_ESTABLISHED_IKE_SA", "MAIN_R3", "MAIN_I4", "
 CHILD_UP = ("ESTABLISHED_CHILD_SA", "V2_ESTABLISHED_CHILD_SA", "QUICK_R2", "QUICK_I2")
 
 
-def conn_lines(s: Scenario, end: str, far: str, major: int) -> list[tuple[str, str]]:
-    """What every conn of the pair scenario ``s`` says, as ``end`` sees it."""
+def conn_lines(s: Scenario, end: str, far: str, major: int,
+               remote_access: bool = True) -> list[tuple[str, str]]:
+    """What every conn of the pair scenario ``s`` says, as ``end`` sees it; remote access:
+    IKEv1 Aggressive Mode and mode config pulled, IKEv2 narrowing."""
     version = s.ike_version_of(end)
     ike, esp = s.ike_list(end), s.esp_list(end)
     return [
@@ -56,8 +58,8 @@ def conn_lines(s: Scenario, end: str, far: str, major: int) -> list[tuple[str, s
         *([("esp", spell_list(esp))] if esp else []),
         # PFS as the proposals say (pluto's IKEv1 Quick Mode adds the IKE group otherwise)
         *([("pfs", "yes" if any(p.dh for p in esp) else "no")] if esp else []),
-        *([("aggressive", "yes"), ("modecfgpull", "yes")] if version == 1
-          else [("narrowing", "yes")]),  # (IKEv2 only, 4.10 says)
+        *(([("aggressive", "yes"), ("modecfgpull", "yes")] if version == 1
+           else [("narrowing", "yes")]) if remote_access else []),  # (IKEv2 only, 4.10 says)
         ("leftupdown", "%disabled"),
         ("keyingtries", "1"),
         ("auto", "add"),
@@ -120,18 +122,19 @@ class Gateway(Role):
             lines = [("left", gw.address), ("leftsubnet", gw.subnet or ""), ("right", "%any"),
                      ("rightaddresspool", f"{first}-{last}"), ("leftmodecfgserver", "yes"),
                      ("rightmodecfgclient", "yes"), *conn_lines(s, "right", "left", major)]
-            text += "\n" + self._section(f"conn {conn.name}", lines, "conn")
+            text += "\n" + self._section(f"conn {conn.named(n.topology)}", lines, "conn")
             secrets += secret_line(s, "right", "left")
         return {"ipsec.conf": text, "ipsec.secrets": secrets}
 
     def load(self) -> None:
         for conn in self.network.connections:
+            name = conn.named(self.network.topology)
             out = self.tool([f"{LIBEXEC}/addconn", "--ctlsocket", self.ctl, "--config",
-                             str(self.ctx.home / "ipsec.conf"), conn.name], check=False)
+                             str(self.ctx.home / "ipsec.conf"), name], check=False)
             text = (out.stdout + out.stderr).strip()
             if out.returncode != 0 or re.search(r"\b(failed|ERROR|not loaded|invalid)\b", text):
                 self.check()
-                raise DaemonError(f"libreswan ({self.side}) refused connection {conn.name!r}:"
+                raise DaemonError(f"libreswan ({self.side}) refused connection {name!r}:"
                                   f" {text.splitlines()[-1] if text else out.returncode}")
 
     def showstates(self) -> str:
@@ -145,7 +148,8 @@ class Gateway(Role):
 
     def status_of(self, conn: Connection) -> DaemonStatus | None:
         """pluto's log lines of the client's conn (its instances: "rw-alice"[1] ...)."""
-        mine = "\n".join(ln for ln in self.log_text().splitlines() if f'"{conn.name}"' in ln)
+        name = conn.named(self.network.topology)
+        mine = "\n".join(ln for ln in self.log_text().splitlines() if f'"{name}"' in ln)
         return parse_pluto_log(mine, self.network.ike_version_of(conn))
 
 
@@ -168,3 +172,26 @@ class Client(Role):
                 + self._section(f"conn {s.conn_name}", lines, "conn"),
                 "ipsec.secrets": header("pluto", self.network.name, self.side, "ipsec.secrets",
                                         home) + PSK_NOTE + secret_line(s, "left", "right")}
+
+
+class Hub(Gateway):
+    """A hub: one conn per spoke, to the spoke's address (IKEv1: Main Mode), protecting
+    everything on the hub's side (leftsubnet) and the spoke's subnet (rightsubnet)."""
+
+    role = "hub"
+
+    def render(self) -> dict[str, str]:
+        n, hub, home = self.network, self.node, self.ctx.home
+        major = _major(self.ctx.flavor, self.ctx.tag)
+        text = header("pluto", n.name, self.side, "ipsec.conf", home)
+        text += self._section("config setup", [("plutodebug", "none"), *self._v1_policy()],
+                              "setup")
+        secrets = header("pluto", n.name, self.side, "ipsec.secrets", home) + PSK_NOTE
+        for conn in n.connections:
+            s, spoke = n.pair(conn), n.by_name[conn.client]
+            lines = [("left", hub.address), ("leftsubnet", n.wide), ("right", spoke.address),
+                     ("rightsubnet", spoke.subnet or ""),
+                     *conn_lines(s, "right", "left", major, remote_access=False)]
+            text += "\n" + self._section(f"conn {conn.named(n.topology)}", lines, "conn")
+            secrets += secret_line(s, "right", "left")
+        return {"ipsec.conf": text, "ipsec.secrets": secrets}
