@@ -7,6 +7,7 @@ off (the lab routes, and installs the virtual IP)."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from lab.daemons.encode import header, psk_hex
 from lab.daemons.libreswan import (
@@ -27,9 +28,10 @@ from lab.scenario import Scenario
 from lab.status import DaemonStatus
 from lab.xfrm import SA, Policy
 
-#: whack --showstates: one state, with its connection, the peer's address, its state name
+#: whack --showstates: one state, with its connection, the peer's address (none for a conn
+#: with a fixed peer: "hub-s1":500), its state name
 #: (4.x prefixes STATE_) and what that means in words
-STATE = re.compile(r'#(?P<serial>\d+): "(?P<conn>[^"]+)"(?:\[\d+\])? (?P<peer>[0-9a-fA-F.:]+?)'
+STATE = re.compile(r'#(?P<serial>\d+): "(?P<conn>[^"]+)"(?:\[\d+\])?(?: (?P<peer>[0-9a-fA-F.:]+?))?'
                    r'(?::\d+)? (?:STATE_)?(?P<state>[A-Z0-9_]+) \((?P<words>[^)]*)\)')
 #: a Child SA's line names its IKE SA (IKEv1: its ISAKMP SA)
 PARENT = re.compile(r"(?:IKE|ISAKMP) SA #(\d+)")
@@ -85,7 +87,7 @@ def parse_showstates(text: str) -> list[Session]:
         if parent is not None and m["state"] in CHILD_UP:
             kids[parent.group(1)] = kids.get(parent.group(1), 0) + 1
         elif parent is None and m["state"] in IKE_UP:
-            ikes[m["serial"]] = (m["conn"], m["peer"])
+            ikes[m["serial"]] = (m["conn"], m["peer"] or "")
     return [Session(conn, peer, "", kids.get(serial, 0)) for serial, (conn, peer) in ikes.items()]
 
 
@@ -195,3 +197,19 @@ class Hub(Gateway):
             text += "\n" + self._section(f"conn {conn.named(n.topology)}", lines, "conn")
             secrets += secret_line(s, "right", "left")
         return {"ipsec.conf": text, "ipsec.secrets": secrets}
+
+    def sessions(self) -> list[Session]:
+        """whack --showstates; a conn with a fixed peer names no address: its spoke's."""
+        n = self.network
+        peer = {c.named(n.topology): n.by_name[c.client].address for c in n.connections}
+        return [replace(s, remote=s.remote or peer.get(s.conn, "")) for s in super().sessions()]
+
+    def known_leftover(self, item: SA | Policy) -> str | None:
+        """pluto 4.10 keeps each conn's outbound policy (everything to the spoke's subnet)
+        after the spoke's Delete (measured: every Libreswan 4.10 hub cell; 5.2 removes it)."""
+        subnets = {c.subnet for c in self.network.clients}
+        if (isinstance(item, Policy) and item.dir == "out"
+                and f"{item.dst}/{item.dst_len}" in subnets
+                and _major(self.ctx.flavor, self.ctx.tag) < 5):
+            return "pluto 4.10's outbound policy of a hub conn, kept after the spoke's Delete"
+        return None
