@@ -119,3 +119,11 @@ def test_the_grid() -> None:
     with pytest.raises(UsageError, match="not for topology hub"):
         hub_cells(MatrixSelection.from_options(None, None, None, None, topologies="hub",
                                                paths="nat"))
+
+
+def test_exec_names_the_hosts_behind_the_spokes() -> None:
+    from lab.cli.network import node_names
+
+    saved = network_to_dict(load_network(FILE))
+    assert node_names(saved) == ("hub", "east", "west", "router", "host", "host-east",
+                                 "host-west")

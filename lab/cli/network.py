@@ -19,6 +19,7 @@ from lab.kernel.choice import KernelChoice, choose
 from lab.peers import Network, load_network, network_to_dict
 from lab.remote.agent import cannot_run, print_summary
 from lab.remote.drivers import driver
+from lab.topology.hub import host_of
 
 #: the two-peer options that a file with nodes cannot take
 TWO_PEER_OPTIONS = ("left", "right", "ike", "mode", "ike_proposal", "esp", "psk", "auth", "path")
@@ -97,3 +98,11 @@ def describe(saved: dict[str, Any]) -> str:
     nodes = saved.get("nodes", {})
     return f"{saved.get('topology')} IKEv{saved.get('ike_version')}: " + ", ".join(
         f"{name} {node.get('flavor')}" for name, node in nodes.items())
+
+
+def node_names(saved: dict[str, Any]) -> tuple[str, ...]:
+    """Every node of a lab of a scenario with nodes, by the names `exec` and `shell` take:
+    the nodes, the router, the host behind the gateway (and behind each spoke of a hub)."""
+    spokes = [c.get("client", "") for c in saved.get("connections", [])] \
+        if saved.get("topology") == "hub" else []
+    return (*saved.get("nodes", {}), "router", "host", *(host_of(s) for s in spokes))
