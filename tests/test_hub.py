@@ -127,3 +127,11 @@ def test_exec_names_the_hosts_behind_the_spokes() -> None:
     saved = network_to_dict(load_network(FILE))
     assert node_names(saved) == ("hub", "east", "west", "router", "host", "host-east",
                                  "host-west")
+
+
+def test_an_ipv6_hub_protects_everything_of_its_family() -> None:
+    d = data()
+    for i, name in enumerate(("hub", "east", "west"), 1):
+        d["nodes"][name].update(address=f"2001:db8:{i}::2", subnet=f"fd00:{i}::/64")
+    n = network_from_dict(d, "hub6.toml")
+    assert n.wide == "::/0" and n.by_name["east"].lan(2) == "fd00:2::2"
