@@ -238,27 +238,28 @@ class NetworkCell:
 
     # -- afterwards -------------------------------------------------------------------
     def collect(self, rundir: RunDir) -> None:
-        import tomli_w
-
-        from lab.peers import network_to_dict
-
-        rundir.write("scenario.toml", tomli_w.dumps(network_to_dict(self.network)))
-        for name, daemon in self.daemons.items():
-            rundir.copy_tree(daemon.ctx.dir, name)
-        for name, capture in self.captures.items():
-            capture.stop()
-            capture.write_pcap(rundir.path / f"capture-{name}.pcap")
-        lines = [f"{name}: {sa}" for name, held in self.sas.items() for sa in held]
-        rundir.write("sa.txt", "\n".join(lines) + "\n")
-        rundir.write("verdict.txt", "\n".join([*self.lines, *self.problems]) + "\n")
-        rundir.write("timings.txt", "".join(f"{k}: {v:.3f} s\n" for k, v in self.timings.items()))
+        """The artifacts (lab.remote.cell.collect)."""
+        collect(self, rundir)
 
     def down(self) -> None:
         with self.phase("teardown"):
             self._stack.close()
 
-    def __enter__(self) -> NetworkCell:
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.down()
+def collect(cell: NetworkCell, rundir: RunDir) -> None:
+    """A cell's artifacts: the scenario, each node's files and logs, a pcap per capture,
+    the SAs, the verdict's lines and findings, the timings."""
+    import tomli_w
+
+    from lab.peers import network_to_dict
+
+    rundir.write("scenario.toml", tomli_w.dumps(network_to_dict(cell.network)))
+    for name, daemon in cell.daemons.items():
+        rundir.copy_tree(daemon.ctx.dir, name)
+    for name, capture in cell.captures.items():
+        capture.stop()
+        capture.write_pcap(rundir.path / f"capture-{name}.pcap")
+    lines = [f"{name}: {sa}" for name, held in cell.sas.items() for sa in held]
+    rundir.write("sa.txt", "\n".join(lines) + "\n")
+    rundir.write("verdict.txt", "\n".join([*cell.lines, *cell.problems]) + "\n")
+    rundir.write("timings.txt", "".join(f"{k}: {v:.3f} s\n" for k, v in cell.timings.items()))
