@@ -1,4 +1,4 @@
-"""Hubs (``--lab-topologies=hub``): a hub and two spokes of different daemons, each a
+"""Hubs (the default run, or ``--lab-topologies=hub``): a hub and two spokes of different daemons, each a
 gateway with a subnet and a host behind it; the host behind the first spoke reaches the
 host behind the second through both tunnels (the hub forwards between them) and the
 hub's own host; per connection both kernels' SAs agree and each spoke's link carries
@@ -15,7 +15,8 @@ from lab.matrix import MatrixSelection
 from lab.remote.fixture import road_warrior  # noqa: F401  (the fixture: any network cell)
 from lab.remote.matrix import HubCellSpec, hub_cells
 
-NOT_NAMED = "hub cells run when --lab-topologies names hub"
+NOT_NAMED = ("hub cells run by default, or when --lab-topologies names hub (this run's "
+             "--lab-topologies or --lab-families leaves them out)")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
