@@ -12,21 +12,18 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
 import tempfile
-import termios
 import time
-import tty
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from lab import options, owner
 from lab.algorithms import parse_proposals
-from lab.cli import doctor, keeper, network, setup
+from lab.cli import doctor, keeper, labs, network, setup
 from lab.cli.cleanup import clean
 from lab.daemons import DAEMONS, cannot_run
 from lab.daemons.base import PeerContext
@@ -40,21 +37,17 @@ from lab.known import load as load_known
 from lab.matrix import PATHS
 from lab.native import risky as risky_native
 from lab.native import summary as native_summary
-from lab.peers import NODE_NAME
 from lab.peers import read_file as read_network
 from lab.run import TAG_VAR, no_programs
 from lab.scenario.allowed import AUTHS, MODES, SIDES
 from lab.scenario.files import load_scenario, scenario_to_dict
 from lab.scenario.model import Scenario, seed_scenario
 from lab.state import NAME_RULE
-from lab.topology.table import NODE_SUFFIX, TOPOLOGIES
+from lab.topology.table import TOPOLOGIES
 
 #: the known incompatibilities `run` applies as the pytest cells do
 KNOWN_FILE = Path(__file__).resolve().parents[2] / "scenarios" / "known-incompatibilities.toml"
 
-#: the peers, and the other nodes a topology may have (lab.topology.table)
-PEERS = tuple(NODE_SUFFIX)
-NODE_HELP = "left or right, or another node of the topology (left-host, right-host, router)"
 
 
 def _scenario_args(p: argparse.ArgumentParser) -> None:
@@ -376,129 +369,6 @@ def _keep_up(args: argparse.Namespace, state: keeper.LabState, choice: KernelCho
 
 
 # -- list, exec, shell, down ----------------------------------------------------------
-def cmd_list(args: argparse.Namespace) -> int:
-    labs = keeper.running_labs()
-    if not labs:
-        print("no labs are up")
-    for state in labs:
-        try:
-            info = state.read()
-        except LabError as exc:
-            print(f"{state.name}: BROKEN: {exc}")
-            continue
-        s = info["scenario"]
-        what = network.describe(s) if "nodes" in s else \
-            f"{s['left']['flavor']} -> {s['right']['flavor']} IKEv{s['ike_version']} {s['mode']}"
-        print(f"{state.name}: {_health(state)}, {what}, since {info['created']}, {info['kernel']}")
-    return 0
-
-
-def _health(state: keeper.LabState) -> str:
-    """"up" only while the keeper and both daemons run; else what is gone."""
-    if not state.alive():
-        return "DEAD: its keeper is gone (ipsec-lab clean)"
-    try:
-        conn, messages = keeper.request(state, {"op": "status"}, timeout=10)
-        with conn:
-            msg = next(messages, {"t": "error", "message": "no answer"})
-    except (OSError, LabError) as exc:
-        return f"UNKNOWN: its keeper does not answer ({exc})"
-    if msg["t"] != "done":
-        return f"UNKNOWN: {msg.get('message')}"
-    gone = [why.splitlines()[0] for why in msg["rc"].values() if why]
-    return f"DAEMON GONE: {'; '.join(gone)}" if gone else "up"
-
-
-def _peer(name: str, lab: str) -> str:
-    """A two-peer lab's node, or a node of the scenario with nodes that lab ``lab`` runs."""
-    allowed = PEERS
-    if name not in PEERS and (NODE_NAME.fullmatch(name) or name.startswith("host-")):
-        with contextlib.suppress(LabError):  # (no such lab: the two-peer names are the answer)
-            saved = keeper.lab_state(lab).read().get("scenario", {})
-            allowed = network.node_names(saved) if "nodes" in saved else PEERS
-    if name not in allowed:
-        raise UsageError(f"unknown peer {name!r} (allowed: {', '.join(allowed)})")
-    return name
-
-
-def cmd_exec(args: argparse.Namespace) -> int:
-    words = list(args.command)
-    if "--" in words:  # options may stand between PEER and --
-        cut = words.index("--")
-        extra, argv = words[:cut], words[cut + 1:]
-        while extra[:1] == ["--name"] and len(extra) >= 2:
-            args.name, extra = extra[1], extra[2:]
-        if extra:
-            raise UsageError(f"exec: unexpected {' '.join(extra)!r} before -- (allowed: --name NAME)")
-    else:
-        argv = words
-    if not argv:
-        raise UsageError("exec: give a command after --, e.g. ipsec-lab exec left -- ip xfrm state")
-    conn, messages = keeper.request(keeper.lab_state(args.name),
-                                    {"op": "exec", "peer": _peer(args.peer, args.name), "argv": argv})
-    with conn:
-        for msg in messages:
-            if msg["t"] == "output":
-                sys.stdout.buffer.write(msg["out"])
-                sys.stderr.buffer.write(msg["err"])
-            elif msg["t"] == "error":
-                raise LabError(msg["message"])
-            else:
-                sys.stdout.flush()
-                return int(msg["rc"])
-    return 1
-
-
-def cmd_shell(args: argparse.Namespace) -> int:
-    conn, messages = keeper.request(keeper.lab_state(args.name), {
-        "op": "exec", "peer": _peer(args.peer, args.name), "argv": ["/bin/bash", "--norc", "-i"], "tty": True,
-        "term": os.environ.get("TERM", "xterm")})
-    fd = sys.stdin.fileno()
-    saved = termios.tcgetattr(fd) if os.isatty(fd) else None
-    import threading
-
-    def pump() -> None:
-        while data := os.read(fd, 4096):
-            keeper._send(conn, data=data)
-        keeper._send(conn, eof=True)
-
-    try:
-        if saved:
-            tty.setraw(fd)
-        threading.Thread(target=pump, daemon=True).start()
-        for msg in messages:
-            if msg["t"] == "output":
-                os.write(sys.stdout.fileno(), msg["out"])
-            elif msg["t"] == "error":
-                raise LabError(msg["message"])
-            else:
-                return int(msg["rc"])
-    finally:
-        if saved:
-            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
-        conn.close()
-    return 1
-
-
-def cmd_down(args: argparse.Namespace) -> int:
-    state = keeper.lab_state(args.name)
-    conn, messages = keeper.request(state, {"op": "down"})
-    found: list[str] = []
-    with conn:
-        for msg in messages:
-            if msg["t"] == "error":
-                raise LabError(f"lab {args.name!r} did not come down cleanly: {msg['message']}")
-            found = msg.get("found", [])
-            break
-    for why in found:
-        print(f"found before down: {why.splitlines()[0]}")
-    deadline = time.monotonic() + 20
-    while state.dir.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    print(f"lab {args.name!r} is down")
-    return 0
-
-
 def cmd_clean(args: argparse.Namespace) -> int:
     for line in clean(dry_run=args.dry_run, everything=args.all):
         print(line)
@@ -539,14 +409,14 @@ def parser() -> argparse.ArgumentParser:
         "style, the verdict and the artifacts; exit 0 on pass", kernel=True, scenario=True)
     add("up", cmd_up, "like run, and the lab stays up for exec, shell and down", kernel=True,
         scenario=True, named=True)
-    add("list", cmd_list, "the labs that are up")
-    ex = add("exec", cmd_exec, "run a command in a peer's namespace and flavor, e.g. "
+    add("list", labs.cmd_list, "the labs that are up")
+    ex = add("exec", labs.cmd_exec, "run a command in a peer's namespace and flavor, e.g. "
              "`ipsec-lab exec left -- ip xfrm state`", named=True)
-    ex.add_argument("peer", metavar="PEER", help=NODE_HELP)
+    ex.add_argument("peer", metavar="PEER", help=labs.NODE_HELP)
     ex.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
-    sh = add("shell", cmd_shell, "an interactive shell in a peer's namespace and flavor", named=True)
-    sh.add_argument("peer", metavar="PEER", help=NODE_HELP)
-    add("down", cmd_down, "stop a lab that is up and remove it", named=True)
+    sh = add("shell", labs.cmd_shell, "an interactive shell in a peer's namespace and flavor", named=True)
+    sh.add_argument("peer", metavar="PEER", help=labs.NODE_HELP)
+    add("down", labs.cmd_down, "stop a lab that is up and remove it", named=True)
     cl = add("clean", cmd_clean, "remove what interrupted or killed runs left: the lab's "
              "processes (found by their tag), namespaces, UML kernels, state and work "
              "directories of runs whose owner process is gone; runs still going on, from any "
