@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lab.cli.main import KNOWN_FILE, known_entry, print_summary
+from lab.cli.summary import KNOWN_FILE, known_entry, print_summary
 from lab.known import KNOWN_EXIT, judge_run, load, parse
 from lab.matrix import LifecycleCell
 

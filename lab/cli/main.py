@@ -25,6 +25,7 @@ from lab import options, owner
 from lab.algorithms import parse_proposals
 from lab.cli import doctor, keeper, labs, network, setup
 from lab.cli.cleanup import clean
+from lab.cli.summary import known_entry, print_settings, print_summary
 from lab.daemons import DAEMONS, cannot_run
 from lab.daemons.base import PeerContext
 from lab.errors import LabError, MissingError, UsageError
@@ -32,11 +33,7 @@ from lab.flavors import parse_flavor, tree_missing
 from lab.kernel import confine
 from lab.kernel.choice import KernelChoice, choose, in_uml
 from lab.kernel.uml import UmlKernel, find_own_kernel
-from lab.known import Incompatibility, judge_run, run_version
-from lab.known import load as load_known
 from lab.matrix import PATHS
-from lab.native import risky as risky_native
-from lab.native import summary as native_summary
 from lab.peers import read_file as read_network
 from lab.run import TAG_VAR, no_programs
 from lab.scenario.allowed import AUTHS, MODES, SIDES
@@ -44,10 +41,6 @@ from lab.scenario.files import load_scenario, scenario_to_dict
 from lab.scenario.model import Scenario, seed_scenario
 from lab.state import NAME_RULE
 from lab.topology.table import TOPOLOGIES
-
-#: the known incompatibilities `run` applies as the pytest cells do
-KNOWN_FILE = Path(__file__).resolve().parents[2] / "scenarios" / "known-incompatibilities.toml"
-
 
 
 def _scenario_args(p: argparse.ArgumentParser) -> None:
@@ -165,70 +158,6 @@ def _request(s: Scenario, args: argparse.Namespace, keep: bool) -> dict[str, Any
             "ident": f"{owner.current()}-cli", "rundir": str(base / f"cli-{name}-{time.strftime('%H%M%S')}")}
 
 
-def failures(result: dict[str, Any]) -> list[str]:
-    """What failed in an agent's result: its error, else the verdict's problems."""
-    return [result["error"]] if result["error"] else list(result["problems"])
-
-
-def print_summary(result: dict[str, Any], known: Incompatibility | None = None) -> int:
-    """The result as `run` and `up` print it; the exit status (lab.known.judge_run)."""
-    for side, sas in result["sas"].items():
-        print(f"SAs in {side}:")
-        for sa in sas:
-            print(f"  {sa}")
-    print("on the wire:")
-    for line in result["wire"]:
-        print(f"  {line}")
-    if result.get("outcome"):
-        print(f"outcome: {result['outcome']}")
-    if result["ping"]:
-        print(result["ping"])
-    if result.get("negotiated"):
-        print("negotiated:")
-        for line in result["negotiated"]:
-            print(f"  {line}")
-    for line in result["verdict"]:
-        print(f"verdict: {line}")
-    if result["decryption"]:
-        print(f"decryption: {result['decryption']}")
-    for line in result.get("probes", []):
-        print(f"must not pass: {line}")
-    for problem in result["problems"]:
-        print(f"PROBLEM: {problem}")
-    if result["error"]:
-        print(f"FAILED: {result['error']}")
-    for line in result.get("path", []):
-        print(line)
-    times = ", ".join(f"{k} {v:.2f} s" for k, v in result["timings"].items())
-    print(f"timings: {times}")
-    print(f"artifacts: {result['rundir']}")
-    end = judge_run(known, failures(result))
-    print(end.line)
-    return end.status
-
-
-def known_entry(s: Scenario) -> Incompatibility | None:
-    """The first entry of scenarios/known-incompatibilities.toml the scenario matches, as
-    the pytest cells apply it (none when the file is not beside the package)."""
-    if not KNOWN_FILE.is_file():
-        return None
-    return load_known(KNOWN_FILE, f"scenarios/{KNOWN_FILE.name}").matching(s, run_version)
-
-
-def _print_settings(s: Scenario) -> None:
-    """What the scenario adds to the usual: identities, certificates, native lines."""
-    ids = [f"{side} {s.identity(side)}" for side in SIDES if s.peer(side).id is not None]
-    if ids or s.auth != "psk":
-        print(f"auth: {s.auth}; ids: {', '.join(ids) or 'the addresses'}")
-    for side in SIDES:
-        for line in native_summary(s.peer(side).native, side):
-            print(f"native: {line}")
-        for line in risky_native(s.peer(side).native, side):
-            print(f"warning: {line}: runs a command or opens a file as root in the guest, on"
-                  " the host's file system (read-only to a lab started as root; docs/scenarios.md:"
-                  " native settings)")
-
-
 def _kernel_for(s: Scenario, args: argparse.Namespace, travel: UmlKernel | None = None) -> KernelChoice:
     """The kernel a cell of ``s`` runs in (refused in one line if it cannot run here),
     said together with the scenario's settings: ``travel``, if given, else the choice."""
@@ -241,7 +170,7 @@ def _kernel_for(s: Scenario, args: argparse.Namespace, travel: UmlKernel | None 
               " and the timings below are guest time", flush=True)
     else:
         print(f"kernel: {choice.describe()}", flush=True)
-    _print_settings(s)
+    print_settings(s)
     return choice
 
 
