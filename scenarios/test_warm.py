@@ -25,7 +25,7 @@ KNOWN_FILE = Path(__file__).parent / "known-incompatibilities.toml"
 #: runnable cells per flavor pair
 PER_PAIR = 4
 #: cells tried per pair before giving up on finding PER_PAIR runnable ones
-TRIED = 8
+TRIED = 24
 
 
 def _candidates() -> dict[tuple[str, str], list[MatrixCell]]:
