@@ -43,10 +43,19 @@ class StrongswanWarm(WarmOps):
         name = daemon.scenario.conn_name
         try:  # (no SA left: "no matching SAs to terminate found", no matter)
             self._ask(daemon, "terminate", {"ike": name, "timeout": "1000", "force": "yes"})
+            # a responder's IKE SA that never found its config is "(unnamed)": by its id
+            for ike_id in self._ike_ids(daemon):
+                self._ask(daemon, "terminate", {"ike-id": ike_id, "timeout": "0", "force": "yes"})
             self._ask(daemon, "unload-conn", {"name": name})
             self._ask(daemon, "clear-creds", {})
         except (OSError, ConnectionError, struct.error):
             pass  # leftovers() says what stayed
+
+    def _ike_ids(self, daemon: Daemon) -> list[str]:
+        with _charon(daemon)._vici_socket(timeout=5.0) as sock:
+            events, _ = vici_stream(sock, "list-sas", {}, "list-sa")
+        return [str(sa.get("uniqueid")) for raw in events
+                for sa in vici_decode(raw).values() if isinstance(sa, dict)]
 
     def leftovers(self, daemon: Daemon) -> list[str]:
         held = []
