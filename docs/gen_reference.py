@@ -2,7 +2,8 @@
 
 - docs/reference/scenario-keys.md: every key the scenario loader accepts (top level, per
   peer, in [path] and in [SIDE.native.DAEMON]), its type, default and allowed values, read
-  from lab/scenario.py, lab/topology/path.py and lab/native.py;
+  from lab/scenario.py, lab/topology/path.py and lab/native.py; and the keys of a scenario
+  with nodes and connections (lab/peers.py);
 - docs/findings.md: scenarios/known-incompatibilities.toml as a table.
 
 ``python docs/gen_reference.py`` writes them; ``--check`` exits 1 if a page on disk differs
@@ -22,6 +23,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from lab import peers  # noqa: E402
 from lab import scenario as sc  # noqa: E402
 from lab.algorithms import CIPHERS, DEFAULT, DH_GROUPS, INTEGRITY  # noqa: E402
 from lab.flavors import IMPLEMENTATIONS, RACOON_RELEASES, RACOON_VARIANTS, SUITES  # noqa: E402
@@ -48,9 +50,9 @@ PROPOSAL = (f"a proposal string `cipher-integrity[-prfX]-group` (ESP: group opti
             f" defaults). Ciphers: {_codes(CIPHERS)}; integrity: {_codes(INTEGRITY)};"
             f" groups: {_codes(DH_GROUPS)}")
 FLAVOR = (f"{_codes(IMPLEMENTATIONS)} alone (the machine's own programs), `NAME@SUITE` with"
-          f" SUITE one of {_codes(SUITES)} (a Debian tree, `ci/build-flavors.sh`),"
+          f" SUITE one of {_codes(SUITES)} (a Debian tree, `ipsec-lab setup`),"
           f" `racoon@RELEASE` with RELEASE one of {_codes(RACOON_RELEASES)} or"
-          f" {_codes(RACOON_VARIANTS)} (built by `ci/build-racoon.sh`), or `NAME@/path`"
+          f" {_codes(RACOON_VARIANTS)} (built by `ipsec-lab setup`), or `NAME@/path`"
           " (a tree or prefix you point at)")
 LIFETIME = _range(*sc.LIFETIME_RANGE, " seconds")
 
@@ -217,7 +219,25 @@ def scenario_page() -> str:
     for daemon, places in PLACES.items():
         for place, where in places.items():
             lines.append(f"| `{daemon}` | `{place}` | {where} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + network_section()) + "\n"
+
+
+def network_section() -> list[str]:
+    """A scenario with nodes and connections (lab.peers): the loader refuses any key that
+    is not in these tables, so the tables are the whole list."""
+    lines = [
+        "",
+        "## Scenarios with nodes (`[nodes.NAME]`, `[[connections]]`)",
+        "",
+        "A file with `nodes` or `connections` is a scenario of more than two peers (lab.peers;",
+        "[Road warriors](../road-warrior.md)). Proposals, flavors, addresses, identities and",
+        "PSKs take the values the two-peer keys above allow.",
+    ]
+    for title, keys in (("Top level", peers.TOP_KEYS), ("`[nodes.NAME]`", peers.NODE_KEYS),
+                        ("`[[connections]]`", peers.CONN_KEYS)):
+        lines += ["", f"### {title}", "", "| key | meaning |", "| --- | --- |"]
+        lines += [f"| `{key}` | {meaning} |" for key, meaning in keys.items()]
+    return lines
 
 
 def _cell(value: Any) -> str:

@@ -1,13 +1,13 @@
 """Flavors: where a peer's daemon comes from.
 
 ``libreswan`` (or ``libreswan@system``) uses the binaries of the machine the lab
-runs on. ``libreswan@sid`` uses a Debian root filesystem built by ci/build-flavors.sh
+runs on. ``libreswan@sid`` uses a Debian root filesystem built by `ipsec-lab setup`
 into the cache, and ``libreswan@/path/to/tree`` one the user points at (their own
 build, installed under that tree). A tree is entered with chroot in a private
 mount namespace, with the peer's directory bind-mounted on the tree's /run.
 
 racoon is in no Debian suite: ``racoon@0.8.2`` and ``racoon@0.9.1`` are ipsec-tools
-releases that ci/build-racoon.sh builds from source into a *prefix* (``sbin/racoon``,
+releases that `ipsec-lab setup` builds from source into a *prefix* (``sbin/racoon``,
 ``sbin/setkey``, ``racoonctl``), and ``racoon@/path`` is a user's own prefix (or a whole
 root tree, when it has a ``usr/bin``). A prefix is no chroot: its binaries run on the
 machine's own root, with the machine's libc and libcrypto.
@@ -31,7 +31,7 @@ from lab.run import CLONE_NEWNS, _libc, unshare
 
 IMPLEMENTATIONS = ("libreswan", "strongswan", "racoon")
 SUITES = ("bookworm", "trixie", "sid")
-#: ipsec-tools releases that ci/build-racoon.sh builds (racoon@RELEASE)
+#: ipsec-tools releases that `ipsec-lab setup` builds (racoon@RELEASE)
 RACOON_RELEASES = ("0.8.2", "0.9.1")
 #: variants of a release: the same build, configured another way (racoon@VARIANT)
 RACOON_VARIANTS = {"privsep-0.9.1": "0.9.1"}
@@ -250,13 +250,13 @@ def tree_missing(flavor: Flavor) -> str | None:
     if flavor.prefix is not None:
         if flavor.prefix.is_dir():
             return None
-        how = (f"ci/setup.sh --flavors={flavor.name}" if flavor.source in sources_of("racoon")
+        how = (f"ipsec-lab setup --flavors={flavor.name}" if flavor.source in sources_of("racoon")
                else "point at the prefix racoon was installed into (its sbin/racoon)")
         return f"flavor {flavor.name}: nothing built at {flavor.prefix} (build it with: {how})"
     if flavor.root is None:
         return None
     if not flavor.root.is_dir():
-        how = (f"ci/build-flavors.sh {flavor.name}" if flavor.source in SUITES
+        how = (f"ipsec-lab setup --flavors={flavor.name}" if flavor.source in SUITES
                else "point at a directory that holds the daemon's installed tree")
         return f"flavor {flavor.name}: no tree at {flavor.root} (build it with: {how})"
     return None

@@ -28,10 +28,10 @@ class Option:
 OPTIONS: tuple[Option, ...] = (
     Option("kernel", "which kernel holds the SAs: auto (the host if it can do ESP, else "
            "User-Mode Linux), host, or uml", "auto", KERNEL_CHOICES),
-    Option("uml", "the UML kernel binary (default: the one ci/install-uml.sh cached, else "
+    Option("uml", "the UML kernel binary (default: the one `ipsec-lab setup` cached, else "
            "/usr/bin/linux.uml)", metavar="PATH"),
-    Option("time-travel", "boot our own UML (ci/build-uml.sh) with time-travel, whose clock skips "
-           "idle waits, for the cells that ask for it (tests marked time_travel; with ipsec-lab "
+    Option("time-travel", "boot our own UML (`ipsec-lab setup` builds it) with time-travel, whose "
+           "clock skips idle waits, for the cells that ask for it (tests marked time_travel; with ipsec-lab "
            "run, a scenario with a lifecycle): auto (where that kernel is built, else real time), "
            "on (a missing kernel is an error; ipsec-lab run: whatever the scenario), off (real "
            "time everywhere). Never for labs that stay up", "auto", TIME_TRAVEL_CHOICES, metavar="WHEN"),

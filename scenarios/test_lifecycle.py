@@ -63,7 +63,7 @@ RACY_TEARDOWN = {
     " IKE SA (established IKE SA)\"); charon (5.9.8, 6.1.0) then keeps that IKE SA's Child"
     " SAs, and its own delete goes unanswered (\"no corresponding IKE SA\"); 5 of 9 runs",
 }
-NO_TIME_TRAVEL = ("needs a UML booted with time-travel (ci/build-uml.sh builds one; this"
+NO_TIME_TRAVEL = ("needs a UML booted with time-travel (ipsec-lab setup builds one; this"
                   " guest was not booted with it): a 1-hour lifetime would take an hour here")
 
 

@@ -49,7 +49,7 @@ def test_bad_arguments_get_one_line(capsys: pytest.CaptureFixture[str], argv: li
     assert words in err and "\n" not in err
 
 
-@pytest.mark.parametrize("cmd", ["doctor", "render", "run", "up", "list", "exec", "shell",
+@pytest.mark.parametrize("cmd", ["setup", "doctor", "render", "run", "up", "list", "exec", "shell",
                                  "down", "clean"])
 def test_every_subcommand_has_help(cmd: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:

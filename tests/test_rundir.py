@@ -31,3 +31,15 @@ def test_a_run_directory_the_guest_covers_is_refused(where: str) -> None:
 def test_a_run_directory_elsewhere_is_fine(tmp_path: Path) -> None:
     options.check_rundir(str(tmp_path / "runs"), "--rundir")
     options.check_rundir("/running-not-run", "--rundir")
+
+
+def test_the_guest_keeps_this_python_and_package_under_tmp(tmp_path: Path) -> None:
+    """A venv made under /tmp beside the project (ci/package-check.sh's) must not vanish
+    under the guest's tmpfs: its python and the installed package are kept."""
+    import sys
+
+    import lab
+
+    kept = uml.guest_keeps((), tmp_path / "bundle")
+    assert sys.prefix in kept
+    assert str(Path(lab.__file__).resolve().parents[1]) in kept

@@ -62,7 +62,7 @@ def test_an_unmarked_test_keeps_real_time(tmp_path: Path) -> None:
 
 
 # -- the plan ----------------------------------------------------------------------------
-MISSING = MissingError("needs our own UML with time-travel: run ci/build-uml.sh; not found at /x")
+MISSING = MissingError("needs our own UML with time-travel: run ipsec-lab setup; not found at /x")
 
 
 @pytest.mark.parametrize(("workers", "asking", "others", "option", "own", "expect"), [
@@ -82,7 +82,7 @@ def test_plan(workers: int, asking: int, others: int, option: str, own: Any,
 
 
 def test_plan_on_without_our_kernel_is_a_usage_error() -> None:
-    with pytest.raises(UsageError, match=r"--lab-time-travel=on: needs our own UML .* run ci/build-uml.sh"):
+    with pytest.raises(UsageError, match=r"--lab-time-travel=on: needs our own UML .* run ipsec-lab setup"):
         timetravel.plan(2, 1, 0, "on", MISSING)
     with pytest.raises(UsageError, match="allowed: auto, on, off"):
         timetravel.plan(2, 1, 0, "sometimes", KERNEL)
@@ -190,7 +190,7 @@ def test_only_time_travel_workers_boot_with_time_travel(monkeypatch: pytest.Monk
 
 def test_our_kernel_missing_says_how_to_build_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv(uml.CACHE_VAR, str(tmp_path))
-    with pytest.raises(MissingError, match=r"run ci/build-uml.sh; not found at .*uml-own/linux"):
+    with pytest.raises(MissingError, match=r"run ipsec-lab setup; not found at .*uml-own/linux"):
         uml.find_own_kernel()
     own = tmp_path / "uml-own"
     (own / "modules" / "6.12.117").mkdir(parents=True)
@@ -218,16 +218,17 @@ def test_run_time_travel_on_without_our_kernel(monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.setenv(uml.CACHE_VAR, str(tmp_path))
     assert main(["run", "--time-travel=on"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "--time-travel=on: needs our own UML with time-travel: run ci/build-uml.sh" in err
+    assert "--time-travel=on: needs our own UML with time-travel: run ipsec-lab setup" in err
     assert "\n" not in err
 
 
 def test_doctor_says_whether_our_kernel_is_there(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv(uml.CACHE_VAR, str(tmp_path))
-    assert main(["doctor"]) == 0
+    monkeypatch.delenv("IPSEC_LAB_FLAVORS", raising=False)
+    assert main(["doctor"]) == 1  # an empty cache: no trees either (tests/test_doctor.py)
     out = capsys.readouterr().out
-    assert "travel:  missing: needs our own UML with time-travel: run ci/build-uml.sh" in out
+    assert "travel:  missing (optional): needs our own UML with time-travel: run ipsec-lab setup" in out
 
 
 def test_only_a_scenario_with_a_lifecycle_asks_for_time_travel() -> None:

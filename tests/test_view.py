@@ -62,7 +62,8 @@ def test_a_tool_joins_a_running_daemon_of_a_tree_through_nsenter(tmp_path: Path)
     from lab.flavors import flavors_dir, parse_flavor
 
     if not (flavors_dir() / "libreswan-bookworm" / "bin" / "sleep").exists():
-        pytest.skip(f"no libreswan@bookworm tree in {flavors_dir()} (ci/build-flavors.sh)")
+        pytest.skip(f"no libreswan@bookworm tree in {flavors_dir()}"
+                    " (ipsec-lab setup --flavors=libreswan@bookworm)")
     flavor = parse_flavor("libreswan@bookworm")
     peer = tmp_path / "left"
     peer.mkdir()

@@ -1,6 +1,7 @@
 """ipsec-lab: reproduce an interop cell from the command line, keep it up, get inside.
 
-    ipsec-lab doctor                         what this machine can run, and what is missing
+    ipsec-lab setup  [--flavors=LIST]        build the kernels and daemon trees into the cache
+    ipsec-lab doctor                         what this machine can run, what is missing, the fix
     ipsec-lab render [scenario options]      the configs each daemon would get
     ipsec-lab run    [scenario options]      one negotiation, then a summary (exit 0 = pass)
     ipsec-lab up     [scenario options]      the same, and the lab stays up
@@ -11,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -24,7 +26,7 @@ from typing import Any
 
 from lab import options, owner
 from lab.algorithms import parse_proposals
-from lab.cli import keeper
+from lab.cli import doctor, keeper, network, setup
 from lab.cli.cleanup import clean
 from lab.daemons import DAEMONS, cannot_run
 from lab.daemons.base import PeerContext
@@ -35,9 +37,11 @@ from lab.kernel.choice import KernelChoice, choose, in_uml
 from lab.kernel.uml import UmlKernel, find_own_kernel
 from lab.known import Incompatibility, judge_run, run_version
 from lab.known import load as load_known
-from lab.matrix import DEFAULT_FLAVORS, PATHS
+from lab.matrix import PATHS
 from lab.native import risky as risky_native
 from lab.native import summary as native_summary
+from lab.peers import NODE_NAME
+from lab.peers import read_file as read_network
 from lab.run import TAG_VAR, no_programs
 from lab.scenario import AUTHS, MODES, SIDES, Scenario, load_scenario, scenario_to_dict, seed_scenario
 from lab.state import NAME_RULE
@@ -128,34 +132,17 @@ def _cannot_run(s: Scenario) -> str | None:
     return cannot_run(s, _tag(), kernel=False)
 
 
-# -- doctor, render -----------------------------------------------------------------
+# -- doctor, setup, render ---------------------------------------------------------
 def cmd_doctor(args: argparse.Namespace) -> int:
-    try:
-        choice = choose(args.lab_kernel, args.lab_uml)
-        print(f"kernel:  {choice.describe()}")
-    except LabError as exc:
-        print(f"kernel:  MISSING: {exc}")
-    try:
-        print(f"travel:  {find_own_kernel()}, booted with time-travel for lifecycle cells")
-    except MissingError as exc:
-        print(f"travel:  missing: {exc} (lifecycle cells then run in real time)")
-    tag = _tag()
-    for name in ("libreswan", "strongswan", *DEFAULT_FLAVORS):
-        flavor = parse_flavor(name)
-        cls = DAEMONS[flavor.impl]
-        missing = tree_missing(flavor) or cls.missing(flavor)
-        if missing:
-            print(f"flavor:  {flavor.name:<20} missing: {missing}")
-        else:
-            print(f"flavor:  {flavor.name:<20} {cls.version(flavor, tag)}")
-    print("install: ci/setup.sh (packages, .venv, UML kernel, flavors); "
-          "racoon@RELEASE: built from source by ci/setup.sh (ci/build-racoon.sh)")
-    return 0
+    return doctor.cmd_doctor(args, _tag())
 
 
 def cmd_render(args: argparse.Namespace) -> int:
     """Print the files each side would get. Runs no program (not a tree's daemon, not a
     probe): where a driver would ask its daemon for a version, the answer is "unknown"."""
+    if args.scenario and read_network(args.scenario) is not None:  # nodes and connections
+        with no_programs("ipsec-lab render runs no program"):
+            return network.render(args, _tag())
     s = build_scenario(args)
     with no_programs("ipsec-lab render runs no program"):
         _render(s)
@@ -286,6 +273,8 @@ def _time_travel(s: Scenario, args: argparse.Namespace) -> UmlKernel | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.scenario and read_network(args.scenario) is not None:  # nodes and connections
+        return network.run(args, _tag(), _request(seed_scenario(), args, keep=False))
     s = build_scenario(args)
     travel = _time_travel(s, args)
     choice = _kernel_for(s, args, travel)
@@ -305,10 +294,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_up(args: argparse.Namespace) -> int:
     state = keeper.lab_state(args.name)
-    s = build_scenario(args)
+    network_file = bool(args.scenario) and read_network(args.scenario) is not None
+    s = None if network_file else build_scenario(args)
     if args.lab_time_travel == "on":
         raise UsageError("--time-travel=on: refused, a lab that stays up must keep real time (while"
                          " it waits for you its clock would race ahead by days); use ipsec-lab run")
+    if s is None:  # nodes and connections
+        up = network.prepare_up(args, _tag(), _request(seed_scenario(), args, keep=True))
+        keeper.take(state)
+        return _keep_up(args, state, *up)
     keeper.take(state)  # atomic, before anything is said: a second `up --name X` fails here
     if s.lifecycle != "none":  # said, not silently dropped
         print(f"ipsec-lab up: the lifecycle event {s.lifecycle!r} is not run: a lab that stays up"
@@ -318,12 +312,21 @@ def cmd_up(args: argparse.Namespace) -> int:
     except BaseException:
         keeper.remove(state)
         raise
+    return _keep_up(args, state, choice, _request(s, args, keep=True), scenario_to_dict(s),
+                    print_summary, ("left", "right"))
+
+
+def _keep_up(args: argparse.Namespace, state: keeper.LabState, choice: KernelChoice,
+             request: dict[str, Any], saved: dict[str, Any], summarize: Any,
+             nodes: tuple[str, ...]) -> int:
+    """Fork the keeper, which brings the lab up and keeps it; print what it says."""
     read_end, write_end = os.pipe()
     if os.fork() == 0:  # the keeper: it owns the lab, and a tag of its own
         os.close(read_end)
         state.claim()
         owner.become_owner()
         os.environ[TAG_VAR] = f"ipl-lab-{os.getpid()}"
+        request = {**request, "tag": _tag(), "ident": f"{owner.current()}-cli"}  # the keeper's
         out = os.fdopen(write_end, "w", buffering=1)
         keeper.detach()
         log = os.open(state.dir / "keeper.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -331,7 +334,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         try:
             gw = keeper.gateway(choice, _tag())
             last = None
-            for last in keeper.call(gw, _request(s, args, keep=True)):
+            for last in keeper.call(gw, request):
                 out.write(json.dumps(last) + "\n")
             if last is None or last[0] == "error":  # nothing came up: nothing to keep
                 gw.exit()
@@ -339,7 +342,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             state.write({
                 "name": args.name, "keeper": os.getpid(), "owner": str(owner.Owner.me()),
                 "tag": _tag(), "kernel": choice.describe(),
-                "scenario": scenario_to_dict(s), "created": time.strftime("%Y-%m-%d %H:%M:%S")})
+                "scenario": saved, "created": time.strftime("%Y-%m-%d %H:%M:%S")})
             out.write(json.dumps(["ready"]) + "\n")
             out.close()
             keeper.serve(state, gw)
@@ -357,10 +360,11 @@ def cmd_up(args: argparse.Namespace) -> int:
             elif msg[0] == "error":
                 raise LabError(msg[1])
             elif msg[0] == "done":
-                ok = print_summary(msg[1]) == 0
+                ok = summarize(msg[1]) == 0
             elif msg[0] == "ready":
-                print(f"lab {args.name!r} is up: ipsec-lab shell left | ipsec-lab exec right -- ip xfrm state"
-                      f" | ipsec-lab down{'' if args.name == 'lab' else ' --name ' + args.name}")
+                print(f"lab {args.name!r} is up: ipsec-lab shell {nodes[0]} | ipsec-lab exec"
+                      f" {nodes[-1]} -- ip xfrm state | ipsec-lab down"
+                      f"{'' if args.name == 'lab' else ' --name ' + args.name}")
                 return 0 if ok else 1
     print(f"error: the keeper of lab {args.name!r} ended early; see {state.dir}/keeper.log",
           file=sys.stderr)
@@ -379,8 +383,9 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(f"{state.name}: BROKEN: {exc}")
             continue
         s = info["scenario"]
-        print(f"{state.name}: {_health(state)}, {s['left']['flavor']} -> {s['right']['flavor']} "
-              f"IKEv{s['ike_version']} {s['mode']}, since {info['created']}, {info['kernel']}")
+        what = network.describe(s) if "nodes" in s else \
+            f"{s['left']['flavor']} -> {s['right']['flavor']} IKEv{s['ike_version']} {s['mode']}"
+        print(f"{state.name}: {_health(state)}, {what}, since {info['created']}, {info['kernel']}")
     return 0
 
 
@@ -400,9 +405,15 @@ def _health(state: keeper.LabState) -> str:
     return f"DAEMON GONE: {'; '.join(gone)}" if gone else "up"
 
 
-def _peer(name: str) -> str:
-    if name not in PEERS:
-        raise UsageError(f"unknown peer {name!r} (allowed: {', '.join(PEERS)})")
+def _peer(name: str, lab: str) -> str:
+    """A two-peer lab's node, or a node of the scenario with nodes that lab ``lab`` runs."""
+    allowed = PEERS
+    if name not in PEERS and NODE_NAME.fullmatch(name):
+        with contextlib.suppress(LabError):  # (no such lab: the two-peer names are the answer)
+            saved = keeper.lab_state(lab).read().get("scenario", {})
+            allowed = (*saved.get("nodes", {}), "router", "host") if "nodes" in saved else PEERS
+    if name not in allowed:
+        raise UsageError(f"unknown peer {name!r} (allowed: {', '.join(allowed)})")
     return name
 
 
@@ -420,7 +431,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
     if not argv:
         raise UsageError("exec: give a command after --, e.g. ipsec-lab exec left -- ip xfrm state")
     conn, messages = keeper.request(keeper.lab_state(args.name),
-                                    {"op": "exec", "peer": _peer(args.peer), "argv": argv})
+                                    {"op": "exec", "peer": _peer(args.peer, args.name), "argv": argv})
     with conn:
         for msg in messages:
             if msg["t"] == "output":
@@ -436,7 +447,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
 
 def cmd_shell(args: argparse.Namespace) -> int:
     conn, messages = keeper.request(keeper.lab_state(args.name), {
-        "op": "exec", "peer": _peer(args.peer), "argv": ["/bin/bash", "--norc", "-i"], "tty": True,
+        "op": "exec", "peer": _peer(args.peer, args.name), "argv": ["/bin/bash", "--norc", "-i"], "tty": True,
         "term": os.environ.get("TERM", "xterm")})
     fd = sys.stdin.fileno()
     saved = termios.tcgetattr(fd) if os.isatty(fd) else None
@@ -511,8 +522,13 @@ def parser() -> argparse.ArgumentParser:
                             f"{NAME_RULE}); names are per user")
         return sp
 
+    st = add("setup", setup.cmd_setup, "build what the lab needs into the cache (~/.cache/ipsec-lab):"
+             " a UML kernel that boots here, our own UML, the daemon trees, racoon; what is there"
+             " already is kept")
+    setup.add_arguments(st)
     add("doctor", cmd_doctor, "which kernel the lab would use and why, the flavors with their "
-        "versions, what is missing and how to install it", kernel=True)
+        "versions, what is missing and the command that fixes it (exit 1 when the default run "
+        "lacks something)", kernel=True)
     add("render", cmd_render, "print the configs the scenario gives each daemon; runs nothing",
         scenario=True)
     add("run", cmd_run, "one negotiation with live progress, then the SAs, the wire in tcpdump "

@@ -152,10 +152,10 @@ class Racoon(Daemon):
         if not absent:
             return None
         if flavor.source in (*RACOON_RELEASES, *RACOON_VARIANTS):
-            how = f"build it with: ci/setup.sh --flavors={flavor.name}"
+            how = f"build it with: ipsec-lab setup --flavors={flavor.name}"
         else:
             how = ("ipsec-tools is in no Debian suite: use racoon@" + " or racoon@".join(
-                RACOON_RELEASES) + " (ci/setup.sh builds them), or put your own build's"
+                RACOON_RELEASES) + " (ipsec-lab setup builds them), or put your own build's"
                 " racoon and setkey on PATH, or name its prefix as racoon@/PATH")
         return f"{flavor.name}: {' and '.join(absent)} not found {flavor.where} ({how})"
 

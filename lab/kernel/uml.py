@@ -47,7 +47,7 @@ DEFAULT_OPTS = "seccomp=on"
 #: only a kernel built with UML_TIME_TRAVEL_SUPPORT knows it, and only workers that asked
 #: for it get it (never from IPSEC_LAB_UML_OPTS: labs that stay up must keep real time)
 TIME_TRAVEL_OPT = "time-travel"
-#: where ci/build-uml.sh puts our own kernel, under the cache directory
+#: where `ipsec-lab setup` (build-uml.sh) puts our own kernel, under the cache directory
 OWN_DIR = "uml-own"
 #: words a UML kernel that knows the seccomp mode prints at boot, in its binary
 SECCOMP_MODE = b"Checking that seccomp filters can be installed"
@@ -59,7 +59,7 @@ CACHE_VAR = "IPSEC_LAB_CACHE"
 
 
 def cache_dir() -> Path:
-    """Where ci/setup.sh puts the UML kernel (uml/) and the flavor trees (flavors/):
+    """Where `ipsec-lab setup` puts the UML kernel (uml/) and the flavor trees (flavors/):
     $IPSEC_LAB_CACHE, else $XDG_CACHE_HOME/ipsec-lab, else ~/.cache/ipsec-lab (the
     user's home from the password database when $HOME is empty)."""
     explicit = os.environ.get(CACHE_VAR)
@@ -92,7 +92,7 @@ def _release_dir(root: Path) -> Path | None:
 
 def find_kernel(explicit: str | None = None) -> UmlKernel:
     """The UML kernel to use: ``explicit`` (or $IPSEC_LAB_UML), else our own where it has
-    UML's seccomp mode (ci/build-uml.sh), else the one ci/install-uml.sh put in the cache,
+    UML's seccomp mode (build-uml.sh), else the one install-uml.sh put in the cache,
     else Debian's /usr/bin/linux.uml."""
     wanted = explicit or os.environ.get(KERNEL_VAR)
     candidates: list[tuple[Path, Path]] = []
@@ -114,8 +114,8 @@ def find_kernel(explicit: str | None = None) -> UmlKernel:
     if wanted:
         where = " or ".join(str(mods) for _, mods in candidates)
         raise MissingError(f"UML kernel {wanted}: missing, not executable, or no modules"
-                           f" under {where} (run ci/install-uml.sh)")
-    raise MissingError("no User-Mode Linux kernel: install one with ci/install-uml.sh"
+                           f" under {where} (run ipsec-lab setup --no-flavors)")
+    raise MissingError("no User-Mode Linux kernel: install one with ipsec-lab setup --no-flavors"
                        " (or apt-get install user-mode-linux)")
 
 
@@ -124,21 +124,21 @@ def own_kernel_path() -> Path:
 
 
 def find_own_kernel() -> UmlKernel:
-    """Our own UML (ci/build-uml.sh): everything built in, and time-travel support.
+    """Our own UML (build-uml.sh, run by `ipsec-lab setup`): everything built in, and time-travel support.
     Raises MissingError naming what is missing and how to get it."""
     binary = own_kernel_path()
     config = binary.parent / "config"
     release = _release_dir(binary.parent / "modules")
     if not (binary.is_file() and os.access(binary, os.X_OK) and release):
-        raise MissingError(f"needs our own UML with time-travel: run ci/build-uml.sh; not found at {binary}")
+        raise MissingError(f"needs our own UML with time-travel: run ipsec-lab setup; not found at {binary}")
     if config.is_file() and "CONFIG_UML_TIME_TRAVEL_SUPPORT=y" not in config.read_text():
         raise MissingError(f"{binary} was built without UML_TIME_TRAVEL_SUPPORT ({config});"
-                           " rebuild it with ci/build-uml.sh")
+                           " rebuild it with ipsec-lab setup (after removing it)")
     return UmlKernel(binary, release)
 
 
 def fast_own_kernel() -> UmlKernel | None:
-    """Our own UML (ci/build-uml.sh) if it can trap the guest's system calls with seccomp
+    """Our own UML (build-uml.sh) if it can trap the guest's system calls with seccomp
     (UML 6.16 and later): everything built in, it reaches init in about 0.2 s where Debian's
     takes 1.2 s (0.85 s of that a raid6 benchmark). An older build of ours (6.12, ptrace
     only) made every cell 1.7 times slower: it serves the time-travel workers only."""
@@ -188,14 +188,17 @@ def prepare_state(kernel: UmlKernel, program: list[str], tag: str,
 
 def guest_keeps(keep: tuple[str, ...], bundle_dir: Path) -> list[str]:
     """The host paths under /tmp the guest binds back over its own tmpfs: the working
-    directory, the import bundle, the flavor trees, $IPSEC_LAB_UML_KEEP's, and every run
-    directory the guest writes (lab.kernel.confine.listed): a run directory under the host's
-    /tmp must be the host's, or what the guest writes there is lost with its tmpfs. Those are
-    made here, since the guest binds only what exists when it boots."""
+    directory, this python's environment (a venv made under /tmp, as ci/package-check.sh
+    makes one) and the directory this package is imported from, the import bundle, the
+    flavor trees, $IPSEC_LAB_UML_KEEP's, and every run directory the guest writes
+    (lab.kernel.confine.listed): a run directory under the host's /tmp must be the host's,
+    or what the guest writes there is lost with its tmpfs. Those are made here, since the
+    guest binds only what exists when it boots."""
     runs = confine.listed()
     for path in runs:
         path.mkdir(parents=True, exist_ok=True)
-    return [os.getcwd(), *keep, str(bundle_dir), *os.environ.get(KEEP_VAR, "").split(os.pathsep),
+    return [os.getcwd(), sys.prefix, str(Path(__file__).resolve().parents[2]), *keep, str(bundle_dir),
+            *os.environ.get(KEEP_VAR, "").split(os.pathsep),
             os.environ.get("IPSEC_LAB_FLAVORS") or str(cache_dir() / "flavors"), *map(str, runs)]
 
 

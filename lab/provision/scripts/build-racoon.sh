@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Build racoon, setkey and racoonctl (ipsec-tools) from source into flavor prefixes:
 #
-#   ci/build-racoon.sh                     # both releases: racoon@0.8.2 racoon@0.9.1
-#   ci/build-racoon.sh racoon@0.9.1        # only this one
+#   build-racoon.sh                     # both releases: racoon@0.8.2 racoon@0.9.1
+#   build-racoon.sh racoon@0.9.1        # only this one
+#
+# `ipsec-lab setup` runs it once per release; each release's steps say [n/m].
 #
 # Each release goes to $FLAVORS_DIR/racoon-<release>/ (sbin/racoon, sbin/setkey,
 # sbin or bin/racoonctl), built without shared libraries so that the binaries need only
@@ -93,14 +95,17 @@ build_one() {  # racoon@RELEASE
     tmp=$(mktemp -d "$FLAVORS_DIR/.racoon-$release.XXXXXX")
     trap 'rm -rf -- "$tmp"' EXIT
     started=$EPOCHREALTIME
-    echo "$flavor: fetching and checking the sources"
+    local steps=6 n=1
+    [[ $release == 0.8.2 ]] && steps=7
+    echo "$flavor: [1/$steps] fetching and checking the sources"
     fetch_archive "$release" "$tmp/src.tar.gz"
     tar -xzf "$tmp/src.tar.gz" -C "$tmp"
     work=$tmp/${ARCHIVE[$release]}
     local log=$tmp/build.log
     step() {  # what, command...: run in the source tree; on failure the log's tail and the step
         local what=$1; shift
-        echo "$flavor: $what"
+        n=$((n + 1))
+        echo "$flavor: [$n/$steps] $what"
         (cd "$work" && "$@") >>"$log" 2>&1 \
             || { tail -15 "$log" >&2; die "$flavor: $what failed (the lines above are its end)"; }
     }
@@ -117,6 +122,7 @@ build_one() {  # racoon@RELEASE
     step "make" make -j"$(nproc)"
     step "make install" make install DESTDIR="$tmp/root"
     # the prefix as installed, moved into place in one rename
+    echo "$flavor: [$steps/$steps] into $dest"
     mv -T "$tmp/root$dest" "$tmp/prefix"
     rm -rf -- "$tmp/prefix/share/man" "$tmp/prefix/share/doc"
     for exe in racoon setkey; do

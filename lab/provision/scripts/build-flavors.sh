@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Build the Debian root filesystems ("flavors") that the lab chroots daemons into.
 #
-#   ci/build-flavors.sh                      # the default set
-#   ci/build-flavors.sh strongswan@sid ...   # only these
+#   build-flavors.sh                      # the default set
+#   build-flavors.sh strongswan@sid ...   # only these
+#
+# `ipsec-lab setup` runs it once per tree. mmdebstrap's own progress lines ("I: ...") are
+# passed on, each with the flavor's name.
 #
 # Each tree goes to $IPSEC_LAB_FLAVORS (default: ${IPSEC_LAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ipsec-lab}/flavors)
 # as <impl>-<suite>. A tree that exists is kept; a new one is built beside it under a
@@ -63,7 +66,9 @@ build_one() {  # impl@suite
     mapfile -t sources < <(mirror_lines "$suite")
     echo "$flavor: building into $tmp"
     started=$EPOCHREALTIME
-    mmdebstrap "${opts[@]}" "$suite" "$tmp" "${sources[@]}" >"$tmp.log" 2>&1 \
+    # the whole output into the log; its progress lines ("I: ...") on to the person too
+    mmdebstrap "${opts[@]}" "$suite" "$tmp" "${sources[@]}" 2>&1 | tee "$tmp.log" \
+        | sed -un "s|^I: |$flavor: mmdebstrap: |p" \
         || { tail -20 "$tmp.log" >&2; rm -f "$tmp.log"; die "$flavor: mmdebstrap failed"; }
     rm -f "$tmp.log"
     chmod 755 "$tmp"

@@ -7,7 +7,9 @@
 # with that suite's libc6, unpacked beside it, and its ELF interpreter points
 # there (patchelf). Nothing is installed into the system.
 #
-#   ci/install-uml.sh            # idempotent; UML_SUITE=trixie|sid (default sid)
+#   install-uml.sh            # idempotent; UML_SUITE=trixie|sid (default sid)
+#
+# `ipsec-lab setup` runs it (the first step).
 set -euo pipefail
 cache=${IPSEC_LAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ipsec-lab}
 dest=$cache/uml
@@ -28,10 +30,13 @@ SRC
 apt_opts=(-o "Dir::Etc::sourcelist=$work/sources.list" -o Dir::Etc::sourceparts=-
           -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work" -o "Dir::Cache::archives=$work/archives"
           -o Acquire::Check-Valid-Until=false -o APT::Sandbox::User=root -q)
+echo "install-uml: [1/3] fetching user-mode-linux and libc6 from Debian $suite"
 apt-get "${apt_opts[@]}" update >/dev/null
 (cd "$work" && apt-get "${apt_opts[@]}" download user-mode-linux libc6 >/dev/null)
+echo "install-uml: [2/3] unpacking them"
 for deb in "$work"/*.deb; do dpkg-deb -x "$deb" "$work/root"; done
 
+echo "install-uml: [3/3] into $dest, its ELF interpreter pointed at the libc beside it"
 new=$dest.new
 rm -rf "$new"
 mkdir -p "$new/lib"

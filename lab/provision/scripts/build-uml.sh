@@ -4,20 +4,23 @@
 # installed): everything the lab needs built in (no modules to load at boot, no raid6
 # benchmark: it boots to init in about 0.2 s against 1.2 s for Debian's UML), time-travel
 # support for the lifecycle cells, and the seccomp mode of UML 6.16 and later. When it is
-# there, the lab boots it for every worker; Debian's UML (ci/install-uml.sh) is the fallback.
+# there, the lab boots it for every worker; Debian's UML (install-uml.sh) is the fallback.
 #
-#   ci/build-uml.sh            # idempotent; about 10 minutes on 2 cores the first time
+#   build-uml.sh            # idempotent; about 10 minutes on 2 cores the first time
 #
-# ci/setup.sh runs it (ci/setup.sh --no-own-uml does not). The result is $cache/uml-own/linux
+# `ipsec-lab setup` runs it (`ipsec-lab setup --no-own-uml` does not). Its steps say
+# [n/6]; while make runs, a line every $IPSEC_LAB_PROGRESS_EVERY seconds (default 20) says how
+# many files it has compiled, and of about how many: the count of the last build here, kept
+# beside the kernel (compiled-files). The result is $cache/uml-own/linux
 # (stripped) with an empty modules directory beside it, which lab.kernel.uml finds like the
 # Debian kernel. The one source change: CRYPTO_DRBG selects CRYPTO_JITTERENTROPY, whose
 # self-test never ends on time-travel's simulated clock.
 set -euo pipefail
-cd "$(dirname "$0")/.."
 cache=${IPSEC_LAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ipsec-lab}
 dest=$cache/uml-own
 version=7.2
 suite=${UML_SOURCE_SUITE:-sid}
+every=${IPSEC_LAB_PROGRESS_EVERY:-20}
 
 # what the lab needs built in (charon also probes IPv4 policy routing and XFRM interfaces)
 enable=(UML_TIME_TRAVEL_SUPPORT NET INET IPV6 XFRM XFRM_USER XFRM_ALGO NET_KEY
@@ -49,25 +52,28 @@ for p in flex bison bc make gcc libc6-dev binutils perl xz-utils; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-    echo "build-uml: installing ${missing[*]}"
+    echo "build-uml: [1/6] installing ${missing[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
         || { echo "build-uml: could not install ${missing[*]}" >&2; exit 1; }
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ipl-build-uml.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+ticker=
+trap '[ -z "$ticker" ] || kill "$ticker" 2>/dev/null; rm -rf "$work"' EXIT
 started=$EPOCHREALTIME
-# the source package of $suite, fetched the way ci/install-uml.sh fetches the kernel
+# the source package of $suite, fetched the way install-uml.sh fetches the kernel
 mkdir -p "$work/lists/partial" "$work/archives/partial" "$work/deb"
 echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $suite main" \
     >"$work/sources.list"
 apt_opts=(-o "Dir::Etc::sourcelist=$work/sources.list" -o Dir::Etc::sourceparts=-
           -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work" -o "Dir::Cache::archives=$work/archives"
           -o Acquire::Check-Valid-Until=false -o APT::Sandbox::User=root -q)
+echo "build-uml: [2/6] fetching linux-source-$version from Debian $suite"
 apt-get "${apt_opts[@]}" update >/dev/null
 (cd "$work" && apt-get "${apt_opts[@]}" download "linux-source-$version" >/dev/null) \
     || { echo "build-uml: linux-source-$version is not in Debian $suite (UML_SOURCE_SUITE=...)" >&2; exit 1; }
+echo "build-uml: [3/6] unpacking the sources"
 dpkg-deb -x "$work"/linux-source-"$version"_*.deb "$work/deb"
 rm -f "$work"/linux-source-"$version"_*.deb
 tar -C "$work" -xf "$work/deb/usr/src/linux-source-$version.tar.xz"
@@ -80,6 +86,7 @@ sed -i '/^config CRYPTO_DRBG$/,/^config /s/^\tselect CRYPTO_JITTERENTROPY$/\tsel
 grep -q 'CRYPTO_JITTERENTROPY if !UML_TIME_TRAVEL_SUPPORT' crypto/Kconfig \
     || { echo "build-uml: crypto/Kconfig did not take the jitterentropy change" >&2; exit 1; }
 
+echo "build-uml: [4/6] configuring (${#enable[@]} options built in, time-travel's jitterentropy change)"
 make ARCH=um defconfig >/dev/null
 args=()
 for opt in "${enable[@]}"; do args+=(--enable "$opt"); done
@@ -90,8 +97,19 @@ make ARCH=um olddefconfig >/dev/null
 for opt in "${enable[@]}" ; do  # olddefconfig drops what a dependency forbids: say so
     grep -q "^CONFIG_$opt=y" .config || { echo "build-uml: CONFIG_$opt did not stay built in" >&2; exit 1; }
 done
+echo "build-uml: [5/6] compiling with make -j$(nproc) (about 10 min on 2 cores; the log: $work/build.log)"
+compiled() { grep -c '^  CC' "$work/build.log" || true; }
+last=$(cat "$dest/compiled-files" 2>/dev/null || true)
+of() {  # n -> "n of about M (P%)" after a build that counted, else "n so far"
+    if [[ $last =~ ^[1-9][0-9]*$ ]]; then echo "$1 of about $last ($(($1 * 100 / last))%)"; else echo "$1 so far"; fi
+}
+(while sleep "$every" >/dev/null 2>&1; do echo "build-uml: [5/6] compiling: files compiled: $(of "$(compiled)")"; done) &
+ticker=$!
 make ARCH=um -j"$(nproc)" linux >"$work/build.log" 2>&1 \
     || { tail -30 "$work/build.log" >&2; echo "build-uml: make failed" >&2; exit 1; }
+kill "$ticker" 2>/dev/null || true
+ticker=
+echo "build-uml: [6/6] $(compiled) files compiled; stripping and installing into $dest"
 strip linux
 
 new=$dest.new
@@ -100,6 +118,7 @@ mkdir -p "$new/modules/$(make -s ARCH=um kernelrelease)"
 : >"$new/modules/$(make -s ARCH=um kernelrelease)/modules.dep"  # nothing to load: all built in
 cp linux "$new/linux"
 cp .config "$new/config"
+compiled >"$new/compiled-files"  # the next build's "of about"
 make -s ARCH=um kernelrelease >"$new/release"
 rm -rf "$dest"
 mv "$new" "$dest"
