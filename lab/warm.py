@@ -174,11 +174,14 @@ class WarmPool:
             assert ops is not None and slot.daemon is not None
             ops.adopt(daemon, slot.daemon)
             daemon.log_offset = daemon.log_path.stat().st_size
-        else:
+        else:  # a fresh start: its own context (its process list starts empty)
             self._stop(slot)
             shutil.rmtree(slot.dir, ignore_errors=True)
             slot.dir.mkdir()
-            slot.ctx = ctx
+            assert self.topology is not None
+            slot.ctx = ctx = PeerContext(side=side, netns=self.topology.netns(side), dir=slot.dir,
+                                         flavor=flavor, tag=self.tag, cache=self.cache)
+            daemon = daemon_class(flavor.impl)(s, ctx)
         slot.daemon, slot.key = daemon, key
         slot.before = slot.files if reuse else {}
         slot.written = daemon.write()
