@@ -411,11 +411,14 @@ class Lab:
         cell = self.start(scenario, warm=True)
         cell.negotiate()
         if scenario.expect != ESTABLISHED:
-            return cell.end_as_expected()
+            outcome = cell.end_as_expected()
+            cell.passed = True  # (kept daemons serve the next cell only after a cell that passed)
+            return outcome
         cell.traffic()
         verdict = cell.judge()
         cell.delete()
         verdict.check()
+        cell.passed = True
         return verdict
 
     def reproduce(self) -> str:
@@ -448,7 +451,7 @@ class Lab:
                     rundir.remove()
             finally:
                 try:
-                    cell.passed = not failed and not errors
+                    cell.passed = cell.passed and not failed and not errors
                     cell.down()
                 except (OSError, LabError) as exc:
                     errors.append(f"teardown of {cell.ident}: {exc}")
