@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -138,3 +139,50 @@ def test_warm_same_as_cold(lab, pair: tuple[str, str], record_property) -> None:
     record_property("warm cells compared", len(scenarios))
     record_property("warm daemon starts saved", reused)
     assert not problems, "\n".join([*problems, f"artifacts: {', '.join(map(str, kept))}"])
+
+
+@pytest.mark.lab
+def test_a_cell_that_leaves_state_behind_fails_and_the_next_starts_fresh(lab) -> None:
+    """After a cell that passed, a policy none of the daemons installed stays in the
+    left kernel (as a daemon's leftover would): the release finds it, fails the cell,
+    and stops everything; the next cell then starts its daemons and namespaces anew,
+    and passes."""
+    from lab import run as runner
+    from lab.cell import Cell
+    from lab.daemons import cannot_run
+    from lab.errors import LabError
+    from lab.scenario import seed_scenario
+    from lab.warm import WarmPool, pool_ident
+
+    s = seed_scenario(ike_version=2, ike="aes128-sha1-modp2048")
+    s = s.with_(left=replace(s.left, flavor="libreswan@sid"),
+                right=replace(s.right, flavor="strongswan@sid"))
+    reason = cannot_run(s, lab.tag)
+    if reason:
+        pytest.skip(reason)
+    pool = WarmPool(lab.tag, lab.session.cache, pool_ident(f"{lab.worker or 'w'}l"))
+    try:
+        cell = Cell(s, tag=lab.tag, ident=f"{lab.worker or 'w'}-left1", cache=lab.session.cache,
+                    warm=pool)
+        try:
+            cell.run()
+            runner.run(["ip", "xfrm", "policy", "add", "src", "2001:db8:1:1::1/128", "dst",
+                        "2001:db8:2:2::2/128", "proto", "tcp", "dir", "out", "tmpl", "proto",
+                        "esp", "mode", "transport"], tag=lab.tag, netns=cell.topology.netns("left"))
+            cell.passed = True
+        finally:
+            with pytest.raises(LabError, match=r"warm daemons: after the cell, left still holds"
+                                                 r" policy 2001:db8:1:1::1/128 > 2001:db8:2:2::2/128"
+                                                 r" proto 6 out ipsec"):
+                cell.down()
+        assert pool.topology is None and all(slot.daemon is None for slot in pool.slots.values())
+        again = Cell(s, tag=lab.tag, ident=f"{lab.worker or 'w'}-left2", cache=lab.session.cache,
+                     warm=pool)
+        try:
+            again.run()
+            again.passed = True
+            assert pool.reused == {"left": False, "right": False}
+        finally:
+            again.down()
+    finally:
+        pool.close()
