@@ -196,6 +196,8 @@ def print_summary(result: dict[str, Any], known: Incompatibility | None = None) 
         print(f"verdict: {line}")
     if result["decryption"]:
         print(f"decryption: {result['decryption']}")
+    for line in result.get("probes", []):
+        print(f"must not pass: {line}")
     for problem in result["problems"]:
         print(f"PROBLEM: {problem}")
     if result["error"]:

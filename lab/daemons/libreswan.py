@@ -13,7 +13,7 @@ from lab.algorithms import Proposal
 from lab.certs import P12_PASSWORD
 from lab.daemons.base import Daemon
 from lab.daemons.encode import header, psk_hex
-from lab.daemons.pluto_log import parse_pluto_log
+from lab.daemons.pluto_log import parse_pluto_log, parse_pluto_offers
 from lab.errors import DaemonError
 from lab.flavors import Flavor
 from lab.identity import Identity
@@ -314,10 +314,12 @@ class Libreswan(Daemon):
         return PSK_NOTE + f"{index} : PSK {psk}\n"
 
     def _subnets(self) -> list[tuple[str, str]]:
-        """leftsubnet/rightsubnet behind the gateways (net-to-net); pluto takes each
-        family from the addresses, IPv4 subnets between IPv6 gateways included."""
-        if self.peer.subnet is not None and self.other.subnet is not None:
-            return [("leftsubnet", self.peer.subnet), ("rightsubnet", self.other.subnet)]
+        """leftsubnet/rightsubnet behind the gateways (net-to-net; host-to-net: the
+        gateway's only); pluto takes each family from the addresses, IPv4 subnets between
+        IPv6 gateways included."""
+        if self.peer.subnet is not None or self.other.subnet is not None:
+            return [(key, net) for key, net in (("leftsubnet", self.peer.subnet),
+                                                ("rightsubnet", self.other.subnet)) if net]
         if self.scenario.path.nat:  # host to host: the initiator's own address, not the
             return [("leftsubnet", f"{self.peer.address}/32"),  # NAT's: /32 each
                     ("rightsubnet", f"{self.other.address}/32")]
@@ -418,8 +420,12 @@ class Libreswan(Daemon):
         return f"flush XFRM state and policies, as {UNIT}'s ExecStopPost does"
 
     def status(self) -> DaemonStatus:
-        """From pluto's log, which names every established SA's algorithms: no process."""
-        return parse_pluto_log(self.log_text(), self.scenario.ike_version_of(self.side))
+        """From pluto's log, which names every established SA's algorithms and what the
+        connection offers: no process."""
+        text = self.log_text()
+        status = parse_pluto_log(text, self.scenario.ike_version_of(self.side))
+        status.offers = parse_pluto_offers(text, self.scenario.conn_name)
+        return status
 
     def delete(self) -> None:
         """whack --delete: pluto deletes the connection with its SAs and tells the peer."""
