@@ -475,7 +475,9 @@ class LabSession:
     def warm_for(self, scenario: Scenario) -> WarmPool | None:
         from lab.warm import cold_reason
 
-        return self.warm if self.warm is not None and cold_reason(scenario) is None else None
+        if self.warm is None or self.warm.busy or cold_reason(scenario) is not None:
+            return None  # (busy: a test's second cell while its first is still up)
+        return self.warm
 
 
 @pytest.fixture(scope="session")

@@ -107,11 +107,16 @@ class WarmPool:
         self.baseline: dict[str, set[xfrm.Policy]] = {}
         #: per cell: which sides were warm (for the benchmark and the tests)
         self.reused: dict[str, bool] = {}
+        #: a cell holds the pool until its release (a second cell of the same test, while
+        #: the first is still up, runs cold)
+        self.busy = False
 
     # -- a cell comes ---------------------------------------------------------
     def up(self, cell: Cell) -> None:
         """What Cell.up does, with the kept namespaces and daemons where they fit."""
         s = cell.scenario
+        assert not self.busy, "a warm pool serves one cell at a time"
+        self.busy = True
         cell._stack.callback(self.release, cell)  # first in, so last out
         with cell.phase("configs"):
             key = topology_key(s)
@@ -205,15 +210,18 @@ class WarmPool:
     # -- a cell goes ----------------------------------------------------------
     def release(self, cell: Cell) -> None:
         """After the cell: unload and check (a cell that passed), or stop everything."""
-        if not cell.passed or self.topology is None:
-            self.drop()
-            return
         try:
-            with cell.phase("release"):
-                self._unload(cell)
-        except LabError:
-            self.drop()
-            raise
+            if not cell.passed or self.topology is None:
+                self.drop()
+                return
+            try:
+                with cell.phase("release"):
+                    self._unload(cell)
+            except LabError:
+                self.drop()
+                raise
+        finally:
+            self.busy = False
 
     def _unload(self, cell: Cell) -> None:
         assert self.topology is not None
