@@ -263,7 +263,8 @@ class MatrixSelection:
     auths: tuple[str, ...] | None = None
     #: path cases (PATHS) over the whole grid, and nothing else; None: EXTRA_PATHS
     paths: tuple[str, ...] | None = None
-    #: topologies of more than two peers named (lab.peers; their cells: lab.remote.matrix)
+    #: topologies of more than two peers (lab.peers; their cells: lab.remote.matrix); the
+    #: default run (no --lab-topologies, no --lab-families) has every one of them
     networks: tuple[str, ...] = ()
 
     @classmethod
@@ -287,7 +288,7 @@ class MatrixSelection:
             chosen_pairs.append((initiator, responder))
         if chosen_pairs and not flavors:
             chosen = tuple(dict.fromkeys(f for pair in chosen_pairs for f in pair))
-        axes, networks = None, ()
+        axes, networks = None, NETWORK_TOPOLOGIES  # the default run has them all
         if topologies or families:
             tops = split_list(topologies, f"{prefix}topologies",
                               tuple(TOPOLOGIES) + NETWORK_TOPOLOGIES, (DEFAULT_TOPOLOGY,))
