@@ -11,6 +11,10 @@ transport, aes128-sha1-modp2048, Libreswan at both ends unless --flavors names t
 two peers' flavors, e.g. strongswan@bookworm,libreswan@sid). Retransmissions are
 counted from the daemons' logs: the aim is none.
 
+--warm on|off|both (default both): the cells with the worker's daemons kept from one cell to
+the next (lab.warm: a warm daemon start is the load and unload through its control interface),
+and with every cell starting its own; both runs in the same kernels, in turns.
+
 --cold N times what a person reproducing a bug waits for: `pytest -q NODEID` from the shell
 prompt to its exit, N times, with the kernel the lab picks and, beside it, with Debian's UML
 (ci/install-uml.sh) where the pick is our own kernel (ci/build-uml.sh).
@@ -46,23 +50,29 @@ lab.wire.packets.scapy()
 scapy_import = time.monotonic() - started
 from lab.cell import Cell
 from lab.scenario import seed_scenario
-runs, tag, flavors = channel.receive()
+from lab.warm import WarmPool
+runs, tag, flavors, warm = channel.receive()
 channel.send({"scapy import": scapy_import})
 cache = Path(tempfile.mkdtemp(prefix="ipl-bench-"))
+pool = WarmPool(tag, cache, "bench-warm") if warm else None
 for mode in ("transport", "tunnel"):
     scenario = seed_scenario(ike_version=2, mode=mode, ike="aes128-sha1-modp2048")
     scenario = scenario.with_(left=replace(scenario.left, flavor=flavors[0]),
                               right=replace(scenario.right, flavor=flavors[1]))
     for i in range(runs):
         started = time.monotonic()
-        cell = Cell(scenario, tag=tag, ident=f"b{i}{mode[0]}", cache=cache)
+        cell = Cell(scenario, tag=tag, ident=f"b{i}{mode[0]}", cache=cache, warm=pool)
         try:
             cell.run()
+            cell.passed = True
             retrans = sum(d.log_text().count("retransmi") for d in cell.daemons.values())
         finally:
             cell.down()
+        reused = all(pool.reused.values()) if pool else False
         channel.send({"mode": mode, "phases": cell.timings, "retransmissions": retrans,
-                      "cell": time.monotonic() - started})
+                      "cell": time.monotonic() - started, "reused": reused})
+if pool:
+    pool.close()
 channel.send(None)
 '''
 
@@ -144,6 +154,8 @@ def main() -> int:
                         help="the left and the right peer's flavors (default libreswan,libreswan)")
     parser.add_argument("--cold", type=int, metavar="N",
                         help="time N runs of `pytest -q NODE` from a cold start instead")
+    parser.add_argument("--warm", default="both", choices=("on", "off", "both"),
+                        help="daemons kept from cell to cell (lab.warm), or not, or both (default)")
     parser.add_argument("--node", default=COLD_NODE, help=f"the node id for --cold (default {COLD_NODE})")
     args = parser.parse_args()
     if args.cold:
@@ -160,33 +172,44 @@ def main() -> int:
         return 0
     tag = os.environ.setdefault(TAG_VAR, f"ipl-bench-{os.getpid()}")
     os.environ[KERNEL_VAR] = str(choice.uml.binary)
-    samples: dict[str, list[float]] = {p: [] for p in PHASES}
-    retransmissions = 0
+    ways = {"on": ("warm",), "off": ("cold",), "both": ("cold", "warm")}[args.warm]
+    samples: dict[str, dict[str, list[float]]] = {way: {p: [] for p in PHASES} for way in ways}
+    retransmissions = dict.fromkeys(ways, 0)
+    warm_starts = 0
     for _ in range(2):  # two kernels: boot is measured twice
-        started = time.monotonic()
-        gw = execnet.makegateway(f"popen//python={worker_python(tag)}")
-        gw.remote_exec("channel.send(1)").receive()
-        samples["uml boot"].append(time.monotonic() - started)
-        ch = gw.remote_exec(REMOTE)
-        ch.send((args.runs, tag, flavors))
-        samples["scapy import"].append(ch.receive()["scapy import"])
-        while (result := ch.receive()) is not None:
-            for phase, seconds in result["phases"].items():
-                samples.setdefault(phase, []).append(seconds)
-            samples["cell"].append(result["cell"])
-            retransmissions += result["retransmissions"]
-        gw.exit()
-    figures = {p: statistics.median(v) for p, v in samples.items() if v}
+        for way in ways:  # in turns, each way in a kernel of its own
+            started = time.monotonic()
+            gw = execnet.makegateway(f"popen//python={worker_python(tag)}")
+            gw.remote_exec("channel.send(1)").receive()
+            samples[way]["uml boot"].append(time.monotonic() - started)
+            ch = gw.remote_exec(REMOTE)
+            ch.send((args.runs, tag, flavors, way == "warm"))
+            samples[way]["scapy import"].append(ch.receive()["scapy import"])
+            while (result := ch.receive()) is not None:
+                for phase, seconds in result["phases"].items():
+                    samples[way].setdefault(phase, []).append(seconds)
+                samples[way]["cell"].append(result["cell"])
+                retransmissions[way] += result["retransmissions"]
+                warm_starts += result["reused"]
+            gw.exit()
+    figures = {way: {p: statistics.median(v) for p, v in samples[way].items() if v} for way in ways}
     print(f"ipsec-lab benchmark: {choice.describe()}; {flavors[0]} -> {flavors[1]}")
-    print(f"{'phase':<14} {'median':>9} {'n':>4}")
-    for phase in [*PHASES, *(p for p in figures if p not in PHASES)]:
-        if phase in figures:
-            print(f"{phase:<14} {figures[phase] * 1000:>7.0f}ms {len(samples[phase]):>4}")
-    if "dissect" in figures:
-        share = figures["dissect"] / figures["cell"]
-        print(f"dissect (scapy) is {share:.1%} of a cell: "
-              f"{'within' if share <= 0.10 else 'ABOVE'} the 10% the hand-written parser was allowed")
-    print(f"IKE retransmissions in {len(samples['cell'])} cells: {retransmissions}")
+    print(f"{'phase':<14}" + "".join(f" {way + ' median':>13} {'n':>4}" for way in ways))
+    names = [*PHASES, *(p for way in ways for p in figures[way] if p not in PHASES)]
+    for phase in dict.fromkeys(names):
+        if any(phase in figures[way] for way in ways):
+            print(f"{phase:<14}" + "".join(
+                f" {figures[way][phase] * 1000:>11.0f}ms {len(samples[way][phase]):>4}"
+                if phase in figures[way] else f" {'-':>13} {'':>4}" for way in ways))
+    for way in ways:
+        if "dissect" in figures[way]:
+            share = figures[way]["dissect"] / figures[way]["cell"]
+            print(f"{way}: dissect (scapy) is {share:.1%} of a cell: "
+                  f"{'within' if share <= 0.10 else 'ABOVE'} the 10% the hand-written parser was allowed")
+        print(f"{way}: IKE retransmissions in {len(samples[way]['cell'])} cells: {retransmissions[way]}")
+    if "warm" in ways:
+        print(f"warm: {warm_starts} of {len(samples['warm']['cell'])} cells on both daemons kept"
+              " (the first cell of each kernel starts them)")
     if args.json:
         Path(args.json).write_text(json.dumps({"median_s": figures,
                                                "retransmissions": retransmissions}, indent=2))

@@ -48,6 +48,7 @@ from lab.wire.verdict import Verdict
 
 if TYPE_CHECKING:  # the cell (pyroute2 and all) is imported by the worker that runs one
     from lab.cell import Cell
+    from lab.warm import WarmPool
 
 KERNEL = pytest.StashKey[KernelChoice]()
 #: the lab's header lines, handed to the guest that runs a node id alone
@@ -387,15 +388,17 @@ class Lab:
             if reason:
                 pytest.skip(f"{side}: {reason}")
 
-    def start(self, scenario: Scenario) -> Cell:
-        """Skip if the cell cannot run here; else bring it up (namespaces, daemons loaded)."""
+    def start(self, scenario: Scenario, warm: bool = False) -> Cell:
+        """Skip if the cell cannot run here; else bring it up (namespaces, daemons loaded;
+        ``warm``: the worker's kept ones where they fit, lab.warm)."""
         self.skip_unless_possible(scenario)
         n = len(self.cells)
         ident = f"{owner.current()}-{os.getpid()}-{next(self.session.cells)}"
         name = run_dir_name(self.request.node.nodeid, self.worker) + (f"-{n + 1}" if n else "")
         from lab.cell import Cell  # (imported here: the controller outside UML needs none)
 
-        cell = Cell(scenario, tag=self.tag, ident=ident, cache=self.session.cache)
+        cell = Cell(scenario, tag=self.tag, ident=ident, cache=self.session.cache,
+                    warm=self.session.warm_for(scenario) if warm else None)
         self.cells.append((cell, RunDir(self.base / name)))
         cell.up()
         return cell
@@ -405,14 +408,17 @@ class Lab:
         says); a cell that expects a failure ends there with its outcome; else ping6,
         capture, verdict, the initiator deletes the connection and both kernels must be
         clean (raises if anything fails)."""
-        cell = self.start(scenario)
+        cell = self.start(scenario, warm=True)
         cell.negotiate()
         if scenario.expect != ESTABLISHED:
-            return cell.end_as_expected()
+            outcome = cell.end_as_expected()
+            cell.passed = True  # (kept daemons serve the next cell only after a cell that passed)
+            return outcome
         cell.traffic()
         verdict = cell.judge()
         cell.delete()
         verdict.check()
+        cell.passed = True
         return verdict
 
     def reproduce(self) -> str:
@@ -445,6 +451,7 @@ class Lab:
                     rundir.remove()
             finally:
                 try:
+                    cell.passed = cell.passed and not failed and not errors
                     cell.down()
                 except (OSError, LabError) as exc:
                     errors.append(f"teardown of {cell.ident}: {exc}")
@@ -458,17 +465,35 @@ class Lab:
 
 @dataclass
 class LabSession:
-    """What the cells of one worker share: a scratch directory and a cell counter."""
+    """What the cells of one worker share: a scratch directory, a cell counter, and the
+    kept namespaces and daemons (lab.warm; None with --lab-warm=off)."""
 
     cache: Path
     cells: itertools.count = field(default_factory=lambda: itertools.count(1))
+    warm: WarmPool | None = None
+
+    def warm_for(self, scenario: Scenario) -> WarmPool | None:
+        from lab.warm import cold_reason
+
+        if self.warm is None or self.warm.busy or cold_reason(scenario) is not None:
+            return None  # (busy: a test's second cell while its first is still up)
+        return self.warm
 
 
 @pytest.fixture(scope="session")
-def lab_session() -> Iterator[LabSession]:
+def lab_session(request: pytest.FixtureRequest) -> Iterator[LabSession]:
     path = Path(tempfile.mkdtemp(prefix=owner.current().name_prefix() + "cache-"))
-    yield LabSession(path)
-    shutil.rmtree(path, ignore_errors=True)
+    session = LabSession(path)
+    if request.config.option.lab_warm == "on" and request.config.stash.get(NO_KERNEL, None) is None:
+        from lab.warm import WarmPool, pool_ident
+
+        session.warm = WarmPool(os.environ[TAG_VAR], path, pool_ident(str(owner.current())))
+    try:
+        yield session
+    finally:
+        if session.warm is not None:
+            session.warm.close()
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
