@@ -41,7 +41,8 @@ from typing import Any
 
 from lab.kernel import confine, imports, modules
 from lab.kernel.uml import OPTS_VAR, UmlKernel, cache_dir, guest_env, guest_keeps
-from lab.owner import Owner
+from lab.owner import OWNER_VAR, Owner
+from lab.run import TAG_VAR
 from lab.state import private_dir, subdir
 
 WARM_VAR = "IPSEC_LAB_WARM_GUEST"
@@ -210,7 +211,9 @@ def _start(where: Path, kernel: UmlKernel, mem: str, fresh: str) -> dict[str, An
         proc = subprocess.Popen([sys.executable, "-m", "lab.kernel.warmkeeper", str(where)],
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                 start_new_session=True, cwd=os.getcwd(),
-                                env={k: v for k, v in os.environ.items() if k not in ("TMPDIR",)})
+                                # the keeper is its own run: not this command's tag or owner
+                                env={k: v for k, v in os.environ.items()
+                                     if k not in ("TMPDIR", TAG_VAR, OWNER_VAR)})
     finally:
         os.close(log)
     deadline = time.monotonic() + START_TIMEOUT

@@ -14,8 +14,11 @@ classes, cryptography), says it is ready, then reads one JSON request a line:
   tears its fixtures down: the cell is taken down, as after Ctrl-C in a cold guest),
   SIGKILL after GRACE seconds.
 
-The lab's own modules are not imported here: each command imports them afresh (pytest
-rewrites their asserts as in a cold guest). Before and after each command the guest
+The lab's modules are imported here too, through pytest's assertion-rewriting hook for
+those pytest would rewrite (so a command's pytest finds them as it would have made them);
+what is imported here is then frozen out of the garbage collector's sight (a command's
+collections would otherwise copy every page it shares with this process: 1 s at exit).
+Before and after each command the guest
 must be as it was after boot (`leftovers`): no process but this one, no network
 namespace, no SA or policy, the same interfaces and mounts. Anything else is said
 in the answer and this program ends, which powers the guest off: the next command
@@ -265,14 +268,15 @@ def run(request: dict[str, Any], baseline: dict[str, Any], requests: Any, fresh:
 class Requests:
     """JSON lines from stdin, read without blocking the command's output."""
 
-    def __init__(self) -> None:
+    def __init__(self, fd: int = 0) -> None:
+        self.fd = fd
         self.buf = b""
         self.closed = False
 
-    def poll(self, timeout: float = 0.0) -> list[dict[str, Any]]:
-        if self.closed or not select.select([0], [], [], timeout)[0]:
+    def poll(self, timeout: float | None = 0.0) -> list[dict[str, Any]]:
+        if self.closed or not select.select([self.fd], [], [], timeout)[0]:
             return []
-        data = os.read(0, 65536)
+        data = os.read(self.fd, 65536)
         if not data:
             self.closed = True
         self.buf += data
