@@ -221,13 +221,13 @@ def test_leftovers_names_what_is_new(monkeypatch: pytest.MonkeyPatch) -> None:
     base = {"netns": [], "links": ["lo"], "mounts": ["/ / rw"]}
     now = {"netns": ["ipl-1.2-3-left"], "links": ["lo", "veth0"], "mounts": ["/ / rw", "/run/x /run/x rw"]}
     monkeypatch.setattr(warmguest, "snapshot", lambda: now)
-    monkeypatch.setattr(warmguest, "_processes", lambda: ["process 7 (pluto, S)"])
-    monkeypatch.setattr(warmguest, "_xfrm", lambda what: [f"xfrm {what}: x"] if what == "state" else [])
+    monkeypatch.setattr(warmguest, "_processes", lambda spare: ["process 7 (pluto, S)"])
+    monkeypatch.setattr(warmguest, "_xfrm", lambda: ["SA x"])
     assert warmguest.leftovers(base) == ["process 7 (pluto, S)", "network namespace ipl-1.2-3-left",
-                                         "interface veth0", "mount /run/x", "xfrm state: x"]
+                                         "interface veth0", "mount /run/x", "SA x"]
     monkeypatch.setattr(warmguest, "snapshot", lambda: base)
-    monkeypatch.setattr(warmguest, "_processes", list)
-    monkeypatch.setattr(warmguest, "_xfrm", lambda what: [])
+    monkeypatch.setattr(warmguest, "_processes", lambda spare: [])
+    monkeypatch.setattr(warmguest, "_xfrm", list)
     assert warmguest.leftovers(base) == []
 
 
@@ -265,10 +265,15 @@ def test_real_warm_guest(warm_kernel: Any, capfd: pytest.CaptureFixture[str]) ->
     assert first is not None
     assert warm.run(["-c", "raise SystemExit(3)"], kernel=warm_kernel, tag=tag, mem="768M") == 3
     assert warm.keeper_info(where)["pid"] == first["pid"]  # the same guest, still clean
-    # a command that leaves a process behind: loud, and that guest is gone
-    leave = "import subprocess; subprocess.Popen(['sleep', '60'], start_new_session=True)"
+    # a command that leaves a process, a namespace and an SA behind: loud, and that guest is gone
+    leave = ("import subprocess as s; s.Popen(['sleep', '60'], start_new_session=True);"
+             " s.run(['ip', 'netns', 'add', 'left-behind'], check=True);"
+             " s.run('ip xfrm state add src 10.9.0.1 dst 10.9.0.2 proto esp spi 0x1234 mode transport"
+             " enc cbc(aes) 0x00112233445566778899aabbccddeeff'.split(), check=True)")
     assert warm.run(["-c", leave], kernel=warm_kernel, tag=tag, mem="768M") == 1
-    assert "warm guest NOT CLEAN after the command" in capfd.readouterr().err
+    err = capfd.readouterr().err
+    assert "warm guest NOT CLEAN after the command" in err
+    assert "(sleep, S)" in err and "network namespace left-behind" in err and "SA " in err
     for _ in range(200):
         if warm.keeper_info(where) is None:
             break

@@ -36,7 +36,6 @@ import json
 import os
 import select
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -54,8 +53,10 @@ PRELOAD = ("pytest", "_pytest.main", "_pytest.python", "_pytest.terminal", "_pyt
            "cryptography.x509", "scapy.all", "dataclasses", "ipaddress", "shlex", "subprocess",
            "tempfile", "threading", "json", "hashlib", "hmac", "uuid", "logging", "pty")
 GRACE = 15.0
+SPARE_AFTER = 0.5  # seconds after a command's answer
 CLONE_NEWNS = 0x00020000
 MS_REC, MS_PRIVATE = 16384, 1 << 18
+MCL_CURRENT, MCL_FUTURE = 1, 2
 PF_KTHREAD = 0x00200000
 
 
@@ -136,12 +137,12 @@ def unrewritten(marks: set[str]) -> list[str]:
             and not isinstance(getattr(mod, "__loader__", None), AssertionRewritingHook)]
 
 
-def _processes() -> list[str]:
-    """Every process but PID 1, this one, its children that are reaped already and kernel threads."""
+def _processes(spare: int = 0) -> list[str]:
+    """Every process but PID 1, this one, its spare child, orphans that ended, kernel threads."""
     found = []
     me = os.getpid()
     for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) in (1, me):
+        if not entry.isdigit() or int(entry) in (1, me, spare):
             continue
         try:
             stat = Path(f"/proc/{entry}/stat").read_text()
@@ -155,14 +156,15 @@ def _processes() -> list[str]:
     return found
 
 
-def _xfrm(what: str) -> list[str]:
+def _xfrm() -> list[str]:
+    """The SAs and policies of this guest's own network namespace (netlink, no process)."""
+    from lab.xfrm import XfrmSocket
+
     try:
-        out = subprocess.run(["ip", "-o", "xfrm", what, "list"], capture_output=True, text=True,
-                             timeout=10, check=False).stdout
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return [f"xfrm {what}: cannot list ({exc})"]
-    # pluto-like per-socket policies die with their sockets; anything listed is left over
-    return [f"xfrm {what}: {line.strip()[:120]}" for line in out.splitlines() if line.strip()]
+        with XfrmSocket(None) as xfrm:
+            return [f"SA {sa}" for sa in xfrm.states()] + [f"policy {p}" for p in xfrm.policies()]
+    except OSError as exc:
+        return [f"xfrm: cannot list ({exc})"]
 
 
 def snapshot() -> dict[str, Any]:
@@ -174,14 +176,14 @@ def snapshot() -> dict[str, Any]:
                        Path("/proc/self/mountinfo").read_text().splitlines()]}
 
 
-def leftovers(baseline: dict[str, Any]) -> list[str]:
+def leftovers(baseline: dict[str, Any], spare: int = 0) -> list[str]:
     """How the guest differs from right after boot: one line per thing left."""
     now = snapshot()
-    found = _processes()
+    found = _processes(spare)
     found += [f"network namespace {n}" for n in now["netns"] if n not in baseline["netns"]]
     found += [f"interface {n}" for n in now["links"] if n not in baseline["links"]]
     found += [f"mount {m.split(' ')[0]}" for m in now["mounts"] if m not in baseline["mounts"]]
-    return found + _xfrm("state") + _xfrm("policy")
+    return found + _xfrm()
 
 
 def _send(msg: dict[str, Any]) -> None:
@@ -219,21 +221,56 @@ def _child(request: dict[str, Any], out: int, stdin: int, fresh: list[str]) -> N
     os._exit(1)
 
 
-def run(request: dict[str, Any], baseline: dict[str, Any], requests: Any, fresh: list[str]) -> bool:
-    """Run one command; False when the guest is no longer clean (it must stop)."""
-    left = leftovers(baseline)
+class Spare:
+    """The next command's process, forked while the guest is idle: it populates its memory
+    at once (a copy of this program's pages: in UML each page a command would otherwise
+    copy on its first write, or map on its first read, is a fault of about 0.1 ms, some
+    11 000 of them for one cell) and waits for its request."""
+
+    def __init__(self, fresh: list[str]) -> None:
+        req_r, self.req_w = os.pipe()
+        self.out_r, out_w = os.pipe()
+        in_r, self.in_w = os.pipe()  # the command's stdin: never written, never at its end (as cold)
+        self.pid = os.fork()
+        if self.pid == 0:
+            for fd in (self.req_w, self.out_r, self.in_w):
+                os.close(fd)
+            with contextlib.suppress(Exception):
+                ctypes.CDLL(None).mlockall(MCL_CURRENT | MCL_FUTURE)
+            data = b""
+            while chunk := os.read(req_r, 65536):
+                data += chunk
+            if not data:  # this program ended: so does its spare
+                os._exit(0)
+            _child(json.loads(data), out_w, in_r, fresh)
+        for fd in (req_r, out_w, in_r):
+            os.close(fd)
+
+    def start(self, request: dict[str, Any]) -> None:
+        data = json.dumps(request).encode()
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.req_w, view):]
+        os.close(self.req_w)
+
+
+def _signal(pid: int, sig: int) -> None:
+    """To the command's process group (to the command alone before it made the group)."""
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+
+def run(request: dict[str, Any], baseline: dict[str, Any], requests: Any, spare: Spare) -> bool:
+    """Run one command in ``spare``; False when the guest is no longer clean (it must stop)."""
+    left = leftovers(baseline, spare.pid)
     if left:
         _send({"t": "done", "rc": None, "left": left, "before": True})
         return False
-    out_r, out_w = os.pipe()
-    in_r, in_w = os.pipe()  # the command's stdin: never written, never at its end (as cold)
-    pid = os.fork()
-    if pid == 0:
-        os.close(out_r)
-        os.close(in_w)
-        _child(request, out_w, in_r, fresh)
-    os.close(out_w)
-    os.close(in_r)
+    spare.start(request)
+    pid, out_r, in_w = spare.pid, spare.out_r, spare.in_w
     deadline = drained_by = None
     status = None
     open_ = True
@@ -248,12 +285,10 @@ def run(request: dict[str, Any], baseline: dict[str, Any], requests: Any, fresh:
             time.sleep(0.02)
         for line in requests.poll():
             if line.get("op") == "interrupt" and deadline is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pid, signal.SIGINT)
+                _signal(pid, signal.SIGINT)
                 deadline = time.monotonic() + GRACE
         if deadline is not None and time.monotonic() > deadline and status is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
+            _signal(pid, signal.SIGKILL)
         if status is None:
             done, wstatus = os.waitpid(pid, os.WNOHANG)
             if done == pid:  # what it wrote last is read for up to a second more
@@ -301,13 +336,21 @@ def main() -> int:
         return 1
     requests = Requests()
     pending: list[dict[str, Any]] = []
+    spare: Spare | None = None
     while not requests.closed or pending:
+        if spare is None:  # not before the last answer is on its way: UML has one CPU, and
+            # the spare's copy of 120 MB would hold it for 0.3 s
+            pending += requests.poll(timeout=SPARE_AFTER)
+            spare = Spare(fresh)
         pending += requests.poll(timeout=None) if not pending else []
         if not pending:
             continue
         request = pending.pop(0)
-        if request.get("op") == "run" and not run(request, baseline, requests, fresh):
+        if request.get("op") != "run":
+            continue
+        if not run(request, baseline, requests, spare):
             return 1
+        spare = None
     return 0
 
 
