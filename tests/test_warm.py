@@ -295,3 +295,17 @@ def test_a_node_id_warm_and_cold_alike(warm_kernel: Any, state: Path) -> None:
                          if ln.startswith(("PASSED", "expected"))]
     assert outcome["on"] == outcome["off"] and outcome["on"]
     assert len(warm.stop_all()) == 1
+
+
+@host_only
+def test_an_idle_warm_guest_stops_by_itself(warm_kernel: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(warm.IDLE_VAR, "0.05")  # 3 s
+    assert warm.run(["-c", "pass"], kernel=warm_kernel, tag="ipl-test-idle", mem="768M") == 0
+    (where,) = list(warm.warm_root().iterdir())
+    assert warm.keeper_info(where) is not None
+    for _ in range(300):
+        if warm.keeper_info(where) is None:
+            break
+        threading.Event().wait(0.05)
+    assert warm.keeper_info(where) is None
+    assert "keeper: idle, stopping" in (where / "keeper.log").read_text()

@@ -282,6 +282,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                         mem=os.environ.get(MEM_VAR, "768M"))
         if code is not None:
             return code
+        del os.environ[SAID_VAR]  # no warm guest after all: this process says it all
     if in_uml() and travel is None:  # in the kernel that holds the SAs: the agent runs here
         answers: list[int | None] = []
         keeper.here(lambda msg: answers.append(_answer(s, msg)), _request(s, args, keep=False))

@@ -228,6 +228,7 @@ class Spare:
     11 000 of them for one cell) and waits for its request."""
 
     def __init__(self, fresh: list[str]) -> None:
+        self.fresh = fresh
         req_r, self.req_w = os.pipe()
         self.out_r, out_w = os.pipe()
         in_r, self.in_w = os.pipe()  # the command's stdin: never written, never at its end (as cold)
@@ -269,6 +270,8 @@ def run(request: dict[str, Any], baseline: dict[str, Any], requests: Any, spare:
     if left:
         _send({"t": "done", "rc": None, "left": left, "before": True})
         return False
+    if os.waitpid(spare.pid, os.WNOHANG)[0] == spare.pid:  # it died waiting (out of memory?)
+        spare = Spare(spare.fresh)
     spare.start(request)
     pid, out_r, in_w = spare.pid, spare.out_r, spare.in_w
     deadline = drained_by = None
