@@ -225,10 +225,11 @@ def _run_alone_in_guest(config: pytest.Config, choice: KernelChoice) -> NoReturn
     if sys.stdout.isatty() and not any(a.startswith("--color") for a in args):
         args.insert(0, "--color=yes")  # the guest's stdout is a pipe
         os.environ.setdefault("COLUMNS", str(shutil.get_terminal_size().columns))
+    use_warm = warm.wanted()
     if config.option.verbose >= 0:  # the guest's pytest prints the header; it cannot ask
         os.environ[HEADER_VAR] = "\n".join(pytest_report_header(config)).replace(
-            "one per worker", "one for this node id, run by its own pytest without xdist", 1)
-    use_warm = warm.wanted()
+            "one per worker", ("a warm guest" if use_warm else "one") +
+            " for this node id, run by its own pytest without xdist", 1)
     if confine.applies():  # the guest's pytest writes its cache and its tmp_path as the kernel's user
         if config.pluginmanager.hasplugin("cacheprovider"):
             confine.allow_writes(config.rootpath / str(config.getini("cache_dir")))
