@@ -17,12 +17,13 @@ cd "$(dirname "$0")/.."
 # "system" Libreswan flavor; mmdebstrap: the other flavors; patchelf: the newer UML;
 # util-linux: nsenter, which starts every daemon and tool in its peer; iproute2: tc for the
 # router's impairments (and, with iputils-ping and tcpdump, for poking at a lab by hand);
-# tmux: the CLI test.
+# tmux: the CLI test; chromium (and a font with ✓ ✗ ≠): tests/test_report.py looks at the
+# report's grid in it, headless.
 # build-essential ... quilt, git: racoon (ipsec-tools), which `ipsec-lab setup` builds from source.
 packages=(user-mode-linux kmod util-linux libreswan libnss3-tools iproute2 iputils-ping tcpdump
           mmdebstrap patchelf debian-archive-keyring python3 python3-venv tmux ca-certificates
           build-essential autoconf automake libtool bison flex libfl-dev libssl-dev pkg-config
-          quilt git)
+          quilt git chromium fonts-dejavu-core)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

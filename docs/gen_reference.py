@@ -2,7 +2,8 @@
 
 - docs/reference/scenario-keys.md: every key the scenario loader accepts (top level, per
   peer, in [path] and in [SIDE.native.DAEMON]), its type, default and allowed values, read
-  from lab/scenario.py, lab/topology/path.py and lab/native.py;
+  from lab/scenario.py, lab/topology/path.py and lab/native.py; and the keys of a scenario
+  with nodes and connections (lab/peers.py);
 - docs/findings.md: scenarios/known-incompatibilities.toml as a table.
 
 ``python docs/gen_reference.py`` writes them; ``--check`` exits 1 if a page on disk differs
@@ -22,6 +23,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from lab import expected, peers  # noqa: E402
 from lab import scenario as sc  # noqa: E402
 from lab.algorithms import CIPHERS, DEFAULT, DH_GROUPS, INTEGRITY  # noqa: E402
 from lab.flavors import IMPLEMENTATIONS, RACOON_RELEASES, RACOON_VARIANTS, SUITES  # noqa: E402
@@ -93,6 +95,18 @@ TOP: dict[str, tuple[str, str]] = {
                "how a `dpd` cell's actor vanishes: its daemon stops, or its link goes down"),
     "fail_on_retransmit": ("`true` or `false` (default)",
                            "any IKE packet a daemon sends again fails a first-SA cell"),
+    "negotiated": ("a table (keys below); only with `expect = \"established\"`",
+                   "what the negotiation must end with, whatever the proposals"),
+}
+
+#: [negotiated] keys
+NEGOTIATED: dict[str, tuple[str, str]] = {
+    "ike": ("one IKE proposal `cipher-integrity[-prfX]-group` (not a list, not `default`)",
+            "the IKE SA's cipher, integrity, PRF and group, checked in both daemons' reports"),
+    "esp": ("one ESP proposal `cipher[-integrity][-group]` (not a list, not `default`)",
+            "the Child SA's algorithms in both kernels and daemons; its group is the PFS group"
+            " of rekeyed Child SAs, no group: no PFS"),
+    "esn": ("`true`, `false`", "extended sequence numbers on the ESP SAs, in both kernels"),
 }
 
 #: per-peer keys ([left] and [right])
@@ -146,6 +160,7 @@ PATH: dict[str, tuple[str, str]] = {
 def _type(cls: type, name: str) -> str:
     hints = {f.name: f.type for f in dataclasses.fields(cls)}
     text = str(hints.get(name, "table")).replace("Proposal | Proposals", "proposal or list")
+    text = text.replace("Stated", "table")
     return text.replace(" | None", "").replace("PathSpec", "table").replace("Native", "table")
 
 
@@ -163,6 +178,8 @@ def _default(cls: type, name: str) -> str:
             return "-"
         if isinstance(value, pathmod.PathSpec):
             return "untouched"
+        if isinstance(value, expected.Stated):
+            return "not stated"
         return f"`{value}`"
     return "required"
 
@@ -206,6 +223,13 @@ def scenario_page() -> str:
         "",
         *_table(pathmod.PATH_KEYS, pathmod.PathSpec, PATH, "[path]"),
         "",
+        "## `[negotiated]`",
+        "",
+        "Each key may be absent (not stated). With `default` proposals and no `[negotiated]`,",
+        "the lab works out the result from what each daemon says it offers.",
+        "",
+        *_table(expected.KEYS, expected.Stated, NEGOTIATED, "[negotiated]"),
+        "",
         "## `[left.native.DAEMON]` and `[right.native.DAEMON]`",
         "",
         "Each place is a list of lines in the daemon's own syntax; lines for a daemon the side",
@@ -217,7 +241,25 @@ def scenario_page() -> str:
     for daemon, places in PLACES.items():
         for place, where in places.items():
             lines.append(f"| `{daemon}` | `{place}` | {where} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + network_section()) + "\n"
+
+
+def network_section() -> list[str]:
+    """A scenario with nodes and connections (lab.peers): the loader refuses any key that
+    is not in these tables, so the tables are the whole list."""
+    lines = [
+        "",
+        "## Scenarios with nodes (`[nodes.NAME]`, `[[connections]]`)",
+        "",
+        "A file with `nodes` or `connections` is a scenario of more than two peers (lab.peers;",
+        "[Road warriors](../road-warrior.md)). Proposals, flavors, addresses, identities and",
+        "PSKs take the values the two-peer keys above allow.",
+    ]
+    for title, keys in (("Top level", peers.TOP_KEYS), ("`[nodes.NAME]`", peers.NODE_KEYS),
+                        ("`[[connections]]`", peers.CONN_KEYS)):
+        lines += ["", f"### {title}", "", "| key | meaning |", "| --- | --- |"]
+        lines += [f"| `{key}` | {meaning} |" for key, meaning in keys.items()]
+    return lines
 
 
 def _cell(value: Any) -> str:

@@ -130,7 +130,7 @@ class Cell:
             self.baseline = {side: set(xfrm.dump_policies(self.topology.netns(side)))
                              for side in SIDES}
 
-    def _held(self) -> dict[str, list[xfrm.SA]]:
+    def held(self) -> dict[str, list[xfrm.SA]]:
         """Both kernels' SAs, the NAT's public address read as the initiator's own (and
         ``kernel_sas`` as they are)."""
         self.kernel_sas = {side: xfrm.dump(self.topology.netns(side)) for side in SIDES}
@@ -143,7 +143,7 @@ class Cell:
         an SPI reserved for a negotiation (SADB_GETSPI, no algorithm yet); racoon sends its
         last Quick Mode message before it installs its SAs, so for a moment its kernel holds
         only those while the peer's holds the real ones."""
-        self.sas = self._held()
+        self.sas = self.held()
         for side in SIDES:
             pairs = {(sa.src, sa.dst) for sa in self.sas[side] if sa.proto == "esp" and xfrm.keyed(sa)}
             other_side = "right" if side == "left" else "left"
@@ -242,7 +242,7 @@ class Cell:
             packets = nat.mapped(self.capture.packets, self.inside)
             self.count_ike(packets)
         with self.phase("verdict"):
-            self.sas = self._held()
+            self.sas = self.held()
             self.verdict = judge(self.scenario, packets, self.sas, self.ping)
             self.verdict.problems += pathcheck.check(self.scenario, packets, self.ike_counts,
                                                      self.ping)

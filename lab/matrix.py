@@ -19,6 +19,7 @@ from lab.algorithms import parse_proposal
 from lab.daemons import daemon_class
 from lab.errors import UsageError
 from lab.flavors import parse_flavor, sources_of
+from lab.peers import NETWORK_TOPOLOGIES
 from lab.scenario import AUTHS, MODES, Peer, Scenario
 from lab.topology.path import PathSpec
 from lab.topology.table import FAMILIES, TOPOLOGIES
@@ -261,6 +262,8 @@ class MatrixSelection:
     auths: tuple[str, ...] | None = None
     #: path cases (PATHS) over the whole grid, and nothing else; None: EXTRA_PATHS
     paths: tuple[str, ...] | None = None
+    #: topologies of more than two peers named (lab.peers; their cells: lab.remote.matrix)
+    networks: tuple[str, ...] = ()
 
     @classmethod
     def from_options(cls, flavors: str | None, ike: str | None, modes: str | None,
@@ -283,18 +286,19 @@ class MatrixSelection:
             chosen_pairs.append((initiator, responder))
         if chosen_pairs and not flavors:
             chosen = tuple(dict.fromkeys(f for pair in chosen_pairs for f in pair))
-        axes = None
+        axes, networks = None, ()
         if topologies or families:
-            tops = split_list(topologies, f"{prefix}topologies", tuple(TOPOLOGIES),
-                              (DEFAULT_TOPOLOGY,))
+            tops = split_list(topologies, f"{prefix}topologies",
+                              tuple(TOPOLOGIES) + NETWORK_TOPOLOGIES, (DEFAULT_TOPOLOGY,))
+            networks = tuple(t for t in tops if t in NETWORK_TOPOLOGIES)
             fams = split_list(families, f"{prefix}families", tuple(FAMILIES), (DEFAULT_FAMILY,))
-            axes = tuple((t, f) for t in tops for f in fams)
+            axes = tuple((t, f) for t in tops for f in fams if t not in networks)
         return cls(chosen, tuple(sorted({int(v[-1]) for v in versions})),
                    split_list(modes, f"{prefix}modes", MODES, MODES),
                    split_list(proposals, f"{prefix}proposals", tuple(PROPOSAL_SETS),
                               tuple(PROPOSAL_SETS)), tuple(chosen_pairs), axes,
                    split_list(auth, f"{prefix}auth", AUTHS, ()) or None,
-                   split_list(paths, f"{prefix}paths", tuple(PATHS), ()) or None)
+                   split_list(paths, f"{prefix}paths", tuple(PATHS), ()) or None, networks)
 
     def path_cell(self, case: PathCase, i: str, r: str, v: int, m: str, p: str,
                   a: str, topology: str = "routed") -> MatrixCell:
@@ -302,9 +306,11 @@ class MatrixSelection:
 
     def router_topologies(self) -> tuple[str, ...]:
         """The topologies named (--lab-topologies) that have a router between the peers;
-        routed when none is named."""
+        routed when none is named (none when only topologies of more than two peers are:
+        their cells take the path themselves, lab.remote.matrix)."""
         named = tuple(dict.fromkeys(t for t, _ in self.axes or ()))
-        return tuple(t for t in named if TOPOLOGIES[t].has_router) or ("routed",)
+        return tuple(t for t in named if TOPOLOGIES[t].has_router) or (
+            () if self.networks and not named else ("routed",))
 
     def path_cells(self, pairs: tuple[tuple[str, str], ...]) -> list[MatrixCell]:
         """--lab-paths: the named cases over the whole grid (and each topology with a router

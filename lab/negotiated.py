@@ -9,32 +9,30 @@ expects a mode mismatch asks ``only_mode_mismatch(problems)``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from lab.identity import Identity
-from lab.proposals import expected_for
+from lab.offers import show_offers
+from lab.proposals import Want, offers_of, wanted
+from lab.sa_words import (
+    CIPHER,
+    INTEGRITY,
+    WIRE_INTEGRITY,
+    Side,
+    between,
+    esp_detail,
+    esp_name,
+    expected_detail,
+    key_bits,
+    listing,
+)
 from lab.scenario import SIDES, Scenario
 from lab.status import ChildStatus, DaemonStatus, same_id
 from lab.xfrm import SA
 
-#: neutral ESP cipher -> (kernel algorithm, key bits incl. the salt of AEAD, AEAD ICV bits)
-CIPHER: dict[str, tuple[str, int, int]] = {
-    "aes128": ("cbc(aes)", 128, 0), "aes192": ("cbc(aes)", 192, 0),
-    "aes256": ("cbc(aes)", 256, 0), "3des": ("cbc(des3_ede)", 192, 0),
-    **{f"aes{bits}gcm{icv}": ("rfc4106(gcm(aes))", bits + 32, icv * 8)
-       for bits in (128, 192, 256) for icv in (8, 12, 16)},
-    "chacha20poly1305": ("rfc7539esp(chacha20,poly1305)", 288, 128),
-}
-#: neutral integrity -> (kernel algorithm, ICV bits of RFC 2403, 2404 and 4868)
-INTEGRITY: dict[str, tuple[str, int]] = {
-    "md5": ("hmac(md5)", 96), "sha1": ("hmac(sha1)", 96), "sha256": ("hmac(sha256)", 128),
-    "sha384": ("hmac(sha384)", 192), "sha512": ("hmac(sha512)", 256),
-    "sha256_96": ("hmac(sha256)", 96), "aesxcbc": ("xcbc(aes)", 96),
-}
-#: integrity whose truncation is local: a daemon's status names the transform on the wire
-#: (Libreswan's sha2-truncbug negotiates HMAC-SHA2-256; the kernel check sees the 96 bits)
-WIRE_INTEGRITY: dict[str, str] = {"sha256_96": "sha256"}
-#: the kinds of Problem, in the order they are reported
+__all__ = ["CIPHER", "INTEGRITY", "Negotiated", "Problem", "Side", "agreement", "between",
+           "check", "esp_detail", "esp_name", "only_mode_mismatch"]
+
 KINDS = ("agreement", "mode", "esp", "ike", "pfs", "identity", "status", "teardown")
 
 
@@ -55,72 +53,12 @@ def only_mode_mismatch(problems: Iterable[Problem]) -> bool:
     return kinds == {"mode"}
 
 
-@dataclass(frozen=True)
-class Side:
-    """One peer as the findings name it: ``left (libreswan 5.2)``."""
-
-    name: str
-    label: str
-    address: str
-    #: ICV bits this side's daemon installs where they differ from INTEGRITY's
-    icv_bits: dict[str, int] = field(default_factory=dict)
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.label})"
-
-
 @dataclass
 class Negotiated:
     problems: list[Problem]
     lines: list[str]  # the listing: per side, the IKE SA, the Child SA, identities
 
 
-# -- describing what a kernel holds -----------------------------------------------------
-
-
-def _bits(key_hex: str) -> int:
-    return len(key_hex) * 4
-
-
-def esp_name(sa: SA) -> str:
-    """The neutral name of an SA's ESP transform where there is one, else the kernel's."""
-    if sa.aead:
-        found = [n for n, spec in CIPHER.items()
-                 if spec == (sa.aead[0], _bits(sa.aead[1]), sa.aead[2])]
-        return found[0] if found else f"{sa.aead[0]}/{_bits(sa.aead[1])}"
-    cipher = next((n for n, (alg, bits, icv) in CIPHER.items()
-                   if not icv and sa.enc and (alg, bits) == (sa.enc[0], _bits(sa.enc[1]))),
-                  f"{sa.enc[0]}/{_bits(sa.enc[1])}" if sa.enc else "no-cipher")
-    integ = next((n for n, spec in INTEGRITY.items()
-                  if sa.auth and spec == (sa.auth[0], sa.auth[2])),
-                 f"{sa.auth[0]}/{sa.auth[2]}" if sa.auth else "no-integrity")
-    return f"{cipher}-{integ}"
-
-
-def esp_detail(sa: SA) -> str:
-    """What the kernel holds, in its own words: algorithms, key and ICV lengths."""
-    if sa.aead:
-        return f"{sa.aead[0]} {_bits(sa.aead[1])}-bit key incl. salt, {sa.aead[2]}-bit ICV"
-    enc = f"{sa.enc[0]} {_bits(sa.enc[1])}-bit key" if sa.enc else "no cipher"
-    auth = f"{sa.auth[0]} {sa.auth[2]}-bit ICV" if sa.auth else "no integrity"
-    return f"{enc}, {auth}"
-
-
-def expected_detail(cipher: str, integrity: str | None, icv_bits: dict[str, int]) -> str:
-    alg, bits, icv = CIPHER[cipher]
-    if icv:
-        return f"{alg} {bits}-bit key incl. salt, {icv}-bit ICV"
-    if integrity is None or integrity not in INTEGRITY:
-        return f"{alg} {bits}-bit key, integrity {integrity}"
-    ialg, ibits = INTEGRITY[integrity]
-    return f"{alg} {bits}-bit key, {ialg} {icv_bits.get(integrity, ibits)}-bit ICV"
-
-
-def between(sas: Iterable[SA], a: str, b: str) -> list[SA]:
-    return [sa for sa in sas if sa.proto == "esp" and {sa.src, sa.dst} == {a, b}]
-
-
-# -- 1. both kernels agree -----------------------------------------------------------------
 
 
 def _fields(sa: SA) -> dict[str, str]:
@@ -196,46 +134,73 @@ def _mode(scenario: Scenario, sas: dict[str, list[SA]], sides: dict[str, Side]) 
     return [Problem("mode", "mode: " + "; ".join(parts))] if wrong else []
 
 
-def _esp(scenario: Scenario, name: str, held: list[SA], side: Side) -> list[Problem]:
+def _configured(w: Want) -> bool:
+    """Whether findings say "configured" (the proposals decided) or "expected"."""
+    return w.how in ("configured", "chosen")
+
+
+def _esp(w: Want, held: list[SA], side: Side) -> list[Problem]:
     """One finding per side and kind of wrong SA, naming the SPIs."""
-    esp = expected_for(scenario, name, "esp")
-    if esp is None:  # 'default' on a side: the daemons chose; agreement() still checks them
+    esp = w.proposal
+    if esp is None:  # nothing to compare with (the listing says why); agreement() still checks
         return []
     wrong: dict[str, list[int]] = {}
     for sa in held:
         want = CIPHER[esp.cipher]
         if esp.aead:
-            ok = sa.aead is not None and (sa.aead[0], _bits(sa.aead[1]), sa.aead[2]) == want
+            ok = sa.aead is not None and (sa.aead[0], key_bits(sa.aead[1]), sa.aead[2]) == want
             ok = ok and sa.enc is None and sa.auth is None
         else:
             ialg, ibits = INTEGRITY.get(esp.integrity or "", ("?", 0))
             ibits = side.icv_bits.get(esp.integrity or "", ibits)
             ok = (sa.aead is None and sa.enc is not None and sa.auth is not None
-                  and (sa.enc[0], _bits(sa.enc[1])) == want[:2]
+                  and (sa.enc[0], key_bits(sa.enc[1])) == want[:2]
                   and (sa.auth[0], sa.auth[2]) == (ialg, ibits))
         if not ok:
             wrong.setdefault(f"{esp_name(sa)} ({esp_detail(sa)})", []).append(sa.spi)
-    return [Problem("esp", f"esp: {side} configured {esp}"
-                    f" ({expected_detail(esp.cipher, esp.integrity, side.icv_bits)});"
-                    f" {'spi' if len(spis) == 1 else 'spis'} {', '.join(f'0x{s:08x}' for s in spis)}"
-                    f" in its kernel {'is' if len(spis) == 1 else 'are'} {what}")
-            for what, spis in wrong.items()]
+    detail = expected_detail(esp.cipher, esp.integrity, side.icv_bits)
+    out = []
+    for what, spis in wrong.items():
+        named = f"{'spi' if len(spis) == 1 else 'spis'} {', '.join(f'0x{s:08x}' for s in spis)}"
+        if _configured(w):
+            out.append(Problem("esp", f"esp: {side} configured {esp} ({detail}); {named} in its"
+                                      f" kernel {'is' if len(spis) == 1 else 'are'} {what}"))
+        else:
+            out.append(Problem("esp", f"esp: negotiated ESP {what}, expected {esp} ({detail})"
+                                      f" ({side}'s kernel, {named}; {w.note})"))
+    return out
 
 
-def _ike(scenario: Scenario, name: str, st: DaemonStatus, side: Side) -> list[Problem]:
-    ike = expected_for(scenario, name, "ike")
+def _esn(w: Want, held: list[SA], side: Side) -> list[Problem]:
+    """Extended sequence numbers on every SA, where the result is stated or worked out."""
+    if w.esn is None:
+        return []
+    wrong = [sa.spi for sa in held if sa.esn != w.esn]
+    if not wrong:
+        return []
+    words = {True: "on", False: "off"}
+    return [Problem("esp", f"esp: negotiated ESN {words[not w.esn]}, expected {words[w.esn]}"
+                           f" ({side}'s kernel, {_spis(set(wrong))}; {w.note})")]
+
+
+def _ike(w: Want, st: DaemonStatus, side: Side) -> list[Problem]:
+    ike = w.proposal
     if st.ike is None or ike is None:
         return []
     expected = {"cipher": ike.cipher, "integrity": "none" if ike.aead else ike.integrity,
                 "prf": ike.effective_prf, "group": ike.dh}
     reported = {"cipher": st.ike.cipher, "integrity": st.ike.integrity, "prf": st.ike.prf,
                 "group": st.ike.dh}
-    wrong = [f"{k} {reported[k]} (configured {expected[k]})" for k in expected
-             if reported[k] is not None and expected[k] is not None
-             and not _same_algorithm(reported[k], expected[k], k)]
+    wrong = [k for k in expected if reported[k] is not None and expected[k] is not None
+             and not _same_algorithm(reported[k], expected[k], k)]  # type: ignore[arg-type]
     if not wrong:
         return []
-    return [Problem("ike", f"ike: {side} configured {ike}; {st.source} reports " + ", ".join(wrong))]
+    if _configured(w):
+        return [Problem("ike", f"ike: {side} configured {ike}; {st.source} reports " + ", ".join(
+            f"{k} {reported[k]} (configured {expected[k]})" for k in wrong))]
+    return [Problem("ike", "ike: " + ", ".join(f"negotiated IKE {k} {reported[k]}, expected"
+                                               f" {expected[k]}" for k in wrong)
+                    + f" ({side}, {st.source}; {w.note})")]
 
 
 #: ciphers a daemon may name without their key length (racoon 0.9's status: "AES-CBC")
@@ -284,29 +249,40 @@ def _same_identity(reported: str, identity: Identity) -> bool:
     return text == identity.value
 
 
-def _children(scenario: Scenario, name: str, st: DaemonStatus, held: list[SA],
-              side: Side) -> list[Problem]:
-    esp = expected_for(scenario, name, "esp")
+def _children(scenario: Scenario, w: Want, st: DaemonStatus, held: list[SA], side: Side,
+              rekeyed: bool, own: list[SA]) -> list[Problem]:
+    """The daemon's words on its last Child SA: algorithms, PFS group, SPIs and mode.
+    ``rekeyed``: that Child SA replaced another, so IKEv2's first-Child exception is off."""
+    esp = w.proposal
     problems: list[Problem] = []
     if esp is None:
         return problems
-    spis_in = {sa.spi for sa in held if sa.dst == side.address}
-    spis_out = {sa.spi for sa in held if sa.src == side.address}
+    # the daemon's Child SA against everything its own kernel holds (``own``: more than
+    # ``held`` where a lifecycle cell proves only some SAs)
+    spis_in = {sa.spi for sa in own if sa.dst == side.address}
+    spis_out = {sa.spi for sa in own if sa.src == side.address}
     modes = {sa.mode for sa in held}
+    said = f"{st.source} reports" if _configured(w) else f"({side}, {st.source}; {w.note})"
     for child in st.children[-1:]:
         # IKEv2's first Child SA takes its keys from the IKE SA: no PFS there whatever
         # the proposal says (the group applies to rekeys)
-        first_v2 = scenario.ike_version == 2 and child.pfs == "none"
-        if child.pfs is not None and child.pfs != (esp.dh or "none") and not first_v2:
+        first_v2 = scenario.ike_version == 2 and child.pfs == "none" and not rekeyed
+        if w.pfs and child.pfs is not None and child.pfs != (esp.dh or "none") and not first_v2:
             problems.append(Problem("pfs", f"pfs: {side} configured {esp.dh or 'no PFS'};"
-                                    f" {st.source} reports PFS group {child.pfs}"))
+                                    f" {said} PFS group {child.pfs}" if _configured(w) else
+                                    f"pfs: negotiated PFS group {child.pfs}, expected"
+                                    f" {esp.dh or 'no PFS'} {said}"))
         if child.cipher is not None and not _same_algorithm(child.cipher, esp.cipher, "cipher"):
-            problems.append(Problem("esp", f"esp: {side} configured {esp}; {st.source} reports"
-                                    f" the Child SA's cipher {child.cipher}"))
+            problems.append(Problem("esp", f"esp: {side} configured {esp}; {said} the Child SA's"
+                                    f" cipher {child.cipher}" if _configured(w) else
+                                    f"esp: negotiated ESP cipher {child.cipher}, expected"
+                                    f" {esp.cipher} {said}"))
         if not esp.aead and child.integrity is not None and \
                 child.integrity not in (esp.integrity, WIRE_INTEGRITY.get(esp.integrity or "")):
-            problems.append(Problem("esp", f"esp: {side} configured {esp}; {st.source} reports"
-                                    f" the Child SA's integrity {child.integrity}"))
+            problems.append(Problem("esp", f"esp: {side} configured {esp}; {said} the Child SA's"
+                                    f" integrity {child.integrity}" if _configured(w) else
+                                    f"esp: negotiated ESP integrity {child.integrity}, expected"
+                                    f" {esp.integrity} {said}"))
         wrong = _child_vs_kernel(child, spis_in, spis_out, modes)
         if wrong and held:
             problems.append(Problem("status", f"{side}: {st.source} reports a Child SA"
@@ -340,12 +316,15 @@ def _other(name: str) -> str:
 
 
 def against_scenario(scenario: Scenario, sas: dict[str, list[SA]],
-                     statuses: dict[str, DaemonStatus], sides: dict[str, Side]) -> list[Problem]:
+                     statuses: dict[str, DaemonStatus], sides: dict[str, Side],
+                     rekeyed: bool = False, whole: dict[str, list[SA]] | None = None
+                     ) -> list[Problem]:
     problems = _mode(scenario, sas, sides)
     for name in SIDES:
         side, other = sides[name], sides[_other(name)]
         held = between(sas.get(name, []), side.address, other.address)
-        esp_wrong = _esp(scenario, name, held, side)
+        esp = wanted(scenario, name, "esp", statuses)
+        esp_wrong = _esp(esp, held, side) + _esn(esp, held, side)
         problems += esp_wrong
         st = statuses.get(name)
         if st is None:
@@ -356,56 +335,40 @@ def against_scenario(scenario: Scenario, sas: dict[str, list[SA]],
         if st.ike is None and held and "IKE SA" not in st.unreported:
             problems.append(Problem("status", f"{side}: {st.source} names no established IKE SA"
                                     " although its kernel holds the Child SAs"))
-        problems += _ike(scenario, name, st, side)
+        problems += _ike(wanted(scenario, name, "ike", statuses), st, side)
         problems += _identities(scenario, st, side, other)
         # the daemon's own words on the Child SA's algorithms add nothing where its
         # kernel's SAs were found wrong already
-        problems += [p for p in _children(scenario, name, st, held, side)
+        own = between((whole or sas).get(name, []), side.address, other.address)
+        problems += [p for p in _children(scenario, esp, st, held, side, rekeyed, own)
                      if not (esp_wrong and p.kind == "esp")]
     return problems
 
 
-# -- the listing ---------------------------------------------------------------------------
-
-
-def listing(sas: dict[str, list[SA]], statuses: dict[str, DaemonStatus],
-            sides: dict[str, Side]) -> list[str]:
-    """Per side: the IKE SA and identities as the daemon reports them, the Child SA as
-    its kernel holds it (negotiated.txt, and `ipsec-lab run`'s output)."""
+def expectations(scenario: Scenario, statuses: dict[str, DaemonStatus]) -> list[str]:
+    """The listing's lines on what the negotiation was compared with, where that is not
+    simply each side's one proposal."""
     lines = []
-    for name in SIDES:
-        side, other = sides[name], sides[_other(name)]
-        st = statuses.get(name)
-        lines.append(f"{side}, {side.address}:")
-        if st is None:
-            lines.append("  (no status read)")
-        elif st.error:
-            lines.append(f"  {st.source}: {st.error}")
-        elif st.ike is None:
-            lines.append(f"  IKE SA: none in {st.source}")
-        else:
-            i = st.ike
-            algs = " ".join(f"{k} {v}" for k, v in (("cipher", i.cipher), ("integrity", i.integrity),
-                                                    ("prf", i.prf), ("group", i.dh)) if v)
-            version = f"IKEv{i.version} " if i.version else ""
-            lines.append(f"  IKE SA ({st.source}): {version}{algs or 'algorithms not reported'}")
-            lines.append(f"  identities: local {i.local_id or 'not reported'},"
-                         f" peer {i.remote_id or 'not reported'}")
-        held = between(sas.get(name, []), side.address, other.address)
-        for sa in sorted(held, key=lambda s: s.src != side.address):
-            way = "out" if sa.src == side.address else "in "
-            esn = ", ESN" if sa.esn else ""
-            lines.append(f"  ESP {way} spi 0x{sa.spi:08x}: {sa.mode}, {esp_name(sa)}"
-                         f" ({esp_detail(sa)}{esn})")
-        if st is not None and st.children and st.children[-1].pfs is not None:
-            lines.append(f"  PFS group: {st.children[-1].pfs}")
-        if st is not None and st.unreported:
-            lines.append(f"  not reported by {side.label.split()[0]}: {', '.join(st.unreported)}")
+    for kind in ("ike", "esp"):
+        w = wanted(scenario, scenario.initiator, kind, statuses)
+        if w.how == "configured" and w.esn is None:
+            continue
+        what = str(w.proposal) if w.proposal is not None else "not checked"
+        esn = "" if w.esn is None else f", ESN {'on' if w.esn else 'off'}"
+        pfs = "" if kind == "ike" or w.pfs or w.proposal is None else ", PFS group not checked"
+        lines.append(f"expected {kind.upper()}: {what}{esn}{pfs}"
+                     f" ({w.note or 'the rule: ' + w.how})")
+        if w.how == "defaults":
+            lines += [f"  {side} offers {show_offers(offered or ())}"
+                      for side, offered in offers_of(scenario, kind, statuses).items()]
     return lines
 
 
 def check(scenario: Scenario, sas: dict[str, list[SA]], statuses: dict[str, DaemonStatus],
-          sides: dict[str, Side]) -> Negotiated:
-    """Both checks, and the listing."""
-    problems = agreement(sas, sides) + against_scenario(scenario, sas, statuses, sides)
-    return Negotiated(problems, listing(sas, statuses, sides))
+          sides: dict[str, Side], rekeyed: bool = False,
+          whole: dict[str, list[SA]] | None = None) -> Negotiated:
+    """Both checks, and the listing (``rekeyed``: the Child SAs replaced earlier ones;
+    ``whole``: all the kernels hold, where ``sas`` is only the SAs to prove)."""
+    problems = agreement(sas, sides) + against_scenario(scenario, sas, statuses, sides, rekeyed,
+                                                        whole)
+    return Negotiated(problems, listing(sas, statuses, sides) + expectations(scenario, statuses))

@@ -325,11 +325,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
                 for cell, _ in fixture.cells if cell.outcome is not None]
         if seen:  # shown for failures, and for passes with -rP
             report.sections.append(("ipsec-lab outcome", "\n".join(seen)))
-            report.user_properties.append(("outcome", "\n".join(seen)))
+            for props in (report.user_properties, item.user_properties):  # JUnit: the item's
+                props.append(("outcome", "\n".join(seen)))
     paths = [cell.path_summary() for cell, _ in (fixture.cells if fixture else [])
              if not cell.scenario.path.plain or cell.scenario.encapsulation != "auto"]
     if paths and report.when == "call":
-        report.user_properties.append((PATH_PROPERTY, " | ".join(paths)))
+        for props in (report.user_properties, item.user_properties):
+            props.append((PATH_PROPERTY, " | ".join(paths)))
     if fixture is not None and report.failed and fixture.cells:
         report.sections.append(("ipsec-lab", fixture.describe_artifacts()))
     return report
@@ -481,6 +483,7 @@ def lab(request: pytest.FixtureRequest, lab_session: LabSession) -> Iterator[Lab
     """Run cells: ``lab.run(scenario)`` or ``cell = lab.start(scenario)``."""
     fixture = Lab(request, lab_session)
     request.node._lab_fixture = fixture
+    request.node.user_properties.append(("reproduce", fixture.reproduce()))
     yield fixture
     reports = request.node.stash.get(REPORTS, {})
     failed = any(r.failed for r in reports.values())

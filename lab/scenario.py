@@ -19,6 +19,7 @@ import tomli_w
 
 from lab.algorithms import Proposal, Proposals, parse_proposal, parse_proposals, show_proposals
 from lab.errors import ScenarioError, UsageError
+from lab.expected import Stated, parse_stated, stated_to_dict
 from lab.flavors import parse_flavor
 from lab.identity import Identity, parse_identity
 from lab.logcheck import KEYS as LOG_KEYS
@@ -295,6 +296,8 @@ class Scenario:
     vanish: str = "stop"
     #: any IKE message a daemon sends again (seen on the wire) fails the cell's verdict
     fail_on_retransmit: bool = False
+    #: what the negotiation must end with, whatever the proposals ([negotiated], lab.expected)
+    negotiated: Stated = field(default_factory=Stated)
 
     def __post_init__(self) -> None:
         check_name("name", self.name)
@@ -335,6 +338,7 @@ class Scenario:
                                 " (allowed: two different addresses)")
         _check_topology(self)
         _check_path(self)
+        _check_stated(self)
 
     @property
     def outer_family(self) -> int:
@@ -481,6 +485,16 @@ def _check_lifecycle(s: Scenario) -> None:
                             " 'dpd' needs DPD)")
 
 
+def _check_stated(s: Scenario) -> None:
+    if not isinstance(s.negotiated, Stated):
+        raise ScenarioError(f"negotiated: {show(s.negotiated)} is not a table (allowed: a"
+                            " [negotiated] table with ike, esp and/or esn)")
+    s.negotiated.check()
+    if not s.negotiated.empty and s.expect != "established":
+        raise ScenarioError(f"negotiated: stated with expect {show(s.expect)} (allowed: only"
+                            " with expect 'established': nothing is negotiated otherwise)")
+
+
 def _subnet(s: Scenario, side: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     text = s.peer(side).subnet
     what = f"{side}.subnet: {show(text)}"
@@ -570,7 +584,7 @@ _TOP_KEYS = {"name", "left", "right", "ike_version", "mode", "psk", "ike", "esp"
              "responder_esp", "ike_lifetime", "child_lifetime", "initiator", "pings", "fault",
              "expect", "topology", "auth", "path", "fragmentation", "encapsulation",
              "lifecycle", "actor", "rekey_by", "rekey_margin", "rekey_fuzz", "dpd_delay",
-             "dpd_timeout", "dpd_action", "vanish", "fail_on_retransmit"}
+             "dpd_timeout", "dpd_action", "vanish", "fail_on_retransmit", "negotiated"}
 _PEER_KEYS = {"address", "flavor", "prefixlen", "psk", "mode", "ike_version", "ike", "esp",
               "subnet", "id", "native", "ike_lifetime", "child_lifetime", *LOG_KEYS}
 
@@ -610,7 +624,9 @@ def scenario_from_dict(data: dict[str, Any], source: str = "scenario") -> Scenar
                                                  needs_dh=False)
     if "path" in data:
         kwargs["path"] = path_from_dict(data["path"], f"{source}: path")
-    for key in _TOP_KEYS - {"left", "right", "ike", "esp", "responder_esp", "path"}:
+    if "negotiated" in data:
+        kwargs["negotiated"] = parse_stated(data["negotiated"], f"{source}: negotiated")
+    for key in _TOP_KEYS - {"left", "right", "ike", "esp", "responder_esp", "path", "negotiated"}:
         if key in data:
             kwargs[key] = data[key]
     named = "name" in kwargs
@@ -645,6 +661,8 @@ def scenario_to_dict(s: Scenario) -> dict[str, Any]:
         data["vanish"] = s.vanish
     if s.fail_on_retransmit:
         data["fail_on_retransmit"] = True
+    if not s.negotiated.empty:
+        data["negotiated"] = stated_to_dict(s.negotiated)
     if s.responder_esp is not None:
         data["responder_esp"] = str(s.responder_esp)
     for side in SIDES:

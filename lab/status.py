@@ -11,6 +11,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
+from lab.offers import Offered
+
 
 @dataclass(frozen=True)
 class IkeStatus:
@@ -48,6 +50,9 @@ class DaemonStatus:
     unreported: tuple[str, ...] = ()
     #: why the status could not be read (the check then names it)
     error: str | None = None
+    #: what the daemon says the connection offers, by kind ('ike', 'esp'), where it says
+    #: (lab.offers): how the verdict works out what 'default' proposals must negotiate
+    offers: dict[str, tuple[Offered, ...]] = field(default_factory=dict)
 
 
 def neutral(table: dict[str, str], word: str | None) -> str | None:

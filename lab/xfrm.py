@@ -113,6 +113,8 @@ class Policy:
     proto: int
     ipsec: bool  # has templates (a "require"/"use" policy), not allow/bypass only
     action: str
+    #: the first template's destination (a tunnel's far end), "" without one
+    tmpl_dst: str = ""
 
     def covers(self, src: str, dst: str) -> bool:
         def within(addr: str, net: str, plen: int) -> bool:
@@ -131,9 +133,12 @@ def parse_policy(payload: bytes) -> Policy:
     daddr, saddr, family, plen_d, plen_s, proto = f[0], f[1], f[6], f[7], f[8], f[9]
     direction, action = f[26], f[27]
     attrs = _attrs(payload[(_POLICY_INFO.size + 3) & ~3:])
+    tmpl = attrs.get(XFRMA_TMPL, b"")
+    # xfrm_user_tmpl: xfrm_id (daddr, spi, proto: 24 bytes), then its family
+    tmpl_dst = _addr(tmpl[:16], struct.unpack_from("=H", tmpl, 24)[0]) if len(tmpl) >= 26 else ""
     return Policy(POLICY_DIRS.get(direction, str(direction)), _addr(saddr, family), plen_s,
                   _addr(daddr, family), plen_d, proto, XFRMA_TMPL in attrs,
-                  "allow" if action == 0 else "block")
+                  "allow" if action == 0 else "block", tmpl_dst)
 
 
 def _attrs(data: bytes) -> dict[int, bytes]:

@@ -155,7 +155,7 @@ def test_report_puts_lifecycle_cells_in_their_own_grid(tmp_path: Path) -> None:
     assert "new SAs after: 0.348 s" in life.reason
     html = report.page(results, tmp_path)
     assert "IKEv2, lifecycle events" in html and "IKEv2, tunnel mode" in html
-    assert "<b>1</b> rekey-child command-responder" in html
+    assert "<b>rekey-child</b> <i>command-responder</i>" in html  # the mark says what it is
     assert "| libreswan@sid | strongswan@bookworm | 1 | 0 | 0 | 0 |" in report.summary(results)
 
 

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lab.algorithms import parse_proposal
+from lab.expected import Stated
 from lab.scenario import (
     EXPECTS,
     FAULTS,
@@ -57,6 +58,11 @@ def peers(draw: st.DrawFn, address: str) -> Peer:
 @st.composite
 def scenarios(draw: st.DrawFn) -> Scenario:
     left, right = draw(st.lists(ADDRESS, min_size=2, max_size=2, unique=True))
+    expect = draw(st.sampled_from(EXPECTS))
+    stated = Stated(
+        ike=draw(st.none() | st.sampled_from(IKE).map(lambda p: parse_proposal(p, "ike", needs_dh=True))),
+        esp=draw(st.none() | st.sampled_from(ESP).map(lambda p: parse_proposal(p, "esp", needs_dh=False))),
+        esn=draw(st.none() | st.booleans())) if expect == "established" else Stated()
     return Scenario(
         name=draw(st.text(NAME_CHARS, min_size=1, max_size=200)), left=draw(peers(left)),
         right=draw(peers(right)), ike_version=draw(st.sampled_from([1, 2])),
@@ -67,7 +73,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
             lambda p: parse_proposal(p, "esp", needs_dh=False))),
         ike_lifetime=draw(st.integers(60, 86400)), child_lifetime=draw(st.integers(60, 86400)),
         initiator=draw(st.sampled_from(["left", "right"])), pings=draw(st.integers(1, 100)),
-        fault=draw(st.sampled_from(FAULTS)), expect=draw(st.sampled_from(EXPECTS)))
+        fault=draw(st.sampled_from(FAULTS)), expect=expect, negotiated=stated)
 
 
 @settings(max_examples=300, deadline=None)

@@ -222,7 +222,14 @@ def down(channel: Any, request: dict[str, Any]) -> None:
     channel.send(("done", found))
 
 
-OPS = {"up": up, "exec": exec_in_peer, "status": status, "down": down}
+def network(channel: Any, request: dict[str, Any]) -> None:
+    """A scenario of more than two peers (lab.remote.agent)."""
+    from lab.remote.agent import up as up_network
+
+    up_network(channel, request)
+
+
+OPS = {"up": up, "exec": exec_in_peer, "status": status, "down": down, "network": network}
 
 
 def serve(channel: Any) -> None:

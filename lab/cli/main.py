@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -25,7 +26,7 @@ from typing import Any
 
 from lab import options, owner
 from lab.algorithms import parse_proposals
-from lab.cli import doctor, keeper, setup
+from lab.cli import doctor, keeper, network, setup
 from lab.cli.cleanup import clean
 from lab.daemons import DAEMONS, cannot_run
 from lab.daemons.base import PeerContext
@@ -39,6 +40,8 @@ from lab.known import load as load_known
 from lab.matrix import PATHS
 from lab.native import risky as risky_native
 from lab.native import summary as native_summary
+from lab.peers import NODE_NAME
+from lab.peers import read_file as read_network
 from lab.run import TAG_VAR, no_programs
 from lab.scenario import AUTHS, MODES, SIDES, Scenario, load_scenario, scenario_to_dict, seed_scenario
 from lab.state import NAME_RULE
@@ -139,6 +142,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_render(args: argparse.Namespace) -> int:
     """Print the files each side would get. Runs no program (not a tree's daemon, not a
     probe): where a driver would ask its daemon for a version, the answer is "unknown"."""
+    if args.scenario and read_network(args.scenario) is not None:  # nodes and connections
+        with no_programs("ipsec-lab render runs no program"):
+            return network.render(args, _tag())
     s = build_scenario(args)
     with no_programs("ipsec-lab render runs no program"):
         _render(s)
@@ -271,6 +277,8 @@ def _time_travel(s: Scenario, args: argparse.Namespace) -> UmlKernel | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.scenario and read_network(args.scenario) is not None:  # nodes and connections
+        return network.run(args, _tag(), _request(seed_scenario(), args, keep=False))
     s = build_scenario(args)
     travel = _time_travel(s, args)
     choice = _kernel_for(s, args, travel)
@@ -310,10 +318,15 @@ def _answer(s: Scenario, msg: tuple[Any, ...]) -> int | None:
 
 def cmd_up(args: argparse.Namespace) -> int:
     state = keeper.lab_state(args.name)
-    s = build_scenario(args)
+    network_file = bool(args.scenario) and read_network(args.scenario) is not None
+    s = None if network_file else build_scenario(args)
     if args.lab_time_travel == "on":
         raise UsageError("--time-travel=on: refused, a lab that stays up must keep real time (while"
                          " it waits for you its clock would race ahead by days); use ipsec-lab run")
+    if s is None:  # nodes and connections
+        up = network.prepare_up(args, _tag(), _request(seed_scenario(), args, keep=True))
+        keeper.take(state)
+        return _keep_up(args, state, *up)
     keeper.take(state)  # atomic, before anything is said: a second `up --name X` fails here
     if s.lifecycle != "none":  # said, not silently dropped
         print(f"ipsec-lab up: the lifecycle event {s.lifecycle!r} is not run: a lab that stays up"
@@ -323,12 +336,21 @@ def cmd_up(args: argparse.Namespace) -> int:
     except BaseException:
         keeper.remove(state)
         raise
+    return _keep_up(args, state, choice, _request(s, args, keep=True), scenario_to_dict(s),
+                    print_summary, ("left", "right"))
+
+
+def _keep_up(args: argparse.Namespace, state: keeper.LabState, choice: KernelChoice,
+             request: dict[str, Any], saved: dict[str, Any], summarize: Any,
+             nodes: tuple[str, ...]) -> int:
+    """Fork the keeper, which brings the lab up and keeps it; print what it says."""
     read_end, write_end = os.pipe()
     if os.fork() == 0:  # the keeper: it owns the lab, and a tag of its own
         os.close(read_end)
         state.claim()
         owner.become_owner()
         os.environ[TAG_VAR] = f"ipl-lab-{os.getpid()}"
+        request = {**request, "tag": _tag(), "ident": f"{owner.current()}-cli"}  # the keeper's
         out = os.fdopen(write_end, "w", buffering=1)
         keeper.detach()
         log = os.open(state.dir / "keeper.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -336,7 +358,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         try:
             gw = keeper.gateway(choice, _tag())
             last = None
-            for last in keeper.call(gw, _request(s, args, keep=True)):
+            for last in keeper.call(gw, request):
                 out.write(json.dumps(last) + "\n")
             if last is None or last[0] == "error":  # nothing came up: nothing to keep
                 gw.exit()
@@ -344,7 +366,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             state.write({
                 "name": args.name, "keeper": os.getpid(), "owner": str(owner.Owner.me()),
                 "tag": _tag(), "kernel": choice.describe(),
-                "scenario": scenario_to_dict(s), "created": time.strftime("%Y-%m-%d %H:%M:%S")})
+                "scenario": saved, "created": time.strftime("%Y-%m-%d %H:%M:%S")})
             out.write(json.dumps(["ready"]) + "\n")
             out.close()
             keeper.serve(state, gw)
@@ -362,10 +384,11 @@ def cmd_up(args: argparse.Namespace) -> int:
             elif msg[0] == "error":
                 raise LabError(msg[1])
             elif msg[0] == "done":
-                ok = print_summary(msg[1]) == 0
+                ok = summarize(msg[1]) == 0
             elif msg[0] == "ready":
-                print(f"lab {args.name!r} is up: ipsec-lab shell left | ipsec-lab exec right -- ip xfrm state"
-                      f" | ipsec-lab down{'' if args.name == 'lab' else ' --name ' + args.name}")
+                print(f"lab {args.name!r} is up: ipsec-lab shell {nodes[0]} | ipsec-lab exec"
+                      f" {nodes[-1]} -- ip xfrm state | ipsec-lab down"
+                      f"{'' if args.name == 'lab' else ' --name ' + args.name}")
                 return 0 if ok else 1
     print(f"error: the keeper of lab {args.name!r} ended early; see {state.dir}/keeper.log",
           file=sys.stderr)
@@ -384,8 +407,9 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(f"{state.name}: BROKEN: {exc}")
             continue
         s = info["scenario"]
-        print(f"{state.name}: {_health(state)}, {s['left']['flavor']} -> {s['right']['flavor']} "
-              f"IKEv{s['ike_version']} {s['mode']}, since {info['created']}, {info['kernel']}")
+        what = network.describe(s) if "nodes" in s else \
+            f"{s['left']['flavor']} -> {s['right']['flavor']} IKEv{s['ike_version']} {s['mode']}"
+        print(f"{state.name}: {_health(state)}, {what}, since {info['created']}, {info['kernel']}")
     return 0
 
 
@@ -405,9 +429,15 @@ def _health(state: keeper.LabState) -> str:
     return f"DAEMON GONE: {'; '.join(gone)}" if gone else "up"
 
 
-def _peer(name: str) -> str:
-    if name not in PEERS:
-        raise UsageError(f"unknown peer {name!r} (allowed: {', '.join(PEERS)})")
+def _peer(name: str, lab: str) -> str:
+    """A two-peer lab's node, or a node of the scenario with nodes that lab ``lab`` runs."""
+    allowed = PEERS
+    if name not in PEERS and NODE_NAME.fullmatch(name):
+        with contextlib.suppress(LabError):  # (no such lab: the two-peer names are the answer)
+            saved = keeper.lab_state(lab).read().get("scenario", {})
+            allowed = (*saved.get("nodes", {}), "router", "host") if "nodes" in saved else PEERS
+    if name not in allowed:
+        raise UsageError(f"unknown peer {name!r} (allowed: {', '.join(allowed)})")
     return name
 
 
@@ -425,7 +455,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
     if not argv:
         raise UsageError("exec: give a command after --, e.g. ipsec-lab exec left -- ip xfrm state")
     conn, messages = keeper.request(keeper.lab_state(args.name),
-                                    {"op": "exec", "peer": _peer(args.peer), "argv": argv})
+                                    {"op": "exec", "peer": _peer(args.peer, args.name), "argv": argv})
     with conn:
         for msg in messages:
             if msg["t"] == "output":
@@ -441,7 +471,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
 
 def cmd_shell(args: argparse.Namespace) -> int:
     conn, messages = keeper.request(keeper.lab_state(args.name), {
-        "op": "exec", "peer": _peer(args.peer), "argv": ["/bin/bash", "--norc", "-i"], "tty": True,
+        "op": "exec", "peer": _peer(args.peer, args.name), "argv": ["/bin/bash", "--norc", "-i"], "tty": True,
         "term": os.environ.get("TERM", "xterm")})
     fd = sys.stdin.fileno()
     saved = termios.tcgetattr(fd) if os.isatty(fd) else None

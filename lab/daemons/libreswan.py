@@ -13,7 +13,7 @@ from lab.algorithms import Proposal
 from lab.certs import P12_PASSWORD
 from lab.daemons.base import Daemon
 from lab.daemons.encode import header, psk_hex
-from lab.daemons.pluto_log import parse_pluto_log
+from lab.daemons.pluto_log import parse_pluto_log, parse_pluto_offers
 from lab.errors import DaemonError
 from lab.flavors import Flavor
 from lab.identity import Identity
@@ -418,8 +418,12 @@ class Libreswan(Daemon):
         return f"flush XFRM state and policies, as {UNIT}'s ExecStopPost does"
 
     def status(self) -> DaemonStatus:
-        """From pluto's log, which names every established SA's algorithms: no process."""
-        return parse_pluto_log(self.log_text(), self.scenario.ike_version_of(self.side))
+        """From pluto's log, which names every established SA's algorithms and what the
+        connection offers: no process."""
+        text = self.log_text()
+        status = parse_pluto_log(text, self.scenario.ike_version_of(self.side))
+        status.offers = parse_pluto_offers(text, self.scenario.conn_name)
+        return status
 
     def delete(self) -> None:
         """whack --delete: pluto deletes the connection with its SAs and tells the peer."""

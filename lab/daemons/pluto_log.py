@@ -19,13 +19,15 @@ and for IKEv1 ("ISAKMP SA established" or "IKE SA established", by version and r
     "lab" #2: IPsec SA established transport mode {ESP=>0xab291f73 <0x9a94db7a
               xfrm=AES_CBC_128-HMAC_SHA1_96 DPD=passive}
 
-(each on one line in the log).
+(each on one line in the log). A Child SA pluto 5 rekeyed is "initiator rekeyed Child SA #4
+using #1; IPsec tunnel [...] {ESP=>0x... <0x... xfrm=...-MODP3072 ...}", with its PFS group.
 """
 
 from __future__ import annotations
 
 import re
 
+from lab.offers import CIPHER_WORDS, ESN_WORDS, GROUP_WORDS, INTEG_WORDS, PRF_WORDS, Offered, word
 from lab.status import ChildStatus, DaemonStatus, IkeStatus, neutral
 
 #: pluto's cipher names (with key length) -> neutral
@@ -86,7 +88,7 @@ def parse_pluto_log(text: str, ike_version: int) -> DaemonStatus:
             remote_id = m["id"]
         if m := _QUICK_PFS.search(line):
             pfs = "none" if m["pfs"] == "no-pfs" else neutral(DH, m["pfs"])
-        if "established" in line and (m := _CHILD.search(line)):
+        if ("established" in line or "rekeyed Child SA" in line) and (m := _CHILD.search(line)):
             children.append(_child(m, pfs))
     ike = None
     if algs or remote_id:
@@ -99,3 +101,44 @@ def parse_pluto_log(text: str, ike_version: int) -> DaemonStatus:
                         remote_id=remote_id)
     return DaemonStatus(source="pluto.log", ike=ike, children=children,
                         unreported=("local identity",))
+
+
+_OFFERS_START = re.compile(r"\"(?P<conn>[^\"]+)\": (?P<kind>IKE|Child) SA proposals \(connection add\):")
+_OFFER = re.compile(r"\"(?P<conn>[^\"]+)\":\s+\d+:(?P<kind>IKE|ESP)=(?P<spec>\S+)")
+
+
+def _split(field: str, table: dict[str, str], prefix: str = "") -> tuple[str, ...]:
+    return () if field == "NONE" else tuple(word(w, table, prefix) for w in field.split("+"))
+
+
+def _offer(kind: str, spec: str) -> Offered | None:
+    parts = spec.split("-")
+    if kind == "IKE" and len(parts) == 4:  # ENCR-PRF-INTEG-DH
+        return Offered(_split(parts[0], CIPHER_WORDS), _split(parts[2], INTEG_WORDS),
+                       _split(parts[1], PRF_WORDS), _split(parts[3], GROUP_WORDS))
+    if kind == "ESP" and len(parts) == 4:  # ENCR-INTEG-DH-ESN (4.10: ENABLED+DISABLED)
+        esn = tuple(ESN_WORDS[w] for w in parts[3].removeprefix("ESN:").split("+")
+                    if w in ESN_WORDS)
+        return Offered(_split(parts[0], CIPHER_WORDS), _split(parts[1], INTEG_WORDS),
+                       groups=_split(parts[2], GROUP_WORDS), esn=esn)
+    return None
+
+
+def parse_pluto_offers(text: str, conn: str) -> dict[str, tuple[Offered, ...]]:
+    """What pluto says connection ``conn`` offers, from the last "IKE SA proposals
+    (connection add)" and "Child SA proposals" lists in its log (IKEv2; pluto lists
+    none for IKEv1: {}). One line per proposal, e.g.
+
+        "lab":   1:IKE=AES_GCM_16_256-HMAC_SHA2_512+HMAC_SHA2_256-NONE-ECP_256+MODP2048
+        "lab":   4:ESP=AES_CBC_256-HMAC_SHA2_512_256+HMAC_SHA2_256_128-NONE-ESN:YES+NO
+    """
+    offers: dict[str, list[Offered]] = {}
+    for line in text.splitlines():
+        if (m := _OFFERS_START.search(line)) and m["conn"] == conn:
+            offers["ike" if m["kind"] == "IKE" else "esp"] = []
+        elif (m := _OFFER.search(line)) and m["conn"] == conn:
+            kind = "ike" if m["kind"] == "IKE" else "esp"
+            offer = _offer(m["kind"], m["spec"])
+            if kind in offers and offer is not None:
+                offers[kind].append(offer)
+    return {kind: tuple(found) for kind, found in offers.items() if found}

@@ -1,10 +1,12 @@
 """What charon says it negotiated, from VICI ``list-sas`` (pure: decoded messages in,
 lab.status records out). Each ``list-sa`` event holds one IKE SA, keyed by its
-connection name, with its Child SAs under ``child-sas`` (tests/fixtures/vici-*.json)."""
+connection name, with its Child SAs under ``child-sas`` (tests/fixtures/vici-*.json).
+``list-conns`` names what a connection offers (lab.offers)."""
 
 from __future__ import annotations
 
 from lab.daemons.vici import Message
+from lab.offers import CIPHER_WORDS, ESN_WORDS, GROUP_WORDS, INTEG_WORDS, PRF_WORDS, Offered, word
 from lab.status import ChildStatus, DaemonStatus, IkeStatus, neutral
 
 #: (VICI encr-alg, encr-keysize) -> neutral cipher
@@ -79,3 +81,76 @@ def parse_list_sas(events: list[Message], conn: str) -> DaemonStatus:
                                                   else []) if isinstance(c, dict)]
         return DaemonStatus(source="VICI list-sas", ike=status, children=kids)
     return DaemonStatus(source="VICI list-sas", error=f"no IKE SA of connection {conn!r} listed")
+
+
+def _words(section: Message, *keys: str) -> list[str]:
+    for key in keys:
+        value = section.get(key)
+        if isinstance(value, list):
+            return [v for v in value if isinstance(v, str)]
+    return []
+
+
+def _offered(section: Message) -> Offered:
+    groups = tuple(word(w, GROUP_WORDS) for w in _words(section, "ke", "dh"))
+    return Offered(ciphers=tuple(word(w, CIPHER_WORDS) for w in _words(section, "encr")),
+                   integrity=tuple(word(w, INTEG_WORDS) for w in _words(section, "integ")),
+                   prfs=tuple(word(w, PRF_WORDS, "PRF") for w in _words(section, "prf")),
+                   groups=groups,
+                   esn=tuple(ESN_WORDS[k] for k in (w.upper().replace("_", "")
+                                                   for w in _words(section, "sn", "esn"))
+                             if k in ESN_WORDS))
+
+
+def parse_list_conns(events: list[Message], conn: str) -> dict[str, tuple[Offered, ...]]:
+    """Connection ``conn``'s IKE and ESP proposals from VICI list-conn events, as charon
+    lists them (strongSwan 6 names them, with ``default`` expanded; 5.9 names none: {})."""
+    for event in events:
+        section = event.get(conn)
+        if not isinstance(section, dict) or not isinstance(section.get("proposals"), dict):
+            continue
+        offers = {"ike": tuple(_offered(p) for p in section["proposals"].values()  # type: ignore[union-attr]
+                               if isinstance(p, dict))}
+        children = section.get("children")
+        child = children.get(conn) if isinstance(children, dict) else None
+        esp = child.get("esp_proposals") if isinstance(child, dict) else None
+        if isinstance(esp, dict):
+            offers["esp"] = tuple(_offered(p) for p in esp.values() if isinstance(p, dict))
+        return offers
+    return {}
+
+
+def _classify(words: list[str]) -> Offered:
+    """One proposal as charon logs it (``IKE:AES_CBC_128/HMAC_SHA2_256_128/PRF_.../ECP_256``):
+    the type of each algorithm is told by its word."""
+    types: dict[str, list[str]] = {"ciphers": [], "integrity": [], "prfs": [], "groups": []}
+    esn: list[bool] = []
+    for raw in words:
+        key = raw.upper().replace("_", "")
+        if key in ESN_WORDS:
+            esn.append(ESN_WORDS[key])
+        elif key.startswith("PRF"):
+            types["prfs"].append(word(raw, PRF_WORDS, "PRF"))
+        elif key in INTEG_WORDS or key.startswith("HMAC"):
+            types["integrity"].append(word(raw, INTEG_WORDS))
+        elif key in GROUP_WORDS or key.startswith(("MODP", "ECP", "CURVE", "KE")):
+            types["groups"].append(word(raw, GROUP_WORDS))
+        else:
+            types["ciphers"].append(word(raw, CIPHER_WORDS))
+    return Offered(*(tuple(v) for v in types.values()), esn=tuple(esn))
+
+
+def parse_logged_proposals(text: str) -> dict[str, tuple[Offered, ...]]:
+    """What charon logged a loaded connection to offer (cfg level 2: "proposals =
+    IKE:..., IKE:..." and for its Child "proposals = ESP:..."), the last of each kind."""
+    offers: dict[str, tuple[Offered, ...]] = {}
+    for line in text.splitlines():
+        _, found, listed = line.partition(" proposals = ")
+        if not found:
+            continue
+        items = [p.strip() for p in listed.split(",")]
+        kinds = {p.partition(":")[0] for p in items}
+        if len(kinds) == 1 and kinds <= {"IKE", "ESP"}:
+            offers[kinds.pop().lower()] = tuple(_classify(p.partition(":")[2].split("/"))
+                                                for p in items)
+    return offers

@@ -19,6 +19,14 @@ from typing import TYPE_CHECKING
 from lab import xfrm
 from lab.errors import DaemonError, LabError, VerdictError
 from lab.lifecycle.judge import judge_wire
+from lab.lifecycle.prove import (
+    allowed_pairs,
+    chained,
+    one_pair_each,
+    prove,
+    rekeyed_pair,
+    wait_until,
+)
 from lab.lifecycle.record import Record
 from lab.scenario import SIDES
 from lab.topology.build import IFACE
@@ -36,11 +44,8 @@ SETTLE = 1.5
 COMMAND_DEADLINE = 15.0
 #: how long past the configured DPD time (delay + timeout) the survivor may take to clear
 DPD_SLACK = 5.0
-#: at most this many polls per wait, and echo requests per lifetime of a rekey by lifetime
-POLLS, ECHOES_PER_LIFETIME = 2000, 3000
-#: the number of Child SA pairs one connection may hold after both sides initiated at once
-#: (RFC 7296 lets both negotiations complete; each leaves one pair)
-MAX_PAIRS = 2
+#: echo requests per lifetime of a rekey by lifetime
+ECHOES_PER_LIFETIME = 3000
 
 
 @dataclass
@@ -71,20 +76,6 @@ def peer_esp(sas: list[xfrm.SA], pair: tuple[str, str]) -> list[xfrm.SA]:
     return [sa for sa in sas if sa.proto == "esp" and {sa.src, sa.dst} == set(pair) and sa.spi != 0]
 
 
-def _wait(condition: Callable[[], object], deadline: float, interval: float = 0.05) -> float | None:
-    """Poll until ``condition()``; the guest-monotonic time it held, or None at the deadline.
-    A long deadline polls less often (an hour-long lifetime under time-travel: each poll
-    costs real CPU time however little guest time passes)."""
-    interval = max(interval, deadline / POLLS)
-    end = time.monotonic() + deadline
-    while True:
-        if condition():
-            return time.monotonic()
-        if time.monotonic() >= end:
-            return None
-        time.sleep(interval)
-
-
 class LifecycleRun:
     def __init__(self, cell: Cell) -> None:
         assert cell.record is not None, "Cell.up() records lifecycle cells"
@@ -97,6 +88,8 @@ class LifecycleRun:
         self.pair = (self.s.left.address, self.s.right.address)
         #: SPIs a daemon named as its known leftover (noted once each)
         self.kept: set[int] = set()
+        #: SPIs of a pair the traffic moved to, which the wire must show carrying echoes
+        self.carried: set[int] = set()
 
     # -- helpers ----------------------------------------------------------------
     def esp(self, side: str) -> list[xfrm.SA]:
@@ -157,7 +150,7 @@ class LifecycleRun:
                 last, since = now, time.monotonic()
             return time.monotonic() - since >= quiet
 
-        if _wait(quiet_now, COMMAND_DEADLINE, interval=0.1) is None:
+        if wait_until(quiet_now, COMMAND_DEADLINE, interval=0.1) is None:
             self.v.notes.append(f"the SAs kept changing for {COMMAND_DEADLINE:g} s")
         else:
             self.record.act("", f"no SA changed for {quiet:g} s")
@@ -165,40 +158,33 @@ class LifecycleRun:
     def settle(self, seconds: float = SETTLE) -> None:
         time.sleep(seconds)
 
-    def one_pair_each(self, what: str) -> None:
-        """Each kernel holds exactly one ESP SA per direction, the same SPIs as the other."""
-        held = {side: self.esp(side) for side in SIDES}
-        for side, sas in held.items():
-            ways = [(sa.src, sa.dst) for sa in sas]
-            if sorted(ways) != sorted([self.pair, self.pair[::-1]]):
-                listing = ", ".join(f"0x{sa.spi:08x} {sa.src} > {sa.dst}" for sa in sas) or "none"
-                self.v.problems.append(f"{what}: {side}'s kernel holds {len(sas)} ESP SA(s),"
-                                       f" expected one pair: {listing}")
-        spis = {side: {sa.spi for sa in sas} for side, sas in held.items()}
-        if spis["left"] != spis["right"] and all(len(v) == 2 for v in spis.values()):
-            self.v.problems.append(f"{what}: the kernels hold different SAs: left"
-                                   f" {sorted(map(hex, spis['left']))}, right"
-                                   f" {sorted(map(hex, spis['right']))}")
-
-    def allowed_pairs(self, what: str) -> None:
-        """After both sides initiated: each kernel holds 1..MAX_PAIRS pairs, both kernels
-        the same SAs; more than one pair is a duplicate (RFC 7296 allows it): a note."""
-        held = {side: self.esp(side) for side in SIDES}
-        spis = {side: {sa.spi for sa in sas} for side, sas in held.items()}
-        for side, sas in held.items():
-            out = sum((sa.src, sa.dst) == (self.s.peer(side).address,
-                                           self.s.peer(_other(side)).address) for sa in sas)
-            inn = len(sas) - out
-            if not 1 <= out <= MAX_PAIRS or out != inn:
-                self.v.problems.append(f"{what}: {side}'s kernel holds {out} outbound and {inn}"
-                                       f" inbound ESP SA(s) (allowed: 1 to {MAX_PAIRS} pairs)")
-            elif out > 1:
-                self.v.notes.append(f"{what}: duplicate Child SAs: {side}'s kernel holds {out}"
-                                    " pairs (RFC 7296 allows it)")
-        if spis["left"] != spis["right"]:
-            only = {side: sorted(f"0x{x:08x}" for x in spis[side] - spis[_other(side)])
-                    for side in SIDES}
-            self.v.problems.append(f"{what}: SAs in one kernel only: {only}")
+    def prove(self, when: str, rekeyed: bool = False, before: dict[str, set[int]] | None = None,
+              chain: bool = False, sane: int | None = None) -> None:
+        """What the new SAs negotiated (lab.lifecycle.prove), as a plain cell proves its
+        first: the SAs both kernels hold that were not there ``before`` the event (all they
+        both hold when none is new: an IKE rekey). SAs in one kernel only are the pair
+        checks' findings; where the pair check found the SAs wrong (findings beyond the
+        ``sane`` first ones), or no SA is in both kernels, that finding stands alone and
+        nothing is proved. ``chain``: rekeys follow each other; a reading during which the
+        SAs changed, or that found anything, is taken again 0.3 s later (up to 5 times): a
+        rekey, or two colliding, may be changing the SAs at that moment."""
+        now = self.spis()
+        if (sane is not None and len(self.v.problems) > sane) or not now["left"] & now["right"]:
+            self.v.notes.append(f"{when}: negotiated parameters not proved (the SAs are not"
+                                " one settled set: see the findings)")
+            return
+        for _ in range(5):
+            now = self.spis()
+            both = now["left"] & now["right"]
+            fresh = both - set().union(*(before or {}).values())
+            problems, lines = prove(self.cell, when, rekeyed, fresh or both)
+            if not chain or (self.spis() == now and not problems):
+                break
+            self.record.act("", f"{when}: the SAs changed while they were read, or a finding:"
+                                " again")
+            time.sleep(0.3)
+        self.v.problems += problems
+        self.v.notes += lines
 
     def judge(self) -> None:
         assert self.record.result is not None and self.cell.capture is not None
@@ -213,6 +199,10 @@ class LifecycleRun:
         self.record.wire = wire
         self.v.wire = wire.lines()
         self.v.problems += problems + self.record.monitor.problems
+        on_wire = {spi for runs in wire.runs.values() for run in runs for spi in [run.spi]}
+        for spi in sorted(self.carried - on_wire):
+            self.v.problems.append(f"(g) spi 0x{spi:08x}, of the pair the traffic moved to after"
+                                   " the rekey, carried no packet on the wire")
         r = self.record.result
         self.v.notes.append(str(r))
         # (f) the ESP is the stream's echoes, SA by SA, with the keys the kernels were given
@@ -231,6 +221,7 @@ class LifecycleRun:
         self.record.act("", "SAs established in both kernels")
         if both:  # "afterwards traffic must flow": once both negotiations have settled
             self.wait_stable()
+        self.prove("the first SAs")
         self.start_stream()
         self.settle()
         handler = getattr(self, "do_" + event.replace("-", "_"))
@@ -267,7 +258,7 @@ class LifecycleRun:
             now = self.spis()
             return all(len(now[side] - before[side]) >= 2 for side in SIDES)
 
-        done = _wait(replaced, deadline)
+        done = wait_until(replaced, deadline)
         if done is None:
             self.v.problems.append(f"rekey-child: no new Child SA in both kernels within"
                                    f" {deadline:g} s (before: {self._hex(before)}, now:"
@@ -275,7 +266,7 @@ class LifecycleRun:
             return
         self.record.act("", "new Child SAs in both kernels")
         self.v.figures["new SAs after"] = done - started
-        gone = _wait(lambda: all(not (self.spis()[side] & before[side]) for side in SIDES),
+        gone = wait_until(lambda: all(not (self.spis()[side] & before[side]) for side in SIDES),
                      COMMAND_DEADLINE)
         if gone is None:
             left = {side: sorted(self.spis()[side] & before[side]) for side in SIDES}
@@ -285,14 +276,21 @@ class LifecycleRun:
             self.record.act("", "old Child SAs gone from both kernels")
             self.v.figures["old SAs gone after"] = gone - started
         self.settle()
-        self.one_pair_each("after the rekey")
+        if self.s.rekey_by == "lifetime" and chained(self.s):  # the next rekey may have begun
+            found = len(self.v.problems)
+            self.carried |= rekeyed_pair(self, "after the rekey", before)
+            self.prove("after the rekey", rekeyed=True, before=before, chain=True, sane=found)
+        else:
+            found = len(self.v.problems)
+            one_pair_each(self, "after the rekey")
+            self.prove("after the rekey", rekeyed=True, before=before, sane=found)
 
     def do_rekey_ike(self) -> None:
         before_spis = self.spis()
         counts = {side: self.cell.daemons[side].ike_sas_logged() for side in SIDES}
         started = time.monotonic()
         deadline = self._start_rekey("ike", "the IKE SA", self.s.ike_lifetime_of)
-        done = _wait(lambda: all(self.cell.daemons[side].ike_sas_logged() > counts[side]
+        done = wait_until(lambda: all(self.cell.daemons[side].ike_sas_logged() > counts[side]
                                  for side in SIDES), deadline)
         if done is None:
             now = {side: self.cell.daemons[side].ike_sas_logged() for side in SIDES}
@@ -302,7 +300,9 @@ class LifecycleRun:
         self.record.act("", "both daemons logged a new IKE SA")
         self.v.figures["new IKE SA after"] = done - started
         self.settle()
-        self.one_pair_each("after the IKE rekey")
+        found = len(self.v.problems)
+        one_pair_each(self, "after the IKE rekey")
+        self.prove("after the IKE rekey", before=before_spis, sane=found)
         if self.s.ike_version == 2 and self.spis() != before_spis:
             self.v.notes.append(f"the IKE rekey changed the Child SAs: before"
                                 f" {self._hex(before_spis)}, after {self._hex(self.spis())}")
@@ -323,7 +323,7 @@ class LifecycleRun:
         started = self.record.act(actor, f"{vanish} (DPD delay {delay} s, timeout {timeout} s)")
         try:
             deadline = delay + timeout + max(DPD_SLACK, (delay + timeout) / 2)
-            cleared = _wait(lambda: not self.esp(survivor), deadline, interval=0.2)
+            cleared = wait_until(lambda: not self.esp(survivor), deadline, interval=0.2)
         finally:
             self.record.act(actor, back())
         if cleared is None:
@@ -387,7 +387,7 @@ class LifecycleRun:
             return stream.result.first_answer_after(time.monotonic() - 0.2) is not None \
                 and all(self.spis()[side] - before[side] for side in SIDES)
 
-        back = _wait(flows, deadline, interval=0.1)
+        back = wait_until(flows, deadline, interval=0.1)
         if back is None:
             lost = len(stream.result.losses(until=time.monotonic() - TIMEOUT))
             self.v.problems.append(f"restart: no new SAs with traffic flowing within"
@@ -402,11 +402,13 @@ class LifecycleRun:
         if any(stale.values()):
             self.v.problems.append(f"restart: stale SAs of the killed daemon's connection left:"
                                    f" {self._hex(stale)}")
-        self.one_pair_each("after the restart")
+        found = len(self.v.problems)
+        one_pair_each(self, "after the restart")
+        self.prove("after the restart", before=before, sane=found)
 
     def do_simultaneous(self) -> None:
         self.settle()
-        self.allowed_pairs("both initiated at once")
+        allowed_pairs(self, "both initiated at once")  # (proved as the first SAs)
 
     def do_responder_initiates(self) -> None:
         responder = self.s.responder
@@ -417,7 +419,7 @@ class LifecycleRun:
         except DaemonError as exc:
             self.v.problems.append(f"responder-initiates: {exc}")
             return
-        changed = _wait(lambda: self.spis() != before, COMMAND_DEADLINE / 3)
+        changed = wait_until(lambda: self.spis() != before, COMMAND_DEADLINE / 3)
         if changed is not None:
             self.record.act("", "the kernels' SAs changed")
             self.v.figures["SAs changed after"] = changed - started
@@ -425,7 +427,9 @@ class LifecycleRun:
             self.v.notes.append("the responder's initiation changed no SA in "
                                 f"{COMMAND_DEADLINE / 3:g} s")
         self.settle(SETTLE + 1.0)
-        self.allowed_pairs("after the responder initiated")
+        found = len(self.v.problems)
+        allowed_pairs(self, "after the responder initiated")
+        self.prove("after the responder initiated", before=before, sane=found)
 
     @staticmethod
     def _hex(spis: dict[str, set[int]] | dict[str, list[int]]) -> str:

@@ -1,0 +1,89 @@
+"""The road-warrior grid (``--lab-topologies=road-warrior``): every gateway flavor x
+every pair of client flavors of different daemons (where only one daemon is chosen, its
+flavors pair with each other), IKEv2. The ids read gateway first, then the two clients:
+``strongswan_sid-libreswan_bookworm+strongswan_sid-ikev2-road-warrior`` (``-k`` picks a
+gateway, a client or a daemon as in the two-peer matrix)."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from lab.algorithms import parse_proposals
+from lab.errors import UsageError
+from lab.flavors import parse_flavor
+from lab.matrix import MatrixSelection, flavor_id
+from lab.peers import Connection, Network, Node
+from lab.remote import cannot_serve, role_class
+
+#: the addresses of the grid's cells (IPv4 outside, the pool and the subnet IPv4 too)
+GATEWAY = ("192.0.2.1", "10.1.0.0/24")
+CLIENTS = ("198.51.100.2", "203.0.113.2")
+POOL = "10.3.0.0/28"
+#: what the grid measured between the daemons: (gateway flavor, client flavor, IKE version)
+#: -> why such a cell fails (a strict expected failure: a pass says the finding is gone)
+KNOWN: dict[tuple[str, str, int], str] = {
+    ("libreswan@bookworm", "strongswan@bookworm", 1):
+        "charon (5.9.8) cannot parse pluto 4.10's IKEv1 mode config reply to its request"
+        " (\"length of CONFIGURATION_ATTRIBUTE_V1 substructure list invalid\", then"
+        " PAYLOAD_MALFORMED; 2 of 2 cells, every run); pluto 5.2's reply it parses",
+}
+
+
+#: the path cases (lab.matrix.PATHS) a road-warrior cell takes: the second client behind a NAT
+RW_PATHS = ("nat",)
+
+
+@dataclass(frozen=True)
+class RoadWarriorCell:
+    gateway: str
+    clients: tuple[str, str]
+    ike_version: int = 2
+    #: the second client behind a NAT (--lab-paths=nat)
+    nat: bool = False
+
+    @property
+    def id(self) -> str:
+        return "-".join([flavor_id(self.gateway), "+".join(map(flavor_id, self.clients)),
+                         f"ikev{self.ike_version}", "road-warrior", *(["nat"] if self.nat else [])])
+
+    def known(self) -> str | None:
+        """Why this cell is known to fail (KNOWN), or None."""
+        return next((why for (gw, client, v), why in KNOWN.items() if gw == self.gateway
+                     and v == self.ike_version and client in self.clients), None)
+
+    def network(self) -> Network:
+        """Gateway ``gw`` with subnet and host; clients ``c1`` and ``c2`` (identities
+        @c1.example.org, ...), a PSK each."""
+        nodes = [Node("gw", self.gateway, GATEWAY[0], subnet=GATEWAY[1], id="@gw.example.org")]
+        nodes += [Node(f"c{i}", flavor, address, id=f"@c{i}.example.org", nat=self.nat and i == 2)
+                  for i, (flavor, address) in enumerate(zip(self.clients, CLIENTS, strict=True), 1)]
+        conns = tuple(Connection(f"c{i}", "gw", psk=f"secret of client {i}")
+                      for i in range(1, len(self.clients) + 1))
+        return Network(name=self.id, nodes=tuple(nodes), connections=conns,
+                       ike_version=self.ike_version, pool=POOL,
+                       ike=parse_proposals("aes128-sha1-modp2048", "ike", needs_dh=True),
+                       esp=parse_proposals("aes128-sha1", "esp", needs_dh=False))
+
+
+def _impl(flavor: str) -> str:
+    return parse_flavor(flavor, "flavor").impl
+
+
+def road_warrior_cells(selection: MatrixSelection) -> list[RoadWarriorCell]:
+    """The grid over the selection's flavors and IKE versions; with --lab-paths=nat, the
+    same grid with the second client behind a NAT instead."""
+    paths = selection.paths or ()
+    other = [p for p in paths if p not in RW_PATHS]
+    if other:
+        raise UsageError(f"--lab-paths: {other[0]!r} is not for topology road-warrior"
+                         f" (allowed there: {', '.join(RW_PATHS)})")
+    gateways = [f for f in selection.flavors if role_class(_impl(f), "gateway")]
+    clients = [f for f in selection.flavors if role_class(_impl(f), "client")]
+    pairs = [(a, b) for a, b in itertools.combinations(clients, 2) if _impl(a) != _impl(b)]
+    if not pairs:  # one daemon chosen: its flavors with each other, or one flavor twice
+        pairs = list(itertools.combinations(clients, 2)) or [(c, c) for c in clients]
+    return [RoadWarriorCell(g, pair, v, "nat" in paths) for v in selection.ike_versions
+            for g in gateways for pair in pairs
+            if not any(cannot_serve(_impl(f), role, v) for f, role in (
+                (g, "gateway"), (pair[0], "client"), (pair[1], "client")))]

@@ -1,0 +1,127 @@
+"""racoon as a road-warrior gateway (IKEv1): ``remote anonymous`` takes any peer in
+Aggressive Mode, whose first message names the client, so racoon finds that client's PSK
+by its identity in psk.txt; the ``mode_cfg`` section hands out the pool (racoon built
+with --enable-hybrid, as lab/provision/scripts/build-racoon.sh builds it);
+``generate_policy`` makes the SPD from each client's phase 2 (the client's virtual IP
+and the gateway's subnet), so setkey only flushes. The IKE SAs the gateway holds are
+read from its log (racoon's words)."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from lab.daemons.encode import header, psk_hex
+from lab.daemons.racoon import Racoon
+from lab.daemons.racoon_conf import AUTH, CIPHER, DH, HASH, PSK_MAX_BYTES, _duration, _spell, identifier
+from lab.remote.base import RoleDriver, Session
+from lab.scenario import Scenario
+
+#: racoon's words for an ISAKMP SA that came up or went, and for an IPsec SA that came up
+#: (one line per direction), each naming the peer's address
+PH1_UP = re.compile(r"ISAKMP-SA established (?P<me>[^\s\[]+)\[\d+\]-(?P<peer>[^\s\[]+)\[\d+\]")
+PH1_GONE = re.compile(r"ISAKMP-SA (?:deleted|expired) (?P<me>[^\s\[]+)\[\d+\]-(?P<peer>[^\s\[]+)\[\d+\]")
+PH2_UP = re.compile(r"IPsec-SA established: \S+ (?P<src>[^\s\[]+)\[\d+\]->(?P<dst>[^\s\[]+)\[\d+\]")
+
+
+def parse_log_sessions(log: str, me: str) -> list[Session]:
+    """The ISAKMP SAs racoon's log says are up, per peer, with their IPsec SAs (one per
+    direction pair)."""
+    up: dict[str, int] = {}
+    kids: dict[str, int] = {}
+    for line in log.splitlines():
+        if m := PH1_UP.search(line):
+            up[m["peer"]] = up.get(m["peer"], 0) + 1
+        elif m := PH1_GONE.search(line):
+            up[m["peer"]] = up.get(m["peer"], 0) - 1
+        elif m := PH2_UP.search(line):
+            peer = m["src"] if m["dst"] == me else m["dst"]
+            kids[peer] = kids.get(peer, 0) + 1
+    return [Session("anonymous", peer, "", kids.get(peer, 0) // 2)
+            for peer, n in up.items() for _ in range(max(n, 0))]
+
+
+class Gateway(RoleDriver, Racoon):
+    role = "gateway"
+    remote_access = (1,)
+
+    def render(self) -> dict[str, str]:
+        n, gw, home = self.network, self.node, self.ctx.home
+        s = n.pair(n.connections[0])
+        net = ipaddress.ip_network(n.pool)
+        first, last = (ipaddress.ip_address(a) for a in n.pool_range())
+        head = header("racoon", n.name, self.side, "racoon.conf", home)
+        natt = any(c.nat for c in n.clients)  # a client behind a NAT: ESP in UDP 4500
+        conf = [
+            f'path pre_shared_key "{home / "psk.txt"}";',
+            f'path pidfile "{home / "racoon.pid"}";',
+            "log debug;",
+            "",
+            "listen",
+            "{",
+            f"\tisakmp {gw.address} [500];",
+            *([f"\tisakmp_natt {gw.address} [4500];"] if natt else []),
+            f'\tadminsock "{home / "racoon.sock"}";',
+            "}",
+            "",
+            "remote anonymous",
+            "{",
+            "\texchange_mode aggressive;",
+            f"\tmy_identifier {identifier(s.identity('right'))};",
+            "\tpassive on;",
+            "\tgenerate_policy on;",
+            "\tproposal_check obey;",
+            *(["\tnat_traversal on;"] if natt else []),
+            f"\tlifetime time {_duration(s.ike_lifetime_of('right'))};",
+            *self._proposals(s),
+            "}",
+            "",
+            "sainfo anonymous",
+            "{",
+            *self._phase2(s),
+            "}",
+            "",
+            "mode_cfg",
+            "{",
+            f"\tnetwork4 {first};",
+            f"\tnetmask4 {net.netmask};",
+            f"\tpool_size {int(last) - int(first) + 1};",
+            "\tauth_source system;",
+            "\tconf_source local;",
+            "\taccounting none;",
+            "}",
+        ]
+        psk = header("racoon", n.name, self.side, "pre-shared keys", home)
+        psk += "# each client's identifier (Aggressive Mode names it) and its key, as hex\n"
+        for conn in n.connections:
+            pair = n.pair(conn)
+            ident = pair.identity("left")
+            psk += f"{ident.value} {psk_hex(pair.psk_of('right'), 'racoon', PSK_MAX_BYTES)}\n"
+        setkey = header("racoon", n.name, self.side, "setkey -f", home)
+        setkey += "# generate_policy: racoon makes each client's policies from its phase 2\n"
+        return {"racoon.conf": head + "\n".join(conf) + "\n", "psk.txt": psk,
+                "setkey.conf": setkey + "flush;\nspdflush;\n"}
+
+    @staticmethod
+    def _proposals(s: Scenario) -> list[str]:
+        out = []
+        for ike in s.ike_list("right"):
+            out += ["\tproposal", "\t{",
+                    f"\t\tencryption_algorithm {_spell(CIPHER, ike.cipher, 'phase-1 cipher')};",
+                    f"\t\thash_algorithm {_spell(HASH, ike.integrity, 'phase-1 hash')};",
+                    "\t\tauthentication_method pre_shared_key;",
+                    f"\t\tdh_group {_spell(DH, ike.dh, 'DH group')};", "\t}"]
+        return out
+
+    @staticmethod
+    def _phase2(s: Scenario) -> list[str]:
+        esp = s.esp_of("right")
+        assert esp is not None
+        return ([f"\tpfs_group {_spell(DH, esp.dh, 'PFS group')};"] if esp.dh else []) + [
+            f"\tlifetime time {_duration(s.child_lifetime_of('right'))};",
+            f"\tencryption_algorithm {_spell(CIPHER, esp.cipher, 'phase-2 cipher')};",
+            f"\tauthentication_algorithm {_spell(AUTH, esp.integrity, 'phase-2 integrity')};",
+            "\tcompression_algorithm deflate;"]
+
+    def sessions(self) -> list[Session]:
+        return parse_log_sessions(self.log_text(), self.node.address)

@@ -1,0 +1,50 @@
+"""Road warriors (``--lab-topologies=road-warrior``): a gateway and two clients of
+different daemons (IKEv2, and IKEv1 with mode config), each client with a virtual IP
+from the gateway's pool, its traffic to the host behind the gateway through its own
+SPIs, the gateway holding one IKE SA per client, one client's delete leaving the other
+up, every kernel clean at the end (lab.remote). The grid: gateway flavor x client
+flavors (lab.remote.matrix); what it measured between the daemons is a strict expected
+failure (lab.remote.matrix.KNOWN)."""
+
+from __future__ import annotations
+
+import pytest
+
+from lab.errors import LabError, NegotiationError
+from lab.matrix import MatrixSelection
+from lab.remote.fixture import road_warrior  # noqa: F401  (the fixture)
+from lab.remote.matrix import RoadWarriorCell, road_warrior_cells
+
+NOT_NAMED = "road-warrior cells run when --lab-topologies names road-warrior"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "rwcell" not in metafunc.fixturenames:
+        return
+    opt = metafunc.config.option
+    try:
+        selection = MatrixSelection.from_options(opt.lab_flavors, opt.lab_ike, opt.lab_modes,
+                                                 opt.lab_proposals, opt.lab_pairs,
+                                                 topologies=opt.lab_topologies,
+                                                 families=opt.lab_families, paths=opt.lab_paths)
+        cells = road_warrior_cells(selection)
+    except LabError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if "road-warrior" not in selection.networks:
+        metafunc.parametrize("rwcell", [pytest.param(None, id="road-warrior",
+                                                     marks=pytest.mark.skip(reason=NOT_NAMED))])
+        return
+    params = []
+    for cell in cells:
+        why = cell.known()
+        marks = [pytest.mark.xfail(strict=True, raises=NegotiationError, reason=why)] if why else []
+        params.append(pytest.param(cell, id=cell.id, marks=marks))
+    metafunc.parametrize("rwcell", params)
+
+
+@pytest.mark.lab
+def test_road_warrior(road_warrior, rwcell: RoadWarriorCell) -> None:  # noqa: F811
+    network = rwcell.network()
+    lines = road_warrior.run(network)
+    # every client's echoes were answered, after the first client's delete too
+    assert sum("3 sent, 3 answered" in line for line in lines) == 2 * len(network.clients) - 1

@@ -1,0 +1,134 @@
+"""What a daemon says it offers (recorded from the real daemons), and what two offers must
+negotiate: IKEv2's rule with the preferred side's order first (lab.offers), and where the
+verdict's expectation comes from (lab.proposals.wanted)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lab.algorithms import Proposal, parse_proposal
+from lab.daemons.pluto_log import parse_pluto_offers
+from lab.daemons.swan_status import parse_list_conns, parse_logged_proposals
+from lab.daemons.vici import vici_decode
+from lab.expected import Stated
+from lab.offers import Chosen, Offered, from_proposal, select
+from lab.proposals import wanted
+from lab.scenario import Peer, Scenario
+from lab.status import DaemonStatus
+
+FIXTURES = Path(__file__).parent / "fixtures"
+L, R = "2001:db8:1:1::1", "2001:db8:2:2::2"
+
+
+def pluto(version: str) -> dict[str, tuple[Offered, ...]]:
+    return parse_pluto_offers((FIXTURES / f"pluto-{version}-ikev2-default-offers.log").read_text(), "lab")
+
+
+def charon_6() -> dict[str, tuple[Offered, ...]]:
+    raw = json.loads((FIXTURES / "vici-list-conns-6.1.0-default.json").read_text())
+    return parse_list_conns([vici_decode(bytes.fromhex(e)) for e in raw["list-conn"]], "lab")
+
+
+def charon_5() -> dict[str, tuple[Offered, ...]]:
+    return parse_logged_proposals((FIXTURES / "charon-5.9.8-cfg2-default-proposals.log").read_text())
+
+
+def test_pluto_names_its_default_lists_in_its_log() -> None:
+    offers = pluto("5.2")
+    assert [str(o) for o in offers["esp"]][:2] == ["aes256gcm16-esn+noesn", "aes128gcm16-esn+noesn"]
+    first = offers["ike"][0]
+    assert (first.ciphers, first.integrity, first.prfs) == (("aes256gcm16",), (), ("sha512", "sha256"))
+    assert first.groups[:4] == ("ecp256", "ecp384", "ecp521", "curve25519")
+    assert len(offers["ike"]) == 5 and offers["ike"][3].integrity == ("sha512", "sha256")
+    old = pluto("4.10")  # AES_GCM_C, ENABLED+DISABLED
+    assert old["ike"][0].ciphers == ("aes256gcm16",) and old["ike"][0].groups[0] == "modp2048"
+    assert old["esp"][0].esn == (True, False) and len(old["ike"]) == 4
+    assert parse_pluto_offers("nothing here", "lab") == {}
+
+
+def test_charon_names_its_default_lists_over_vici_or_in_its_log() -> None:
+    six = charon_6()
+    assert six["ike"][0].ciphers[:3] == ("aes128", "aes192", "aes256")
+    assert six["ike"][0].prfs[0] == "sha256" and six["ike"][0].groups[0] == "ecp256"
+    assert six["ike"][1].ciphers[0] == "aes128gcm16" and six["ike"][1].integrity == ()
+    assert six["esp"][0].ciphers == ("aes128gcm16", "aes192gcm16", "aes256gcm16")
+    assert six["esp"][0].esn == (False,)
+    five = charon_5()  # 5.9: non-AEAD first everywhere, curve25519 its first group
+    assert five["ike"][0].groups[0] == "curve25519" and "ECP256BP" in five["ike"][0].groups
+    assert five["esp"][0].integrity[:2] == ("sha256", "sha384") and five["esp"][1].integrity == ()
+    assert parse_list_conns([], "lab") == {}
+
+
+@pytest.mark.parametrize(("initiator", "responder", "ike", "esp", "esn"), [
+    # measured with the daemons' defaults on both sides (strongswan@sid initiating, ...)
+    (charon_6, lambda: pluto("5.2"), "aes256gcm16-prfsha512-ecp256", "aes256gcm16", False),
+    (lambda: pluto("5.2"), charon_6, "aes256-sha256-ecp256", "aes256gcm16", False),
+    (lambda: pluto("4.10"), charon_5, "aes256-sha256-curve25519", "aes256-sha256", False),
+    (lambda: pluto("5.2"), lambda: pluto("4.10"), "aes256gcm16-prfsha512-modp2048", "aes256gcm16", True),
+    (charon_5, charon_6, "aes128-sha256-ecp256", "aes128gcm16", False),
+    (charon_6, charon_5, "aes128-sha256-curve25519", "aes128-sha256", False),
+])
+def test_the_responders_order_first_as_measured(initiator, responder, ike, esp, esn) -> None:
+    i, r = initiator(), responder()
+    assert select(i["ike"], r["ike"], "ike") == Chosen(parse_proposal(ike, "ike", needs_dh=True), None)
+    assert select(i["esp"], r["esp"], "esp") == Chosen(parse_proposal(esp, "esp", needs_dh=False), esn)
+
+
+def test_the_initiators_order_when_the_responder_follows_it() -> None:
+    a = (Offered(("aes128", "aes256"), ("sha1",), ("sha1",), ("modp2048", "ecp256")),)
+    b = (Offered(("aes256", "aes128"), ("sha1",), ("sha1",), ("ecp256", "modp2048")),)
+    assert str(select(a, b, "ike", "initiator").proposal) == "aes128-sha1-modp2048"  # type: ignore[union-attr]
+    assert str(select(a, b, "ike", "responder").proposal) == "aes256-sha1-ecp256"  # type: ignore[union-attr]
+    assert select(a, (Offered(("3des",), ("sha1",), ("sha1",), ("modp2048",)),), "ike") is None
+    # an AEAD offer never matches one with integrity; an algorithm without a neutral name
+    aead = (Offered(("aes128gcm16",), (), ("sha256",), ("ecp256",)),)
+    assert select(a, aead, "ike") is None
+    odd = (Offered(("CAMELLIACBC128",), ("sha1",), ("sha1",), ("ecp256",)),)
+    assert select(odd, odd, "ike") == Chosen(None, None, "cipher CAMELLIACBC128")
+    # the scenario's AEAD proposal leaves its PRF open: the other side's first
+    open_prf = (from_proposal(parse_proposal("aes128gcm16-ecp256", "ike", needs_dh=True), "ike"),)
+    assert str(select(open_prf, aead, "ike").proposal) == "aes128gcm16-prfsha256-ecp256"  # type: ignore[union-attr]
+
+
+def _scenario(left_ike: object = (), right_ike: object = (), **top: object) -> Scenario:
+    return Scenario("t", Peer(L, "strongswan@sid", ike=left_ike), Peer(R, "libreswan@sid", ike=right_ike),  # type: ignore[arg-type]
+                    ike=(), esp=(), **top)  # type: ignore[arg-type]
+
+
+Offers = dict[str, tuple[Offered, ...]]
+
+
+def _statuses(left: Offers, right: Offers) -> dict[str, DaemonStatus]:
+    return {"left": DaemonStatus("l", offers=left), "right": DaemonStatus("r", offers=right)}
+
+
+def test_where_the_verdicts_expectation_comes_from() -> None:
+    both = _statuses(charon_6(), pluto("5.2"))
+    w = wanted(_scenario(), "left", "ike", both)
+    assert (str(w.proposal), w.how) == ("aes256gcm16-prfsha512-ecp256", "defaults")
+    assert w.note == ("worked out from what left (strongswan@sid) and right (libreswan@sid)"
+                      " offer, the responder's order first")
+    esp = wanted(_scenario(), "right", "esp", both)
+    assert (str(esp.proposal), esp.esn, esp.pfs) == ("aes256gcm16", False, False)
+    # stated wins, for both sides; ESN stated alone keeps the worked-out proposal
+    stated = _scenario(negotiated=Stated(ike=Proposal("aes256", "sha256", "ecp256")))
+    assert (str(wanted(stated, "right", "ike", both).proposal), wanted(stated, "right", "ike").how) \
+        == ("aes256-sha256-ecp256", "stated")
+    esn = wanted(_scenario(negotiated=Stated(esn=True)), "left", "esp", both)
+    assert (str(esn.proposal), esn.esn, esn.how) == ("aes256gcm16", True, "defaults")
+    # a daemon that names no list: the other side's only proposal forces the result
+    one = Proposal("aes128", "sha256", "modp3072")
+    forced = wanted(_scenario(right_ike=one), "left", "ike", {})
+    assert (forced.proposal, forced.how) == (one, "forced")
+    assert forced.note == "right (libreswan@sid)'s only proposal"
+    unknown = wanted(_scenario(), "left", "ike", _statuses({}, pluto("5.2")))
+    assert (unknown.proposal, unknown.how) == (None, "unknown")
+    assert unknown.note == "nothing: left (strongswan@sid) names no list of its default proposals"
+    v1 = wanted(_scenario(ike_version=1), "left", "ike", both)
+    assert v1.note == "nothing: IKEv1's default lists are not worked out"
+    # both sides with one proposal: each side's own (configured), as before
+    two = wanted(_scenario(left_ike=one, right_ike=one), "left", "ike")
+    assert (two.proposal, two.how) == (one, "configured")
