@@ -24,7 +24,7 @@ import pytest
 from lab.kernel import warm, warmguest
 from lab.kernel.choice import in_uml
 from lab.kernel.warmkeeper import Keeper, Lines
-from lab.owner import Owner
+from lab.owner import Owner, start_time
 from lab.state import IN_UML_VAR, STATE_VAR
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -126,6 +126,32 @@ def test_a_dead_keeper_is_no_keeper(tmp_path: Path) -> None:
     me = Owner.me()
     (tmp_path / "keeper.json").write_text(json.dumps({"owner": str(me), "pid": me.pid, "ready": True}))
     assert warm.keeper_info(tmp_path)["pid"] == me.pid
+
+
+def test_no_keeper_means_a_cold_boot(state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(warm, "_start", lambda *a: None)  # it said why on stderr
+    kernel = warm.UmlKernel(Path("/nonexistent/linux"), Path("/nonexistent/modules/7.2"))
+    assert warm.run(["-c", "pass"], kernel=kernel, tag="t", mem="768M") is None
+
+
+def test_clean_stops_warm_guests(state: Path) -> None:
+    from lab.cli.cleanup import clean
+
+    # the "keeper": not our child, so that it is gone (not a zombie of ours) once stopped
+    pid = int(subprocess.run(["sh", "-c", "sleep 300 >/dev/null 2>&1 & echo $!"], capture_output=True,
+                             text=True, check=True).stdout)
+    try:
+        where = warm.warm_root() / "0123456789abcdef"
+        where.mkdir(mode=0o700)
+        me = Owner(pid, start_time(pid))
+        (where / "keeper.json").write_text(json.dumps({"owner": str(me), "pid": pid}))
+        assert f"would stop warm guest 0123456789abcdef (keeper PID {pid})" in clean(dry_run=True)
+        assert me.alive()
+        assert f"stopped warm guest 0123456789abcdef (keeper PID {pid})" in clean()
+        assert not me.alive()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, 9)
 
 
 class FakeGuest:
