@@ -180,6 +180,7 @@ class FakeGuest:
         keeper.requests, keeper.answers_r = self.req_w, self.ans_r
         keeper.answers = Lines(self.ans_r)
         keeper.uml = type("Alive", (), {"poll": lambda self: None})()
+        keeper.server = None
         return keeper
 
 
@@ -230,6 +231,21 @@ def test_a_client_that_hangs_up_interrupts_its_command() -> None:
         threading.Event().wait(0.02)
     assert [m["op"] for m in guest.seen] == ["run", "interrupt"]
     assert kept == [True]
+
+
+def test_a_second_client_is_told_busy(tmp_path: Path) -> None:
+    guest = FakeGuest([{"t": "done", "rc": 0, "left": []}], wait_for_interrupt=True)
+    keeper = guest.keeper()
+    keeper.server = _listening(tmp_path / "ctl")
+    client, _ = _serve(keeper)
+    warm.send(client, {"op": "run", "argv": [], "cwd": "/", "env": {}})
+    other = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    other.connect(str(tmp_path / "ctl"))
+    warm.send(other, {"op": "run", "argv": [], "cwd": "/", "env": {}})
+    assert warm.relay(other, []) is None  # the caller boots cold
+    warm.send(client, {"op": "interrupt"})
+    assert warm.relay(client, []) == 0
+    assert [m["op"] for m in guest.seen] == ["run", "interrupt"]
 
 
 def test_the_keeper_answers_only_its_own_uid(monkeypatch: pytest.MonkeyPatch) -> None:

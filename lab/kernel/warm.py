@@ -286,7 +286,11 @@ def run(argv: list[str], *, kernel: UmlKernel, tag: str, mem: str) -> int | None
     try:
         send(conn, {"op": "run", "argv": argv, "cwd": os.getcwd(),
                     "env": command_env(kernel, tag, info)})
-        return relay(conn, interrupted)
+        code = relay(conn, interrupted)
+        if code is None:
+            print("ipsec-lab: the warm guest is busy with another command; booting cold",
+                  file=sys.stderr, flush=True)
+        return code
     except KeyboardInterrupt:
         return 130
     finally:
@@ -295,15 +299,18 @@ def run(argv: list[str], *, kernel: UmlKernel, tag: str, mem: str) -> int | None
             signal.signal(sig, handler)
 
 
-def relay(conn: socket.socket, interrupted: list[int]) -> int:
+def relay(conn: socket.socket, interrupted: list[int]) -> int | None:
     """The keeper's answer: output to our stdout, then the exit code (loud when the guest
-    was not clean before or after the command)."""
+    was not clean before or after the command); None when the guest is busy with another
+    command (the caller boots cold)."""
     for msg in lines(conn):
         if msg["t"] == "out":
             data = base64.b64decode(msg["data"])
             view = memoryview(data)
             while view:
                 view = view[os.write(sys.stdout.fileno(), view):]
+        elif msg["t"] == "busy":
+            return None
         elif msg["t"] == "error":
             print(f"ipsec-lab: warm guest: {msg['message']}", file=sys.stderr, flush=True)
             return 1

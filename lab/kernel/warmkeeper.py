@@ -5,7 +5,8 @@ program is lab.kernel.warmguest, then answers on ``DIR/ctl`` (a Unix socket in t
 user's private directory, mode 0600) one client at a time: a client's request goes to
 the guest as one JSON line, the guest's answer lines come back to the client as they
 are. Only processes of its own uid are answered. A client that hangs up while its
-command runs interrupts it. After $IPSEC_LAB_WARM_GUEST_IDLE minutes without a client,
+command runs interrupts it; one that comes while a command runs is told the guest is busy
+(it boots cold). After $IPSEC_LAB_WARM_GUEST_IDLE minutes without a client,
 on SIGTERM (`ipsec-lab clean`, a restart), or when the guest says it is not clean, the
 keeper ends its guest's program (the guest powers off), kills the kernel if it lingers,
 and removes DIR's record.
@@ -69,6 +70,7 @@ class Lines:
 class Keeper:
     def __init__(self, where: Path) -> None:
         self.where = where
+        self.server: socket.socket | None = None
         self.config = json.loads((where / "config.json").read_text())
         self.kernel = UmlKernel(Path(self.config["kernel"]), Path(self.config["modules"]))
         self.record: dict[str, Any] = {}
@@ -115,7 +117,9 @@ class Keeper:
         interrupted = False
         while True:
             wanted = [self.answers_r] + ([] if client.ended else [conn.fileno()])
-            readable, _, _ = select.select(wanted, [], [], 1.0)
+            readable, _, _ = select.select(wanted + ([self.server] if self.server else []), [], [], 1.0)
+            if self.server is not None and self.server in readable:
+                self.busy()
             if conn.fileno() in readable:
                 for msg in client.read():
                     if msg.get("op") == "interrupt" and not interrupted:
@@ -137,8 +141,16 @@ class Keeper:
                     conn.sendall((json.dumps({"t": "error", "message": "the guest ended"}) + "\n").encode())
                 return False
 
+    def busy(self) -> None:
+        """Another client while a command runs: it boots a guest of its own (lab.kernel.warm)."""
+        assert self.server is not None
+        with contextlib.suppress(OSError):
+            other, _ = self.server.accept()
+            with other:
+                other.sendall((json.dumps({"t": "busy"}) + "\n").encode())
+
     def serve(self) -> None:
-        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server = server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         ctl = self.where / "ctl"
         ctl.unlink(missing_ok=True)
         old = os.umask(0o177)
