@@ -66,25 +66,31 @@ def test_fingerprint_follows_the_sources(tmp_path: Path) -> None:
     changed = warm.fingerprint(tmp_path / "pkg")
     os.utime(source, ns=(1, 1))
     assert warm.fingerprint(tmp_path / "pkg") != changed
+    tree = tmp_path / "flavors" / "libreswan-sid"
+    tree.mkdir(parents=True)
+    with_tree = warm.fingerprint(tmp_path / "pkg", [tree])
+    os.utime(tree, ns=(2, 2))  # rebuilt
+    assert warm.fingerprint(tmp_path / "pkg", [tree]) != with_tree
 
 
 def test_a_stale_guest_is_restarted(state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     said: list[str] = []
     started: list[str] = []
-    monkeypatch.setattr(warm, "fingerprint", lambda: "new")
+    monkeypatch.setattr(warm, "fingerprint", lambda *a: "new")
     monkeypatch.setattr(warm, "keeper_info", lambda where: {"fingerprint": "old", "ready": True, "pid": 1})
     monkeypatch.setattr(warm, "stop", lambda where, why="": said.append(why) or True)
     monkeypatch.setattr(warm, "_start", lambda where, kernel, mem, fresh: started.append(fresh) or
                         {"fingerprint": fresh, "ready": True})
     kernel = warm.UmlKernel(Path("/nonexistent/linux"), Path("/nonexistent/modules/7.2"))
     where, info = warm.ready_keeper(kernel, "768M")
-    assert said == ["the lab's files or this python's packages changed since it started"]
+    assert said == ["the lab's files, this python's packages, the kernel or a flavor tree changed"
+                    " since it started"]
     assert started == ["new"] and info["fingerprint"] == "new"
     assert where.parent == state / "warm" and (where.stat().st_mode & 0o777) == 0o700
 
 
 def test_a_fresh_guest_is_reused(state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(warm, "fingerprint", lambda: "same")
+    monkeypatch.setattr(warm, "fingerprint", lambda *a: "same")
     monkeypatch.setattr(warm, "keeper_info", lambda where: {"fingerprint": "same", "ready": True, "pid": 1})
     monkeypatch.setattr(warm, "_start", lambda *a: pytest.fail("started a second guest"))
     kernel = warm.UmlKernel(Path("/nonexistent/linux"), Path("/nonexistent/modules/7.2"))

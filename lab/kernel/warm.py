@@ -76,10 +76,18 @@ def idle_seconds() -> float:
     return minutes * 60
 
 
-def fingerprint(package: Path = PACKAGE) -> str:
+def watched(kernel: UmlKernel) -> list[Path]:
+    """Beside the sources, what a guest reads once and may keep in its page cache: the
+    kernel itself and each flavor tree (`ipsec-lab setup` replaces a tree it rebuilds)."""
+    trees = Path(os.environ.get("IPSEC_LAB_FLAVORS") or cache_dir() / "flavors")
+    return [kernel.binary, trees, *(sorted(trees.iterdir()) if trees.is_dir() else [])]
+
+
+def fingerprint(package: Path = PACKAGE, also: list[Path] | None = None) -> str:
     """The lab's source files and this python's installed packages as the guest would load
-    them: every file's path, size and mtime under ``package``, and the site-packages
-    directory's own mtime (it changes when a package is installed or removed)."""
+    them: every file's path, size and mtime under ``package``, the site-packages
+    directory's own mtime (it changes when a package is installed or removed), and the
+    mtime of each path in ``also``."""
     h = hashlib.sha256()
     for top, dirs, files in os.walk(package):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
@@ -90,7 +98,7 @@ def fingerprint(package: Path = PACKAGE) -> str:
             with contextlib.suppress(OSError):
                 st = os.stat(path)
                 h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    for where in (sysconfig.get_paths()["purelib"], sys.executable):
+    for where in (sysconfig.get_paths()["purelib"], sys.executable, *map(str, also or [])):
         with contextlib.suppress(OSError):
             h.update(f"{where}\0{os.stat(where).st_mtime_ns}\n".encode())
     return h.hexdigest()
@@ -238,12 +246,13 @@ def ready_keeper(kernel: UmlKernel, mem: str) -> tuple[Path, dict[str, Any]] | N
     changed since it started."""
     key = boot_key(kernel, mem)
     where = private_dir(warm_root() / key_name(key), "warm guest directory")
-    fresh = fingerprint()
+    fresh = fingerprint(PACKAGE, watched(kernel))
     with open(where / ".lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         info = keeper_info(where)
         if info is not None and info.get("fingerprint") != fresh:
-            stop(where, "the lab's files or this python's packages changed since it started")
+            stop(where, "the lab's files, this python's packages, the kernel or a flavor tree"
+                  " changed since it started")
             info = None
         if info is None or not info.get("ready"):
             info = _start(where, kernel, mem, fresh)
