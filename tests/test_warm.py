@@ -79,7 +79,7 @@ def test_a_stale_guest_is_restarted(state: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(warm, "fingerprint", lambda *a: "new")
     monkeypatch.setattr(warm, "keeper_info", lambda where: {"fingerprint": "old", "ready": True, "pid": 1})
     monkeypatch.setattr(warm, "stop", lambda where, why="": said.append(why) or True)
-    monkeypatch.setattr(warm, "_start", lambda where, kernel, mem, fresh: started.append(fresh) or
+    monkeypatch.setattr(warm, "_start", lambda where, kernel, mem, fresh, need: started.append(fresh) or
                         {"fingerprint": fresh, "ready": True})
     kernel = warm.UmlKernel(Path("/nonexistent/linux"), Path("/nonexistent/modules/7.2"))
     where, info = warm.ready_keeper(kernel, "768M")
@@ -91,10 +91,29 @@ def test_a_stale_guest_is_restarted(state: Path, monkeypatch: pytest.MonkeyPatch
 
 def test_a_fresh_guest_is_reused(state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(warm, "fingerprint", lambda *a: "same")
-    monkeypatch.setattr(warm, "keeper_info", lambda where: {"fingerprint": "same", "ready": True, "pid": 1})
+    monkeypatch.setattr(warm, "needs", lambda: {"keep": ["/a"], "writable": []})
+    monkeypatch.setattr(warm, "keeper_info", lambda where: {"fingerprint": "same", "ready": True, "pid": 1,
+                                                            "keep": ["/a", "/b"], "writable": []})
     monkeypatch.setattr(warm, "_start", lambda *a: pytest.fail("started a second guest"))
     kernel = warm.UmlKernel(Path("/nonexistent/linux"), Path("/nonexistent/modules/7.2"))
     assert warm.ready_keeper(kernel, "768M")[1]["fingerprint"] == "same"
+
+
+def test_a_guest_without_a_needed_directory_is_booted_again_with_both(
+        state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    said: list[str] = []
+    started: list[dict[str, list[str]]] = []
+    monkeypatch.setattr(warm, "fingerprint", lambda *a: "same")
+    monkeypatch.setattr(warm, "needs", lambda: {"keep": ["/b"], "writable": ["/w2"]})
+    monkeypatch.setattr(warm, "keeper_info", lambda where: {"fingerprint": "same", "ready": True, "pid": 1,
+                                                            "keep": ["/a"], "writable": ["/w1"]})
+    monkeypatch.setattr(warm, "stop", lambda where, why="": said.append(why) or True)
+    monkeypatch.setattr(warm, "_start", lambda where, kernel, mem, fresh, need: started.append(need) or
+                        {"ready": True})
+    kernel = warm.UmlKernel(Path("/nonexistent/linux"), Path("/nonexistent/modules/7.2"))
+    warm.ready_keeper(kernel, "768M")
+    assert said == ["this command needs host directories the warm guest was not booted with"]
+    assert started == [{"keep": ["/a", "/b"], "writable": ["/w1", "/w2"]}]
 
 
 def test_another_boot_is_another_guest(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,8 +14,9 @@ socket. Each command is then run there in a fresh child process of that program.
 - Per user: the keepers live in ``warm/KEY/`` of the user's private state directory
   (0700, lab.state); a client talks only to a socket whose peer is its own uid and the
   keeper's recorded PID, and the keeper answers only its own uid.
-- KEY is what the guest was booted with (kernel, memory, python, the directories it
-  binds and may write): a command that needs another boot gets another guest.
+- KEY is what the guest was booted with (kernel, memory, boot options, python): a command
+  that needs another boot gets another guest. The host directories it binds and may write
+  are recorded beside: a command that needs one more restarts it with both's.
 - The lab's files (and this python's installed packages) are fingerprinted when the
   keeper starts; a command that finds them changed stops that guest and starts another.
 - `ipsec-lab clean` stops them all (`stop_all`).
@@ -40,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.kernel import confine, imports, modules
-from lab.kernel.uml import OPTS_VAR, UmlKernel, cache_dir, guest_env, guest_keeps
+from lab.kernel.uml import KEEP_VAR, OPTS_VAR, UmlKernel, cache_dir, guest_env, guest_keeps
 from lab.owner import OWNER_VAR, Owner
 from lab.run import TAG_VAR
 from lab.state import private_dir, subdir
@@ -98,7 +99,7 @@ def fingerprint(package: Path = PACKAGE, also: list[Path] | None = None) -> str:
             with contextlib.suppress(OSError):
                 st = os.stat(path)
                 h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    for where in (sysconfig.get_paths()["purelib"], sys.executable, *map(str, also or [])):
+    for where in (sysconfig.get_paths()["purelib"], os.path.realpath(sys.executable), *map(str, also or [])):
         with contextlib.suppress(OSError):
             h.update(f"{where}\0{os.stat(where).st_mtime_ns}\n".encode())
     return h.hexdigest()
@@ -111,13 +112,25 @@ def basetemp_name() -> str:
 
 
 def boot_key(kernel: UmlKernel, mem: str) -> dict[str, Any]:
-    """What a warm guest was booted with; a command needing anything else needs another guest."""
-    return {"uid": os.geteuid(), "python": sys.executable, "package": str(PACKAGE),
+    """What a warm guest was booted with; a command needing anything else needs another guest
+    (the directories it binds and may write are `needs`: a guest that has them all serves)."""
+    # (python or python3 of one venv: the same interpreter and packages)
+    python = [sys.prefix, os.path.realpath(sys.executable)]
+    return {"uid": os.geteuid(), "python": python, "package": str(PACKAGE),
             "kernel": str(kernel.binary), "modules": str(kernel.modules), "mem": mem,
             "opts": os.environ.get(OPTS_VAR), "bundle": os.environ.get(imports.BUNDLE_VAR),
-            "keep": sorted(set(guest_keeps((), imports.bundle_path(cache_dir()).parent))),
-            "writable": sorted(map(str, confine.listed())) if confine.applies() else [],
             "uml_user": os.environ.get(confine.USER_VAR) if confine.applies() else None}
+
+
+def needs() -> dict[str, list[str]]:
+    """The host directories this command's guest must bind back under its /tmp ("keep") and,
+    confined, may write ("writable")."""
+    return {"keep": sorted(set(guest_keeps((), imports.bundle_path(cache_dir()).parent)) - {""}),
+            "writable": sorted(map(str, confine.listed())) if confine.applies() else []}
+
+
+def covers(info: dict[str, Any], need: dict[str, list[str]]) -> bool:
+    return all(set(need[k]) <= set(info.get(k, [])) for k in need)
 
 
 def key_name(key: dict[str, Any]) -> str:
@@ -207,21 +220,23 @@ def stop_all(dry_run: bool = False) -> list[str]:
     return done
 
 
-def _start(where: Path, kernel: UmlKernel, mem: str, fresh: str) -> dict[str, Any] | None:
-    """Start a keeper in ``where`` and wait until its guest is ready; None if it failed
-    (its log says why, and the caller boots cold)."""
+def _start(where: Path, kernel: UmlKernel, mem: str, fresh: str,
+           need: dict[str, list[str]]) -> dict[str, Any] | None:
+    """Start a keeper in ``where`` whose guest binds and may write what ``need`` says, and
+    wait until it is ready; None if it failed (its log says why, and the caller boots cold)."""
     (where / "keeper.json").unlink(missing_ok=True)
     (where / "config.json").write_text(json.dumps({
         "kernel": str(kernel.binary), "modules": str(kernel.modules), "mem": mem,
-        "fingerprint": fresh, "idle": idle_seconds()}))
+        "fingerprint": fresh, "idle": idle_seconds(), **need}))
+    env = {k: v for k, v in os.environ.items() if k not in ("TMPDIR", TAG_VAR, OWNER_VAR)}
+    env.update({KEEP_VAR: os.pathsep.join(need["keep"]),
+                confine.WRITABLE_VAR: os.pathsep.join(need["writable"])})
     log = os.open(where / "keeper.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         proc = subprocess.Popen([sys.executable, "-m", "lab.kernel.warmkeeper", str(where)],
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                 start_new_session=True, cwd=os.getcwd(),
-                                # the keeper is its own run: not this command's tag or owner
-                                env={k: v for k, v in os.environ.items()
-                                     if k not in ("TMPDIR", TAG_VAR, OWNER_VAR)})
+                                env=env)  # its own run: not this command's tag or owner
     finally:
         os.close(log)
     deadline = time.monotonic() + START_TIMEOUT
@@ -247,6 +262,7 @@ def ready_keeper(kernel: UmlKernel, mem: str) -> tuple[Path, dict[str, Any]] | N
     key = boot_key(kernel, mem)
     where = private_dir(warm_root() / key_name(key), "warm guest directory")
     fresh = fingerprint(PACKAGE, watched(kernel))
+    need = needs()
     with open(where / ".lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         info = keeper_info(where)
@@ -254,8 +270,12 @@ def ready_keeper(kernel: UmlKernel, mem: str) -> tuple[Path, dict[str, Any]] | N
             stop(where, "the lab's files, this python's packages, the kernel or a flavor tree"
                   " changed since it started")
             info = None
+        if info is not None and not covers(info, need):  # booted again with both's directories
+            need = {k: sorted(set(need[k]) | set(info.get(k, []))) for k in need}
+            stop(where, "this command needs host directories the warm guest was not booted with")
+            info = None
         if info is None or not info.get("ready"):
-            info = _start(where, kernel, mem, fresh)
+            info = _start(where, kernel, mem, fresh, need)
     return (where, info) if info is not None else None
 
 

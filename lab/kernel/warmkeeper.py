@@ -183,7 +183,7 @@ class Keeper:
         me = owner.Owner.me()
         write_atomic(self.where / "keeper.json", json.dumps(dict(
             self.record, pid=me.pid, owner=str(me), fingerprint=self.config["fingerprint"],
-            started=time.time())))
+            keep=self.config["keep"], writable=self.config["writable"], started=time.time())))
 
     def shutdown(self) -> None:
         (self.where / "keeper.json").unlink(missing_ok=True)
