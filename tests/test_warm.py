@@ -376,3 +376,32 @@ def test_an_idle_warm_guest_stops_by_itself(warm_kernel: Any, monkeypatch: pytes
         threading.Event().wait(0.05)
     assert warm.keeper_info(where) is None
     assert "keeper: idle, stopping" in (where / "keeper.log").read_text()
+
+
+@host_only
+def test_ctrl_c_ends_the_command_in_the_guest_cleanly(warm_kernel: Any, state: Path) -> None:
+    """The client's SIGINT reaches the command, which tears down what it made; the guest
+    stays, clean, for the next command."""
+    command = ("import subprocess as s, time\n"
+               "s.run(['ip', 'netns', 'add', 'half-run'], check=True)\n"
+               "print('up', flush=True)\n"
+               "try:\n    time.sleep(60)\n"
+               "finally:\n    s.run(['ip', 'netns', 'del', 'half-run'], check=True)\n")
+    client = ("import sys\nfrom lab.kernel import warm\nfrom lab.kernel.uml import find_kernel\n"
+              f"sys.exit(warm.run(['-c', {command!r}], kernel=find_kernel(), tag='ipl-test-int',"
+              " mem='768M'))")
+    env = dict(os.environ, **{STATE_VAR: str(state)})
+    proc = subprocess.Popen([sys.executable, "-c", client], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "up\n"
+    proc.send_signal(2)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and "KeyboardInterrupt" in out, (out, err)
+    assert "NOT CLEAN" not in err
+    (where,) = list(warm.warm_root().iterdir())
+    before = warm.keeper_info(where)
+    assert before is not None
+    code = "import os; print(os.listdir('/run/netns') if os.path.isdir('/run/netns') else [])"
+    assert warm.run(["-c", code], kernel=warm_kernel, tag="ipl-test-int", mem="768M") == 0
+    assert warm.keeper_info(where)["pid"] == before["pid"]
