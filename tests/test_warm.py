@@ -224,7 +224,7 @@ def test_a_command_through_keeper_and_guest(capfd: pytest.CaptureFixture[str]) -
                        {"t": "done", "rc": 0, "left": []}])
     client, _ = _serve(guest.keeper())
     warm.send(client, {"op": "run", "argv": ["-m", "pytest"], "cwd": "/", "env": {}})
-    assert warm.relay(client, []) == 0
+    assert warm.relay(client) == 0
     assert capfd.readouterr().out == "1 passed\n"
     assert guest.seen[0]["argv"] == ["-m", "pytest"]
 
@@ -234,7 +234,7 @@ def test_a_guest_left_unclean_fails_loudly_and_stops(capfd: pytest.CaptureFixtur
     keeper = guest.keeper()
     client, kept = _serve(keeper)
     warm.send(client, {"op": "run", "argv": [], "cwd": "/", "env": {}})
-    assert warm.relay(client, []) == 1
+    assert warm.relay(client) == 1
     err = capfd.readouterr().err
     assert "warm guest NOT CLEAN after the command, so it is stopped: process 42 (sleep, S)" in err
     client.close()
@@ -266,10 +266,11 @@ def test_a_second_client_is_told_busy(tmp_path: Path) -> None:
     warm.send(client, {"op": "run", "argv": [], "cwd": "/", "env": {}})
     other = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     other.connect(str(tmp_path / "ctl"))
-    warm.send(other, {"op": "run", "argv": [], "cwd": "/", "env": {}})
-    assert warm.relay(other, []) is None  # the caller boots cold
+    with contextlib.suppress(OSError):  # the keeper may have answered and hung up already
+        warm.send(other, {"op": "run", "argv": [], "cwd": "/", "env": {}})
+    assert warm.relay(other) is None  # the caller boots cold
     warm.send(client, {"op": "interrupt"})
-    assert warm.relay(client, []) == 0
+    assert warm.relay(client) == 0
     assert [m["op"] for m in guest.seen] == ["run", "interrupt"]
 
 

@@ -313,9 +313,10 @@ def run(argv: list[str], *, kernel: UmlKernel, tag: str, mem: str) -> int | None
 
     previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
-        send(conn, {"op": "run", "argv": argv, "cwd": os.getcwd(),
-                    "env": command_env(kernel, tag, info)})
-        code = relay(conn, interrupted)
+        with contextlib.suppress(OSError):  # a keeper that is busy may have hung up already
+            send(conn, {"op": "run", "argv": argv, "cwd": os.getcwd(),
+                        "env": command_env(kernel, tag, info)})
+        code = relay(conn)
         if code is None:
             print("ipsec-lab: the warm guest is busy with another command; booting cold",
                   file=sys.stderr, flush=True)
@@ -328,32 +329,45 @@ def run(argv: list[str], *, kernel: UmlKernel, tag: str, mem: str) -> int | None
             signal.signal(sig, handler)
 
 
-def relay(conn: socket.socket, interrupted: list[int]) -> int | None:
+def relay(conn: socket.socket) -> int | None:
     """The keeper's answer: output to our stdout, then the exit code (loud when the guest
     was not clean before or after the command); None when the guest is busy with another
     command (the caller boots cold)."""
-    for msg in lines(conn):
-        if msg["t"] == "out":
-            data = base64.b64decode(msg["data"])
-            view = memoryview(data)
-            while view:
-                view = view[os.write(sys.stdout.fileno(), view):]
-        elif msg["t"] == "busy":
-            return None
-        elif msg["t"] == "error":
-            print(f"ipsec-lab: warm guest: {msg['message']}", file=sys.stderr, flush=True)
-            return 1
-        elif msg["t"] == "done":
-            left = msg.get("left") or []
-            rc = msg.get("rc")
-            if left:
-                when = "before the command ran" if msg.get("before") else "after the command"
-                print(f"ipsec-lab: warm guest NOT CLEAN {when}, so it is stopped: "
-                      + "; ".join(left[:10]) + (f" (and {len(left) - 10} more)" if len(left) > 10 else ""),
-                      file=sys.stderr, flush=True)
-                return rc or 1
-            if rc is None:
-                return 1
-            return rc
-    print("ipsec-lab: warm guest: the keeper hung up before the command ended", file=sys.stderr, flush=True)
+    heard = False
+    try:
+        for msg in lines(conn):
+            heard = True
+            code = _said(msg)
+            if code != "more":
+                return code  # type: ignore[return-value]
+    except OSError:
+        pass
+    if not heard:
+        return None  # nothing from the keeper at all: as if busy
+    print("ipsec-lab: warm guest: the keeper hung up before the command ended", file=sys.stderr,
+          flush=True)
     return 1
+
+
+def _said(msg: dict[str, Any]) -> int | str | None:
+    """One message of the keeper's: "more" until the last, then the exit code (None: busy)."""
+    if msg["t"] == "out":
+        data = base64.b64decode(msg["data"])
+        view = memoryview(data)
+        while view:
+            view = view[os.write(sys.stdout.fileno(), view):]
+        return "more"
+    if msg["t"] == "busy":
+        return None
+    if msg["t"] == "error":
+        print(f"ipsec-lab: warm guest: {msg['message']}", file=sys.stderr, flush=True)
+        return 1
+    left = msg.get("left") or []  # "done"
+    rc = msg.get("rc")
+    if left:
+        when = "before the command ran" if msg.get("before") else "after the command"
+        more = f" (and {len(left) - 10} more)" if len(left) > 10 else ""
+        print(f"ipsec-lab: warm guest NOT CLEAN {when}, so it is stopped: {'; '.join(left[:10])}{more}",
+              file=sys.stderr, flush=True)
+        return rc or 1
+    return 1 if rc is None else rc
