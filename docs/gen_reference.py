@@ -4,7 +4,8 @@
   peer, in [path] and in [SIDE.native.DAEMON]), its type, default and allowed values, read
   from lab/scenario.py, lab/topology/path.py and lab/native.py; and the keys of a scenario
   with nodes and connections (lab/peers.py);
-- docs/findings.md: scenarios/known-incompatibilities.toml as a table.
+- docs/findings.md: scenarios/known-incompatibilities.toml as a table;
+- docs/upstream.md: the upstream suite (scenarios/upstream/*.toml), each case with its origin.
 
 ``python docs/gen_reference.py`` writes them; ``--check`` exits 1 if a page on disk differs
 from what would be written (tests/test_docs_reference.py runs the same check). A key the
@@ -23,7 +24,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lab import expected, peers  # noqa: E402
+from lab import blocked, expected, peers  # noqa: E402
+from lab import origin as originmod  # noqa: E402
 from lab import scenario as sc  # noqa: E402
 from lab.algorithms import CIPHERS, DEFAULT, DH_GROUPS, INTEGRITY  # noqa: E402
 from lab.flavors import IMPLEMENTATIONS, RACOON_RELEASES, RACOON_VARIANTS, SUITES  # noqa: E402
@@ -35,6 +37,8 @@ from lab.topology.table import TOPOLOGIES  # noqa: E402
 SCENARIO_PAGE = ROOT / "docs" / "reference" / "scenario-keys.md"
 FINDINGS_PAGE = ROOT / "docs" / "findings.md"
 KNOWN = ROOT / "scenarios" / "known-incompatibilities.toml"
+UPSTREAM_PAGE = ROOT / "docs" / "upstream.md"
+UPSTREAM = ROOT / "scenarios" / "upstream"
 
 
 def _codes(values: Any) -> str:
@@ -74,6 +78,11 @@ TOP: dict[str, tuple[str, str]] = {
     "child_lifetime": (LIFETIME, "Child SA lifetime"),
     "initiator": (_codes(sc.SIDES), "which side initiates"),
     "pings": (_range(*sc.PINGS_RANGE), "echo requests sent through the SAs"),
+    "ping_size": (_range(*sc.PING_SIZE_RANGE, " bytes"),
+                  "the echo requests' data bytes, as ping -s (default: the lab's 15)"),
+    "esp_length": (_range(*sc.ESP_LENGTH_RANGE, " bytes"),
+                   "the length every ESP packet of the pings must have on the wire, ESP header"
+                   " to ICV (tcpdump's `ESP ... length N`)"),
     "fault": (_codes(sc.FAULTS), "a cell broken on purpose, to prove the lab reports the cause"),
     "expect": (_codes(sc.EXPECTS), "how the negotiation must end"),
     "topology": (_codes(TOPOLOGIES), "the layout of namespaces (see Topologies and peers)"),
@@ -95,8 +104,35 @@ TOP: dict[str, tuple[str, str]] = {
                "how a `dpd` cell's actor vanishes: its daemon stops, or its link goes down"),
     "fail_on_retransmit": ("`true` or `false` (default)",
                            "any IKE packet a daemon sends again fails a first-SA cell"),
+    "must_not_pass": (f"1 to {blocked.PROBES_MAX} tables `[[must_not_pass]]` (keys below);"
+                      " with `expect = \"established\"` and no lifecycle",
+                      "probes that must get no echo reply and leave nothing in clear"),
+    "origin": ("a table (keys below)",
+               "the upstream case the scenario translates (metadata: reaches no daemon)"),
     "negotiated": ("a table (keys below); only with `expect = \"established\"`",
                    "what the negotiation must end with, whatever the proposals"),
+}
+
+#: [[must_not_pass]] keys
+PROBE: dict[str, tuple[str, str]] = {
+    "from": (f"a node ({_codes(blocked.NODES)}, those the topology has) or an address one of"
+             " them holds", "where the probe starts (a host: its address; a gateway: the"
+             " kernel chooses, unless an address is given)"),
+    "to": ("a unicast address of the same family, or a node", "where the echo request goes"),
+    "unreachable": ("`true` or `false` (default)",
+                    "an ICMP destination unreachable quoting the probe must come back"),
+}
+
+#: [origin] keys
+ORIGIN: dict[str, tuple[str, str]] = {
+    "project": (_codes(originmod.PROJECTS), "whose test suite the case is from"),
+    "path": (", ".join(f"{p}: `{t}CASE`" for p, t in originmod.TREES.items()),
+             "the case's directory in that project's tree"),
+    "commit": ("40 lower-case hex digits", "the commit the case was read at"),
+    "checks": (f"a list of at least one line, each 1 to {originmod.LINE_MAX} characters",
+               "what the original checks, in your own words"),
+    "not_checked": (f"a list of lines, each 1 to {originmod.LINE_MAX} characters (default none)",
+                    "what the original checks that the lab cannot check yet"),
 }
 
 #: [negotiated] keys
@@ -157,14 +193,21 @@ PATH: dict[str, tuple[str, str]] = {
 }
 
 
+#: keys whose dataclass field has another name (a Python keyword)
+FIELD_NAMES = {"from": "src", "to": "dst"}
+
+
 def _type(cls: type, name: str) -> str:
     hints = {f.name: f.type for f in dataclasses.fields(cls)}
-    text = str(hints.get(name, "table")).replace("Proposal | Proposals", "proposal or list")
+    text = str(hints.get(FIELD_NAMES.get(name, name), "table"))
+    text = text.replace("Proposal | Proposals", "proposal or list")
+    text = text.replace("tuple[blocked.Probe, ...]", "list of tables").replace("Origin", "table")
     text = text.replace("Stated", "table")
     return text.replace(" | None", "").replace("PathSpec", "table").replace("Native", "table")
 
 
 def _default(cls: type, name: str) -> str:
+    name = FIELD_NAMES.get(name, name)
     for f in dataclasses.fields(cls):
         if f.name != name:
             continue
@@ -222,6 +265,14 @@ def scenario_page() -> str:
         "## `[path]`",
         "",
         *_table(pathmod.PATH_KEYS, pathmod.PathSpec, PATH, "[path]"),
+        "",
+        "## `[[must_not_pass]]`",
+        "",
+        *_table(blocked.KEYS, blocked.Probe, PROBE, "[[must_not_pass]]"),
+        "",
+        "## `[origin]`",
+        "",
+        *_table(originmod.KEYS, originmod.Origin, ORIGIN, "[origin]"),
         "",
         "## `[negotiated]`",
         "",
@@ -311,7 +362,47 @@ def findings_page() -> str:
     return "\n".join(lines) + "\n"
 
 
-PAGES = {SCENARIO_PAGE: scenario_page, FINDINGS_PAGE: findings_page}
+#: where each project's tree can be browsed at a commit
+BROWSE = {"strongswan": "https://github.com/strongswan/strongswan/tree/{commit}/{path}",
+          "libreswan": "https://github.com/libreswan/libreswan/tree/{commit}/{path}"}
+
+
+def upstream_page() -> str:
+    """The upstream suite: each scenario file with its origin, read through the loader."""
+    cases = [sc.load_scenario(path) for path in sorted(UPSTREAM.glob("*.toml"))]
+    files = [path.name for path in sorted(UPSTREAM.glob("*.toml"))]
+    missing = sum(len(s.origin.not_checked) for s in cases if s.origin)
+    full = sum(1 for s in cases if s.origin and not s.origin.not_checked)
+    lines = [
+        "# The upstream suite",
+        "",
+        "<!-- generated by docs/gen_reference.py from scenarios/upstream/*.toml:",
+        "     do not edit; run .venv/bin/python docs/gen_reference.py -->",
+        "",
+        "Cases of strongSwan's `testing/tests` and Libreswan's `testing/pluto`, each translated",
+        "into a scenario file in `scenarios/upstream/` whose `[origin]` table names the case, the",
+        "commit it was read at, what the original checks and what of that the lab cannot check",
+        "yet (`not_checked`). `pytest scenarios/ -k upstream` runs them",
+        "(`scenarios/test_upstream.py`, ids `test_upstream[FILE]`); the run ends with the count",
+        "of lines not checked yet. The keys: [Scenario keys](reference/scenario-keys.md#origin).",
+        "",
+        f"{len(cases)} cases, {full} of them fully expressed; {missing} line(s) not checked yet.",
+        "",
+        "| file | origin | what the original checks | not checked yet |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name, s in zip(files, cases, strict=True):
+        o = s.origin
+        if o is None:
+            raise SystemExit(f"gen_reference.py: scenarios/upstream/{name} has no [origin]")
+        url = BROWSE[o.project].format(commit=o.commit, path=o.path)
+        lines.append(f"| `{name}` | [{o.project} {o.path}]({url}) at `{o.commit[:12]}`"
+                     f" | {'; '.join(_cell(c) for c in o.checks)}"
+                     f" | {'; '.join(_cell(c) for c in o.not_checked) or 'nothing'} |")
+    return "\n".join(lines) + "\n"
+
+
+PAGES = {SCENARIO_PAGE: scenario_page, FINDINGS_PAGE: findings_page, UPSTREAM_PAGE: upstream_page}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,19 +22,22 @@ from lab.daemons.base import Daemon, PeerContext
 from lab.errors import DaemonError, DeadlineError, LabError, NegotiationError, VerdictError
 from lab.flavors import parse_flavor, require
 from lab.lifecycle.record import DaemonLog, Record
-from lab.logcheck import judge_log
+from lab.logcheck import MISSING, judge_log
 from lab.negotiated import Negotiated, Problem, Side
 from lab.negotiated import check as check_negotiated
 from lab.outcome import ESTABLISHED, OTHER_MODE, Outcome, established, most_specific
 from lab.scenario import SIDES, Scenario
 from lab.topology import impair
 from lab.topology.build import Topology
-from lab.wire import nat, pathcheck, retransmit
+from lab.wire import blocked, esplength, nat, pathcheck, retransmit, selectors
 from lab.wire.capture import Capture
 from lab.wire.decrypt import Decryption, decrypt, write_esp_sa
 from lab.wire.traffic import PingResult, ping
 from lab.wire.verdict import Verdict, judge
 from lab.xfrm_monitor import XfrmMonitor
+
+#: seconds a log_must line that is not there yet is waited for
+LOG_GRACE = 3.0
 
 
 @dataclass
@@ -73,6 +76,8 @@ class Cell:
         self.outcome: Outcome | None = None
         #: a lifecycle cell's XFRM events, echo stream and actions (lab.lifecycle)
         self.record: Record | None = None
+        #: the must_not_pass probes' results (lab.wire.blocked)
+        self.probes: list[blocked.ProbeResult] = []
         self._stack = contextlib.ExitStack()
 
     # -- phases ---------------------------------------------------------------
@@ -232,7 +237,8 @@ class Cell:
         with self.phase("traffic"):
             # a lossy path loses echoes: ping until as many replies came (or 10 times as many sent)
             need = self.scenario.pings if self.scenario.path.lossy else None
-            self.ping = ping(netns, target, self.scenario.pings, src=source, need=need)
+            self.ping = ping(netns, target, self.scenario.pings, src=source, need=need,
+                             payload=esplength.payload(self.scenario.ping_size))
         return self.ping
 
     def judge(self) -> Verdict:
@@ -246,6 +252,8 @@ class Cell:
             self.verdict = judge(self.scenario, packets, self.sas, self.ping)
             self.verdict.problems += pathcheck.check(self.scenario, packets, self.ike_counts,
                                                      self.ping)
+            pair = {self.scenario.left.address, self.scenario.right.address}
+            self.verdict.problems += esplength.findings(packets, pair, self.scenario.esp_length)
             if self.scenario.fail_on_retransmit:
                 self.verdict.problems += retransmit.findings(
                     self.ike_counts, {side: f"{side} ({d.name})" for side, d in self.daemons.items()})
@@ -258,21 +266,32 @@ class Cell:
             self.negotiated = check_negotiated(self.scenario, self.sas, statuses, self.sides())
             self.verdict.negotiated = self.negotiated
             self.verdict.add(self.negotiated.problems)
+            held = {side: xfrm.dump_policies(self.topology.netns(side)) for side in SIDES}
+            self.verdict.problems += selectors.findings(self.scenario, held)
         with self.phase("logs"):
             self.verdict.problems += self.log_findings()
+        with self.phase("must not pass"):  # its own capture: the pings' counts stay theirs
+            self.probes = blocked.run(self.scenario, self.topology)
+            self.verdict.problems += blocked.findings(self.probes)
         return self.verdict
 
     def log_findings(self) -> list[str]:
         """Each side's log_must / log_must_not patterns against its daemon's log, named as
-        the run directory holds it (SIDE/LOG: the cell's own directory is gone by then)."""
-        found = []
-        for side, daemon in self.daemons.items():
-            peer = self.scenario.peer(side)
-            if peer.log_must or peer.log_must_not:
-                found += judge_log(f"{side} ({daemon.name})", f"{side}/{daemon.log_path.name}"
-                                   " of the run directory", daemon.log_text(),
-                                   peer.log_must, peer.log_must_not)
-        return found
+        the run directory holds it (SIDE/LOG: the cell's own directory is gone by then).
+        A log_must line not there yet is waited for up to LOG_GRACE seconds: the peer's
+        last message (an AUTHENTICATION_FAILED notify) may still be on its way."""
+        end = time.monotonic() + LOG_GRACE
+        while True:
+            found = []
+            for side, daemon in self.daemons.items():
+                peer = self.scenario.peer(side)
+                if peer.log_must or peer.log_must_not:
+                    found += judge_log(f"{side} ({daemon.name})", f"{side}/{daemon.log_path.name}"
+                                       " of the run directory", daemon.log_text(),
+                                       peer.log_must, peer.log_must_not)
+            if not any(MISSING in f for f in found) or time.monotonic() >= end:
+                return found
+            time.sleep(0.1)
 
     def path_report(self) -> list[str]:
         """The path, each daemon's IKE retransmissions, the time to establish."""
@@ -414,6 +433,8 @@ class Cell:
             rundir.write(f"xfrm-sa-{side}.hex", "".join(f"{sa.raw.hex()}\n" for sa in held))
         if failed and self.topology.ns["left"].created:
             self._dump_kernel_state(rundir)
+        if self.probes:
+            rundir.write("must-not-pass.txt", "".join(f"{r.line()}\n" for r in self.probes))
         if self.outcome is not None:
             rundir.write("outcome.txt", f"expected: {self.scenario.expect}\nseen: {self.outcome}\n")
         rundir.write("timings.txt", "".join(f"{k}: {v:.3f} s\n" for k, v in self.timings.items()))

@@ -13,6 +13,8 @@ import re
 from lab.errors import ScenarioError
 
 KEYS = ("log_must", "log_must_not")
+#: the words of a log_must finding (a pattern no line matches yet)
+MISSING = "no line matches log_must"
 PATTERN_MAX = 400
 ALLOWED = ("a list of Python regular expressions, each searched in every line of the side's"
            " daemon log, e.g. 'CHILD_SA lab\\{\\d+\\} established'")
@@ -42,7 +44,7 @@ def judge_log(who: str, log: str, text: str, must: tuple[str, ...],
     found = []
     for pattern in must:
         if not any(re.search(pattern, line) for line in lines):
-            found.append(f"log: {who}: no line matches log_must {pattern!r} in {log}")
+            found.append(f"log: {who}: {MISSING} {pattern!r} in {log}")
     for pattern in must_not:
         hit = next(((n, line) for n, line in enumerate(lines, 1) if re.search(pattern, line)), None)
         if hit:

@@ -161,8 +161,8 @@ CELL_ID = re.compile(
 
 def buildable(topology: str, family: str, mode: str) -> bool:
     """Whether the lab can build this combination at all (not: whether a pair can)."""
-    if TOPOLOGIES[topology].subnets:
-        return mode == "tunnel"
+    if TOPOLOGIES[topology].subnet_sides:
+        return mode == "tunnel" and (TOPOLOGIES[topology].subnets or not FAMILIES[family].mixed)
     return not FAMILIES[family].mixed  # without subnets there is no inner family
 
 
@@ -219,10 +219,11 @@ class MatrixCell:
     def scenario(self) -> Scenario:
         pset = PROPOSAL_SETS[self.proposals]
         ike = pset.for_version(self.ike_version) or next(iter(pset.ike.values()))
-        plan, subnets = FAMILIES[self.family], TOPOLOGIES[self.topology].subnets
-        left, right = (Peer(address, flavor, prefixlen, subnet=net if subnets else None)
-                       for (address, prefixlen), flavor, net in zip(
-                           plan.outer, (self.initiator, self.responder), plan.subnets, strict=True))
+        plan, sides = FAMILIES[self.family], TOPOLOGIES[self.topology].subnet_sides
+        left, right = (Peer(address, flavor, prefixlen, subnet=net if side in sides else None)
+                       for (address, prefixlen), flavor, net, side in zip(
+                           plan.outer, (self.initiator, self.responder), plan.subnets,
+                           ("left", "right"), strict=True))
         case = PATHS.get(self.path)
         return Scenario(
             name=self.id, left=left, right=right, topology=self.topology,
@@ -262,7 +263,8 @@ class MatrixSelection:
     auths: tuple[str, ...] | None = None
     #: path cases (PATHS) over the whole grid, and nothing else; None: EXTRA_PATHS
     paths: tuple[str, ...] | None = None
-    #: topologies of more than two peers named (lab.peers; their cells: lab.remote.matrix)
+    #: topologies of more than two peers (lab.peers; their cells: lab.remote.matrix); the
+    #: default run (no --lab-topologies, no --lab-families) has every one of them
     networks: tuple[str, ...] = ()
 
     @classmethod
@@ -286,7 +288,7 @@ class MatrixSelection:
             chosen_pairs.append((initiator, responder))
         if chosen_pairs and not flavors:
             chosen = tuple(dict.fromkeys(f for pair in chosen_pairs for f in pair))
-        axes, networks = None, ()
+        axes, networks = None, NETWORK_TOPOLOGIES  # the default run has them all
         if topologies or families:
             tops = split_list(topologies, f"{prefix}topologies",
                               tuple(TOPOLOGIES) + NETWORK_TOPOLOGIES, (DEFAULT_TOPOLOGY,))

@@ -47,8 +47,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("pairs", "only these INITIATOR->RESPONDER flavor pairs, comma-separated "
            "(default: every pair of --lab-flavors, both orders)", metavar="LIST"),
     Option("topologies", "topologies in the matrix, comma-separated: host-to-host, net-to-net, "
-           "routed, net-to-net-routed (default: host-to-host, plus net-to-net for the "
-           "aes128-sha1 set; --lab-paths go to each one named with a router, else to routed)",
+           "routed, net-to-net-routed, and of more than two peers road-warrior, hub (default: "
+           "host-to-host, plus net-to-net for the aes128-sha1 set, and road-warrior and hub; "
+           "--lab-paths go to each one named with a router, else to routed)",
            metavar="LIST"),
     Option("families", "address families in the matrix, comma-separated: ipv6, ipv4, 4in6 "
            "(IPv4 inside IPv6 ESP), 6in4 (mixed ones in net-to-net only; default: ipv6, plus "

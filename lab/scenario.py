@@ -17,6 +17,7 @@ from typing import Any
 
 import tomli_w
 
+from lab import blocked
 from lab.algorithms import Proposal, Proposals, parse_proposal, parse_proposals, show_proposals
 from lab.errors import ScenarioError, UsageError
 from lab.expected import Stated, parse_stated, stated_to_dict
@@ -25,6 +26,7 @@ from lab.identity import Identity, parse_identity
 from lab.logcheck import KEYS as LOG_KEYS
 from lab.logcheck import check_patterns
 from lab.native import Native, check_native, native_to_dict, parse_native
+from lab.origin import Origin, parse_origin
 from lab.topology.path import MTU_RANGE, PathSpec, path_from_dict, path_to_dict
 from lab.topology.table import TOPOLOGIES, address, family_name
 from lab.values import anycast, check_printable, parse_ip, parse_subnet
@@ -56,6 +58,9 @@ REKEY_BY = ("command", "lifetime")
 #: how the actor of a dpd cell vanishes: its daemon stops (SIGSTOP), or its link goes down
 VANISH = ("stop", "link")
 PINGS_RANGE = (1, 100)
+#: the echo's data bytes (ping -s), and an ESP packet's length on the wire (lab.wire.esplength)
+PING_SIZE_RANGE = (16, 1400)
+ESP_LENGTH_RANGE = (16, 1500)
 #: How a cell is expected to end: established, or one class of failure. Each driver maps
 #: its daemon's words to these classes (its ``outcome_words`` table); ``mode-mismatch`` is a
 #: daemon refusing over the mode, ``other-mode`` SAs up in both kernels in a mode a side is
@@ -272,6 +277,10 @@ class Scenario:
     child_lifetime: int = 1800
     initiator: str = "left"
     pings: int = 3
+    #: the echo requests' data bytes (ping -s; None: the lab's 15), and the length every ESP
+    #: packet of them must have on the wire (lab.wire.esplength; None: not checked)
+    ping_size: int | None = None
+    esp_length: int | None = None
     fault: str = "none"
     expect: str = "established"
     topology: str = "host-to-host"
@@ -296,6 +305,10 @@ class Scenario:
     vanish: str = "stop"
     #: any IKE message a daemon sends again (seen on the wire) fails the cell's verdict
     fail_on_retransmit: bool = False
+    #: probes that must get no reply and leave nothing in clear (lab.blocked)
+    must_not_pass: tuple[blocked.Probe, ...] = ()
+    #: the upstream case this scenario translates (metadata: it reaches no daemon)
+    origin: Origin | None = None
     #: what the negotiation must end with, whatever the proposals ([negotiated], lab.expected)
     negotiated: Stated = field(default_factory=Stated)
 
@@ -313,6 +326,10 @@ class Scenario:
         check_int("ike_lifetime", self.ike_lifetime, *LIFETIME_RANGE, " seconds")
         check_int("child_lifetime", self.child_lifetime, *LIFETIME_RANGE, " seconds")
         check_int("pings", self.pings, *PINGS_RANGE)
+        if self.ping_size is not None:
+            check_int("ping_size", self.ping_size, *PING_SIZE_RANGE, " bytes")
+        if self.esp_length is not None:
+            check_int("esp_length", self.esp_length, *ESP_LENGTH_RANGE, " bytes")
         check_choice("fail_on_retransmit", self.fail_on_retransmit, (False, True))
         _check_lifecycle(self)
         for key in ("ike", "esp"):
@@ -338,6 +355,14 @@ class Scenario:
                                 " (allowed: two different addresses)")
         _check_topology(self)
         _check_path(self)
+        if not isinstance(self.must_not_pass, tuple) or not all(
+                isinstance(p, blocked.Probe) for p in self.must_not_pass):
+            raise ScenarioError(f"must_not_pass: {show(self.must_not_pass)} is not a tuple of"
+                                " Probe (allowed: blocked.parse_probes([...], ...))")
+        blocked.check(self)
+        if self.origin is not None and not isinstance(self.origin, Origin):
+            raise ScenarioError(f"origin: {show(self.origin)} is not an Origin (allowed:"
+                                " parse_origin({...}))")
         _check_stated(self)
 
     @property
@@ -525,34 +550,46 @@ def _check_topology(s: Scenario) -> None:
     layout = TOPOLOGIES[s.topology]
     if layout.has_router:
         _check_router(s)
-    if not layout.subnets:
-        for side in SIDES:
-            if s.peer(side).subnet is not None:
-                raise ScenarioError(f"{side}.subnet: {show(s.peer(side).subnet)} is not allowed"
-                                    f" in topology {s.topology} (allowed: no subnet; subnets need"
-                                    " topology net-to-net)")
-        return
+    sides = layout.subnet_sides
     for side in SIDES:
+        if side not in sides and s.peer(side).subnet is not None:
+            allowed = f"no subnet on {side} in {s.topology}" if sides else "no subnet"
+            raise ScenarioError(f"{side}.subnet: {show(s.peer(side).subnet)} is not allowed"
+                                f" in topology {s.topology} (allowed: {allowed}; subnets need"
+                                " topology net-to-net, or host-to-net on the right)")
+    if not sides:
+        return
+    for side in sides:
         if s.peer(side).subnet is None:
             raise ScenarioError(f"{side}.subnet: missing (allowed: a network such as"
-                                f" '10.1.0.0/24'; topology {s.topology} needs one per side)")
+                                f" '10.1.0.0/24'; topology {s.topology} needs one on"
+                                f" {' and '.join(sides)})")
+    for side in SIDES:
         if s.mode_of(side) != "tunnel":
             where = f"{side}.mode" if s.peer(side).mode else "mode"
             raise ScenarioError(f"{where}: {show(s.mode_of(side))} is not allowed in topology"
                                 f" {s.topology} (allowed: tunnel)")
-    left, right = _subnet(s, "left"), _subnet(s, "right")
-    if left.version != right.version:
-        raise ScenarioError(f"right.subnet: {show(s.right.subnet)} is IPv{right.version} but"
-                            f" left.subnet is IPv{left.version} (allowed: the same family)")
-    if left.overlaps(right):  # type: ignore[arg-type]
-        raise ScenarioError(f"right.subnet: {show(s.right.subnet)} overlaps left.subnet"
-                            f" {show(s.left.subnet)} (allowed: separate networks)")
+    nets = {side: _subnet(s, side) for side in sides}
+    if len(nets) == 1:
+        (side, net), = nets.items()
+        if net.version != s.outer_family:
+            raise ScenarioError(f"{side}.subnet: {show(s.peer(side).subnet)} is IPv{net.version}"
+                                f" but the addresses are IPv{s.outer_family} (allowed: the same"
+                                f" family in topology {s.topology})")
+    else:
+        left, right = nets["left"], nets["right"]
+        if left.version != right.version:
+            raise ScenarioError(f"right.subnet: {show(s.right.subnet)} is IPv{right.version} but"
+                                f" left.subnet is IPv{left.version} (allowed: the same family)")
+        if left.overlaps(right):  # type: ignore[arg-type]
+            raise ScenarioError(f"right.subnet: {show(s.right.subnet)} overlaps left.subnet"
+                                f" {show(s.left.subnet)} (allowed: separate networks)")
     for side in SIDES:
-        for net_side, net in (("left", left), ("right", right)):
+        for net_side, net in nets.items():
             if s.peer(side).ip in net:
                 raise ScenarioError(f"{side}.address: {show(s.peer(side).address)} is inside"
                                     f" {net_side}.subnet {str(net)!r} (allowed: an address"
-                                    " outside both subnets)")
+                                    " outside the subnets)")
 
 
 def _check_path(s: Scenario) -> None:
@@ -584,7 +621,9 @@ _TOP_KEYS = {"name", "left", "right", "ike_version", "mode", "psk", "ike", "esp"
              "responder_esp", "ike_lifetime", "child_lifetime", "initiator", "pings", "fault",
              "expect", "topology", "auth", "path", "fragmentation", "encapsulation",
              "lifecycle", "actor", "rekey_by", "rekey_margin", "rekey_fuzz", "dpd_delay",
-             "dpd_timeout", "dpd_action", "vanish", "fail_on_retransmit", "negotiated"}
+             "dpd_timeout", "dpd_action", "vanish", "fail_on_retransmit", "must_not_pass",
+             "ping_size", "esp_length",
+             "origin", "negotiated"}
 _PEER_KEYS = {"address", "flavor", "prefixlen", "psk", "mode", "ike_version", "ike", "esp",
               "subnet", "id", "native", "ike_lifetime", "child_lifetime", *LOG_KEYS}
 
@@ -624,9 +663,15 @@ def scenario_from_dict(data: dict[str, Any], source: str = "scenario") -> Scenar
                                                  needs_dh=False)
     if "path" in data:
         kwargs["path"] = path_from_dict(data["path"], f"{source}: path")
+    if "must_not_pass" in data:
+        kwargs["must_not_pass"] = blocked.parse_probes(data["must_not_pass"],
+                                                       f"{source}: must_not_pass")
+    if "origin" in data:
+        kwargs["origin"] = parse_origin(data["origin"], f"{source}: origin")
     if "negotiated" in data:
         kwargs["negotiated"] = parse_stated(data["negotiated"], f"{source}: negotiated")
-    for key in _TOP_KEYS - {"left", "right", "ike", "esp", "responder_esp", "path", "negotiated"}:
+    for key in _TOP_KEYS - {"left", "right", "ike", "esp", "responder_esp", "path",
+                            "must_not_pass", "origin", "negotiated"}:
         if key in data:
             kwargs[key] = data[key]
     named = "name" in kwargs
@@ -665,6 +710,13 @@ def scenario_to_dict(s: Scenario) -> dict[str, Any]:
         data["negotiated"] = stated_to_dict(s.negotiated)
     if s.responder_esp is not None:
         data["responder_esp"] = str(s.responder_esp)
+    for key in ("ping_size", "esp_length"):
+        if getattr(s, key) is not None:
+            data[key] = getattr(s, key)
+    if s.must_not_pass:
+        data["must_not_pass"] = [p.to_dict() for p in s.must_not_pass]
+    if s.origin is not None:
+        data["origin"] = s.origin.to_dict()
     for side in SIDES:
         peer = s.peer(side)
         data[side] = {"address": peer.address, "flavor": peer.flavor, "prefixlen": peer.prefixlen}

@@ -1,5 +1,5 @@
-"""Road warriors (``--lab-topologies=road-warrior``): a gateway and two clients of
-different daemons (IKEv2, and IKEv1 with mode config), each client with a virtual IP
+"""Road warriors (the default run, or ``--lab-topologies=road-warrior``): a gateway and
+two clients of different daemons (IKEv2, and IKEv1 with mode config), each client with a virtual IP
 from the gateway's pool, its traffic to the host behind the gateway through its own
 SPIs, the gateway holding one IKE SA per client, one client's delete leaving the other
 up, every kernel clean at the end (lab.remote). The grid: gateway flavor x client
@@ -15,7 +15,8 @@ from lab.matrix import MatrixSelection
 from lab.remote.fixture import road_warrior  # noqa: F401  (the fixture)
 from lab.remote.matrix import RoadWarriorCell, road_warrior_cells
 
-NOT_NAMED = "road-warrior cells run when --lab-topologies names road-warrior"
+NOT_NAMED = ("road-warrior cells run by default, or when --lab-topologies names road-warrior "
+             "(this run's --lab-topologies or --lab-families leaves them out)")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

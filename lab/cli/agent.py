@@ -54,6 +54,7 @@ def summary(cell: Cell) -> dict[str, Any]:
         "negotiated": cell.negotiated.lines if cell.negotiated else [],
         "decryption": cell.decryption.summary() if cell.decryption else "",
         "ping": str(cell.ping) if cell.ping else "",
+        "probes": [r.line() for r in cell.probes],
         "outcome": f"expected {cell.scenario.expect}, seen {cell.outcome}" if cell.outcome else "",
         "timings": dict(cell.timings),
         "path": cell.path_report() if not cell.scenario.path.plain

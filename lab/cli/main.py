@@ -198,6 +198,8 @@ def print_summary(result: dict[str, Any], known: Incompatibility | None = None) 
         print(f"verdict: {line}")
     if result["decryption"]:
         print(f"decryption: {result['decryption']}")
+    for line in result.get("probes", []):
+        print(f"must not pass: {line}")
     for problem in result["problems"]:
         print(f"PROBLEM: {problem}")
     if result["error"]:
@@ -432,10 +434,10 @@ def _health(state: keeper.LabState) -> str:
 def _peer(name: str, lab: str) -> str:
     """A two-peer lab's node, or a node of the scenario with nodes that lab ``lab`` runs."""
     allowed = PEERS
-    if name not in PEERS and NODE_NAME.fullmatch(name):
+    if name not in PEERS and (NODE_NAME.fullmatch(name) or name.startswith("host-")):
         with contextlib.suppress(LabError):  # (no such lab: the two-peer names are the answer)
             saved = keeper.lab_state(lab).read().get("scenario", {})
-            allowed = (*saved.get("nodes", {}), "router", "host") if "nodes" in saved else PEERS
+            allowed = network.node_names(saved) if "nodes" in saved else PEERS
     if name not in allowed:
         raise UsageError(f"unknown peer {name!r} (allowed: {', '.join(allowed)})")
     return name

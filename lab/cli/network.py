@@ -17,8 +17,9 @@ from lab.flavors import parse_flavor, tree_missing
 from lab.kernel import confine
 from lab.kernel.choice import KernelChoice, choose
 from lab.peers import Network, load_network, network_to_dict
-from lab.remote import role_class
 from lab.remote.agent import cannot_run, print_summary
+from lab.remote.drivers import driver
+from lab.topology.hub import host_of
 
 #: the two-peer options that a file with nodes cannot take
 TWO_PEER_OPTIONS = ("left", "right", "ike", "mode", "ike_proposal", "esp", "psk", "auth", "path")
@@ -43,8 +44,9 @@ def run(args: argparse.Namespace, tag: str, request: dict[str, Any]) -> int:
         raise UsageError(f"this cell cannot run here: {reason}")
     choice = choose(args.lab_kernel, args.lab_uml)
     print(f"kernel: {choice.describe()}", flush=True)
-    print(f"{n.topology}: gateway {n.gateway.name} ({n.gateway.flavor}), clients "
-          + ", ".join(f"{c.name} ({c.flavor})" for c in n.clients), flush=True)
+    print(f"{n.topology}: {n.role(n.gateway)} {n.gateway.name} ({n.gateway.flavor}),"
+          f" {n.role(n.clients[0])}s " + ", ".join(f"{c.name} ({c.flavor})" for c in n.clients),
+          flush=True)
     gw = keeper.gateway(choice, tag)
     try:
         for msg in keeper.call(gw, {**request, "op": "network", "network": network_to_dict(n)}):
@@ -67,14 +69,11 @@ def render(args: argparse.Namespace, tag: str) -> int:
         missing = tree_missing(flavor)
         if missing:
             raise UsageError(f"nodes.{node.name}.flavor: {missing}")
-        role = "gateway" if node is n.gateway else "client"
-        cls = role_class(flavor.impl, role)
-        if cls is None:
-            raise UsageError(f"nodes.{node.name}: {flavor.impl} has no road-warrior {role} driver")
+        role = n.role(node)
         with tempfile.TemporaryDirectory(prefix="ipl-render-") as cache:
             ctx = PeerContext(node.name, f"ipl-render-{node.name}",
                               Path(f"/tmp/ipl-render/{node.name}"), flavor, tag, Path(cache))
-            for rel, text in cls(n, node, ctx).render().items():
+            for rel, text in driver(n, node, ctx).render().items():
                 print(f"==> {node.name} ({flavor.name}, {role}): {rel} <==\n{text}")
     return 0
 
@@ -99,3 +98,11 @@ def describe(saved: dict[str, Any]) -> str:
     nodes = saved.get("nodes", {})
     return f"{saved.get('topology')} IKEv{saved.get('ike_version')}: " + ", ".join(
         f"{name} {node.get('flavor')}" for name, node in nodes.items())
+
+
+def node_names(saved: dict[str, Any]) -> tuple[str, ...]:
+    """Every node of a lab of a scenario with nodes, by the names `exec` and `shell` take:
+    the nodes, the router, the host behind the gateway (and behind each spoke of a hub)."""
+    spokes = [c.get("client", "") for c in saved.get("connections", [])] \
+        if saved.get("topology") == "hub" else []
+    return (*saved.get("nodes", {}), "router", "host", *(host_of(s) for s in spokes))

@@ -314,10 +314,12 @@ class Libreswan(Daemon):
         return PSK_NOTE + f"{index} : PSK {psk}\n"
 
     def _subnets(self) -> list[tuple[str, str]]:
-        """leftsubnet/rightsubnet behind the gateways (net-to-net); pluto takes each
-        family from the addresses, IPv4 subnets between IPv6 gateways included."""
-        if self.peer.subnet is not None and self.other.subnet is not None:
-            return [("leftsubnet", self.peer.subnet), ("rightsubnet", self.other.subnet)]
+        """leftsubnet/rightsubnet behind the gateways (net-to-net; host-to-net: the
+        gateway's only); pluto takes each family from the addresses, IPv4 subnets between
+        IPv6 gateways included."""
+        if self.peer.subnet is not None or self.other.subnet is not None:
+            return [(key, net) for key, net in (("leftsubnet", self.peer.subnet),
+                                                ("rightsubnet", self.other.subnet)) if net]
         if self.scenario.path.nat:  # host to host: the initiator's own address, not the
             return [("leftsubnet", f"{self.peer.address}/32"),  # NAT's: /32 each
                     ("rightsubnet", f"{self.other.address}/32")]

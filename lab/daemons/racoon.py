@@ -166,6 +166,8 @@ class Racoon(Daemon):
         version = scenario.ike_version_of(side)
         if version not in cls.ike_versions:
             return f"racoon speaks IKEv1 only (scenario asks for IKEv{version})"
+        if scenario.topology == "host-to-net":
+            return "the racoon driver renders no host-to-net policies (one side's subnet only)"
         return super().never(scenario, side) or algorithm_gap(scenario, side)
 
     @classmethod

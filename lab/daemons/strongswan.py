@@ -382,8 +382,10 @@ class StrongSwan(Daemon):
             **({"dpd_action": s.dpd_action} if s.dpd else {}),
             "start_action": "none",
         }
-        if self.peer.subnet and self.other.subnet:  # net-to-net: the subnets behind the peers
-            child.update(local_ts=self.peer.subnet, remote_ts=self.other.subnet)
+        if self.peer.subnet:  # the subnet behind this peer (net-to-net, host-to-net)
+            child["local_ts"] = self.peer.subnet
+        if self.other.subnet:
+            child["remote_ts"] = self.other.subnet
         elif s.path.nat:  # the initiator's own address, not the NAT's
             child.update(local_ts=f"{self.peer.address}/32", remote_ts=f"{self.other.address}/32")
         local: Settings = {"auth": AUTH[s.auth], "id": my_id}

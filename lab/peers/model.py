@@ -16,11 +16,11 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
 from lab.algorithms import Proposal, Proposals
 from lab.errors import ScenarioError
 from lab.identity import parse_identity
+from lab.peers.checks import check_addresses, check_connections, check_hub
 from lab.scenario import (
     IKE_VERSIONS,
     PINGS_RANGE,
@@ -37,13 +37,11 @@ from lab.scenario import (
 from lab.values import parse_subnet
 
 #: topologies with more than two peers (the two-peer ones are lab.topology.table's)
-NETWORK_TOPOLOGIES = ("road-warrior",)
+NETWORK_TOPOLOGIES = ("road-warrior", "hub")
 #: a node's name: it names the node's namespace (ipl-ID-NAME) and its directory
 NODE_NAME = re.compile(r"[a-z][a-z0-9]{0,7}")
 #: names the lab's own nodes take (the router between the networks, the host behind the gateway)
 RESERVED = ("router", "host")
-#: clients of one gateway: at least one, at most this many (one link on the router each)
-CLIENTS_RANGE = (1, 8)
 #: the router's address on every network: the 254th (as topology routed)
 ROUTER_OFFSET = 254
 
@@ -51,7 +49,9 @@ ROUTER_OFFSET = 254
 TOP_KEYS: dict[str, str] = {
     "name": "the scenario's name; default: the file's name",
     "topology": "`road-warrior` (a gateway with a subnet and a host behind it, clients on"
-                " networks of their own, a router between them)",
+                " networks of their own, a router between them) or `hub` (a hub and two or"
+                " more spokes, each a gateway with a subnet and a host behind it; spoke-to-spoke"
+                " traffic goes through the hub)",
     "ike_version": "the connections' IKE version unless one sets its own: 1 or 2 (default 2)",
     "ike": "the connections' IKE proposals unless one sets its own",
     "esp": "the connections' ESP proposals unless one sets its own",
@@ -67,8 +67,8 @@ NODE_KEYS: dict[str, str] = {
     "address": "the node's address on its own network (IPv4 or IPv6, as `left.address`);"
                " every node on a network of its own, the router at its 254th address",
     "prefixlen": "the prefix length of that network (default 24 for IPv4, 64 for IPv6)",
-    "subnet": "the gateway's subnet, with the host behind it (required on the gateway, not"
-              " allowed on a client)",
+    "subnet": "the node's subnet, with a host behind it: required on the gateway, not"
+              " allowed on a client (road-warrior); required on the hub and every spoke (hub)",
     "id": "the node's IKE identity (default: its address); the gateway tells clients apart"
           " by it",
     "nat": "`true`: the client is behind a NAT (IPv4, one client at most): the router sends"
@@ -76,8 +76,8 @@ NODE_KEYS: dict[str, str] = {
            " `false`)",
 }
 CONN_KEYS: dict[str, str] = {
-    "client": "the client end: a node's name",
-    "gateway": "the gateway end: a node's name (one gateway per road-warrior scenario)",
+    "client": "the client end (in a hub: the spoke, which initiates): a node's name",
+    "gateway": "the gateway end (in a hub: the hub): a node's name (one per scenario)",
     "psk": "this connection's own PSK (default: the scenario's)",
     "ike_version": "this connection's IKE version (default: the scenario's)",
     "ike": "this connection's IKE proposals (default: the scenario's)",
@@ -117,9 +117,15 @@ class Node:
         """The router's address on this node's network."""
         return str(self.network.network_address + ROUTER_OFFSET)
 
-    def peer(self) -> Peer:
-        """The node as one end of a two-peer scenario."""
-        return Peer(self.address, self.flavor, self.plen, id=self.id)
+    def peer(self, subnet: bool = False) -> Peer:
+        """The node as one end of a two-peer scenario (``subnet``: with its subnet)."""
+        return Peer(self.address, self.flavor, self.plen, id=self.id,
+                    subnet=self.subnet if subnet else None)
+
+    def lan(self, offset: int) -> str:
+        """An address on the node's subnet: the node's own is the first, its host's the
+        second."""
+        return str(ipaddress.ip_network(self.subnet or "").network_address + offset)
 
     def check(self) -> None:
         where = f"nodes.{self.name}"
@@ -155,8 +161,12 @@ class Connection:
 
     @property
     def name(self) -> str:
-        """The connection's name in the gateway's config (one per client)."""
+        """The connection's name in the gateway's config (one per client or spoke)."""
         return f"rw-{self.client}"
+
+    def named(self, topology: str) -> str:
+        """The connection's name in the gateway's config in ``topology``."""
+        return f"hub-{self.client}" if topology == "hub" else self.name
 
 
 @dataclass(frozen=True)
@@ -187,8 +197,11 @@ class Network:
             if node.name in self.by_name:
                 raise ScenarioError(f"nodes.{node.name}: named twice")
             self.by_name[node.name] = node
-        _check_connections(self)
-        _check_addresses(self)
+        check_connections(self)
+        if self.topology == "hub":
+            check_hub(self)
+        else:
+            check_addresses(self)
 
     # -- roles ----------------------------------------------------------------------
     @property
@@ -198,6 +211,21 @@ class Network:
     @property
     def clients(self) -> tuple[Node, ...]:
         return tuple(self.by_name[c.client] for c in self.connections)
+
+    def role(self, node: Node) -> str:
+        """What a node plays: gateway or client (road-warrior), hub or spoke (hub)."""
+        hub = self.topology == "hub"
+        if node is self.gateway:
+            return "hub" if hub else "gateway"
+        return "spoke" if hub else "client"
+
+    @property
+    def wide(self) -> str:
+        """What a hub's connections protect on the hub's side, and a spoke's on the far
+        side: every address of the subnets' family (one selector pair per connection, the
+        form every daemon takes in one Child SA; the hub forwards between its tunnels)."""
+        return "0.0.0.0/0" if ipaddress.ip_network(self.gateway.subnet or "").version == 4 \
+            else "::/0"
 
     def connection(self, client: str) -> Connection:
         return next(c for c in self.connections if c.client == client)
@@ -235,85 +263,11 @@ class Network:
         """The connection as a two-peer scenario: the client left (the initiator), the
         gateway right, on networks joined by a router (topology routed)."""
         client, gateway = self.by_name[conn.client], self.by_name[conn.gateway]
+        hub = self.topology == "hub"  # a spoke and the hub: net-to-net through a router
         return Scenario(
-            name=f"{self.name}: {conn.client} to {conn.gateway}", left=client.peer(),
-            right=gateway.peer(), ike_version=self.ike_version_of(conn), mode="tunnel",
-            psk=conn.psk or self.psk, topology="routed", pings=self.pings,
+            name=f"{self.name}: {conn.client} to {conn.gateway}", left=client.peer(hub),
+            right=gateway.peer(hub), ike_version=self.ike_version_of(conn), mode="tunnel",
+            psk=conn.psk or self.psk, topology="net-to-net-routed" if hub else "routed",
+            pings=self.pings,
             ike=self.ike if conn.ike is None else conn.ike,
             esp=self.esp if conn.esp is None else conn.esp)
-
-
-def _check_connections(n: Network) -> None:
-    if not isinstance(n.connections, tuple) or not n.connections:
-        raise ScenarioError("connections: none (allowed: one [[connections]] table per client)")
-    low, high = CLIENTS_RANGE
-    if not low <= len(n.connections) <= high:
-        raise ScenarioError(f"connections: {len(n.connections)} (allowed: {low}..{high})")
-    gateways = {c.gateway for c in n.connections}
-    seen: set[str] = set()
-    for i, conn in enumerate(n.connections):
-        where = f"connections[{i}]"
-        for end in ("client", "gateway"):
-            name = getattr(conn, end)
-            if name not in n.by_name:
-                raise ScenarioError(f"{where}.{end}: {show(name)} is not a node (allowed: "
-                                    + ", ".join(n.by_name) + ")")
-        if conn.client in gateways:
-            raise ScenarioError(f"{where}.client: {show(conn.client)} is a gateway (allowed:"
-                                " a node that no connection has as its gateway)")
-        if conn.client in seen:
-            raise ScenarioError(f"{where}.client: {show(conn.client)} has a connection already"
-                                " (allowed: one connection per client)")
-        seen.add(conn.client)
-        if conn.psk is not None:
-            check_psk(f"{where}.psk", conn.psk)
-        if conn.ike_version is not None:
-            check_choice(f"{where}.ike_version", conn.ike_version, IKE_VERSIONS)
-    if len(gateways) != 1:
-        raise ScenarioError(f"connections: gateways {sorted(gateways)} (allowed: one gateway in"
-                            f" topology {n.topology})")
-    unused = [name for name in n.by_name if name not in seen | gateways]
-    if unused:
-        raise ScenarioError(f"nodes.{unused[0]}: in no connection (allowed: every node a"
-                            " client or the gateway)")
-
-
-def _check_addresses(n: Network) -> None:
-    gw = n.gateway
-    if gw.subnet is None:
-        raise ScenarioError(f"nodes.{gw.name}.subnet: missing (allowed: a network such as"
-                            " '10.1.0.0/24'; the gateway has the host behind it)")
-    subnet = parse_subnet(f"nodes.{gw.name}.subnet", gw.subnet)
-    pool = parse_subnet("pool", n.pool)
-    if pool.version != subnet.version:
-        raise ScenarioError(f"pool: {show(n.pool)} is IPv{pool.version} but the gateway's subnet"
-                            f" is IPv{subnet.version} (allowed: the same family)")
-    if pool.num_addresses < 4 or pool.overlaps(subnet):  # type: ignore[arg-type]
-        raise ScenarioError(f"pool: {show(n.pool)} is too small or overlaps the gateway's subnet"
-                            " (allowed: /30 or larger, a network of its own)")
-    if len(n.connections) > pool.num_addresses - 2:
-        raise ScenarioError(f"pool: {show(n.pool)} holds fewer addresses than there are clients")
-    nets: dict[Any, str] = {}
-    for node in n.nodes:
-        where = f"nodes.{node.name}"
-        if node.ip_version != n.family:
-            raise ScenarioError(f"{where}.address: {show(node.address)} is IPv{node.ip_version}"
-                                f" but the gateway's is IPv{n.family} (allowed: one family)")
-        if node is not gw and node.subnet is not None:
-            raise ScenarioError(f"{where}.subnet: {show(node.subnet)} is not allowed (allowed:"
-                                " a client has no subnet; its address comes from the pool)")
-        if node.network in nets:
-            raise ScenarioError(f"{where}.address: {show(node.address)} is on"
-                                f" {nets[node.network]}'s network {node.network} (allowed: a"
-                                " network of its own per node)")
-        nets[node.network] = node.name
-        if node.nat and (node is gw or n.family != 4):
-            raise ScenarioError(f"{where}.nat: true is not allowed here (allowed: on a client,"
-                                " with IPv4 addresses: the router's NAT is IPv4's act_nat)")
-    if sum(node.nat for node in n.nodes) > 1:
-        raise ScenarioError("nodes: more than one client with nat = true (allowed: one; the"
-                            " router's one address on the gateway's network stands for it)")
-        for other, net in (("the pool", pool), ("the gateway's subnet", subnet)):
-            if node.network.overlaps(net):  # type: ignore[arg-type]
-                raise ScenarioError(f"{where}.address: {show(node.address)} is on a network"
-                                    f" that overlaps {other} (allowed: separate networks)")

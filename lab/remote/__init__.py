@@ -1,9 +1,11 @@
-"""Remote access: road-warrior gateways and their clients, each daemon its own way.
+"""Scenarios of more than two peers: road-warrior gateways and their clients, hubs and
+their spokes, each daemon its own way.
 
-Each supported daemon has a module here with two drivers, ``Gateway`` and ``Client``,
-subclasses of its two-peer driver (lab.daemons) that render the role's files and read
-what only a gateway is asked (its IKE SAs, one per client). `ROLES` is the registry;
-`cannot_serve` says why a daemon has no driver for a role.
+Each supported daemon has a module here with its drivers, ``Gateway``, ``Client`` and
+``Hub``, subclasses of its two-peer driver (lab.daemons) that render the role's files and
+read what only a gateway is asked (its IKE SAs, one per peer). A spoke needs none: it is
+the two-peer driver of its connection's initiating end (lab.remote.hub). `ROLES` is the
+registry; `cannot_serve` says why a daemon has no driver for a role.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from lab.remote.base import RoleDriver
 
 #: daemon implementation -> role -> driver class
 ROLES: dict[str, dict[str, type[RoleDriver]]] = {
-    "strongswan": {"gateway": strongswan.Gateway, "client": strongswan.Client},
-    "libreswan": {"gateway": libreswan.Gateway, "client": libreswan.Client},
-    "racoon": {"gateway": racoon.Gateway},
+    "strongswan": {"gateway": strongswan.Gateway, "client": strongswan.Client,
+                   "hub": strongswan.Hub},
+    "libreswan": {"gateway": libreswan.Gateway, "client": libreswan.Client,
+                  "hub": libreswan.Hub},
+    "racoon": {"gateway": racoon.Gateway, "hub": racoon.Hub},
 }
 #: why a daemon has no road-warrior driver yet
 NO_DRIVER: dict[str, str] = {
@@ -29,10 +33,13 @@ def role_class(impl: str, role: str) -> type[RoleDriver] | None:
 
 
 def cannot_serve(impl: str, role: str, ike_version: int | None = None) -> str | None:
-    """Why ``impl`` cannot play ``role`` in a road-warrior cell (in that IKE version), or None."""
+    """Why ``impl`` cannot play ``role`` (in that IKE version), or None. A spoke is the
+    two-peer driver (its own `unsupported` says the rest)."""
+    if role == "spoke":
+        return None
     cls = role_class(impl, role)
     if cls is None:
-        return NO_DRIVER.get(impl, f"{impl}: no road-warrior {role} driver")
+        return (NO_DRIVER.get(impl) if role == "client" else None) or f"{impl}: no {role} driver"
     if ike_version is not None and ike_version not in cls.remote_access:
         return (f"{impl}: the road-warrior {role} driver speaks IKEv"
                 + "/".join(map(str, cls.remote_access)) + f" only, not IKEv{ike_version}"

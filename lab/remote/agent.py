@@ -24,15 +24,15 @@ def cannot_run(n: Network, tag: str, kernel: bool = True) -> str | None:
     has no driver for its role, or (``kernel``) cannot do what its connection asks."""
     for node in n.nodes:
         flavor = parse_flavor(node.flavor, f"nodes.{node.name}.flavor")
-        role = "gateway" if node is n.gateway else "client"
+        role = n.role(node)
         cls = daemon_class(flavor.impl)
-        conns = n.connections if role == "gateway" else (n.connection(node.name),)
+        conns = n.connections if node is n.gateway else (n.connection(node.name),)
         reason = next((why for c in conns if (why := cannot_serve(
             flavor.impl, role, n.ike_version_of(c)))), None)
         reason = reason or tree_missing(flavor) or cls.missing(flavor)
         if reason is None and kernel:
             for conn in conns:
-                end = "right" if role == "gateway" else "left"
+                end = "right" if node is n.gateway else "left"
                 reason = reason or cls.unsupported(n.pair(conn), end, flavor, tag)
         if reason:
             return f"{node.name}: {reason}"
@@ -40,7 +40,7 @@ def cannot_run(n: Network, tag: str, kernel: bool = True) -> str | None:
 
 
 def up(channel: Any, request: dict[str, Any]) -> None:
-    from lab.remote.cell import NetworkCell  # (the cell needs the guest's kernel)
+    from lab.remote.hub import cell_class  # (the cell needs the guest's kernel)
 
     network = network_from_dict(request["network"], "scenario")
     reason = cannot_run(network, request["tag"])
@@ -48,7 +48,8 @@ def up(channel: Any, request: dict[str, Any]) -> None:
         channel.send(("error", f"this cell cannot run here: {reason}"))
         return
     cache = Path(tempfile.mkdtemp(prefix=owner.current().name_prefix() + "cli-"))
-    cell = NetworkCell(network, tag=request["tag"], ident=request["ident"], cache=cache)
+    cell = cell_class(network)(network, tag=request["tag"], ident=request["ident"],
+                               cache=cache)
     real = cell.phase
 
     def announced(name: str):  # type: ignore[no-untyped-def]

@@ -18,13 +18,14 @@ from pathlib import Path
 from lab import xfrm
 from lab.artifacts import RunDir
 from lab.daemons.base import PeerContext
-from lab.errors import DaemonError, LabError, NegotiationError, VerdictError
+from lab.errors import DaemonError, NegotiationError, VerdictError
 from lab.flavors import parse_flavor, require
 from lab.negotiated import Side
 from lab.outcome import most_specific
 from lab.peers import Network, Node
-from lab.remote import cannot_serve, deletes, judge, role_class
+from lab.remote import deletes, judge
 from lab.remote.base import RoleDriver
+from lab.remote.drivers import driver
 from lab.remote.verdict import (
     ConnectionVerdict,
     client_vip,
@@ -45,16 +46,12 @@ def topology_of(n: Network, ident: str, tag: str) -> RoadWarrior:
                        Lan(n.gateway_lan, n.host, plen), behind, tag)
 
 
-def role_of(n: Network, node: Node) -> str:
-    return "gateway" if node is n.gateway else "client"
-
-
 class NetworkCell:
     def __init__(self, network: Network, tag: str, ident: str, cache: Path,
                  negotiate_deadline: float = 20.0, delete_deadline: float = 5.0) -> None:
         self.network, self.tag, self.ident, self.cache = network, tag, ident, cache
         self.negotiate_deadline, self.delete_deadline = negotiate_deadline, delete_deadline
-        self.topology = topology_of(network, ident, tag)
+        self.topology = self.layout(network, ident, tag)
         #: the NAT's public address -> the client's own (lab.wire.nat); empty without NAT:
         #: the gateway's SAs are read through it, so every check reads the client's address
         self.inside = {network.seen(c): c.address for c in network.clients if c.nat}
@@ -70,6 +67,10 @@ class NetworkCell:
         self.lines: list[str] = []
         self.workdir = Path(tempfile.gettempdir()) / f"ipl-{ident}"
         self._stack = contextlib.ExitStack()
+
+    @staticmethod
+    def layout(n: Network, ident: str, tag: str) -> RoadWarrior:
+        return topology_of(n, ident, tag)
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -98,14 +99,10 @@ class NetworkCell:
         for node in self.network.nodes:
             flavor = parse_flavor(node.flavor, f"nodes.{node.name}.flavor")
             require(flavor)
-            role = role_of(self.network, node)
-            cls = role_class(flavor.impl, role)
-            if cls is None:
-                raise LabError(f"nodes.{node.name}: {cannot_serve(flavor.impl, role)}")
             ctx = PeerContext(side=node.name, netns=self.topology.netns(node.name),
                               dir=self.workdir / node.name, flavor=flavor, tag=self.tag,
                               cache=self.cache)
-            self.daemons[node.name] = cls(self.network, node, ctx)
+            self.daemons[node.name] = driver(self.network, node, ctx)  # type: ignore[assignment]
 
     def up(self) -> None:
         with self.phase("configs"):
@@ -113,7 +110,7 @@ class NetworkCell:
             self._stack.callback(shutil.rmtree, self.workdir, ignore_errors=True)
             self.build()
             for daemon in self.daemons.values():
-                daemon.ctx.dir.mkdir()
+                daemon.ctx.dir.mkdir(parents=True)
                 daemon.write()
         with self.phase("topology"):
             self._stack.callback(self.topology.down)
@@ -241,27 +238,28 @@ class NetworkCell:
 
     # -- afterwards -------------------------------------------------------------------
     def collect(self, rundir: RunDir) -> None:
-        import tomli_w
-
-        from lab.peers import network_to_dict
-
-        rundir.write("scenario.toml", tomli_w.dumps(network_to_dict(self.network)))
-        for name, daemon in self.daemons.items():
-            rundir.copy_tree(daemon.ctx.dir, name)
-        for name, capture in self.captures.items():
-            capture.stop()
-            capture.write_pcap(rundir.path / f"capture-{name}.pcap")
-        lines = [f"{name}: {sa}" for name, held in self.sas.items() for sa in held]
-        rundir.write("sa.txt", "\n".join(lines) + "\n")
-        rundir.write("verdict.txt", "\n".join([*self.lines, *self.problems]) + "\n")
-        rundir.write("timings.txt", "".join(f"{k}: {v:.3f} s\n" for k, v in self.timings.items()))
+        """The artifacts (lab.remote.cell.collect)."""
+        collect(self, rundir)
 
     def down(self) -> None:
         with self.phase("teardown"):
             self._stack.close()
 
-    def __enter__(self) -> NetworkCell:
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.down()
+def collect(cell: NetworkCell, rundir: RunDir) -> None:
+    """A cell's artifacts: the scenario, each node's files and logs, a pcap per capture,
+    the SAs, the verdict's lines and findings, the timings."""
+    import tomli_w
+
+    from lab.peers import network_to_dict
+
+    rundir.write("scenario.toml", tomli_w.dumps(network_to_dict(cell.network)))
+    for name, daemon in cell.daemons.items():
+        rundir.copy_tree(daemon.ctx.dir, name)
+    for name, capture in cell.captures.items():
+        capture.stop()
+        capture.write_pcap(rundir.path / f"capture-{name}.pcap")
+    lines = [f"{name}: {sa}" for name, held in cell.sas.items() for sa in held]
+    rundir.write("sa.txt", "\n".join(lines) + "\n")
+    rundir.write("verdict.txt", "\n".join([*cell.lines, *cell.problems]) + "\n")
+    rundir.write("timings.txt", "".join(f"{k}: {v:.3f} s\n" for k, v in cell.timings.items()))

@@ -38,11 +38,12 @@ class RoadWarriorLab:
         reason = cannot_run(network, self.tag)
         if reason:
             pytest.skip(reason)
-        from lab.remote.cell import NetworkCell
+        from lab.remote.hub import cell_class
 
         ident = f"{owner.current()}-{os.getpid()}-{next(self.session.cells)}"
         name = run_dir_name(self.request.node.nodeid, os.environ.get("PYTEST_XDIST_WORKER", ""))
-        cell = NetworkCell(network, tag=self.tag, ident=ident, cache=self.session.cache)
+        cell = cell_class(network)(network, tag=self.tag, ident=ident,
+                                   cache=self.session.cache)
         self.cells.append((cell, RunDir(self.base / name)))
         return cell.run()
 

@@ -7,6 +7,7 @@ off (the lab routes, and installs the virtual IP)."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from lab.daemons.encode import header, psk_hex
 from lab.daemons.libreswan import (
@@ -27,9 +28,10 @@ from lab.scenario import Scenario
 from lab.status import DaemonStatus
 from lab.xfrm import SA, Policy
 
-#: whack --showstates: one state, with its connection, the peer's address, its state name
+#: whack --showstates: one state, with its connection, the peer's address (none for a conn
+#: with a fixed peer: "hub-s1":500), its state name
 #: (4.x prefixes STATE_) and what that means in words
-STATE = re.compile(r'#(?P<serial>\d+): "(?P<conn>[^"]+)"(?:\[\d+\])? (?P<peer>[0-9a-fA-F.:]+?)'
+STATE = re.compile(r'#(?P<serial>\d+): "(?P<conn>[^"]+)"(?:\[\d+\])?(?: (?P<peer>[0-9a-fA-F.:]+?))?'
                    r'(?::\d+)? (?:STATE_)?(?P<state>[A-Z0-9_]+) \((?P<words>[^)]*)\)')
 #: a Child SA's line names its IKE SA (IKEv1: its ISAKMP SA)
 PARENT = re.compile(r"(?:IKE|ISAKMP) SA #(\d+)")
@@ -41,8 +43,10 @@ IKE_UP = ("ESTABLISHED_IKE_SA", "V2_ESTABLISHED_IKE_SA", "MAIN_R3", "MAIN_I4", "
 CHILD_UP = ("ESTABLISHED_CHILD_SA", "V2_ESTABLISHED_CHILD_SA", "QUICK_R2", "QUICK_I2")
 
 
-def conn_lines(s: Scenario, end: str, far: str, major: int) -> list[tuple[str, str]]:
-    """What every conn of the pair scenario ``s`` says, as ``end`` sees it."""
+def conn_lines(s: Scenario, end: str, far: str, major: int,
+               remote_access: bool = True) -> list[tuple[str, str]]:
+    """What every conn of the pair scenario ``s`` says, as ``end`` sees it; remote access:
+    IKEv1 Aggressive Mode and mode config pulled, IKEv2 narrowing."""
     version = s.ike_version_of(end)
     ike, esp = s.ike_list(end), s.esp_list(end)
     return [
@@ -56,8 +60,8 @@ def conn_lines(s: Scenario, end: str, far: str, major: int) -> list[tuple[str, s
         *([("esp", spell_list(esp))] if esp else []),
         # PFS as the proposals say (pluto's IKEv1 Quick Mode adds the IKE group otherwise)
         *([("pfs", "yes" if any(p.dh for p in esp) else "no")] if esp else []),
-        *([("aggressive", "yes"), ("modecfgpull", "yes")] if version == 1
-          else [("narrowing", "yes")]),  # (IKEv2 only, 4.10 says)
+        *(([("aggressive", "yes"), ("modecfgpull", "yes")] if version == 1
+           else [("narrowing", "yes")]) if remote_access else []),  # (IKEv2 only, 4.10 says)
         ("leftupdown", "%disabled"),
         ("keyingtries", "1"),
         ("auto", "add"),
@@ -83,7 +87,7 @@ def parse_showstates(text: str) -> list[Session]:
         if parent is not None and m["state"] in CHILD_UP:
             kids[parent.group(1)] = kids.get(parent.group(1), 0) + 1
         elif parent is None and m["state"] in IKE_UP:
-            ikes[m["serial"]] = (m["conn"], m["peer"])
+            ikes[m["serial"]] = (m["conn"], m["peer"] or "")
     return [Session(conn, peer, "", kids.get(serial, 0)) for serial, (conn, peer) in ikes.items()]
 
 
@@ -120,18 +124,19 @@ class Gateway(Role):
             lines = [("left", gw.address), ("leftsubnet", gw.subnet or ""), ("right", "%any"),
                      ("rightaddresspool", f"{first}-{last}"), ("leftmodecfgserver", "yes"),
                      ("rightmodecfgclient", "yes"), *conn_lines(s, "right", "left", major)]
-            text += "\n" + self._section(f"conn {conn.name}", lines, "conn")
+            text += "\n" + self._section(f"conn {conn.named(n.topology)}", lines, "conn")
             secrets += secret_line(s, "right", "left")
         return {"ipsec.conf": text, "ipsec.secrets": secrets}
 
     def load(self) -> None:
         for conn in self.network.connections:
+            name = conn.named(self.network.topology)
             out = self.tool([f"{LIBEXEC}/addconn", "--ctlsocket", self.ctl, "--config",
-                             str(self.ctx.home / "ipsec.conf"), conn.name], check=False)
+                             str(self.ctx.home / "ipsec.conf"), name], check=False)
             text = (out.stdout + out.stderr).strip()
             if out.returncode != 0 or re.search(r"\b(failed|ERROR|not loaded|invalid)\b", text):
                 self.check()
-                raise DaemonError(f"libreswan ({self.side}) refused connection {conn.name!r}:"
+                raise DaemonError(f"libreswan ({self.side}) refused connection {name!r}:"
                                   f" {text.splitlines()[-1] if text else out.returncode}")
 
     def showstates(self) -> str:
@@ -145,7 +150,8 @@ class Gateway(Role):
 
     def status_of(self, conn: Connection) -> DaemonStatus | None:
         """pluto's log lines of the client's conn (its instances: "rw-alice"[1] ...)."""
-        mine = "\n".join(ln for ln in self.log_text().splitlines() if f'"{conn.name}"' in ln)
+        name = conn.named(self.network.topology)
+        mine = "\n".join(ln for ln in self.log_text().splitlines() if f'"{name}"' in ln)
         return parse_pluto_log(mine, self.network.ike_version_of(conn))
 
 
@@ -168,3 +174,42 @@ class Client(Role):
                 + self._section(f"conn {s.conn_name}", lines, "conn"),
                 "ipsec.secrets": header("pluto", self.network.name, self.side, "ipsec.secrets",
                                         home) + PSK_NOTE + secret_line(s, "left", "right")}
+
+
+class Hub(Gateway):
+    """A hub: one conn per spoke, to the spoke's address (IKEv1: Main Mode), protecting
+    everything on the hub's side (leftsubnet) and the spoke's subnet (rightsubnet)."""
+
+    role = "hub"
+
+    def render(self) -> dict[str, str]:
+        n, hub, home = self.network, self.node, self.ctx.home
+        major = _major(self.ctx.flavor, self.ctx.tag)
+        text = header("pluto", n.name, self.side, "ipsec.conf", home)
+        text += self._section("config setup", [("plutodebug", "none"), *self._v1_policy()],
+                              "setup")
+        secrets = header("pluto", n.name, self.side, "ipsec.secrets", home) + PSK_NOTE
+        for conn in n.connections:
+            s, spoke = n.pair(conn), n.by_name[conn.client]
+            lines = [("left", hub.address), ("leftsubnet", n.wide), ("right", spoke.address),
+                     ("rightsubnet", spoke.subnet or ""),
+                     *conn_lines(s, "right", "left", major, remote_access=False)]
+            text += "\n" + self._section(f"conn {conn.named(n.topology)}", lines, "conn")
+            secrets += secret_line(s, "right", "left")
+        return {"ipsec.conf": text, "ipsec.secrets": secrets}
+
+    def sessions(self) -> list[Session]:
+        """whack --showstates; a conn with a fixed peer names no address: its spoke's."""
+        n = self.network
+        peer = {c.named(n.topology): n.by_name[c.client].address for c in n.connections}
+        return [replace(s, remote=s.remote or peer.get(s.conn, "")) for s in super().sessions()]
+
+    def known_leftover(self, item: SA | Policy) -> str | None:
+        """pluto 4.10 keeps each conn's outbound policy (everything to the spoke's subnet)
+        after the spoke's Delete (measured: every Libreswan 4.10 hub cell; 5.2 removes it)."""
+        subnets = {c.subnet for c in self.network.clients}
+        if (isinstance(item, Policy) and item.dir == "out"
+                and f"{item.dst}/{item.dst_len}" in subnets
+                and _major(self.ctx.flavor, self.ctx.tag) < 5):
+            return "pluto 4.10's outbound policy of a hub conn, kept after the spoke's Delete"
+        return None

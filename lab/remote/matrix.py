@@ -2,7 +2,8 @@
 every pair of client flavors of different daemons (where only one daemon is chosen, its
 flavors pair with each other), IKEv2. The ids read gateway first, then the two clients:
 ``strongswan_sid-libreswan_bookworm+strongswan_sid-ikev2-road-warrior`` (``-k`` picks a
-gateway, a client or a daemon as in the two-peer matrix)."""
+gateway, a client or a daemon as in the two-peer matrix). The hub grid
+(``--lab-topologies=hub``): `hub_cells`."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import itertools
 from dataclasses import dataclass
 
 from lab.algorithms import parse_proposals
+from lab.daemons import daemon_class
 from lab.errors import UsageError
 from lab.flavors import parse_flavor
 from lab.matrix import MatrixSelection, flavor_id
@@ -87,3 +89,66 @@ def road_warrior_cells(selection: MatrixSelection) -> list[RoadWarriorCell]:
             for g in gateways for pair in pairs
             if not any(cannot_serve(_impl(f), role, v) for f, role in (
                 (g, "gateway"), (pair[0], "client"), (pair[1], "client")))]
+
+
+#: the hub grid's addresses: the hub's, then each spoke's (IPv4, subnets IPv4 too)
+HUB = ("192.0.2.1", "10.1.0.0/24")
+SPOKES = (("198.51.100.2", "10.2.0.0/24"), ("203.0.113.2", "10.4.0.0/24"))
+#: what the hub grid measured between the daemons (as KNOWN): (hub, spoke, IKE version)
+HUB_KNOWN: dict[tuple[str, str, int], str] = {}
+
+
+@dataclass(frozen=True)
+class HubCellSpec:
+    """A hub flavor and two spoke flavors, in one IKE version (ids read hub, spokes)."""
+
+    hub: str
+    spokes: tuple[str, str]
+    ike_version: int = 2
+
+    @property
+    def id(self) -> str:
+        return "-".join([flavor_id(self.hub), "+".join(map(flavor_id, self.spokes)),
+                         f"ikev{self.ike_version}", "hub"])
+
+    def known(self) -> str | None:
+        return next((why for (hub, spoke, v), why in HUB_KNOWN.items() if hub == self.hub
+                     and v == self.ike_version and spoke in self.spokes), None)
+
+    def network(self) -> Network:
+        """Hub ``hub``, spokes ``s1`` and ``s2``, each with a subnet; a PSK per spoke;
+        the identities are the addresses (IKEv1 Main Mode finds the PSK by them)."""
+        nodes = [Node("hub", self.hub, HUB[0], subnet=HUB[1])]
+        nodes += [Node(f"s{i}", flavor, address, subnet=subnet) for i, (flavor, (address, subnet))
+                  in enumerate(zip(self.spokes, SPOKES, strict=True), 1)]
+        conns = tuple(Connection(f"s{i}", "hub", psk=f"secret of spoke {i}") for i in (1, 2))
+        return Network(name=self.id, nodes=tuple(nodes), connections=conns, topology="hub",
+                       ike_version=self.ike_version,
+                       ike=parse_proposals("aes128-sha1-modp2048", "ike", needs_dh=True),
+                       esp=parse_proposals("aes128-sha1", "esp", needs_dh=False))
+
+
+def spoke_pairs(flavors: list[str]) -> list[tuple[str, str]]:
+    """Every flavor as the first spoke once, the second the next flavor (in order, round
+    the list) of another daemon (none: the next flavor); each pair once."""
+    pairs: dict[frozenset[str], tuple[str, str]] = {}
+    for i, first in enumerate(flavors):
+        later = flavors[i + 1:] + flavors[:i + 1]
+        second = next((f for f in later if _impl(f) != _impl(first)), later[0])
+        pairs.setdefault(frozenset((first, second)), (first, second))
+    return list(pairs.values())
+
+
+def hub_cells(selection: MatrixSelection) -> list[HubCellSpec]:
+    """Every hub flavor x spoke pairs (spoke_pairs: every flavor a spoke, beside one of
+    another daemon), in each IKE version both the hub's and the spokes' drivers speak."""
+    if selection.paths:
+        raise UsageError(f"--lab-paths: {selection.paths[0]!r} is not for topology hub"
+                         " (allowed there: none)")
+    cells = []
+    for v in selection.ike_versions:
+        spokes = [f for f in selection.flavors if v in daemon_class(_impl(f)).ike_versions]
+        hubs = [f for f in selection.flavors if role_class(_impl(f), "hub")
+                and not cannot_serve(_impl(f), "hub", v)]
+        cells += [HubCellSpec(h, pair, v) for h in hubs for pair in spoke_pairs(spokes)]
+    return cells

@@ -13,7 +13,16 @@ import re
 
 from lab.daemons.encode import header, psk_hex
 from lab.daemons.racoon import Racoon
-from lab.daemons.racoon_conf import AUTH, CIPHER, DH, HASH, PSK_MAX_BYTES, _duration, _spell, identifier
+from lab.daemons.racoon_conf import (
+    AUTH,
+    CIPHER,
+    DH,
+    HASH,
+    PSK_MAX_BYTES,
+    _duration,
+    _spell,
+    identifier,
+)
 from lab.remote.base import RoleDriver, Session
 from lab.scenario import Scenario
 
@@ -125,3 +134,45 @@ class Gateway(RoleDriver, Racoon):
 
     def sessions(self) -> list[Session]:
         return parse_log_sessions(self.log_text(), self.node.address)
+
+
+class Hub(Gateway):
+    """A hub (IKEv1): a ``remote`` per spoke by its address (Main Mode: the PSK is found
+    by the address), its proposals and identifiers; an ``sainfo`` per spoke between
+    everything on the hub's side and the spoke's subnet (both orders, as the two-peer
+    driver writes them); the SPD from setkey: each spoke's policies, out and in (setkey
+    adds the fwd policy of each in policy)."""
+
+    role = "hub"
+
+    def render(self) -> dict[str, str]:
+        n, hub, home = self.network, self.node, self.ctx.home
+        conf = [f'path pre_shared_key "{home / "psk.txt"}";',
+                f'path pidfile "{home / "racoon.pid"}";', "log debug;", "",
+                "listen", "{", f"\tisakmp {hub.address} [500];",
+                f'\tadminsock "{home / "racoon.sock"}";', "}"]
+        psk = header("racoon", n.name, self.side, "pre-shared keys", home)
+        psk += "# each spoke's address (Main Mode finds the key by it) and its key, as hex\n"
+        spd = ["flush;", "spdflush;"]
+        for conn in n.connections:
+            s, spoke = n.pair(conn), n.by_name[conn.client]
+            ids = [f"\tmy_identifier {identifier(s.identity('right'))};",
+                   f"\tpeers_identifier {identifier(s.identity('left'))};",
+                   "\tverify_identifier on;"] if hub.id or spoke.id else []
+            conf += ["", f"remote {spoke.address}", "{", "\texchange_mode main;", *ids,
+                     "\tproposal_check obey;",
+                     f"\tlifetime time {_duration(s.ike_lifetime_of('right'))};",
+                     *self._proposals(s), "}"]
+            for src, dst in ((n.wide, spoke.subnet), (spoke.subnet, n.wide)):
+                conf += ["", f"sainfo address {src} any address {dst} any", "{",
+                         *self._phase2(s), "}"]
+            psk += f"{spoke.address} {psk_hex(s.psk_of('right'), 'racoon', PSK_MAX_BYTES)}\n"
+            ends = (hub.address, spoke.address)
+            spd += [f"spdadd {n.wide} {spoke.subnet} any -P out ipsec"
+                    f" esp/tunnel/{ends[0]}-{ends[1]}/require;",
+                    f"spdadd {spoke.subnet} {n.wide} any -P in ipsec"
+                    f" esp/tunnel/{ends[1]}-{ends[0]}/require;"]
+        head = header("racoon", n.name, self.side, "racoon.conf", home)
+        setkey = header("racoon", n.name, self.side, "setkey -f", home)
+        return {"racoon.conf": head + "\n".join(conf) + "\n", "psk.txt": psk,
+                "setkey.conf": setkey + "\n".join(spd) + "\n"}

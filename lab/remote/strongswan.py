@@ -33,10 +33,11 @@ AGGRESSIVE_PSK = "i_dont_care_about_security_and_use_aggressive_mode_psk"
 
 
 def _connection(s: Scenario, end: str, far: str, local: str, remote: str,
-                extra: Settings) -> Settings:
+                extra: Settings, remote_access: bool = True) -> Settings:
     """One swanctl.conf connection of the pair scenario ``s`` as ``end`` sees it (its
-    children follow)."""
-    v1 = {"aggressive": "yes", "pull": "yes"} if s.ike_version_of(end) == 1 else {}
+    children follow); IKEv1 remote access: Aggressive Mode and mode config pulled."""
+    v1 = {"aggressive": "yes", "pull": "yes"} \
+        if s.ike_version_of(end) == 1 and remote_access else {}
     return {"version": str(s.ike_version_of(end)), "local_addrs": local,
             "remote_addrs": remote, **extra, **v1,
             "proposals": spell_list(s.ike_list(end), spell_ike), "keyingtries": "1",
@@ -108,12 +109,13 @@ class Gateway(Role):
 
     def status_of(self, conn: Connection) -> DaemonStatus | None:
         """VICI list-sas of the client's connection."""
+        name = conn.named(self.network.topology)
         try:
             with self._vici_socket(timeout=5.0) as sock:
-                events, _ = vici_stream(sock, "list-sas", {"ike": conn.name}, "list-sa")
+                events, _ = vici_stream(sock, "list-sas", {"ike": name}, "list-sa")
         except (OSError, ConnectionError, struct.error) as exc:
-            return DaemonStatus(source="VICI list-sas", error=f"list-sas {conn.name}: {exc}")
-        return parse_list_sas([vici_decode(e) for e in events], conn.name)
+            return DaemonStatus(source="VICI list-sas", error=f"list-sas {name}: {exc}")
+        return parse_list_sas([vici_decode(e) for e in events], name)
 
     def sessions(self) -> list[Session]:
         """Every IKE SA charon holds (VICI list-sas, all connections)."""
@@ -137,3 +139,26 @@ class Client(Role):
         sections: Settings = {"connections": {s.conn_name: conn},
                               "secrets": {f"ike-{s.conn_name}": _secret(s, "left", "right")}}
         return self._header("swanctl.conf") + conf_text(sections)
+
+
+class Hub(Gateway):
+    """A hub: one connection per spoke, to the spoke's address (IKEv1: Main Mode, which
+    finds the PSK by the spoke's address), protecting everything on the hub's side and
+    the spoke's subnet on the other (the hub forwards between its tunnels)."""
+
+    role = "hub"
+
+    def swanctl_conf(self) -> str:
+        n, hub = self.network, self.node
+        conns: Settings = {}
+        secrets: Settings = {}
+        for conn in n.connections:
+            s, spoke, name = n.pair(conn), n.by_name[conn.client], conn.named(n.topology)
+            child = {**_child(s, "right"), "local_ts": n.wide, "remote_ts": spoke.subnet or ""}
+            conns[name] = {**_connection(s, "right", "left", hub.address, spoke.address, {},
+                                         remote_access=False), "children": {name: child}}
+            secret = _secret(s, "right", "left")
+            secrets[f"ike-{conn.client}"] = {**secret, "id-3": hub.address,
+                                             "id-4": spoke.address}
+        return self._header("swanctl.conf") + conf_text({"connections": conns,
+                                                         "secrets": secrets})

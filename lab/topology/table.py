@@ -69,8 +69,13 @@ class Layout:
     capture: tuple[tuple[str, str], ...]
     #: nodes that forward IPv4 and IPv6
     forwarding: tuple[str, ...] = ()
-    #: the peers protect a subnet each (tunnel mode, subnet traffic selectors)
-    subnets: bool = False
+    #: the sides that protect a subnet behind them (tunnel mode, subnet traffic selectors)
+    subnet_sides: tuple[str, ...] = ()
+
+    @property
+    def subnets(self) -> bool:
+        """Both peers protect a subnet (net-to-net)."""
+        return len(self.subnet_sides) == 2
 
     @property
     def has_router(self) -> bool:
@@ -108,7 +113,7 @@ TOPOLOGIES: dict[str, Layout] = {t.name: t for t in (
                         Route("left-host", "e0", ("subnet", "right"), ("gateway", "left"))),
            traffic={"left": ("left-host", "host"), "right": ("right-host", "host")},
            capture=(("left", "e0"), ("right", "e0")),
-           forwarding=("left", "right"), subnets=True),
+           forwarding=("left", "right"), subnet_sides=("left", "right")),
     Layout("routed", "the two peers on two links joined by a router (for impairments and NAT)",
            nodes=("left", "router", "right"),
            links=(Link(End("left", "e0", "outer", "left"), End("router", "e0", "router", "left")),
@@ -136,7 +141,19 @@ TOPOLOGIES: dict[str, Layout] = {t.name: t for t in (
                         Route("left-host", "e0", ("subnet", "right"), ("gateway", "left"))),
            traffic={"left": ("left-host", "host"), "right": ("right-host", "host")},
            capture=(("left", "e0"), ("right", "e0")),
-           forwarding=("left", "right", "router"), subnets=True),
+           forwarding=("left", "right", "router"), subnet_sides=("left", "right")),
+    Layout("host-to-net", "a host (left) and a gateway (right) on one link, a host behind the "
+           "gateway on its subnet; tunnel mode, traffic from the left peer to that host",
+           nodes=("left", "right", "right-host"),
+           links=(Link(End("left", "e0", "outer", "left"), End("right", "e0", "outer", "right")),
+                  Link(End("right", "e1", "gateway", "right"),
+                       End("right-host", "e0", "host", "right"))),
+           routes=(*_both(Route("left", "e0", ("outer", "right"))),
+                   Route("left", "e0", ("subnet", "right")),
+                   Route("right-host", "e0", ("outer", "left"), ("gateway", "right"))),
+           traffic={"left": ("left", "outer"), "right": ("right-host", "host")},
+           capture=(("left", "e0"), ("right", "e0")),
+           forwarding=("right",), subnet_sides=("right",)),
 )}
 
 
