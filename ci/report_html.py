@@ -20,7 +20,7 @@ import os
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from report_read import LIFECYCLE_MODE, STATUSES, Result, ordered_groups
+from report_read import LIFECYCLE_MODE, STATUSES, Result, ordered_groups, roles
 
 from lab.errors import UsageError
 from lab.matrix import speaks
@@ -138,6 +138,7 @@ class Grids:
 
     def __init__(self, results: list[Result], ids: dict[int, int], out_dir: Path) -> None:
         self.ids, self.out_dir = ids, out_dir
+        self.rows, self.cols = roles(results[0].group) if results else roles("")
         self.flavors = sorted({r.initiator for r in results} | {r.responder for r in results})
         self.tables: dict[tuple[int, str], list[Result]] = defaultdict(list)
         for r in results:
@@ -207,13 +208,15 @@ class Grids:
             body = "".join(f"<tr><th>{html.escape(i)} → {html.escape(r)}</th>"
                            f"<td class=flow>{self.cell(rs)}</td></tr>"
                            for (i, r), rs in sorted(at.items()))
-            return f"{title}<table><tr><th>initiator → responder</th><th>cells</th></tr>{body}</table>"
+            return (f"{title}<table><tr><th>{self.rows} → {self.cols}</th><th>cells</th></tr>"
+                    f"{body}</table>")
         head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
         body = "".join(
             f"<tr><th>{html.escape(i)}</th>"
             + "".join(f"<td>{self.cell(at[(i, c)], order)}</td>" for c in cols) + "</tr>"
             for i in rows)
-        return f"{title}<table><tr><th>responder →<br>initiator ↓</th>{head}</tr>{body}</table>"
+        return (f"{title}<table><tr><th>{self.cols} →<br>{self.rows} ↓</th>{head}</tr>{body}"
+                "</table>")
 
     def cell(self, results: list[Result], order: list[str] | None = None) -> str:
         """The marks of one place; with ``order``, one line per kind of cell, a gap where
@@ -281,7 +284,8 @@ def page(results: list[Result], out_dir: Path, extra: str = "") -> str:
              look_list(results, ids, out_dir),
              "<p>Each mark is one cell and names it: the proposal set, then what differs from"
              " host-to-host, IPv6, PSK and a plain path (a lifecycle cell: its event). Rows are"
-             " the initiator, columns the responder. Hover a mark for its reason, time and"
+             " the initiator, columns the responder (road warriors: the gateway and its clients;"
+             " hubs: the hub and its spokes). Hover a mark for its reason, time and"
              " <code>reproduce:</code> line; click it to pin them.</p>", nav(results)]
     for g in groups:
         rs = [r for r in results if r.group == g]

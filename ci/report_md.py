@@ -10,7 +10,7 @@ import html
 import re
 from collections import Counter, defaultdict
 
-from report_read import LIFECYCLE_MODE, Result, ordered_groups
+from report_read import LIFECYCLE_MODE, Result, ordered_groups, roles
 
 #: flavors of one daemon compared side by side: the releases of racoon (a variant counts as
 #: its own column)
@@ -29,7 +29,8 @@ def pair_table(results: list[Result]) -> list[str]:
     per_pair: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     for r in results:
         per_pair[(r.initiator, r.responder)][r.status] += 1
-    lines = ["| initiator | responder | passed | failed | known | skipped |",
+    rows, cols = roles(results[0].group) if results else roles("")
+    lines = [f"| {rows} | {cols} | passed | failed | known | skipped |",
              "| --- | --- | ---: | ---: | ---: | ---: |"]
     return lines + [f"| {i} | {r} | {c['passed']} | {c['failed'] + c['xpass'] + c['intermittent']} |"
                     f" {c['known']} | {c['skipped']} |" for (i, r), c in sorted(per_pair.items())]

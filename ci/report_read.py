@@ -27,6 +27,17 @@ STATUSES = ("xpass", "failed", "intermittent", "known", "passed", "skipped")
 #: a test name and its parameters; a repeated run's suffix (--lab-repeat) is not the cell's
 NAME = re.compile(r"(?P<test>[^\[]+)(?:\[(?P<id>.*?)(?:-rep\d+of\d+)?\])?")
 IKE = re.compile(r"ikev(?P<v>\d)")
+#: a cell of more than two peers (lab.remote.matrix): the gateway or hub, its clients or
+#: spokes joined by ``+``, the IKE version, the topology
+NETWORK_ID = re.compile(r"(?P<g>[a-z0-9_]+)-(?P<c>[a-z0-9_]+(?:\+[a-z0-9_]+)+)-ikev(?P<v>\d)"
+                        r"-(?P<t>road-warrior|hub)(?:-(?P<x>.+))?")
+#: what the rows and the columns of a group's grid are, where they are not the two peers
+ROLES = {"roadwarrior": ("gateway", "clients"), "hub": ("hub", "spokes")}
+
+
+def roles(group: str) -> tuple[str, str]:
+    """(rows, columns) of a group's grids, in words."""
+    return ROLES.get(group, ("initiator", "responder"))
 #: groups in this order first, then the others by name
 FIRST_GROUPS = ("matrix", "path", "lifecycle", "files", "upstream", "road warrior")
 
@@ -103,6 +114,10 @@ def describe(group: str, test: str, ident: str) -> tuple[str, str, str, int, str
         words = " ".join(w for w in (m["p"], m["t"], m["f"], m["a"], m["path"]) if w)
         return ("path" if m["path"] else group, flavor_from_id(m["i"]), flavor_from_id(m["r"]),
                 int(m["v"]), m["m"], words)
+    if (nm := NETWORK_ID.fullmatch(ident)) and _flavor(nm["g"]):
+        ends = [flavor_from_id(c) if _flavor(c) else c for c in nm["c"].split("+")]
+        return (group, flavor_from_id(nm["g"]), " + ".join(ends), int(nm["v"]), "",
+                " ".join(w for w in (nm["t"], nm["x"]) if w))
     if (lm := LIFECYCLE_ID.fullmatch(ident)) and _flavor(lm["i"]) and _flavor(lm["r"]):
         words = " ".join(w for w in (lm["e"], lm["x"]) if w)
         return (group, flavor_from_id(lm["i"]), flavor_from_id(lm["r"]), int(lm["v"]),

@@ -181,3 +181,18 @@ def test_repeated_runs_of_a_cell_are_one_mark(tmp_path: Path) -> None:
         "intermittent", 3, 1, 2.0)
     assert result.reason == "fails 1 time in 3: 1 echo lost"
     assert "<small>1/3 failed</small>" in report.page([result], tmp_path)
+
+
+def test_a_road_warrior_or_hub_id_reads_as_its_gateway_and_its_clients() -> None:
+    """Cells of more than two peers (lab.remote.matrix ids) are drawn gateway by clients,
+    the clients joined in words, and their grids say so."""
+    import report_read
+    got = report_read.describe(
+        "roadwarrior", "test_road_warrior",
+        "strongswan_sid-libreswan_bookworm+strongswan_bookworm-ikev1-road-warrior")
+    assert got == ("roadwarrior", "strongswan@sid", "libreswan@bookworm + strongswan@bookworm",
+                   1, "", "road-warrior"), got
+    hub = report_read.describe("hub", "test_hub", "racoon_0_9_1-libreswan_sid+strongswan_sid-ikev2-hub")
+    assert hub[1:5] == ("racoon@0.9.1", "libreswan@sid + strongswan@sid", 2, ""), hub
+    assert report_read.roles("hub") == ("hub", "spokes")
+    assert report_read.roles("matrix") == ("initiator", "responder")
