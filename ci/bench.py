@@ -2,7 +2,7 @@
 """Benchmark of the seed scenario, phase by phase: prints the median of each phase.
 
     .venv/bin/python ci/bench.py [--runs N] [--json FILE] [--flavors LEFT,RIGHT]
-    .venv/bin/python ci/bench.py --cold N [--node NODEID]
+    .venv/bin/python ci/bench.py --cold N [--node NODEID] [--scenario FILE]
 
 UML boot is the time from starting a worker kernel to a worker that answers;
 the other phases are the cell's own timings (lab.cell.Cell.timings), measured
@@ -15,8 +15,10 @@ counted from the daemons' logs: the aim is none.
 the next (lab.warm: a warm daemon start is the load and unload through its control interface),
 and with every cell starting its own; both runs in the same kernels, in turns.
 
---cold N times what a person reproducing a bug waits for: `pytest -q NODEID` from the shell
-prompt to its exit, N times, with the kernel the lab picks and, beside it, with Debian's UML
+--cold N times what a person reproducing a bug waits for: `pytest -q NODEID` and
+`ipsec-lab run --scenario FILE` from the shell prompt to their exit, N times each, without
+and with a warm guest (lab.kernel.warm; its first use, which boots it, is said apart), and
+beside them `pytest -q NODEID` with the imports file by file and with Debian's UML
 (ci/install-uml.sh) where the pick is our own kernel (ci/build-uml.sh).
 """
 
@@ -25,9 +27,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -38,7 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lab.kernel.choice import choose
 from lab.kernel.imports import BUNDLE_VAR
 from lab.kernel.uml import KERNEL_VAR, cache_dir, find_kernel, worker_python
+from lab.kernel.warm import WARM_VAR
 from lab.run import TAG_VAR
+from lab.state import STATE_VAR
 
 REMOTE = '''
 import tempfile, time
@@ -84,6 +90,7 @@ PHASES = ("uml boot", "scapy import", "configs", "topology", "daemon start", "st
 
 ROOT = Path(__file__).resolve().parents[1]
 COLD_NODE = "scenarios/test_seed.py::test_seed[ikev2-tunnel-aes128-sha1-modp2048]"
+COLD_SCENARIO = "scenarios/files/net-to-net.toml"
 
 
 GUEST_COSTS = '''
@@ -110,39 +117,60 @@ def guest_costs(tag: str) -> tuple[float, float]:
         gw.exit()
 
 
-def cold(runs: int, node: str) -> dict[str, float]:
-    """Median wall time of ``pytest -q NODE`` per kernel; each run must pass."""
+def cold(runs: int, node: str, scenario: str) -> dict[str, float]:
+    """Median wall time of ``pytest -q NODE`` and ``ipsec-lab run --scenario SCENARIO`` from the
+    prompt, with and without a warm guest (lab.kernel.warm); each run must pass. With
+    IPSEC_LAB_IMPORTS=off in the environment every variant imports file by file."""
     picked = find_kernel()
-    # (what is compared, its kernel, its environment): the pick, the pick without the guest's
-    # import bundle (lab/kernel/imports.py), Debian's kernel beside our own
-    variants = [(str(picked), picked, {}),
-                (f"{picked}, imports file by file", picked, {BUNDLE_VAR: "off"})]
+    no_bundle = os.environ.get(BUNDLE_VAR) == "off"
+    base = {k: v for k, v in os.environ.items()
+            if k not in (TAG_VAR, "PYTHONDONTWRITEBYTECODE", BUNDLE_VAR, WARM_VAR, STATE_VAR)}
+    base.update({KERNEL_VAR: str(picked.binary), **({BUNDLE_VAR: "off"} if no_bundle else {})})
+    state = tempfile.mkdtemp(prefix="ipl-bench-state-")  # the bench's warm guests, nobody else's
+    pytest_cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", node]
+    run_cmd = [sys.executable, "-m", "lab", "run", "--scenario", scenario]
+    cold_env, warm_env = {WARM_VAR: "off"}, {WARM_VAR: "on", STATE_VAR: state}
+    variants = [("pytest NODE, no warm guest", pytest_cmd, cold_env),
+                ("pytest NODE, warm guest", pytest_cmd, warm_env),
+                ("ipsec-lab run, no warm guest", run_cmd, cold_env),
+                ("ipsec-lab run, warm guest", run_cmd, warm_env)]
+    if not no_bundle:
+        variants.append(("pytest NODE, no warm guest, imports file by file", pytest_cmd,
+                         {**cold_env, BUNDLE_VAR: "off"}))
     debian = cache_dir() / "uml" / "linux.uml"
     if debian.is_file() and picked.binary != debian:
-        other = find_kernel(str(debian))
-        variants.append((str(other), other, {}))
+        variants.append((f"pytest NODE, no warm guest, {find_kernel(str(debian))}", pytest_cmd,
+                         {**cold_env, KERNEL_VAR: str(debian)}))
     syscall, fault = guest_costs(os.environ.setdefault(TAG_VAR, f"ipl-bench-{os.getpid()}"))
-    print(f"in a guest now: a system call {syscall * 1e6:.0f} us, a page fault {fault * 1e6:.0f} us",
-          flush=True)
+    print(f"kernel: {picked}; in a guest now: a system call {syscall * 1e6:.0f} us, a page fault"
+          f" {fault * 1e6:.0f} us", flush=True)
     figures = {"guest system call": syscall, "guest page fault": fault}
-    envs = {}
-    for label, kernel, extra in variants:
-        env = {k: v for k, v in os.environ.items()
-               if k not in (TAG_VAR, "PYTHONDONTWRITEBYTECODE", BUNDLE_VAR)}
-        envs[label] = {**env, KERNEL_VAR: str(kernel.binary), **extra}
-    times: dict[str, list[float]] = {label: [] for label in envs}
-    for _ in range(runs):  # in turns: this machine's speed drifts within minutes
-        for label, env in envs.items():
-            started = time.monotonic()
-            done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", node],
-                                  cwd=ROOT, env=env, capture_output=True, text=True)
-            times[label].append(time.monotonic() - started)
-            if done.returncode != 0:
-                raise SystemExit(f"bench: {node} did not pass with {label}:\n{done.stdout[-2000:]}")
+
+    def timed(label: str, argv: list[str], extra: dict[str, str]) -> float:
+        started = time.monotonic()
+        done = subprocess.run(argv, cwd=ROOT, env={**base, **extra}, capture_output=True, text=True)
+        took = time.monotonic() - started
+        if done.returncode != 0:
+            raise SystemExit(f"bench: {label} did not pass:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+        return took
+
+    times: dict[str, list[float]] = {label: [] for label, _, _ in variants}
+    try:
+        for label, argv, extra in variants:  # the warm guests' first use boots them: said apart
+            if extra is warm_env:
+                figures[f"{label}: first use"] = took = timed(label, argv, extra)
+                print(f"{label}: first use (starts it) {took:.2f} s", flush=True)
+        for _ in range(runs):  # in turns: this machine's speed drifts within minutes
+            for label, argv, extra in variants:
+                times[label].append(timed(label, argv, extra))
+    finally:
+        subprocess.run([sys.executable, "-c", "from lab.kernel import warm; warm.stop_all()"],
+                       cwd=ROOT, env={**base, STATE_VAR: state}, check=False)
+        shutil.rmtree(state, ignore_errors=True)
     for label, took in times.items():
-        figures[f"cold start, {label}"] = statistics.median(took)
-        print(f"cold start ({label}): median {statistics.median(took):.2f} s,"
-              f" min {min(took):.2f} s, max {max(took):.2f} s, n {runs}", flush=True)
+        figures[label] = statistics.median(took)
+        print(f"{label}: median {statistics.median(took):.2f} s, min {min(took):.2f} s,"
+              f" max {max(took):.2f} s, n {runs}", flush=True)
     return figures
 
 
@@ -153,13 +181,15 @@ def main() -> int:
     parser.add_argument("--flavors", default="libreswan,libreswan",
                         help="the left and the right peer's flavors (default libreswan,libreswan)")
     parser.add_argument("--cold", type=int, metavar="N",
-                        help="time N runs of `pytest -q NODE` from a cold start instead")
+                        help="time N runs of `pytest -q NODE` and `ipsec-lab run` from the prompt instead")
     parser.add_argument("--warm", default="both", choices=("on", "off", "both"),
                         help="daemons kept from cell to cell (lab.warm), or not, or both (default)")
     parser.add_argument("--node", default=COLD_NODE, help=f"the node id for --cold (default {COLD_NODE})")
+    parser.add_argument("--scenario", default=COLD_SCENARIO,
+                        help=f"the scenario of `ipsec-lab run` for --cold (default {COLD_SCENARIO})")
     args = parser.parse_args()
     if args.cold:
-        figures = cold(args.cold, args.node)
+        figures = cold(args.cold, args.node, args.scenario)
         if args.json:
             Path(args.json).write_text(json.dumps({"median_s": figures}, indent=2))
         return 0

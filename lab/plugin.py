@@ -30,7 +30,7 @@ from lab.artifacts import RunDir, run_dir_name
 from lab.daemons import DAEMONS
 from lab.errors import LabError
 from lab.flavors import Flavor, flavors_dir, parse_flavor, tree_missing
-from lab.kernel import confine, locked
+from lab.kernel import confine, locked, warm
 from lab.kernel.choice import KernelChoice, choose, in_uml, time_travel
 from lab.kernel.uml import KEEP_VAR, KERNEL_VAR, MEM_VAR, boot_program, worker_python
 from lab.matrix import MatrixSelection, lifecycle_cells
@@ -87,7 +87,8 @@ def pytest_configure(config: pytest.Config) -> None:
             opt.lab_flavors, opt.lab_ike, opt.lab_modes, opt.lab_proposals, opt.lab_pairs,
             topologies=opt.lab_topologies, families=opt.lab_families, auth=opt.lab_auth,
             paths=opt.lab_paths)
-        lifecycle_cells(selection, opt.lab_lifecycle)
+        if opt.lab_lifecycle:  # (the default set is the matrix's own: 0.1 s to build, unchecked here)
+            lifecycle_cells(selection, opt.lab_lifecycle)
         repeats = parse_repeat(opt.lab_repeat)
         options.check_rundir(opt.lab_rundir, "--lab-rundir")
     except LabError as exc:
@@ -225,20 +226,26 @@ def _run_alone_in_guest(config: pytest.Config, choice: KernelChoice) -> NoReturn
     if sys.stdout.isatty() and not any(a.startswith("--color") for a in args):
         args.insert(0, "--color=yes")  # the guest's stdout is a pipe
         os.environ.setdefault("COLUMNS", str(shutil.get_terminal_size().columns))
+    use_warm = warm.wanted()
     if config.option.verbose >= 0:  # the guest's pytest prints the header; it cannot ask
         os.environ[HEADER_VAR] = "\n".join(pytest_report_header(config)).replace(
-            "one per worker", "one for this node id, run by its own pytest without xdist", 1)
+            "one per worker", ("a warm guest" if use_warm else "one") +
+            " for this node id, run by its own pytest without xdist", 1)
     if confine.applies():  # the guest's pytest writes its cache and its tmp_path as the kernel's user
         if config.pluginmanager.hasplugin("cacheprovider"):
             confine.allow_writes(config.rootpath / str(config.getini("cache_dir")))
         if not config.option.basetemp:
-            base = pytest.TempPathFactory.from_config(config, _ispytest=True).getbasetemp()
+            # a warm guest may write only what it was booted with: one base for all its runs
+            base = (Path(tempfile.gettempdir()) / f"pytest-of-{getpass.getuser()}" / warm.basetemp_name()
+                    if use_warm else pytest.TempPathFactory.from_config(config, _ispytest=True).getbasetemp())
             confine.allow_writes(base)
             args.insert(0, f"--basetemp={base / 'guest'}")
-    program = locked.command(sys.executable, ["-m", "pytest", *args])
+    tag, mem = os.environ[TAG_VAR], os.environ.get(MEM_VAR, "768M")
     sys.stdout.flush()
-    code = boot_program(program, kernel=choice.uml, tag=os.environ[TAG_VAR],
-                        mem=os.environ.get(MEM_VAR, "768M"), alone=True)
+    code = warm.run(["-m", "pytest", *args], kernel=choice.uml, tag=tag, mem=mem) if use_warm else None
+    if code is None:
+        code = boot_program(locked.command(sys.executable, ["-m", "pytest", *args]), kernel=choice.uml,
+                            tag=tag, mem=mem, alone=True)
     sys.stdout.flush()
     os._exit(code)
 
