@@ -3,7 +3,7 @@
 The protocol between client, keeper and guest program, the staleness check, the owner
 checks and the clean-state check are tested here without a kernel. The real runs through
 a warm guest need the host (a UML guest cannot boot another): they run with
-``pytest tests/test_warm.py -p no:xdist`` and skip inside a guest.
+``pytest tests/test_warm_guest.py -p no:xdist`` and skip inside a guest.
 """
 
 from __future__ import annotations
@@ -306,7 +306,7 @@ def test_pytest_plugins_are_marked_as_pytest_marks_them() -> None:
 
 # -- real runs: the host boots a warm guest ------------------------------------------------
 host_only = pytest.mark.skipif(in_uml(), reason="boots a UML guest: run on the host with"
-                               " pytest tests/test_warm.py -p no:xdist")
+                               " pytest tests/test_warm_guest.py -p no:xdist")
 
 
 @pytest.fixture
