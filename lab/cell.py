@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from lab import run as runner
 from lab import teardown, xfrm
@@ -40,6 +41,12 @@ from lab.xfrm_monitor import XfrmMonitor
 LOG_GRACE = 3.0
 
 
+class Pool(Protocol):
+    """Kept namespaces and daemons (lab.warm.WarmPool) that bring a cell up instead."""
+
+    def up(self, cell: Cell) -> None: ...
+
+
 @dataclass
 class Cell:
     scenario: Scenario
@@ -53,6 +60,11 @@ class Cell:
     #: after 4, 11.2, 24.2, 47.5 and 89.5 s (measured: one loss20 cell took 51.6 s), so
     #: its 6th try fits
     path_deadline: float = 120.0
+    #: where the cell's namespaces and daemons come from when they are kept (lab.warm)
+    warm: Pool | None = None
+    #: set by whoever ran the cell before down(): a kept daemon serves the next cell only
+    #: after a cell that passed
+    passed: bool = False
 
     def __post_init__(self) -> None:
         self.topology = Topology(self.scenario, self.ident, self.tag)
@@ -76,6 +88,8 @@ class Cell:
         self.outcome: Outcome | None = None
         #: a lifecycle cell's XFRM events, echo stream and actions (lab.lifecycle)
         self.record: Record | None = None
+        #: the sides whose daemons deleted the connection (the teardown check)
+        self.deleted: tuple[str, ...] = ()
         #: the must_not_pass probes' results (lab.wire.blocked)
         self.probes: list[blocked.ProbeResult] = []
         self._stack = contextlib.ExitStack()
@@ -101,6 +115,9 @@ class Cell:
 
     def up(self) -> None:
         """Namespaces, link, capture, daemons started and loaded."""
+        if self.warm is not None:
+            self.warm.up(self)
+            return
         with self.phase("configs"):
             # A fresh 0700 directory with an unguessable name (its prefix names the owner).
             self.workdir = Path(tempfile.mkdtemp(prefix=f"ipl-{self.ident}-"))
@@ -366,6 +383,7 @@ class Cell:
             late: list[str] = []
             try:
                 self.daemons[order[0]].delete()
+                self.deleted = order[:1]
                 for side in order[1:]:  # the peer may be deleting the same SAs: the kernels
                     try:                # say whether anything is left
                         self.daemons[side].delete()
@@ -417,6 +435,8 @@ class Cell:
         rundir.scenario(self.scenario)
         for side, daemon in self.daemons.items():
             rundir.copy_tree(daemon.ctx.dir, side)
+            if daemon.log_offset:  # a kept daemon's log: this cell's part only
+                rundir.write(f"{side}/{daemon.log_name}", daemon.log_text())
         self.write_capture(rundir)
         lines = [f"# behind the NAT, {public} is {own}: the checks read it so"
                  for public, own in self.inside.items()]

@@ -313,8 +313,9 @@ class MatrixSelection:
         routed when none is named (none when only topologies of more than two peers are:
         their cells take the path themselves, lab.remote.matrix)."""
         named = tuple(dict.fromkeys(t for t, _ in self.axes or ()))
+        only_networks = self.axes is not None and not named and bool(self.networks)
         return tuple(t for t in named if TOPOLOGIES[t].has_router) or (
-            () if self.networks and not named else ("routed",))
+            () if only_networks else ("routed",))
 
     def path_cells(self, pairs: tuple[tuple[str, str], ...]) -> list[MatrixCell]:
         """--lab-paths: the named cases over the whole grid (and each topology with a router

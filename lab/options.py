@@ -68,6 +68,10 @@ OPTIONS: tuple[Option, ...] = (
            "--lab-flavors/--lab-pairs and --lab-ike (default: a small set)", metavar="LIST"),
     Option("repeat", "run every lab cell N times, each run its own test (id suffix -repIofN), "
            "and report each cell's pass ratio at the end (default 1)", metavar="N"),
+    Option("warm", "keep a worker's namespaces and daemons from one whole cell (lab.run) to the "
+           "next where the topology and a daemon's flavor and global settings are the same; the "
+           "cell loads and unloads its connection through the daemon's control interface "
+           "(lab.warm): on (default) or off (every cell starts its own)", "on", ("on", "off")),
     Option("keep-artifacts", "keep every cell's run directory, not only those of failed cells "
            "(pcap, configs, logs, SA dumps)", False, flag=True),
     Option("pcap", "write every cell's capture.pcap (and esp_sa) to its run directory, "

@@ -30,7 +30,7 @@ from lab.artifacts import RunDir, run_dir_name
 from lab.daemons import DAEMONS
 from lab.errors import LabError
 from lab.flavors import Flavor, flavors_dir, parse_flavor, tree_missing
-from lab.kernel import confine, locked
+from lab.kernel import confine, locked, warm
 from lab.kernel.choice import KernelChoice, choose, in_uml, time_travel
 from lab.kernel.uml import KEEP_VAR, KERNEL_VAR, MEM_VAR, boot_program, worker_python
 from lab.matrix import MatrixSelection, lifecycle_cells
@@ -48,6 +48,7 @@ from lab.wire.verdict import Verdict
 
 if TYPE_CHECKING:  # the cell (pyroute2 and all) is imported by the worker that runs one
     from lab.cell import Cell
+    from lab.warm import WarmPool
 
 KERNEL = pytest.StashKey[KernelChoice]()
 #: the lab's header lines, handed to the guest that runs a node id alone
@@ -86,7 +87,8 @@ def pytest_configure(config: pytest.Config) -> None:
             opt.lab_flavors, opt.lab_ike, opt.lab_modes, opt.lab_proposals, opt.lab_pairs,
             topologies=opt.lab_topologies, families=opt.lab_families, auth=opt.lab_auth,
             paths=opt.lab_paths)
-        lifecycle_cells(selection, opt.lab_lifecycle)
+        if opt.lab_lifecycle:  # (the default set is the matrix's own: 0.1 s to build, unchecked here)
+            lifecycle_cells(selection, opt.lab_lifecycle)
         repeats = parse_repeat(opt.lab_repeat)
         options.check_rundir(opt.lab_rundir, "--lab-rundir")
     except LabError as exc:
@@ -224,20 +226,26 @@ def _run_alone_in_guest(config: pytest.Config, choice: KernelChoice) -> NoReturn
     if sys.stdout.isatty() and not any(a.startswith("--color") for a in args):
         args.insert(0, "--color=yes")  # the guest's stdout is a pipe
         os.environ.setdefault("COLUMNS", str(shutil.get_terminal_size().columns))
+    use_warm = warm.wanted()
     if config.option.verbose >= 0:  # the guest's pytest prints the header; it cannot ask
         os.environ[HEADER_VAR] = "\n".join(pytest_report_header(config)).replace(
-            "one per worker", "one for this node id, run by its own pytest without xdist", 1)
+            "one per worker", ("a warm guest" if use_warm else "one") +
+            " for this node id, run by its own pytest without xdist", 1)
     if confine.applies():  # the guest's pytest writes its cache and its tmp_path as the kernel's user
         if config.pluginmanager.hasplugin("cacheprovider"):
             confine.allow_writes(config.rootpath / str(config.getini("cache_dir")))
         if not config.option.basetemp:
-            base = pytest.TempPathFactory.from_config(config, _ispytest=True).getbasetemp()
+            # a warm guest may write only what it was booted with: one base for all its runs
+            base = (Path(tempfile.gettempdir()) / f"pytest-of-{getpass.getuser()}" / warm.basetemp_name()
+                    if use_warm else pytest.TempPathFactory.from_config(config, _ispytest=True).getbasetemp())
             confine.allow_writes(base)
             args.insert(0, f"--basetemp={base / 'guest'}")
-    program = locked.command(sys.executable, ["-m", "pytest", *args])
+    tag, mem = os.environ[TAG_VAR], os.environ.get(MEM_VAR, "768M")
     sys.stdout.flush()
-    code = boot_program(program, kernel=choice.uml, tag=os.environ[TAG_VAR],
-                        mem=os.environ.get(MEM_VAR, "768M"), alone=True)
+    code = warm.run(["-m", "pytest", *args], kernel=choice.uml, tag=tag, mem=mem) if use_warm else None
+    if code is None:
+        code = boot_program(locked.command(sys.executable, ["-m", "pytest", *args]), kernel=choice.uml,
+                            tag=tag, mem=mem, alone=True)
     sys.stdout.flush()
     os._exit(code)
 
@@ -387,15 +395,17 @@ class Lab:
             if reason:
                 pytest.skip(f"{side}: {reason}")
 
-    def start(self, scenario: Scenario) -> Cell:
-        """Skip if the cell cannot run here; else bring it up (namespaces, daemons loaded)."""
+    def start(self, scenario: Scenario, warm: bool = False) -> Cell:
+        """Skip if the cell cannot run here; else bring it up (namespaces, daemons loaded;
+        ``warm``: the worker's kept ones where they fit, lab.warm)."""
         self.skip_unless_possible(scenario)
         n = len(self.cells)
         ident = f"{owner.current()}-{os.getpid()}-{next(self.session.cells)}"
         name = run_dir_name(self.request.node.nodeid, self.worker) + (f"-{n + 1}" if n else "")
         from lab.cell import Cell  # (imported here: the controller outside UML needs none)
 
-        cell = Cell(scenario, tag=self.tag, ident=ident, cache=self.session.cache)
+        cell = Cell(scenario, tag=self.tag, ident=ident, cache=self.session.cache,
+                    warm=self.session.warm_for(scenario) if warm else None)
         self.cells.append((cell, RunDir(self.base / name)))
         cell.up()
         return cell
@@ -405,14 +415,17 @@ class Lab:
         says); a cell that expects a failure ends there with its outcome; else ping6,
         capture, verdict, the initiator deletes the connection and both kernels must be
         clean (raises if anything fails)."""
-        cell = self.start(scenario)
+        cell = self.start(scenario, warm=True)
         cell.negotiate()
         if scenario.expect != ESTABLISHED:
-            return cell.end_as_expected()
+            outcome = cell.end_as_expected()
+            cell.passed = True  # (kept daemons serve the next cell only after a cell that passed)
+            return outcome
         cell.traffic()
         verdict = cell.judge()
         cell.delete()
         verdict.check()
+        cell.passed = True
         return verdict
 
     def reproduce(self) -> str:
@@ -445,6 +458,7 @@ class Lab:
                     rundir.remove()
             finally:
                 try:
+                    cell.passed = cell.passed and not failed and not errors
                     cell.down()
                 except (OSError, LabError) as exc:
                     errors.append(f"teardown of {cell.ident}: {exc}")
@@ -458,17 +472,35 @@ class Lab:
 
 @dataclass
 class LabSession:
-    """What the cells of one worker share: a scratch directory and a cell counter."""
+    """What the cells of one worker share: a scratch directory, a cell counter, and the
+    kept namespaces and daemons (lab.warm; None with --lab-warm=off)."""
 
     cache: Path
     cells: itertools.count = field(default_factory=lambda: itertools.count(1))
+    warm: WarmPool | None = None
+
+    def warm_for(self, scenario: Scenario) -> WarmPool | None:
+        from lab.warm import cold_reason
+
+        if self.warm is None or self.warm.busy or cold_reason(scenario) is not None:
+            return None  # (busy: a test's second cell while its first is still up)
+        return self.warm
 
 
 @pytest.fixture(scope="session")
-def lab_session() -> Iterator[LabSession]:
+def lab_session(request: pytest.FixtureRequest) -> Iterator[LabSession]:
     path = Path(tempfile.mkdtemp(prefix=owner.current().name_prefix() + "cache-"))
-    yield LabSession(path)
-    shutil.rmtree(path, ignore_errors=True)
+    session = LabSession(path)
+    if request.config.option.lab_warm == "on" and request.config.stash.get(NO_KERNEL, None) is None:
+        from lab.warm import WarmPool, pool_ident
+
+        session.warm = WarmPool(os.environ[TAG_VAR], path, pool_ident(str(owner.current())))
+    try:
+        yield session
+    finally:
+        if session.warm is not None:
+            session.warm.close()
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ and add one throwaway ESP SA to find out whether a kernel can hold ESP at all.
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import os
 import socket
@@ -160,6 +161,7 @@ def _algo(blob: bytes, extra: bool) -> tuple[str, str, int]:
     return name, blob[start:start + (bits + 7) // 8].hex(), third
 
 
+@functools.lru_cache(maxsize=1024)  # a cell's dumps repeat a few addresses many times
 def _addr(raw: bytes, family: int) -> str:
     if family == socket.AF_INET:
         return str(ipaddress.IPv4Address(raw[:4]))

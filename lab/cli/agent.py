@@ -95,6 +95,9 @@ def up(channel: Any, request: dict[str, Any]) -> None:
             _first_sa(cell, keep=bool(request.get("keep")))
     except (LabError, AssertionError, OSError) as exc:
         error = f"{type(exc).__name__}: {exc}"
+    except KeyboardInterrupt:  # Ctrl-C of a cell run in this process (a warm guest's): take it down
+        cell.down()
+        raise
     result = summary(cell)
     if lifecycle is not None:
         result["verdict"] = lifecycle.lines()

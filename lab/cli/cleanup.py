@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab.cli.keeper import LabState, labs_dir
-from lab.kernel import confine
+from lab.kernel import confine, warm
 from lab.kernel.uml import UML_PREFIX
 from lab.owner import OWNER_VAR, Owner
 from lab.run import TAG_VAR
@@ -169,6 +169,7 @@ def clean(dry_run: bool = False, everything: bool = False) -> list[str]:
                     f" all of this user's lab state in {state_root()}, live runs included"
                     " (their owners too)")
     verb = "would remove" if dry_run else "removed"
+    done += warm.stop_all(dry_run)  # this user's warm guests, idle or not (lab.kernel.warm)
     procs = tagged_processes()
     found = things()
     doomed = [p for p in procs if _gone(p.owner, everything)]

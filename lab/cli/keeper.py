@@ -17,7 +17,7 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,21 @@ def call(gw: execnet.Gateway, request: dict[str, Any]) -> Iterator[tuple[Any, ..
         yield msg
         if msg[0] in ("done", "error"):
             return
+
+
+class _Direct:
+    """A channel for the agent run in this process: what it sends goes to ``said``."""
+
+    def __init__(self, said: Callable[[tuple[Any, ...]], None]) -> None:
+        self.send = said
+        self.gateway = self
+
+
+def here(said: Callable[[tuple[Any, ...]], None], request: dict[str, Any]) -> None:
+    """Serve one request with lab.cli.agent in this process and thread (a command already in
+    the kernel that holds the SAs, as in a warm guest: no gateway's python to start). Ctrl-C
+    reaches the cell itself, which takes it down."""
+    lab.cli.agent.OPS[request["op"]](_Direct(said), request)
 
 
 @dataclass

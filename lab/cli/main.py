@@ -30,9 +30,9 @@ from lab.daemons import DAEMONS, cannot_run
 from lab.daemons.base import PeerContext
 from lab.errors import LabError, MissingError, UsageError
 from lab.flavors import parse_flavor, tree_missing
-from lab.kernel import confine
+from lab.kernel import confine, warm
 from lab.kernel.choice import KernelChoice, choose, in_uml
-from lab.kernel.uml import UmlKernel, find_own_kernel
+from lab.kernel.uml import MEM_VAR, UmlKernel, find_own_kernel
 from lab.matrix import PATHS
 from lab.peers import read_file as read_network
 from lab.run import TAG_VAR, no_programs
@@ -41,6 +41,9 @@ from lab.scenario.files import load_scenario, scenario_to_dict
 from lab.scenario.model import Scenario, seed_scenario
 from lab.state import NAME_RULE
 from lab.topology.table import TOPOLOGIES
+
+#: set for a command a warm guest runs: the host said the kernel and the settings already
+SAID_VAR = "IPSEC_LAB_RUN_SAID"
 
 
 def _scenario_args(p: argparse.ArgumentParser) -> None:
@@ -165,6 +168,8 @@ def _kernel_for(s: Scenario, args: argparse.Namespace, travel: UmlKernel | None 
     if reason:
         raise UsageError(f"this cell cannot run here: {reason}")
     choice = choose(args.lab_kernel, args.lab_uml)
+    if os.environ.get(SAID_VAR):  # the host said it, then handed the command to a warm guest
+        return choice
     if travel is not None:
         print(f"kernel: {travel} booted with time-travel: the guest's clock skips idle waits,"
               " and the timings below are guest time", flush=True)
@@ -204,18 +209,38 @@ def cmd_run(args: argparse.Namespace) -> int:
     s = build_scenario(args)
     travel = _time_travel(s, args)
     choice = _kernel_for(s, args, travel)
+    if travel is None and choice.uml is not None and warm.wanted():
+        # the same command line in this user's warm guest (lab.kernel.warm), which runs
+        # the cell in its own process instead of a gateway's: what is said above is not said again
+        os.environ[SAID_VAR] = "1"
+        code = warm.run(["-m", "lab", *args.argv], kernel=choice.uml, tag=_tag(),
+                        mem=os.environ.get(MEM_VAR, "768M"))
+        if code is not None:
+            return code
+        del os.environ[SAID_VAR]  # no warm guest after all: this process says it all
+    if in_uml() and travel is None:  # in the kernel that holds the SAs: the agent runs here
+        answers: list[int | None] = []
+        keeper.here(lambda msg: answers.append(_answer(s, msg)), _request(s, args, keep=False))
+        return next((a for a in answers if a is not None), 1)
     gw = keeper.gateway(choice, _tag(), travel)
     try:
         for msg in keeper.call(gw, _request(s, args, keep=False)):
-            if msg[0] == "event":
-                print(f"  {msg[1]}", flush=True)
-            elif msg[0] == "error":
-                raise LabError(msg[1])
-            else:
-                return print_summary(msg[1], known_entry(s))
+            answer = _answer(s, msg)
+            if answer is not None:
+                return answer
     finally:
         gw.exit()
     return 1
+
+
+def _answer(s: Scenario, msg: tuple[Any, ...]) -> int | None:
+    """One of the agent's messages said; the exit code once it is the last."""
+    if msg[0] == "event":
+        print(f"  {msg[1]}", flush=True)
+        return None
+    if msg[0] == "error":
+        raise LabError(msg[1])
+    return print_summary(msg[1], known_entry(s))
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -358,6 +383,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return args.func(args)
     except (LabError, ValueError) as exc:

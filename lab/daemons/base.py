@@ -122,6 +122,8 @@ class Daemon(ABC):
         self._credentials: Credentials | None = None
         self._view: View | None = None
         self.listener = Listener(self.outcome_words)
+        #: where this cell's part of the log starts (a daemon kept from cell to cell: lab.warm)
+        self.log_offset = 0
 
     def credentials(self) -> Credentials:
         """This side's certificate, key and CA for ``auth = rsa|ecdsa`` (keys cached per session)."""
@@ -219,7 +221,9 @@ class Daemon(ABC):
 
     def log_text(self) -> str:
         try:
-            return self.log_path.read_text(errors="replace")
+            with self.log_path.open("rb") as log:
+                log.seek(self.log_offset)
+                return log.read().decode(errors="replace")
         except FileNotFoundError:
             return ""
 

@@ -165,10 +165,7 @@ def prepare_state(kernel: UmlKernel, program: list[str], tag: str,
                   keep: tuple[str, ...] = (), time_travel: bool = False,
                   stderr_out: bool = False) -> tuple[Path, Path]:
     state = Path(tempfile.mkdtemp(prefix=owner.current().name_prefix(UML_PREFIX), dir=state_root()))
-    env = {k: v for k, v in os.environ.items() if k not in ("TMPDIR", KERNEL_VAR)}
-    env.update({IN_UML_VAR: kernel.release, TAG_VAR: tag})
-    if confine.applies():
-        env[HOST_UID_VAR] = str(confine.target()[0])
+    env = guest_env(kernel, tag)
     bundle = imports.bundle_path(cache_dir())
     if env.get(imports.BUNDLE_VAR) != "off":
         try:
@@ -223,15 +220,10 @@ def init_script(boot: Path, bundle: str | None = None) -> str:
 PROGRAM_EXITED = re.compile(r"^guest: program exited with status (\d+)$", re.M)
 
 
-def boot_program(program: list[str], *, kernel: UmlKernel, tag: str, mem: str = "768M",
-                 time_travel: bool = False, alone: bool = False) -> int:
-    """Run ``program`` in a fresh UML kernel, relaying our stdin/stdout over its serial line.
-
-    UML misses bytes that wait in its serial pipe before the guest opens the line,
-    so nothing is forwarded until the guest says it is ready. Returns UML's status; with
-    ``alone`` (a program a person reads, not an xdist worker) its stderr comes on our stdout
-    and the program's own exit code is returned (1 if it never reported one)."""
-    state, init = prepare_state(kernel, program, tag, time_travel=time_travel, stderr_out=alone)
+def spawn(kernel: UmlKernel, state: Path, init: Path, mem: str, tag: str,
+          time_travel: bool = False) -> tuple[subprocess.Popen[bytes], int, int]:
+    """Start the kernel prepared in ``state``: the process, the pipe into its serial line
+    and the pipe out of it."""
     to_guest_r, to_guest_w = os.pipe()
     from_guest_r, from_guest_w = os.pipe()
     with open(state / "console.log", "ab") as console:
@@ -245,7 +237,41 @@ def boot_program(program: list[str], *, kernel: UmlKernel, tag: str, mem: str = 
     os.close(to_guest_r)
     os.close(from_guest_w)
     (state / "pid").write_text(str(uml.pid))
+    return uml, to_guest_w, from_guest_r
 
+
+def wait_ready(from_guest: int) -> bool:
+    """Read up to the guest's greeting: False if the line ends first, OSError if more follows."""
+    seen = b""
+    while READY not in seen:
+        chunk = os.read(from_guest, 4096)
+        if not chunk:
+            return False
+        seen += chunk
+    if seen.split(READY, 1)[1]:
+        raise OSError("guest spoke before the relay was ready")
+    return True
+
+
+def guest_env(kernel: UmlKernel, tag: str) -> dict[str, str]:
+    """The environment a program in a guest of ``kernel`` gets: ours, told it is in UML."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TMPDIR", KERNEL_VAR)}
+    env.update({IN_UML_VAR: kernel.release, TAG_VAR: tag})
+    if confine.applies():
+        env[HOST_UID_VAR] = str(confine.target()[0])
+    return env
+
+
+def boot_program(program: list[str], *, kernel: UmlKernel, tag: str, mem: str = "768M",
+                 time_travel: bool = False, alone: bool = False) -> int:
+    """Run ``program`` in a fresh UML kernel, relaying our stdin/stdout over its serial line.
+
+    UML misses bytes that wait in its serial pipe before the guest opens the line,
+    so nothing is forwarded until the guest says it is ready. Returns UML's status; with
+    ``alone`` (a program a person reads, not an xdist worker) its stderr comes on our stdout
+    and the program's own exit code is returned (1 if it never reported one)."""
+    state, init = prepare_state(kernel, program, tag, time_travel=time_travel, stderr_out=alone)
+    uml, to_guest_w, from_guest_r = spawn(kernel, state, init, mem, tag, time_travel)
     stopped_by: list[int] = []
 
     def stop(signum: int, _frame: object) -> None:
@@ -254,17 +280,8 @@ def boot_program(program: list[str], *, kernel: UmlKernel, tag: str, mem: str = 
 
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(sig, stop)
-    seen = b""
     try:
-        while READY not in seen:  # the guest's greeting, then framed traffic
-            chunk = os.read(from_guest_r, 4096)
-            if not chunk:
-                break
-            seen += chunk
-        else:
-            rest = seen.split(READY, 1)[1]
-            if rest:
-                raise OSError("guest spoke before the relay was ready")
+        if wait_ready(from_guest_r):  # the guest's greeting, then framed traffic
             # a program alone reads nothing from us: its stdin never ends (the end of
             # ours would close the line, and its output with it)
             silent = os.pipe() if alone else None
