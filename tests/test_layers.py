@@ -9,7 +9,8 @@ from pathlib import Path
 LAB = Path(__file__).parents[1] / "lab"
 
 #: bottom up: a module may import its own layer's and the ones below, never one above.
-#: A module is in the layer of the longest name here that it is or is inside of.
+#: A module is in the layer of the longest name here that it is or is inside of ("lab" is
+#: the package's own __init__ only: a new module of lab/ must be placed here).
 LAYERS: tuple[tuple[str, ...], ...] = (
     # the ground: errors, processes, owners, per-user state, value parsing
     ("lab", "lab.errors", "lab.run", "lab.owner", "lab.state", "lab.values", "lab.repeat",
@@ -26,7 +27,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("lab.daemons", "lab.outcome", "lab.sa_words", "lab.proposals", "lab.negotiated",
      "lab.known", "lab.matrix"),
     # a cell run: traffic, capture and the verdict, the lifecycle, road warriors
-    ("lab.wire", "lab.teardown", "lab.artifacts", "lab.cell", "lab.lifecycle", "lab.remote"),
+    ("lab.wire", "lab.teardown", "lab.artifacts", "lab.cell", "lab.lifecycle", "lab.remote",
+     "lab.warm", "lab.warmcheck"),
     # the ways in: pytest, the command line, setup
     ("lab.plugin", "lab.options", "lab.timetravel", "lab.remote.fixture", "lab.cli",
      "lab.provision", "lab.__main__"),
@@ -77,7 +79,8 @@ def layer(name: str) -> int:
     best, rank = "", -1
     for i, names in enumerate(LAYERS):
         for prefix in names:
-            if (name == prefix or name.startswith(prefix + ".")) and len(prefix) > len(best):
+            inside = name.startswith(prefix + ".") and prefix != "lab"
+            if (name == prefix or inside) and len(prefix) > len(best):
                 best, rank = prefix, i
     assert rank >= 0, f"{name} is in no layer: add it to LAYERS in {__file__}"
     return rank
