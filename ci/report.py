@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -39,6 +40,15 @@ def page(results: list[Result], out_dir: Path) -> str:
     return _page(results, out_dir, releases_html(results))
 
 
+def wall_time(paths: list[Path]) -> float | None:
+    """The runs' wall time, as pytest wrote it on each JUnit test suite (summed over files)."""
+    try:
+        suites = [s for p in paths for s in ET.parse(p).getroot().iter("testsuite")]
+        return sum(float(s.get("time") or 0) for s in suites) if suites else None
+    except (ET.ParseError, ValueError):
+        return None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("junit", nargs="+", type=Path)
@@ -56,8 +66,9 @@ def main() -> int:
     args.html.parent.mkdir(parents=True, exist_ok=True)
     args.html.write_text(page(results, args.html.parent.resolve()))
     args.md.parent.mkdir(parents=True, exist_ok=True)
-    args.md.write_text(summary(results))
-    print(summary(results), end="")
+    text = summary(results, wall_time(args.junit))
+    args.md.write_text(text)
+    print(text, end="")
     print(f"report: {args.html}")
     return 0
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import re
+import statistics
 from collections import Counter, defaultdict
 
 from report_read import LIFECYCLE_MODE, Result, ordered_groups, roles
@@ -92,15 +93,35 @@ def where(r: Result) -> str:
     return f"{r.group}: {r.where}"
 
 
-def summary(results: list[Result]) -> str:
+def timing(results: list[Result], wall: float | None) -> list[str]:
+    """What the run took: its wall time, and what a passing cell took (setup to teardown,
+    JUnit's time of each test), per group below."""
+    passed = [r.seconds for r in results if r.status == "passed" and r.runs == 1]
+    if not passed:
+        return []
+    cells = f"{len(passed)} passing cells, median {statistics.median(passed):.2f} s each"
+    if wall is None:
+        return ["", f"time: {cells}"]
+    return ["", f"time: {wall:.0f} s of wall time ({wall / 60:.1f} min), {wall / len(passed):.2f} s"
+                f" of it per passing cell; {cells}"]
+
+
+def _median_passed(results: list[Result]) -> str:
+    took = [r.seconds for r in results if r.status == "passed" and r.runs == 1]
+    return f"{statistics.median(took):.2f}" if took else "-"
+
+
+def summary(results: list[Result], wall: float | None = None) -> str:
     total = Counter(r.status for r in results)
-    lines = ["## ipsec-lab interop matrix", "", counts_line(total), "",
-             "| group | passed | failed | known | skipped |", "| --- | ---: | ---: | ---: | ---: |"]
+    lines = ["## ipsec-lab interop matrix", "", counts_line(total), *timing(results, wall), "",
+             "| group | passed | failed | known | skipped | median s (passed) |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
     groups = ordered_groups(results)
     for g in groups:
-        c = Counter(r.status for r in results if r.group == g)
+        rs = [r for r in results if r.group == g]
+        c = Counter(r.status for r in rs)
         lines.append(f"| {g} | {c['passed']} | {c['failed'] + c['xpass'] + c['intermittent']} |"
-                     f" {c['known']} | {c['skipped']} |")
+                     f" {c['known']} | {c['skipped']} | {_median_passed(rs)} |")
     for g in groups:
         pairs = [r for r in results if r.group == g and r.initiator]
         if pairs:
