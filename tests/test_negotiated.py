@@ -93,6 +93,22 @@ def test_vici_5_9_8_initiator() -> None:
                           "other").error == "no IKE SA of connection 'other' listed"
 
 
+def test_vici_a_rekeyed_child_on_its_way_out_is_no_claim() -> None:
+    """During a chain of short rekeys charon lists the replaced Child SA (REKEYED, DELETED:
+    its outbound SA gone, the inbound one kept for the delete delay) beside the new one, in
+    no fixed order: only the installed one is what the daemon says it carries."""
+    events = vici_events("vici-list-sas-5.9.8-initiator-tunnel-aes128-sha1.json")
+    ike = events[0]["lab"]
+    (name, child), = ike["child-sas"].items()
+    for state in ("REKEYED", "DELETING", "DELETED", "DESTROYING"):
+        old = dict(child, state=state, **{"spi-in": "0000aaaa", "spi-out": "0000bbbb"})
+        ike["child-sas"] = {name: child, "lab-0": old}
+        st = parse_list_sas(events, "lab")
+        assert [(c.spi_in, c.spi_out) for c in st.children] == [(0xC42A601C, 0x6E7639E3)], state
+    ike["child-sas"] = {name: child, "lab-0": dict(child, state="REKEYING")}
+    assert len(parse_list_sas(events, "lab").children) == 2
+
+
 def test_vici_5_9_8_ikev1_initiator_aead_child() -> None:
     st = parse_list_sas(vici_events("vici-list-sas-5.9.8-ikev1-initiator-tunnel-aes128gcm16.json"),
                         "lab")

@@ -58,6 +58,12 @@ def _child(section: Message, pfs_reported: bool) -> ChildStatus:
                        pfs=neutral(DH, group) if group else ("none" if pfs_reported else None))
 
 
+#: Child SA states charon still lists while the SA is on its way out: a rekeyed one
+#: (IKEv2: its outbound SA already gone, the inbound one kept for the delete delay) is no
+#: claim about what the kernel carries now
+GONE = frozenset({"REKEYED", "DELETING", "DELETED", "DESTROYING"})
+
+
 def parse_list_sas(events: list[Message], conn: str) -> DaemonStatus:
     """The IKE SA of connection ``conn`` and its Child SAs, from list-sa events."""
     for event in events:
@@ -78,7 +84,8 @@ def parse_list_sas(events: list[Message], conn: str) -> DaemonStatus:
         # first Child SA never does (its keys come from the IKE SA), so silence is no claim
         pfs_reported = status.version == 1
         kids = [_child(c, pfs_reported) for c in (children.values() if isinstance(children, dict)
-                                                  else []) if isinstance(c, dict)]
+                                                  else []) if isinstance(c, dict)
+                and _text(c, "state") not in GONE]
         return DaemonStatus(source="VICI list-sas", ike=status, children=kids)
     return DaemonStatus(source="VICI list-sas", error=f"no IKE SA of connection {conn!r} listed")
 
