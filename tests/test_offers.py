@@ -14,7 +14,8 @@ from lab.daemons.pluto_log import parse_pluto_offers
 from lab.daemons.swan_status import parse_list_conns, parse_logged_proposals
 from lab.daemons.vici import vici_decode
 from lab.expected import Stated
-from lab.offers import Chosen, Offered, from_proposal, select
+from lab.negotiated import Side, check, expectations
+from lab.offers import Chosen, Offered, from_proposal, select, show_offers
 from lab.proposals import wanted
 from lab.scenario import Peer, Scenario
 from lab.status import DaemonStatus
@@ -132,3 +133,69 @@ def test_where_the_verdicts_expectation_comes_from() -> None:
     # both sides with one proposal: each side's own (configured), as before
     two = wanted(_scenario(left_ike=one, right_ike=one), "left", "ike")
     assert (two.proposal, two.how) == (one, "configured")
+
+
+# -- the listing's lines on what the negotiation was compared with --------------------------
+
+def _esp(*names: str) -> tuple[Proposal, ...]:
+    return tuple(parse_proposal(n, "esp", needs_dh=False) for n in names)
+
+
+def _esp_scenario(left_esp: tuple, right_esp: tuple, **top: object) -> Scenario:
+    one = Proposal("aes128", "sha256", "modp3072")
+    return Scenario("t", Peer(L, "strongswan@sid", ike=one, esp=left_esp),  # type: ignore[arg-type]
+                    Peer(R, "libreswan@sid", ike=one, esp=right_esp), ike=(), esp=(), **top)  # type: ignore[arg-type]
+
+
+WORKED_OUT = ("(worked out from what left (strongswan@sid) and right (libreswan@sid) offer,"
+              " the responder's order first)")
+
+
+def test_the_listing_names_the_default_lists_and_what_they_must_negotiate() -> None:
+    both = _statuses(charon_6(), pluto("5.2"))
+    six, five_two = charon_6(), pluto("5.2")
+    assert expectations(_scenario(), both) == [
+        f"expected IKE: aes256gcm16-prfsha512-ecp256 {WORKED_OUT}",
+        f"  left offers {show_offers(six['ike'])}",
+        f"  right offers {show_offers(five_two['ike'])}",
+        f"expected ESP: aes256gcm16, ESN off, PFS group not checked {WORKED_OUT}",
+        f"  left offers {show_offers(six['esp'])}",
+        "  right offers aes256gcm16-esn+noesn, aes128gcm16-esn+noesn, chacha20poly1305-esn+noesn,"
+        " aes256-sha512+sha256-esn+noesn, aes128-sha512+sha256-esn+noesn"]
+    assert show_offers(six["ike"]).startswith("aes128+aes192+aes256+AESCTR128+")
+    stated = _scenario(negotiated=Stated(ike=Proposal("aes256", "sha256", "ecp256"), esn=True))
+    assert expectations(stated, both)[:2] == [
+        "expected IKE: aes256-sha256-ecp256 ([negotiated] ike = 'aes256-sha256-ecp256')",
+        f"expected ESP: aes256gcm16, ESN on, PFS group not checked {WORKED_OUT}"]
+    # the whole check's listing ends with them, worked out from the statuses it was given
+    sides = {"left": Side("left", "strongswan 6.1.0", L), "right": Side("right", "libreswan 5.2", R)}
+    lines = check(_scenario(), {"left": [], "right": []}, both, sides).lines
+    assert lines[-6:] == expectations(_scenario(), both)
+
+
+def test_the_listing_names_nothing_to_compare_with() -> None:
+    assert expectations(_scenario(), _statuses({}, pluto("5.2"))) == [
+        f"expected {kind}: not checked (nothing: left (strongswan@sid) names no list of its"
+        " default proposals)" for kind in ("IKE", "ESP")]
+    one = Proposal("aes128", "sha256", "modp3072")
+    assert expectations(_scenario(right_ike=one), {})[0] == \
+        "expected IKE: aes128-sha256-modp3072 (right (libreswan@sid)'s only proposal)"
+
+
+def test_the_listing_on_configured_chosen_forced_and_stated_esp() -> None:
+    """Both sides' one proposal is no line (each side is held to its own) unless the
+    scenario states the ESN; the initiator's (left's) own is the one named then."""
+    differ = (_esp("aes128-sha1"), _esp("aes256-sha256"))
+    assert expectations(_esp_scenario(*differ), {}) == []
+    assert expectations(_esp_scenario(*differ, negotiated=Stated(esn=True)), {}) == [
+        "expected ESP: aes128-sha1, ESN on ([negotiated] esn = true)"]
+    assert expectations(_esp_scenario(*differ, negotiated=Stated(esn=False)), {}) == [
+        "expected ESP: aes128-sha1, ESN off ([negotiated] esn = false)"]
+    chosen = _esp_scenario(_esp("aes128-sha1-modp2048"), _esp("aes256-sha256", "aes128-sha1-modp2048"))
+    assert expectations(chosen, {}) == ["expected ESP: aes128-sha1-modp2048 (the rule: chosen)"]
+    forced = _esp_scenario(_esp("aes128-sha1-modp2048"), ())
+    assert expectations(forced, {}) == [
+        "expected ESP: aes128-sha1-modp2048, PFS group not checked (left (strongswan@sid)'s only proposal)"]
+    stated = _esp_scenario(*differ, negotiated=Stated(esp=_esp("aes256-sha256-ecp256")[0]))
+    assert expectations(stated, {}) == [
+        "expected ESP: aes256-sha256-ecp256 ([negotiated] esp = 'aes256-sha256-ecp256')"]
