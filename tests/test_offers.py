@@ -14,9 +14,10 @@ from lab.daemons.pluto_log import parse_pluto_offers
 from lab.daemons.swan_status import parse_list_conns, parse_logged_proposals
 from lab.daemons.vici import vici_decode
 from lab.expected import Stated
+from lab.native import NativeLines
 from lab.negotiated import Side, check, expectations
 from lab.offers import Chosen, Offered, from_proposal, select, show_offers
-from lab.proposals import wanted
+from lab.proposals import Want, wanted
 from lab.scenario import Peer, Scenario
 from lab.status import DaemonStatus
 
@@ -199,3 +200,68 @@ def test_the_listing_on_configured_chosen_forced_and_stated_esp() -> None:
     stated = _esp_scenario(*differ, negotiated=Stated(esp=_esp("aes256-sha256-ecp256")[0]))
     assert expectations(stated, {}) == [
         "expected ESP: aes256-sha256-ecp256 ([negotiated] esp = 'aes256-sha256-ecp256')"]
+
+
+def test_the_responders_driver_and_settings_decide_the_worked_out_choice() -> None:
+    """right (pluto) initiates; left's charon responds, in its own order unless its native
+    charon lines turn prefer_configured_proposals off."""
+    both = _statuses(charon_6(), pluto("5.2"))
+    off = (NativeLines("strongswan", "charon", ("prefer_configured_proposals = no",)),)
+    words = "worked out from what right (libreswan@sid) and left (strongswan@sid) offer, the {}'s order first"
+    own = Scenario("t", Peer(L, "strongswan@sid"), Peer(R, "libreswan@sid"), ike=(), esp=(),  # type: ignore[arg-type]
+                   initiator="right")
+    w = wanted(own, "left", "ike", both)
+    assert (str(w.proposal), w.how, w.note) == ("aes256-sha256-ecp256", "defaults", words.format("responder"))
+    theirs = own.with_(left=Peer(L, "strongswan@sid", native=off))
+    w = wanted(theirs, "left", "ike", both)
+    assert (str(w.proposal), w.how, w.note) == ("aes256gcm16-prfsha512-ecp256", "defaults",
+                                                words.format("initiator"))
+    esp = wanted(theirs, "right", "esp", both)
+    assert (str(esp.proposal), esp.esn, esp.pfs) == ("aes256gcm16", False, False)
+
+
+def test_offers_that_share_nothing_or_choose_an_unnamed_algorithm_are_not_checked() -> None:
+    words = ("worked out from what left (strongswan@sid) and right (libreswan@sid) offer,"
+             " the responder's order first")
+    a = {"ike": (Offered(("aes128",), ("sha1",), ("sha1",), ("modp2048",)),)}
+    b = {"ike": (Offered(("3des",), ("sha1",), ("sha1",), ("modp2048",)),)}
+    odd = {"ike": (Offered(("CAMELLIACBC128",), ("sha1",), ("sha1",), ("ecp256",)),)}
+    assert wanted(_scenario(), "left", "ike", _statuses(a, b)) == Want(
+        None, "unknown", note=f"nothing: the offers share no proposal ({words})")
+    assert wanted(_scenario(), "left", "ike", _statuses(odd, odd)) == Want(
+        None, "unknown", note=f"nothing: the choice's cipher CAMELLIACBC128 has no name in the lab ({words})")
+    # neither daemon names its list: both named; one side on IKEv1: not worked out
+    assert expectations(_scenario(), {})[0] == (
+        "expected IKE: not checked (nothing: left (strongswan@sid) names no list of its default"
+        " proposals and right (libreswan@sid) names no list of its default proposals)")
+    both = _statuses(charon_6(), pluto("5.2"))
+    for left, right in ((1, None), (None, 1)):
+        v1 = Scenario("t", Peer(L, "strongswan@sid", ike_version=left),
+                      Peer(R, "libreswan@sid", ike_version=right), ike=(), esp=())  # type: ignore[arg-type]
+        assert wanted(v1, "left", "ike", both) == Want(
+            None, "unknown", note="nothing: IKEv1's default lists are not worked out")
+
+
+def test_one_side_configured_the_other_default() -> None:
+    """left's one IKE proposal is its whole offer (its PRF the integrity's, its group);
+    its ESP is still its daemon's own list."""
+    both = _statuses(charon_6(), pluto("5.2"))
+    lines = expectations(_scenario(left_ike=Proposal("aes128", "sha256", "ecp256")), both)
+    worked = WORKED_OUT
+    assert lines[:2] == [f"expected IKE: aes128-sha256-ecp256 {worked}",
+                         "  left offers aes128-sha256-prfsha256-ecp256"]
+    assert lines[3:] == [
+        f"expected ESP: aes256gcm16, ESN off, PFS group not checked {worked}",
+        f"  left offers {show_offers(charon_6()['esp'])}",
+        "  right offers aes256gcm16-esn+noesn, aes128gcm16-esn+noesn, chacha20poly1305-esn+noesn,"
+        " aes256-sha512+sha256-esn+noesn, aes128-sha512+sha256-esn+noesn"]
+
+
+def test_a_stated_esp_keeps_the_stated_esn_and_a_stated_esn_alone_its_note() -> None:
+    both = _statuses(charon_6(), pluto("5.2"))
+    stated = _esp_scenario(_esp("aes128-sha1"), (), negotiated=Stated(esp=_esp("aes256-sha256")[0], esn=True))
+    assert wanted(stated, "left", "esp", both) == Want(
+        _esp("aes256-sha256")[0], "stated", esn=True, note="[negotiated] esp = 'aes256-sha256'")
+    # right's daemon names no list: left's only proposal forces the result, the ESN stated
+    assert wanted(stated.with_(negotiated=Stated(esn=True)), "left", "esp", {}) == Want(
+        _esp("aes128-sha1")[0], "forced", esn=True, pfs=False, note="left (strongswan@sid)'s only proposal")
