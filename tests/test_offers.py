@@ -265,3 +265,36 @@ def test_a_stated_esp_keeps_the_stated_esn_and_a_stated_esn_alone_its_note() -> 
     # right's daemon names no list: left's only proposal forces the result, the ESN stated
     assert wanted(stated.with_(negotiated=Stated(esn=True)), "left", "esp", {}) == Want(
         _esp("aes128-sha1")[0], "forced", esn=True, pfs=False, note="left (strongswan@sid)'s only proposal")
+
+
+# -- charon's words, over VICI and in its log ---------------------------------------------------
+
+def _list_conn() -> dict:
+    raw = json.loads((FIXTURES / "vici-list-conns-6.1.0-default.json").read_text())
+    return vici_decode(bytes.fromhex(raw["list-conn"][0]))
+
+
+def test_list_conns_skips_other_events_and_reads_the_older_key_names() -> None:
+    event = _list_conn()
+    assert parse_list_conns([{}, {"lab": "no section"}, event], "lab") == charon_6()
+    # no Child of that name: its IKE proposals only
+    event["lab"]["children"] = {}
+    assert list(parse_list_conns([event], "lab")) == ["ike"]
+    del event["lab"]["children"]
+    assert parse_list_conns([event], "lab")["ike"] == charon_6()["ike"]
+    # 'dh' and 'esn' where 'ke' and 'sn' are not
+    event = _list_conn()
+    child = event["lab"]["children"]["lab"]["esp_proposals"]["0"]
+    child["dh"], child["esn"] = child.pop("ke"), child.pop("sn")
+    first = parse_list_conns([event], "lab")["esp"][0]
+    assert first == charon_6()["esp"][0]
+    assert (first.groups[-2:], first.esn) == (("modp2048", "none"), (False,))
+
+
+def test_charons_logged_words_are_told_by_their_kind() -> None:
+    text = ("Dec  5 19:17:17.602 15[CFG] added configuration 'lab'\n"
+            "Dec  5 19:17:17.602 15[CFG]   proposals = IKE:AES_CBC_128/HMAC_SHA2_256_96/HMAC_MD5_128"
+            "/PRF_HMAC_SHA2_256/MODP_6144/ECP_256_BP/KE1_ML_KEM_768\n"
+            "Dec  5 19:17:17.602 15[CFG]    proposals = AH:HMAC_SHA1_96/NO_EXT_SEQ\n")
+    assert parse_logged_proposals(text) == {"ike": (Offered(
+        ("aes128",), ("HMACSHA225696", "HMACMD5128"), ("sha256",), ("MODP6144", "ECP256BP", "KE1MLKEM768")),)}
