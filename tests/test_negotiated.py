@@ -487,3 +487,13 @@ def test_the_cipher_key_length_is_part_of_the_cipher() -> None:
         f"esp: {side} configured aes128-sha1 (cbc(aes) 128-bit key, hmac(sha1) 96-bit ICV);"
         " spis 0xc41712cf, 0xbc046e28 in its kernel are aes256-sha1 (cbc(aes) 256-bit key,"
         " hmac(sha1) 96-bit ICV)" for side in SIDES.values()]
+
+
+def test_pluto_names_a_rekeyed_child_sa_as_its_latest() -> None:
+    text = (FIXTURES / "pluto-5.2-ikev2-initiator-transport-aes128gcm16.log").read_text()
+    rekeyed = ('Nov 27 07:21:10.157269: "lab" #3: rekeyed Child SA #2 using #1; IPsec transport'
+               " [2001:db8:1:1::1/128===2001:db8:2:2::2/128] {ESP=>0x0badcafe <0x0ddba11"
+               " xfrm=AES_GCM_16_128-NONE DPD=passive}\n")
+    st = parse_pluto_log(text + rekeyed, 2)
+    assert st.children[-1] == ChildStatus(0x0DDBA11, 0x0BADCAFE, "transport", "aes128gcm16", "none", None)
+    assert len(st.children) == 2

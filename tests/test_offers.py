@@ -298,3 +298,13 @@ def test_charons_logged_words_are_told_by_their_kind() -> None:
             "Dec  5 19:17:17.602 15[CFG]    proposals = AH:HMAC_SHA1_96/NO_EXT_SEQ\n")
     assert parse_logged_proposals(text) == {"ike": (Offered(
         ("aes128",), ("HMACSHA225696", "HMACMD5128"), ("sha256",), ("MODP6144", "ECP256BP", "KE1MLKEM768")),)}
+
+
+def test_pluto_offers_with_a_pfs_group_and_lines_of_another_shape() -> None:
+    text = ('"lab": Child SA proposals (connection add):\n'
+            '"lab":   1:ESP=AES_CBC_128-HMAC_SHA2_256_128-MODP2048+ECP_256-ESN:NO\n'
+            '"lab":   2:ESP=AES_CBC_128-HMAC_SHA2_256_128-NONE\n'
+            '"other":   1:IKE=AES_CBC_128-HMAC_SHA2_256-HMAC_SHA2_256_128-MODP2048\n'
+            '"lab":   3:IKE=AES_CBC_128-HMAC_SHA2_256-HMAC_SHA2_256_128-MODP2048\n')
+    assert parse_pluto_offers(text, "lab") == {"esp": (
+        Offered(("aes128",), ("sha256",), groups=("modp2048", "ecp256"), esn=(False,)),)}
