@@ -15,6 +15,7 @@ from lab.daemons.pluto_log import parse_pluto_log
 from lab.daemons.racoon_parse import racoon_status
 from lab.daemons.swan_status import parse_list_sas
 from lab.daemons.vici import vici_decode
+from lab.expected import Stated
 from lab.negotiated import Problem, Side, agreement, check, only_mode_mismatch
 from lab.scenario import Peer, seed_scenario
 from lab.status import ChildStatus, DaemonStatus, IkeStatus
@@ -497,3 +498,14 @@ def test_pluto_names_a_rekeyed_child_sa_as_its_latest() -> None:
     st = parse_pluto_log(text + rekeyed, 2)
     assert st.children[-1] == ChildStatus(0x0DDBA11, 0x0BADCAFE, "transport", "aes128gcm16", "none", None)
     assert len(st.children) == 2
+
+
+def test_ike_and_esn_findings_are_of_their_kind_with_every_field() -> None:
+    two = statuses(ike_status(cipher="aes256", dh="modp3072"))
+    assert check(SCENARIO, held(OUT, BACK), two, SIDES).problems == [Problem(
+        "ike", "ike: left (libreswan 5.2) configured aes128-sha1-modp2048; test reports cipher"
+               " aes256 (configured aes128), group modp3072 (configured modp2048)")]
+    esn = SCENARIO.with_(negotiated=Stated(esn=True))
+    assert check(esn, held(OUT, BACK), statuses(), SIDES).problems == [Problem(
+        "esp", f"esp: negotiated ESN off, expected on ({side}'s kernel, {{0xbc046e28, 0xc41712cf}};"
+               " [negotiated] esn = true)") for side in SIDES.values()]
