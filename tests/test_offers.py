@@ -19,7 +19,8 @@ from lab.negotiated import Side, check, expectations
 from lab.offers import Chosen, Offered, from_proposal, select, show_offers
 from lab.proposals import Want, wanted
 from lab.scenario import Peer, Scenario
-from lab.status import DaemonStatus
+from lab.status import DaemonStatus, IkeStatus
+from lab.xfrm import SA
 
 FIXTURES = Path(__file__).parent / "fixtures"
 L, R = "2001:db8:1:1::1", "2001:db8:2:2::2"
@@ -308,3 +309,25 @@ def test_pluto_offers_with_a_pfs_group_and_lines_of_another_shape() -> None:
             '"lab":   3:IKE=AES_CBC_128-HMAC_SHA2_256-HMAC_SHA2_256_128-MODP2048\n')
     assert parse_pluto_offers(text, "lab") == {"esp": (
         Offered(("aes128",), ("sha256",), groups=("modp2048", "ecp256"), esn=(False,)),)}
+
+
+def test_the_whole_check_holds_default_sides_to_what_their_offers_work_out() -> None:
+    both = _statuses(charon_6(), pluto("5.2"))
+    for status in both.values():
+        status.ike = IkeStatus(2, "aes128", "sha1", "sha1", "modp2048", None, None)
+    sides = {"left": Side("left", "strongswan 6.1.0", L), "right": Side("right", "libreswan 5.2", R)}
+    key, akey = "00112233445566778899aabbccddeeff", "0123456789abcdef0123456789abcdef01234567"
+    out = SA(L, R, 0xC41712CF, "esp", "tunnel", 1, enc=("cbc(aes)", key), auth=("hmac(sha1)", akey, 96))
+    back = SA(R, L, 0xBC046E28, "esp", "tunnel", 1, enc=("cbc(aes)", key[::-1]),
+              auth=("hmac(sha1)", akey[::-1], 96))
+    held = {"left": [out, back], "right": [out, back]}
+    problems = check(_scenario(mode="tunnel"), held, both, sides).problems
+    expected = f"; {WORKED_OUT[1:]}"
+    assert [str(p) for p in problems] == [text for side, source in zip(sides.values(), "lr", strict=True)
+                                          for text in (
+        "esp: negotiated ESP aes128-sha1 (cbc(aes) 128-bit key, hmac(sha1) 96-bit ICV), expected"
+        " aes256gcm16 (rfc4106(gcm(aes)) 288-bit key incl. salt, 128-bit ICV)"
+        f" ({side}'s kernel, spis 0xc41712cf, 0xbc046e28{expected}",
+        "ike: negotiated IKE cipher aes128, expected aes256gcm16, negotiated IKE integrity sha1,"
+        " expected none, negotiated IKE prf sha1, expected sha512, negotiated IKE group modp2048,"
+        f" expected ecp256 ({side}, {source}{expected}")]
