@@ -323,8 +323,8 @@ def test_the_whole_check_holds_default_sides_to_what_their_offers_work_out() -> 
     held = {"left": [out, back], "right": [out, back]}
     problems = check(_scenario(mode="tunnel"), held, both, sides).problems
     expected = f"; {WORKED_OUT[1:]}"
-    assert [str(p) for p in problems] == [text for side, source in zip(sides.values(), "lr", strict=True)
-                                          for text in (
+    assert [(p.kind, str(p)) for p in problems] == [
+        (text[:3], text) for side, source in zip(sides.values(), "lr", strict=True) for text in (
         "esp: negotiated ESP aes128-sha1 (cbc(aes) 128-bit key, hmac(sha1) 96-bit ICV), expected"
         " aes256gcm16 (rfc4106(gcm(aes)) 288-bit key incl. salt, 128-bit ICV)"
         f" ({side}'s kernel, spis 0xc41712cf, 0xbc046e28{expected}",
