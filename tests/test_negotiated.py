@@ -509,3 +509,20 @@ def test_ike_and_esn_findings_are_of_their_kind_with_every_field() -> None:
     assert check(esn, held(OUT, BACK), statuses(), SIDES).problems == [Problem(
         "esp", f"esp: negotiated ESN off, expected on ({side}'s kernel, {{0xbc046e28, 0xc41712cf}};"
                " [negotiated] esn = true)") for side in SIDES.values()]
+
+
+def test_a_rekeyed_child_sa_shows_its_pfs_group_and_the_whole_kernel_is_its_account() -> None:
+    """IKEv2's first Child SA has no PFS group of its own; a rekeyed one must show the
+    configured one. The daemon's latest Child SA is looked for in all the kernel holds."""
+    status = ike_status()
+    status.children = [ChildStatus(0xBC046E28, 0xC41712CF, "tunnel", "aes128", "sha1", "none")]
+    pfs = SCENARIO.with_(esp=parse_proposal("aes128-sha1-modp2048", "esp", needs_dh=False))
+    assert check(pfs, held(OUT, BACK), statuses(status), SIDES, rekeyed=True).problems == [
+        Problem("pfs", "pfs: left (libreswan 5.2) configured modp2048; test reports PFS group none")]
+    status.children = [ChildStatus(0x1234, 0x4321, "tunnel", "aes128", "sha1", None)]
+    new = (replace(BACK, spi=0x1234), replace(OUT, spi=0x4321))
+    assert check(SCENARIO, held(OUT, BACK), statuses(status), SIDES).problems == [Problem(
+        "status", "left (libreswan 5.2): test reports a Child SA tunnel in 0x00001234 out 0x00004321,"
+                  " but its kernel holds inbound {0xbc046e28}")]
+    whole = held(OUT, BACK, *new)
+    assert check(SCENARIO, held(OUT, BACK), statuses(status), SIDES, whole=whole).problems == []
