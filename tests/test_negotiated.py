@@ -16,7 +16,7 @@ from lab.daemons.racoon_parse import racoon_status
 from lab.daemons.swan_status import parse_list_sas
 from lab.daemons.vici import vici_decode
 from lab.expected import Stated
-from lab.negotiated import Problem, Side, agreement, check, only_mode_mismatch
+from lab.negotiated import Problem, Side, against_scenario, agreement, check, only_mode_mismatch
 from lab.scenario import Peer, seed_scenario
 from lab.status import ChildStatus, DaemonStatus, IkeStatus
 from lab.teardown import check as teardown_check
@@ -519,6 +519,7 @@ def test_a_rekeyed_child_sa_shows_its_pfs_group_and_the_whole_kernel_is_its_acco
     pfs = SCENARIO.with_(esp=parse_proposal("aes128-sha1-modp2048", "esp", needs_dh=False))
     assert check(pfs, held(OUT, BACK), statuses(status), SIDES, rekeyed=True).problems == [
         Problem("pfs", "pfs: left (libreswan 5.2) configured modp2048; test reports PFS group none")]
+    assert against_scenario(pfs, held(OUT, BACK), statuses(status), SIDES) == []  # not rekeyed
     status.children = [ChildStatus(0x1234, 0x4321, "tunnel", "aes128", "sha1", None)]
     new = (replace(BACK, spi=0x1234), replace(OUT, spi=0x4321))
     assert check(SCENARIO, held(OUT, BACK), statuses(status), SIDES).problems == [Problem(
