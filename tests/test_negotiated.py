@@ -527,3 +527,13 @@ def test_a_rekeyed_child_sa_shows_its_pfs_group_and_the_whole_kernel_is_its_acco
                   " but its kernel holds inbound {0xbc046e28}")]
     whole = held(OUT, BACK, *new)
     assert check(SCENARIO, held(OUT, BACK), statuses(status), SIDES, whole=whole).problems == []
+
+
+def test_a_stated_esp_holds_the_daemons_child_sa_words_to_it() -> None:
+    status = ike_status()
+    status.children = [ChildStatus(0xBC046E28, 0xC41712CF, "tunnel", "aes128", "sha256", "modp2048")]
+    stated = SCENARIO.with_(negotiated=Stated(esp=parse_proposal("aes128-sha1", "esp", needs_dh=False)))
+    said = "(left (libreswan 5.2), test; [negotiated] esp = 'aes128-sha1')"
+    assert check(stated, held(OUT, BACK), statuses(status), SIDES).problems == [
+        Problem("pfs", f"pfs: negotiated PFS group modp2048, expected no PFS {said}"),
+        Problem("esp", f"esp: negotiated ESP integrity sha256, expected sha1 {said}")]
