@@ -27,7 +27,7 @@ from lab.logcheck import MISSING, judge_log
 from lab.negotiated import Negotiated, Problem, Side
 from lab.negotiated import check as check_negotiated
 from lab.outcome import ESTABLISHED, OTHER_MODE, Outcome, established, most_specific
-from lab.scenario import SIDES, Scenario
+from lab.scenario import SIDES, Scenario, other_side
 from lab.topology import impair
 from lab.topology.build import Topology
 from lab.wire import blocked, esplength, nat, pathcheck, retransmit, selectors
@@ -168,11 +168,11 @@ class Cell:
         self.sas = self.held()
         for side in SIDES:
             pairs = {(sa.src, sa.dst) for sa in self.sas[side] if sa.proto == "esp" and xfrm.keyed(sa)}
-            other_side = "right" if side == "left" else "left"
-            me, other = self.scenario.peer(side).address, self.scenario.peer(other_side).address
+            across = other_side(side)
+            me, other = self.scenario.peer(side).address, self.scenario.peer(across).address
             if not {(me, other), (other, me)} <= pairs:
                 return False
-            src, dst = self.topology.traffic_end(side)[1], self.topology.traffic_end(other_side)[1]
+            src, dst = self.topology.traffic_end(side)[1], self.topology.traffic_end(across)[1]
             if not any(p.dir == "out" and p.ipsec and p.covers(src, dst)
                        for p in xfrm.dump_policies(self.topology.netns(side))):
                 return False

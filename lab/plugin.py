@@ -32,7 +32,7 @@ from lab.errors import LabError
 from lab.flavors import Flavor, flavors_dir, parse_flavor, tree_missing
 from lab.kernel import confine, locked, warm
 from lab.kernel.choice import KernelChoice, choose, in_uml, time_travel
-from lab.kernel.uml import KEEP_VAR, KERNEL_VAR, MEM_VAR, boot_program, worker_python
+from lab.kernel.uml import KEEP_VAR, KERNEL_VAR, MEM_VAR, boot_program, check_cwd, worker_python
 from lab.matrix import MatrixSelection, lifecycle_cells
 from lab.outcome import ESTABLISHED, Outcome
 from lab.pathreport import PROPERTY as PATH_PROPERTY
@@ -105,6 +105,8 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     try:
         choice = choose(config.option.lab_kernel, config.option.lab_uml)
+        if choice.kind == "uml":
+            check_cwd()
     except LabError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[KERNEL] = choice

@@ -295,3 +295,22 @@ def test_a_dead_daemon_shows_in_list_exec_and_down(tmp_path: Path) -> None:
         assert "found before down: libreswan (right) exited with status -9" in down.stdout, down.stdout
     finally:
         cli("down", "--name", name)
+
+
+def test_tmp_itself_as_the_working_directory_is_refused_in_one_line(monkeypatch, tmp_path) -> None:
+    """A guest binds the host's directories under /tmp over a /tmp of its own: /tmp itself
+    as the working directory left the guest without a writable /tmp ("No usable temporary
+    directory found", a traceback from the guest's boot). The CLI and the plugin ask
+    check_cwd before they boot one (on the host: a guest never boots another)."""
+    from lab.errors import UsageError
+    from lab.kernel.uml import check_cwd
+    if Path("/tmp").resolve() != Path("/tmp") or not Path("/tmp").is_dir():
+        pytest.skip("/tmp is not a plain directory here")
+    monkeypatch.chdir("/tmp")
+    with pytest.raises(UsageError) as exc:
+        check_cwd()
+    assert str(exc.value) == ("the working directory is /tmp itself, which a UML guest cannot"
+                              " share (it binds the host's directories under /tmp over a /tmp"
+                              " of its own): run from a directory under /tmp, or anywhere else")
+    monkeypatch.chdir(tmp_path)
+    check_cwd()  # a directory under it, or anywhere else: fine

@@ -24,7 +24,8 @@ def _entry(intermittent: bool = False):  # type: ignore[no-untyped-def]
 
 
 def test_run_reads_the_file_the_pytest_cells_read() -> None:
-    assert FILE.resolve() == KNOWN_FILE
+    # scenarios/ links to the package's file (a copy where mutmut copies the tree)
+    assert KNOWN_FILE.parent.name == "lab" and FILE.read_text() == KNOWN_FILE.read_text()
 
 
 def test_strongswan_killed_with_sigkill_is_an_entry_of_the_file() -> None:

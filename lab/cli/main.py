@@ -32,7 +32,7 @@ from lab.errors import LabError, MissingError, UsageError
 from lab.flavors import parse_flavor, tree_missing
 from lab.kernel import confine, warm
 from lab.kernel.choice import KernelChoice, choose, in_uml
-from lab.kernel.uml import MEM_VAR, UmlKernel, find_own_kernel
+from lab.kernel.uml import MEM_VAR, UmlKernel, check_cwd, find_own_kernel
 from lab.matrix import PATHS
 from lab.peers import read_file as read_network
 from lab.run import TAG_VAR, no_programs
@@ -168,6 +168,8 @@ def _kernel_for(s: Scenario, args: argparse.Namespace, travel: UmlKernel | None 
     if reason:
         raise UsageError(f"this cell cannot run here: {reason}")
     choice = choose(args.lab_kernel, args.lab_uml)
+    if (choice.kind == "uml" or travel is not None) and not in_uml():
+        check_cwd()
     if os.environ.get(SAID_VAR):  # the host said it, then handed the command to a warm guest
         return choice
     if travel is not None:

@@ -27,7 +27,7 @@ from lab.errors import CommandError, DaemonError, DeadlineError, MissingError
 from lab.flavors import Flavor, View
 from lab.native import lines_for
 from lab.outcome import Heard, Listener, Outcome, Words
-from lab.scenario import Scenario
+from lab.scenario import Scenario, other_side
 from lab.state import IN_UML_VAR
 from lab.status import DaemonStatus
 from lab.xfrm import SA, Policy
@@ -116,7 +116,7 @@ class Daemon(ABC):
         self.ctx = ctx
         self.side = ctx.side
         self.peer = scenario.peer(ctx.side)
-        self.other = scenario.peer("right" if ctx.side == "left" else "left")
+        self.other = scenario.peer(other_side(ctx.side))
         self.proc: subprocess.Popen[bytes] | None = None
         self.stopped = False
         self._credentials: Credentials | None = None

@@ -19,7 +19,7 @@ from lab.flavors import Flavor
 from lab.identity import Identity
 from lab.native import overridden
 from lab.outcome import Words
-from lab.scenario import Scenario
+from lab.scenario import Scenario, other_side
 from lab.status import DaemonStatus
 from lab.topology.table import endpoint
 from lab.xfrm import SA, Policy
@@ -289,7 +289,7 @@ class Libreswan(Daemon):
 
     @property
     def other_side(self) -> str:
-        return "right" if self.side == "left" else "left"
+        return other_side(self.side)
 
     def _section(self, title: str, settings: list[tuple[str, str]], place: str) -> str:
         """One section; native lines for ``place`` replace the lab's lines for their keys."""
@@ -436,7 +436,7 @@ class Libreswan(Daemon):
         if not isinstance(policy, Policy):
             return None
         version = _version(self.ctx.flavor, self.ctx.tag)
-        other = "right" if self.side == "left" else "left"
+        other = other_side(self.side)
         mine, theirs = endpoint(self.scenario, self.side)[1], endpoint(self.scenario, other)[1]
         if policy.dir == "out" and policy.ipsec and policy.covers(mine, theirs):
             return next((why for prefix, why in KNOWN_LEFTOVERS.items()

@@ -38,7 +38,7 @@ from lab.daemons.racoon_parse import (
 from lab.errors import DaemonError
 from lab.flavors import RACOON_RELEASES, RACOON_VARIANTS, Flavor
 from lab.outcome import Outcome, Words
-from lab.scenario import Scenario
+from lab.scenario import Scenario, other_side
 from lab.status import DaemonStatus
 from lab.topology.netns import socket_in
 from lab.topology.table import address
@@ -209,7 +209,7 @@ class Racoon(Daemon):
     @property
     def _seen(self) -> str:
         """The other peer's address as this one sees it (behind a NAT: the router's)."""
-        other = "right" if self.side == "left" else "left"
+        other = other_side(self.side)
         return self.scenario.address_seen(other, self.side)
 
     @property
@@ -292,7 +292,7 @@ class Racoon(Daemon):
         dst = self.other.address
         if self.peer.subnet:
             src = address(self.scenario, "gateway", self.side)[0]
-            dst = address(self.scenario, "host", "left" if self.side == "right" else "right")[0]
+            dst = address(self.scenario, "host", other_side(self.side))[0]
         family = socket.AF_INET6 if ":" in dst else socket.AF_INET
         try:
             with socket_in(self.ctx.netns, family, socket.SOCK_DGRAM) as s:

@@ -11,7 +11,7 @@ from lab.daemons.base import Daemon
 from lab.daemons.encode import check_path, header, psk_hex
 from lab.errors import DaemonError
 from lab.identity import Identity
-from lab.scenario import Scenario
+from lab.scenario import Scenario, other_side
 
 #: neutral cipher -> racoon phase-1 and phase-2 `encryption_algorithm` (the same spelling)
 CIPHER: dict[str, str] = {"3des": "3des", "aes128": "aes 128", "aes192": "aes 192",
@@ -207,7 +207,7 @@ class RacoonConf:
         """Identifiers when the scenario sets one (racoon's default is the address, as in
         the source text), and the certificate statements."""
         s = self.scenario
-        other = "right" if self.side == "left" else "left"
+        other = other_side(self.side)
         if s.auth == "psk" and s.left.id is None and s.right.id is None:
             return []
         mine = s.identity(self.side)

@@ -29,7 +29,7 @@ from lab.identity import Identity
 from lab.native import lines_for, overridden
 from lab.offers import Offered
 from lab.outcome import Words
-from lab.scenario import Scenario
+from lab.scenario import Scenario, other_side
 from lab.status import DaemonStatus
 
 #: charon binaries, best first: Debian's charon-systemd, then the classic charon
@@ -372,9 +372,9 @@ class StrongSwan(Daemon):
 
     def swanctl_conf(self) -> str:
         s = self.scenario
-        other_side = "right" if self.side == "left" else "left"
-        me, peer = self.peer.address, s.address_seen(other_side, by=self.side)
-        my_id, their_id = swanctl_id(s.identity(self.side)), swanctl_id(s.identity(other_side))
+        across = other_side(self.side)
+        me, peer = self.peer.address, s.address_seen(across, by=self.side)
+        my_id, their_id = swanctl_id(s.identity(self.side)), swanctl_id(s.identity(across))
         child: Settings = {
             "mode": s.mode_of(self.side),
             "esp_proposals": spell_list(s.esp_list(self.side), spell_esp),

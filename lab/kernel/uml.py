@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab import owner
-from lab.errors import MissingError
+from lab.errors import MissingError, UsageError
 from lab.kernel import confine, imports, locked
 from lab.kernel.serial import READY, host_relay
 from lab.run import TAG_VAR
@@ -183,6 +183,14 @@ def prepare_state(kernel: UmlKernel, program: list[str], tag: str,
     return state, init
 
 
+def check_cwd() -> None:
+    """Refused in one line: a working directory the guest cannot share."""
+    if Path.cwd() in (Path("/tmp"), Path("/tmp").resolve()):
+        raise UsageError("the working directory is /tmp itself, which a UML guest cannot share"
+                         " (it binds the host's directories under /tmp over a /tmp of its own):"
+                         " run from a directory under /tmp, or anywhere else")
+
+
 def guest_keeps(keep: tuple[str, ...], bundle_dir: Path) -> list[str]:
     """The host paths under /tmp the guest binds back over its own tmpfs: the working
     directory, this python's environment (a venv made under /tmp, as ci/package-check.sh
@@ -191,6 +199,7 @@ def guest_keeps(keep: tuple[str, ...], bundle_dir: Path) -> list[str]:
     (lab.kernel.confine.listed): a run directory under the host's /tmp must be the host's,
     or what the guest writes there is lost with its tmpfs. Those are made here, since the
     guest binds only what exists when it boots."""
+    check_cwd()
     runs = confine.listed()
     for path in runs:
         path.mkdir(parents=True, exist_ok=True)
