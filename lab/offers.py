@@ -77,13 +77,14 @@ class Chosen:
     missing: str = ""
 
 
-def from_proposal(p: Proposal, kind: str) -> Offered:
-    """A scenario's proposal as the one-algorithm-per-type offer the lab renders."""
+def from_proposal(p: Proposal, kind: str, esn: tuple[bool, ...] = ()) -> Offered:
+    """A scenario's proposal as the one-algorithm-per-type offer the lab renders; ``esn``:
+    what the daemon offers for ESN with such a proposal (empty: either, the peer's pick)."""
     integrity = () if p.aead or p.integrity is None else (p.integrity,)
     if kind == "ike":
         prf = p.effective_prf
         return Offered((p.cipher,), integrity, (prf,) if prf else (), (p.dh,) if p.dh else ())
-    return Offered((p.cipher,), integrity)
+    return Offered((p.cipher,), integrity, esn=esn)
 
 
 def _first(mine: tuple[object, ...], theirs: tuple[object, ...]) -> tuple[bool, object]:

@@ -100,7 +100,8 @@ def offers_of(scenario: Scenario, kind: str, statuses: Mapping[str, DaemonStatus
     for side, configured in _lists(scenario, kind).items():
         st = statuses.get(side)
         named = st.offers.get(kind) if st is not None and not configured else None
-        out[side] = tuple(from_proposal(p, kind) for p in configured) or named or None
+        esn = daemon_class(parse_flavor(scenario.peer(side).flavor).impl).configured_esn
+        out[side] = tuple(from_proposal(p, kind, esn) for p in configured) or named or None
     return out
 
 

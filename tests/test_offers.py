@@ -17,7 +17,7 @@ from lab.expected import Stated
 from lab.native import NativeLines
 from lab.negotiated import Side, check, expectations
 from lab.offers import Chosen, Offered, from_proposal, select, show_offers
-from lab.proposals import Want, wanted
+from lab.proposals import Want, offers_of, wanted
 from lab.scenario import Peer, Scenario
 from lab.status import DaemonStatus, IkeStatus
 from lab.xfrm import SA
@@ -256,6 +256,24 @@ def test_one_side_configured_the_other_default() -> None:
         f"  left offers {show_offers(charon_6()['esp'])}",
         "  right offers aes256gcm16-esn+noesn, aes128gcm16-esn+noesn, chacha20poly1305-esn+noesn,"
         " aes256-sha512+sha256-esn+noesn, aes128-sha512+sha256-esn+noesn"]
+
+
+def test_a_configured_strongswan_proposal_offers_no_esn_against_pluto_defaults() -> None:
+    """charon with one configured ESP proposal (no esn keyword) offers no ESN only; against
+    pluto 5.2's defaults (ESN first) the result is ESN off, as measured (it was expected on,
+    and the real cell failed: "negotiated ESN off, expected on"). A configured Libreswan
+    proposal leaves ESN to the peer."""
+    both = _statuses(charon_6(), pluto("5.2"))
+    scenario = _esp_scenario(_esp("aes128gcm16"), ())
+    assert wanted(scenario, "left", "esp", both) == Want(
+        _esp("aes128gcm16")[0], "defaults", esn=False, pfs=False, note=WORKED_OUT[1:-1])
+    offers = offers_of(scenario, "esp", both)
+    assert offers["left"] == (Offered(("aes128gcm16",), (), esn=(False,)),)
+    libreswan_left = Scenario("t", Peer(L, "libreswan@sid", ike=Proposal("aes128", "sha256", "modp3072"),
+                                        esp=_esp("aes128gcm16")),
+                              Peer(R, "libreswan@sid", ike=Proposal("aes128", "sha256", "modp3072"),
+                                   esp=()), ike=(), esp=())  # type: ignore[arg-type]
+    assert offers_of(libreswan_left, "esp", both)["left"] == (Offered(("aes128gcm16",), ()),)
 
 
 def test_a_stated_esp_keeps_the_stated_esn_and_a_stated_esn_alone_its_note() -> None:

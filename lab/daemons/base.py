@@ -197,6 +197,9 @@ class Daemon(ABC):
     #: whose order of preference this daemon follows when it responds to a proposal list
     #: ('initiator': the first of the initiator's list it accepts; 'responder': its own first)
     preference: ClassVar[str] = "initiator"
+    #: what the daemon offers for ESN with a proposal the lab renders (which names no ESN):
+    #: empty where that is either, the peer's pick (lab.proposals.offers_of)
+    configured_esn: ClassVar[tuple[bool, ...]] = ()
 
     @classmethod
     def prefers(cls, scenario: Scenario, side: str) -> str:

@@ -268,6 +268,7 @@ class StrongSwan(Daemon):
     name = "strongswan"
     #: charon.prefer_configured_proposals (default yes): the responder's own order counts
     preference = "responder"
+    configured_esn = (False,)  # a proposal without the esn keyword: no ESN only
     log_name = "charon.log"
     outcome_words = OUTCOME_WORDS
     socket_name = "charon.vici"
