@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from lab.algorithms import parse_proposal
 from lab.daemons import daemon_class
@@ -290,7 +291,9 @@ class MatrixSelection:
             chosen_pairs.append((initiator, responder))
         if chosen_pairs and not flavors:
             chosen = tuple(dict.fromkeys(f for pair in chosen_pairs for f in pair))
-        axes, networks = None, NETWORK_TOPOLOGIES  # the default run has them all
+        # the default run has every topology of more than two peers; a run of --lab-paths
+        # has those named (the hub takes no path)
+        axes, networks = None, (NETWORK_TOPOLOGIES if not paths else ())
         if topologies or families:
             tops = split_list(topologies, f"{prefix}topologies",
                               tuple(TOPOLOGIES) + NETWORK_TOPOLOGIES, (DEFAULT_TOPOLOGY,))
@@ -303,6 +306,14 @@ class MatrixSelection:
                               tuple(PROPOSAL_SETS)), tuple(chosen_pairs), axes,
                    split_list(auth, f"{prefix}auth", AUTHS, ()) or None,
                    split_list(paths, f"{prefix}paths", tuple(PATHS), ()) or None, networks)
+
+    @classmethod
+    def from_pytest(cls, opt: Any) -> MatrixSelection:
+        """The selection the run's --lab-* options make (pytest's ``config.option``)."""
+        return cls.from_options(opt.lab_flavors, opt.lab_ike, opt.lab_modes, opt.lab_proposals,
+                                opt.lab_pairs, topologies=opt.lab_topologies,
+                                families=opt.lab_families, auth=opt.lab_auth,
+                                paths=opt.lab_paths)
 
     def path_cell(self, case: PathCase, i: str, r: str, v: int, m: str, p: str,
                   a: str, topology: str = "routed") -> MatrixCell:

@@ -83,10 +83,7 @@ def pytest_configure(config: pytest.Config) -> None:
     _session_tag()
     try:  # options are checked once, up front, with a one-line answer
         opt = config.option
-        selection = MatrixSelection.from_options(
-            opt.lab_flavors, opt.lab_ike, opt.lab_modes, opt.lab_proposals, opt.lab_pairs,
-            topologies=opt.lab_topologies, families=opt.lab_families, auth=opt.lab_auth,
-            paths=opt.lab_paths)
+        selection = MatrixSelection.from_pytest(opt)
         if opt.lab_lifecycle:  # (the default set is the matrix's own: 0.1 s to build, unchecked here)
             lifecycle_cells(selection, opt.lab_lifecycle)
         repeats = parse_repeat(opt.lab_repeat)

@@ -16,7 +16,7 @@ from lab.remote.fixture import road_warrior  # noqa: F401  (the fixture: any net
 from lab.remote.matrix import HubCellSpec, hub_cells
 
 NOT_NAMED = ("hub cells run by default, or when --lab-topologies names hub (this run's "
-             "--lab-topologies or --lab-families leaves them out)")
+             "--lab-topologies, --lab-families or --lab-paths leave them out)")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -24,10 +24,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     opt = metafunc.config.option
     try:
-        selection = MatrixSelection.from_options(opt.lab_flavors, opt.lab_ike, opt.lab_modes,
-                                                 opt.lab_proposals, opt.lab_pairs,
-                                                 topologies=opt.lab_topologies,
-                                                 families=opt.lab_families, paths=opt.lab_paths)
+        selection = MatrixSelection.from_pytest(opt)
         if "hub" not in selection.networks:
             metafunc.parametrize("hubcell", [pytest.param(None, id="hub",
                                                           marks=pytest.mark.skip(reason=NOT_NAMED))])

@@ -69,10 +69,7 @@ NO_TIME_TRAVEL = ("needs a UML booted with time-travel (ipsec-lab setup builds o
 
 def _selection(config: pytest.Config) -> MatrixSelection:
     opt = config.option
-    return MatrixSelection.from_options(opt.lab_flavors, opt.lab_ike, opt.lab_modes,
-                                        opt.lab_proposals, opt.lab_pairs,
-                                        topologies=opt.lab_topologies,
-                                        families=opt.lab_families, auth=opt.lab_auth)
+    return MatrixSelection.from_pytest(opt)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

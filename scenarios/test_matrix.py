@@ -29,11 +29,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     opt = metafunc.config.option
     try:
-        selection = MatrixSelection.from_options(opt.lab_flavors, opt.lab_ike, opt.lab_modes,
-                                                 opt.lab_proposals, opt.lab_pairs,
-                                                 topologies=opt.lab_topologies,
-                                                 families=opt.lab_families, auth=opt.lab_auth,
-                                                 paths=opt.lab_paths)
+        selection = MatrixSelection.from_pytest(opt)
     except LabError as exc:
         raise pytest.UsageError(str(exc)) from None
     known = load_for_pytest(KNOWN_FILE)

@@ -16,7 +16,7 @@ from lab.remote.fixture import road_warrior  # noqa: F401  (the fixture)
 from lab.remote.matrix import RoadWarriorCell, road_warrior_cells
 
 NOT_NAMED = ("road-warrior cells run by default, or when --lab-topologies names road-warrior "
-             "(this run's --lab-topologies or --lab-families leaves them out)")
+             "(this run's --lab-topologies, --lab-families or --lab-paths leave them out)")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -24,10 +24,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     opt = metafunc.config.option
     try:
-        selection = MatrixSelection.from_options(opt.lab_flavors, opt.lab_ike, opt.lab_modes,
-                                                 opt.lab_proposals, opt.lab_pairs,
-                                                 topologies=opt.lab_topologies,
-                                                 families=opt.lab_families, paths=opt.lab_paths)
+        selection = MatrixSelection.from_pytest(opt)
         cells = road_warrior_cells(selection)
     except LabError as exc:
         raise pytest.UsageError(str(exc)) from None

@@ -558,3 +558,12 @@ def test_a_lossy_cell_is_judged_by_the_lossy_counts() -> None:
         "(d) the responder sent 2 ESP packets, expected 3..4 (replies received ... requests sent)"],
         6, 0)
     assert [d.seen for d in v.directions] == [{1: [1, 2, 3, 4]}, {2: [1, 2]}]
+
+
+def test_a_run_of_paths_leaves_the_default_networks_out() -> None:
+    """--lab-paths alone is a study of the path between two peers: the road-warrior and hub
+    grids (the hub takes no path: a usage error before) come only where named."""
+    assert MatrixSelection.from_options(None, None, None, None, None).networks == ("road-warrior", "hub")
+    assert MatrixSelection.from_options(None, None, None, None, None, paths="nat").networks == ()
+    assert MatrixSelection.from_options(None, None, None, None, None, paths="nat",
+                                        topologies="road-warrior").networks == ("road-warrior",)
