@@ -26,6 +26,7 @@ import execnet
 
 import lab.cli.agent
 from lab.errors import LabError, UsageError
+from lab.kernel import warm
 from lab.kernel.choice import KernelChoice
 from lab.kernel.uml import UmlKernel, worker_python
 from lab.owner import Owner
@@ -158,19 +159,13 @@ def _send(conn: socket.socket, **msg: Any) -> None:
 
 
 def _lines(conn: socket.socket) -> Iterator[dict[str, Any]]:
-    buf = b""
-    while True:
-        chunk = conn.recv(65536)
-        if not chunk:
-            return
-        buf += chunk
-        while b"\n" in buf:
-            line, buf = buf.split(b"\n", 1)
-            msg = json.loads(line)
-            for key in ("out", "err", "data"):
-                if isinstance(msg.get(key), str):
-                    msg[key] = base64.b64decode(msg[key])
-            yield msg
+    """The keeper's messages (one JSON object a line, lab.kernel.warm.lines), their output
+    and data decoded."""
+    for msg in warm.lines(conn):
+        for key in ("out", "err", "data"):
+            if isinstance(msg.get(key), str):
+                msg[key] = base64.b64decode(msg[key])
+        yield msg
 
 
 def serve(state: LabState, gw: execnet.Gateway) -> None:
