@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from lab.run import TAG_VAR
 from lab.topology import impair
 from lab.topology.netns import NetNS, entered
-from lab.topology.rtnl import Rtnl, RtnlError
+from lab.topology.rtnl import Rtnl, RtnlError, await_carrier
 from lab.topology.spec import Plan
 from lab.topology.table import NODE_SUFFIX, TOPOLOGIES, End, Layout, Route, address, network
 
@@ -81,6 +81,8 @@ class Topology:
         if self.scenario.fault != "nd-deadlock":
             self._neighbours(macs)
         impair.apply(self, self.tag)  # the path's conditions, on the router
+        # a veth drops what is sent until the kernel's link watch has seen its carrier
+        await_carrier(self.netns(node) for node in self.layout.nodes)
 
     def _neighbours(self, macs: dict[End, str]) -> None:
         for link in self.layout.links:

@@ -41,8 +41,8 @@ class Hub(RoadWarrior):
             name = host_of(spoke.name)
             self.ns[name] = NetNS(f"ipl-{ident}-{name}")
 
-    def up(self) -> None:
-        super().up()
+    def _build(self) -> None:
+        super()._build()
         for spoke in self.clients:
             lan, host = self.lans[spoke.name], host_of(spoke.name)
             for path in FORWARDING:

@@ -22,7 +22,7 @@ from lab import run as runner
 from lab.kernel import modules
 from lab.topology.build import FORWARDING, IFA_F_NODAD, NUD_PERMANENT, write_sysctl_in
 from lab.topology.netns import NetNS
-from lab.topology.rtnl import Rtnl, RtnlError
+from lab.topology.rtnl import Rtnl, RtnlError, await_carrier
 
 #: the gateway's link to the router, and its LAN
 GW_WAN, GW_LAN = "e0", "e1"
@@ -88,6 +88,11 @@ class RoadWarrior:
         return [(self.netns(self.gateway.name), GW_WAN), (self.netns("router"), "e0")]
 
     def up(self) -> None:
+        self._build()
+        # a veth drops what is sent until the kernel's link watch has seen its carrier
+        await_carrier(self.netns(node) for node in self.ns)
+
+    def _build(self) -> None:
         for ns in self.ns.values():
             ns.create()
         for node in self.ns:

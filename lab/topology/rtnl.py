@@ -22,7 +22,8 @@ import os
 import socket
 import struct
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -30,10 +31,14 @@ from lab.run import NETNS_DIR
 from lab.topology.netns import entered
 
 NETLINK_ROUTE = 0
-NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
+NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x300, 0x200, 0x400
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 RTM_NEWLINK, RTM_GETLINK, RTM_NEWADDR, RTM_NEWROUTE, RTM_NEWNEIGH = 16, 18, 20, 24, 28
-IFF_UP = 0x1
+IFF_UP, IFF_LOOPBACK = 0x1, 0x8
+IF_OPER_UP = "UP"  # IFLA_OPERSTATE as pyroute2 decodes it
+#: how long a link that was set up may take to carry packets (the kernel's link watch runs
+#: soon after, in a work queue; 1-3 ms here)
+LINK_SETTLE_S = 2.0
 RT_TABLE_MAIN, RTPROT_BOOT, RTN_UNICAST = 254, 3, 1
 NLMSGHDR = struct.Struct("=IHHII")
 
@@ -123,6 +128,19 @@ class Rtnl:
             return answer["index"], str(answer.get_attr("IFLA_ADDRESS"))
         raise RtnlError(0, f"look up {ifname} in {self.netns}: no answer")
 
+    def links_not_carrying(self) -> list[str]:
+        """Names of the links set up whose operational state is not yet up. Until the kernel's
+        link watch has run for a new veth, its queue discipline is the one that drops every
+        packet: what is sent at once after ``up`` is lost."""
+        waiting = []
+        for raw in self._request(ifinfmsg(), RTM_GETLINK, "list links", NLM_F_DUMP):
+            link = ifinfmsg(raw)
+            link.decode()
+            if link["flags"] & IFF_UP and not link["flags"] & IFF_LOOPBACK \
+                    and link.get_attr("IFLA_OPERSTATE") != IF_OPER_UP:
+                waiting.append(str(link.get_attr("IFLA_IFNAME")))
+        return waiting
+
     def up(self, index: int, up: bool = True) -> None:
         """Set the link up (or, ``up=False``, down)."""
         msg = ifinfmsg()
@@ -169,6 +187,18 @@ class Rtnl:
         msg["family"], msg["ifindex"], msg["state"] = _family(dst), index, state
         msg["attrs"] = [("NDA_DST", dst), ("NDA_LLADDR", lladdr)]
         self._request(msg, RTM_NEWNEIGH, f"add neighbour {dst}", NLM_F_CREATE | NLM_F_EXCL)
+
+
+def await_carrier(namespaces: Iterable[str], timeout: float = LINK_SETTLE_S) -> None:
+    """Return once every link set up in these namespaces carries packets."""
+    deadline = time.monotonic() + timeout
+    for netns in namespaces:
+        with Rtnl(netns) as rtnl:
+            while waiting := rtnl.links_not_carrying():
+                if time.monotonic() > deadline:
+                    raise RtnlError(0, f"links {', '.join(waiting)} in {netns} are set up but"
+                                       f" not carrying packets after {timeout:g} s")
+                time.sleep(0.001)
 
 
 def iproute_in(netns: str) -> Any:
