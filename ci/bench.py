@@ -55,6 +55,7 @@ import lab.wire.packets  # scapy: the worker imports it while it boots
 lab.wire.packets.scapy()
 scapy_import = time.monotonic() - started
 from lab.cell import Cell
+from lab.cell.sequence import run_cell
 from lab.scenario import seed_scenario
 from lab.warm import WarmPool
 runs, tag, flavors, warm = channel.receive()
@@ -69,8 +70,7 @@ for mode in ("transport", "tunnel"):
         started = time.monotonic()
         cell = Cell(scenario, tag=tag, ident=f"b{i}{mode[0]}", cache=cache, warm=pool)
         try:
-            cell.run()
-            cell.passed = True
+            run_cell(cell)
             retrans = sum(d.log_text().count("retransmi") for d in cell.daemons.values())
         finally:
             cell.down()

@@ -26,7 +26,7 @@ import pytest
 from lab.errors import LabError
 from lab.kernel.choice import time_travel
 from lab.known import KnownFailure, load_for_pytest, run_version, xfail_marks
-from lab.lifecycle.events import run_lifecycle, teardown
+from lab.lifecycle.events import LifecycleVerdict
 from lab.matrix import LifecycleCell, MatrixSelection, lifecycle_cells
 
 KNOWN_FILE = Path(__file__).parent / "known-incompatibilities.toml"
@@ -102,21 +102,22 @@ def test_lifecycle(lab, lcell: LifecycleCell) -> None:
         pytest.skip(NO_TIME_TRAVEL)
     scenario = lcell.scenario()
     entry = load_for_pytest(KNOWN_FILE).matching(scenario, run_version)
-    cell = lab.start(scenario)
-    verdict = run_lifecycle(cell)
-    lab.request.node.user_properties.append(("lifecycle", "\n".join(verdict.lines())))
     bystander = lcell.responder if lcell.actor == "initiator" else lcell.initiator
     daemon = bystander.partition("@")[0]
     racy = RACY.get((daemon, lcell.event)) or RACY.get((daemon, lcell.event, lcell.ike_version))
-    # the findings a known entry does not explain: the race may come on top of it
-    rest = [p for p in verdict.problems if not (entry and entry.explains(p))]
-    if racy and rest and all(p.startswith("(d) 1 echo") for p in rest):
-        also = f" (besides {entry.id})" if len(rest) < len(verdict.problems) and entry else ""
-        pytest.xfail(f"{racy}: {rest[0]}{also}")  # that race and nothing else
-    if entry and entry.explains_all(verdict.problems):  # that finding and nothing else
-        raise KnownFailure(f"{entry.id}: " + "\n".join([*verdict.problems, *verdict.lines()]))
-    verdict.check()
-    problems = teardown(cell)  # the teardown check, as every cell has it
+
+    def judged(verdict: LifecycleVerdict) -> None:  # the event's findings, before the delete
+        # the findings a known entry does not explain: the race may come on top of it
+        rest = [p for p in verdict.problems if not (entry and entry.explains(p))]
+        if racy and rest and all(p.startswith("(d) 1 echo") for p in rest):
+            also = f" (besides {entry.id})" if len(rest) < len(verdict.problems) and entry else ""
+            pytest.xfail(f"{racy}: {rest[0]}{also}")  # that race and nothing else
+        if entry and entry.explains_all(verdict.problems):  # that finding and nothing else
+            raise KnownFailure(f"{entry.id}: " + "\n".join([*verdict.problems, *verdict.lines()]))
+        verdict.check()
+
+    verdict = lab.run(scenario, check=False, before_delete=judged)
+    problems = verdict.teardown  # the teardown check, as every cell has it
     racy_teardown = RACY_TEARDOWN.get((lcell.initiator.partition("@")[0], lcell.responder,
                                        lcell.event))
     if racy_teardown and problems and all("kernel still holds" in p for p in problems):

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from lab.blocked import parse_probes
-from lab.lifecycle.events import run_lifecycle, teardown
 from lab.scenario import Scenario, load_scenario
 
 UPSTREAM = Path(__file__).parent / "upstream"
@@ -40,15 +39,7 @@ def test_upstream_files_name_their_origin() -> None:
 
 
 def _run(lab, scenario: Scenario) -> None:
-    if scenario.lifecycle == "none":
-        lab.run(scenario)
-        return
-    cell = lab.start(scenario)
-    verdict = run_lifecycle(cell)
-    lab.request.node.user_properties.append(("lifecycle", "\n".join(verdict.lines())))
-    verdict.check()
-    problems = teardown(cell)
-    assert not problems, "\n".join(problems)
+    lab.run(scenario)  # a lifecycle case: its event, its checks, then the teardown check
 
 
 @pytest.mark.lab

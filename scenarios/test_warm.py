@@ -69,6 +69,7 @@ def _run(cell_cls: type, scenario: Scenario, lab, warm: object, rundir: RunDir,
          ) -> tuple[dict[str, object], RunDir]:
     """One cell, whole; its results (lab.warmcheck) and its artifacts, written before it
     goes down (kept only where the two runs differ)."""
+    from lab.cell.sequence import run_cell
     from lab.warmcheck import results
 
     ident = f"{lab.worker or 'w'}-{next(lab.session.cells)}-{'warm' if warm else 'cold'}"
@@ -76,7 +77,7 @@ def _run(cell_cls: type, scenario: Scenario, lab, warm: object, rundir: RunDir,
     error = None
     try:
         try:
-            cell.run()
+            run_cell(cell)
         except Exception as exc:  # compared like any other result
             error = exc
         cell.passed = error is None
@@ -149,6 +150,7 @@ def test_a_cell_that_leaves_state_behind_fails_and_the_next_starts_fresh(lab) ->
     and passes."""
     from lab import run as runner
     from lab.cell import Cell
+    from lab.cell.sequence import run_cell
     from lab.daemons import cannot_run
     from lab.errors import LabError
     from lab.scenario import seed_scenario
@@ -165,7 +167,7 @@ def test_a_cell_that_leaves_state_behind_fails_and_the_next_starts_fresh(lab) ->
         cell = Cell(s, tag=lab.tag, ident=f"{lab.worker or 'w'}-left1", cache=lab.session.cache,
                     warm=pool)
         try:
-            cell.run()
+            run_cell(cell)
             runner.run(["ip", "xfrm", "policy", "add", "src", "2001:db8:1:1::1/128", "dst",
                         "2001:db8:2:2::2/128", "proto", "tcp", "dir", "out", "tmpl", "proto",
                         "esp", "mode", "transport"], tag=lab.tag, netns=cell.topology.netns("left"))

@@ -16,6 +16,7 @@ import select
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +24,16 @@ from lab import owner
 from lab import run as runner
 from lab.artifacts import RunDir
 from lab.cell import Cell
+from lab.cell.sequence import run_cell
 from lab.daemons import cannot_run
 from lab.errors import LabError
-from lab.lifecycle.events import LifecycleVerdict, run_lifecycle, teardown
+from lab.lifecycle.events import LifecycleVerdict
+from lab.peers import network_from_dict
 from lab.scenario import SIDES, scenario_from_dict
 
 
-def _phase_events(cell: Cell, send: Any) -> Any:
+def announce(cell: Any, send: Any) -> None:
+    """Each phase of ``cell`` sent as an event when it starts."""
     real = cell.phase
 
     def announced(name: str):  # type: ignore[no-untyped-def]
@@ -37,8 +41,7 @@ def _phase_events(cell: Cell, send: Any) -> Any:
             send(("event", f"{name} ..."))
         return real(name)
 
-    cell.phase = announced  # type: ignore[method-assign]
-    return cell
+    cell.phase = announced
 
 
 def summary(cell: Cell) -> dict[str, Any]:
@@ -63,52 +66,66 @@ def summary(cell: Cell) -> dict[str, Any]:
     }
 
 
-def _first_sa(cell: Cell, keep: bool) -> None:
-    cell.negotiate()  # raises unless it ends as the scenario expects
-    if cell.scenario.expect == "established":
-        cell.traffic()
-        cell.judge()
-        if not keep:  # a lab that stays up keeps its SAs
-            cell.delete()
-    elif not keep:
-        cell.end_as_expected()
-
-
 def up(channel: Any, request: dict[str, Any]) -> None:
+    """A two-peer cell: its phases (lab.cell.sequence; with ``keep``, a lab that stays up)."""
     scenario = scenario_from_dict(request["scenario"], "scenario")
     reason = cannot_run(scenario, request["tag"])  # asked in the kernel that holds the SAs
     if reason:
         channel.send(("error", f"this cell cannot run here: {reason}"))
         return
     cache = Path(tempfile.mkdtemp(prefix=owner.current().name_prefix() + "cli-"))
-    cell = Cell(scenario, tag=request["tag"], ident=request["ident"], cache=cache)
-    _phase_events(cell, channel.send)
+    _run(channel, request, Cell(scenario, tag=request["tag"], ident=request["ident"], cache=cache),
+         _two_peer_result)
+
+
+def _two_peer_result(cell: Cell, ran: object) -> dict[str, Any]:
+    result = summary(cell)
+    if isinstance(ran, LifecycleVerdict):
+        result["verdict"] = ran.lines()
+        result["problems"] = ran.problems + ran.teardown
+    return result
+
+
+def network(channel: Any, request: dict[str, Any]) -> None:
+    """A scenario of more than two peers (lab.remote): the same phases."""
+    from lab.remote.agent import cannot_run as cannot_run_network
+    from lab.remote.agent import result as network_result
+    from lab.remote.hub import cell_class  # (the cell needs the guest's kernel)
+
+    n = network_from_dict(request["network"], "scenario")
+    reason = cannot_run_network(n, request["tag"])
+    if reason:
+        channel.send(("error", f"this cell cannot run here: {reason}"))
+        return
+    cache = Path(tempfile.mkdtemp(prefix=owner.current().name_prefix() + "cli-"))
+    _run(channel, request, cell_class(n)(n, tag=request["tag"], ident=request["ident"], cache=cache),
+         lambda cell, _: network_result(cell))
+
+
+def _run(channel: Any, request: dict[str, Any], cell: Any,
+         result_of: Callable[[Any, object], dict[str, Any]]) -> None:
+    """Run ``cell`` through its phases (lab.cell.sequence), its findings left in the result;
+    write its artifacts; keep it up (``keep``: lab.cli.agent's exec, status and down find
+    it on the gateway) or take it down; answer with the result."""
+    announce(cell, channel.send)
     rundir = RunDir(Path(request["rundir"])).fresh()
-    error = None
-    lifecycle: LifecycleVerdict | None = None
+    keep = bool(request.get("keep"))
+    error, ran = None, None
     try:
-        cell.up()
-        if cell.scenario.lifecycle != "none" and not request.get("keep"):
-            lifecycle = run_lifecycle(cell)  # negotiates, streams, the event, its checks
-            lifecycle.problems += teardown(cell)
-        else:  # a lab that stays up gets its SAs, not the lifecycle event
-            _first_sa(cell, keep=bool(request.get("keep")))
+        ran = run_cell(cell, keep=keep, check=False)
     except (LabError, AssertionError, OSError) as exc:
         error = f"{type(exc).__name__}: {exc}"
     except KeyboardInterrupt:  # Ctrl-C of a cell run in this process (a warm guest's): take it down
         cell.down()
         raise
-    result = summary(cell)
-    if lifecycle is not None:
-        result["verdict"] = lifecycle.lines()
-        result["problems"] = lifecycle.problems
+    result = result_of(cell, ran)
     failed = bool(error or result["problems"])
     try:
         cell.collect(rundir, failed)
     except (LabError, OSError) as exc:
         result["problems"].append(f"artifacts: {exc}")
     result.update(error=error, rundir=str(rundir.path))
-    if request.get("keep"):
+    if keep:
         channel.gateway._ipsec_lab_cell = cell
     else:
         cell.down()
@@ -221,13 +238,6 @@ def down(channel: Any, request: dict[str, Any]) -> None:
         cell.down()
         channel.gateway._ipsec_lab_cell = None
     channel.send(("done", found))
-
-
-def network(channel: Any, request: dict[str, Any]) -> None:
-    """A scenario of more than two peers (lab.remote.agent)."""
-    from lab.remote.agent import up as up_network
-
-    up_network(channel, request)
 
 
 OPS = {"up": up, "exec": exec_in_peer, "status": status, "down": down, "network": network}

@@ -1,6 +1,7 @@
 """`ipsec-lab run` and `render` of a scenario with nodes and connections (lab.peers):
 the host checks what it can (flavors, drivers), the kernel that holds the SAs runs the
-cell (lab.remote.agent through lab.cli.agent), the summary ends in PASS or FAIL."""
+cell (lab.cli.agent: its phases as every cell's, lab.cell.sequence), the summary
+ends in PASS or FAIL."""
 
 from __future__ import annotations
 

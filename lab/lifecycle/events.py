@@ -1,11 +1,12 @@
 """Lifecycle events, driven under continuous traffic, each with what it must prove.
 
-`run_lifecycle(cell)` takes a cell whose daemons are up (Cell.up()) and whose scenario
-names a lifecycle event; it negotiates, starts the echo stream, makes the event happen,
-waits for its effect with deadlines on the guest's monotonic clock, judges the wire over
-the windows where traffic must flow (lab.lifecycle.judge) and checks each kernel's SAs
-afterwards. The findings are problems (the cell fails) and figures (how long a rekey, a
-recovery or DPD took), both in the returned `LifecycleVerdict`.
+`run_lifecycle(cell)` takes a cell whose scenario names a lifecycle event and whose first
+SAs are up (lab.cell.sequence negotiates them, asking `initiators` who starts); it starts
+the echo stream, makes the event happen, waits for its effect with deadlines on the
+guest's monotonic clock, judges the wire over the windows where traffic must flow
+(lab.lifecycle.judge) and checks each kernel's SAs afterwards. The findings are problems
+(the cell fails) and figures (how long a rekey, a recovery or DPD took), both in the
+returned `LifecycleVerdict`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from lab.wire.stream import INTERVAL, TIMEOUT, EchoStream
 
 if TYPE_CHECKING:
     from lab.cell import Cell
+    from lab.scenario import Scenario
 
 #: echo requests per lifetime of a rekey by lifetime
 ECHOES_PER_LIFETIME = 3000
@@ -39,6 +41,8 @@ class LifecycleVerdict:
     figures: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     wire: list[str] = field(default_factory=list)
+    #: the teardown check's findings, after the event (lab.cell.sequence)
+    teardown: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         figures = [f"{k}: {v:.3f} s" for k, v in self.figures.items()]
@@ -196,10 +200,8 @@ class LifecycleRun(Acts):
     # -- the events ---------------------------------------------------------------
     def run(self) -> LifecycleVerdict:
         event = self.s.lifecycle
-        both = ("left", "right") if event == "simultaneous" else None
-        self.cell.negotiate(both)
         self.record.act("", "SAs established in both kernels")
-        if both:  # "afterwards traffic must flow": once both negotiations have settled
+        if initiators(self.s):  # "afterwards traffic must flow": once both negotiations have settled
             self.wait_stable()
         self.prove("the first SAs")
         self.start_stream()
@@ -218,21 +220,13 @@ class LifecycleRun(Acts):
         return self.v
 
 
+def initiators(s: Scenario) -> tuple[str, ...] | None:
+    """Who initiates the first SAs of a lifecycle event: both sides at the same instant
+    for ``simultaneous``, else the scenario's initiator (None)."""
+    return ("left", "right") if s.lifecycle == "simultaneous" else None
+
+
 def run_lifecycle(cell: Cell) -> LifecycleVerdict:
-    """Negotiate, stream, make the scenario's lifecycle event happen, judge (see module)."""
+    """With the first SAs up: stream, make the scenario's lifecycle event happen, judge
+    (see module)."""
     return LifecycleRun(cell).run()
-
-
-def teardown(cell: Cell) -> list[str]:
-    """The teardown check after a lifecycle event, as every cell has it (not after delete,
-    which was one, nor after dpd, where one side has already cleared). Where the responder
-    initiated too both sides delete, first the one whose daemon brings a connection it
-    initiated back up when only its peer deletes it (pluto 4.10 and 5.2, measured)."""
-    s = cell.scenario
-    if s.lifecycle in ("delete", "dpd"):
-        return []
-    if s.lifecycle not in ("simultaneous", "responder-initiates"):
-        return [str(p) for p in cell.delete()]
-    # both initiated: both delete, a daemon that brings back what its peer deletes first
-    order = sorted((s.initiator, s.responder), key=lambda side: not cell.daemons[side].revives)
-    return [str(p) for p in cell.delete(order=tuple(order))]

@@ -1,22 +1,20 @@
-"""A road-warrior cell behind the command line: `ipsec-lab run --scenario FILE` of a
-network scenario. ``cannot_run`` is asked on both sides (the host: trees and binaries;
-the guest: what the daemons and the kernel can do); ``up`` runs in the kernel that holds
-the SAs (lab.cli.agent hands it the request) and streams the phases as they start."""
+"""A cell of more than two peers behind the command line (`ipsec-lab run --scenario FILE`
+of a network scenario): ``cannot_run`` is asked on both sides (the host: trees and
+binaries; the guest: what the daemons and the kernel can do); lab.cli.agent runs the cell
+in the kernel that holds the SAs, ``result`` is what it answers and ``print_summary``
+what the host prints of it."""
 
 from __future__ import annotations
 
-import contextlib
-import tempfile
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lab import owner
-from lab.artifacts import RunDir
 from lab.daemons import daemon_class
-from lab.errors import LabError
 from lab.flavors import parse_flavor, tree_missing
-from lab.peers import Network, network_from_dict
+from lab.peers import Network
 from lab.remote import cannot_serve
+
+if TYPE_CHECKING:  # (the cell needs the guest's kernel)
+    from lab.remote.cell import NetworkCell
 
 
 def cannot_run(n: Network, tag: str, kernel: bool = True) -> str | None:
@@ -39,53 +37,16 @@ def cannot_run(n: Network, tag: str, kernel: bool = True) -> str | None:
     return None
 
 
-def up(channel: Any, request: dict[str, Any]) -> None:
-    from lab.remote.hub import cell_class  # (the cell needs the guest's kernel)
-
-    network = network_from_dict(request["network"], "scenario")
-    reason = cannot_run(network, request["tag"])
-    if reason:
-        channel.send(("error", f"this cell cannot run here: {reason}"))
-        return
-    cache = Path(tempfile.mkdtemp(prefix=owner.current().name_prefix() + "cli-"))
-    cell = cell_class(network)(network, tag=request["tag"], ident=request["ident"],
-                               cache=cache)
-    real = cell.phase
-
-    def announced(name: str):  # type: ignore[no-untyped-def]
-        with contextlib.suppress(OSError):
-            channel.send(("event", f"{name} ..."))
-        return real(name)
-
-    cell.phase = announced  # type: ignore[method-assign]
-    rundir = RunDir(Path(request["rundir"])).fresh()
-    error = None
-    keep = bool(request.get("keep"))
-    try:
-        cell.up()
-        cell.negotiate()
-        cell.traffic()
-        cell.judge()
-        if not keep:  # a lab that stays up keeps its SAs
-            cell.delete()
-    except (LabError, AssertionError, OSError) as exc:
-        error = f"{type(exc).__name__}: {exc}"
-    result = {
+def result(cell: NetworkCell) -> dict[str, Any]:
+    """What `ipsec-lab run` prints of a network cell (print_summary), as lab.cli.agent
+    answers it."""
+    return {
         "sas": {name: [str(sa) for sa in held] for name, held in cell.sas.items()},
         "connections": [line for r in cell.results for line in r.lines()],
-        "lines": cell.lines, "problems": cell.problems, "error": error,
-        "timings": dict(cell.timings), "rundir": str(rundir.path),
+        "lines": cell.lines, "problems": cell.problems,
+        "timings": dict(cell.timings),
         "vips": {c: v for c, v in cell.vips.items()},
     }
-    try:
-        cell.collect(rundir)
-    except (LabError, OSError) as exc:
-        result["problems"].append(f"artifacts: {exc}")
-    if keep:  # lab.cli.agent's exec, status and down find it there
-        channel.gateway._ipsec_lab_cell = cell
-    else:
-        cell.down()
-    channel.send(("done", result))
 
 
 def print_summary(result: dict[str, Any]) -> int:

@@ -3,7 +3,8 @@ namespaces -> daemons -> every client's SAs -> virtual IPs -> each client's traf
 host behind the gateway -> the verdict per connection and the gateway's -> one client
 deletes (the others stay up and their traffic flows) -> all delete -> every kernel clean.
 
-The phases have the names lab.cell's have (the CLI announces them as they start)."""
+The phases have the names lab.cell's have (the CLI announces them as they start), and
+run in the order lab.cell.sequence gives every cell."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from lab.daemons.base import PeerContext
 from lab.errors import DaemonError, NegotiationError, VerdictError
 from lab.flavors import parse_flavor, require
 from lab.negotiated import Side
-from lab.outcome import most_specific
+from lab.outcome import ESTABLISHED, most_specific
 from lab.peers import Network, Node
 from lab.remote import deletes, judge
 from lab.remote.base import RoleDriver
@@ -47,6 +48,12 @@ def topology_of(n: Network, ident: str, tag: str) -> RoadWarrior:
 
 
 class NetworkCell:
+    """A road warrior: a gateway and its clients (lab.remote.hub: a hub and its spokes)."""
+
+    #: (lab.cell.sequence asks) a network cell expects its SAs, and has no lifecycle event
+    expect = ESTABLISHED
+    lifecycle = "none"
+
     def __init__(self, network: Network, tag: str, ident: str, cache: Path,
                  negotiate_deadline: float = 20.0, delete_deadline: float = 5.0) -> None:
         self.network, self.tag, self.ident, self.cache = network, tag, ident, cache
@@ -66,6 +73,7 @@ class NetworkCell:
         self.problems: list[str] = []
         self.lines: list[str] = []
         self.workdir = Path(tempfile.gettempdir()) / f"ipl-{ident}"
+        self.passed = False  # (set by lab.cell.sequence when every check passed)
         self._stack = contextlib.ExitStack()
 
     @staticmethod
@@ -225,20 +233,14 @@ class NetworkCell:
         self.problems += problems
         return problems
 
-    def run(self) -> list[str]:
-        """Every phase; raises VerdictError with every finding when one failed."""
-        self.up()
-        self.negotiate()
-        self.traffic()
-        self.judge()
-        self.delete()
+    def check(self) -> None:
+        """Raise VerdictError with every finding (after the delete)."""
         if self.problems:
             raise VerdictError("\n".join(self.problems))
-        return self.lines
 
     # -- afterwards -------------------------------------------------------------------
-    def collect(self, rundir: RunDir) -> None:
-        """The artifacts (lab.remote.cell.collect)."""
+    def collect(self, rundir: RunDir, failed: bool = True) -> None:
+        """The artifacts (lab.remote.cell.collect; the same whether the cell failed)."""
         collect(self, rundir)
 
     def down(self) -> None:
