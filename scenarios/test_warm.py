@@ -181,7 +181,7 @@ def test_a_cell_that_leaves_state_behind_fails_and_the_next_starts_fresh(lab) ->
         again = Cell(s, tag=lab.tag, ident=f"{lab.worker or 'w'}-left2", cache=lab.session.cache,
                      warm=pool)
         try:
-            again.run()
+            run_cell(again)
             again.passed = True
             assert pool.reused == {"left": False, "right": False}
         finally:
