@@ -4,9 +4,8 @@ the gateway."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from lab import xfrm
+from lab.remote.state import CellState
 from lab.remote.verdict import (
     ConnectionVerdict,
     check_link,
@@ -17,16 +16,13 @@ from lab.remote.verdict import (
 )
 from lab.wire.decrypt import decrypt
 
-if TYPE_CHECKING:
-    from lab.remote.cell import NetworkCell
-
 
 def tunnels_to(policies: list[xfrm.Policy], vip: str, address: str) -> bool:
     """Whether an outbound policy to ``vip`` tunnels to ``address``."""
     return any(p.dir == "out" and p.dst == vip and p.tmpl_dst == address for p in policies)
 
 
-def connections(cell: NetworkCell) -> None:
+def connections(cell: CellState) -> None:
     """Per client: the two-peer checks on its link, its link's own checks, the decryption;
     then the virtual IPs against the gateway's policies."""
     n, gw, sides = cell.network, cell.gateway, cell.sides()
@@ -65,7 +61,7 @@ def connections(cell: NetworkCell) -> None:
     cell.problems += check_vips(cell.vips, gw_to, n.pool)
 
 
-def gateway(cell: NetworkCell) -> None:
+def gateway(cell: CellState) -> None:
     """(w) nothing of the echoes in clear on the gateway's link either; (g) the gateway's
     IKE SAs, one per client (as the daemon reports them)."""
     n, gw = cell.network, cell.gateway
