@@ -6,8 +6,9 @@ link; the hub's own host reached through the first connection; the hub's IKE SAs
 
 from __future__ import annotations
 
+from lab.remote import judge
 from lab.remote.state import HubState, Stage
-from lab.remote.verdict import check_link, check_sessions, judge_connection
+from lab.remote.verdict import check_link, judge_connection
 from lab.wire.decrypt import decrypt
 
 
@@ -62,13 +63,6 @@ def connections(cell: HubState) -> None:
 def hub(cell: HubState) -> None:
     """(w) nothing of the echoes in clear on the hub's link; (g) the hub's IKE SAs, one per
     spoke with one Child SA (as its daemon reports them)."""
-    n, gw = cell.network, cell.gateway
     for stage in cell.stages:
-        clear = [p for p in stage.packets[gw] if p.kind == "echo"]
-        if clear:
-            cell.problems.append(f"(w) the hub's link, {stage.name}: {len(clear)} echo"
-                                 f" packet(s) in clear text, first: {clear[0].line()}")
-    sessions = cell.daemons[gw].sessions()
-    cell.problems += check_sessions(sessions, {c.name: c.address for c in n.clients}, gw)
-    cell.lines += [f"{gw}: IKE SA {s.conn} with {s.remote}, {s.children} Child SA(s)"
-                   for s in sessions]
+        cell.problems += judge.in_clear(stage.packets[cell.gateway], f"the hub's link, {stage.name}")
+    judge.sessions(cell, {c.name: c.address for c in cell.network.clients})
