@@ -26,10 +26,12 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # scenario -> configs and daemons; what a negotiation should and did give
     ("lab.daemons", "lab.outcome", "lab.sa_words", "lab.proposals", "lab.negotiated",
      "lab.known", "lab.matrix"),
-    # a cell run: traffic, capture and the verdict, the lifecycle, road warriors
+    # a cell run: traffic, capture and the verdict, the lifecycle, road warriors; lab.cell:
+    # the two-peer cell in parts (state, core, negotiation, verdict, collect) and the
+    # phase sequence of every cell (sequence)
     ("lab.wire", "lab.teardown", "lab.artifacts", "lab.cell", "lab.lifecycle", "lab.remote",
      "lab.warm", "lab.warmcheck"),
-    # the ways in: pytest, the command line, setup
+    # the ways in: pytest (lab.plugin: its hooks, uml, cells, report), the command line, setup
     ("lab.plugin", "lab.options", "lab.timetravel", "lab.remote.fixture", "lab.cli",
      "lab.provision", "lab.__main__"),
 )

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from lab import run as runner
 from lab import teardown, xfrm
+from lab.cell import collect
 from lab.errors import DaemonError, DeadlineError, VerdictError
 from lab.logcheck import MISSING, judge_log
 from lab.negotiated import Problem
@@ -55,7 +56,7 @@ def judge(cell: CellState) -> Verdict:
         assert cell.capture is not None and cell.ping is not None
         cell.capture.stop()
         packets = nat.mapped(cell.capture.packets, cell.inside)
-        cell.count_ike(packets)
+        collect.count_ike(cell, packets)
     with cell.phase("verdict"):
         cell.sas = cell.held()
         verdict = cell.verdict = judge_wire(s, packets, cell.sas, cell.ping)
