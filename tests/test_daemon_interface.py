@@ -63,3 +63,10 @@ def test_the_registry_refuses_a_name_without_a_driver_and_a_driver_twice() -> No
         registry(drivers[1:], IMPLEMENTATIONS)
     with pytest.raises(TypeError, match="each implementation needs one driver"):
         registry((*drivers, drivers[0]), IMPLEMENTATIONS)
+
+
+def test_a_hook_with_other_parameters_fails_when_its_class_is_made() -> None:
+    with pytest.raises(TypeError, match=r"Odd: rekey\(\) takes \(self\), the interface's"
+                                        r" \(self, what\) \(lab.daemons.base.Daemon\)$"):
+        class Odd(Daemon, interface=True):
+            def rekey(self) -> None: ...  # type: ignore[override]

@@ -11,7 +11,9 @@ its capabilities (lab.daemons.capability).
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -54,7 +56,8 @@ class Daemon(DaemonLog, DaemonProcess, Capabilities, ABC):
       ``tool()``, ``stop()`` (DaemonProcess)
 
     A class that adds to the interface for drivers to inherit (lab.remote.base.RoleDriver,
-    a driver's mixins) says so: ``class X(Daemon, interface=True)``, and is not checked.
+    a driver's mixins) says so: ``class X(Daemon, interface=True)``, and need not define
+    them. Any class that overrides a hook must keep its number of parameters.
     """
 
     #: what a driver must define: its name, then the hooks without a default
@@ -66,9 +69,13 @@ class Daemon(DaemonLog, DaemonProcess, Capabilities, ABC):
 
     def __init_subclass__(cls, interface: bool = False, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        where = f"{cls.__module__}.{cls.__qualname__}"
+        misfit = misfits(cls)
+        if misfit:
+            raise TypeError(f"{where}: {'; '.join(misfit)} (lab.daemons.base.Daemon)")
         lacking = [] if interface else undefined(cls)
         if lacking:
-            raise TypeError(f"{cls.__module__}.{cls.__qualname__}: a daemon driver must define "
+            raise TypeError(f"{where}: a daemon driver must define "
                             f"{', '.join(lacking)} (lab.daemons.base.Daemon.REQUIRED)")
 
     def __init__(self, scenario: Scenario, ctx: PeerContext) -> None:
@@ -175,6 +182,27 @@ class Daemon(DaemonLog, DaemonProcess, Capabilities, ABC):
     def status_commands(self) -> list[list[str]]:
         """Commands whose output goes into the artifacts when a cell fails."""
         return []
+
+
+def _function(value: object) -> Callable[..., Any] | None:
+    inner = value.__func__ if isinstance(value, classmethod | staticmethod) else value
+    return inner if inspect.isfunction(inner) else None
+
+
+def misfits(cls: type[Daemon]) -> list[str]:
+    """The hooks ``cls`` defines with another number of parameters than the interface's
+    (a parameter left out or added: a call from the lab would fail mid-cell)."""
+    out = []
+    for attr, value in vars(cls).items():
+        mine = _function(value)
+        theirs = next((_function(vars(base)[attr]) for base in Daemon.__mro__
+                       if attr in vars(base)), None)
+        if attr.startswith("__") or mine is None or theirs is None:
+            continue
+        have, want = (list(inspect.signature(f).parameters) for f in (mine, theirs))
+        if len(have) != len(want):
+            out.append(f"{attr}() takes ({', '.join(have)}), the interface's ({', '.join(want)})")
+    return out
 
 
 def undefined(cls: type[Daemon]) -> list[str]:
