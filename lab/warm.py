@@ -27,7 +27,7 @@ from lab import run as runner
 from lab import xfrm
 from lab.daemons import daemon_class
 from lab.daemons.base import Daemon, PeerContext
-from lab.daemons.libreswan_warm import LibreswanWarm
+from lab.daemons.libreswan.warm import LibreswanWarm
 from lab.daemons.strongswan_warm import StrongswanWarm
 from lab.daemons.warm_base import WarmOps
 from lab.errors import DeadlineError, LabError

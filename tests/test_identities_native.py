@@ -23,8 +23,8 @@ LEFT, RIGHT = "2001:db8:1:1::1", "2001:db8:2:2::2"
 
 @pytest.fixture(autouse=True)
 def _libreswan_version(monkeypatch: pytest.MonkeyPatch) -> None:
-    from lab.daemons import libreswan
-    monkeypatch.setattr(libreswan, "_version", lambda flavor, tag: "4.10")
+    from lab.daemons.libreswan import probe
+    monkeypatch.setattr(probe, "_version", lambda flavor, tag: "4.10")
 
 
 def scenario(left: dict[str, object] | None = None, right: dict[str, object] | None = None,

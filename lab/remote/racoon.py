@@ -13,7 +13,7 @@ import re
 
 from lab.daemons.encode import header, psk_hex
 from lab.daemons.racoon import Racoon
-from lab.daemons.racoon_conf import (
+from lab.daemons.racoon.conf import (
     AUTH,
     CIPHER,
     DH,
