@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lab.algorithms import parse_proposal
-from lab.daemons import daemon_class
+from lab.daemons.registry import daemon_class
 from lab.errors import UsageError
 from lab.flavors import parse_flavor, sources_of
 from lab.peers import NETWORK_TOPOLOGIES

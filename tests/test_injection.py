@@ -26,10 +26,10 @@ from conf_parsers import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lab.daemons import DAEMONS
 from lab.daemons.base import PeerContext
 from lab.daemons.libreswan import probe
 from lab.daemons.racoon.conf import identifier as racoon_identifier
+from lab.daemons.registry import DAEMONS
 from lab.errors import ScenarioError, UsageError
 from lab.flavors import parse_flavor
 from lab.native import NativeLines

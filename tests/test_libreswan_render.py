@@ -8,7 +8,8 @@ import pytest
 
 from lab.algorithms import parse_proposal
 from lab.daemons.base import PeerContext
-from lab.daemons.libreswan import Libreswan, probe
+from lab.daemons.libreswan import probe
+from lab.daemons.libreswan.driver import Libreswan
 from lab.flavors import Flavor
 from lab.scenario import Peer, seed_scenario
 

@@ -14,9 +14,10 @@ import pytest
 
 from lab.algorithms import parse_proposal
 from lab.daemons.base import PeerContext
-from lab.daemons.libreswan import Libreswan, probe
+from lab.daemons.libreswan import probe
+from lab.daemons.libreswan.driver import Libreswan
 from lab.daemons.libreswan.words import REKEY_OPTIONS
-from lab.daemons.racoon import Racoon
+from lab.daemons.racoon.driver import Racoon
 from lab.daemons.strongswan import StrongSwan
 from lab.errors import ScenarioError, UsageError
 from lab.flavors import Flavor

@@ -339,7 +339,7 @@ def test_teardown_lists_what_was_left() -> None:
 def test_racoon_deletes_the_isakmp_sa_as_racoonctl_documents(tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     from lab.daemons.base import PeerContext
-    from lab.daemons.racoon import Racoon
+    from lab.daemons.racoon.driver import Racoon
     from lab.errors import DaemonError
     from lab.flavors import Flavor
 
@@ -384,7 +384,7 @@ def test_racoon_deletes_the_isakmp_sa_as_racoonctl_documents(tmp_path: Path,
 
 def test_racoon_names_only_its_inbound_sa_kept_after_the_peers_delete(tmp_path: Path) -> None:
     from lab.daemons.base import PeerContext
-    from lab.daemons.racoon import Racoon
+    from lab.daemons.racoon.driver import Racoon
     from lab.flavors import Flavor
 
     scenario = SCENARIO.with_(ike_version=1, left=Peer(L, "racoon"), right=Peer(R, "racoon"))

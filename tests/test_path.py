@@ -274,7 +274,7 @@ def test_example_files_load() -> None:
 
 def _render(tmp_path, scenario, side: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
     from lab.daemons.base import PeerContext
-    from lab.daemons.libreswan import Libreswan
+    from lab.daemons.libreswan.driver import Libreswan
     from lab.daemons.strongswan import StrongSwan
     from lab.flavors import Flavor
 
@@ -329,7 +329,7 @@ def test_fragmentation_and_encapsulation_knobs(tmp_path, monkeypatch, path: str,
 def test_racoon_renders_the_paths_knobs(tmp_path: Path, path: str, side: str,
                                         wanted: list[str], unwanted: list[str]) -> None:
     from lab.daemons.base import PeerContext
-    from lab.daemons.racoon import Racoon
+    from lab.daemons.racoon.driver import Racoon
     from lab.flavors import Flavor
 
     s = cell(path, "racoon", "racoon").with_(ike_version=1)

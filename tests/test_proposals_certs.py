@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from lab.algorithms import Proposal, parse_proposal, parse_proposals
 from lab.certs import P12_PASSWORD, credentials, openssl_subject_hash
 from lab.daemons.base import PeerContext
-from lab.daemons.libreswan import Libreswan
-from lab.daemons.racoon import Racoon
+from lab.daemons.libreswan.driver import Libreswan
+from lab.daemons.racoon.driver import Racoon
 from lab.daemons.strongswan import StrongSwan, spell_ike
 from lab.errors import ScenarioError
 from lab.flavors import Flavor

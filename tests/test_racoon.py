@@ -14,12 +14,12 @@ from typing import ClassVar
 import pytest
 
 from lab.algorithms import parse_proposal
-from lab.daemons import DAEMONS
 from lab.daemons.base import PeerContext
-from lab.daemons.racoon import Racoon
 from lab.daemons.racoon import driver as racoon_mod
 from lab.daemons.racoon import traits as racoon_traits
+from lab.daemons.racoon.driver import Racoon
 from lab.daemons.racoon.parse import IpsecSA, IsakmpSA, parse_racoon_log, parse_setkey_dump
+from lab.daemons.registry import DAEMONS
 from lab.errors import DaemonError
 from lab.flavors import Flavor
 from lab.scenario import Peer, Scenario

@@ -84,8 +84,8 @@ def test_cli_asks_pfkey_of_the_chosen_kernel_not_of_the_host(tmp_path: Path,
     """On a host without PF_KEY, `ipsec-lab run --left racoon` must not refuse before it
     has chosen UML: the host-side check leaves PF_KEY to the kernel that holds the SAs."""
     from lab.cli import main as cli
-    from lab.daemons import cannot_run
     from lab.daemons.racoon import traits
+    from lab.daemons.registry import cannot_run
     from lab.scenario import seed_scenario
 
     for exe in ("racoon", "setkey"):

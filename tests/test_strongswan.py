@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from lab.algorithms import parse_proposal
-from lab.daemons import DAEMONS, vici
 from lab.daemons import strongswan as sw
+from lab.daemons import vici
 from lab.daemons.base import PeerContext
+from lab.daemons.registry import DAEMONS
 from lab.daemons.strongswan import StrongSwan
 from lab.errors import DaemonError
 from lab.flavors import Flavor

@@ -14,8 +14,9 @@ from scapy.layers.ipsec import ESP, SecurityAssociation
 from scapy.layers.l2 import Ether
 
 from lab.daemons.base import PeerContext
-from lab.daemons.libreswan import Libreswan, probe
-from lab.daemons.racoon import Racoon
+from lab.daemons.libreswan import probe
+from lab.daemons.libreswan.driver import Libreswan
+from lab.daemons.racoon.driver import Racoon
 from lab.daemons.strongswan import StrongSwan
 from lab.errors import ScenarioError, VerdictError
 from lab.flavors import Flavor

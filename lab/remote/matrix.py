@@ -11,7 +11,7 @@ import itertools
 from dataclasses import dataclass
 
 from lab.algorithms import parse_proposals
-from lab.daemons import daemon_class
+from lab.daemons.registry import daemon_class
 from lab.errors import UsageError
 from lab.flavors import parse_flavor
 from lab.matrix import MatrixSelection, flavor_id

@@ -2,10 +2,5 @@
 its log words that end a negotiation), ``probe`` (what the installed pluto says of itself),
 ``render`` (ipsec.conf and ipsec.secrets), ``driver`` (pluto, addconn and whack),
 ``pluto_log`` (what pluto's log says was negotiated), ``warm`` (a pluto kept running
-between cells)."""
-
-from __future__ import annotations
-
-from lab.daemons.libreswan.driver import Libreswan
-
-__all__ = ["Libreswan"]
+between cells), ``native`` (its native-line rules: plain data that lab.native reads below
+the scenario, so this file imports nothing)."""
