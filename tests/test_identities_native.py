@@ -173,3 +173,13 @@ def test_new_fields_bad_values_are_one_line(top: dict[str, object], left: dict[s
     with pytest.raises(ScenarioError) as exc:
         scenario(left=left, **top)
     assert "\n" not in str(exc.value) and words in str(exc.value), str(exc.value)
+
+
+def test_every_daemon_has_its_native_rules() -> None:
+    """The native-line rules (lab.native.RULES) and the drivers (lab.daemons.registry) name
+    the same daemons: a new daemon is refused in [SIDE.native] until it states its rules."""
+    from lab.daemons.registry import DAEMONS
+    from lab.native import RULES
+
+    assert sorted(RULES) == sorted(DAEMONS)
+    assert all(rules.places and rules.risky.pattern for rules in RULES.values())
