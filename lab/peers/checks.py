@@ -5,14 +5,64 @@ error one line naming the field."""
 from __future__ import annotations
 
 import ipaddress
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from lab.errors import ScenarioError
 from lab.scenario import IKE_VERSIONS, check_choice, check_psk, show
 from lab.values import parse_subnet
 
-if TYPE_CHECKING:
-    from lab.peers.model import Network
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class NodeView(Protocol):
+    """What the checks read of a node (lab.peers.model.Node)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def address(self) -> str: ...
+    @property
+    def subnet(self) -> str | None: ...
+    @property
+    def nat(self) -> bool: ...
+    @property
+    def ip_version(self) -> int: ...
+    @property
+    def network(self) -> IPNetwork: ...
+
+
+class ConnectionView(Protocol):
+    """What the checks read of a connection (lab.peers.model.Connection)."""
+
+    @property
+    def client(self) -> str: ...
+    @property
+    def gateway(self) -> str: ...
+    @property
+    def psk(self) -> str | None: ...
+    @property
+    def ike_version(self) -> int | None: ...
+
+
+class Network(Protocol):
+    """What the checks read of a network (lab.peers.model.Network fills it; the model
+    imports the checks, never the other way round)."""
+
+    @property
+    def topology(self) -> str: ...
+    @property
+    def pool(self) -> str: ...
+    @property
+    def nodes(self) -> Sequence[NodeView]: ...
+    @property
+    def connections(self) -> Sequence[ConnectionView]: ...
+    @property
+    def by_name(self) -> Mapping[str, NodeView]: ...
+    @property
+    def gateway(self) -> NodeView: ...
+    @property
+    def family(self) -> int: ...
 
 #: clients of one gateway: at least one, at most this many (one link on the router each)
 CLIENTS_RANGE = (1, 8)
