@@ -134,16 +134,16 @@ def check_addresses(n: Network) -> None:
                                 f" {nets[node.network]}'s network {node.network} (allowed: a"
                                 " network of its own per node)")
         nets[node.network] = node.name
+        for other, net in (("the pool", pool), ("the gateway's subnet", subnet)):
+            if node.network.overlaps(net):  # type: ignore[arg-type]
+                raise ScenarioError(f"{where}.address: {show(node.address)} is on a network"
+                                    f" that overlaps {other} (allowed: separate networks)")
         if node.nat and (node is gw or n.family != 4):
             raise ScenarioError(f"{where}.nat: true is not allowed here (allowed: on a client,"
                                 " with IPv4 addresses: the router's NAT is IPv4's act_nat)")
     if sum(node.nat for node in n.nodes) > 1:
         raise ScenarioError("nodes: more than one client with nat = true (allowed: one; the"
                             " router's one address on the gateway's network stands for it)")
-        for other, net in (("the pool", pool), ("the gateway's subnet", subnet)):
-            if node.network.overlaps(net):  # type: ignore[arg-type]
-                raise ScenarioError(f"{where}.address: {show(node.address)} is on a network"
-                                    f" that overlaps {other} (allowed: separate networks)")
 
 
 def check_hub(n: Network) -> None:
