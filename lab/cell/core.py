@@ -16,8 +16,8 @@ from lab import xfrm
 from lab.artifacts import RunDir
 from lab.cell import collect, negotiation, verdict
 from lab.cell.state import CellState, Pool
-from lab.daemons import daemon_class
 from lab.daemons.base import PeerContext
+from lab.daemons.registry import daemon_class
 from lab.flavors import parse_flavor, require
 from lab.lifecycle.record import Record
 from lab.negotiated import Problem

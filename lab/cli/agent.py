@@ -25,7 +25,7 @@ from lab import run as runner
 from lab.artifacts import RunDir
 from lab.cell import Cell
 from lab.cell.sequence import run_cell
-from lab.daemons import cannot_run
+from lab.daemons.registry import cannot_run
 from lab.errors import LabError
 from lab.lifecycle.events import LifecycleVerdict
 from lab.peers import network_from_dict

@@ -18,7 +18,7 @@ import pytest
 
 from lab import owner
 from lab.artifacts import RunDir, run_dir_name
-from lab.daemons import DAEMONS
+from lab.daemons.registry import DAEMONS
 from lab.errors import LabError
 from lab.flavors import parse_flavor, tree_missing
 from lab.outcome import Outcome

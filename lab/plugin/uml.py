@@ -18,7 +18,7 @@ from typing import NoReturn
 import pytest
 
 from lab import timetravel
-from lab.daemons import DAEMONS
+from lab.daemons.registry import DAEMONS
 from lab.errors import LabError
 from lab.flavors import Flavor, flavors_dir, parse_flavor, tree_missing
 from lab.kernel import confine, locked, warm

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lab.daemons import daemon_class
+from lab.daemons.registry import daemon_class
 from lab.flavors import parse_flavor, tree_missing
 from lab.peers import Network
 from lab.remote import cannot_serve
