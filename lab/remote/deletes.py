@@ -9,11 +9,11 @@ import contextlib
 from lab import run as runner
 from lab import teardown, xfrm
 from lab.errors import DeadlineError
-from lab.remote.state import CellState
+from lab.remote.state import NetworkState
 from lab.wire.traffic import ping
 
 
-def one_then_the_rest(cell: CellState) -> list[str]:
+def one_then_the_rest(cell: NetworkState) -> list[str]:
     """(x) The first client deletes; its SAs leave the gateway's kernel, every other
     client's stay and its echoes are answered; then the others delete. Raises
     DaemonError when a daemon cannot delete."""
@@ -47,7 +47,7 @@ def one_then_the_rest(cell: CellState) -> list[str]:
     return problems
 
 
-def left_behind(cell: CellState) -> list[str]:
+def left_behind(cell: NetworkState) -> list[str]:
     """Wait until every kernel is clean (or the deadline); what is left is a finding."""
     state: dict[str, list[str]] = {}
     notes: dict[str, list[str]] = {}

@@ -5,7 +5,7 @@ the gateway."""
 from __future__ import annotations
 
 from lab import xfrm
-from lab.remote.state import CellState
+from lab.remote.state import NetworkState
 from lab.remote.verdict import (
     ConnectionVerdict,
     check_link,
@@ -23,7 +23,7 @@ def tunnels_to(policies: list[xfrm.Policy], vip: str, address: str) -> bool:
     return any(p.dir == "out" and p.dst == vip and p.tmpl_dst == address for p in policies)
 
 
-def connections(cell: CellState) -> None:
+def connections(cell: NetworkState) -> None:
     """Per client: the two-peer checks on its link, its link's own checks, the decryption;
     then the virtual IPs against the gateway's policies."""
     n, gw, sides = cell.network, cell.gateway, cell.sides()
@@ -62,7 +62,7 @@ def connections(cell: CellState) -> None:
     cell.problems += check_vips(cell.vips, gw_to, n.pool)
 
 
-def gateway(cell: CellState) -> None:
+def gateway(cell: NetworkState) -> None:
     """(w) nothing of the echoes in clear on the gateway's link either; (g) the gateway's
     IKE SAs, one per client (as the daemon reports them)."""
     n, gw = cell.network, cell.gateway
@@ -78,7 +78,7 @@ def in_clear(packets: list[Packet], where: str) -> list[str]:
             f" {clear[0].line()}"] if clear else []
 
 
-def sessions(cell: CellState, expected: dict[str, str]) -> None:
+def sessions(cell: NetworkState, expected: dict[str, str]) -> None:
     """(g) the gateway's (or hub's) IKE SAs as its daemon reports them: one per client,
     with the address ``expected`` of each."""
     gw = cell.gateway

@@ -19,7 +19,7 @@ from lab.wire.packets import Packet
 from lab.wire.traffic import PingResult
 
 
-class CellState(Protocol):
+class NetworkState(Protocol):
     """A road-warrior (or hub) cell as its verdict and delete phases see it: the network,
     the node drivers and the lab by node name; what was captured, pinged and dumped; the
     verdict's results, problems and report lines, which the phases append to."""
@@ -57,7 +57,7 @@ class Stage:
     packets: dict[str, list[Packet]] = field(default_factory=dict)
 
 
-class HubState(CellState, Protocol):
+class HubState(NetworkState, Protocol):
     """A hub cell: its traffic stages (the spokes' hosts, then the hub's host)."""
 
     stages: list[Stage]
