@@ -3,9 +3,10 @@ node it plays, and (for a gateway) the IKE SAs it holds, per client."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
+from lab.certs import Credentials, credentials
 from lab.daemons.base import Daemon, PeerContext
 from lab.peers import Connection, Network, Node
 from lab.status import DaemonStatus
@@ -41,6 +42,22 @@ class RoleDriver(Daemon):
         mine, theirs = ("left", "right") if self.role == "client" else ("right", "left")
         self.end, self.far = mine, theirs
         self.peer, self.other = self.scenario.peer(mine), self.scenario.peer(theirs)
+
+    def credentials(self) -> Credentials:
+        """The node's certificate (its identity as subjectAltName), key and the CA, with
+        keys cached per node name; a client of ``cert = "untrusted"`` has its certificate
+        from a CA of its own, which the gateway does not trust (it trusts the lab's CA,
+        which signed the gateway's)."""
+        if self._credentials is None:
+            s, node = self.scenario, self.node
+            made = credentials(self.ctx.cache, s.auth, node.name, s.identity(self.end),
+                               node.address)
+            if self.role == "client" and self.network.connection(node.name).refused:
+                own = credentials(self.ctx.cache / "untrusted", s.auth, node.name,
+                                  s.identity(self.end), node.address)
+                made = replace(own, ca_pem=made.ca_pem)
+            self._credentials = made
+        return self._credentials
 
     def status_of(self, conn: Connection) -> DaemonStatus | None:
         """The daemon's own account of one connection's SAs: a client's is its status();

@@ -93,6 +93,16 @@ class NetworkCell:
     def clients(self) -> list[str]:
         return [c.name for c in self.network.clients]
 
+    @property
+    def admitted(self) -> list[str]:
+        """The clients the gateway must accept (all but those it must refuse)."""
+        return [c.name for c in self.network.admitted]
+
+    @property
+    def refused(self) -> list[str]:
+        """The clients the gateway must refuse (an untrusted certificate)."""
+        return [c.name for c in self.network.refused]
+
     # -- phases -----------------------------------------------------------------------
     def build(self) -> None:
         """Every node's driver (pure: no namespace needed)."""
@@ -156,19 +166,26 @@ class NetworkCell:
             for p in xfrm.dump_policies(self.topology.netns(self.gateway)))
 
     def negotiate(self) -> None:
-        """Every client initiates; wait until each one's SAs are up."""
+        """Every client initiates; wait until each admitted one's SAs are up and each
+        refused one's daemon has said why it has none (lab.remote.judge.refusals judges
+        what it said). Where a client must be refused, the gateway's and that client's
+        words of failure end no wait: they are what the cell expects."""
         with self.phase("initiate"):
             for client in self.clients:
                 self.daemons[client].initiate()
+        quiet = {*self.refused, self.gateway} if self.refused else set()
         with self.phase("ike"):
             end = time.monotonic() + self.negotiate_deadline
             while True:
                 self.sas = {n: self._dump(n) for n in self.daemons}
-                waiting = [c for c in self.clients if not self._client_up(c)]
-                if not waiting:
+                waiting = [c for c in self.admitted if not self._client_up(c)]
+                undecided = [c for c in self.refused if self.daemons[c].ended() is None]
+                if not waiting and not undecided:
                     return
-                ended = most_specific(d.ended() for d in self.daemons.values())
+                ended = most_specific(d.ended() for n, d in self.daemons.items() if n not in quiet)
                 if ended is not None or time.monotonic() >= end:
+                    if not waiting:
+                        return  # a refused client's silence is the verdict's finding
                     words = " / ".join(f"{n}: {d.last_words(2)}" for n, d in self.daemons.items())
                     why = ended or f"no SAs within {self.negotiate_deadline:g} s"
                     raise NegotiationError(f"negotiation {self.network.name}: clients"
@@ -188,7 +205,7 @@ class NetworkCell:
     def traffic(self, clients: list[str] | None = None) -> None:
         """Each client's virtual IP on its loopback, then its echoes to the host from it."""
         with self.phase("traffic"):
-            for client in clients or self.clients:
+            for client in clients or self.admitted:
                 vip = client_vip(xfrm.dump_policies(self.topology.netns(client)),
                                  self.network.host, self.network.pool)
                 self.vips[client] = vip
@@ -208,6 +225,7 @@ class NetworkCell:
         with self.phase("verdict"):
             self.sas = {name: self._dump(name) for name in self.daemons}
             judge.connections(self)
+            judge.refusals(self)
             judge.gateway(self)
         return self.problems
 

@@ -19,6 +19,7 @@ from lab.wire.decrypt import decrypt
 
 if TYPE_CHECKING:
     from lab.remote.cell import NetworkCell
+    from lab.status import DaemonStatus
 
 
 def tunnels_to(policies: list[xfrm.Policy], vip: str, address: str) -> bool:
@@ -34,7 +35,7 @@ def connections(cell: NetworkCell) -> None:
     sends = gateway_vips(gw_policies, n.host)
     spis = {c: {sa.spi for sa in cell.sas[c] if sa.proto == "esp"} for c in cell.clients}
     gw_to: dict[str, set[str]] = {}
-    for client in cell.clients:
+    for client in cell.admitted:
         node = n.by_name[client]
         gw_to[client] = {v for v in sends if tunnels_to(gw_policies, v, n.seen(node))}
         cell.captures[client].stop()
@@ -53,6 +54,10 @@ def connections(cell: NetworkCell) -> None:
             {"left": cell.sas[client], "right": cell.sas[gw]}, pinged, said)
         result.verdict = verdict
         result.problems += [f"{client}: {p}" for p in [*verdict.problems, *found]]
+        seen, unsaid = identities(client, gw, said)
+        cell.lines += seen
+        if n.auth != "psk":  # the certificates' identities are the claim: each side names one
+            result.problems += unsaid
         others = set().union(*(s for c, s in spis.items() if c != client))
         result.problems += check_link(client, packets, spis[client], others, node.nat)
         held = [sa for sa in cell.sas[client] + cell.sas[gw]
@@ -65,6 +70,48 @@ def connections(cell: NetworkCell) -> None:
     cell.problems += check_vips(cell.vips, gw_to, n.pool)
 
 
+def identities(client: str, gw: str, said: dict[str, DaemonStatus]) -> tuple[list[str], list[str]]:
+    """What each end says it authenticated the other as (lab.negotiated compares it with
+    the other's identity), as listing lines; and a finding per end whose daemon gives
+    its account but names no peer identity in it."""
+    lines, unsaid = [], []
+    for end, me, them in (("left", client, gw), ("right", gw, client)):
+        st = said.get(end)
+        if st is None or st.error:
+            continue
+        peer = st.ike.remote_id if st.ike is not None else None
+        if peer is None:
+            unsaid.append(f"{client}: identity: {me} names no identity of {them} ({st.source})")
+        else:
+            lines.append(f"{client}: {me} authenticated {them} as {peer!r} ({st.source})")
+    return lines, unsaid
+
+
+def refusals(cell: NetworkCell) -> None:
+    """(r) Each client the gateway must refuse (its certificate from a CA the gateway
+    does not trust): its daemon says authentication failed, neither kernel holds an SA
+    between it and the gateway, no ESP crossed its link (the gateway's IKE SAs: gateway())."""
+    n, gw = cell.network, cell.gateway
+    for client in cell.refused:
+        node = n.by_name[client]
+        ended = cell.daemons[client].ended()
+        if ended is None or ended.cls != "authentication-failed":
+            cell.problems.append(f"(r) {client}: the gateway must refuse its certificate, but"
+                                 f" its daemon reports {ended or 'no failure'}")
+        else:
+            cell.lines.append(f"{client}: refused as expected: {ended.seen}")
+        held = [f"{name}: {sa}" for name in (client, gw) for sa in cell.sas[name]
+                if {sa.src, sa.dst} == {node.address, n.gateway.address}]
+        if held:
+            cell.problems.append(f"(r) {client} must be refused, but the kernels hold SAs"
+                                 f" with it: {'; '.join(held)}")
+        cell.captures[client].stop()
+        esp = [p for p in cell.captures[client].packets if p.kind == "esp"]
+        if esp:
+            cell.problems.append(f"(r) {client} must be refused, but its link carried"
+                                 f" {len(esp)} ESP packet(s), first: {esp[0].line()}")
+
+
 def gateway(cell: NetworkCell) -> None:
     """(w) nothing of the echoes in clear on the gateway's link either; (g) the gateway's
     IKE SAs, one per client (as the daemon reports them)."""
@@ -75,6 +122,6 @@ def gateway(cell: NetworkCell) -> None:
         cell.problems.append(f"(w) the gateway's link: {len(clear)} echo packet(s) in clear"
                              f" text, first: {clear[0].line()}")
     sessions = cell.daemons[gw].sessions()
-    cell.problems += check_sessions(sessions, {c: n.seen(n.by_name[c]) for c in cell.clients}, gw)
+    cell.problems += check_sessions(sessions, {c: n.seen(n.by_name[c]) for c in cell.admitted}, gw)
     cell.lines += [f"{gw}: IKE SA {s.conn} with {s.remote}, {s.children} Child SA(s)"
                    for s in sessions]
