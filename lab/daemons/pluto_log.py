@@ -60,8 +60,10 @@ _IKE_ALGS = re.compile(r"\{(?:auth=\S+ )?cipher=(?P<cipher>\S+) integ=(?P<integ>
                        r"(?: prf=(?P<prf>\S+))? group=(?P<group>[^\s}]+)\}")
 _IKEV1_UP = re.compile(r"(?:ISAKMP|IKE) SA established \{")
 _PEER_ID = re.compile(r"(?:Peer ID is|authenticated peer using \S+ and) ID_\w+:? '(?P<id>[^']*)'"
-                      # certificates (pluto 5.x): the peer's identity its certificate proved
-                      r"|authenticated peer certificate '(?P<cert_id>[^']*)'")
+                      # certificates: the peer's identity its certificate proved (5.2: "peer
+                      # certificate 'ID' and ...", 4.10: "'...' digital signature using peer
+                      # certificate 'ID'")
+                      r"|authenticated peer .*?certificate '(?P<cert_id>[^']*)'")
 _CHILD = re.compile(r"IPsec (?:SA established )?(?P<mode>tunnel|transport)\b.*?"
                     r"\{(?:ESP|AH)(?:/\S+?)?=>0x(?P<out>[0-9a-f]+) <0x(?P<in>[0-9a-f]+)"
                     r" xfrm=(?P<xfrm>\S+)")

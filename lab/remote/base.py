@@ -54,7 +54,7 @@ class RoleDriver(Daemon):
                                node.address)
             if self.role == "client" and self.network.connection(node.name).refused:
                 own = credentials(self.ctx.cache / "untrusted", s.auth, node.name,
-                                  s.identity(self.end), node.address)
+                                  s.identity(self.end), node.address, issuer="untrusted")
                 made = replace(own, ca_pem=made.ca_pem)
             self._credentials = made
         return self._credentials
