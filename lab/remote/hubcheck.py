@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from lab.remote.judge import identities
 from lab.remote.verdict import check_link, check_sessions, judge_connection
 from lab.wire.decrypt import decrypt
 
@@ -56,6 +57,10 @@ def connections(cell: HubCell) -> None:
                 {"left": cell.sas[spoke], "right": cell.sas[hub]}, spokes.ping, said)
             cell.lines += [f"{spoke}: {line}" for line in verdict.summary()]
             cell.problems += [f"{spoke}: {p}" for p in [*verdict.problems, *found]]
+            seen, unsaid = identities(spoke, hub, said)
+            cell.lines += seen
+            if n.auth != "psk":  # the certificates' identities are the claim
+                cell.problems += unsaid
         cell.problems += _link(cell, spokes, spoke, spoke in crossing)
         cell.problems += _link(cell, to_hub, spoke, spoke == n.clients[0].name)
     if to_hub.ping.lost:

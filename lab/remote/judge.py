@@ -18,6 +18,7 @@ from lab.remote.verdict import (
 from lab.wire.decrypt import decrypt
 
 if TYPE_CHECKING:
+    from lab.outcome import Outcome
     from lab.remote.cell import NetworkCell
     from lab.status import DaemonStatus
 
@@ -87,6 +88,21 @@ def identities(client: str, gw: str, said: dict[str, DaemonStatus]) -> tuple[lis
     return lines, unsaid
 
 
+#: how a refused client hears it: authentication failed; in IKEv1 Main Mode pluto answers a
+#: certificate it rejects with INVALID_ID_INFORMATION instead (measured with 5.2: "X509:
+#: certificate rejected for this connection", then that notify), which a daemon's words
+#: otherwise class as a Quick Mode selector refusal
+IKEV1_REFUSAL = "INVALID_ID_INFORMATION"
+
+
+def is_refusal(ended: Outcome | None, ike_version: int) -> bool:
+    """Whether a client's last word says the gateway refused to authenticate it."""
+    if ended is None:
+        return False
+    return ended.cls == "authentication-failed" or (ike_version == 1
+                                                    and IKEV1_REFUSAL in ended.seen)
+
+
 def refusals(cell: NetworkCell) -> None:
     """(r) Each client the gateway must refuse (its certificate from a CA the gateway
     does not trust): its daemon says authentication failed, neither kernel holds an SA
@@ -95,7 +111,7 @@ def refusals(cell: NetworkCell) -> None:
     for client in cell.refused:
         node = n.by_name[client]
         ended = cell.daemons[client].ended()
-        if ended is None or ended.cls != "authentication-failed":
+        if not is_refusal(ended, n.ike_version_of(n.connection(client))):
             cell.problems.append(f"(r) {client}: the gateway must refuse its certificate, but"
                                  f" its daemon reports {ended or 'no failure'}")
         else:
