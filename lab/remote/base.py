@@ -32,6 +32,9 @@ class RoleDriver(Daemon):
     #: IKEv1: mode config after Aggressive Mode, which names the client before the PSK is
     #: needed: Main Mode would have to pick the PSK by the client's address)
     remote_access: ClassVar[tuple[int, ...]] = (1, 2)
+    #: how the driver's node can authenticate (lab.scenario.AUTHS), and why not otherwise
+    auths: ClassVar[tuple[str, ...]] = ("psk", "rsa", "ecdsa")
+    no_certs: ClassVar[str] = ""
 
     def __init__(self, network: Network, node: Node, ctx: PeerContext) -> None:
         conn = network.connection(node.name) if self.role == "client" else network.connections[0]

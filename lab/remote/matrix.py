@@ -21,6 +21,8 @@ from lab.remote import cannot_serve, role_class
 #: the addresses of the grid's cells (IPv4 outside, the pool and the subnet IPv4 too)
 GATEWAY = ("192.0.2.1", "10.1.0.0/24")
 CLIENTS = ("198.51.100.2", "203.0.113.2")
+#: a certificate cell's third client, whose certificate the gateway's CA did not sign
+UNTRUSTED = "198.18.0.2"
 POOL = "10.3.0.0/28"
 #: what the grid measured between the daemons: (gateway flavor, client flavor, IKE version)
 #: -> why such a cell fails (a strict expected failure: a pass says the finding is gone)
@@ -43,11 +45,15 @@ class RoadWarriorCell:
     ike_version: int = 2
     #: the second client behind a NAT (--lab-paths=nat)
     nat: bool = False
+    #: psk (a PSK per client), or certificates (rsa, ecdsa): one gateway connection for
+    #: every certified client, and a third client with an untrusted certificate refused
+    auth: str = "psk"
 
     @property
     def id(self) -> str:
         return "-".join([flavor_id(self.gateway), "+".join(map(flavor_id, self.clients)),
-                         f"ikev{self.ike_version}", "road-warrior", *(["nat"] if self.nat else [])])
+                         f"ikev{self.ike_version}", "road-warrior", *(["nat"] if self.nat else []),
+                         *([self.auth] if self.auth != "psk" else [])])
 
     def known(self) -> str | None:
         """Why this cell is known to fail (KNOWN), or None."""
@@ -56,14 +62,19 @@ class RoadWarriorCell:
 
     def network(self) -> Network:
         """Gateway ``gw`` with subnet and host; clients ``c1`` and ``c2`` (identities
-        @c1.example.org, ...), a PSK each."""
+        @c1.example.org, ...), a PSK each; with certificates, a certificate each and a
+        third client ``c3`` (the first client's flavor) whose certificate is untrusted."""
+        certs = self.auth != "psk"
         nodes = [Node("gw", self.gateway, GATEWAY[0], subnet=GATEWAY[1], id="@gw.example.org")]
         nodes += [Node(f"c{i}", flavor, address, id=f"@c{i}.example.org", nat=self.nat and i == 2)
                   for i, (flavor, address) in enumerate(zip(self.clients, CLIENTS, strict=True), 1)]
-        conns = tuple(Connection(f"c{i}", "gw", psk=f"secret of client {i}")
-                      for i in range(1, len(self.clients) + 1))
-        return Network(name=self.id, nodes=tuple(nodes), connections=conns,
-                       ike_version=self.ike_version, pool=POOL,
+        conns = [Connection(f"c{i}", "gw", psk=None if certs else f"secret of client {i}")
+                 for i in range(1, len(self.clients) + 1)]
+        if certs:
+            nodes.append(Node("c3", self.clients[0], UNTRUSTED, id="@c3.example.org"))
+            conns.append(Connection("c3", "gw", cert="untrusted"))
+        return Network(name=self.id, nodes=tuple(nodes), connections=tuple(conns),
+                       ike_version=self.ike_version, pool=POOL, auth=self.auth,
                        ike=parse_proposals("aes128-sha1-modp2048", "ike", needs_dh=True),
                        esp=parse_proposals("aes128-sha1", "esp", needs_dh=False))
 
@@ -85,10 +96,35 @@ def road_warrior_cells(selection: MatrixSelection) -> list[RoadWarriorCell]:
     pairs = [(a, b) for a, b in itertools.combinations(clients, 2) if _impl(a) != _impl(b)]
     if not pairs:  # one daemon chosen: its flavors with each other, or one flavor twice
         pairs = list(itertools.combinations(clients, 2)) or [(c, c) for c in clients]
-    return [RoadWarriorCell(g, pair, v, "nat" in paths) for v in selection.ike_versions
-            for g in gateways for pair in pairs
-            if not any(cannot_serve(_impl(f), role, v) for f, role in (
-                (g, "gateway"), (pair[0], "client"), (pair[1], "client")))]
+    psk = selection.auths is None or "psk" in selection.auths
+    cells = [RoadWarriorCell(g, pair, v, "nat" in paths) for v in selection.ike_versions
+             for g in gateways for pair in pairs if psk
+             and not any(cannot_serve(_impl(f), role, v) for f, role in (
+                 (g, "gateway"), (pair[0], "client"), (pair[1], "client")))]
+    return cells + ([] if "nat" in paths else cert_cells(selection, gateways, pairs))
+
+
+#: the certificate cells the default road-warrior grid adds (a few: one per gateway
+#: flavor, IKEv2, the first client pair that can, a third client refused)
+CERT_AUTHS = ("rsa",)
+
+
+def cert_cells(selection: MatrixSelection, gateways: list[str],
+               pairs: list[tuple[str, str]]) -> list[RoadWarriorCell]:
+    """Per certificate authentication (the default: CERT_AUTHS; else those --lab-auth
+    names) and gateway flavor, one IKEv2 cell with the first client pair that can."""
+    auths = CERT_AUTHS if selection.auths is None else \
+        tuple(a for a in selection.auths if a != "psk")
+    if 2 not in selection.ike_versions:
+        return []
+    cells = []
+    for auth in auths:
+        for g in gateways:
+            fit = [p for p in pairs if not any(cannot_serve(_impl(f), role, 2, auth) for f, role
+                                               in ((g, "gateway"), (p[0], "client"),
+                                                   (p[1], "client")))]
+            cells += [RoadWarriorCell(g, fit[0], 2, auth=auth)] if fit else []
+    return cells
 
 
 #: the hub grid's addresses: the hub's, then each spoke's (IPv4, subnets IPv4 too)

@@ -53,6 +53,9 @@ def parse_log_sessions(log: str, me: str) -> list[Session]:
 class Gateway(RoleDriver, Racoon):
     role = "gateway"
     remote_access = (1,)
+    auths = ("psk",)
+    no_certs = ("not built yet: racoon.conf would need certificate_type, ca_type, verify_cert"
+                " and rsasig proposals in its remote sections, and the certificate directory")
 
     def render(self) -> dict[str, str]:
         n, gw, home = self.network, self.node, self.ctx.home
