@@ -60,7 +60,9 @@ TOP_KEYS: dict[str, str] = {
     "auth": "how every node authenticates: `psk` (default), `rsa` or `ecdsa` (certificates:"
             " the lab makes one CA and a certificate per node with its `id` as subjectAltName;"
             " a road-warrior gateway then has one connection for every client whose"
-            " certificate the CA signed and tells them apart by the certificate's identity)",
+            " certificate the CA signed, tells them apart by the certificate's identity, and"
+            " so takes every connection with the same IKE version and proposals; a hub has a"
+            " connection per spoke, as with PSKs)",
     "pool": "the gateway's pool of virtual IPs, a network (default `10.3.0.0/28`): its"
             " addresses from the first to the one before the last are handed out",
     "pings": "echo requests each client sends to the host behind the gateway (default 3)",
