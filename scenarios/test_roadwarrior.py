@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from lab.errors import LabError, NegotiationError
+from lab.errors import LabError
 from lab.matrix import MatrixSelection
 from lab.remote.fixture import road_warrior  # noqa: F401  (the fixture)
 from lab.remote.matrix import RoadWarriorCell, road_warrior_cells
@@ -35,7 +35,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     params = []
     for cell in cells:
         why = cell.known()
-        marks = [pytest.mark.xfail(strict=True, raises=NegotiationError, reason=why)] if why else []
+        marks = [pytest.mark.xfail(strict=True, raises=cell.known_error(), reason=why)] \
+            if why else []
         params.append(pytest.param(cell, id=cell.id, marks=marks))
     metafunc.parametrize("rwcell", params)
 
