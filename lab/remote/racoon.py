@@ -54,8 +54,10 @@ class Gateway(RoleDriver, Racoon):
     role = "gateway"
     remote_access = (1,)
     auths = ("psk",)
-    no_certs = ("not built yet: racoon.conf would need certificate_type, ca_type, verify_cert"
-                " and rsasig proposals in its remote sections, and the certificate directory")
+    no_certs = ("not built yet: racoon.conf would need certificate_type, ca_type, verify_cert,"
+                " verify_identifier and rsasig proposals in its remote sections and the"
+                " certificate directory, and the verdict the identity each client proved,"
+                " from racoon's log")
 
     def render(self) -> dict[str, str]:
         n, gw, home = self.network, self.node, self.ctx.home
