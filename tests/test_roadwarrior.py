@@ -25,7 +25,7 @@ from lab.remote.base import Session
 from lab.remote.judge import identities, is_refusal
 from lab.remote.libreswan import parse_showstates
 from lab.remote.matrix import road_warrior_cells
-from lab.remote.racoon import parse_log_sessions
+from lab.remote.racoon import parse_log_sessions, parse_peer_ids
 from lab.remote.strongswan import of_peer, parse_sessions
 from lab.remote.verdict import check_link, check_sessions, check_vips, client_vip, judge_connection
 from lab.sa_words import Side
@@ -380,10 +380,33 @@ def test_the_untrusted_client_has_a_certificate_of_another_ca(tmp_path: Path) ->
     assert "alice.example.org" in names.get_values_for_type(x509.DNSName)
 
 
-def test_racoon_gateway_has_no_certificates_yet() -> None:
-    assert "authenticates with psk only, not rsa" in (cannot_serve("racoon", "gateway", 1, "rsa")
-                                                      or "")
-    assert cannot_serve("libreswan", "gateway", 2, "rsa") is None
+def test_racoon_gateway_takes_rsa_certificates_in_main_mode(tmp_path: Path) -> None:
+    assert "psk/rsa only, not ecdsa (racoon.conf(5) has no ECDSA" in (
+        cannot_serve("racoon", "gateway", 1, "ecdsa") or "")
+    assert cannot_serve("racoon", "gateway", 1, "rsa") is None
+    d = tomllib.loads(CERT_FILE.read_text())
+    d.update(ike_version=1, ike="aes128-sha1-modp2048", esp="aes128-sha1")
+    n = network_from_dict(d, "rw.toml")
+    ctx = PeerContext("gw", "ipl-t", tmp_path / "gw", parse_flavor("racoon@0.9.1"), "t", tmp_path)
+    files = ROLES["racoon"]["gateway"](n, n.gateway, ctx).render()
+    conf = files["racoon.conf"]
+    for line in ("\texchange_mode main;", '\tcertificate_type x509 "peer.pem" "peer.key";',
+                 "\tverify_cert on;", "\tverify_identifier on;",
+                 "\t\tauthentication_method rsasig;", f'path certificate "{tmp_path}/gw/certs";'):
+        assert line in conf
+    assert "aggressive" not in conf and "certs/peer.key" in files
+    assert any(name.endswith(".0") for name in files)  # the CA by its OpenSSL hash
+
+
+def test_racoon_gateway_names_each_clients_identity_by_its_address() -> None:
+    log = "\n".join([
+        "2026-12-05 22:20:56: [198.51.100.2] DEBUG: peer's ID",
+        "2026-12-05 22:20:56: DEBUG: ",
+        "02000000 616c6963 652e6578 616d706c 652e6f72 67",
+        "2026-12-05 22:20:56: [203.0.113.2] DEBUG: peer's ID",
+        "2026-12-05 22:20:56: DEBUG: ",
+        "02000000 626f622e 6578616d 706c652e 6f7267"])
+    assert parse_peer_ids(log) == {A: "alice.example.org", B: "bob.example.org"}
 
 
 def test_the_grid_adds_one_rsa_cell_per_gateway_flavor_with_a_refused_client() -> None:

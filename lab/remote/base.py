@@ -34,7 +34,7 @@ class RoleDriver(Daemon):
     remote_access: ClassVar[tuple[int, ...]] = (1, 2)
     #: how the driver's node can authenticate (lab.scenario.AUTHS), and why not otherwise
     auths: ClassVar[tuple[str, ...]] = ("psk", "rsa", "ecdsa")
-    no_certs: ClassVar[str] = ""
+    no_certs: ClassVar[str] = "not built"
 
     def __init__(self, network: Network, node: Node, ctx: PeerContext) -> None:
         conn = network.connection(node.name) if self.role == "client" else network.connections[0]
