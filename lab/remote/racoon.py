@@ -203,6 +203,9 @@ class Hub(Gateway):
     adds the fwd policy of each in policy)."""
 
     role = "hub"
+    auths = ("psk",)
+    no_certs = ("not built: its remote sections would need the certificate statements the"
+                " gateway's has")
 
     def render(self) -> dict[str, str]:
         n, hub, home = self.network, self.node, self.ctx.home
