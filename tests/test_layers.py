@@ -35,14 +35,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 )
 
 #: circles that stand in files being reorganised elsewhere; remove each once it is gone
-KNOWN_CIRCLES: set[frozenset[str]] = {
-    # type-only imports of the cell by its verdict and delete phases (lab/remote/),
-    # and of the hub cell by its verdict
-    frozenset({"lab.remote.cell", "lab.remote.deletes", "lab.remote.judge"}),
-    frozenset({"lab.remote.hub", "lab.remote.hubcheck"}),
-    # the checks of a network of peers take the Network type-only (lab/peers/)
-    frozenset({"lab.peers.checks", "lab.peers.model"}),
-}
+KNOWN_CIRCLES: set[frozenset[str]] = set()
 
 
 def modules() -> dict[str, Path]:

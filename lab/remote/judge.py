@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lab import xfrm
+from lab.remote.state import CellState
 from lab.remote.verdict import (
     ConnectionVerdict,
     check_link,
@@ -16,10 +17,10 @@ from lab.remote.verdict import (
     judge_connection,
 )
 from lab.wire.decrypt import decrypt
+from lab.wire.packets import Packet
 
 if TYPE_CHECKING:
     from lab.outcome import Outcome
-    from lab.remote.cell import NetworkCell
     from lab.status import DaemonStatus
 
 
@@ -28,7 +29,7 @@ def tunnels_to(policies: list[xfrm.Policy], vip: str, address: str) -> bool:
     return any(p.dir == "out" and p.dst == vip and p.tmpl_dst == address for p in policies)
 
 
-def connections(cell: NetworkCell) -> None:
+def connections(cell: CellState) -> None:
     """Per client: the two-peer checks on its link, its link's own checks, the decryption;
     then the virtual IPs against the gateway's policies."""
     n, gw, sides = cell.network, cell.gateway, cell.sides()
@@ -103,7 +104,7 @@ def is_refusal(ended: Outcome | None, ike_version: int) -> bool:
                                                     and IKEV1_REFUSAL in ended.seen)
 
 
-def refusals(cell: NetworkCell) -> None:
+def refusals(cell: CellState) -> None:
     """(r) Each client the gateway must refuse (its certificate from a CA the gateway
     does not trust): its daemon says authentication failed, neither kernel holds an SA
     between it and the gateway, no ESP crossed its link (the gateway's IKE SAs: gateway())."""
@@ -115,7 +116,7 @@ def refusals(cell: NetworkCell) -> None:
             cell.problems.append(f"(r) {client}: the gateway must refuse its certificate, but"
                                  f" its daemon reports {ended or 'no failure'}")
         else:
-            cell.lines.append(f"{client}: refused as expected: {ended.seen}")
+            cell.lines.append(f"{client}: refused as expected: {ended.seen}")  # type: ignore[union-attr]
         held = [f"{name}: {sa}" for name in (client, gw) for sa in cell.sas[name]
                 if {sa.src, sa.dst} == {node.address, n.gateway.address}]
         if held:
@@ -128,16 +129,27 @@ def refusals(cell: NetworkCell) -> None:
                                  f" {len(esp)} ESP packet(s), first: {esp[0].line()}")
 
 
-def gateway(cell: NetworkCell) -> None:
+def gateway(cell: CellState) -> None:
     """(w) nothing of the echoes in clear on the gateway's link either; (g) the gateway's
     IKE SAs, one per client (as the daemon reports them)."""
     n, gw = cell.network, cell.gateway
     cell.captures[gw].stop()
-    clear = [p for p in cell.captures[gw].packets if p.kind == "echo"]
-    if clear:
-        cell.problems.append(f"(w) the gateway's link: {len(clear)} echo packet(s) in clear"
-                             f" text, first: {clear[0].line()}")
-    sessions = cell.daemons[gw].sessions()
-    cell.problems += check_sessions(sessions, {c: n.seen(n.by_name[c]) for c in cell.admitted}, gw)
+    cell.problems += in_clear(cell.captures[gw].packets, "the gateway's link")
+    sessions(cell, {c: n.seen(n.by_name[c]) for c in cell.admitted})
+
+
+def in_clear(packets: list[Packet], where: str) -> list[str]:
+    """(w) the echoes that crossed a link in clear text, as a problem."""
+    clear = [p for p in packets if p.kind == "echo"]
+    return [f"(w) {where}: {len(clear)} echo packet(s) in clear text, first:"
+            f" {clear[0].line()}"] if clear else []
+
+
+def sessions(cell: CellState, expected: dict[str, str]) -> None:
+    """(g) the gateway's (or hub's) IKE SAs as its daemon reports them: one per client,
+    with the address ``expected`` of each."""
+    gw = cell.gateway
+    held = cell.daemons[gw].sessions()
+    cell.problems += check_sessions(held, expected, gw)
     cell.lines += [f"{gw}: IKE SA {s.conn} with {s.remote}, {s.children} Child SA(s)"
-                   for s in sessions]
+                   for s in held]
