@@ -66,6 +66,9 @@ class Network(Protocol):
 
 #: clients of one gateway: at least one, at most this many (one link on the router each)
 CLIENTS_RANGE = (1, 8)
+#: the values of a connection's ``cert``: the client's certificate from a CA the gateway
+#: does not trust
+CERTS = ("untrusted",)
 #: spokes of one hub: at least two (spoke-to-spoke traffic goes through the hub)
 SPOKES_MIN = 2
 
@@ -182,8 +185,6 @@ def check_certs(n: Network) -> None:
     """Certificates: a client's ``cert`` only with them, in a road warrior, and some
     client admitted; a gateway with one connection for every client (Network.shared)
     negotiates the same everywhere."""
-    from lab.peers.model import CERTS
-
     for i, conn in enumerate(n.connections):
         where = f"connections[{i}]"
         if conn.cert is not None:

@@ -20,7 +20,12 @@ from dataclasses import dataclass, field
 from lab.algorithms import Proposal, Proposals
 from lab.errors import ScenarioError
 from lab.identity import parse_identity
-from lab.peers.checks import check_addresses, check_certs, check_connections, check_hub
+from lab.peers.checks import (
+    check_addresses,
+    check_certs,
+    check_connections,
+    check_hub,
+)
 from lab.scenario import (
     AUTHS,
     IKE_VERSIONS,
@@ -94,8 +99,6 @@ CONN_KEYS: dict[str, str] = {
             " gets no SA and its daemon reports the authentication failure (road-warrior,"
             " `auth` rsa or ecdsa; at least one other client must be admitted)",
 }
-#: the values of a connection's ``cert``
-CERTS = ("untrusted",)
 
 
 @dataclass(frozen=True)
