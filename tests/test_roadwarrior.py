@@ -474,3 +474,21 @@ def test_pluto_names_the_identity_a_certificate_proved() -> None:
                  " certificate '@alice.example.org' issued by CA 'C=CH, O=ipsec-lab'"):
         ike = parse_pluto_log(line, 2).ike
         assert ike is not None and ike.remote_id == "@alice.example.org"
+
+
+def test_pluto_gateway_reads_each_clients_instance_of_the_shared_conn(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    d = tomllib.loads(CERT_FILE.read_text())
+    d["nodes"]["gw"]["flavor"] = "libreswan@sid"
+    n = network_from_dict(d, "rw.toml")
+    ctx = PeerContext("gw", "ipl-t", tmp_path / "gw", parse_flavor("libreswan@sid"), "t", tmp_path)
+    gw = ROLES["libreswan"]["gateway"](n, n.gateway, ctx)
+    line = ('"rw"[{i}] {addr} #{i}: responder established IKE SA; authenticated peer certificate'
+            " '@{who}.example.org' and 2048-bit PKCS#1 1.5 RSA with SHA2_256 digital signature")
+    log = "\n".join([line.format(i=1, addr=A, who="alice"),
+                     line.format(i=2, addr=A + "2", who="mallory"),  # 198.51.100.22: no match
+                     line.format(i=3, addr=B, who="bob")])
+    monkeypatch.setattr(type(gw), "log_text", lambda self: log)
+    for client, who in (("alice", "@alice.example.org"), ("bob", "@bob.example.org")):
+        st = gw.status_of(n.connection(client))
+        assert st is not None and st.ike is not None and st.ike.remote_id == who
