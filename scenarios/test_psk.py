@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import pytest
 
-from lab.daemons import libreswan, strongswan
+from lab.daemons import libreswan
+from lab.daemons.strongswan import render as strongswan
 from lab.matrix import pair_id
 from lab.scenario import Peer, Scenario, seed_scenario
 

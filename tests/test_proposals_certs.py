@@ -16,7 +16,8 @@ from lab.certs import P12_PASSWORD, credentials, openssl_subject_hash
 from lab.daemons.base import PeerContext
 from lab.daemons.libreswan import Libreswan
 from lab.daemons.racoon import Racoon
-from lab.daemons.strongswan import StrongSwan, spell_ike
+from lab.daemons.strongswan import StrongSwan
+from lab.daemons.strongswan.spelling import spell_ike
 from lab.errors import ScenarioError
 from lab.flavors import Flavor
 from lab.identity import parse_identity

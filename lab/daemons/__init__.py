@@ -1,4 +1,8 @@
-"""One module per daemon, one interface (lab.daemons.base.Daemon) for all."""
+"""One package or module per daemon, one interface (lab.daemons.base.Daemon) for all.
+
+The daemons that exist are lab.flavors.IMPLEMENTATIONS (the names a flavor may start
+with, below this layer); DAEMONS is a driver for each of those names (no more, no fewer),
+and the lab refuses to import when a name has no driver or a driver no name there."""
 
 from __future__ import annotations
 
@@ -6,10 +10,21 @@ from lab.daemons.base import Daemon
 from lab.daemons.libreswan import Libreswan
 from lab.daemons.racoon import Racoon
 from lab.daemons.strongswan import StrongSwan
-from lab.flavors import parse_flavor, tree_missing
+from lab.flavors import IMPLEMENTATIONS, parse_flavor, tree_missing
 from lab.scenario import SIDES, Scenario
 
-DAEMONS: dict[str, type[Daemon]] = {cls.name: cls for cls in (Libreswan, Racoon, StrongSwan)}
+
+def registry(drivers: tuple[type[Daemon], ...], names: tuple[str, ...]) -> dict[str, type[Daemon]]:
+    """{name: driver}, in the drivers' order; a TypeError when the drivers' names and
+    ``names`` are not the same set, one driver a name."""
+    by_name = {cls.name: cls for cls in drivers}
+    if sorted(by_name) != sorted(names) or len(by_name) != len(drivers):
+        raise TypeError(f"daemon drivers {sorted(by_name)} and lab.flavors.IMPLEMENTATIONS"
+                        f" {list(names)} differ: each implementation needs one driver")
+    return by_name
+
+
+DAEMONS: dict[str, type[Daemon]] = registry((Libreswan, Racoon, StrongSwan), IMPLEMENTATIONS)
 
 
 def daemon_class(impl: str) -> type[Daemon]:
