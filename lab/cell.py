@@ -18,8 +18,8 @@ from typing import Protocol
 from lab import run as runner
 from lab import teardown, xfrm
 from lab.artifacts import RunDir
-from lab.daemons import daemon_class
 from lab.daemons.base import Daemon, PeerContext
+from lab.daemons.registry import daemon_class
 from lab.errors import DaemonError, DeadlineError, LabError, NegotiationError, VerdictError
 from lab.flavors import parse_flavor, require
 from lab.lifecycle.record import DaemonLog, Record

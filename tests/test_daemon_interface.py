@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from lab.daemons import DAEMONS, registry
 from lab.daemons.base import Daemon, undefined
+from lab.daemons.registry import DAEMONS, registry
 from lab.flavors import IMPLEMENTATIONS
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lab.algorithms import Proposal, parse_proposal
-from lab.daemons.pluto_log import parse_pluto_offers
+from lab.daemons.libreswan.pluto_log import parse_pluto_offers
 from lab.daemons.strongswan.vici import vici_decode
 from lab.daemons.swan_status import parse_list_conns, parse_logged_proposals
 from lab.expected import Stated

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from lab.daemons.libreswan import Libreswan
-from lab.daemons.racoon import Racoon
+from lab.daemons.libreswan.driver import Libreswan
+from lab.daemons.racoon.driver import Racoon
 from lab.daemons.strongswan import StrongSwan
 from lab.outcome import (
     FAILURES,

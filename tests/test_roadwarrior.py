@@ -14,7 +14,7 @@ import pytest
 
 from lab import xfrm
 from lab.daemons.base import PeerContext
-from lab.daemons.pluto_log import parse_pluto_log
+from lab.daemons.libreswan.pluto_log import parse_pluto_log
 from lab.errors import ScenarioError, UsageError
 from lab.flavors import parse_flavor
 from lab.matrix import MatrixSelection
@@ -42,8 +42,8 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 @pytest.fixture(autouse=True)
 def _libreswan_version(monkeypatch: pytest.MonkeyPatch) -> None:
-    from lab.daemons import libreswan
-    monkeypatch.setattr(libreswan, "_version", lambda flavor, tag: "5.2")
+    from lab.daemons.libreswan import probe
+    monkeypatch.setattr(probe, "_version", lambda flavor, tag: "5.2")
 
 
 def data() -> dict:  # type: ignore[type-arg]

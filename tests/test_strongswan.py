@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from lab.algorithms import parse_proposal
-from lab.daemons import DAEMONS
 from lab.daemons.base import PeerContext
+from lab.daemons.registry import DAEMONS
 from lab.daemons.strongswan import StrongSwan, vici
 from lab.daemons.strongswan import flavor as sw
 from lab.daemons.strongswan.conf import conf_text

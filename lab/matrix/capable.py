@@ -4,7 +4,8 @@ The answers are the daemons' own data (`Daemon.ike_versions`, `Daemon.never`,
 
 from __future__ import annotations
 
-from lab.daemons import Daemon, daemon_class
+from lab.daemons.base import Daemon
+from lab.daemons.registry import daemon_class
 from lab.flavors import parse_flavor
 from lab.scenario.model import Scenario
 

@@ -13,8 +13,7 @@ import re
 
 from lab.certs import openssl_subject_hash
 from lab.daemons.encode import header, psk_hex
-from lab.daemons.racoon import Racoon
-from lab.daemons.racoon_conf import (
+from lab.daemons.racoon.conf import (
     AUTH,
     AUTH_METHOD,
     CIPHER,
@@ -25,7 +24,8 @@ from lab.daemons.racoon_conf import (
     _spell,
     identifier,
 )
-from lab.daemons.racoon_parse import _identity as id_payload_text
+from lab.daemons.racoon.driver import Racoon
+from lab.daemons.racoon.status import _identity as id_payload_text
 from lab.peers import Connection
 from lab.remote.base import RoleDriver, Session
 from lab.scenario import Scenario
