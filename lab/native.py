@@ -10,7 +10,7 @@ racoon), and ``key=value`` where the syntax is nothing else (Libreswan). A line 
 key the lab writes too replaces the lab's line (Libreswan refuses a key twice).
 
 What differs between daemons is data beside each driver (lab.native_rules.NativeRules:
-lab.daemons.libreswan.native, lab.daemons.strongswan_native, lab.daemons.racoon.native);
+lab.daemons.libreswan.native, lab.daemons.strongswan.native, lab.daemons.racoon.native);
 ``RULES`` is the one table of them. A new daemon adds its rules there.
 """
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from lab.daemons.libreswan.native import RULES as LIBRESWAN
 from lab.daemons.racoon.native import RULES as RACOON
-from lab.daemons.strongswan_native import RULES as STRONGSWAN
+from lab.daemons.strongswan.native import RULES as STRONGSWAN
 from lab.errors import ScenarioError
 from lab.native_rules import NativeRules
 

@@ -1,6 +1,6 @@
 """What a daemon's native lines must look like, as data: one ``NativeRules`` per daemon,
 kept beside its driver (lab.daemons.libreswan.native, lab.daemons.racoon.native,
-lab.daemons.strongswan_native), and the plain lexer most syntaxes share. lab.native holds
+lab.daemons.strongswan.native), and the plain lexer most syntaxes share. lab.native holds
 the table of them and applies them; the rules sit below the scenario, so neither this
 module nor a daemon's rules import anything of the drivers."""
 

@@ -10,7 +10,7 @@ import pytest
 from lab.daemons.base import Daemon, PeerContext
 from lab.daemons.libreswan.driver import Libreswan
 from lab.daemons.racoon.driver import Racoon
-from lab.daemons.strongswan import StrongSwan
+from lab.daemons.strongswan.driver import StrongSwan
 from lab.errors import ScenarioError
 from lab.flavors import Flavor
 from lab.identity import Identity, parse_identity

@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("lab.algorithms", "lab.identity", "lab.native", "lab.origin", "lab.expected",
      "lab.logcheck", "lab.offers", "lab.status", "lab.certs", "lab.flavors", "lab.probes",
      "lab.native_rules", "lab.daemons.libreswan.native", "lab.daemons.racoon.native",
-     "lab.daemons.strongswan_native"),
+     "lab.daemons.strongswan.native"),
     # the scenario model
     ("lab.scenario", "lab.blocked"),
     ("lab.peers",),

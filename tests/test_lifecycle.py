@@ -18,7 +18,7 @@ from lab.daemons.libreswan import probe
 from lab.daemons.libreswan.driver import Libreswan
 from lab.daemons.libreswan.words import REKEY_OPTIONS
 from lab.daemons.racoon.driver import Racoon
-from lab.daemons.strongswan import StrongSwan
+from lab.daemons.strongswan.driver import StrongSwan
 from lab.errors import ScenarioError, UsageError
 from lab.flavors import Flavor
 from lab.lifecycle import timeline

@@ -13,8 +13,8 @@ import pytest
 from lab.algorithms import parse_proposal
 from lab.daemons.libreswan.pluto_log import parse_pluto_log
 from lab.daemons.racoon.parse import racoon_status
+from lab.daemons.strongswan.status import parse_list_sas
 from lab.daemons.strongswan.vici import vici_decode
-from lab.daemons.swan_status import parse_list_sas
 from lab.expected import Stated
 from lab.negotiated import Problem, Side, against_scenario, agreement, check, only_mode_mismatch
 from lab.scenario import Peer, seed_scenario

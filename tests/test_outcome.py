@@ -11,7 +11,7 @@ import pytest
 
 from lab.daemons.libreswan.driver import Libreswan
 from lab.daemons.racoon.driver import Racoon
-from lab.daemons.strongswan import StrongSwan
+from lab.daemons.strongswan.driver import StrongSwan
 from lab.outcome import (
     FAILURES,
     Listener,

@@ -275,7 +275,7 @@ def test_example_files_load() -> None:
 def _render(tmp_path, scenario, side: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
     from lab.daemons.base import PeerContext
     from lab.daemons.libreswan.driver import Libreswan
-    from lab.daemons.strongswan import StrongSwan
+    from lab.daemons.strongswan.driver import StrongSwan
     from lab.flavors import Flavor
 
     impl = scenario.peer(side).flavor.split("@")[0]

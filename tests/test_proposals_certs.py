@@ -16,7 +16,7 @@ from lab.certs import P12_PASSWORD, credentials, openssl_subject_hash
 from lab.daemons.base import PeerContext
 from lab.daemons.libreswan.driver import Libreswan
 from lab.daemons.racoon.driver import Racoon
-from lab.daemons.strongswan import StrongSwan
+from lab.daemons.strongswan.driver import StrongSwan
 from lab.daemons.strongswan.spelling import spell_ike
 from lab.errors import ScenarioError
 from lab.flavors import Flavor

@@ -12,9 +12,10 @@ import pytest
 from lab.algorithms import parse_proposal
 from lab.daemons.base import PeerContext
 from lab.daemons.registry import DAEMONS
-from lab.daemons.strongswan import StrongSwan, vici
 from lab.daemons.strongswan import flavor as sw
+from lab.daemons.strongswan import vici
 from lab.daemons.strongswan.conf import conf_text
+from lab.daemons.strongswan.driver import StrongSwan
 from lab.errors import DaemonError
 from lab.flavors import Flavor
 from lab.outcome import match

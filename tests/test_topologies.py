@@ -17,7 +17,7 @@ from lab.daemons.base import PeerContext
 from lab.daemons.libreswan import probe
 from lab.daemons.libreswan.driver import Libreswan
 from lab.daemons.racoon.driver import Racoon
-from lab.daemons.strongswan import StrongSwan
+from lab.daemons.strongswan.driver import StrongSwan
 from lab.errors import ScenarioError, VerdictError
 from lab.flavors import Flavor
 from lab.matrix import MatrixCell

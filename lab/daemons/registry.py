@@ -10,7 +10,7 @@ from __future__ import annotations
 from lab.daemons.base import Daemon
 from lab.daemons.libreswan.driver import Libreswan
 from lab.daemons.racoon.driver import Racoon
-from lab.daemons.strongswan import StrongSwan
+from lab.daemons.strongswan.driver import StrongSwan
 from lab.flavors import IMPLEMENTATIONS, parse_flavor, tree_missing
 from lab.scenario import SIDES, Scenario
 

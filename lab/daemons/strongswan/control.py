@@ -14,8 +14,8 @@ from typing import ClassVar
 
 from lab.daemons.base import Daemon, PeerContext
 from lab.daemons.strongswan.flavor import SWANCTL
+from lab.daemons.strongswan.status import parse_list_conns, parse_list_sas, parse_logged_proposals
 from lab.daemons.strongswan.vici import vici_decode, vici_packet, vici_response, vici_stream
-from lab.daemons.swan_status import parse_list_conns, parse_list_sas, parse_logged_proposals
 from lab.errors import DaemonError
 from lab.offers import Offered
 from lab.scenario import Scenario
