@@ -112,7 +112,7 @@ def cached_key(cache: Path, name: str, kind: str) -> PrivateKey:
     return key
 
 
-def _ca(cache: Path, kind: str) -> tuple[x509.Certificate, PrivateKey]:
+def _ca(cache: Path, kind: str, issuer: str = "ipsec-lab") -> tuple[x509.Certificate, PrivateKey]:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.x509.oid import NameOID
@@ -122,8 +122,8 @@ def _ca(cache: Path, kind: str) -> tuple[x509.Certificate, PrivateKey]:
     if path.is_file():
         return x509.load_pem_x509_certificate(path.read_bytes()), key
     name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "CH"),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "ipsec-lab"),
-                      x509.NameAttribute(NameOID.COMMON_NAME, f"ipsec-lab {kind} CA")])
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, issuer),
+                      x509.NameAttribute(NameOID.COMMON_NAME, f"{issuer} {kind} CA")])
     now = datetime.datetime.now(datetime.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
@@ -162,8 +162,10 @@ def alt_names(identity: Identity, address: str) -> list[x509.GeneralName]:
     return names if own in names else [*names, own]
 
 
-def credentials(cache: Path, kind: str, side: str, identity: Identity, address: str) -> Credentials:
-    """The CA and ``side``'s certificate for ``identity`` (keys from the session cache)."""
+def credentials(cache: Path, kind: str, side: str, identity: Identity, address: str,
+                issuer: str = "ipsec-lab") -> Credentials:
+    """The CA and ``side``'s certificate for ``identity`` (keys from the session cache);
+    ``issuer`` names the CA (its O, and its CN before the kind)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.x509.oid import ExtendedKeyUsageOID
@@ -171,7 +173,7 @@ def credentials(cache: Path, kind: str, side: str, identity: Identity, address: 
     if kind not in KINDS:
         raise ValueError(f"certificate kind {kind!r} (allowed: {', '.join(KINDS)})")
     store = cache / f"certs-{kind}"
-    ca_cert, ca_key = _ca(store, kind)
+    ca_cert, ca_key = _ca(store, kind, issuer)
     key = cached_key(store, side, kind)
     now = datetime.datetime.now(datetime.UTC)
     cert = (x509.CertificateBuilder().subject_name(subject(identity))

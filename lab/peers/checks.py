@@ -66,6 +66,9 @@ class Network(Protocol):
 
 #: clients of one gateway: at least one, at most this many (one link on the router each)
 CLIENTS_RANGE = (1, 8)
+#: the values of a connection's ``cert``: the client's certificate from a CA the gateway
+#: does not trust
+CERTS = ("untrusted",)
 #: spokes of one hub: at least two (spoke-to-spoke traffic goes through the hub)
 SPOKES_MIN = 2
 
@@ -176,3 +179,30 @@ def check_hub(n: Network) -> None:
     versions = {ipaddress.ip_network(node.subnet or "").version for node in n.nodes}
     if len(versions) > 1:
         raise ScenarioError("nodes: the subnets are of two families (allowed: one)")
+
+
+def check_certs(n: Network) -> None:
+    """Certificates: a client's ``cert`` only with them, in a road warrior, and some
+    client admitted; a gateway with one connection for every client (Network.shared)
+    negotiates the same everywhere."""
+    for i, conn in enumerate(n.connections):
+        where = f"connections[{i}]"
+        if conn.cert is not None:
+            check_choice(f"{where}.cert", conn.cert, CERTS)
+            if n.auth == "psk" or n.topology != "road-warrior":
+                raise ScenarioError(f"{where}.cert: {show(conn.cert)} is not allowed here"
+                                    " (allowed: in topology road-warrior with auth = 'rsa' or"
+                                    " 'ecdsa')")
+        if n.auth != "psk" and conn.psk is not None:
+            raise ScenarioError(f"{where}.psk: not used with auth = {n.auth!r} (allowed: no"
+                                " psk; the certificates authenticate)")
+        if n.shared:
+            first = n.connections[0]
+            for key in ("ike_version", "ike", "esp"):
+                if getattr(conn, key) != getattr(first, key):
+                    raise ScenarioError(f"{where}.{key}: differs from connections[0]'s (allowed:"
+                                        f" with auth = {n.auth!r} the gateway has one connection"
+                                        " for every client: the same for all)")
+    if not any(not c.refused for c in n.connections):
+        raise ScenarioError("connections: every client has cert = 'untrusted' (allowed: at"
+                            " least one client the gateway admits)")

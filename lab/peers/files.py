@@ -63,7 +63,7 @@ def _from_dict(data: dict[str, Any], source: str) -> Network:
         plain = {k: v for k, v in raw.items() if k not in ("ike", "esp")}
         conns.append(Connection(**plain, **_proposals(raw, "ike", f"{where}."),
                                 **_proposals(raw, "esp", f"{where}.")))
-    top = {k: data[k] for k in ("name", "topology", "ike_version", "psk", "pool", "pings")
+    top = {k: data[k] for k in ("name", "topology", "ike_version", "psk", "pool", "pings", "auth")
            if k in data}
     top.setdefault("name", Path(source).stem)
     return Network(nodes=tuple(nodes), connections=tuple(conns), **top,
@@ -84,7 +84,7 @@ def network_to_dict(n: Network) -> dict[str, Any]:
     conns = []
     for c in n.connections:
         entry = {"client": c.client, "gateway": c.gateway}
-        for key in ("psk", "ike_version"):
+        for key in ("psk", "ike_version", "cert"):
             if getattr(c, key) is not None:
                 entry[key] = getattr(c, key)
         for key in ("ike", "esp"):
@@ -93,7 +93,7 @@ def network_to_dict(n: Network) -> dict[str, Any]:
         conns.append(entry)
     return {"name": n.name, "topology": n.topology, "ike_version": n.ike_version,
             "ike": show_proposals(n.ike), "esp": show_proposals(n.esp), "psk": n.psk,
-            "pool": n.pool, "pings": n.pings, "nodes": nodes, "connections": conns}
+            "pool": n.pool, "pings": n.pings, "auth": n.auth, "nodes": nodes, "connections": conns}
 
 
 def read_file(path: str | Path) -> dict[str, Any] | None:

@@ -20,8 +20,14 @@ from dataclasses import dataclass, field
 from lab.algorithms import Proposal, Proposals
 from lab.errors import ScenarioError
 from lab.identity import parse_identity
-from lab.peers.checks import check_addresses, check_connections, check_hub
+from lab.peers.checks import (
+    check_addresses,
+    check_certs,
+    check_connections,
+    check_hub,
+)
 from lab.scenario import (
+    AUTHS,
     IKE_VERSIONS,
     PINGS_RANGE,
     Peer,
@@ -56,6 +62,12 @@ TOP_KEYS: dict[str, str] = {
     "ike": "the connections' IKE proposals unless one sets its own",
     "esp": "the connections' ESP proposals unless one sets its own",
     "psk": "the PSK of connections that set none (default `verysecret`)",
+    "auth": "how every node authenticates: `psk` (default), `rsa` or `ecdsa` (certificates:"
+            " the lab makes one CA and a certificate per node with its `id` as subjectAltName;"
+            " a road-warrior gateway then has one connection for every client whose"
+            " certificate the CA signed, tells them apart by the certificate's identity, and"
+            " so takes every connection with the same IKE version and proposals; a hub has a"
+            " connection per spoke, as with PSKs)",
     "pool": "the gateway's pool of virtual IPs, a network (default `10.3.0.0/28`): its"
             " addresses from the first to the one before the last are handed out",
     "pings": "echo requests each client sends to the host behind the gateway (default 3)",
@@ -82,6 +94,10 @@ CONN_KEYS: dict[str, str] = {
     "ike_version": "this connection's IKE version (default: the scenario's)",
     "ike": "this connection's IKE proposals (default: the scenario's)",
     "esp": "this connection's ESP proposals (default: the scenario's)",
+    "cert": "`untrusted`: the client's certificate is signed by a CA the gateway does not"
+            " trust, and the gateway must refuse it: the cell passes only if this client"
+            " gets no SA and its daemon reports the authentication failure (road-warrior,"
+            " `auth` rsa or ecdsa; at least one other client must be admitted)",
 }
 
 
@@ -158,6 +174,13 @@ class Connection:
     ike_version: int | None = None
     ike: Proposals | None = None
     esp: Proposals | None = None
+    #: "untrusted": the client's certificate is signed by a CA the gateway does not trust
+    cert: str | None = None
+
+    @property
+    def refused(self) -> bool:
+        """Whether the gateway must refuse this client (its certificate is untrusted)."""
+        return self.cert is not None
 
     @property
     def name(self) -> str:
@@ -183,6 +206,7 @@ class Network:
     psk: str = "verysecret"
     pool: str = "10.3.0.0/28"
     pings: int = 3
+    auth: str = "psk"
     #: derived: node name -> node
     by_name: dict[str, Node] = field(default_factory=dict, compare=False, repr=False)
 
@@ -192,6 +216,7 @@ class Network:
         check_choice("ike_version", self.ike_version, IKE_VERSIONS)
         check_psk("psk", self.psk)
         check_int("pings", self.pings, *PINGS_RANGE)
+        check_choice("auth", self.auth, AUTHS)
         for node in self.nodes:
             node.check()
             if node.name in self.by_name:
@@ -202,6 +227,7 @@ class Network:
             check_hub(self)
         else:
             check_addresses(self)
+        check_certs(self)
 
     # -- roles ----------------------------------------------------------------------
     @property
@@ -211,6 +237,23 @@ class Network:
     @property
     def clients(self) -> tuple[Node, ...]:
         return tuple(self.by_name[c.client] for c in self.connections)
+
+    @property
+    def admitted(self) -> tuple[Node, ...]:
+        """The clients the gateway must accept (those of no ``cert = "untrusted"``)."""
+        return tuple(self.by_name[c.client] for c in self.connections if not c.refused)
+
+    @property
+    def refused(self) -> tuple[Node, ...]:
+        """The clients the gateway must refuse."""
+        return tuple(self.by_name[c.client] for c in self.connections if c.refused)
+
+    @property
+    def shared(self) -> bool:
+        """Whether a road-warrior gateway has one connection for every client (with
+        certificates: anyone the CA certified, told apart by the certificate's identity)
+        rather than one per client (a PSK each)."""
+        return self.auth != "psk" and self.topology == "road-warrior"
 
     def role(self, node: Node) -> str:
         """What a node plays: gateway or client (road-warrior), hub or spoke (hub)."""
@@ -267,7 +310,7 @@ class Network:
         return Scenario(
             name=f"{self.name}: {conn.client} to {conn.gateway}", left=client.peer(hub),
             right=gateway.peer(hub), ike_version=self.ike_version_of(conn), mode="tunnel",
-            psk=conn.psk or self.psk, topology="net-to-net-routed" if hub else "routed",
+            psk=conn.psk or self.psk, auth=self.auth, topology="net-to-net-routed" if hub else "routed",
             pings=self.pings,
             ike=self.ike if conn.ike is None else conn.ike,
             esp=self.esp if conn.esp is None else conn.esp)

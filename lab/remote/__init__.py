@@ -32,9 +32,10 @@ def role_class(impl: str, role: str) -> type[RoleDriver] | None:
     return ROLES.get(impl, {}).get(role)
 
 
-def cannot_serve(impl: str, role: str, ike_version: int | None = None) -> str | None:
-    """Why ``impl`` cannot play ``role`` (in that IKE version), or None. A spoke is the
-    two-peer driver (its own `unsupported` says the rest)."""
+def cannot_serve(impl: str, role: str, ike_version: int | None = None,
+                 auth: str = "psk") -> str | None:
+    """Why ``impl`` cannot play ``role`` (in that IKE version, with that authentication),
+    or None. A spoke is the two-peer driver (its own `unsupported` says the rest)."""
     if role == "spoke":
         return None
     cls = role_class(impl, role)
@@ -44,4 +45,7 @@ def cannot_serve(impl: str, role: str, ike_version: int | None = None) -> str | 
         return (f"{impl}: the road-warrior {role} driver speaks IKEv"
                 + "/".join(map(str, cls.remote_access)) + f" only, not IKEv{ike_version}"
                 " (IKEv1 mode config: not built yet)")
+    if auth not in cls.auths:
+        return f"{impl}: the {role} driver authenticates with {'/'.join(cls.auths)} only, not" \
+               f" {auth} ({cls.no_certs})"
     return None

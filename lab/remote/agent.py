@@ -26,7 +26,7 @@ def cannot_run(n: Network, tag: str, kernel: bool = True) -> str | None:
         cls = daemon_class(flavor.impl)
         conns = n.connections if node is n.gateway else (n.connection(node.name),)
         reason = next((why for c in conns if (why := cannot_serve(
-            flavor.impl, role, n.ike_version_of(c)))), None)
+            flavor.impl, role, n.ike_version_of(c), n.auth))), None)
         reason = reason or tree_missing(flavor) or cls.missing(flavor)
         if reason is None and kernel:
             for conn in conns:

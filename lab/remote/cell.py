@@ -101,6 +101,16 @@ class NetworkCell:
     def clients(self) -> list[str]:
         return [c.name for c in self.network.clients]
 
+    @property
+    def admitted(self) -> list[str]:
+        """The clients the gateway must accept (all but those it must refuse)."""
+        return [c.name for c in self.network.admitted]
+
+    @property
+    def refused(self) -> list[str]:
+        """The clients the gateway must refuse (an untrusted certificate)."""
+        return [c.name for c in self.network.refused]
+
     # -- phases -----------------------------------------------------------------------
     def build(self) -> None:
         """Every node's driver (pure: no namespace needed)."""
@@ -164,25 +174,13 @@ class NetworkCell:
             for p in xfrm.dump_policies(self.topology.netns(self.gateway)))
 
     def negotiate(self) -> None:
-        """Every client initiates; wait until each one's SAs are up."""
+        """Every client initiates; wait until each admitted one's SAs are up and each
+        refused one's daemon has said why it has none (`wait_for_clients`)."""
         with self.phase("initiate"):
             for client in self.clients:
                 self.daemons[client].initiate()
         with self.phase("ike"):
-            end = time.monotonic() + self.negotiate_deadline
-            while True:
-                self.sas = {n: self._dump(n) for n in self.daemons}
-                waiting = [c for c in self.clients if not self._client_up(c)]
-                if not waiting:
-                    return
-                ended = most_specific(d.ended() for d in self.daemons.values())
-                if ended is not None or time.monotonic() >= end:
-                    words = " / ".join(f"{n}: {d.last_words(2)}" for n, d in self.daemons.items())
-                    why = ended or f"no SAs within {self.negotiate_deadline:g} s"
-                    raise NegotiationError(f"negotiation {self.network.name}: clients"
-                                           f" {', '.join(waiting)} not up: {why}; last log"
-                                           f" lines: {words}")
-                time.sleep(0.02)
+            wait_for_clients(self)
 
     def still_up(self, client: str) -> bool:
         """Whether the client's SAs are up now (the verdict's snapshot stays as it was)."""
@@ -196,7 +194,7 @@ class NetworkCell:
     def traffic(self, clients: list[str] | None = None) -> None:
         """Each client's virtual IP on its loopback, then its echoes to the host from it."""
         with self.phase("traffic"):
-            for client in clients or self.clients:
+            for client in clients or self.admitted:
                 vip = client_vip(xfrm.dump_policies(self.topology.netns(client)),
                                  self.network.host, self.network.pool)
                 self.vips[client] = vip
@@ -216,6 +214,7 @@ class NetworkCell:
         with self.phase("verdict"):
             self.sas = {name: self._dump(name) for name in self.daemons}
             judge.connections(self)
+            judge.refusals(self)
             judge.gateway(self)
         return self.problems
 
@@ -246,6 +245,31 @@ class NetworkCell:
     def down(self) -> None:
         with self.phase("teardown"):
             self._stack.close()
+
+
+def wait_for_clients(cell: NetworkCell) -> None:
+    """Until every admitted client's SAs are up and every refused client's daemon has
+    said why it has none (lab.remote.judge.refusals judges what it said). Where a client
+    must be refused, the gateway's and that client's words of failure end no wait: they
+    are what the cell expects. NegotiationError when an admitted client is not up."""
+    quiet = {*cell.refused, cell.gateway} if cell.refused else set()
+    end = time.monotonic() + cell.negotiate_deadline
+    while True:
+        cell.sas = {n: cell._dump(n) for n in cell.daemons}
+        waiting = [c for c in cell.admitted if not cell._client_up(c)]
+        undecided = [c for c in cell.refused if cell.daemons[c].ended() is None]
+        if not waiting and not undecided:
+            return
+        ended = most_specific(d.ended() for n, d in cell.daemons.items() if n not in quiet)
+        if ended is not None or time.monotonic() >= end:
+            if not waiting:
+                return  # a refused client's silence is the verdict's finding
+            words = " / ".join(f"{n}: {d.last_words(2)}" for n, d in cell.daemons.items())
+            why = ended or f"no SAs within {cell.negotiate_deadline:g} s"
+            raise NegotiationError(f"negotiation {cell.network.name}: clients"
+                                   f" {', '.join(waiting)} not up: {why}; last log"
+                                   f" lines: {words}")
+        time.sleep(0.02)
 
 
 def collect(cell: NetworkCell, rundir: RunDir) -> None:

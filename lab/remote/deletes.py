@@ -18,7 +18,7 @@ def one_then_the_rest(cell: NetworkState) -> list[str]:
     client's stay and its echoes are answered; then the others delete. Raises
     DaemonError when a daemon cannot delete."""
     n, gw = cell.network, cell.gateway
-    first, rest = cell.clients[0], cell.clients[1:]
+    first, rest = cell.admitted[0], cell.admitted[1:]
     problems: list[str] = []
     cell.daemons[first].delete()
     seen, known = n.seen(n.by_name[first]), cell.daemons[gw].known_leftover

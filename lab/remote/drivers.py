@@ -30,6 +30,7 @@ def driver(n: Network, node: Node, ctx: PeerContext) -> Daemon:
     if role == "spoke":
         return spoke(n, node, ctx)
     cls = role_class(ctx.flavor.impl, role)
-    if cls is None:
-        raise LabError(f"nodes.{node.name}: {cannot_serve(ctx.flavor.impl, role)}")
+    why = cannot_serve(ctx.flavor.impl, role, auth=n.auth)
+    if cls is None or why:
+        raise LabError(f"nodes.{node.name}: {why}")
     return cls(n, node, ctx)

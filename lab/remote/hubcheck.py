@@ -53,6 +53,10 @@ def connections(cell: HubState) -> None:
                 {"left": cell.sas[spoke], "right": cell.sas[hub]}, spokes.ping, said)
             cell.lines += [f"{spoke}: {line}" for line in verdict.summary()]
             cell.problems += [f"{spoke}: {p}" for p in [*verdict.problems, *found]]
+            seen, unsaid = judge.identities(spoke, hub, said)
+            cell.lines += seen
+            if n.auth != "psk":  # the certificates' identities are the claim
+                cell.problems += unsaid
         cell.problems += _link(cell, spokes, spoke, spoke in crossing)
         cell.problems += _link(cell, to_hub, spoke, spoke == n.clients[0].name)
     if to_hub.ping.lost:

@@ -36,15 +36,22 @@ IKE_UP = ("ESTABLISHED_IKE_SA", "V2_ESTABLISHED_IKE_SA", "MAIN_R3", "MAIN_I4", "
 CHILD_UP = ("ESTABLISHED_CHILD_SA", "V2_ESTABLISHED_CHILD_SA", "QUICK_R2", "QUICK_I2")
 
 
-def conn_lines(s: Scenario, end: str, far: str, major: int,
-               remote_access: bool = True) -> list[tuple[str, str]]:
+def conn_lines(s: Scenario, end: str, far: str, major: int, remote_access: bool = True,
+               anyone: bool = False, cert: str = "") -> list[tuple[str, str]]:
     """What every conn of the pair scenario ``s`` says, as ``end`` sees it; remote access:
-    IKEv1 Aggressive Mode and mode config pulled, IKEv2 narrowing."""
+    IKEv1 Aggressive Mode with a PSK (Main Mode with certificates) and mode config pulled,
+    IKEv2 narrowing. ``cert``: the node's certificate's nickname in NSS (certificates);
+    ``anyone``: the far end is whoever has a certificate the CA of ours signed (rightca),
+    its identity the one it sends, which its certificate must name (no rightid: with
+    rightid=%fromcert pluto takes the certificate's subject DN as the identity instead,
+    measured with 5.2)."""
     version = s.ike_version_of(end)
     ike, esp = s.ike_list(end), s.esp_list(end)
+    v1 = [("aggressive", "yes")] if s.auth == "psk" else []
     return [
         ("leftid", ipsec_id(s.identity(end))),
-        ("rightid", ipsec_id(s.identity(far))),
+        *([("leftcert", cert), ("leftsendcert", "always")] if cert else []),
+        *([("rightca", "%same")] if anyone else [("rightid", ipsec_id(s.identity(far)))]),
         ("authby", AUTHBY[s.auth]),
         ("keyexchange", f"ikev{version}") if major >= 5
         else ("ikev2", "no" if version == 1 else "insist"),
@@ -53,7 +60,7 @@ def conn_lines(s: Scenario, end: str, far: str, major: int,
         *([("esp", spell_list(esp))] if esp else []),
         # PFS as the proposals say (pluto's IKEv1 Quick Mode adds the IKE group otherwise)
         *([("pfs", "yes" if any(p.dh for p in esp) else "no")] if esp else []),
-        *(([("aggressive", "yes"), ("modecfgpull", "yes")] if version == 1
+        *(([*v1, ("modecfgpull", "yes")] if version == 1
            else [("narrowing", "yes")]) if remote_access else []),  # (IKEv2 only, 4.10 says)
         ("leftupdown", "%disabled"),
         ("keyingtries", "1"),
@@ -62,6 +69,8 @@ def conn_lines(s: Scenario, end: str, far: str, major: int,
 
 
 def secret_line(s: Scenario, end: str, far: str) -> str:
+    if s.auth != "psk":
+        return ""
     mine, theirs = s.identity(end), s.identity(far)
     index = f"{mine.value} {theirs.value}" if mine.kind == theirs.kind == "address" \
         else f"{mine.text} {theirs.text}"
@@ -84,7 +93,27 @@ def parse_showstates(text: str) -> list[Session]:
     return [Session(conn, peer, "", kids.get(serial, 0)) for serial, (conn, peer) in ikes.items()]
 
 
+#: ipsec.secrets with certificates: the key is in NSS
+CERT_NOTE = "# certificates: the key is in the NSS database (leftcert)\n"
+#: the gateway's one conn for every client when certificates tell them apart
+SHARED = "rw"
+
+
 class Role(RoleDriver, Libreswan):
+    def cert(self) -> str:
+        """The node's certificate in NSS (leftcert), or "" with a PSK."""
+        return self.credentials().nickname if self.scenario.auth != "psk" else ""
+
+    def note(self) -> str:
+        return PSK_NOTE if self.scenario.auth == "psk" else CERT_NOTE
+
+    def cert_files(self) -> dict[str, str]:
+        """For the artifacts: what went into the NSS database (as the two-peer driver)."""
+        if self.scenario.auth == "psk":
+            return {}
+        return {"certs/ca.pem": self.credentials().ca_pem,
+                "certs/peer.pem": self.credentials().cert_pem}
+
     def known_leftover(self, item: SA | Policy) -> str | None:
         """(The two-peer driver's known leftovers are of an initiator's conn that stays
         routed; a road-warrior client deletes its own, and none was seen.)"""
@@ -111,19 +140,23 @@ class Gateway(Role):
         # "no corresponding IKE SA")
         setup = [("plutodebug", "none"), ("uniqueids", "no"), *self._v1_policy()]
         text += self._section("config setup", setup, "setup")
-        secrets = header("pluto", n.name, self.side, "ipsec.secrets", home) + PSK_NOTE
-        for conn in n.connections:
+        secrets = header("pluto", n.name, self.side, "ipsec.secrets", home) + self.note()
+        for conn in n.connections[:1] if n.shared else n.connections:
             s = n.pair(conn)
             lines = [("left", gw.address), ("leftsubnet", gw.subnet or ""), ("right", "%any"),
                      ("rightaddresspool", f"{first}-{last}"), ("leftmodecfgserver", "yes"),
-                     ("rightmodecfgclient", "yes"), *conn_lines(s, "right", "left", major)]
-            text += "\n" + self._section(f"conn {conn.named(n.topology)}", lines, "conn")
+                     ("rightmodecfgclient", "yes"),
+                     *conn_lines(s, "right", "left", major, anyone=n.shared, cert=self.cert())]
+            text += "\n" + self._section(f"conn {self.conn_name(conn)}", lines, "conn")
             secrets += secret_line(s, "right", "left")
-        return {"ipsec.conf": text, "ipsec.secrets": secrets}
+        return {"ipsec.conf": text, "ipsec.secrets": secrets, **self.cert_files()}
+
+    def conn_name(self, conn: Connection) -> str:
+        """The gateway's conn that serves ``conn``."""
+        return SHARED if self.network.shared else conn.named(self.network.topology)
 
     def load(self) -> None:
-        for conn in self.network.connections:
-            name = conn.named(self.network.topology)
+        for name in dict.fromkeys(self.conn_name(c) for c in self.network.connections):
             out = self.tool([f"{LIBEXEC}/addconn", "--ctlsocket", self.ctl, "--config",
                              str(self.ctx.home / "ipsec.conf"), name], check=False)
             text = (out.stdout + out.stderr).strip()
@@ -142,10 +175,13 @@ class Gateway(Role):
         return parse_showstates(self.showstates())
 
     def status_of(self, conn: Connection) -> DaemonStatus | None:
-        """pluto's log lines of the client's conn (its instances: "rw-alice"[1] ...)."""
-        name = conn.named(self.network.topology)
-        mine = "\n".join(ln for ln in self.log_text().splitlines() if f'"{name}"' in ln)
-        return parse_pluto_log(mine, self.network.ike_version_of(conn))
+        """pluto's log lines of the client's conn (its instances: "rw-alice"[1] ...; of
+        the conn every client shares: its instance with the client's address)."""
+        n, name = self.network, self.conn_name(conn)
+        mark = re.compile(rf'"{re.escape(name)}"\[\d+\] {re.escape(n.seen(n.by_name[conn.client]))}'
+                          r'\b(?![.:\d])' if n.shared else re.escape(f'"{name}"'))
+        mine = "\n".join(ln for ln in self.log_text().splitlines() if mark.search(ln))
+        return parse_pluto_log(mine, n.ike_version_of(conn))
 
 
 class Client(Role):
@@ -160,13 +196,15 @@ class Client(Role):
         inner = [("leftsubnet", f"{self.vip_family()}/0")] if s.ike_version == 2 else []
         lines = [("left", self.node.address), *inner, ("leftmodecfgclient", "yes"),
                  ("right", gw.address), ("rightsubnet", gw.subnet or ""),
-                 ("rightmodecfgserver", "yes"), *conn_lines(s, "left", "right", major)]
+                 ("rightmodecfgserver", "yes"),
+                 *conn_lines(s, "left", "right", major, cert=self.cert())]
         return {"ipsec.conf": header("pluto", self.network.name, self.side, "ipsec.conf", home)
                 + self._section("config setup", [("plutodebug", "none"), *self._v1_policy()],
                                 "setup") + "\n"
                 + self._section(f"conn {s.conn_name}", lines, "conn"),
                 "ipsec.secrets": header("pluto", self.network.name, self.side, "ipsec.secrets",
-                                        home) + PSK_NOTE + secret_line(s, "left", "right")}
+                                        home) + self.note() + secret_line(s, "left", "right"),
+                **self.cert_files()}
 
 
 class Hub(Gateway):
@@ -181,15 +219,16 @@ class Hub(Gateway):
         text = header("pluto", n.name, self.side, "ipsec.conf", home)
         text += self._section("config setup", [("plutodebug", "none"), *self._v1_policy()],
                               "setup")
-        secrets = header("pluto", n.name, self.side, "ipsec.secrets", home) + PSK_NOTE
+        secrets = header("pluto", n.name, self.side, "ipsec.secrets", home) + self.note()
         for conn in n.connections:
             s, spoke = n.pair(conn), n.by_name[conn.client]
             lines = [("left", hub.address), ("leftsubnet", n.wide), ("right", spoke.address),
                      ("rightsubnet", spoke.subnet or ""),
-                     *conn_lines(s, "right", "left", major, remote_access=False)]
+                     *conn_lines(s, "right", "left", major, remote_access=False,
+                                 cert=self.cert())]
             text += "\n" + self._section(f"conn {conn.named(n.topology)}", lines, "conn")
             secrets += secret_line(s, "right", "left")
-        return {"ipsec.conf": text, "ipsec.secrets": secrets}
+        return {"ipsec.conf": text, "ipsec.secrets": secrets, **self.cert_files()}
 
     def sessions(self) -> list[Session]:
         """whack --showstates; a conn with a fixed peer names no address: its spoke's."""

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import pytest
 
 from lab.algorithms import parse_proposals
-from lab.errors import LabError, NegotiationError, UsageError
+from lab.errors import LabError, NegotiationError, UsageError, VerdictError
 from lab.flavors import parse_flavor
 from lab.matrix import MatrixSelection, flavor_id, speaks
 from lab.peers import Connection, Network, Node
@@ -28,6 +28,8 @@ GRID_IKE, GRID_ESP = "aes128-sha1-modp2048", "aes128-sha1"
 #: the addresses of the grid's cells (IPv4 outside, the pool and the subnet IPv4 too)
 GATEWAY = ("192.0.2.1", "10.1.0.0/24")
 CLIENTS = ("198.51.100.2", "203.0.113.2")
+#: a certificate cell's third client, whose certificate the gateway's CA did not sign
+UNTRUSTED = "198.18.0.2"
 POOL = "10.3.0.0/28"
 #: what the grid measured between the daemons: (gateway flavor, client flavor, IKE version)
 #: -> why such a cell fails (a strict expected failure: a pass says the finding is gone)
@@ -36,6 +38,18 @@ KNOWN: dict[tuple[str, str, int], str] = {
         "charon (5.9.8) cannot parse pluto 4.10's IKEv1 mode config reply to its request"
         " (\"length of CONFIGURATION_ATTRIBUTE_V1 substructure list invalid\", then"
         " PAYLOAD_MALFORMED; 2 of 2 cells, every run); pluto 5.2's reply it parses",
+}
+
+
+#: what the grid measured of a gateway daemon with certificates: (daemon, auth) -> why such
+#: a cell's verdict fails (a strict expected failure, as KNOWN)
+KNOWN_CERTS: dict[tuple[str, str], str] = {
+    ("libreswan", "ecdsa"):
+        "pluto (4.10 and 5.2) as a gateway of one conn for every client (right=%any,"
+        " rightca=%same, no rightid) logs each ECDSA client as authenticated by its address"
+        " (\"authenticated peer certificate '198.51.100.2'\"), not by the @c1.example.org it"
+        " sent and its certificate names; with RSA the same conn names the identity sent"
+        " (2 of 2 cells, every run)",
 }
 
 
@@ -74,25 +88,41 @@ class RoadWarriorCell:
     ike_version: int = 2
     #: the second client behind a NAT (--lab-paths=nat)
     nat: bool = False
+    #: psk (a PSK per client), or certificates (rsa, ecdsa): one gateway connection for
+    #: every certified client, and a third client with an untrusted certificate refused
+    auth: str = "psk"
 
     @property
     def id(self) -> str:
         return grid_id(self.gateway, self.clients, self.ike_version, "road-warrior",
-                       *(["nat"] if self.nat else []))
+                       *(["nat"] if self.nat else []), *([self.auth] if self.auth != "psk" else []))
 
     def known(self) -> str | None:
-        """Why this cell is known to fail (KNOWN), or None."""
-        return known_in(KNOWN, self.gateway, self.clients, self.ike_version)
+        """Why this cell is known to fail (KNOWN, KNOWN_CERTS), or None."""
+        return KNOWN_CERTS.get((_impl(self.gateway), self.auth)) or known_in(
+            KNOWN, self.gateway, self.clients, self.ike_version)
+
+    def known_error(self) -> type[LabError]:
+        """What a known failure raises: a negotiation that fails, or (certificates) a
+        verdict that finds what was negotiated wrong."""
+        return VerdictError if (_impl(self.gateway), self.auth) in KNOWN_CERTS \
+            else NegotiationError
 
     def network(self) -> Network:
         """Gateway ``gw`` with subnet and host; clients ``c1`` and ``c2`` (identities
-        @c1.example.org, ...), a PSK each."""
+        @c1.example.org, ...), a PSK each; with certificates, a certificate each and a
+        third client ``c3`` (the first client's flavor) whose certificate is untrusted."""
+        certs = self.auth != "psk"
         nodes = [Node("gw", self.gateway, GATEWAY[0], subnet=GATEWAY[1], id="@gw.example.org")]
         nodes += [Node(f"c{i}", flavor, address, id=f"@c{i}.example.org", nat=self.nat and i == 2)
                   for i, (flavor, address) in enumerate(zip(self.clients, CLIENTS, strict=True), 1)]
-        conns = tuple(Connection(f"c{i}", "gw", psk=f"secret of client {i}")
-                      for i in range(1, len(self.clients) + 1))
-        return grid_network(self.id, nodes, conns, self.ike_version, pool=POOL)
+        conns = [Connection(f"c{i}", "gw", psk=None if certs else f"secret of client {i}")
+                 for i in range(1, len(self.clients) + 1)]
+        if certs:
+            nodes.append(Node("c3", self.clients[0], UNTRUSTED, id="@c3.example.org"))
+            conns.append(Connection("c3", "gw", cert="untrusted"))
+        return grid_network(self.id, nodes, tuple(conns), self.ike_version, pool=POOL,
+                            auth=self.auth)
 
 
 def _impl(flavor: str) -> str:
@@ -112,10 +142,35 @@ def road_warrior_cells(selection: MatrixSelection) -> list[RoadWarriorCell]:
     pairs = [(a, b) for a, b in itertools.combinations(clients, 2) if _impl(a) != _impl(b)]
     if not pairs:  # one daemon chosen: its flavors with each other, or one flavor twice
         pairs = list(itertools.combinations(clients, 2)) or [(c, c) for c in clients]
-    return [RoadWarriorCell(g, pair, v, "nat" in paths) for v in selection.ike_versions
-            for g in gateways for pair in pairs
-            if not any(cannot_serve(_impl(f), role, v) for f, role in (
-                (g, "gateway"), (pair[0], "client"), (pair[1], "client")))]
+    psk = selection.auths is None or "psk" in selection.auths
+    cells = [RoadWarriorCell(g, pair, v, "nat" in paths) for v in selection.ike_versions
+             for g in gateways for pair in pairs if psk
+             and not any(cannot_serve(_impl(f), role, v) for f, role in (
+                 (g, "gateway"), (pair[0], "client"), (pair[1], "client")))]
+    return cells + ([] if "nat" in paths else cert_cells(selection, gateways, pairs))
+
+
+#: the certificate cells the default road-warrior grid adds (a few: one per gateway
+#: flavor, IKEv2, the first client pair that can, a third client refused)
+CERT_AUTHS = ("rsa",)
+
+
+def cert_cells(selection: MatrixSelection, gateways: list[str],
+               pairs: list[tuple[str, str]]) -> list[RoadWarriorCell]:
+    """Per certificate authentication (the default: CERT_AUTHS; else those --lab-auth
+    names) and gateway flavor, one IKEv2 cell with the first client pair that can."""
+    auths = CERT_AUTHS if selection.auths is None else \
+        tuple(a for a in selection.auths if a != "psk")
+    if 2 not in selection.ike_versions:
+        return []
+    cells = []
+    for auth in auths:
+        for g in gateways:
+            fit = [p for p in pairs if not any(cannot_serve(_impl(f), role, 2, auth) for f, role
+                                               in ((g, "gateway"), (p[0], "client"),
+                                                   (p[1], "client")))]
+            cells += [RoadWarriorCell(g, fit[0], 2, auth=auth)] if fit else []
+    return cells
 
 
 #: the hub grid's addresses: the hub's, then each spoke's (IPv4, subnets IPv4 too)
@@ -140,6 +195,10 @@ class HubCellSpec:
     def known(self) -> str | None:
         """Why this cell is known to fail (HUB_KNOWN), or None."""
         return known_in(HUB_KNOWN, self.hub, self.spokes, self.ike_version)
+
+    def known_error(self) -> type[LabError]:
+        """What a known failure raises: the negotiation fails."""
+        return NegotiationError
 
     def network(self) -> Network:
         """Hub ``hub``, spokes ``s1`` and ``s2``, each with a subnet; a PSK per spoke;
@@ -185,6 +244,8 @@ class GridCell(Protocol):
 
     def known(self) -> str | None: ...
 
+    def known_error(self) -> type[LabError]: ...
+
     def network(self) -> Network: ...
 
 
@@ -213,5 +274,5 @@ def grid_params(opt: Any, topology: str) -> list[Any]:
     except LabError as exc:
         raise pytest.UsageError(str(exc)) from None
     return [pytest.param(cell, id=cell.id, marks=[
-        pytest.mark.xfail(strict=True, raises=NegotiationError, reason=why)] if why else [])
+        pytest.mark.xfail(strict=True, raises=cell.known_error(), reason=why)] if why else [])
         for cell in cells for why in [cell.known()]]

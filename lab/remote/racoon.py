@@ -11,9 +11,11 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from lab.certs import openssl_subject_hash
 from lab.daemons.encode import header, psk_hex
 from lab.daemons.racoon.conf import (
     AUTH,
+    AUTH_METHOD,
     CIPHER,
     DH,
     HASH,
@@ -23,14 +25,44 @@ from lab.daemons.racoon.conf import (
     identifier,
 )
 from lab.daemons.racoon.driver import Racoon
+from lab.daemons.racoon.status import _identity as id_payload_text
+from lab.peers import Connection
 from lab.remote.base import RoleDriver, Session
 from lab.scenario import Scenario
+from lab.status import DaemonStatus, IkeStatus
 
 #: racoon's words for an ISAKMP SA that came up or went, and for an IPsec SA that came up
 #: (one line per direction), each naming the peer's address
 PH1_UP = re.compile(r"ISAKMP-SA established (?P<me>[^\s\[]+)\[\d+\]-(?P<peer>[^\s\[]+)\[\d+\]")
 PH1_GONE = re.compile(r"ISAKMP-SA (?:deleted|expired) (?P<me>[^\s\[]+)\[\d+\]-(?P<peer>[^\s\[]+)\[\d+\]")
+#: a gateway with certificates: its own, the CA's, and the client's ID checked against the
+#: client's certificate (verify_identifier: racoon otherwise only warns of a mismatch)
+CERT_LINES = ['\tcertificate_type x509 "peer.pem" "peer.key";', '\tca_type x509 "ca.pem";',
+              "\tverify_cert on;", "\tverify_identifier on;", "\tsend_cert on;",
+              "\tsend_cr on;"]
 PH2_UP = re.compile(r"IPsec-SA established: \S+ (?P<src>[^\s\[]+)\[\d+\]->(?P<dst>[^\s\[]+)\[\d+\]")
+
+
+#: racoon's debug log names the peer whose ID payload it dumps next (its body, in hex)
+PEER_ID = re.compile(r"\[(?P<peer>[^\]]+)\] DEBUG: peer's ID")
+HEX_DUMP = re.compile(r"[0-9a-f]{2,8}(?: [0-9a-f]{2,8})*")
+
+
+def parse_peer_ids(log: str) -> dict[str, str]:
+    """Peer address -> the identity its (last) phase 1 sent, from racoon's debug log
+    ("[ADDR] DEBUG: peer's ID", then a hex dump of the ID payload's body)."""
+    lines, out = log.splitlines(), {}
+    for i, line in enumerate(lines):
+        if not (m := PEER_ID.search(line)):
+            continue
+        for after in lines[i + 1:i + 4]:
+            text = after.rsplit("DEBUG:", 1)[-1].strip()
+            if HEX_DUMP.fullmatch(text):
+                ident = id_payload_text(bytes.fromhex(text.replace(" ", "")))
+                if ident is not None:
+                    out[m["peer"]] = ident
+                break
+    return out
 
 
 def parse_log_sessions(log: str, me: str) -> list[Session]:
@@ -53,6 +85,8 @@ def parse_log_sessions(log: str, me: str) -> list[Session]:
 class Gateway(RoleDriver, Racoon):
     role = "gateway"
     remote_access = (1,)
+    auths = ("psk", "rsa")
+    no_certs = "racoon.conf(5) has no ECDSA authentication method"
 
     def render(self) -> dict[str, str]:
         n, gw, home = self.network, self.node, self.ctx.home
@@ -61,8 +95,10 @@ class Gateway(RoleDriver, Racoon):
         first, last = (ipaddress.ip_address(a) for a in n.pool_range())
         head = header("racoon", n.name, self.side, "racoon.conf", home)
         natt = any(c.nat for c in n.clients)  # a client behind a NAT: ESP in UDP 4500
+        certs = s.auth != "psk"
         conf = [
             f'path pre_shared_key "{home / "psk.txt"}";',
+            *([f'path certificate "{home / "certs"}";'] if certs else []),
             f'path pidfile "{home / "racoon.pid"}";',
             "log debug;",
             "",
@@ -75,8 +111,9 @@ class Gateway(RoleDriver, Racoon):
             "",
             "remote anonymous",
             "{",
-            "\texchange_mode aggressive;",
+            f"\texchange_mode {'main' if certs else 'aggressive'};",
             f"\tmy_identifier {identifier(s.identity('right'))};",
+            *(CERT_LINES if certs else []),
             "\tpassive on;",
             "\tgenerate_policy on;",
             "\tproposal_check obey;",
@@ -109,7 +146,17 @@ class Gateway(RoleDriver, Racoon):
         setkey = header("racoon", n.name, self.side, "setkey -f", home)
         setkey += "# generate_policy: racoon makes each client's policies from its phase 2\n"
         return {"racoon.conf": head + "\n".join(conf) + "\n", "psk.txt": psk,
-                "setkey.conf": setkey + "flush;\nspdflush;\n"}
+                "setkey.conf": setkey + "flush;\nspdflush;\n", **self.cert_files()}
+
+    def cert_files(self) -> dict[str, str]:
+        """Certificates: the CA by name (ca_type) and as HASH.0 (OpenSSL's lookup in the
+        certificate path), the node's certificate and key."""
+        if self.network.auth == "psk":
+            return {}
+        creds = self.credentials()
+        return {"certs/ca.pem": creds.ca_pem, "certs/peer.pem": creds.cert_pem,
+                "certs/peer.key": creds.key_pem,
+                f"certs/{openssl_subject_hash(creds.ca_pem)}.0": creds.ca_pem}
 
     @staticmethod
     def _proposals(s: Scenario) -> list[str]:
@@ -118,7 +165,7 @@ class Gateway(RoleDriver, Racoon):
             out += ["\tproposal", "\t{",
                     f"\t\tencryption_algorithm {_spell(CIPHER, ike.cipher, 'phase-1 cipher')};",
                     f"\t\thash_algorithm {_spell(HASH, ike.integrity, 'phase-1 hash')};",
-                    "\t\tauthentication_method pre_shared_key;",
+                    f"\t\tauthentication_method {AUTH_METHOD[s.auth]};",
                     f"\t\tdh_group {_spell(DH, ike.dh, 'DH group')};", "\t}"]
         return out
 
@@ -135,6 +182,18 @@ class Gateway(RoleDriver, Racoon):
     def sessions(self) -> list[Session]:
         return parse_log_sessions(self.log_text(), self.node.address)
 
+    def status_of(self, conn: Connection) -> DaemonStatus | None:
+        """With certificates: the identity the client's phase 1 sent, which racoon checked
+        against the client's certificate (verify_identifier), from its debug log by the
+        client's address; nothing else is read per connection (None with a PSK)."""
+        n = self.network
+        if n.auth == "psk":
+            return None
+        seen = parse_peer_ids(self.log_text()).get(n.seen(n.by_name[conn.client]))
+        return DaemonStatus(source="racoon.log (debug)",
+                            ike=IkeStatus(version=1, remote_id=seen),
+                            unreported=("IKE algorithms", "ESP algorithms", "PFS group"))
+
 
 class Hub(Gateway):
     """A hub (IKEv1): a ``remote`` per spoke by its address (Main Mode: the PSK is found
@@ -144,6 +203,9 @@ class Hub(Gateway):
     adds the fwd policy of each in policy)."""
 
     role = "hub"
+    auths = ("psk",)
+    no_certs = ("not built: its remote sections would need the certificate statements the"
+                " gateway's has")
 
     def render(self) -> dict[str, str]:
         n, hub, home = self.network, self.node, self.ctx.home

@@ -27,22 +27,40 @@ from lab.scenario import Scenario
 from lab.status import DaemonStatus
 
 POOL = "rw"
+#: the gateway's one connection for every client when certificates tell them apart
+SHARED = "rw"
+#: the files the two-peer driver writes the node's certificate and the CA to (x509/, x509ca/)
+CERT_FILE, CA_FILE = "peer.pem", "ca.pem"
 #: the strongswan.conf setting that lets a responder take Aggressive Mode with a PSK
 AGGRESSIVE_PSK = "i_dont_care_about_security_and_use_aggressive_mode_psk"
 
 
 def _connection(s: Scenario, end: str, far: str, local: str, remote: str,
-                extra: Settings, remote_access: bool = True) -> Settings:
+                extra: Settings, remote_access: bool = True, anyone: bool = False) -> Settings:
     """One swanctl.conf connection of the pair scenario ``s`` as ``end`` sees it (its
-    children follow); IKEv1 remote access: Aggressive Mode and mode config pulled."""
-    v1 = {"aggressive": "yes", "pull": "yes"} \
-        if s.ike_version_of(end) == 1 and remote_access else {}
+    children follow); IKEv1 remote access with a PSK: Aggressive Mode (which names the
+    client before the PSK is needed), and mode config pulled. With certificates the node
+    sends its own; ``anyone``: the far end is whoever has a certificate the lab's CA
+    signed (remote.cacerts), its identity the certificate's."""
+    v1 = s.ike_version_of(end) == 1 and remote_access
+    certs = s.auth != "psk"
+    their: Settings = {"auth": AUTH[s.auth]}
+    their.update({"cacerts": CA_FILE} if anyone else {"id": swanctl_id(s.identity(far))})
     return {"version": str(s.ike_version_of(end)), "local_addrs": local,
-            "remote_addrs": remote, **extra, **v1,
+            "remote_addrs": remote, **extra,
+            **({"aggressive": "yes"} if v1 and not certs else {}),
+            **({"pull": "yes"} if v1 else {}),
             "proposals": spell_list(s.ike_list(end), spell_ike), "keyingtries": "1",
             "mobike": "no",  # one address per peer: nothing to update
-            "local": {"auth": AUTH[s.auth], "id": swanctl_id(s.identity(end))},
-            "remote": {"auth": AUTH[s.auth], "id": swanctl_id(s.identity(far))}}
+            **({"send_cert": "always"} if certs else {}),
+            "local": {"auth": AUTH[s.auth], "id": swanctl_id(s.identity(end)),
+                      **({"certs": CERT_FILE} if certs else {})},
+            "remote": their}
+
+
+def _secrets(s: Scenario, end: str, far: str, name: str) -> Settings:
+    """The PSK's secret (none with certificates: the key is private/, the CA x509ca/)."""
+    return {f"ike-{name}": _secret(s, end, far)} if s.auth == "psk" else {}
 
 
 def _secret(s: Scenario, end: str, far: str) -> Settings:
@@ -53,6 +71,12 @@ def _secret(s: Scenario, end: str, far: str) -> Settings:
 def _child(s: Scenario, end: str) -> Settings:
     return {"mode": "tunnel", "esp_proposals": spell_list(s.esp_list(end), spell_esp),
             "start_action": "none"}
+
+
+def of_peer(events: list[Message], conn: str, address: str) -> list[Message]:
+    """The list-sa events of ``conn``'s IKE SAs with the peer at ``address``."""
+    return [e for e in events if isinstance(e.get(conn), dict)
+            and str(e[conn].get("remote-host", "")) == address]  # type: ignore[union-attr]
 
 
 def parse_sessions(events: list[Message]) -> list[Session]:
@@ -80,8 +104,9 @@ class Role(RoleDriver, StrongSwan):
         """IKEv1: Aggressive Mode with a PSK, which charon refuses as a responder unless
         told ("Aggressive Mode PSK disabled for security reasons")."""
         text = super().strongswan_conf()
-        if self.role == "gateway" and any(self.network.ike_version_of(c) == 1
-                                          for c in self.network.connections):
+        n = self.network
+        if self.role == "gateway" and n.auth == "psk" and any(
+                n.ike_version_of(c) == 1 for c in n.connections):
             text = text.replace("charon {\n", "charon {\n    " + AGGRESSIVE_PSK + " = yes\n", 1)
         return text
 
@@ -94,27 +119,35 @@ class Gateway(Role):
         first, last = n.pool_range()
         conns: Settings = {}
         secrets: Settings = {}
-        for conn in n.connections:
-            s = n.pair(conn)
+        for conn in n.connections[:1] if n.shared else n.connections:
+            s, name = n.pair(conn), self.conn_name(conn)
             child = {**_child(s, "right"), "local_ts": gw.subnet or ""}
-            conns[conn.name] = {**_connection(s, "right", "left", gw.address, "%any",
-                                              {"pools": POOL}),
-                                "children": {conn.name: child}}
-            secrets[f"ike-{conn.client}"] = _secret(s, "right", "left")
+            conns[name] = {**_connection(s, "right", "left", gw.address, "%any",
+                                         {"pools": POOL}, anyone=n.shared),
+                           "children": {name: child}}
+            secrets.update(_secrets(s, "right", "left", conn.client))
         sections: Settings = {"connections": conns,
                               "pools": {POOL: {"addrs": f"{first}-{last}"}},
-                              "secrets": secrets}
+                              **({"secrets": secrets} if secrets else {})}
         return self._header("swanctl.conf") + conf_text(sections)
 
+    def conn_name(self, conn: Connection) -> str:
+        """The gateway's connection that serves ``conn``."""
+        return SHARED if self.network.shared else conn.named(self.network.topology)
+
     def status_of(self, conn: Connection) -> DaemonStatus | None:
-        """VICI list-sas of the client's connection."""
-        name = conn.named(self.network.topology)
+        """VICI list-sas of the client's connection (the one every client shares: its IKE
+        SA with the client's address)."""
+        name, n = self.conn_name(conn), self.network
         try:
             with self._vici_socket(timeout=5.0) as sock:
                 events, _ = vici_stream(sock, "list-sas", {"ike": name}, "list-sa")
         except (OSError, ConnectionError, struct.error) as exc:
             return DaemonStatus(source="VICI list-sas", error=f"list-sas {name}: {exc}")
-        return parse_list_sas([vici_decode(e) for e in events], name)
+        decoded = [vici_decode(e) for e in events]
+        if n.shared:
+            decoded = of_peer(decoded, name, n.seen(n.by_name[conn.client]))
+        return parse_list_sas(decoded, name)
 
     def sessions(self) -> list[Session]:
         """Every IKE SA charon holds (VICI list-sas, all connections)."""
@@ -135,8 +168,9 @@ class Client(Role):
         conn = {**_connection(s, "left", "right", self.node.address, gw.address,
                               {"vips": self.vip_family()}),
                 "children": {s.conn_name: child}}
+        secrets = _secrets(s, "left", "right", s.conn_name)
         sections: Settings = {"connections": {s.conn_name: conn},
-                              "secrets": {f"ike-{s.conn_name}": _secret(s, "left", "right")}}
+                              **({"secrets": secrets} if secrets else {})}
         return self._header("swanctl.conf") + conf_text(sections)
 
 
@@ -156,8 +190,7 @@ class Hub(Gateway):
             child = {**_child(s, "right"), "local_ts": n.wide, "remote_ts": spoke.subnet or ""}
             conns[name] = {**_connection(s, "right", "left", hub.address, spoke.address, {},
                                          remote_access=False), "children": {name: child}}
-            secret = _secret(s, "right", "left")
-            secrets[f"ike-{conn.client}"] = {**secret, "id-3": hub.address,
-                                             "id-4": spoke.address}
-        return self._header("swanctl.conf") + conf_text({"connections": conns,
-                                                         "secrets": secrets})
+            for key, secret in _secrets(s, "right", "left", conn.client).items():
+                secrets[key] = {**secret, "id-3": hub.address, "id-4": spoke.address}
+        return self._header("swanctl.conf") + conf_text(
+            {"connections": conns, **({"secrets": secrets} if secrets else {})})

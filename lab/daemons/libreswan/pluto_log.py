@@ -59,7 +59,11 @@ DH = {"MODP768": "modp768", "MODP1024": "modp1024", "MODP1536": "modp1536",
 _IKE_ALGS = re.compile(r"\{(?:auth=\S+ )?cipher=(?P<cipher>\S+) integ=(?P<integ>\S+)"
                        r"(?: prf=(?P<prf>\S+))? group=(?P<group>[^\s}]+)\}")
 _IKEV1_UP = re.compile(r"(?:ISAKMP|IKE) SA established \{")
-_PEER_ID = re.compile(r"(?:Peer ID is|authenticated peer using \S+ and) ID_\w+:? '(?P<id>[^']*)'")
+_PEER_ID = re.compile(r"(?:Peer ID is|authenticated peer using \S+ and) ID_\w+:? '(?P<id>[^']*)'"
+                      # certificates: the peer's identity its certificate proved (5.2: "peer
+                      # certificate 'ID' and ...", 4.10: "'...' digital signature using peer
+                      # certificate 'ID'")
+                      r"|authenticated peer .*?certificate '(?P<cert_id>[^']*)'")
 _CHILD = re.compile(r"IPsec (?:SA established )?(?P<mode>tunnel|transport)\b.*?"
                     r"\{(?:ESP|AH)(?:/\S+?)?=>0x(?P<out>[0-9a-f]+) <0x(?P<in>[0-9a-f]+)"
                     r" xfrm=(?P<xfrm>\S+)")
@@ -85,7 +89,7 @@ def parse_pluto_log(text: str, ike_version: int) -> DaemonStatus:
         if (m := _IKE_ALGS.search(line)) and (ike_version == 2 or _IKEV1_UP.search(line)):
             algs = m
         if m := _PEER_ID.search(line):
-            remote_id = m["id"]
+            remote_id = m["id"] if m["id"] is not None else m["cert_id"]
         if m := _QUICK_PFS.search(line):
             pfs = "none" if m["pfs"] == "no-pfs" else neutral(DH, m["pfs"])
         if ("established" in line or "rekeyed Child SA" in line) and (m := _CHILD.search(line)):
