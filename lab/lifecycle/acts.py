@@ -12,7 +12,14 @@ import time
 from collections.abc import Callable
 
 from lab.errors import DaemonError
-from lab.lifecycle.prove import allowed_pairs, chained, one_pair_each, rekeyed_pair, wait_until
+from lab.lifecycle.prove import (
+    allowed_pairs,
+    chained,
+    one_pair_each,
+    rekeyed_pair,
+    wait_until,
+)
+from lab.lifecycle.spis import spis_text
 from lab.scenario.allowed import SIDES
 from lab.topology.build import IFACE
 from lab.topology.rtnl import Rtnl
@@ -53,8 +60,8 @@ class Acts:
         done = wait_until(replaced, deadline)
         if done is None:
             self.v.problems.append(f"rekey-child: no new Child SA in both kernels within"
-                                   f" {deadline:g} s (before: {self._hex(before)}, now:"
-                                   f" {self._hex(self.spis())})")
+                                   f" {deadline:g} s (before: {spis_text(before)}, now:"
+                                   f" {spis_text(self.spis())})")
             return
         self.record.act("", "new Child SAs in both kernels")
         self.v.figures["new SAs after"] = done - started
@@ -63,7 +70,7 @@ class Acts:
         if gone is None:
             left = {side: sorted(self.spis()[side] & before[side]) for side in SIDES}
             self.v.problems.append(f"rekey-child: old SAs not deleted within"
-                                   f" {COMMAND_DEADLINE:g} s: {self._hex(left)}")
+                                   f" {COMMAND_DEADLINE:g} s: {spis_text(left)}")
         else:
             self.record.act("", "old Child SAs gone from both kernels")
             self.v.figures["old SAs gone after"] = gone - started
@@ -97,7 +104,7 @@ class Acts:
         self.prove("after the IKE rekey", before=before_spis, sane=found)
         if self.s.ike_version == 2 and self.spis() != before_spis:
             self.v.notes.append(f"the IKE rekey changed the Child SAs: before"
-                                f" {self._hex(before_spis)}, after {self._hex(self.spis())}")
+                                f" {spis_text(before_spis)}, after {spis_text(self.spis())}")
 
     def do_delete(self) -> None:
         self.stop_stream()  # without the policies the echoes would cross in clear text
@@ -184,7 +191,7 @@ class Acts:
             lost = len(stream.result.losses(until=time.monotonic() - TIMEOUT))
             self.v.problems.append(f"restart: no new SAs with traffic flowing within"
                                    f" {deadline:g} s of the kill ({lost} echoes lost so far;"
-                                   f" SAs now: {self._hex(self.spis())})")
+                                   f" SAs now: {spis_text(self.spis())})")
             return
         self.record.act("", "new SAs, echoes answered again")
         self.v.figures["traffic flows again after"] = back - killed
@@ -193,7 +200,7 @@ class Acts:
         stale = {side: sorted(before[side] & self.spis()[side]) for side in SIDES}
         if any(stale.values()):
             self.v.problems.append(f"restart: stale SAs of the killed daemon's connection left:"
-                                   f" {self._hex(stale)}")
+                                   f" {spis_text(stale)}")
         found = len(self.v.problems)
         one_pair_each(self, "after the restart")
         self.prove("after the restart", before=before, sane=found)
@@ -222,8 +229,3 @@ class Acts:
         found = len(self.v.problems)
         allowed_pairs(self, "after the responder initiated")
         self.prove("after the responder initiated", before=before, sane=found)
-
-    @staticmethod
-    def _hex(spis: dict[str, set[int]] | dict[str, list[int]]) -> str:
-        return "; ".join(f"{side} {{{', '.join(f'0x{x:08x}' for x in sorted(v))}}}"
-                         for side, v in spis.items())

@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
+from lab.lifecycle.spis import spi_text
 from lab.wire.packets import Packet
 from lab.wire.stream import Loss, StreamResult
 from lab.xfrm_monitor import SaLife
@@ -87,10 +88,6 @@ def _held(lives: dict[int, SaLife], t: float) -> list[int]:
                   if life.added <= t + SLACK and (life.deleted is None or life.deleted >= t - SLACK))
 
 
-def _hex(spis: list[int]) -> str:
-    return "{" + ", ".join(f"0x{s:08x}" for s in spis) + "}"
-
-
 def _within(t: float, windows: list[tuple[float, float]]) -> bool:
     return any(start <= t < end for start, end in windows)
 
@@ -103,7 +100,7 @@ def describe_loss(loss: Loss, wire: Wire, pair: tuple[str, str],
     for src, dst in ((a, b), (b, a)):
         last = wire.last_before(src, dst, t)
         parts.append(f"{src} -> {dst} spi 0x{last[0]:08x}" if last else f"{src} -> {dst} no ESP yet")
-    held = ", ".join(f"{side} {_hex(_held(sas, loss.sent))}" for side, sas in lives.items())
+    held = ", ".join(f"{side} {spi_text(_held(sas, loss.sent))}" for side, sas in lives.items())
     return (f"echo seq {loss.seq} sent at {t:.3f} s got no reply; ESP then: {'; '.join(parts)};"
             f" kernels held: {held}")
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from lab import xfrm
 from lab.lifecycle.record import Record
+from lab.lifecycle.spis import spi_text
 from lab.negotiated import check
 from lab.scenario.allowed import SIDES, other_side
 from lab.scenario.model import Scenario
@@ -87,10 +88,6 @@ def prove(cell: Cell, when: str, rekeyed: bool = False,
     found = check(cell.scenario, sas, statuses, cell.sides(), rekeyed=rekeyed, whole=whole)
     return ([f"{when}: {p}" for p in found.problems],
             [f"{when}, negotiated:", *(f"  {line}" for line in found.lines)])
-
-
-def _hex(spis: set[int] | list[int]) -> str:
-    return "{" + ", ".join(f"0x{x:08x}" for x in sorted(spis)) + "}"
 
 
 def one_pair_each(run: Run, what: str) -> None:
@@ -162,8 +159,8 @@ def rekeyed_pair(run: Run, what: str, before: dict[str, set[int]]) -> set[int]:
     for side in SIDES:
         missing = pair - {sa.spi for sa in held[side]}
         if missing:
-            run.v.problems.append(f"{what}: {side}'s kernel lacks {_hex(missing)} of the pair"
-                                  f" the traffic moved to {_hex(pair)}")
+            run.v.problems.append(f"{what}: {side}'s kernel lacks {spi_text(missing)} of the pair"
+                                  f" the traffic moved to {spi_text(pair)}")
     newest = {side: max((added(side, spi) for spi in pair), default=float("-inf"))
               for side in SIDES}
     older = {side: {sa.spi for sa in held[side] if sa.spi not in pair
@@ -171,16 +168,16 @@ def rekeyed_pair(run: Run, what: str, before: dict[str, set[int]]) -> set[int]:
     newer = {side: {sa.spi for sa in held[side] if sa.spi not in pair} - older[side]
              for side in SIDES}
     older = {side: spis - before.get(side, set()) for side, spis in older.items()}
-    kept = ", ".join(f"{side} {_hex(spis)}" for side, spis in older.items() if spis)
+    kept = ", ".join(f"{side} {spi_text(spis)}" for side, spis in older.items() if spis)
     if kept:
-        run.v.notes.append(f"{what}: besides the pair {_hex(pair)}, replaced SAs still held:"
+        run.v.notes.append(f"{what}: besides the pair {spi_text(pair)}, replaced SAs still held:"
                            f" {kept} (a delete delay)")
         deadline = DELETE_DELAY + DELETE_SLACK
         if wait_until(lambda: not any(older[side] & run.spis()[side] for side in SIDES),
                       deadline, interval=0.1) is None:
-            left = ", ".join(f"{side} {_hex(older[side] & run.spis()[side])}" for side in SIDES)
+            left = ", ".join(f"{side} {spi_text(older[side] & run.spis()[side])}" for side in SIDES)
             run.v.problems.append(f"{what}: replaced SAs still held {deadline:g} s later: {left}")
     if any(newer.values()):
         run.v.notes.append(f"{what}: the next rekey has begun: "
-                           + ", ".join(f"{side} {_hex(spis)}" for side, spis in newer.items()))
+                           + ", ".join(f"{side} {spi_text(spis)}" for side, spis in newer.items()))
     return pair
