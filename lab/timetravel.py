@@ -29,6 +29,7 @@ import pytest
 from lab.errors import MissingError, UsageError
 from lab.kernel.choice import TIME_TRAVEL_CHOICES as OPTION_CHOICES
 from lab.kernel.uml import UmlKernel, find_own_kernel
+from lab.scenario import Scenario
 
 MARKER = "time_travel"
 #: the controller's word to its workers, in xdist's workerinput
@@ -107,6 +108,15 @@ def plan_for(config: pytest.Config, workers: int) -> Plan:
     except MissingError as exc:
         own = exc
     return plan(workers, asking, others, option, own)
+
+
+def waits_on_timers(scenario: Scenario) -> bool:
+    """Whether a cell spends its time waiting on the daemons' timers, so that it belongs
+    on a time-travel worker (marked ``time_travel(required=False)`` by its test module): a
+    rekey by lifetime, DPD, or a path that drops IKE packets (the sender's retransmission
+    timer: 0.5 s for pluto, 4 s for charon, 10 s for racoon)."""
+    return scenario.rekey_by == "lifetime" or scenario.lifecycle == "dpd" \
+        or bool(scenario.path.drop_ike)
 
 
 def is_marked(item: pytest.Item) -> bool:
