@@ -18,8 +18,8 @@ from typing import Protocol
 from lab import run as runner
 from lab import teardown, xfrm
 from lab.artifacts import RunDir
-from lab.daemons import daemon_class
 from lab.daemons.base import Daemon, PeerContext
+from lab.daemons.registry import daemon_class
 from lab.errors import DaemonError, DeadlineError, LabError, NegotiationError, VerdictError
 from lab.flavors import parse_flavor, require
 from lab.lifecycle.record import DaemonLog, Record
@@ -33,7 +33,7 @@ from lab.topology.build import Topology
 from lab.wire import blocked, esplength, nat, pathcheck, retransmit, selectors
 from lab.wire.capture import Capture
 from lab.wire.decrypt import Decryption, decrypt, write_esp_sa
-from lab.wire.traffic import EspDrops, PingResult, ping
+from lab.wire.traffic import PingResult, ping
 from lab.wire.verdict import Verdict, judge
 from lab.xfrm_monitor import XfrmMonitor
 
@@ -254,12 +254,9 @@ class Cell:
         with self.phase("traffic"):
             # a lossy path loses echoes: ping until as many replies came (or 10 times as many sent)
             need = self.scenario.pings if self.scenario.path.lossy else None
-            # a plain path: a reply an SA's drop count says is gone is not waited for
-            peers = [self.topology.netns(side) for side in SIDES] if self.scenario.path.plain else []
-            with EspDrops(peers) as drops:
-                self.ping = ping(netns, target, self.scenario.pings, src=source, need=need,
-                                 payload=esplength.payload(self.scenario.ping_size),
-                                 drops=drops if peers else None)
+            self.ping = ping(netns, target, self.scenario.pings, src=source, need=need,
+                             payload=esplength.payload(self.scenario.ping_size), drops_in=[
+                                 self.topology.netns(s) for s in SIDES if self.scenario.path.plain])
         return self.ping
 
     def judge(self) -> Verdict:

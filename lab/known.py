@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from lab.algorithms import CIPHERS, INTEGRITY
-from lab.daemons import DAEMONS
+from lab.daemons.registry import DAEMONS
 from lab.errors import LabError, ScenarioError
 from lab.flavors import parse_flavor, tree_missing
 from lab.run import TAG_VAR

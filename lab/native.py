@@ -8,6 +8,10 @@ The lines are the user's text, written as they are, but each stays one statement
 breaks or control characters, balanced braces where the syntax has blocks (strongSwan,
 racoon), and ``key=value`` where the syntax is nothing else (Libreswan). A line that sets a
 key the lab writes too replaces the lab's line (Libreswan refuses a key twice).
+
+What differs between daemons is data beside each driver (lab.native_rules.NativeRules:
+lab.daemons.libreswan.native, lab.daemons.strongswan.native, lab.daemons.racoon.native);
+``RULES`` is the one table of them. A new daemon adds its rules there.
 """
 
 from __future__ import annotations
@@ -15,20 +19,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from lab.daemons.libreswan.native import RULES as LIBRESWAN
+from lab.daemons.racoon.native import RULES as RACOON
+from lab.daemons.strongswan.native import RULES as STRONGSWAN
 from lab.errors import ScenarioError
+from lab.native_rules import NativeRules
 
+#: daemon -> the rules of its native lines
+RULES: dict[str, NativeRules] = {r.daemon: r for r in (LIBRESWAN, STRONGSWAN, RACOON)}
 #: daemon -> the places its lines can go, and what each is
-PLACES: dict[str, dict[str, str]] = {
-    "libreswan": {"setup": "ipsec.conf 'config setup'", "conn": "ipsec.conf 'conn lab'"},
-    "strongswan": {"charon": "strongswan.conf 'charon { }'",
-                   "connection": "swanctl.conf 'connections.lab { }'",
-                   "child": "swanctl.conf 'connections.lab.children.lab { }'"},
-    "racoon": {"remote": "racoon.conf 'remote { }'", "sainfo": "racoon.conf each 'sainfo { }'"},
-}
-#: daemons whose syntax nests blocks in braces
-BRACES = ("strongswan", "racoon")
+PLACES: dict[str, dict[str, str]] = {d: dict(r.places) for d, r in RULES.items()}
 LINE_MAX = 400
-LIBRESWAN_LINE = re.compile(r"[A-Za-z][A-Za-z0-9_-]*\s*=.*")
 KEY_VALUE = re.compile(r"\s*([A-Za-z0-9_.-]+)\s*=")
 
 
@@ -55,11 +56,12 @@ def check_line(daemon: str, line: object, where: str) -> str:
         what = f"holds {bad!r}" if bad is not None else "is empty or too long"
         raise ScenarioError(f"{where}: {line[:80]!r} {what} (allowed: one statement of 1 to"
                             f" {LINE_MAX} printable characters, no line break)")
-    code, closed = _swan_code(line) if daemon == "strongswan" else _code(line)
+    rules = RULES[daemon]
+    code, closed = rules.lexer(line)
     if not closed:
         raise ScenarioError(f"{where}: {line!r} leaves a '\"' open (allowed: one statement; a"
                             " quoted string closes on the same line)")
-    if daemon in BRACES:
+    if rules.braces:
         depth = 0
         for c in code:  # braces in quotes or after a '#' do not open or close a block
             depth += {"{": 1, "}": -1}.get(c, 0)
@@ -68,94 +70,9 @@ def check_line(daemon: str, line: object, where: str) -> str:
         if depth != 0:
             raise ScenarioError(f"{where}: {line!r} has unbalanced braces (allowed: one"
                                 " statement; a block opens and closes on the same line)")
-    if daemon == "racoon" and not code.rstrip().endswith((";", "}")):
-        raise ScenarioError(f"{where}: {line!r} does not end its statement (allowed: one racoon.conf"
-                            " statement ending in ';' or a block closing in '}')")
-    if daemon == "libreswan" and not LIBRESWAN_LINE.fullmatch(line.strip()):
-        raise ScenarioError(f"{where}: {line!r} is not key=value (allowed: one ipsec.conf"
-                            " setting such as 'fragmentation=yes')")
+    if rules.statement is not None and not rules.statement(line, code):
+        raise ScenarioError(f"{where}: {line!r} {rules.not_a_statement}")
     return line.strip()
-
-
-def _code(line: str) -> tuple[str, bool]:
-    """The line with its quoted strings and its comment blanked out, and whether every
-    quoted string closes: an open one would run on into the lab's next lines."""
-    out, quoted, i = [], False, 0
-    while i < len(line):
-        c = line[i]
-        if quoted:
-            if c == '"':
-                quoted = False
-            out.append(" ")
-        elif c == '"':
-            quoted = True
-            out.append(" ")
-        elif c == "#":
-            break
-        else:
-            out.append(c)
-        i += 1
-    return "".join(out), not quoted
-
-
-#: strongSwan's settings lexer (libstrongswan settings_lexer.l): an unquoted include
-#: pattern ends at a blank, '#' or '}' unless a backslash escapes it
-SWAN_INCLUDE = re.compile(r"include[\t ]+(?=[^=])")
-SWAN_INCLUDE_ESCAPES = '"#} '
-
-
-def _swan_string(line: str, i: int) -> int:
-    """The index after the quoted string opening at ``i`` (a backslash escapes any
-    character), or -1 if it does not close on the line."""
-    i += 1
-    while i < len(line):
-        if line[i] == "\\":
-            i += 2
-            continue
-        if line[i] == '"':
-            return i + 1
-        i += 1
-    return -1
-
-
-def _swan_code(line: str) -> tuple[str, bool]:
-    """As strongSwan's lexer reads the line: only the braces that open or close a section
-    are kept, everything else is blanked. In a value ('key = ...') a '{' is text and a '}'
-    ends the value and closes a section; in an unquoted include pattern '\\#', '\\}',
-    '\\"' and '\\ ' are escapes; '#' elsewhere starts a comment. A '"' where no value or
-    include pattern is open is a lexer error, reported as an open string."""
-    out, state, i = [], "top", 0
-    while i < len(line):
-        c = line[i]
-        include = SWAN_INCLUDE.match(line + "\n", i) if state == "top" else None
-        if include:
-            out.append(" " * include.end())
-            state, i = "inc", include.end()
-            continue
-        if c == '"':
-            end = _swan_string(line, i)
-            if state == "top" or end < 0:
-                return "".join(out), False
-            out.append(" " * (end - i))
-            state, i = ("top" if state == "inc" else state), end
-            continue
-        if state == "inc" and c == "\\" and line[i + 1:i + 2] in tuple(SWAN_INCLUDE_ESCAPES):
-            out.append("  ")
-            i += 2
-            continue
-        if c == "#":
-            break
-        if c == "}" or (state == "top" and c == "{"):
-            out.append(c)
-            state = "top"
-        elif state == "inc" and c in "\t ":
-            state = "top"
-            out.append(" ")
-        else:
-            state = "val" if (state == "top" and c == "=") else state
-            out.append(" " if state != "top" or c in "\t =" else "x")
-        i += 1
-    return "".join(out), True
 
 
 def parse_native(raw: object, where: str) -> Native:
@@ -186,39 +103,10 @@ def parse_native(raw: object, where: str) -> Native:
     return tuple(out)
 
 
-#: (daemon, place) -> settings (a key's path of section names, '*' any one) that a native
-#: line may not set because the lab's own config makes them do nothing, and why
-NO_EFFECT: dict[tuple[str, str], dict[tuple[str, ...], str]] = {
-    ("strongswan", "charon"): {
-        ("plugins", "*", "load"): "has no effect: the lab loads a fixed plugin list"
-        " (charon's load, with load_modular = no), and a plugin's own load setting counts only"
-        " with load_modular = yes (allowed: a 'load = PLUGIN PLUGIN ...' line, which replaces"
-        " the lab's list)",
-    },
-}
-
-
-def swan_keys(line: str) -> list[tuple[str, ...]]:
-    """The settings a strongSwan line sets, each as its path of section names and key
-    (``plugins { eap-md5 { load = yes } }`` -> ``[("plugins", "eap-md5", "load")]``)."""
-    code, _ = _swan_code(line)
-    path: list[str] = []
-    found = []
-    for m in re.finditer(r"x+|[{}]", code):
-        if m.group() == "}":
-            path = path[:-1]
-        elif m.group() != "{":
-            name = line[m.start():m.end()]
-            if code[m.end():].lstrip().startswith("{"):
-                path.append(name)
-            else:
-                found.append((*path, name))
-    return found
-
-
 def _check_effect(daemon: str, place: str, line: str, where: str) -> None:
-    refused = NO_EFFECT.get((daemon, place), {})
-    for key in swan_keys(line) if daemon == "strongswan" else []:
+    rules = RULES[daemon]
+    refused = rules.no_effect.get(place, {})
+    for key in rules.keys(line) if rules.keys else []:
         why = next((w for k, w in refused.items() if len(k) == len(key)
                     and all(a in ("*", b) for a, b in zip(k, key, strict=True))), None)
         if why:
@@ -255,22 +143,10 @@ def overridden(native: list[str]) -> set[str]:
     return {k for k in map(key_of, native) if k is not None}
 
 
-#: daemon -> keys and words of its syntax that run a command or open a file by name
-#: (updown scripts, start scripts, log files, includes, key and secret paths)
-RISKY: dict[str, re.Pattern[str]] = {
-    "libreswan": re.compile(r"\s*(?:left|right)?(?:updown|statsbin|logfile|plutostderrlog|dumpdir"
-                            r"|ipsecdir|secretsfile|nssdir|rundir|leftcert|rightcert)\s*=", re.I),
-    "strongswan": re.compile(r".*(?:^|[\s{])(?:start-scripts|stop-scripts|updown|filelog|include"
-                             r"|path|file|load_modular|cacert|cert|key)\b"),
-    "racoon": re.compile(r".*\b(?:script|include|path|logfile|adminsock|chroot|certificate_type"
-                         r"|ca_type|peers_certfile)\b"),
-}
-
-
 def risky(native: Native, side: str) -> list[str]:
     """The lines that can run a command or open a file, each with its place."""
     return [f"{side}.native.{n.daemon}.{n.place}: {line}" for n in native for line in n.lines
-            if RISKY[n.daemon].match(line)]
+            if RULES[n.daemon].risky.match(line)]
 
 
 def summary(native: Native, side: str) -> list[str]:

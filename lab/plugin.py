@@ -27,7 +27,7 @@ import pytest
 
 from lab import options, owner, timetravel
 from lab.artifacts import RunDir, run_dir_name
-from lab.daemons import DAEMONS
+from lab.daemons.registry import DAEMONS
 from lab.errors import LabError
 from lab.flavors import Flavor, flavors_dir, parse_flavor, tree_missing
 from lab.kernel import confine, locked, warm

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from lab.algorithms import Proposal, Proposals
-from lab.daemons import daemon_class
+from lab.daemons.registry import daemon_class
 from lab.flavors import parse_flavor
 from lab.offers import Offered, from_proposal, select
 from lab.scenario.model import Scenario

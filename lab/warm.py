@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING
 
 from lab import run as runner
 from lab import xfrm
-from lab.daemons import daemon_class
 from lab.daemons.base import Daemon, PeerContext
-from lab.daemons.libreswan_warm import LibreswanWarm
-from lab.daemons.strongswan_warm import StrongswanWarm
+from lab.daemons.libreswan.warm import LibreswanWarm
+from lab.daemons.registry import daemon_class
+from lab.daemons.strongswan.warm import StrongswanWarm
 from lab.daemons.warm_base import WarmOps
 from lab.errors import DeadlineError, LabError
 from lab.flavors import parse_flavor, require

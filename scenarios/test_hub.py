@@ -10,34 +10,13 @@ from __future__ import annotations
 
 import pytest
 
-from lab.errors import LabError, NegotiationError
-from lab.matrix import MatrixSelection
 from lab.remote.fixture import road_warrior  # noqa: F401  (the fixture: any network cell)
-from lab.remote.matrix import HubCellSpec, hub_cells
-
-NOT_NAMED = ("hub cells run by default, or when --lab-topologies names hub (this run's "
-             "--lab-topologies, --lab-families or --lab-paths leave them out)")
+from lab.remote.matrix import HubCellSpec, grid_params
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "hubcell" not in metafunc.fixturenames:
-        return
-    opt = metafunc.config.option
-    try:
-        selection = MatrixSelection.from_pytest(opt)
-        if "hub" not in selection.networks:
-            metafunc.parametrize("hubcell", [pytest.param(None, id="hub",
-                                                          marks=pytest.mark.skip(reason=NOT_NAMED))])
-            return
-        cells = hub_cells(selection)
-    except LabError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    params = []
-    for cell in cells:
-        why = cell.known()
-        marks = [pytest.mark.xfail(strict=True, raises=NegotiationError, reason=why)] if why else []
-        params.append(pytest.param(cell, id=cell.id, marks=marks))
-    metafunc.parametrize("hubcell", params)
+    if "hubcell" in metafunc.fixturenames:
+        metafunc.parametrize("hubcell", grid_params(metafunc.config.option, "hub"))
 
 
 @pytest.mark.lab

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import pytest
 
-from lab.daemons import libreswan, strongswan
+from lab.daemons.libreswan import render as libreswan_render
+from lab.daemons.strongswan import render as strongswan
 from lab.matrix import pair_id
 from lab.scenario import Peer, Scenario, seed_scenario
 
@@ -72,7 +73,7 @@ def _literal(psk: str, daemon: str, max_bytes: int) -> str:
 def test_hex_decodes_to_the_text_bytes(lab, literal: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """libreswan@sid -> strongswan@sid with one side's PSK written literally: it can only
     authenticate if the other side's 0x form decodes to exactly the UTF-8 bytes of PLAIN."""
-    monkeypatch.setattr(strongswan if literal == "strongswan" else libreswan, "psk_hex", _literal)
+    monkeypatch.setattr(strongswan if literal == "strongswan" else libreswan_render, "psk_hex", _literal)
     s = scenario("libreswan@sid", "strongswan@sid", PLAIN)
     verdict = lab.run(s)
     assert verdict.esp_packets == 2 * s.pings

@@ -10,34 +10,13 @@ from __future__ import annotations
 
 import pytest
 
-from lab.errors import LabError, NegotiationError
-from lab.matrix import MatrixSelection
 from lab.remote.fixture import road_warrior  # noqa: F401  (the fixture)
-from lab.remote.matrix import RoadWarriorCell, road_warrior_cells
-
-NOT_NAMED = ("road-warrior cells run by default, or when --lab-topologies names road-warrior "
-             "(this run's --lab-topologies, --lab-families or --lab-paths leave them out)")
+from lab.remote.matrix import RoadWarriorCell, grid_params
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "rwcell" not in metafunc.fixturenames:
-        return
-    opt = metafunc.config.option
-    try:
-        selection = MatrixSelection.from_pytest(opt)
-        cells = road_warrior_cells(selection)
-    except LabError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    if "road-warrior" not in selection.networks:
-        metafunc.parametrize("rwcell", [pytest.param(None, id="road-warrior",
-                                                     marks=pytest.mark.skip(reason=NOT_NAMED))])
-        return
-    params = []
-    for cell in cells:
-        why = cell.known()
-        marks = [pytest.mark.xfail(strict=True, raises=NegotiationError, reason=why)] if why else []
-        params.append(pytest.param(cell, id=cell.id, marks=marks))
-    metafunc.parametrize("rwcell", params)
+    if "rwcell" in metafunc.fixturenames:
+        metafunc.parametrize("rwcell", grid_params(metafunc.config.option, "road-warrior"))
 
 
 @pytest.mark.lab

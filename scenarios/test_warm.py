@@ -92,7 +92,7 @@ def _run(cell_cls: type, scenario: Scenario, lab, warm: object, rundir: RunDir,
 @pytest.mark.parametrize("pair", sorted(CANDIDATES), ids=lambda p: "-".join(map(_id, p)))
 def test_warm_same_as_cold(lab, pair: tuple[str, str], record_property) -> None:
     from lab.cell import Cell
-    from lab.daemons import cannot_run
+    from lab.daemons.registry import cannot_run
     from lab.warm import WarmPool, pool_ident
     from lab.warmcheck import differences
 
@@ -150,7 +150,7 @@ def test_a_cell_that_leaves_state_behind_fails_and_the_next_starts_fresh(lab) ->
     and passes."""
     from lab import run as runner
     from lab.cell import Cell
-    from lab.daemons import cannot_run
+    from lab.daemons.registry import cannot_run
     from lab.errors import LabError
     from lab.scenario import seed_scenario
     from lab.warm import WarmPool, pool_ident

@@ -70,7 +70,7 @@ def test_a_config_libreswan_refuses_names_the_file_and_its_words(
         lab, monkeypatch: pytest.MonkeyPatch, where: str) -> None:
     """pluto starts without `addconn --checkconfig` first; when it or the load fails,
     the lab asks addconn then, so the error is still the config's own."""
-    from lab.daemons.libreswan import Libreswan
+    from lab.daemons.libreswan.driver import Libreswan
 
     real = Libreswan.render
 

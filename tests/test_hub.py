@@ -23,8 +23,8 @@ FILE = ROOT / "scenarios" / "files" / "hub.toml"
 
 @pytest.fixture(autouse=True)
 def _libreswan_version(monkeypatch: pytest.MonkeyPatch) -> None:
-    from lab.daemons import libreswan
-    monkeypatch.setattr(libreswan, "_version", lambda flavor, tag: "5.2")
+    from lab.daemons.libreswan import probe
+    monkeypatch.setattr(probe, "_version", lambda flavor, tag: "5.2")
 
 
 def data() -> dict:  # type: ignore[type-arg]

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from lab.daemons.base import Daemon, PeerContext
-from lab.daemons.libreswan import Libreswan
-from lab.daemons.racoon import Racoon
-from lab.daemons.strongswan import StrongSwan
+from lab.daemons.libreswan.driver import Libreswan
+from lab.daemons.racoon.driver import Racoon
+from lab.daemons.strongswan.driver import StrongSwan
 from lab.errors import ScenarioError
 from lab.flavors import Flavor
 from lab.identity import Identity, parse_identity
@@ -23,8 +23,8 @@ LEFT, RIGHT = "2001:db8:1:1::1", "2001:db8:2:2::2"
 
 @pytest.fixture(autouse=True)
 def _libreswan_version(monkeypatch: pytest.MonkeyPatch) -> None:
-    from lab.daemons import libreswan
-    monkeypatch.setattr(libreswan, "_version", lambda flavor, tag: "4.10")
+    from lab.daemons.libreswan import probe
+    monkeypatch.setattr(probe, "_version", lambda flavor, tag: "4.10")
 
 
 def scenario(left: dict[str, object] | None = None, right: dict[str, object] | None = None,
@@ -173,3 +173,13 @@ def test_new_fields_bad_values_are_one_line(top: dict[str, object], left: dict[s
     with pytest.raises(ScenarioError) as exc:
         scenario(left=left, **top)
     assert "\n" not in str(exc.value) and words in str(exc.value), str(exc.value)
+
+
+def test_every_daemon_has_its_native_rules() -> None:
+    """The native-line rules (lab.native.RULES) and the drivers (lab.daemons.registry) name
+    the same daemons: a new daemon is refused in [SIDE.native] until it states its rules."""
+    from lab.daemons.registry import DAEMONS
+    from lab.native import RULES
+
+    assert sorted(RULES) == sorted(DAEMONS)
+    assert all(rules.places and rules.risky.pattern for rules in RULES.values())

@@ -26,9 +26,10 @@ from conf_parsers import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lab.daemons import DAEMONS, libreswan
 from lab.daemons.base import PeerContext
-from lab.daemons.racoon_conf import identifier as racoon_identifier
+from lab.daemons.libreswan import probe
+from lab.daemons.racoon.conf import identifier as racoon_identifier
+from lab.daemons.registry import DAEMONS
 from lab.errors import ScenarioError, UsageError
 from lab.flavors import parse_flavor
 from lab.native import NativeLines
@@ -90,7 +91,7 @@ def build(impl: str, field: str, value: str) -> tuple[Scenario, str]:
 def render(s: Scenario, side: str, rundir: str) -> tuple[dict[str, str], PeerContext]:
     flavor = parse_flavor(s.peer(side).flavor)
     ctx = PeerContext(side, f"ipl-inj-{side[0]}", Path(rundir) / side, flavor, "t", Path(RUNDIR))
-    with mock.patch.object(libreswan, "_version", lambda flavor, tag: "5.2"):
+    with mock.patch.object(probe, "_version", lambda flavor, tag: "5.2"):
         return DAEMONS[flavor.impl](s, ctx).render(), ctx
 
 

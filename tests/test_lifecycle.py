@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from lab.algorithms import parse_proposal
-from lab.daemons import libreswan
 from lab.daemons.base import PeerContext
-from lab.daemons.libreswan import Libreswan
-from lab.daemons.racoon import Racoon
-from lab.daemons.strongswan import StrongSwan
+from lab.daemons.libreswan import probe
+from lab.daemons.libreswan.driver import Libreswan
+from lab.daemons.libreswan.words import REKEY_OPTIONS
+from lab.daemons.racoon.driver import Racoon
+from lab.daemons.strongswan.driver import StrongSwan
 from lab.errors import ScenarioError, UsageError
 from lab.flavors import Flavor
 from lab.lifecycle import timeline
@@ -96,7 +97,7 @@ def _ctx(tmp_path: Path, side: str, flavor: Flavor) -> PeerContext:
 ])
 def test_libreswan_dpd_and_margins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: str,
                                    ike: int, wanted: set[str], absent: set[str]) -> None:
-    monkeypatch.setattr(libreswan, "_version", lambda flavor, tag: version)
+    monkeypatch.setattr(probe, "_version", lambda flavor, tag: version)
     s = scenario(ike_version=ike, dpd_delay=2, dpd_timeout=6, child_lifetime=12, rekey_margin=4)
     text = Libreswan(s, _ctx(tmp_path, "left", Flavor("libreswan"))).render()["ipsec.conf"]
     lines = {line.strip() for line in text.splitlines()}
@@ -105,8 +106,8 @@ def test_libreswan_dpd_and_margins(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 
 def test_libreswan_rekey_option_by_version() -> None:
-    assert libreswan.REKEY_OPTIONS[4]["child"] == "--rekey-ipsec"
-    assert libreswan.REKEY_OPTIONS[5]["child"] == "--rekey-child"
+    assert REKEY_OPTIONS[4]["child"] == "--rekey-ipsec"
+    assert REKEY_OPTIONS[5]["child"] == "--rekey-child"
 
 
 def test_strongswan_timing_and_dpd(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lab.daemons.base import PeerContext
-from lab.daemons.strongswan import StrongSwan
+from lab.daemons.strongswan.driver import StrongSwan
 from lab.errors import ScenarioError
 from lab.flavors import Flavor
 from lab.scenario import Scenario, scenario_from_dict

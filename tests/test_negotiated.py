@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from lab.algorithms import parse_proposal
-from lab.daemons.pluto_log import parse_pluto_log
-from lab.daemons.racoon_parse import racoon_status
-from lab.daemons.swan_status import parse_list_sas
-from lab.daemons.vici import vici_decode
+from lab.daemons.libreswan.pluto_log import parse_pluto_log
+from lab.daemons.racoon.parse import racoon_status
+from lab.daemons.strongswan.status import parse_list_sas
+from lab.daemons.strongswan.vici import vici_decode
 from lab.expected import Stated
 from lab.negotiated import Problem, Side, against_scenario, agreement, check, only_mode_mismatch
 from lab.scenario import Peer, seed_scenario
@@ -339,7 +339,7 @@ def test_teardown_lists_what_was_left() -> None:
 def test_racoon_deletes_the_isakmp_sa_as_racoonctl_documents(tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     from lab.daemons.base import PeerContext
-    from lab.daemons.racoon import Racoon
+    from lab.daemons.racoon.driver import Racoon
     from lab.errors import DaemonError
     from lab.flavors import Flavor
 
@@ -355,7 +355,7 @@ def test_racoon_deletes_the_isakmp_sa_as_racoonctl_documents(tmp_path: Path,
         racoon.delete()
     monkeypatch.setattr(Flavor, "which", lambda self, *names: f"/usr/sbin/{names[0]}")
     # the IPsec SAs go first, in the kernel: racoon hears it and tells the peer of phase 2
-    from lab.daemons import racoon as racoon_mod
+    from lab.daemons.racoon import driver as racoon_mod
     kernel = [OUT, BACK, replace(OUT, src=R, dst="2001:db8:9::9", spi=7)]  # not with the peer
     deleted: list[SA] = []
     monkeypatch.setattr(racoon_mod.xfrm, "dump", lambda netns: kernel)
@@ -384,7 +384,7 @@ def test_racoon_deletes_the_isakmp_sa_as_racoonctl_documents(tmp_path: Path,
 
 def test_racoon_names_only_its_inbound_sa_kept_after_the_peers_delete(tmp_path: Path) -> None:
     from lab.daemons.base import PeerContext
-    from lab.daemons.racoon import Racoon
+    from lab.daemons.racoon.driver import Racoon
     from lab.flavors import Flavor
 
     scenario = SCENARIO.with_(ike_version=1, left=Peer(L, "racoon"), right=Peer(R, "racoon"))
@@ -409,7 +409,7 @@ def test_racoon_names_only_its_inbound_sa_kept_after_the_peers_delete(tmp_path: 
 
 
 def test_racoon_0_9_status_json() -> None:
-    from lab.daemons.racoon_parse import racoon_json_status
+    from lab.daemons.racoon.status import racoon_json_status
     text = (FIXTURES / "racoonctl-status-0.9.1-initiator-transport-aes256-sha256.json").read_text()
     log = ("2026-12-05 16:38:22: INFO: ISAKMP-SA established 2001:db8:1:1::1[500]-2001:db8:2:2::2[500]"
            " spi:22e85dcdfb83ec7d:ee2766953977b881\n"

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from lab.algorithms import Proposal, parse_proposal
-from lab.daemons.pluto_log import parse_pluto_offers
-from lab.daemons.swan_status import parse_list_conns, parse_logged_proposals
-from lab.daemons.vici import vici_decode
+from lab.daemons.libreswan.pluto_log import parse_pluto_offers
+from lab.daemons.strongswan.status import parse_list_conns, parse_logged_proposals
+from lab.daemons.strongswan.vici import vici_decode
 from lab.expected import Stated
 from lab.native import NativeLines
 from lab.negotiated import Side, check, expectations

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from lab.daemons.libreswan import Libreswan
-from lab.daemons.racoon import Racoon
-from lab.daemons.strongswan import StrongSwan
+from lab.daemons.libreswan.driver import Libreswan
+from lab.daemons.racoon.driver import Racoon
+from lab.daemons.strongswan.driver import StrongSwan
 from lab.outcome import (
     FAILURES,
     Listener,
@@ -236,7 +236,7 @@ RACOON_WRONG_PSK = [
 
 
 def test_racoon_keeps_the_debug_line_of_an_undecryptable_main_mode_message_only() -> None:
-    from lab.daemons.racoon import undecryptable
+    from lab.daemons.racoon.traits import undecryptable
 
     kept = [i for i in range(len(RACOON_WRONG_PSK)) if undecryptable(RACOON_WRONG_PSK, i)]
     assert kept == [7]  # not the last: its first payload is an SA, not Main Mode's ID

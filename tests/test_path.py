@@ -274,8 +274,8 @@ def test_example_files_load() -> None:
 
 def _render(tmp_path, scenario, side: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
     from lab.daemons.base import PeerContext
-    from lab.daemons.libreswan import Libreswan
-    from lab.daemons.strongswan import StrongSwan
+    from lab.daemons.libreswan.driver import Libreswan
+    from lab.daemons.strongswan.driver import StrongSwan
     from lab.flavors import Flavor
 
     impl = scenario.peer(side).flavor.split("@")[0]
@@ -286,9 +286,9 @@ def _render(tmp_path, scenario, side: str) -> dict[str, str]:  # type: ignore[no
 
 
 def test_daemons_are_told_the_nat_address_and_the_inside_selectors(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from lab.daemons import libreswan
+    from lab.daemons.libreswan import probe
 
-    monkeypatch.setattr(libreswan, "_version", lambda flavor, tag: "5.2")
+    monkeypatch.setattr(probe, "_version", lambda flavor, tag: "5.2")
     s = cell("nat", "strongswan", "libreswan")
     pluto = _render(tmp_path, s, "right")["ipsec.conf"]  # the responder, beyond the NAT
     assert "\tright=198.51.100.254\n" in pluto and "\trightid=192.0.2.1\n" in pluto
@@ -305,9 +305,9 @@ def test_daemons_are_told_the_nat_address_and_the_inside_selectors(tmp_path, mon
 ])
 def test_fragmentation_and_encapsulation_knobs(tmp_path, monkeypatch, path: str, pluto: str,  # type: ignore[no-untyped-def]
                                                charon: str) -> None:
-    from lab.daemons import libreswan
+    from lab.daemons.libreswan import probe
 
-    monkeypatch.setattr(libreswan, "_version", lambda flavor, tag: "5.2")
+    monkeypatch.setattr(probe, "_version", lambda flavor, tag: "5.2")
     s = cell(path, "libreswan", "strongswan")
     assert f"\t{pluto}\n" in _render(tmp_path, s, "left")["ipsec.conf"]
     assert charon in _render(tmp_path, s, "right")["swanctl.conf"]
@@ -329,7 +329,7 @@ def test_fragmentation_and_encapsulation_knobs(tmp_path, monkeypatch, path: str,
 def test_racoon_renders_the_paths_knobs(tmp_path: Path, path: str, side: str,
                                         wanted: list[str], unwanted: list[str]) -> None:
     from lab.daemons.base import PeerContext
-    from lab.daemons.racoon import Racoon
+    from lab.daemons.racoon.driver import Racoon
     from lab.flavors import Flavor
 
     s = cell(path, "racoon", "racoon").with_(ike_version=1)

@@ -14,9 +14,10 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from lab.algorithms import Proposal, parse_proposal, parse_proposals
 from lab.certs import P12_PASSWORD, credentials, openssl_subject_hash
 from lab.daemons.base import PeerContext
-from lab.daemons.libreswan import Libreswan
-from lab.daemons.racoon import Racoon
-from lab.daemons.strongswan import StrongSwan, spell_ike
+from lab.daemons.libreswan.driver import Libreswan
+from lab.daemons.racoon.driver import Racoon
+from lab.daemons.strongswan.driver import StrongSwan
+from lab.daemons.strongswan.spelling import spell_ike
 from lab.errors import ScenarioError
 from lab.flavors import Flavor
 from lab.identity import parse_identity
@@ -28,8 +29,8 @@ LEFT, RIGHT = "2001:db8:1:1::1", "2001:db8:2:2::2"
 
 @pytest.fixture(autouse=True)
 def _libreswan_version(monkeypatch: pytest.MonkeyPatch) -> None:
-    from lab.daemons import libreswan
-    monkeypatch.setattr(libreswan, "_version", lambda flavor, tag: "4.10")
+    from lab.daemons.libreswan import probe
+    monkeypatch.setattr(probe, "_version", lambda flavor, tag: "4.10")
 
 
 def p(text: str, ike: bool = True) -> Proposal:

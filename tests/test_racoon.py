@@ -14,11 +14,12 @@ from typing import ClassVar
 import pytest
 
 from lab.algorithms import parse_proposal
-from lab.daemons import DAEMONS
-from lab.daemons import racoon as racoon_mod
 from lab.daemons.base import PeerContext
-from lab.daemons.racoon import Racoon
-from lab.daemons.racoon_parse import IpsecSA, IsakmpSA, parse_racoon_log, parse_setkey_dump
+from lab.daemons.racoon import driver as racoon_mod
+from lab.daemons.racoon import traits as racoon_traits
+from lab.daemons.racoon.driver import Racoon
+from lab.daemons.racoon.parse import IpsecSA, IsakmpSA, parse_racoon_log, parse_setkey_dump
+from lab.daemons.registry import DAEMONS
 from lab.errors import DaemonError
 from lab.flavors import Flavor
 from lab.scenario import Peer, Scenario
@@ -351,7 +352,7 @@ def test_unsupported_algorithm_is_named(ike: str, esp: str, named: str) -> None:
 
 
 def test_unsupported_without_pfkey(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(racoon_mod, "PFKEY_PROC", tmp_path / "pfkey")
+    monkeypatch.setattr(racoon_traits, "PFKEY_PROC", tmp_path / "pfkey")
     reason = Racoon.unsupported(howto_scenario(), "left", Flavor("racoon"), "ipl-unit")
     assert reason is not None and "PF_KEY" in reason
     (tmp_path / "pfkey").write_text("")
@@ -483,7 +484,7 @@ def test_sha256_96_is_racoons_hmac_sha256(tmp_path: Path) -> None:
 def test_phase2_pairs_and_purges_from_a_recorded_0_8_2_log() -> None:
     """racoon 0.8.2 prints a phase 2's own direction on both SA lines, the inbound SA first;
     after pluto's Delete it purged only the outbound SA of the first phase 2."""
-    from lab.daemons.racoon_parse import partners, phase2s, purged_spis, racoon_status
+    from lab.daemons.racoon.parse import partners, phase2s, purged_spis, racoon_status
     text = fixture("racoon-0.8.2-initiator-rekeyed-by-pluto.log")
     pairs = [(i.spi, o.spi) for i, o in phase2s(text, LEFT)]
     assert pairs == [(0x4EF5485, 0xD96B6F02), (0xED44A91, 0xD1DDFA4E), (0xA4F4EE4, 0xF425CE7B),
@@ -515,7 +516,7 @@ def test_privsep_variant_renders_its_block_and_paths(tmp_path: Path) -> None:
 
 
 def test_privsep_is_proven_from_the_unprivileged_process(tmp_path: Path) -> None:
-    from lab.daemons.racoon import privsep_wrong
+    from lab.daemons.racoon.process import privsep_wrong
     chroot = tmp_path / "privsep-root"
     chroot.mkdir()
     proc = tmp_path / "proc"
@@ -542,7 +543,7 @@ def test_privsep_is_proven_from_the_unprivileged_process(tmp_path: Path) -> None
 def test_racoon_0_8_states_what_it_accepted_in_its_debug_log(tmp_path: Path) -> None:
     """Recorded: racoon 0.8.2 initiating to pluto 5.2 with ike aes256-sha256-modp2048 and
     esp aes256-sha1-modp2048 (PFS), `log debug`."""
-    from lab.daemons.racoon_parse import racoon_debug_status
+    from lab.daemons.racoon.status import racoon_debug_status
     from lab.status import ChildStatus, IkeStatus
     text = fixture("racoon-0.8.2-debug-initiator-aes256-sha256-pfs.log")
     st = racoon_debug_status(text, LEFT)
@@ -566,7 +567,7 @@ def test_racoon_0_8_states_what_it_accepted_in_its_debug_log(tmp_path: Path) -> 
 def test_racoon_0_8_as_responder_names_the_peers_id_on_the_next_line() -> None:
     """Recorded: racoon 0.8.2 answering pluto 5.2 (IKEv1 tunnel aes128-sha1): its "peer's ID"
     line ends there, the dump follows on the next."""
-    from lab.daemons.racoon_parse import racoon_debug_status
+    from lab.daemons.racoon.status import racoon_debug_status
     from lab.status import IkeStatus
     st = racoon_debug_status(fixture("racoon-0.8.2-debug-responder-tunnel-aes128-sha1.log"), RIGHT)
     assert st.ike == IkeStatus(1, "aes128", "sha1", "sha1", "modp2048", None, LEFT)
@@ -584,7 +585,7 @@ def test_racoon_0_8_as_responder_names_the_peers_id_on_the_next_line() -> None:
     ("05000000", None),  # no data at all
 ])
 def test_racoons_peer_id_dump_is_read_by_kind(dump: str, identity: str | None) -> None:
-    from lab.daemons.racoon_parse import racoon_debug_status
+    from lab.daemons.racoon.status import racoon_debug_status
     ts = "2026-12-05 17:55:39"
     text = (f"{ts}: INFO: ISAKMP-SA established {RIGHT}[500]-{LEFT}[500] spi:00:11\n"
             f"{ts}: DEBUG:   enctype = 3DES-CBC\n{ts}: DEBUG:   encklen = 0\n"
@@ -602,7 +603,7 @@ def test_racoons_peer_id_dump_is_read_by_kind(dump: str, identity: str | None) -
 def test_racoons_debug_status_takes_the_last_of_each() -> None:
     """After a rekey the log holds several accepted proposals and matched bundles: the last
     phase-1 proposal, the last bundle, and the PFS group of that bundle's own proposal."""
-    from lab.daemons.racoon_parse import racoon_debug_status
+    from lab.daemons.racoon.status import racoon_debug_status
     ts = "2026-12-05 18:00:00"
 
     def debug(*texts: str) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.daemons import racoon_admin as admin
+from lab.daemons.racoon import admin
 
 
 def _fake_racoon(path: Path, seen: list[bytes], reply_errno: int = 0,
@@ -84,14 +84,15 @@ def test_cli_asks_pfkey_of_the_chosen_kernel_not_of_the_host(tmp_path: Path,
     """On a host without PF_KEY, `ipsec-lab run --left racoon` must not refuse before it
     has chosen UML: the host-side check leaves PF_KEY to the kernel that holds the SAs."""
     from lab.cli import main as cli
-    from lab.daemons import cannot_run, racoon
+    from lab.daemons.racoon import traits
+    from lab.daemons.registry import cannot_run
     from lab.scenario import seed_scenario
 
     for exe in ("racoon", "setkey"):
         (tmp_path / exe).write_text("#!/bin/sh\nexit 0\n")
         (tmp_path / exe).chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
-    monkeypatch.setattr(racoon, "PFKEY_PROC", tmp_path / "no-pfkey")
+    monkeypatch.setattr(traits, "PFKEY_PROC", tmp_path / "no-pfkey")
     s = seed_scenario(ike_version=1, ike="aes128-sha1-modp2048", flavor="racoon")
     assert cli._cannot_run(s) is None
     assert "the running kernel has no PF_KEY" in (cannot_run(s, "t") or "")

@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import json
 
-from lab.daemons.racoon_parse import (
+from lab.daemons.racoon.parse import (
     IpsecSA,
     parse_racoon_log,
     parse_setkey_dump,
     partners,
     phase2s,
-    racoon_json_status,
     racoon_status,
-    same_address,
 )
+from lab.daemons.racoon.status import racoon_json_status, same_address
 from lab.status import ChildStatus, DaemonStatus, IkeStatus
 from lab.xfrm import SA
 

@@ -36,8 +36,8 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 @pytest.fixture(autouse=True)
 def _libreswan_version(monkeypatch: pytest.MonkeyPatch) -> None:
-    from lab.daemons import libreswan
-    monkeypatch.setattr(libreswan, "_version", lambda flavor, tag: "5.2")
+    from lab.daemons.libreswan import probe
+    monkeypatch.setattr(probe, "_version", lambda flavor, tag: "5.2")
 
 
 def data() -> dict:  # type: ignore[type-arg]
@@ -81,6 +81,9 @@ def test_each_connection_is_a_two_peer_scenario() -> None:
     (lambda d: d["connections"][1].update(client="alice"), "has a connection already"),
     (lambda d: d["nodes"].update(Bad=d["nodes"].pop("bob")), "is not a node name"),
     (lambda d: d.update(pool="10.1.0.0/28"), "overlaps the gateway's subnet"),
+    (lambda d: d["nodes"]["bob"].update(address="10.3.0.2"), "nodes.bob.address: '10.3.0.2' is on a"
+     " network that overlaps the pool"),
+    (lambda d: d["nodes"]["bob"].update(address="10.1.0.9"), "overlaps the gateway's subnet"),
     (lambda d: d.update(pool="2001:db8:99::/120"), "pool: '2001:db8:99::/120' is IPv6"),
     (lambda d: d["nodes"]["bob"].update(address="2001:db8:3::2"), "one family"),
     (lambda d: d["nodes"]["bob"].update(address="203.0.113.254"), "leaves no router address"),

@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 
 from lab.algorithms import parse_proposal
-from lab.daemons import DAEMONS, vici
-from lab.daemons import strongswan as sw
 from lab.daemons.base import PeerContext
-from lab.daemons.strongswan import StrongSwan
+from lab.daemons.registry import DAEMONS
+from lab.daemons.strongswan import flavor as sw
+from lab.daemons.strongswan import vici
+from lab.daemons.strongswan.conf import conf_text
+from lab.daemons.strongswan.driver import StrongSwan
 from lab.errors import DaemonError
 from lab.flavors import Flavor
 from lab.outcome import match
@@ -24,7 +26,7 @@ LEFT, RIGHT = "2001:db8:1:1::1", "2001:db8:2:2::2"
 
 @pytest.fixture(autouse=True)
 def _fresh_caches() -> None:
-    sw._version.cache_clear()
+    sw.installed_version.cache_clear()
     sw.speaks_ikev1.cache_clear()
 
 
@@ -183,7 +185,7 @@ def test_strongswan_conf_on_the_host(tmp_path: Path) -> None:
 
 
 def test_conf_text_nesting() -> None:
-    text = sw.conf_text({"a": {"b": "1", "c": {"d": "2"}}, "e": "3"})
+    text = conf_text({"a": {"b": "1", "c": {"d": "2"}}, "e": "3"})
     assert text == "a {\n    b = 1\n    c {\n        d = 2\n    }\n}\ne = 3\n"
 
 

@@ -4,9 +4,9 @@ integrity; IKEv1: no PFS; IKEv2: nothing said), and the source each status names
 
 from __future__ import annotations
 
-from lab.daemons.pluto_log import parse_pluto_log
-from lab.daemons.swan_status import parse_list_sas
-from lab.daemons.vici import Message
+from lab.daemons.libreswan.pluto_log import parse_pluto_log
+from lab.daemons.strongswan.status import parse_list_sas
+from lab.daemons.strongswan.vici import Message
 from lab.status import ChildStatus, DaemonStatus, IkeStatus
 
 L, R = "2001:db8:1:1::1", "2001:db8:2:2::2"

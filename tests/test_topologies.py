@@ -13,11 +13,11 @@ from scapy.layers.inet6 import ICMPv6EchoReply, ICMPv6EchoRequest, IPv6
 from scapy.layers.ipsec import ESP, SecurityAssociation
 from scapy.layers.l2 import Ether
 
-from lab.daemons import libreswan
 from lab.daemons.base import PeerContext
-from lab.daemons.libreswan import Libreswan
-from lab.daemons.racoon import Racoon
-from lab.daemons.strongswan import StrongSwan
+from lab.daemons.libreswan import probe
+from lab.daemons.libreswan.driver import Libreswan
+from lab.daemons.racoon.driver import Racoon
+from lab.daemons.strongswan.driver import StrongSwan
 from lab.errors import ScenarioError, VerdictError
 from lab.flavors import Flavor
 from lab.matrix import MatrixCell
@@ -41,7 +41,7 @@ def n2n(family: str, initiator: str = "libreswan", responder: str = "strongswan"
 
 @pytest.fixture(autouse=True)
 def _version(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(libreswan, "_version", lambda flavor, tag: "4.10")
+    monkeypatch.setattr(probe, "_version", lambda flavor, tag: "4.10")
 
 
 def render(tmp_path: Path, scenario, side: str = "left") -> dict[str, str]:  # type: ignore[no-untyped-def]

@@ -23,7 +23,7 @@ from lab import owner
 from lab import run as runner
 from lab.artifacts import RunDir
 from lab.cell import Cell
-from lab.daemons import cannot_run
+from lab.daemons.registry import cannot_run
 from lab.errors import LabError
 from lab.lifecycle.events import LifecycleVerdict, run_lifecycle, teardown
 from lab.scenario import SIDES, scenario_from_dict

@@ -12,7 +12,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.daemons import DAEMONS
+from lab.daemons.registry import DAEMONS
 from lab.errors import LabError, MissingError
 from lab.flavors import parse_flavor, tree_missing
 from lab.kernel.choice import choose

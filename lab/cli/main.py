@@ -26,8 +26,8 @@ from lab.algorithms import parse_proposals
 from lab.cli import doctor, keeper, labs, network, setup
 from lab.cli.cleanup import clean
 from lab.cli.summary import known_entry, print_settings, print_summary
-from lab.daemons import DAEMONS, cannot_run
 from lab.daemons.base import PeerContext
+from lab.daemons.registry import DAEMONS, cannot_run
 from lab.errors import LabError, MissingError, UsageError
 from lab.flavors import parse_flavor, tree_missing
 from lab.kernel import confine, warm

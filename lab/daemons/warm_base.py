@@ -1,7 +1,7 @@
 """How a daemon is kept running from one cell to the next (lab.warm): the interface.
 
 Each implementation that can be kept warm has one small class in its own module
-(lab.daemons.libreswan_warm, lab.daemons.strongswan_warm): what its global settings
+(lab.daemons.libreswan.warm, lab.daemons.strongswan.warm): what its global settings
 are (a daemon is reused only where they are the same), how a cell's connection,
 secrets and certificates go in through the daemon's control interface and come
 out again, and what the daemon still holds afterwards.

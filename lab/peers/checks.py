@@ -5,14 +5,64 @@ error one line naming the field."""
 from __future__ import annotations
 
 import ipaddress
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from lab.errors import ScenarioError
 from lab.scenario import IKE_VERSIONS, check_choice, check_psk, show
 from lab.values import parse_subnet
 
-if TYPE_CHECKING:
-    from lab.peers.model import Network
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class NodeView(Protocol):
+    """What the checks read of a node (lab.peers.model.Node)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def address(self) -> str: ...
+    @property
+    def subnet(self) -> str | None: ...
+    @property
+    def nat(self) -> bool: ...
+    @property
+    def ip_version(self) -> int: ...
+    @property
+    def network(self) -> IPNetwork: ...
+
+
+class ConnectionView(Protocol):
+    """What the checks read of a connection (lab.peers.model.Connection)."""
+
+    @property
+    def client(self) -> str: ...
+    @property
+    def gateway(self) -> str: ...
+    @property
+    def psk(self) -> str | None: ...
+    @property
+    def ike_version(self) -> int | None: ...
+
+
+class Network(Protocol):
+    """What the checks read of a network (lab.peers.model.Network fills it; the model
+    imports the checks, never the other way round)."""
+
+    @property
+    def topology(self) -> str: ...
+    @property
+    def pool(self) -> str: ...
+    @property
+    def nodes(self) -> Sequence[NodeView]: ...
+    @property
+    def connections(self) -> Sequence[ConnectionView]: ...
+    @property
+    def by_name(self) -> Mapping[str, NodeView]: ...
+    @property
+    def gateway(self) -> NodeView: ...
+    @property
+    def family(self) -> int: ...
 
 #: clients of one gateway: at least one, at most this many (one link on the router each)
 CLIENTS_RANGE = (1, 8)
@@ -84,16 +134,16 @@ def check_addresses(n: Network) -> None:
                                 f" {nets[node.network]}'s network {node.network} (allowed: a"
                                 " network of its own per node)")
         nets[node.network] = node.name
+        for other, net in (("the pool", pool), ("the gateway's subnet", subnet)):
+            if node.network.overlaps(net):  # type: ignore[arg-type]
+                raise ScenarioError(f"{where}.address: {show(node.address)} is on a network"
+                                    f" that overlaps {other} (allowed: separate networks)")
         if node.nat and (node is gw or n.family != 4):
             raise ScenarioError(f"{where}.nat: true is not allowed here (allowed: on a client,"
                                 " with IPv4 addresses: the router's NAT is IPv4's act_nat)")
     if sum(node.nat for node in n.nodes) > 1:
         raise ScenarioError("nodes: more than one client with nat = true (allowed: one; the"
                             " router's one address on the gateway's network stands for it)")
-        for other, net in (("the pool", pool), ("the gateway's subnet", subnet)):
-            if node.network.overlaps(net):  # type: ignore[arg-type]
-                raise ScenarioError(f"{where}.address: {show(node.address)} is on a network"
-                                    f" that overlaps {other} (allowed: separate networks)")
 
 
 def check_hub(n: Network) -> None:

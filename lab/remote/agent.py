@@ -12,7 +12,7 @@ from typing import Any
 
 from lab import owner
 from lab.artifacts import RunDir
-from lab.daemons import daemon_class
+from lab.daemons.registry import daemon_class
 from lab.errors import LabError
 from lab.flavors import parse_flavor, tree_missing
 from lab.peers import Network, network_from_dict

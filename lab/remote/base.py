@@ -22,7 +22,7 @@ class Session:
     children: int
 
 
-class RoleDriver(Daemon):
+class RoleDriver(Daemon, interface=True):
     """A daemon driver in a role of a network scenario. Built with the pair scenario of
     the node's (first) connection; ``ctx.side`` is the node's name."""
 

@@ -5,18 +5,15 @@ their traffic flowing; after every client's delete no kernel holds anything of t
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING
 
 from lab import run as runner
 from lab import teardown, xfrm
 from lab.errors import DeadlineError
+from lab.remote.state import CellState
 from lab.wire.traffic import ping
 
-if TYPE_CHECKING:
-    from lab.remote.cell import NetworkCell
 
-
-def one_then_the_rest(cell: NetworkCell) -> list[str]:
+def one_then_the_rest(cell: CellState) -> list[str]:
     """(x) The first client deletes; its SAs leave the gateway's kernel, every other
     client's stay and its echoes are answered; then the others delete. Raises
     DaemonError when a daemon cannot delete."""
@@ -50,7 +47,7 @@ def one_then_the_rest(cell: NetworkCell) -> list[str]:
     return problems
 
 
-def left_behind(cell: NetworkCell) -> list[str]:
+def left_behind(cell: CellState) -> list[str]:
     """Wait until every kernel is clean (or the deadline); what is left is a finding."""
     state: dict[str, list[str]] = {}
     notes: dict[str, list[str]] = {}

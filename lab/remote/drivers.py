@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from lab.daemons import daemon_class
 from lab.daemons.base import Daemon, PeerContext
+from lab.daemons.registry import daemon_class
 from lab.errors import LabError
 from lab.peers import Network, Node
 from lab.remote import cannot_serve, role_class

@@ -8,7 +8,6 @@ hub's host), then the others; every kernel clean."""
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
 
 from lab import xfrm
 from lab.errors import DeadlineError
@@ -16,21 +15,12 @@ from lab.negotiated import Side
 from lab.peers import Network, Node
 from lab.remote import deletes, hubcheck
 from lab.remote.cell import NetworkCell
+from lab.remote.state import Stage
 from lab.run import wait_until
 from lab.topology.hub import Hub, host_of
 from lab.topology.roadwarrior import Lan, Site
 from lab.wire.capture import Capture
-from lab.wire.packets import Packet
-from lab.wire.traffic import PingResult, ping
-
-
-@dataclass
-class Stage:
-    """One ping and what each link carried meanwhile (link: a spoke's name, or the hub's)."""
-
-    name: str
-    ping: PingResult
-    packets: dict[str, list[Packet]] = field(default_factory=dict)
+from lab.wire.traffic import ping
 
 
 def hub_topology(n: Network, ident: str, tag: str) -> Hub:

@@ -6,20 +6,17 @@ link; the hub's own host reached through the first connection; the hub's IKE SAs
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from lab.remote.verdict import check_link, check_sessions, judge_connection
+from lab.remote import judge
+from lab.remote.state import HubState, Stage
+from lab.remote.verdict import check_link, judge_connection
 from lab.wire.decrypt import decrypt
 
-if TYPE_CHECKING:
-    from lab.remote.hub import HubCell, Stage
 
-
-def _spis(cell: HubCell, spoke: str) -> set[int]:
+def _spis(cell: HubState, spoke: str) -> set[int]:
     return {sa.spi for sa in cell.sas[spoke] if sa.proto == "esp"}
 
 
-def _link(cell: HubCell, stage: Stage, spoke: str, crossed: bool) -> list[str]:
+def _link(cell: HubState, stage: Stage, spoke: str, crossed: bool) -> list[str]:
     """(w) on one spoke's link in one stage: no echo in clear, no SPI of another spoke's
     SAs; (e) where the stage's echoes crossed it, its ESP decrypts with this connection's
     keys to exactly those echoes."""
@@ -38,7 +35,7 @@ def _link(cell: HubCell, stage: Stage, spoke: str, crossed: bool) -> list[str]:
     return problems
 
 
-def connections(cell: HubCell) -> None:
+def connections(cell: HubState) -> None:
     """Per connection: the two-peer checks on the spoke's link (the spoke-to-spoke ping:
     only IKE and ESP, the SPIs those both kernels hold for this connection, sequence
     numbers from 1, as many ESP packets as echoes; both kernels' SAs agree field by
@@ -63,16 +60,9 @@ def connections(cell: HubCell) -> None:
                              f" hub's host to {to_hub.ping.lost}")
 
 
-def hub(cell: HubCell) -> None:
+def hub(cell: HubState) -> None:
     """(w) nothing of the echoes in clear on the hub's link; (g) the hub's IKE SAs, one per
     spoke with one Child SA (as its daemon reports them)."""
-    n, gw = cell.network, cell.gateway
     for stage in cell.stages:
-        clear = [p for p in stage.packets[gw] if p.kind == "echo"]
-        if clear:
-            cell.problems.append(f"(w) the hub's link, {stage.name}: {len(clear)} echo"
-                                 f" packet(s) in clear text, first: {clear[0].line()}")
-    sessions = cell.daemons[gw].sessions()
-    cell.problems += check_sessions(sessions, {c.name: c.address for c in n.clients}, gw)
-    cell.lines += [f"{gw}: IKE SA {s.conn} with {s.remote}, {s.children} Child SA(s)"
-                   for s in sessions]
+        cell.problems += judge.in_clear(stage.packets[cell.gateway], f"the hub's link, {stage.name}")
+    judge.sessions(cell, {c.name: c.address for c in cell.network.clients})

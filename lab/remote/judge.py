@@ -4,9 +4,8 @@ the gateway."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from lab import xfrm
+from lab.remote.state import CellState
 from lab.remote.verdict import (
     ConnectionVerdict,
     check_link,
@@ -16,9 +15,7 @@ from lab.remote.verdict import (
     judge_connection,
 )
 from lab.wire.decrypt import decrypt
-
-if TYPE_CHECKING:
-    from lab.remote.cell import NetworkCell
+from lab.wire.packets import Packet
 
 
 def tunnels_to(policies: list[xfrm.Policy], vip: str, address: str) -> bool:
@@ -26,7 +23,7 @@ def tunnels_to(policies: list[xfrm.Policy], vip: str, address: str) -> bool:
     return any(p.dir == "out" and p.dst == vip and p.tmpl_dst == address for p in policies)
 
 
-def connections(cell: NetworkCell) -> None:
+def connections(cell: CellState) -> None:
     """Per client: the two-peer checks on its link, its link's own checks, the decryption;
     then the virtual IPs against the gateway's policies."""
     n, gw, sides = cell.network, cell.gateway, cell.sides()
@@ -65,16 +62,27 @@ def connections(cell: NetworkCell) -> None:
     cell.problems += check_vips(cell.vips, gw_to, n.pool)
 
 
-def gateway(cell: NetworkCell) -> None:
+def gateway(cell: CellState) -> None:
     """(w) nothing of the echoes in clear on the gateway's link either; (g) the gateway's
     IKE SAs, one per client (as the daemon reports them)."""
     n, gw = cell.network, cell.gateway
     cell.captures[gw].stop()
-    clear = [p for p in cell.captures[gw].packets if p.kind == "echo"]
-    if clear:
-        cell.problems.append(f"(w) the gateway's link: {len(clear)} echo packet(s) in clear"
-                             f" text, first: {clear[0].line()}")
-    sessions = cell.daemons[gw].sessions()
-    cell.problems += check_sessions(sessions, {c: n.seen(n.by_name[c]) for c in cell.clients}, gw)
+    cell.problems += in_clear(cell.captures[gw].packets, "the gateway's link")
+    sessions(cell, {c: n.seen(n.by_name[c]) for c in cell.clients})
+
+
+def in_clear(packets: list[Packet], where: str) -> list[str]:
+    """(w) the echoes that crossed a link in clear text, as a problem."""
+    clear = [p for p in packets if p.kind == "echo"]
+    return [f"(w) {where}: {len(clear)} echo packet(s) in clear text, first:"
+            f" {clear[0].line()}"] if clear else []
+
+
+def sessions(cell: CellState, expected: dict[str, str]) -> None:
+    """(g) the gateway's (or hub's) IKE SAs as its daemon reports them: one per client,
+    with the address ``expected`` of each."""
+    gw = cell.gateway
+    held = cell.daemons[gw].sessions()
+    cell.problems += check_sessions(held, expected, gw)
     cell.lines += [f"{gw}: IKE SA {s.conn} with {s.remote}, {s.children} Child SA(s)"
-                   for s in sessions]
+                   for s in held]

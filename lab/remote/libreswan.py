@@ -10,17 +10,10 @@ import re
 from dataclasses import replace
 
 from lab.daemons.encode import header, psk_hex
-from lab.daemons.libreswan import (
-    AUTHBY,
-    LIBEXEC,
-    PSK_MAX_BYTES,
-    PSK_NOTE,
-    Libreswan,
-    _major,
-    ipsec_id,
-    spell_list,
-)
-from lab.daemons.pluto_log import parse_pluto_log
+from lab.daemons.libreswan.driver import Libreswan
+from lab.daemons.libreswan.pluto_log import parse_pluto_log
+from lab.daemons.libreswan.probe import _major
+from lab.daemons.libreswan.words import AUTHBY, LIBEXEC, PSK_MAX_BYTES, PSK_NOTE, ipsec_id, spell_list
 from lab.errors import DaemonError
 from lab.peers import Connection
 from lab.remote.base import RoleDriver, Session

@@ -3,20 +3,27 @@ every pair of client flavors of different daemons (where only one daemon is chos
 flavors pair with each other), IKEv2. The ids read gateway first, then the two clients:
 ``strongswan_sid-libreswan_bookworm+strongswan_sid-ikev2-road-warrior`` (``-k`` picks a
 gateway, a client or a daemon as in the two-peer matrix). The hub grid
-(``--lab-topologies=hub``): `hub_cells`."""
+(``--lab-topologies=hub``): `hub_cells`. The pytest parameters of either grid:
+`grid_params`."""
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
+
+import pytest
 
 from lab.algorithms import parse_proposals
-from lab.daemons import daemon_class
-from lab.errors import UsageError
+from lab.errors import LabError, NegotiationError, UsageError
 from lab.flavors import parse_flavor
-from lab.matrix import MatrixSelection, flavor_id
+from lab.matrix import MatrixSelection, flavor_id, speaks
 from lab.peers import Connection, Network, Node
 from lab.remote import cannot_serve, role_class
+
+#: what every cell of the grids negotiates
+GRID_IKE, GRID_ESP = "aes128-sha1-modp2048", "aes128-sha1"
 
 #: the addresses of the grid's cells (IPv4 outside, the pool and the subnet IPv4 too)
 GATEWAY = ("192.0.2.1", "10.1.0.0/24")
@@ -36,6 +43,30 @@ KNOWN: dict[tuple[str, str, int], str] = {
 RW_PATHS = ("nat",)
 
 
+def grid_id(gateway: str, members: tuple[str, str], ike_version: int, *words: str) -> str:
+    """A grid cell's id: the gateway (or hub), its clients (or spokes) joined by ``+``,
+    the IKE version, the topology and what else the cell varies."""
+    return "-".join([flavor_id(gateway), "+".join(map(flavor_id, members)),
+                     f"ikev{ike_version}", *words])
+
+
+def known_in(table: dict[tuple[str, str, int], str], gateway: str, members: tuple[str, str],
+             ike_version: int) -> str | None:
+    """Why a grid cell is known to fail: the first entry of ``table`` (gateway, member,
+    IKE version) that it matches, or None."""
+    return next((why for (gw, member, v), why in table.items() if gw == gateway
+                 and v == ike_version and member in members), None)
+
+
+def grid_network(name: str, nodes: list[Node], connections: tuple[Connection, ...],
+                 ike_version: int, **more: Any) -> Network:
+    """A grid cell's network: its nodes and connections, GRID_IKE and GRID_ESP."""
+    return Network(name=name, nodes=tuple(nodes), connections=connections,
+                   ike_version=ike_version, **more,
+                   ike=parse_proposals(GRID_IKE, "ike", needs_dh=True),
+                   esp=parse_proposals(GRID_ESP, "esp", needs_dh=False))
+
+
 @dataclass(frozen=True)
 class RoadWarriorCell:
     gateway: str
@@ -46,13 +77,12 @@ class RoadWarriorCell:
 
     @property
     def id(self) -> str:
-        return "-".join([flavor_id(self.gateway), "+".join(map(flavor_id, self.clients)),
-                         f"ikev{self.ike_version}", "road-warrior", *(["nat"] if self.nat else [])])
+        return grid_id(self.gateway, self.clients, self.ike_version, "road-warrior",
+                       *(["nat"] if self.nat else []))
 
     def known(self) -> str | None:
         """Why this cell is known to fail (KNOWN), or None."""
-        return next((why for (gw, client, v), why in KNOWN.items() if gw == self.gateway
-                     and v == self.ike_version and client in self.clients), None)
+        return known_in(KNOWN, self.gateway, self.clients, self.ike_version)
 
     def network(self) -> Network:
         """Gateway ``gw`` with subnet and host; clients ``c1`` and ``c2`` (identities
@@ -62,10 +92,7 @@ class RoadWarriorCell:
                   for i, (flavor, address) in enumerate(zip(self.clients, CLIENTS, strict=True), 1)]
         conns = tuple(Connection(f"c{i}", "gw", psk=f"secret of client {i}")
                       for i in range(1, len(self.clients) + 1))
-        return Network(name=self.id, nodes=tuple(nodes), connections=conns,
-                       ike_version=self.ike_version, pool=POOL,
-                       ike=parse_proposals("aes128-sha1-modp2048", "ike", needs_dh=True),
-                       esp=parse_proposals("aes128-sha1", "esp", needs_dh=False))
+        return grid_network(self.id, nodes, conns, self.ike_version, pool=POOL)
 
 
 def _impl(flavor: str) -> str:
@@ -108,12 +135,11 @@ class HubCellSpec:
 
     @property
     def id(self) -> str:
-        return "-".join([flavor_id(self.hub), "+".join(map(flavor_id, self.spokes)),
-                         f"ikev{self.ike_version}", "hub"])
+        return grid_id(self.hub, self.spokes, self.ike_version, "hub")
 
     def known(self) -> str | None:
-        return next((why for (hub, spoke, v), why in HUB_KNOWN.items() if hub == self.hub
-                     and v == self.ike_version and spoke in self.spokes), None)
+        """Why this cell is known to fail (HUB_KNOWN), or None."""
+        return known_in(HUB_KNOWN, self.hub, self.spokes, self.ike_version)
 
     def network(self) -> Network:
         """Hub ``hub``, spokes ``s1`` and ``s2``, each with a subnet; a PSK per spoke;
@@ -122,10 +148,7 @@ class HubCellSpec:
         nodes += [Node(f"s{i}", flavor, address, subnet=subnet) for i, (flavor, (address, subnet))
                   in enumerate(zip(self.spokes, SPOKES, strict=True), 1)]
         conns = tuple(Connection(f"s{i}", "hub", psk=f"secret of spoke {i}") for i in (1, 2))
-        return Network(name=self.id, nodes=tuple(nodes), connections=conns, topology="hub",
-                       ike_version=self.ike_version,
-                       ike=parse_proposals("aes128-sha1-modp2048", "ike", needs_dh=True),
-                       esp=parse_proposals("aes128-sha1", "esp", needs_dh=False))
+        return grid_network(self.id, nodes, conns, self.ike_version, topology="hub")
 
 
 def spoke_pairs(flavors: list[str]) -> list[tuple[str, str]]:
@@ -147,8 +170,48 @@ def hub_cells(selection: MatrixSelection) -> list[HubCellSpec]:
                          " (allowed there: none)")
     cells = []
     for v in selection.ike_versions:
-        spokes = [f for f in selection.flavors if v in daemon_class(_impl(f)).ike_versions]
+        spokes = [f for f in selection.flavors if speaks(f, v)]
         hubs = [f for f in selection.flavors if role_class(_impl(f), "hub")
                 and not cannot_serve(_impl(f), "hub", v)]
         cells += [HubCellSpec(h, pair, v) for h in hubs for pair in spoke_pairs(spokes)]
     return cells
+
+
+class GridCell(Protocol):
+    """A cell of a grid: its id, its network, why it is known to fail."""
+
+    @property
+    def id(self) -> str: ...
+
+    def known(self) -> str | None: ...
+
+    def network(self) -> Network: ...
+
+
+#: each topology of more than two peers: its grid over a selection
+GRIDS: dict[str, Callable[[MatrixSelection], Sequence[GridCell]]] = {
+    "road-warrior": road_warrior_cells, "hub": hub_cells}
+
+
+def not_named(topology: str) -> str:
+    """Why a run has no cell of a grid."""
+    return (f"{topology} cells run by default, or when --lab-topologies names {topology} (this"
+            " run's --lab-topologies, --lab-families or --lab-paths leave them out)")
+
+
+def grid_params(opt: Any, topology: str) -> list[Any]:
+    """The pytest parameters of a topology's grid under the run's --lab-* options
+    (pytest's ``config.option``): a cell each, id its id, a strict expected failure where
+    it is known to fail; where the options leave the grid out, one skipped parameter
+    named as the topology. A bad option: pytest.UsageError."""
+    try:
+        selection = MatrixSelection.from_pytest(opt)
+        if topology not in selection.networks:
+            return [pytest.param(None, id=topology,
+                                 marks=pytest.mark.skip(reason=not_named(topology)))]
+        cells = GRIDS[topology](selection)
+    except LabError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    return [pytest.param(cell, id=cell.id, marks=[
+        pytest.mark.xfail(strict=True, raises=NegotiationError, reason=why)] if why else [])
+        for cell in cells for why in [cell.known()]]

@@ -12,8 +12,7 @@ import ipaddress
 import re
 
 from lab.daemons.encode import header, psk_hex
-from lab.daemons.racoon import Racoon
-from lab.daemons.racoon_conf import (
+from lab.daemons.racoon.conf import (
     AUTH,
     CIPHER,
     DH,
@@ -23,6 +22,7 @@ from lab.daemons.racoon_conf import (
     _spell,
     identifier,
 )
+from lab.daemons.racoon.driver import Racoon
 from lab.remote.base import RoleDriver, Session
 from lab.scenario import Scenario
 

@@ -8,19 +8,18 @@ from __future__ import annotations
 import struct
 
 from lab.daemons.encode import header, psk_hex
-from lab.daemons.strongswan import (
+from lab.daemons.strongswan.conf import Settings, conf_text
+from lab.daemons.strongswan.driver import StrongSwan
+from lab.daemons.strongswan.spelling import (
     AUTH,
     PSK_MAX_BYTES,
-    Settings,
-    StrongSwan,
-    conf_text,
     spell_esp,
     spell_ike,
     spell_list,
     swanctl_id,
 )
-from lab.daemons.swan_status import parse_list_sas
-from lab.daemons.vici import Message, vici_decode, vici_stream
+from lab.daemons.strongswan.status import parse_list_sas
+from lab.daemons.strongswan.vici import Message, vici_decode, vici_stream
 from lab.errors import DaemonError
 from lab.peers import Connection
 from lab.remote.base import RoleDriver, Session

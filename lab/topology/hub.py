@@ -15,7 +15,6 @@ Only plain node records come in (`Site`, `Lan`): topology/ imports nothing above
 
 from __future__ import annotations
 
-from lab.topology.build import FORWARDING, write_sysctl_in
 from lab.topology.netns import NetNS
 from lab.topology.roadwarrior import Lan, RoadWarrior, Site
 
@@ -45,7 +44,6 @@ class Hub(RoadWarrior):
         super()._build()
         for spoke in self.clients:
             lan, host = self.lans[spoke.name], host_of(spoke.name)
-            for path in FORWARDING:
-                write_sysctl_in(self.netns(spoke.name), path, "1")
+            self.forward(spoke.name)
             self._link(spoke.name, SPOKE_LAN, lan.gateway, host, "e0", lan.host, lan.plen)
             self._default(host, "e0", lan.gateway)

@@ -14,15 +14,14 @@ Only plain node records come in (`Site`), never a scenario: topology/ imports no
 
 from __future__ import annotations
 
-import errno
 import ipaddress
 from dataclasses import dataclass
 
 from lab import run as runner
 from lab.kernel import modules
-from lab.topology.build import FORWARDING, IFA_F_NODAD, NUD_PERMANENT, write_sysctl_in
+from lab.topology.links import IFA_F_NODAD, Namespaces, Port, exists_ok, neighbours, route, veth
 from lab.topology.netns import NetNS
-from lab.topology.rtnl import Rtnl, RtnlError, await_carrier
+from lab.topology.rtnl import Rtnl, await_carrier
 
 #: the gateway's link to the router, and its LAN
 GW_WAN, GW_LAN = "e0", "e1"
@@ -62,7 +61,7 @@ def nat_batch(inside: str, public: str) -> str:
             f" {public}/32 {inside}\n")
 
 
-class RoadWarrior:
+class RoadWarrior(Namespaces):
     """Namespaces, links, addresses, routes and neighbours of one road-warrior lab."""
 
     def __init__(self, ident: str, gateway: Site, clients: tuple[Site, ...], lan: Lan,
@@ -72,9 +71,6 @@ class RoadWarrior:
         self.nat, self.tag = nat, tag
         names = [gateway.name, *(c.name for c in clients), "router", "host"]
         self.ns = {name: NetNS(f"ipl-{ident}-{name}") for name in names}
-
-    def netns(self, node: str) -> str:
-        return self.ns[node].name
 
     def router_iface(self, client: str) -> str:
         """The router's interface toward a client's network (e1, e2, ...)."""
@@ -93,14 +89,7 @@ class RoadWarrior:
         await_carrier(self.netns(node) for node in self.ns)
 
     def _build(self) -> None:
-        for ns in self.ns.values():
-            ns.create()
-        for node in self.ns:
-            with Rtnl(self.netns(node)) as rtnl:
-                rtnl.up(rtnl.link("lo")[0])
-        for node in ("router", self.gateway.name):
-            for path in FORWARDING:
-                write_sysctl_in(self.netns(node), path, "1")
+        self.create(("router", self.gateway.name))
         gw = self.gateway
         self._link(gw.name, GW_WAN, gw.address, "router", "e0", gw.router, gw.plen)
         self._link(gw.name, GW_LAN, self.lan.gateway, "host", "e0", self.lan.host, self.lan.plen)
@@ -119,46 +108,18 @@ class RoadWarrior:
               plen: int) -> None:
         """A veth pair, both ends addressed and up, each the other's permanent neighbour
         (the first IKE packet must not wait on neighbour discovery)."""
-        with Rtnl(self.netns(a)) as rtnl:
-            rtnl.add_veth(a_if, b_if, self.netns(b))
-        macs = {}
-        for node, iface, addr in ((a, a_if, a_addr), (b, b_if, b_addr)):
-            with Rtnl(self.netns(node)) as rtnl:
-                dev, macs[node] = rtnl.link(iface)
-                rtnl.add_address(dev, addr, plen, IFA_F_NODAD)
-                rtnl.up(dev)
-        for node, iface, other, other_addr in ((a, a_if, b, b_addr), (b, b_if, a, a_addr)):
-            with Rtnl(self.netns(node)) as rtnl:
-                rtnl.add_neighbour(rtnl.link(iface)[0], other_addr, macs[other], NUD_PERMANENT)
+        ends = (Port(self.netns(a), a_if, a_addr, plen), Port(self.netns(b), b_if, b_addr, plen))
+        neighbours(*ends, veth(*ends))
 
     def _default(self, node: str, iface: str, via: str) -> None:
         """The default route of ``via``'s family (IPv4 inside IPv6 needs its own: the
         subnet, the pool)."""
-        with Rtnl(self.netns(node)) as rtnl:
-            version = ipaddress.ip_address(via).version
-            try:
-                rtnl.add_route("0.0.0.0" if version == 4 else "::", 0, rtnl.link(iface)[0], via)
-            except RtnlError as exc:
-                if exc.errno != errno.EEXIST:
-                    raise
+        any_address = "0.0.0.0" if ipaddress.ip_address(via).version == 4 else "::"
+        route(self.netns(node), any_address, 0, iface, via)
 
     def add_address(self, node: str, address: str) -> None:
         """A virtual IP on the node's loopback (the lab's part of installing it: the
         daemons' own updown scripts are off)."""
         plen = 32 if ipaddress.ip_address(address).version == 4 else 128
-        with Rtnl(self.netns(node)) as rtnl:
-            try:
-                rtnl.add_address(rtnl.link("lo")[0], address, plen, IFA_F_NODAD)
-            except RtnlError as exc:
-                if exc.errno != errno.EEXIST:
-                    raise
-
-    def down(self) -> None:
-        errors = []
-        for ns in self.ns.values():
-            try:
-                ns.remove()
-            except OSError as exc:
-                errors.append(f"{ns}: {exc}")
-        if errors:
-            raise OSError("; ".join(errors))
+        with Rtnl(self.netns(node)) as rtnl, exists_ok():
+            rtnl.add_address(rtnl.link("lo")[0], address, plen, IFA_F_NODAD)

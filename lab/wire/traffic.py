@@ -8,7 +8,7 @@ import select
 import socket
 import struct
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from lab.topology.netns import socket_in
@@ -98,19 +98,21 @@ DROP_POLL = 0.02
 
 def ping(netns: str, dst: str, count: int, timeout: float = 1.0,
          payload: bytes = b"ipsec-lab ping ", src: str | None = None,
-         need: int | None = None, drops: EspDrops | None = None) -> PingResult:
+         need: int | None = None, drops_in: Sequence[str] = ()) -> PingResult:
     """Send ``count`` echo requests, one after the other's reply (or timeout); ICMP or
     ICMPv6 after ``dst``'s family, from ``src`` if given. With ``need`` (a lossy path):
     go on until that many replies came, or NEED_FACTOR times as many requests went.
-    With ``drops`` (a path that neither loses nor duplicates, so the echo is the only ESP
-    in flight): stop waiting for a reply once an SA dropped a packet, since a kernel
-    dropped the echo or its reply (looked at only while a reply is late)."""
+    With ``drops_in`` (the peers' namespaces, on a path that neither loses nor duplicates,
+    so the echo is the only ESP in flight): stop waiting for a reply once an SA there
+    dropped a packet (EspDrops), since a kernel dropped the echo or its reply (looked at
+    only while a reply is late)."""
     family = ipaddress.ip_address(dst).version
     result = PingResult(ident=os.getpid() & 0xFFFF, family=family, src=src, dst=dst)
     af, proto = ((socket.AF_INET6, socket.IPPROTO_ICMPV6) if family == 6
                  else (socket.AF_INET, socket.IPPROTO_ICMP))
     reply_type = ECHO[family][1]
-    with socket_in(netns, af, socket.SOCK_RAW, proto) as sock:
+    with socket_in(netns, af, socket.SOCK_RAW, proto) as sock, EspDrops(drops_in) as watch:
+        drops = watch if drops_in else None
         if src:
             sock.bind((src, 0))
         limit = count if need is None else need * NEED_FACTOR

@@ -5,7 +5,7 @@ connection name, with its Child SAs under ``child-sas`` (tests/fixtures/vici-*.j
 
 from __future__ import annotations
 
-from lab.daemons.vici import Message
+from lab.daemons.strongswan.vici import Message
 from lab.offers import CIPHER_WORDS, ESN_WORDS, GROUP_WORDS, INTEG_WORDS, PRF_WORDS, Offered, word
 from lab.status import ChildStatus, DaemonStatus, IkeStatus, neutral
 

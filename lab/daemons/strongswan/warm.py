@@ -4,11 +4,10 @@ come out with VICI terminate, unload-conn and clear-creds, in-process."""
 
 from __future__ import annotations
 
-import struct
-
 from lab.daemons.base import Daemon
-from lab.daemons.strongswan import StrongSwan
-from lab.daemons.vici import vici_decode, vici_packet, vici_response, vici_stream
+from lab.daemons.strongswan.control import VICI_ERRORS
+from lab.daemons.strongswan.driver import StrongSwan
+from lab.daemons.strongswan.vici import vici_decode
 from lab.daemons.warm_base import WarmOps
 
 
@@ -30,41 +29,30 @@ class StrongswanWarm(WarmOps):
     def load(self, daemon: Daemon, before: dict[str, str]) -> None:
         _charon(daemon).load()
 
-    def _ask(self, daemon: Daemon, command: str, items: dict[str, str]) -> dict[str, str]:
-        with _charon(daemon)._vici_socket(timeout=10.0) as sock:
-            sock.sendall(vici_packet(command, items))
-            return vici_response(sock)
-
     def unload(self, daemon: Daemon, deleted: bool) -> None:
         charon = _charon(daemon)
-        if charon._initiating is not None:  # the initiate's answer, never read
-            charon._initiating.close()
-            charon._initiating = None
+        charon.forget_initiate()  # the initiate's answer, never read
         name = daemon.scenario.conn_name
         try:  # (no SA left: "no matching SAs to terminate found", no matter)
-            self._ask(daemon, "terminate", {"ike": name, "timeout": "1000", "force": "yes"})
+            charon.ask("terminate", {"ike": name, "timeout": "1000", "force": "yes"})
             # a responder's IKE SA that never found its config is "(unnamed)": by its id
-            for ike_id in self._ike_ids(daemon):
-                self._ask(daemon, "terminate", {"ike-id": ike_id, "timeout": "0", "force": "yes"})
-            self._ask(daemon, "unload-conn", {"name": name})
-            self._ask(daemon, "clear-creds", {})
-        except (OSError, ConnectionError, struct.error):
+            for ike_id in self._ike_ids(charon):
+                charon.ask("terminate", {"ike-id": ike_id, "timeout": "0", "force": "yes"})
+            charon.ask("unload-conn", {"name": name})
+            charon.ask("clear-creds", {})
+        except VICI_ERRORS:
             pass  # leftovers() says what stayed
 
-    def _ike_ids(self, daemon: Daemon) -> list[str]:
-        with _charon(daemon)._vici_socket(timeout=5.0) as sock:
-            events, _ = vici_stream(sock, "list-sas", {}, "list-sa")
-        return [str(sa.get("uniqueid")) for raw in events
+    def _ike_ids(self, charon: StrongSwan) -> list[str]:
+        return [str(sa.get("uniqueid")) for raw in charon.listing("list-sas", "list-sa", {})
                 for sa in vici_decode(raw).values() if isinstance(sa, dict)]
 
     def leftovers(self, daemon: Daemon) -> list[str]:
         held = []
         try:
             for command, event in (("list-sas", "list-sa"), ("list-conns", "list-conn")):
-                with _charon(daemon)._vici_socket(timeout=5.0) as sock:
-                    events, _ = vici_stream(sock, command, {}, event)
-                for raw in events:
+                for raw in _charon(daemon).listing(command, event, {}):
                     held += [f"{event} {name}" for name in vici_decode(raw)]
-        except (OSError, ConnectionError, struct.error) as exc:
+        except VICI_ERRORS as exc:
             return [f"VICI: {exc}"]
         return held

@@ -7,7 +7,9 @@ from __future__ import annotations
 import re
 
 from lab.daemons.base import Daemon
-from lab.daemons.libreswan import LIBEXEC, Libreswan, _major
+from lab.daemons.libreswan.driver import Libreswan
+from lab.daemons.libreswan.probe import _major
+from lab.daemons.libreswan.words import LIBEXEC
 from lab.daemons.warm_base import WarmOps
 
 #: whack --status lines that name a connection or a state ("name": ..., #N: "name"),
