@@ -104,8 +104,8 @@ def ping(netns: str, dst: str, count: int, timeout: float = 1.0,
     go on until that many replies came, or NEED_FACTOR times as many requests went.
     With ``drops_in`` (the peers' namespaces, on a path that neither loses nor duplicates,
     so the echo is the only ESP in flight): stop waiting for a reply once an SA there
-    dropped a packet (EspDrops), since a kernel dropped the echo or its reply (looked at
-    only while a reply is late)."""
+    dropped a packet (EspDrops, read before each echo and again every DROP_POLL while
+    its reply is late), since a kernel dropped the echo or its reply."""
     family = ipaddress.ip_address(dst).version
     result = PingResult(ident=os.getpid() & 0xFFFF, family=family, src=src, dst=dst)
     af, proto = ((socket.AF_INET6, socket.IPPROTO_ICMPV6) if family == 6
