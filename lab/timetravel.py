@@ -29,6 +29,7 @@ import pytest
 from lab.errors import MissingError, UsageError
 from lab.kernel.choice import TIME_TRAVEL_CHOICES as OPTION_CHOICES
 from lab.kernel.uml import UmlKernel, find_own_kernel
+from lab.scenario import Scenario
 
 MARKER = "time_travel"
 #: the controller's word to its workers, in xdist's workerinput
@@ -36,6 +37,8 @@ WORKERINPUT_KEY = "lab_time_travel"
 #: the python of a time-travel worker's gateway says so (lab.kernel.uml.worker_python)
 WORKER_FLAG = "--time-travel"
 _ASKS = re.compile(r"\bmark\.time_travel\b|[\"']time_travel[\"']")
+#: a file whose marked tests cannot run in real time (required, or a bare mark)
+_REQUIRES = re.compile(r"\bmark\.time_travel\b(?!\(required=False\))|[\"']time_travel[\"']")
 
 
 @dataclass(frozen=True)
@@ -61,26 +64,31 @@ def named_files(args: Iterable[str], python_files: Sequence[str],
                         yield Path(top) / name
 
 
-def files_asking(files: Iterable[Path]) -> tuple[int, int]:
-    """How many of ``files`` mark tests ``time_travel`` (by their text), and how many do not."""
+def files_asking(files: Iterable[Path], requiring: bool = False) -> tuple[int, int]:
+    """How many of ``files`` mark tests ``time_travel`` (by their text), and how many do
+    not; with ``requiring``, only a mark that is not ``required=False`` counts."""
     asking = others = 0
+    pattern = _REQUIRES if requiring else _ASKS
     for path in files:
         try:
             text = path.read_text(errors="replace")
         except OSError:
             continue
-        if _ASKS.search(text):
+        if pattern.search(text):
             asking += 1
         else:
             others += 1
     return asking, others
 
 
-def plan(workers: int, asking: int, others: int, option: str, own: UmlKernel | MissingError) -> Plan:
+def plan(workers: int, asking: int, others: int, option: str, own: UmlKernel | MissingError,
+         requiring: int | None = None) -> Plan:
     """How many workers of each kind: none with time-travel unless a test file asks for it;
-    if only such files are named (lifecycle cells: the marked ones wait in guest time, the
-    others mostly wait in real time), -n of each kind; else one time-travel worker joins
-    the plain ones. A group that gets no test leaves at once."""
+    if only such files are named and each of them (``requiring`` of the ``asking``; None:
+    all) has tests that need time travel (lifecycle cells: the marked ones wait in guest
+    time, the others mostly wait in real time), -n of each kind; else one time-travel
+    worker joins the plain ones (the matrix: its few drop1 cells). A group that gets no
+    test leaves at once."""
     if option not in OPTION_CHOICES:
         raise UsageError(f"--lab-time-travel: {option!r} is not allowed (allowed: "
                          f"{', '.join(OPTION_CHOICES)})")
@@ -93,20 +101,43 @@ def plan(workers: int, asking: int, others: int, option: str, own: UmlKernel | M
     if asking == 0:
         return Plan(workers, 0, "no test file named on the command line marks time_travel,"
                     " so no time-travel worker was booted")
-    if others == 0:
+    if others == 0 and (requiring is None or requiring == asking):
         return Plan(workers, workers, None, own)
     return Plan(workers, 1, None, own)
 
 
 def plan_for(config: pytest.Config, workers: int) -> Plan:
+    """The plan for this command line. Where only node ids are named (reproducing cells),
+    a file counts as asking only if its marks are not all ``required=False``: such a
+    test runs in real time as well, and one node id then runs alone in its guest."""
     option = config.option.lab_time_travel
-    files = named_files(config.args, config.getini("python_files"), config.getini("norecursedirs"))
+    files = list(named_files(config.args, config.getini("python_files"),
+                             config.getini("norecursedirs")))
     asking, others = files_asking(files) if option != "off" else (0, 0)
+    requiring = files_asking(files, requiring=True)[0] if option != "off" else 0
+    if config.args and all("::" in arg for arg in config.args):
+        asking, others = requiring, others + asking - requiring
     try:
         own: UmlKernel | MissingError = find_own_kernel()
     except MissingError as exc:
         own = exc
-    return plan(workers, asking, others, option, own)
+    return plan(workers, asking, others, option, own, requiring)
+
+
+#: lifecycle events kept in real time: a restarted pluto 4.10 once brought no new SAs
+#: within 15 s of guest time (strongSwan 6.1 the responder; 1 of 3 runs under time travel,
+#: 0 of many in real time)
+REAL_TIME_LIFECYCLES = ("none", "restart")
+
+
+def waits_on_timers(scenario: Scenario) -> bool:
+    """Whether a cell spends its time waiting on timers, so that it belongs on a
+    time-travel worker (marked ``time_travel(required=False)`` by its test module): a
+    lifecycle cell (a lifetime, DPD, the traffic windows before the event and after its
+    effect, lab.lifecycle.acts.SETTLE), but for REAL_TIME_LIFECYCLES, and a path that
+    drops IKE packets (the sender's retransmission timer: 0.5 s for pluto, 4 s for
+    charon, 10 s for racoon)."""
+    return scenario.lifecycle not in REAL_TIME_LIFECYCLES or bool(scenario.path.drop_ike)
 
 
 def is_marked(item: pytest.Item) -> bool:

@@ -256,6 +256,13 @@ class XfrmSocket:
         replies = self._request(XFRM_MSG_GETSA, NLM_F_REQUEST | NLM_F_DUMP, bytes(_SA_INFO.size))
         return [parse_sa(body) for kind, body in replies if kind == XFRM_MSG_NEWSA]
 
+    def drops(self) -> int:
+        """ESP packets this namespace's SAs dropped (xfrm_usersa_info's stats, kept with or
+        without CONFIG_XFRM_STATISTICS): outside the replay window, replayed, bad ICV."""
+        replies = self._request(XFRM_MSG_GETSA, NLM_F_REQUEST | NLM_F_DUMP, bytes(_SA_INFO.size))
+        return sum(sum(_SA_INFO.unpack_from(body)[28:31])
+                   for kind, body in replies if kind == XFRM_MSG_NEWSA)
+
     def policies(self) -> list[Policy]:
         replies = self._request(XFRM_MSG_GETPOLICY, NLM_F_REQUEST | NLM_F_DUMP, b"")
         return [parse_policy(body) for kind, body in replies if kind == XFRM_MSG_NEWPOLICY]

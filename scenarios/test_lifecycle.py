@@ -28,6 +28,7 @@ from lab.kernel.choice import time_travel
 from lab.known import KnownFailure, load_for_pytest, run_version, xfail_marks
 from lab.lifecycle.events import LifecycleVerdict
 from lab.matrix import LifecycleCell, MatrixSelection, lifecycle_cells
+from lab.timetravel import waits_on_timers
 
 KNOWN_FILE = Path(__file__).parent / "known-incompatibilities.toml"
 
@@ -83,9 +84,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     params = []
     entries = load_for_pytest(KNOWN_FILE)
     for c in cells:
-        # a rekey by lifetime waits out a lifetime (SHORT_LIFE): faster under time-travel
-        slow = c.rekey_by == "lifetime" or c.event == "dpd"
-        marks = [pytest.mark.time_travel(required=False)] if slow else []
+        # a lifecycle cell waits (a lifetime, DPD, its traffic windows before the event and
+        # after its effect): faster under time-travel (a restart stays in real time)
+        marks = [pytest.mark.time_travel(required=False)] if waits_on_timers(c.scenario()) else []
         entry = entries.matching(c.scenario(), run_version)
         if entry:
             marks += xfail_marks(entry)

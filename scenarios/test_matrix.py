@@ -20,6 +20,7 @@ import pytest
 from lab.errors import LabError
 from lab.known import failing_as, load_for_pytest, run_version, xfail_marks
 from lab.matrix import MatrixCell, MatrixSelection
+from lab.timetravel import waits_on_timers
 
 KNOWN_FILE = Path(__file__).parent / "known-incompatibilities.toml"
 
@@ -35,8 +36,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     known = load_for_pytest(KNOWN_FILE)
     params = []
     for c in selection.cells():
-        entry = None if c.not_generated_reason() else known.matching(c.scenario(), run_version)
-        params.append(pytest.param(c, id=c.id, marks=xfail_marks(entry)))
+        scenario = None if c.not_generated_reason() else c.scenario()
+        entry = known.matching(scenario, run_version) if scenario else None
+        # a path that drops IKE packets waits on the retransmission timer: time travel
+        travel = ([pytest.mark.time_travel(required=False)]
+                  if scenario and waits_on_timers(scenario) else [])
+        params.append(pytest.param(c, id=c.id, marks=[*xfail_marks(entry), *travel]))
     if not params and selection.networks:  # their cells: scenarios/test_roadwarrior.py
         why = f"no two-peer cells: --lab-topologies names {', '.join(selection.networks)} only"
         params = [pytest.param(None, id="none", marks=pytest.mark.skip(reason=why))]

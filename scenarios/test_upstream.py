@@ -18,6 +18,7 @@ import pytest
 
 from lab.blocked import parse_probes
 from lab.scenario import Scenario, load_scenario
+from lab.timetravel import waits_on_timers
 
 UPSTREAM = Path(__file__).parent / "upstream"
 FILES = sorted(UPSTREAM.glob("*.toml"))
@@ -42,8 +43,15 @@ def _run(lab, scenario: Scenario) -> None:
     lab.run(scenario)  # a lifecycle case: its event, its checks, then the teardown check
 
 
+def _params() -> list[object]:
+    """One per file; a case that waits on daemon timers (DPD, a rekey by lifetime) runs
+    on the time-travel worker where there is one."""
+    return [pytest.param(p, id=p.stem, marks=[pytest.mark.time_travel(required=False)]
+                         if waits_on_timers(load_scenario(p)) else []) for p in FILES]
+
+
 @pytest.mark.lab
-@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+@pytest.mark.parametrize("path", _params())
 def test_upstream(lab, path: Path) -> None:
     _run(lab, load_scenario(path))
 

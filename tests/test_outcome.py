@@ -198,6 +198,8 @@ WORDS = {
         # recorded 2026-12-05: racoon 0.9.1 answering pluto 5.2's IKE_SA_INIT
         ("2026-12-05 16:42:43: [2001:db8:1:1::1] ERROR: invalid flag 0x08.",
          "version-mismatch"),
+        # recorded 2026-12-05: racoon 0.9.1 answering pluto 5.2 with another PSK
+        ("2026-12-05 22:10:31: DEBUG: invalid length of payload", "authentication-failed"),
         ("2026-11-27 10:12:28: ERROR: phase2 negotiation failed due to time up waiting for"
          " phase1.", "timeout"),
         ("2026-11-27 10:12:28: ERROR: failed to pre-process ph2 packet (side: 1, status: 1).",
@@ -214,6 +216,31 @@ def test_each_drivers_own_words_give_their_class(daemon: str) -> None:
     found = [match(line, table) for line, _ in WORDS[daemon]]
     assert found == list(table), "one line per entry, in the table's order"
     assert [w.cls for w in found if w] == [cls for _, cls in WORDS[daemon]]
+
+
+#: racoon 0.8.2 answering racoon 0.9.1 with another PSK (recorded 2026-12-05): Main Mode's
+#: 5th message decrypts to garbage and racoon drops it, saying so at debug level only
+RACOON_WRONG_PSK = [
+    "2026-12-05 22:11:12: DEBUG: padding len=126",
+    "2026-12-05 22:11:12: DEBUG: skip to trim padding.",
+    "2026-12-05 22:11:12: DEBUG: decrypted.",
+    "2026-12-05 22:11:12: DEBUG: ",
+    "f84b6010 50d0c4c8 f6457ded de0a39f4 05100201 00000000 0000005c c3c15922",
+    "2026-12-05 22:11:12: DEBUG: begin.",
+    "2026-12-05 22:11:12: DEBUG: seen nptype=5(id)",
+    "2026-12-05 22:11:12: DEBUG: invalid length of payload",
+    "2026-12-05 22:11:13: DEBUG: begin.",
+    "2026-12-05 22:11:13: DEBUG: seen nptype=1(sa)",
+    "2026-12-05 22:11:13: DEBUG: invalid length of payload",
+]
+
+
+def test_racoon_keeps_the_debug_line_of_an_undecryptable_main_mode_message_only() -> None:
+    from lab.daemons.racoon.traits import undecryptable
+
+    kept = [i for i in range(len(RACOON_WRONG_PSK)) if undecryptable(RACOON_WRONG_PSK, i)]
+    assert kept == [7]  # not the last: its first payload is an SA, not Main Mode's ID
+    assert not undecryptable(RACOON_WRONG_PSK[5:], 2)  # no "decrypted." before it
 
 
 def test_most_specific_outcome_wins() -> None:

@@ -81,6 +81,17 @@ def test_plan(workers: int, asking: int, others: int, option: str, own: Any,
         assert plan.missing == str(MISSING)
 
 
+@pytest.mark.parametrize(("asking", "requiring", "expect"), [
+    (1, 1, (2, 2)),  # the lifecycle file alone: -n of each kind
+    (1, 0, (2, 1)),  # the matrix alone (its drop1 cells, required=False): one joins
+    (2, 1, (2, 1)),
+])
+def test_plan_for_files_whose_marks_are_optional(asking: int, requiring: int,
+                                                 expect: tuple[int, int]) -> None:
+    plan = timetravel.plan(2, asking, 0, "auto", KERNEL, requiring)
+    assert (plan.plain, plan.travel) == expect
+
+
 def test_plan_on_without_our_kernel_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match=r"--lab-time-travel=on: needs our own UML .* run ipsec-lab setup"):
         timetravel.plan(2, 1, 0, "on", MISSING)
@@ -99,6 +110,10 @@ def test_files_that_mark_are_found_by_their_text(tmp_path: Path) -> None:
     files = list(timetravel.named_files([str(tmp_path)], ["test_*.py"], [".*"]))
     assert sorted(p.name for p in files) == ["test_life.py", "test_param.py", "test_plain.py"]
     assert timetravel.files_asking(files) == (2, 1)
+    (tmp_path / "test_optional.py").write_text("m = [pytest.mark.time_travel(required=False)]\n")
+    files = list(timetravel.named_files([str(tmp_path)], ["test_*.py"], [".*"]))
+    assert timetravel.files_asking(files) == (3, 1)
+    assert timetravel.files_asking(files, requiring=True) == (2, 2)
     named = timetravel.named_files([f"{tmp_path}/test_plain.py::test_x"], ["test_*.py"], [])
     assert timetravel.files_asking(named) == (0, 1)
 

@@ -100,8 +100,10 @@ class Cell(CellState):
         with self.phase("traffic"):
             # a lossy path loses echoes: ping until as many replies came (or 10 times as many sent)
             need = self.scenario.pings if self.scenario.path.lossy else None
+            # a plain path: a reply an SA's drop count says is gone is not waited for
             self.ping = ping(netns, target, self.scenario.pings, src=source, need=need,
-                             payload=esplength.payload(self.scenario.ping_size))
+                             payload=esplength.payload(self.scenario.ping_size), drops_in=[
+                                 self.topology.netns(s) for s in SIDES if self.scenario.path.plain])
         return self.ping
 
     def judge(self) -> Verdict:

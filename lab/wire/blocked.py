@@ -91,8 +91,7 @@ def _send(netns: str, r: Resolved, token: bytes, ident: int) -> ProbeResult:
                 result.replied = True
             elif kind == UNREACHABLE[family] and token in data:
                 result.unreachable, result.unreachable_from = True, str(sender[0])
-                if r.probe.unreachable:
-                    break
+                break  # the request went no further than that node: no reply can follow
     return result
 
 

@@ -23,7 +23,7 @@ from lab.daemons.racoon import admin
 from lab.daemons.racoon.parse import IpsecSA, IsakmpSA, parse_racoon_log, partners, purged_spis, racoon_status
 from lab.daemons.racoon.process import RacoonProcess
 from lab.daemons.racoon.status import racoon_debug_status, racoon_json_status
-from lab.daemons.racoon.traits import _version
+from lab.daemons.racoon.traits import _version, undecryptable
 from lab.errors import DaemonError
 from lab.outcome import Outcome
 from lab.scenario import Scenario, other_side
@@ -183,8 +183,10 @@ class Racoon(RacoonProcess):
 
     def outcome_lines(self) -> list[str]:
         """The log without its DEBUG lines: the outcome words are racoon's own verdicts
-        (INFO, NOTIFY, ERROR), not the steps its debug output narrates."""
-        return [ln for ln in self.log_text().splitlines() if " DEBUG: " not in ln]
+        (INFO, NOTIFY, ERROR), not the steps its debug output narrates; but for the one
+        debug line that says a Main Mode message did not decrypt (``undecryptable``)."""
+        lines = self.log_text().splitlines()
+        return [ln for i, ln in enumerate(lines) if " DEBUG: " not in ln or undecryptable(lines, i)]
 
     def known_leftover(self, item: SA | Policy) -> str | None:
         """racoon keeps its inbound IPsec SA when the peer deletes a phase 2: on the peer's

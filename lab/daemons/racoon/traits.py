@@ -32,12 +32,26 @@ OUTCOME_WORDS: tuple[Words, ...] = (
     # IKEv1 has no flag 0x08; IKEv2's Initiator flag is 0x08: an IKEv2 message, refused
     Words(r"ERROR: invalid flag 0x08", "version-mismatch",
           note="an IKEv2 header (Initiator flag 0x08) sent to racoon, which speaks IKEv1"),
+    # racoon's only word for it, at debug level (isakmp_parsewoh), kept by outcome_lines
+    Words(r"DEBUG: invalid length of payload", "authentication-failed", grace=1.0,
+          note="Main Mode's ID/HASH message, decrypted with racoon's phase-1 key, does not"
+               " parse: the two ends derived other keys, from other pre-shared keys"),
     Words(r"phase[12] negotiation failed due to time up", "timeout",
           note="racoon gave up retransmitting: nothing came back"),
     Words(r"failed to pre-process ph[12] packet|phase[12] negotiation failed"
           r"|failed to begin ipsec sa negotiation|fatal parse failure", "timeout", grace=1.0,
           note="generic: a more specific word usually follows within the grace"),
 )
+
+
+def undecryptable(lines: list[str], i: int) -> bool:
+    """Whether ``lines[i]`` is racoon's debug line saying that a message it just decrypted
+    has a payload of impossible length, and that message is Main Mode's 5th or 6th (the
+    only encrypted one whose first payload is an ID): its phase-1 key is not the peer's."""
+    return (lines[i].endswith("DEBUG: invalid length of payload") and i >= 1
+            and lines[i - 1].endswith("DEBUG: seen nptype=5(id)")
+            and any(ln.endswith("DEBUG: decrypted.") for ln in lines[max(0, i - 12):i]))
+
 
 #: where the running kernel shows that it has PF_KEY (af_key)
 PFKEY_PROC = Path("/proc/net/pfkey")
