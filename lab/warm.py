@@ -240,26 +240,9 @@ class WarmPool:
         state: dict[str, list[str]] = {}
 
         def empty() -> bool:
-            """The kernels first (in-process), then the daemons (a process each, for pluto)."""
+            assert self.topology is not None
             state.clear()
-            for side in SIDES:
-                assert self.topology is not None
-                netns = self.topology.netns(side)
-                sas = xfrm.dump(netns)
-                # a failed negotiation's half SAs (an SPI reserved for it, an acquire
-                # placeholder: never keyed) are no teardown check's business; a fresh
-                # namespace would not have them (pluto 4.10 leaves IKEv1's reserved SPI)
-                xfrm.delete(netns, [sa for sa in sas if not xfrm.keyed(sa)])
-                held = [f"SA {sa}" for sa in sas if xfrm.keyed(sa)]
-                held += [f"policy {p}" for p in xfrm.dump_policies(netns)
-                         if p not in self.baseline.get(side, set()) and p.dir in SPD_DIRS]
-                if held:
-                    state[side] = held
-            for side, slot in self.slots.items():
-                if not state and slot.daemon is not None:
-                    held = OPS[slot.daemon.name].leftovers(slot.daemon)
-                    if held:
-                        state[side] = held
+            state.update(held_after(self.topology, self.slots, self.baseline))
             return not state
 
         with contextlib.suppress(DeadlineError), cell.phase("release: check"):
@@ -294,6 +277,31 @@ class WarmPool:
             self.drop()
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+def held_after(topology: Topology, slots: dict[str, Slot],
+               baseline: dict[str, set[xfrm.Policy]]) -> dict[str, list[str]]:
+    """What either side still holds of a cell, by side: the kernels first (in-process), then,
+    only where they are clean, the daemons (a process each, for pluto)."""
+    state = {}
+    for side in SIDES:
+        netns = topology.netns(side)
+        sas = xfrm.dump(netns)
+        # a failed negotiation's half SAs (an SPI reserved for it, an acquire placeholder:
+        # never keyed) are no teardown check's business; a fresh namespace would not have
+        # them (pluto 4.10 leaves IKEv1's reserved SPI)
+        xfrm.delete(netns, [sa for sa in sas if not xfrm.keyed(sa)])
+        held = [f"SA {sa}" for sa in sas if xfrm.keyed(sa)]
+        held += [f"policy {p}" for p in xfrm.dump_policies(netns)
+                 if p not in baseline.get(side, set()) and p.dir in SPD_DIRS]
+        if held:
+            state[side] = held
+    for side, slot in slots.items():
+        if not state and slot.daemon is not None:
+            held = OPS[slot.daemon.name].leftovers(slot.daemon)
+            if held:
+                state[side] = held
+    return state
 
 
 def pool_ident(owner: str) -> str:
