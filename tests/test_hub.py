@@ -114,6 +114,14 @@ def test_the_grid() -> None:
     assert not any("racoon" in s for c in cells if c.ike_version == 2 for s in c.spokes)
     assert spoke_pairs(["racoon@0.8.2", "racoon@0.9.1", "libreswan@sid"]) == [
         ("racoon@0.8.2", "libreswan@sid"), ("racoon@0.9.1", "libreswan@sid")]
+    certs = [c.id for c in cells if c.auth != "psk"]
+    assert certs == ["libreswan_bookworm-libreswan_bookworm+strongswan_bookworm-ikev2-hub-rsa",
+                     "strongswan_bookworm-libreswan_bookworm+strongswan_bookworm-ikev2-hub-rsa"]
+    ids = [node.id for node in cells[-1].network().nodes]
+    assert ids == ["@hub.example.org", "@s1.example.org", "@s2.example.org"]
+    only = hub_cells(MatrixSelection.from_options(None, None, None, None, topologies="hub",
+                                                  auth="rsa"))
+    assert [c.auth for c in only] == ["rsa", "rsa"]
     n = HubCellSpec("racoon@0.9.1", ("libreswan@sid", "racoon@0.8.2"), 1).network()
     assert n.topology == "hub" and [c.client for c in n.connections] == ["s1", "s2"]
     with pytest.raises(UsageError, match="not for topology hub"):
