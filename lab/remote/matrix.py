@@ -1,6 +1,7 @@
 """The road-warrior grid (``--lab-topologies=road-warrior``): every gateway flavor x
 every pair of client flavors of different daemons (where only one daemon is chosen, its
-flavors pair with each other), IKEv2. The ids read gateway first, then the two clients:
+flavors pair with each other), in each IKE version; then a certificate cell per gateway
+flavor and IKE version (`cert_cells`). The ids read gateway first, then the two clients:
 ``strongswan_sid-libreswan_bookworm+strongswan_sid-ikev2-road-warrior`` (``-k`` picks a
 gateway, a client or a daemon as in the two-peer matrix). The hub grid
 (``--lab-topologies=hub``): `hub_cells`. The pytest parameters of either grid:
