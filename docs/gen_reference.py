@@ -369,7 +369,7 @@ BROWSE = {"strongswan": "https://github.com/strongswan/strongswan/tree/{commit}/
 
 def upstream_page() -> str:
     """The upstream suite: each scenario file with its origin, read through the loader."""
-    cases = [sc.load_scenario(path) for path in sorted(UPSTREAM.glob("*.toml"))]
+    cases = [peers.load_case(path) for path in sorted(UPSTREAM.glob("*.toml"))]
     files = [path.name for path in sorted(UPSTREAM.glob("*.toml"))]
     missing = sum(len(s.origin.not_checked) for s in cases if s.origin)
     full = sum(1 for s in cases if s.origin and not s.origin.not_checked)
@@ -384,7 +384,9 @@ def upstream_page() -> str:
         "commit it was read at, what the original checks and what of that the lab cannot check",
         "yet (`not_checked`). `pytest scenarios/ -k upstream` runs them",
         "(`scenarios/test_upstream.py`, ids `test_upstream[FILE]`); the run ends with the count",
-        "of lines not checked yet. The keys: [Scenario keys](reference/scenario-keys.md#origin).",
+        "of lines not checked yet. A file with `[nodes.NAME]` and `[[connections]]` runs as a",
+        "network cell ([Road warriors](road-warrior.md)), the others as two-peer cells.",
+        "The keys: [Scenario keys](reference/scenario-keys.md#origin).",
         "",
         f"{len(cases)} cases, {full} of them fully expressed; {missing} line(s) not checked yet.",
         "",
