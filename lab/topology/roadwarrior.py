@@ -99,6 +99,7 @@ class RoadWarrior(Namespaces):
             self._link(client.name, "e0", client.address, "router",
                        self.router_iface(client.name), client.router, client.plen)
             self._default(client.name, "e0", client.router)
+        self._inner_defaults()
         if self.nat:
             modules.ensure(NAT_MODULES)
             runner.run(["tc", "-batch", "-"], tag=self.tag, netns=self.netns("router"),
@@ -112,10 +113,23 @@ class RoadWarrior(Namespaces):
         neighbours(*ends, veth(*ends))
 
     def _default(self, node: str, iface: str, via: str) -> None:
-        """The default route of ``via``'s family (IPv4 inside IPv6 needs its own: the
-        subnet, the pool)."""
+        """The default route of ``via``'s family (the other family inside it has its own:
+        _inner_defaults)."""
         any_address = "0.0.0.0" if ipaddress.ip_address(via).version == 4 else "::"
         route(self.netns(node), any_address, 0, iface, via)
+
+    def _inner_defaults(self) -> None:
+        """Where the subnet's family is not the outer addresses' (IPv6 inside IPv4, or the
+        other way round), the gateway and each client route that family on the link: the
+        policy's ESP carries it (the router never sees it in clear), and the route only
+        has to exist for the kernel to reach the policy lookup."""
+        inner = "::" if ipaddress.ip_address(self.lan.gateway).version == 6 else "0.0.0.0"
+        if ipaddress.ip_address(self.gateway.address).version == \
+                ipaddress.ip_address(inner).version:
+            return
+        route(self.netns(self.gateway.name), inner, 0, GW_WAN, None)
+        for client in self.clients:
+            route(self.netns(client.name), inner, 0, "e0", None)
 
     def add_address(self, node: str, address: str) -> None:
         """A virtual IP on the node's loopback (the lab's part of installing it: the
