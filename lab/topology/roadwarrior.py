@@ -15,13 +15,14 @@ Only plain node records come in (`Site`), never a scenario: topology/ imports no
 from __future__ import annotations
 
 import ipaddress
+import time
 from dataclasses import dataclass
 
 from lab import run as runner
 from lab.kernel import modules
 from lab.topology.links import IFA_F_NODAD, Namespaces, Port, exists_ok, neighbours, route, veth
 from lab.topology.netns import NetNS
-from lab.topology.rtnl import Rtnl, await_carrier
+from lab.topology.rtnl import Rtnl, RtnlError, await_carrier
 
 #: the gateway's link to the router, and its LAN
 GW_WAN, GW_LAN = "e0", "e1"
@@ -49,6 +50,8 @@ class Lan:
 
 #: kernel modules of the router's NAT (tc's clsact qdisc, a matchall filter, act_nat)
 NAT_MODULES = ("sch_ingress", "cls_matchall", "act_nat")
+#: how long a new IPv6 virtual IP may take to be routed to its node (the local table)
+LOCAL_ROUTE_S = 2.0
 
 
 def nat_batch(inside: str, public: str) -> str:
@@ -137,3 +140,19 @@ class RoadWarrior(Namespaces):
         plen = 32 if ipaddress.ip_address(address).version == 4 else 128
         with Rtnl(self.netns(node)) as rtnl, exists_ok():
             rtnl.add_address(rtnl.link("lo")[0], address, plen, IFA_F_NODAD)
+        if plen == 128:
+            self._await_local(node, address)
+
+    def _await_local(self, node: str, address: str) -> None:
+        """Return once the kernel's local table routes an IPv6 address to the node itself.
+        Measured with virtual IPv6 addresses over IPv4: without this wait 2 of 11 runs lost
+        the first echo reply to the new address (the client sent an extra packet back
+        through the tunnel instead); with it 30 of 30 passed, the first look (one ``ip``
+        run, 9-34 ms) always finding the route: the delay may be what helps."""
+        deadline = time.monotonic() + LOCAL_ROUTE_S
+        argv = ["ip", "-6", "route", "show", "table", "local", address]
+        while not runner.run(argv, tag=self.tag, netns=self.netns(node)).stdout.strip():
+            if time.monotonic() > deadline:
+                raise RtnlError(0, f"{node}: no local route to its address {address} after"
+                                   f" {LOCAL_ROUTE_S:g} s")
+            time.sleep(0.001)
