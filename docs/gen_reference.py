@@ -28,7 +28,8 @@ from lab import blocked, expected, peers  # noqa: E402
 from lab import origin as originmod  # noqa: E402
 from lab import scenario as sc  # noqa: E402
 from lab.algorithms import CIPHERS, DEFAULT, DH_GROUPS, INTEGRITY  # noqa: E402
-from lab.flavors import IMPLEMENTATIONS, RACOON_RELEASES, RACOON_VARIANTS, SUITES  # noqa: E402
+from lab.daemons.racoon.provision import RELEASES, VARIANTS  # noqa: E402
+from lab.flavors import IMPLEMENTATIONS, SUITES  # noqa: E402
 from lab.identity import DN_ATTRIBUTES  # noqa: E402
 from lab.native import PLACES  # noqa: E402
 from lab.topology import path as pathmod  # noqa: E402
@@ -55,8 +56,8 @@ PROPOSAL = (f"a proposal string `cipher-integrity[-prfX]-group` (ESP: group opti
             f" groups: {_codes(DH_GROUPS)}")
 FLAVOR = (f"{_codes(IMPLEMENTATIONS)} alone (the machine's own programs), `NAME@SUITE` with"
           f" SUITE one of {_codes(SUITES)} (a Debian tree, `ipsec-lab setup`),"
-          f" `racoon@RELEASE` with RELEASE one of {_codes(RACOON_RELEASES)} or"
-          f" {_codes(RACOON_VARIANTS)} (built by `ipsec-lab setup`), or `NAME@/path`"
+          f" `racoon@RELEASE` with RELEASE one of {_codes(RELEASES)} or"
+          f" {_codes(VARIANTS)} (built by `ipsec-lab setup`), or `NAME@/path`"
           " (a tree or prefix you point at)")
 LIFETIME = _range(*sc.LIFETIME_RANGE, " seconds")
 

@@ -18,11 +18,13 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # the machine: kernels, namespaces and links, XFRM; no scenario in sight
     ("lab.kernel", "lab.topology", "lab.xfrm", "lab.xfrm_monitor"),
     # words the model is made of: algorithms, identities, native lines (each daemon's rules
-    # for them beside its driver, as plain data), where daemons come from
+    # for them beside its driver, as plain data), where daemons come from (each daemon's
+    # provision beside its driver, as plain data)
     ("lab.algorithms", "lab.identity", "lab.native", "lab.origin", "lab.expected",
      "lab.logcheck", "lab.offers", "lab.status", "lab.certs", "lab.flavors", "lab.probes",
      "lab.native_rules", "lab.daemons.libreswan.native", "lab.daemons.racoon.native",
-     "lab.daemons.strongswan.native"),
+     "lab.daemons.strongswan.native", "lab.provision_rules", "lab.daemons.libreswan.provision",
+     "lab.daemons.racoon.provision", "lab.daemons.strongswan.provision"),
     # the scenario model
     ("lab.scenario", "lab.blocked"),
     ("lab.peers",),

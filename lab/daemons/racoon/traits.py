@@ -12,7 +12,8 @@ from typing import ClassVar
 from lab import run as runner
 from lab.daemons.base import Daemon
 from lab.daemons.racoon.conf import algorithm_gap
-from lab.flavors import RACOON_RELEASES, RACOON_VARIANTS, Flavor
+from lab.daemons.racoon.provision import PROVISION, RELEASES
+from lab.flavors import Flavor
 from lab.outcome import Words
 from lab.scenario import Scenario
 
@@ -101,11 +102,11 @@ class RacoonTraits(Daemon, interface=True):
         absent = [exe for exe in cls.binaries() if flavor.which(exe) is None]
         if not absent:
             return None
-        if flavor.source in (*RACOON_RELEASES, *RACOON_VARIANTS):
+        if flavor.source in PROVISION.sources:
             how = f"build it with: ipsec-lab setup --flavors={flavor.name}"
         else:
             how = ("ipsec-tools is in no Debian suite: use racoon@" + " or racoon@".join(
-                RACOON_RELEASES) + " (ipsec-lab setup builds them), or put your own build's"
+                RELEASES) + " (ipsec-lab setup builds them), or put your own build's"
                 " racoon and setkey on PATH, or name its prefix as racoon@/PATH")
         return f"{flavor.name}: {' and '.join(absent)} not found {flavor.where} ({how})"
 
