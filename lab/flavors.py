@@ -36,7 +36,7 @@ from lab.daemons.strongswan.provision import PROVISION as STRONGSWAN
 from lab.errors import MissingError, UsageError
 from lab.kernel.uml import cache_dir
 from lab.provision_rules import SUITES, Provision, table
-from lab.run import CLONE_NEWNS, _libc, unshare
+from lab.run import CLONE_NEWNS, libc, unshare
 
 IMPLEMENTATIONS = ("libreswan", "strongswan", "racoon")
 #: daemon -> how its flavors are obtained, one for each name in IMPLEMENTATIONS (the lab
@@ -56,14 +56,14 @@ def flavors_dir() -> Path:
 
 
 def _mount(source: str, target: str, fstype: str | None, flags: int) -> None:
-    if _libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None,
+    if libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None,
                    flags, None) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"mount {source} on {target}: {os.strerror(err)}")
 
 
 def _umount(target: str) -> None:
-    if _libc.umount2(target.encode(), MNT_DETACH) != 0:
+    if libc.umount2(target.encode(), MNT_DETACH) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"umount {target}: {os.strerror(err)}")
 

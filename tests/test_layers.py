@@ -12,9 +12,9 @@ LAB = Path(__file__).parents[1] / "lab"
 #: A module is in the layer of the longest name here that it is or is inside of ("lab" is
 #: the package's own __init__ only: a new module of lab/ must be placed here).
 LAYERS: tuple[tuple[str, ...], ...] = (
-    # the ground: errors, processes, owners, per-user state, value parsing
+    # the ground: errors, processes, owners, per-user state, value parsing, phase timers
     ("lab", "lab.errors", "lab.run", "lab.owner", "lab.state", "lab.values", "lab.repeat",
-     "lab.pathreport"),
+     "lab.pathreport", "lab.timed"),
     # the machine: kernels, namespaces and links, XFRM; no scenario in sight
     ("lab.kernel", "lab.topology", "lab.xfrm", "lab.xfrm_monitor"),
     # words the model is made of: algorithms, identities, native lines (each daemon's rules

@@ -59,7 +59,7 @@ PFKEY_PROC = Path("/proc/net/pfkey")
 
 
 @cache
-def _version(flavor: Flavor, tag: str) -> str:
+def racoon_version(flavor: Flavor, tag: str) -> str:
     exe = flavor.which("racoon") or "racoon"
     out = runner.run([exe, "-V"], tag=tag, check=False, preexec=flavor.enter_new(Path("/tmp")))
     m = re.search(r"ipsec-tools (\S+)", out.stdout + out.stderr)
@@ -151,4 +151,4 @@ class RacoonTraits(Daemon, interface=True):
 
     @classmethod
     def version(cls, flavor: Flavor, tag: str) -> str:
-        return _version(flavor, tag)
+        return racoon_version(flavor, tag)
