@@ -122,14 +122,11 @@ class RacoonTraits(Daemon, interface=True):
         return super().never(scenario, side) or algorithm_gap(scenario, side)
 
     @classmethod
-    def unsupported(cls, scenario: Scenario, side: str, flavor: Flavor, tag: str) -> str | None:
-        never = cls.never(scenario, side)
-        if never:
-            return f"{flavor.name}: {never}"
+    def kernel_lacks(cls) -> str | None:
         if not PFKEY_PROC.exists():
-            return (f"{flavor.name}: the running kernel has no PF_KEY ({PFKEY_PROC} is missing;"
-                    " racoon and setkey need CONFIG_NET_KEY / the af_key module)")
-        return cls.lifecycle_unsupported(scenario, side, flavor)
+            return (f"the running kernel has no PF_KEY ({PFKEY_PROC} is missing; racoon and"
+                    " setkey need CONFIG_NET_KEY / the af_key module)")
+        return None
 
     @classmethod
     def lifecycle_unsupported(cls, scenario: Scenario, side: str, flavor: Flavor) -> str | None:
