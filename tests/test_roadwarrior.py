@@ -43,7 +43,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 @pytest.fixture(autouse=True)
 def _libreswan_version(monkeypatch: pytest.MonkeyPatch) -> None:
     from lab.daemons.libreswan import probe
-    monkeypatch.setattr(probe, "_version", lambda flavor, tag: "5.2")
+    monkeypatch.setattr(probe, "pluto_version", lambda flavor, tag: "5.2")
 
 
 def data() -> dict:  # type: ignore[type-arg]

@@ -20,12 +20,12 @@ from lab.daemons.racoon.conf import (
     DH,
     HASH,
     PSK_MAX_BYTES,
-    _duration,
-    _spell,
     identifier,
 )
+from lab.daemons.racoon.conf import duration as _duration
+from lab.daemons.racoon.conf import spell as _spell
 from lab.daemons.racoon.driver import Racoon
-from lab.daemons.racoon.status import _identity as id_payload_text
+from lab.daemons.racoon.status import id_payload_text
 from lab.peers import Connection
 from lab.remote.base import RoleDriver, Session
 from lab.scenario import Scenario
