@@ -52,7 +52,7 @@ class Network(Protocol):
     @property
     def topology(self) -> str: ...
     @property
-    def pool(self) -> str: ...
+    def pool(self) -> str | None: ...
     @property
     def nodes(self) -> Sequence[NodeView]: ...
     @property
@@ -114,7 +114,36 @@ def check_addresses(n: Network) -> None:
         raise ScenarioError(f"nodes.{gw.name}.subnet: missing (allowed: a network such as"
                             " '10.1.0.0/24'; the gateway has the host behind it)")
     subnet = parse_subnet(f"nodes.{gw.name}.subnet", gw.subnet)
-    pool = parse_subnet("pool", n.pool)
+    if n.pool is None:
+        check_no_pool(n, subnet)
+        pool = None
+    else:
+        pool = check_pool(n, n.pool, subnet)
+    nets: dict[Any, str] = {}
+    for node in n.nodes:
+        check_node(n, node, nets, [("the pool", pool), ("the gateway's subnet", subnet)])
+    if sum(node.nat for node in n.nodes) > 1:
+        raise ScenarioError("nodes: more than one client with nat = true (allowed: one; the"
+                            " router's one address on the gateway's network stands for it)")
+
+
+def check_no_pool(n: Network, subnet: IPNetwork) -> None:
+    """Without a pool each client sends from its own address: the gateway's subnet of
+    that family, no client behind the NAT (its address would be the router's there)."""
+    gw = n.gateway
+    if subnet.version != n.family:
+        raise ScenarioError(f"nodes.{gw.name}.subnet: {show(gw.subnet)} is IPv{subnet.version}"
+                            f" but the addresses are IPv{n.family} (allowed: the same family"
+                            " without a pool; or set pool, of the subnet's family)")
+    for node in n.nodes:
+        if node.nat:
+            raise ScenarioError(f"nodes.{node.name}.nat: true is not allowed without a pool"
+                                " (allowed: false; or set pool, and the client gets a virtual"
+                                " IP)")
+
+
+def check_pool(n: Network, raw: str, subnet: IPNetwork) -> IPNetwork:
+    pool = parse_subnet("pool", raw)
     if pool.version != subnet.version:
         raise ScenarioError(f"pool: {show(n.pool)} is IPv{pool.version} but the gateway's subnet"
                             f" is IPv{subnet.version} (allowed: the same family)")
@@ -123,34 +152,40 @@ def check_addresses(n: Network) -> None:
                             " (allowed: /30 or larger, a network of its own)")
     if len(n.connections) > pool.num_addresses - 2:
         raise ScenarioError(f"pool: {show(n.pool)} holds fewer addresses than there are clients")
-    nets: dict[Any, str] = {}
-    for node in n.nodes:
-        where = f"nodes.{node.name}"
-        if node.ip_version != n.family:
-            raise ScenarioError(f"{where}.address: {show(node.address)} is IPv{node.ip_version}"
-                                f" but the gateway's is IPv{n.family} (allowed: one family)")
-        if node is not gw and node.subnet is not None:
-            raise ScenarioError(f"{where}.subnet: {show(node.subnet)} is not allowed (allowed:"
-                                " a client has no subnet; its address comes from the pool)")
-        if node.network in nets:
-            raise ScenarioError(f"{where}.address: {show(node.address)} is on"
-                                f" {nets[node.network]}'s network {node.network} (allowed: a"
-                                " network of its own per node)")
-        nets[node.network] = node.name
-        for other, net in (("the pool", pool), ("the gateway's subnet", subnet)):
-            if node.network.overlaps(net):  # type: ignore[arg-type]
-                raise ScenarioError(f"{where}.address: {show(node.address)} is on a network"
-                                    f" that overlaps {other} (allowed: separate networks)")
-        if node.nat and (node is gw or n.family != 4):
-            raise ScenarioError(f"{where}.nat: true is not allowed here (allowed: on a client,"
-                                " with IPv4 addresses: the router's NAT is IPv4's act_nat)")
-    if sum(node.nat for node in n.nodes) > 1:
-        raise ScenarioError("nodes: more than one client with nat = true (allowed: one; the"
-                            " router's one address on the gateway's network stands for it)")
+    return pool
+
+
+def check_node(n: Network, node: NodeView, nets: dict[Any, str],
+               apart: list[tuple[str, IPNetwork | None]]) -> None:
+    """One node of a road warrior: the family, no client subnet, a network of its own,
+    apart from the pool and the gateway's subnet; NAT only on an IPv4 client."""
+    gw = n.gateway
+    where = f"nodes.{node.name}"
+    if node.ip_version != n.family:
+        raise ScenarioError(f"{where}.address: {show(node.address)} is IPv{node.ip_version}"
+                            f" but the gateway's is IPv{n.family} (allowed: one family)")
+    if node is not gw and node.subnet is not None:
+        raise ScenarioError(f"{where}.subnet: {show(node.subnet)} is not allowed (allowed:"
+                            " a client has no subnet; it sends from its virtual IP or its own address)")
+    if node.network in nets:
+        raise ScenarioError(f"{where}.address: {show(node.address)} is on"
+                            f" {nets[node.network]}'s network {node.network} (allowed: a"
+                            " network of its own per node)")
+    nets[node.network] = node.name
+    for other, net in apart:
+        if net is not None and node.network.overlaps(net):  # type: ignore[arg-type]
+            raise ScenarioError(f"{where}.address: {show(node.address)} is on a network"
+                                f" that overlaps {other} (allowed: separate networks)")
+    if node.nat and (node is gw or n.family != 4):
+        raise ScenarioError(f"{where}.nat: true is not allowed here (allowed: on a client,"
+                            " with IPv4 addresses: the router's NAT is IPv4's act_nat)")
 
 
 def check_hub(n: Network) -> None:
     """Every node on a network of its own with a subnet of its own, one family."""
+    if n.pool is not None:
+        raise ScenarioError(f"pool: {show(n.pool)} is not used in topology hub (allowed: no"
+                            " pool; each spoke protects its own subnet)")
     if len(n.connections) < SPOKES_MIN:
         raise ScenarioError(f"connections: {len(n.connections)} (allowed: {SPOKES_MIN} or more"
                             " spokes in topology hub)")

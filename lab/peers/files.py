@@ -96,7 +96,8 @@ def network_to_dict(n: Network) -> dict[str, Any]:
         conns.append(entry)
     data = {"name": n.name, "topology": n.topology, "ike_version": n.ike_version,
             "ike": show_proposals(n.ike), "esp": show_proposals(n.esp), "psk": n.psk,
-            "pool": n.pool, "pings": n.pings, "auth": n.auth, "nodes": nodes, "connections": conns}
+            **({"pool": n.pool} if n.pool is not None else {}), "pings": n.pings,
+            "auth": n.auth, "nodes": nodes, "connections": conns}
     if n.origin is not None:
         data["origin"] = n.origin.to_dict()
     return data

@@ -69,8 +69,12 @@ TOP_KEYS: dict[str, str] = {
             " certificate the CA signed, tells them apart by the certificate's identity, and"
             " so takes every connection with the same IKE version and proposals; a hub has a"
             " connection per spoke, as with PSKs)",
-    "pool": "the gateway's pool of virtual IPs, a network (default `10.3.0.0/28`): its"
-            " addresses from the first to the one before the last are handed out",
+    "pool": "the gateway's pool of virtual IPs, a network such as `10.3.0.0/28`: its"
+            " addresses from the first to the one before the last are handed out (IKEv2: the"
+            " configuration payload; IKEv1: mode config), and each client sends from its own;"
+            " without `pool` (road-warrior) no virtual IP is asked or served: each client"
+            " sends from its own address to the host behind the gateway (the subnet then of"
+            " the addresses' family, no client behind a NAT); not in a hub",
     "pings": "echo requests each client sends to the host behind the gateway (default 3)",
     "nodes": "a table per node: `[nodes.NAME]`",
     "connections": "a list of tables: `[[connections]]`, one per client",
@@ -207,7 +211,8 @@ class Network:
     ike: Proposals = (Proposal("aes128", "sha1", "modp2048"),)
     esp: Proposals = (Proposal("aes128", "sha1"),)
     psk: str = "verysecret"
-    pool: str = "10.3.0.0/28"
+    #: the gateway's pool of virtual IPs; None: the clients keep their own addresses
+    pool: str | None = None
     pings: int = 3
     auth: str = "psk"
     #: the upstream case this scenario translates (metadata only: lab.origin)
@@ -301,8 +306,16 @@ class Network:
         gateway's network."""
         return self.gateway.router if node.nat else node.address
 
+    @property
+    def has_pool(self) -> bool:
+        """Whether the gateway hands out virtual IPs (else each client sends from its own
+        address: no configuration payload, no mode config)."""
+        return self.pool is not None
+
     def pool_range(self) -> tuple[str, str]:
         """The first and the last address the pool hands out."""
+        if self.pool is None:
+            raise ScenarioError("pool: none (the clients use their own addresses)")
         net = ipaddress.ip_network(self.pool)
         return str(net.network_address + 1), str(net.broadcast_address - 1)
 

@@ -184,7 +184,8 @@ class NetworkCell(PhaseTimer):
             self.sas = seen
 
     def traffic(self, clients: list[str] | None = None) -> None:
-        """Each client's virtual IP on its loopback, then its echoes to the host from it."""
+        """Each client's virtual IP on its loopback, then its echoes to the host from it
+        (without a pool: from the address its policy names, its own)."""
         with self.phase("traffic"):
             for client in clients or self.admitted:
                 vip = client_vip(xfrm.dump_policies(self.topology.netns(client)),
@@ -192,7 +193,8 @@ class NetworkCell(PhaseTimer):
                 self.vips[client] = vip
                 if vip is None:
                     continue
-                self.topology.add_address(client, vip)
+                if self.network.has_pool:
+                    self.topology.add_address(client, vip)
                 self.pings[client] = ping(self.topology.netns(client), self.network.host,
                                           self.network.pings, src=vip)
 

@@ -11,6 +11,8 @@ from lab.remote.state import NetworkState
 from lab.remote.verdict import (
     ConnectionVerdict,
     check_link,
+    check_own,
+    check_selectors,
     check_sessions,
     check_vips,
     gateway_vips,
@@ -42,7 +44,7 @@ def connections(cell: NetworkState) -> None:
         gw_to[client] = {v for v in sends if tunnels_to(gw_policies, v, n.seen(node))}
         cell.captures[client].stop()
         packets = cell.captures[client].packets
-        result = ConnectionVerdict(client, cell.vips.get(client))
+        result = ConnectionVerdict(client, cell.vips.get(client), own=not n.has_pool)
         pinged = cell.pings.get(client)
         if pinged is None:
             result.problems.append(f"{client}: no traffic (no virtual IP)")
@@ -69,7 +71,20 @@ def connections(cell: NetworkState) -> None:
         cell.lines.append(f"{client}: {pinged}; decryption: {dec.summary()}")
         cell.results.append(result)
     cell.problems += [p for r in cell.results for p in r.problems]
-    cell.problems += check_vips(cell.vips, gw_to, n.pool)
+    if n.pool is not None:
+        cell.problems += check_vips(cell.vips, gw_to, n.pool)
+        return
+    cell.lines.append("(v) no pool: no virtual IPs to check (none asked or served); each"
+                      " client's kernel must send from its own address, the gateway's to it")
+    cell.problems += check_own({c: cell.vips.get(c) for c in cell.admitted},
+                               {c: n.by_name[c].address for c in cell.admitted}, gw_to)
+    for client in cell.admitted:
+        own, subnet = n.by_name[client].address, n.gateway.subnet or ""
+        found = check_selectors(client, own, subnet,
+                                xfrm.dump_policies(cell.topology.netns(client)), gw_policies)
+        cell.problems += found
+        if not found:
+            cell.lines.append(f"{client}: selectors {own} <-> {subnet} in both kernels")
 
 
 def identities(client: str, gw: str, said: dict[str, DaemonStatus]) -> tuple[list[str], list[str]]:

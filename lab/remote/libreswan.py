@@ -37,17 +37,20 @@ CHILD_UP = ("ESTABLISHED_CHILD_SA", "V2_ESTABLISHED_CHILD_SA", "QUICK_R2", "QUIC
 
 
 def conn_lines(s: Scenario, end: str, far: str, major: int, remote_access: bool = True,
-               anyone: bool = False, cert: str = "") -> list[tuple[str, str]]:
+               anyone: bool = False, cert: str = "", modecfg: bool = True) -> list[tuple[str, str]]:
     """What every conn of the pair scenario ``s`` says, as ``end`` sees it; remote access:
     IKEv1 Aggressive Mode with a PSK (Main Mode with certificates) and mode config pulled,
     IKEv2 narrowing. ``cert``: the node's certificate's nickname in NSS (certificates);
     ``anyone``: the far end is whoever has a certificate the CA of ours signed (rightca),
     its identity the one it sends, which its certificate must name (no rightid: with
     rightid=%fromcert pluto takes the certificate's subject DN as the identity instead,
-    measured with 5.2)."""
+    measured with 5.2). ``modecfg``: virtual IPs are asked and served (else a plain road
+    warrior: no mode config pulled, no narrowing; each end protects what it names)."""
     version = s.ike_version_of(end)
     ike, esp = s.ike_list(end), s.esp_list(end)
     v1 = [("aggressive", "yes")] if s.auth == "psk" else []
+    pull = [("modecfgpull", "yes")] if modecfg else []
+    narrow = [("narrowing", "yes")] if modecfg else []  # (IKEv2 only, 4.10 says)
     return [
         ("leftid", ipsec_id(s.identity(end))),
         *([("leftcert", cert), ("leftsendcert", "always")] if cert else []),
@@ -60,8 +63,7 @@ def conn_lines(s: Scenario, end: str, far: str, major: int, remote_access: bool 
         *([("esp", spell_list(esp))] if esp else []),
         # PFS as the proposals say (pluto's IKEv1 Quick Mode adds the IKE group otherwise)
         *([("pfs", "yes" if any(p.dh for p in esp) else "no")] if esp else []),
-        *(([*v1, ("modecfgpull", "yes")] if version == 1
-           else [("narrowing", "yes")]) if remote_access else []),  # (IKEv2 only, 4.10 says)
+        *(([*v1, *pull] if version == 1 else narrow) if remote_access else []),
         ("leftupdown", "%disabled"),
         ("keyingtries", "1"),
         ("auto", "add"),
@@ -131,8 +133,11 @@ class Gateway(Role):
     def render(self) -> dict[str, str]:
         n, gw, home = self.network, self.node, self.ctx.home
         major = _major(self.ctx.flavor, self.ctx.tag)
-        first, last = n.pool_range()
         text = header("pluto", n.name, self.side, "ipsec.conf", home)
+        # without a pool: no rightaddresspool, no modecfg; rightsubnet unset is the client's
+        # own address (a plain road warrior)
+        pool = [("rightaddresspool", "-".join(n.pool_range())), ("leftmodecfgserver", "yes"),
+                ("rightmodecfgclient", "yes")] if n.has_pool else []
         # uniqueids=no: clients that start at once are all instances of the first conn until
         # IKE_AUTH names them; with the default (yes), the first client to authenticate
         # makes pluto delete the others' half-open IKE SAs of that conn ("terminating SAs
@@ -144,9 +149,9 @@ class Gateway(Role):
         for conn in n.connections[:1] if n.shared else n.connections:
             s = n.pair(conn)
             lines = [("left", gw.address), ("leftsubnet", gw.subnet or ""), ("right", "%any"),
-                     ("rightaddresspool", f"{first}-{last}"), ("leftmodecfgserver", "yes"),
-                     ("rightmodecfgclient", "yes"),
-                     *conn_lines(s, "right", "left", major, anyone=n.shared, cert=self.cert())]
+                     *pool,
+                     *conn_lines(s, "right", "left", major, anyone=n.shared, cert=self.cert(),
+                                 modecfg=n.has_pool)]
             text += "\n" + self._section(f"conn {self.conn_name(conn)}", lines, "conn")
             secrets += secret_line(s, "right", "left")
         return {"ipsec.conf": text, "ipsec.secrets": secrets, **self.cert_files()}
@@ -193,11 +198,14 @@ class Client(Role):
         # the whole family as the inner source: the gateway narrows it to the address it
         # hands out (with leftsubnet unset, pluto proposes its own address and is refused)
         # IKEv1 mode config: pluto takes the address it is given as leftsubnet itself
-        inner = [("leftsubnet", f"{self.vip_family()}/0")] if s.ike_version == 2 else []
-        lines = [("left", self.node.address), *inner, ("leftmodecfgclient", "yes"),
+        # without a pool: no leftsubnet (the client's own address), no modecfg
+        pool = self.network.has_pool
+        inner = [("leftsubnet", f"{self.vip_family()}/0")] if s.ike_version == 2 and pool else []
+        lines = [("left", self.node.address), *inner,
+                 *([("leftmodecfgclient", "yes")] if pool else []),
                  ("right", gw.address), ("rightsubnet", gw.subnet or ""),
-                 ("rightmodecfgserver", "yes"),
-                 *conn_lines(s, "left", "right", major, cert=self.cert())]
+                 *([("rightmodecfgserver", "yes")] if pool else []),
+                 *conn_lines(s, "left", "right", major, cert=self.cert(), modecfg=pool)]
         return {"ipsec.conf": header("pluto", self.network.name, self.side, "ipsec.conf", home)
                 + self._section("config setup", [("plutodebug", "none"), *self._v1_policy()],
                                 "setup") + "\n"

@@ -91,8 +91,6 @@ class Gateway(RoleDriver, Racoon):
     def render(self) -> dict[str, str]:
         n, gw, home = self.network, self.node, self.ctx.home
         s = n.pair(n.connections[0])
-        net = ipaddress.ip_network(n.pool)
-        first, last = (ipaddress.ip_address(a) for a in n.pool_range())
         head = header("racoon", n.name, self.side, "racoon.conf", home)
         natt = any(c.nat for c in n.clients)  # a client behind a NAT: ESP in UDP 4500
         certs = s.auth != "psk"
@@ -126,16 +124,7 @@ class Gateway(RoleDriver, Racoon):
             "{",
             *self._phase2(s),
             "}",
-            "",
-            "mode_cfg",
-            "{",
-            f"\tnetwork4 {first};",
-            f"\tnetmask4 {net.netmask};",
-            f"\tpool_size {int(last) - int(first) + 1};",
-            "\tauth_source system;",
-            "\tconf_source local;",
-            "\taccounting none;",
-            "}",
+            *self._mode_cfg(),
         ]
         psk = header("racoon", n.name, self.side, "pre-shared keys", home)
         psk += "# each client's identifier (Aggressive Mode names it) and its key, as hex\n"
@@ -147,6 +136,18 @@ class Gateway(RoleDriver, Racoon):
         setkey += "# generate_policy: racoon makes each client's policies from its phase 2\n"
         return {"racoon.conf": head + "\n".join(conf) + "\n", "psk.txt": psk,
                 "setkey.conf": setkey + "flush;\nspdflush;\n", **self.cert_files()}
+
+    def _mode_cfg(self) -> list[str]:
+        """The pool as mode config (none without a pool: generate_policy then makes each
+        client's policies from the client's own address in its phase 2)."""
+        n = self.network
+        if not n.has_pool:
+            return []
+        net = ipaddress.ip_network(n.pool or "")
+        first, last = (ipaddress.ip_address(a) for a in n.pool_range())
+        return ["", "mode_cfg", "{", f"\tnetwork4 {first};", f"\tnetmask4 {net.netmask};",
+                f"\tpool_size {int(last) - int(first) + 1};", "\tauth_source system;",
+                "\tconf_source local;", "\taccounting none;", "}"]
 
     def cert_files(self) -> dict[str, str]:
         """Certificates: the CA by name (ca_type) and as HASH.0 (OpenSSL's lookup in the

@@ -36,12 +36,14 @@ AGGRESSIVE_PSK = "i_dont_care_about_security_and_use_aggressive_mode_psk"
 
 
 def _connection(s: Scenario, end: str, far: str, local: str, remote: str,
-                extra: Settings, remote_access: bool = True, anyone: bool = False) -> Settings:
+                extra: Settings, remote_access: bool = True, anyone: bool = False,
+                pool: bool = True) -> Settings:
     """One swanctl.conf connection of the pair scenario ``s`` as ``end`` sees it (its
     children follow); IKEv1 remote access with a PSK: Aggressive Mode (which names the
     client before the PSK is needed), and mode config pulled. With certificates the node
     sends its own; ``anyone``: the far end is whoever has a certificate the lab's CA
-    signed (remote.cacerts), its identity the certificate's."""
+    signed (remote.cacerts), its identity the certificate's. ``pool``: virtual IPs are
+    asked and served (else no mode config pulled: the client keeps its own address)."""
     v1 = s.ike_version_of(end) == 1 and remote_access
     certs = s.auth != "psk"
     their: Settings = {"auth": AUTH[s.auth]}
@@ -49,7 +51,7 @@ def _connection(s: Scenario, end: str, far: str, local: str, remote: str,
     return {"version": str(s.ike_version_of(end)), "local_addrs": local,
             "remote_addrs": remote, **extra,
             **({"aggressive": "yes"} if v1 and not certs else {}),
-            **({"pull": "yes"} if v1 else {}),
+            **({"pull": "yes"} if v1 and pool else {}),
             "proposals": spell_list(s.ike_list(end), spell_ike), "keyingtries": "1",
             "mobike": "no",  # one address per peer: nothing to update
             **({"send_cert": "always"} if certs else {}),
@@ -116,18 +118,18 @@ class Gateway(Role):
 
     def swanctl_conf(self) -> str:
         n, gw = self.network, self.node
-        first, last = n.pool_range()
         conns: Settings = {}
         secrets: Settings = {}
         for conn in n.connections[:1] if n.shared else n.connections:
             s, name = n.pair(conn), self.conn_name(conn)
             child = {**_child(s, "right"), "local_ts": gw.subnet or ""}
             conns[name] = {**_connection(s, "right", "left", gw.address, "%any",
-                                         {"pools": POOL}, anyone=n.shared),
+                                         {"pools": POOL} if n.has_pool else {},
+                                         anyone=n.shared, pool=n.has_pool),
                            "children": {name: child}}
             secrets.update(_secrets(s, "right", "left", conn.client))
-        sections: Settings = {"connections": conns,
-                              "pools": {POOL: {"addrs": f"{first}-{last}"}},
+        pools = {"pools": {POOL: {"addrs": "-".join(n.pool_range())}}} if n.has_pool else {}
+        sections: Settings = {"connections": conns, **pools,
                               **({"secrets": secrets} if secrets else {})}
         return self._header("swanctl.conf") + conf_text(sections)
 
@@ -165,8 +167,10 @@ class Client(Role):
     def swanctl_conf(self) -> str:
         s, gw = self.scenario, self.network.gateway
         child = {**_child(s, "left"), "remote_ts": gw.subnet or ""}
-        conn = {**_connection(s, "left", "right", self.node.address, gw.address,
-                              {"vips": self.vip_family()}),
+        # without a pool: no vips, local_ts the default (the client's own address)
+        vips = {"vips": self.vip_family()} if self.network.has_pool else {}
+        conn = {**_connection(s, "left", "right", self.node.address, gw.address, vips,
+                              pool=self.network.has_pool),
                 "children": {s.conn_name: child}}
         secrets = _secrets(s, "left", "right", s.conn_name)
         sections: Settings = {"connections": {s.conn_name: conn},

@@ -30,9 +30,9 @@ from lab.wire.verdict import Verdict, judge
 from lab.xfrm import SA, Policy
 
 
-def client_vip(policies: list[Policy], host: str, pool: str) -> str | None:
-    """The virtual IP a client's kernel sends from: the source of its outbound IPsec policy
-    to the host, a single address."""
+def client_vip(policies: list[Policy], host: str, pool: str | None) -> str | None:
+    """The virtual IP a client's kernel sends from (without a pool: its own address): the
+    source of its outbound IPsec policy to the host, a single address."""
     for p in policies:
         if p.dir == "out" and p.ipsec and p.src_len in (32, 128) and p.covers(p.src, host):
             return p.src
@@ -57,9 +57,12 @@ class ConnectionVerdict:
     vip: str | None
     verdict: Verdict | None = None
     problems: list[str] = field(default_factory=list)
+    #: no pool: ``vip`` is the address the client's policy sends from (its own)
+    own: bool = False
 
     def lines(self) -> list[str]:
-        out = [f"{self.client}: virtual IP {self.vip or 'none'}"]
+        what = "sends from (no pool, no virtual IP)" if self.own else "virtual IP"
+        out = [f"{self.client}: {what} {self.vip or 'none'}"]
         if self.verdict is not None:
             out += [f"  {line}" for line in self.verdict.summary()]
         return out
@@ -86,6 +89,50 @@ def check_vips(vips: dict[str, str | None], gw_sends_to: dict[str, set[str]],
         if sent != {vip}:
             problems.append(f"(v) {client}: installed {vip}, but the gateway sends to"
                             f" {sorted(sent) or 'nothing'} through it")
+    return problems
+
+
+def check_own(sources: dict[str, str | None], own: dict[str, str],
+              gw_sends_to: dict[str, set[str]]) -> list[str]:
+    """(v) without a pool: each client's kernel sends to the host from the client's own
+    address (``own``: client -> address), and the gateway sends to that address through
+    that client and to nothing else through it."""
+    problems = []
+    for client, src in sources.items():
+        if src is None:
+            problems.append(f"(v) {client}: no outbound IPsec policy from its own address"
+                            f" {own[client]} to the host behind the gateway")
+            continue
+        if src != own[client]:
+            problems.append(f"(v) {client}: its kernel sends to the host from {src}, not from"
+                            f" its own address {own[client]} (no pool: no virtual IP)")
+        sent = gw_sends_to.get(client, set())
+        if sent != {own[client]}:
+            problems.append(f"(v) {client}: the gateway sends to {sorted(sent) or 'nothing'}"
+                            f" through it (expected: its own address {own[client]} only)")
+    return problems
+
+
+def has_selectors(policies: list[Policy], src: str, dst: str) -> bool:
+    """Whether an outbound IPsec policy protects exactly ``src`` -> ``dst`` (networks)."""
+    want = (ipaddress.ip_network(src, strict=False), ipaddress.ip_network(dst, strict=False))
+    return any(p.dir == "out" and p.ipsec and (
+        ipaddress.ip_network(f"{p.src}/{p.src_len}", strict=False),
+        ipaddress.ip_network(f"{p.dst}/{p.dst_len}", strict=False)) == want for p in policies)
+
+
+def check_selectors(client: str, own: str, subnet: str, client_policies: list[Policy],
+                    gw_policies: list[Policy]) -> list[str]:
+    """(v) without a pool: the client's kernel protects its own address -> the gateway's
+    subnet, the gateway's the subnet -> the client's own address (one address each)."""
+    host = ipaddress.ip_network(own)  # /32 or /128
+    problems = []
+    for who, held, src, dst in (("the client", client_policies, host, subnet),
+                                ("the gateway", gw_policies, subnet, host)):
+        if not has_selectors(held, str(src), str(dst)):
+            problems.append(f"(v) {client}: {who}'s kernel has no outbound policy"
+                            f" {src} -> {dst} (no pool: the client's own address <-> the"
+                            " gateway's subnet)")
     return problems
 
 
