@@ -29,3 +29,8 @@ def test_road_warrior(road_warrior, rwcell: RoadWarriorCell) -> None:  # noqa: F
     if network.auth != "psk":
         assert sum(" authenticated " in line for line in lines) == 2 * len(network.admitted)
         assert [line for line in lines if "refused as expected" in line]
+    # without a pool: no virtual IP; each client's selectors its own address <-> the subnet
+    if not network.has_pool:
+        assert any(line.startswith("(v) no pool: ") for line in lines), lines
+        assert sum(" selectors " in line and " in both kernels" in line for line in lines) \
+            == len(network.admitted), lines

@@ -92,16 +92,20 @@ class RoadWarriorCell:
     #: psk (a PSK per client), or certificates (rsa, ecdsa): one gateway connection for
     #: every certified client, and a third client with an untrusted certificate refused
     auth: str = "psk"
+    #: False: no pool, no virtual IPs: each client sends from its own address
+    pool: bool = True
 
     @property
     def id(self) -> str:
         return grid_id(self.gateway, self.clients, self.ike_version, "road-warrior",
-                       *(["nat"] if self.nat else []), *([self.auth] if self.auth != "psk" else []))
+                       *(["nat"] if self.nat else []), *([self.auth] if self.auth != "psk" else []),
+                       *([] if self.pool else ["no-pool"]))
 
     def known(self) -> str | None:
-        """Why this cell is known to fail (KNOWN, KNOWN_CERTS), or None."""
-        return KNOWN_CERTS.get((_impl(self.gateway), self.auth)) or known_in(
-            KNOWN, self.gateway, self.clients, self.ike_version)
+        """Why this cell is known to fail (KNOWN_CERTS; KNOWN, of mode config: with a
+        pool only), or None."""
+        return KNOWN_CERTS.get((_impl(self.gateway), self.auth)) or (known_in(
+            KNOWN, self.gateway, self.clients, self.ike_version) if self.pool else None)
 
     def known_error(self) -> type[LabError]:
         """What a known failure raises: a negotiation that fails, or (certificates) a
@@ -122,8 +126,8 @@ class RoadWarriorCell:
         if certs:
             nodes.append(Node("c3", self.clients[0], UNTRUSTED, id="@c3.example.org"))
             conns.append(Connection("c3", "gw", cert="untrusted"))
-        return grid_network(self.id, nodes, tuple(conns), self.ike_version, pool=POOL,
-                            auth=self.auth)
+        return grid_network(self.id, nodes, tuple(conns), self.ike_version,
+                            pool=POOL if self.pool else None, auth=self.auth)
 
 
 def _impl(flavor: str) -> str:
@@ -148,7 +152,27 @@ def road_warrior_cells(selection: MatrixSelection) -> list[RoadWarriorCell]:
              for g in gateways for pair in pairs if psk
              and not any(cannot_serve(_impl(f), role, v) for f, role in (
                  (g, "gateway"), (pair[0], "client"), (pair[1], "client")))]
-    return cells + ([] if "nat" in paths else cert_cells(selection, gateways, pairs))
+    if "nat" in paths:
+        return cells
+    return cells + cert_cells(selection, gateways, pairs) + (
+        no_pool_cells(selection, gateways, pairs) if psk else [])
+
+
+def no_pool_cells(selection: MatrixSelection, gateways: list[str],
+                  pairs: list[tuple[str, str]]) -> list[RoadWarriorCell]:
+    """A few cells without a pool (ids end in ``-no-pool``): per gateway daemon, its first
+    flavor, in the newest IKE version of the selection it serves, with the first client
+    pair that can (drivers, NO_IKEV1)."""
+    cells: dict[str, RoadWarriorCell] = {}
+    for v in sorted(selection.ike_versions, reverse=True):
+        for g in gateways:
+            if _impl(g) in cells or cannot_serve(_impl(g), "gateway", v) or silent(g, v):
+                continue
+            fit = [p for p in pairs if not any(
+                cannot_serve(_impl(f), "client", v) or silent(f, v) for f in p)]
+            if fit:
+                cells[_impl(g)] = RoadWarriorCell(g, fit[0], v, pool=False)
+    return list(cells.values())
 
 
 #: the certificate cells the default road-warrior grid adds (a few: one per gateway
