@@ -196,7 +196,7 @@ class NetworkCell(PhaseTimer):
                 if self.network.has_pool:
                     self.topology.add_address(client, vip)
                 self.pings[client] = ping(self.topology.netns(client), self.network.host,
-                                          self.network.pings, src=vip)
+                                          self.network.pings, src=source(self.network, client, vip))
 
     def sides(self) -> dict[str, Side]:
         return {name: Side(name, f"{d.name} {d.version(d.ctx.flavor, self.tag)}",
@@ -239,6 +239,12 @@ class NetworkCell(PhaseTimer):
     def down(self) -> None:
         with self.phase("teardown"):
             self._stack.close()
+
+
+def source(n: Network, client: str, vip: str | None) -> str | None:
+    """The address a client pings from: its virtual IP; without a pool its own address
+    (whatever its policy names: the verdict's (v) compares the two)."""
+    return vip if n.has_pool else n.by_name[client].address
 
 
 def wait_for_clients(cell: NetworkCell) -> None:

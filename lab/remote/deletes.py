@@ -37,7 +37,8 @@ def one_then_the_rest(cell: NetworkState) -> list[str]:
             problems.append(f"(x) after {first} deleted its connection, {client}'s SAs are"
                             " gone too")
             continue
-        again = ping(cell.topology.netns(client), n.host, n.pings, src=cell.vips.get(client))
+        src = cell.vips.get(client) if n.has_pool else n.by_name[client].address
+        again = ping(cell.topology.netns(client), n.host, n.pings, src=src)
         if again.lost:
             problems.append(f"(x) after {first} deleted its connection, {client}'s echoes"
                             f" {again.lost} got no reply")
