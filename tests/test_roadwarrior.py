@@ -27,7 +27,15 @@ from lab.remote.libreswan import parse_showstates
 from lab.remote.matrix import deaf, road_warrior_cells
 from lab.remote.racoon import parse_log_sessions, parse_peer_ids
 from lab.remote.strongswan import of_peer, parse_sessions
-from lab.remote.verdict import check_link, check_sessions, check_vips, client_vip, judge_connection
+from lab.remote.verdict import (
+    check_link,
+    check_own,
+    check_selectors,
+    check_sessions,
+    check_vips,
+    client_vip,
+    judge_connection,
+)
 from lab.sa_words import Side
 from lab.status import DaemonStatus, IkeStatus
 from lab.topology.roadwarrior import nat_batch
@@ -267,7 +275,7 @@ def test_the_grid_is_gateway_flavor_times_client_pairs_of_different_daemons() ->
     selection = MatrixSelection.from_options(None, None, None, None, topologies="road-warrior")
     assert selection.networks == ("road-warrior",) and selection.cells() == []
     every = road_warrior_cells(selection)
-    cells = [c for c in every if c.auth == "psk"]
+    cells = [c for c in every if c.auth == "psk" and c.pool]
     # IKEv2: 4 gateway flavors; IKEv1: racoon's 2 too; x 4 client pairs (racoon is no client)
     assert len(cells) == (4 + 6) * 4
     assert "strongswan_sid-libreswan_bookworm+strongswan_sid-ikev2-road-warrior" in {
@@ -279,10 +287,11 @@ def test_the_grid_is_gateway_flavor_times_client_pairs_of_different_daemons() ->
         assert len({c.address for c in n.clients}) == 2 and n.gateway.flavor == cell.gateway
     one = MatrixSelection.from_options("strongswan@sid", None, None, None,
                                        topologies="road-warrior")
-    assert [(c.clients, c.ike_version, c.auth) for c in road_warrior_cells(one)] == [
-        (("strongswan@sid", "strongswan@sid"), 1, "psk"),
-        (("strongswan@sid", "strongswan@sid"), 2, "psk"),
-        (("strongswan@sid", "strongswan@sid"), 2, "rsa")]
+    assert [(c.clients, c.ike_version, c.auth, c.pool) for c in road_warrior_cells(one)] == [
+        (("strongswan@sid", "strongswan@sid"), 1, "psk", True),
+        (("strongswan@sid", "strongswan@sid"), 2, "psk", True),
+        (("strongswan@sid", "strongswan@sid"), 2, "rsa", True),
+        (("strongswan@sid", "strongswan@sid"), 2, "psk", False)]
     nat = road_warrior_cells(MatrixSelection.from_options(
         None, "2", None, None, topologies="road-warrior", paths="nat"))
     assert all(c.nat and c.id.endswith("-road-warrior-nat") for c in nat) and len(nat) == 16
@@ -505,3 +514,109 @@ def test_pluto_gateway_reads_each_clients_instance_of_the_shared_conn(
     for client, who in (("alice", "@alice.example.org"), ("bob", "@bob.example.org")):
         st = gw.status_of(n.connection(client))
         assert st is not None and st.ike is not None and st.ike.remote_id == who
+
+
+# -- without a pool ---------------------------------------------------------------------
+NO_POOL = ROOT / "scenarios" / "files" / "road-warrior-no-pool.toml"
+
+
+def no_pool_render(impl: str, node: str, flavor: str = "") -> dict[str, str]:
+    n = load_network(NO_POOL)
+    role = "gateway" if node == "gw" else "client"
+    ctx = PeerContext(node, "ipl-t", Path("/tmp/ipl-t") / node,
+                      parse_flavor(flavor or f"{impl}@sid"), "t", Path("/tmp"))
+    return ROLES[impl][role](n, n.by_name[node], ctx).render()
+
+
+def test_without_pool_the_network_has_none_and_round_trips() -> None:
+    n = load_network(NO_POOL)
+    assert n.pool is None and not n.has_pool
+    assert "pool" not in network_to_dict(n)
+    assert network_from_dict(network_to_dict(n), "again") == n
+    with pytest.raises(ScenarioError, match="pool: none"):
+        n.pool_range()
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    (lambda d: d["nodes"]["gw"].update(subnet="2001:db8:11::/64"),
+     "nodes.gw.subnet: '2001:db8:11::/64' is IPv6 but the addresses are IPv4"),
+    (lambda d: d["nodes"]["bob"].update(nat=True),
+     "nodes.bob.nat: true is not allowed without a pool"),
+])
+def test_no_pool_input_errors_name_the_field(change, words) -> None:  # type: ignore[no-untyped-def]
+    d = tomllib.loads(NO_POOL.read_text())
+    change(d)
+    with pytest.raises(ScenarioError) as exc:
+        network_from_dict(d, "np.toml")
+    assert words in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_a_hub_takes_no_pool() -> None:
+    d = tomllib.loads((ROOT / "scenarios" / "files" / "hub.toml").read_text())
+    d["pool"] = "10.3.0.0/28"
+    with pytest.raises(ScenarioError) as exc:
+        network_from_dict(d, "hub.toml")
+    assert "pool: '10.3.0.0/28' is not used in topology hub" in str(exc.value)
+
+
+def test_strongswan_without_pool_asks_and_serves_no_virtual_ip() -> None:
+    gw = no_pool_render("strongswan", "gw")["swanctl.conf"]
+    assert "pools" not in gw and " addrs = " not in gw and gw.count("remote_addrs = %any") == 2
+    client = no_pool_render("strongswan", "alice")["swanctl.conf"]
+    assert "vips" not in client and "remote_ts = 10.1.0.0/24" in client
+    assert "local_ts" not in client and "pull" not in client
+
+
+def test_libreswan_without_pool_is_a_plain_road_warrior() -> None:
+    gw = no_pool_render("libreswan", "gw")["ipsec.conf"]
+    client = no_pool_render("libreswan", "bob")["ipsec.conf"]
+    for conf in (gw, client):
+        assert "modecfg" not in conf and "addresspool" not in conf and "narrowing" not in conf
+    assert "\tleftsubnet=10.1.0.0/24\n" in gw and "rightsubnet" not in gw
+    assert "leftsubnet" not in client and "\trightsubnet=10.1.0.0/24\n" in client
+
+
+def test_ikev1_without_pool_pulls_no_mode_config() -> None:
+    d = tomllib.loads(NO_POOL.read_text())
+    d["ike_version"] = 1
+    n = network_from_dict(d, "v1.toml")
+    for impl, node in (("strongswan", "alice"), ("libreswan", "bob")):
+        ctx = PeerContext(node, "ipl-t", Path("/tmp/ipl-t") / node,
+                          parse_flavor(f"{impl}@bookworm"), "t", Path("/tmp"))
+        text = "".join(ROLES[impl]["client"](n, n.by_name[node], ctx).render().values())
+        assert "pull" not in text and "modecfg" not in text and "aggressive" in text
+    ctx = PeerContext("gw", "ipl-t", Path("/tmp/ipl-t/gw"), parse_flavor("racoon@0.9.1"), "t",
+                      Path("/tmp"))
+    conf = ROLES["racoon"]["gateway"](n, n.gateway, ctx).render()["racoon.conf"]
+    assert "mode_cfg" not in conf and "\tgenerate_policy on;" in conf
+
+
+def test_without_pool_each_client_must_send_from_its_own_address() -> None:
+    own = {"a": "198.51.100.2", "b": "203.0.113.2"}
+    assert check_own({"a": "198.51.100.2", "b": "203.0.113.2"}, own,
+                     {"a": {"198.51.100.2"}, "b": {"203.0.113.2"}}) == []
+    text = "\n".join(check_own({"a": "10.3.0.1", "b": None}, own, {"a": {"10.3.0.1"}}))
+    assert "(v) a: its kernel sends to the host from 10.3.0.1, not from its own address" in text
+    assert "(v) a: the gateway sends to ['10.3.0.1'] through it" in text
+    assert "(v) b: no outbound IPsec policy from its own address 203.0.113.2" in text
+
+
+def test_without_pool_the_selectors_are_the_clients_address_and_the_subnet() -> None:
+    mine = [Policy("out", "198.51.100.2", 32, "10.1.0.0", 24, 0, True, "allow", GW)]
+    theirs = [Policy("out", "10.1.0.0", 24, "198.51.100.2", 32, 0, True, "allow")]
+    assert check_selectors("a", "198.51.100.2", "10.1.0.0/24", mine, theirs) == []
+    wide = [Policy("out", "0.0.0.0", 0, "10.1.0.0", 24, 0, True, "allow", GW)]
+    found = check_selectors("a", "198.51.100.2", "10.1.0.0/24", wide, [])
+    assert len(found) == 2 and "the client's kernel has no outbound policy" \
+        " 198.51.100.2/32 -> 10.1.0.0/24" in found[0]
+    assert "the gateway's kernel has no outbound policy 10.1.0.0/24 -> 198.51.100.2/32" in found[1]
+
+
+def test_the_grid_adds_a_few_no_pool_cells() -> None:
+    cells = [c for c in road_warrior_cells(MatrixSelection.from_options(
+        None, None, None, None, topologies="road-warrior")) if not c.pool]
+    assert [c.id for c in cells] == [
+        "libreswan_bookworm-libreswan_bookworm+strongswan_bookworm-ikev2-road-warrior-no-pool",
+        "strongswan_bookworm-libreswan_bookworm+strongswan_bookworm-ikev2-road-warrior-no-pool",
+        "racoon_0_8_2-libreswan_bookworm+strongswan_bookworm-ikev1-road-warrior-no-pool"]
+    assert all(c.network().pool is None and c.known() is None for c in cells)
