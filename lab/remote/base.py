@@ -73,4 +73,4 @@ class RoleDriver(Daemon, interface=True):
 
     def vip_family(self) -> str:
         """The any-address of the pool's family (what a client asks the gateway for)."""
-        return "0.0.0.0" if ":" not in self.network.pool else "::"
+        return "0.0.0.0" if ":" not in (self.network.pool or "") else "::"
