@@ -1,0 +1,310 @@
+"""The verdict's newer pure checks: the kernels' traffic selectors (lab.wire.selectors),
+the lifecycle's SPI words (lab.lifecycle.spis), and a road-warrior cell's refused
+client, gateway link and IKE SAs (lab.remote.judge), the last through a stand-in of the
+cell's state (lab.remote.state.NetworkState is a protocol for this)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from lab.lifecycle.spis import spi_text, spis_text
+from lab.outcome import Outcome
+from lab.peers import Network, load_network
+from lab.remote import judge
+from lab.remote.base import Session
+from lab.remote.verdict import ConnectionVerdict
+from lab.sa_words import Side
+from lab.scenario import load_scenario
+from lab.status import DaemonStatus, IkeStatus
+from lab.wire import selectors
+from lab.wire.packets import Packet
+from lab.wire.traffic import PingResult
+from lab.xfrm import SA, Policy
+
+ROOT = Path(__file__).parents[1]
+FILES = ROOT / "scenarios" / "files"
+
+
+# -- selectors ------------------------------------------------------------------------------
+def _pol(direction: str, src: str, dst: str, ipsec: bool = True) -> Policy:
+    (s, sl), (d, dl) = (x.split("/") for x in (src, dst))
+    return Policy(direction, s, int(sl), d, int(dl), 0, ipsec, "allow")
+
+
+def _exact(mine: str, theirs: str, fwd: bool = True) -> list[Policy]:
+    return [_pol("out", mine, theirs), _pol("in", theirs, mine),
+            *([_pol("fwd", theirs, mine)] if fwd else [])]
+
+
+L_NET, R_NET = "2001:db8:11::/64", "2001:db8:22::/64"
+
+
+def test_net_to_net_selectors_are_the_subnets_both_ways() -> None:
+    s = load_scenario(FILES / "net-to-net.toml")
+    assert str(selectors.wanted(s, "left")) == L_NET and str(selectors.wanted(s, "right")) == R_NET
+    held = {"left": _exact(L_NET, R_NET), "right": _exact(R_NET, L_NET, fwd=False)}
+    assert selectors.findings(s, held) == []
+    # a bypass policy (no template) is not the tunnel's: neither missing nor extra
+    bypass = _pol("out", "::/0", "::/0", ipsec=False)
+    assert selectors.findings(s, {**held, "left": [*held["left"], bypass]}) == []
+
+
+def test_a_missing_or_extra_ipsec_policy_names_the_side() -> None:
+    s = load_scenario(FILES / "net-to-net.toml")
+    narrowed = [_pol("out", "2001:db8:11::1/128", R_NET), _pol("in", R_NET, L_NET)]
+    found = selectors.findings(s, {"left": narrowed, "right": _exact(R_NET, L_NET)})
+    assert found == [
+        f"selectors: left's kernel holds no IPsec policy out {L_NET} > {R_NET} (the scenario's"
+        " traffic)",
+        f"selectors: left's kernel holds IPsec policies other than the scenario's {L_NET} <>"
+        f" {R_NET}: 2001:db8:11::1/128 > {R_NET} proto 0 out ipsec"]
+    none = selectors.findings(s, {"left": [], "right": []})
+    assert len(none) == 4 and none[0].startswith("selectors: left's kernel holds no IPsec policy in")
+    assert none[2].startswith("selectors: right's") and none[3].endswith("(the scenario's traffic)")
+    wide = [*_exact(L_NET, R_NET), *(_pol("out", "::/0", "::/0") for _ in range(4))]
+    extra = selectors.findings(s, {"left": wide, "right": _exact(R_NET, L_NET)})
+    assert extra[0].endswith(": ::/0 > ::/0 proto 0 out ipsec, ::/0 > ::/0 proto 0 out ipsec,"
+                             " ::/0 > ::/0 proto 0 out ipsec")  # the first three only
+    # a fwd policy the wrong way round is not the gateway's forward policy
+    fwd = selectors.findings(s, {"left": [*_exact(L_NET, R_NET, False), _pol("fwd", L_NET, R_NET)],
+                                 "right": _exact(R_NET, L_NET)})
+    assert len(fwd) == 1 and "other than the scenario's" in fwd[0]
+
+
+def test_host_to_host_selectors_are_the_addresses() -> None:
+    s = load_scenario(FILES / "ipv4-host-to-host.toml")
+    assert str(selectors.wanted(s, "left")) == "192.0.2.1/32"
+    held = {"left": _exact("192.0.2.1/32", "198.51.100.2/32"),
+            "right": _exact("198.51.100.2/32", "192.0.2.1/32")}
+    assert selectors.findings(s, held) == []
+
+
+def test_behind_a_nat_the_selectors_are_not_checked() -> None:
+    s = load_scenario(FILES / "nat.toml")
+    assert s.path.nat and selectors.findings(s, {"left": [], "right": []}) == []
+
+
+# -- SPIs -----------------------------------------------------------------------------------
+def test_spis_are_written_in_order_eight_hex_digits_each() -> None:
+    assert spi_text({0xABCD, 0x1}) == "{0x00000001, 0x0000abcd}"
+    assert spi_text([]) == "{}"
+    assert spis_text({"left": {2, 1}, "right": [3]}) == "left {0x00000001, 0x00000002}; right {0x00000003}"
+
+
+# -- a road-warrior cell's refused client and gateway ------------------------------------------
+CERT = FILES / "road-warrior-cert.toml"
+
+
+@dataclass
+class _Driver:
+    said: Outcome | None = None
+    held: list[Session] = field(default_factory=list)
+
+    def ended(self) -> Outcome | None:
+        return self.said
+
+    def sessions(self) -> list[Session]:
+        return self.held
+
+
+@dataclass
+class _Capture:
+    packets: list[Packet] = field(default_factory=list)
+    stopped: bool = False
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+@dataclass
+class _Cell:
+    network: Network
+    daemons: dict[str, _Driver]
+    captures: dict[str, _Capture]
+    sas: dict[str, list[SA]]
+    problems: list[str] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def gateway(self) -> str:
+        return self.network.gateway.name
+
+    @property
+    def refused(self) -> list[str]:
+        return [c.name for c in self.network.refused]
+
+    @property
+    def admitted(self) -> list[str]:
+        return [c.name for c in self.network.admitted]
+
+
+def _cell(said: Outcome | None, sas: list[SA] | None = None,
+          packets: list[Packet] | None = None) -> _Cell:
+    n = load_network(CERT)
+    names = [node.name for node in n.nodes]
+    return _Cell(n, {name: _Driver() for name in names} | {"mallory": _Driver(said)},
+                 {name: _Capture() for name in names} | {"mallory": _Capture(packets or [])},
+                 {name: [] for name in names} | {"gw": sas or []})
+
+
+AUTH_FAILED = Outcome("authentication-failed", "charon: AUTHENTICATION_FAILED")
+
+
+def test_a_refused_client_that_heard_so_and_holds_nothing_passes() -> None:
+    cell = _cell(AUTH_FAILED)
+    judge.refusals(cell)  # type: ignore[arg-type]
+    assert cell.problems == []
+    assert cell.lines == ["mallory: refused as expected: charon: AUTHENTICATION_FAILED"]
+    assert cell.captures["mallory"].stopped
+
+
+def test_a_refused_client_that_did_not_hear_it_fails() -> None:
+    for said, words in ((None, "no failure"), (Outcome("timeout", "no answer"), "no answer")):
+        cell = _cell(said)
+        judge.refusals(cell)  # type: ignore[arg-type]
+        assert cell.problems == ["(r) mallory: the gateway must refuse its certificate, but its"
+                                 f" daemon reports {said or words}"] and cell.lines == []
+        assert words in cell.problems[0]
+
+
+def test_a_refused_client_with_sas_or_esp_on_its_link_fails() -> None:
+    n = load_network(CERT)
+    me, gw = n.by_name["mallory"].address, n.gateway.address
+    other = n.by_name["alice"].address
+    sa = SA(gw, me, 0x1234, "esp", "tunnel", 1)
+    elsewhere = SA(gw, other, 0x99, "esp", "tunnel", 1)
+    esp = [Packet(1.0, me, gw, 50, spi=0x1234, seq=1), Packet(2.0, gw, me, 50, spi=5, seq=1)]
+    cell = _cell(AUTH_FAILED, [sa, elsewhere], esp)
+    judge.refusals(cell)  # type: ignore[arg-type]
+    assert cell.problems[0] == f"(r) mallory must be refused, but the kernels hold SAs with it: gw: {sa}"
+    assert cell.problems[1].startswith("(r) mallory must be refused, but its link carried 2 ESP"
+                                       f" packet(s), first: {esp[0].line()}")
+    assert len(cell.problems) == 2
+    # an echo in clear is not ESP: the refusal's own check does not count it
+    clear = Packet(0.0, me, gw, 1, icmp_type=8)
+    quiet = _cell(AUTH_FAILED, [elsewhere], [clear])
+    judge.refusals(quiet)  # type: ignore[arg-type]
+    assert quiet.problems == []
+
+
+def test_echoes_in_clear_on_a_link_are_a_finding() -> None:
+    clear = [Packet(0.0, "10.1.0.1", "10.3.0.1", 1, icmp_type=8),
+             Packet(1.0, "10.3.0.1", "10.1.0.1", 1, icmp_type=0)]
+    assert judge.in_clear([], "x") == []
+    assert judge.in_clear([Packet(0.0, "a", "b", 50, spi=1, seq=1)], "x") == []
+    assert judge.in_clear(clear, "the gateway's link") == [
+        f"(w) the gateway's link: 2 echo packet(s) in clear text, first: {clear[0].line()}"]
+
+
+def test_the_gateway_reports_one_ike_sa_per_admitted_client() -> None:
+    cell = _cell(AUTH_FAILED)
+    n = cell.network
+    held = [Session("rw", n.seen(n.by_name[c]), f"{c}.example.org", 1) for c in ("alice", "bob")]
+    cell.daemons["gw"].held = held
+    cell.captures["gw"].packets = [Packet(0.0, "10.1.0.1", "10.3.0.1", 1, icmp_type=8)]
+    judge.gateway(cell)  # type: ignore[arg-type]
+    assert cell.captures["gw"].stopped
+    assert len(cell.problems) == 1 and cell.problems[0].startswith("(w) the gateway's link: 1 echo")
+    assert cell.lines == [f"gw: IKE SA rw with {s.remote}, 1 Child SA(s)" for s in held]
+    short = _cell(AUTH_FAILED)
+    short.daemons["gw"].held = held[:1]
+    judge.gateway(short)  # type: ignore[arg-type]
+    assert short.problems and all("bob" in p or "1" in p for p in short.problems)
+
+
+def test_a_policy_tunnels_to_an_address_only_outbound_to_that_vip() -> None:
+    out = Policy("out", "10.1.0.0", 24, "10.3.0.1", 32, 0, True, "allow", "192.0.2.1")
+    assert judge.tunnels_to([out], "10.3.0.1", "192.0.2.1")
+    assert not judge.tunnels_to([out], "10.3.0.2", "192.0.2.1")
+    assert not judge.tunnels_to([out], "10.3.0.1", "192.0.2.9")
+    assert not judge.tunnels_to([dataclasses.replace(out, dir="in")], "10.3.0.1", "192.0.2.1")
+
+
+# -- a road-warrior cell's connections: the stand-in cell with pings, statuses and policies ---
+@dataclass
+class _Topology:
+    def netns(self, node: str) -> str:
+        return f"ns-{node}"
+
+
+@dataclass
+class _RoleDriver(_Driver):
+    status: dict[str, DaemonStatus] = field(default_factory=dict)
+
+    def status_of(self, conn: object) -> DaemonStatus | None:
+        return self.status.get(conn.client)  # type: ignore[attr-defined]
+
+
+@dataclass
+class _RwCell(_Cell):
+    topology: _Topology = field(default_factory=_Topology)
+    pings: dict[str, PingResult] = field(default_factory=dict)
+    vips: dict[str, str | None] = field(default_factory=dict)
+    results: list[ConnectionVerdict] = field(default_factory=list)
+
+    @property
+    def clients(self) -> list[str]:
+        return [c.name for c in self.network.clients]
+
+    def sides(self) -> dict[str, Side]:
+        return {node.name: Side(node.name, "strongswan 6.1", node.address)
+                for node in self.network.nodes}
+
+
+def _rw_cell(monkeypatch: pytest.MonkeyPatch, gw_policies: list[Policy],
+             file: Path = CERT) -> _RwCell:
+    monkeypatch.setattr(judge.xfrm, "dump_policies",
+                        lambda ns: gw_policies if ns == "ns-gw" else pytest.fail(ns))
+    n = load_network(file)
+    names = [node.name for node in n.nodes]
+    gw_says = DaemonStatus(source="vici", ike=IkeStatus())
+    drivers = {name: _RoleDriver() for name in names}
+    drivers["alice"].status = {"alice": DaemonStatus(source="vici", ike=IkeStatus(
+        remote_id="gw.example.org"))}
+    drivers["gw"].status = {"alice": gw_says, "bob": gw_says}
+    a, b, gw = (n.by_name[x].address for x in ("alice", "bob", "gw"))
+    sas = {name: [] for name in names}
+    sas["gw"] = [SA(gw, b, 0x77, "esp", "tunnel", 1), SA(gw, a, 0x55, "ah", "tunnel", 1)]
+    sas["alice"] = [SA(a, gw, 0x66, "esp", "tunnel", 1)]
+    sas["bob"] = [SA(b, gw, 0x88, "esp", "tunnel", 1)]
+    caps = {name: _Capture() for name in names}
+    caps["alice"].packets = [Packet(1.0, gw, a, 50, spi=0x88, seq=1)]
+    return _RwCell(n, drivers, caps, sas, pings={"alice": PingResult(ident=1, family=4)},  # type: ignore[arg-type]
+                   vips={"alice": "10.3.0.1", "bob": None})
+
+
+def test_each_connection_is_judged_on_its_own_link(monkeypatch: pytest.MonkeyPatch) -> None:
+    n = load_network(CERT)
+    a = n.by_name["alice"].address
+    to_alice = Policy("out", "10.1.0.0", 24, "10.3.0.1", 32, 0, True, "allow", a)
+    astray = Policy("out", "10.1.0.0", 24, "10.3.0.9", 32, 0, True, "allow", "192.0.2.99")
+    cell = _rw_cell(monkeypatch, [to_alice, astray])
+    judge.connections(cell)  # type: ignore[arg-type]
+    alice, bob = cell.results
+    assert (alice.client, alice.vip, bob.client, bob.vip) == ("alice", "10.3.0.1", "bob", None)
+    assert bob.problems == ["bob: no traffic (no virtual IP)"] and bob.verdict is None
+    assert alice.verdict is not None and cell.captures["alice"].stopped
+    assert "alice: identity: gw names no identity of alice (vici)" in alice.problems
+    # bob's SPI on alice's link, taken from bob's own SAs
+    assert "(w) alice's link carries SPIs of other clients' SAs: 0x00000088" in alice.problems
+    assert any(p.startswith("alice: (e) ") for p in alice.problems)
+    assert all(p.startswith("alice: ") or p.startswith("(w) alice") for p in alice.problems)
+    assert cell.lines[0] == "alice: alice authenticated gw as 'gw.example.org' (vici)"
+    assert cell.lines[1].startswith(f"alice: {cell.pings['alice']}; decryption: ")
+    assert len(cell.lines) == 2
+    vips = [p for p in cell.problems if p.startswith("(v)")]
+    assert vips == ["(v) bob: no outbound IPsec policy from a virtual IP to the host behind"
+                    " the gateway"]  # alice's virtual IP is the one the gateway sends to
+    assert cell.problems[:len(alice.problems)] == alice.problems
+    assert cell.problems[len(alice.problems)] == bob.problems[0]
+
+
+def test_with_psk_a_missing_identity_is_no_finding(monkeypatch: pytest.MonkeyPatch) -> None:
+    cell = _rw_cell(monkeypatch, [], FILES / "road-warrior.toml")
+    judge.connections(cell)  # type: ignore[arg-type]
+    assert not any("identity:" in p for p in cell.problems)
+    assert "(v) alice: installed 10.3.0.1, but the gateway sends to nothing through it" in cell.problems
