@@ -6,14 +6,16 @@ cell's state (lab.remote.state.NetworkState is a protocol for this)."""
 from __future__ import annotations
 
 import dataclasses
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from lab.errors import ScenarioError
 from lab.lifecycle.spis import spi_text, spis_text
 from lab.outcome import Outcome
-from lab.peers import Network, load_network
+from lab.peers import Network, load_network, network_from_dict
 from lab.remote import judge
 from lab.remote.base import Session
 from lab.remote.verdict import ConnectionVerdict
@@ -308,3 +310,93 @@ def test_with_psk_a_missing_identity_is_no_finding(monkeypatch: pytest.MonkeyPat
     judge.connections(cell)  # type: ignore[arg-type]
     assert not any("identity:" in p for p in cell.problems)
     assert "(v) alice: installed 10.3.0.1, but the gateway sends to nothing through it" in cell.problems
+
+
+# -- a network file's checks (lab.peers.checks) ---------------------------------------------
+def _net(name: str) -> dict:  # type: ignore[type-arg]
+    return tomllib.loads((FILES / f"{name}.toml").read_text())
+
+
+def _spokes(d: dict, count: int) -> None:  # type: ignore[type-arg]
+    for i in range(count):
+        d["nodes"][f"c{i}"] = {"flavor": "strongswan@sid", "address": f"198.18.{i}.2"}
+        d["connections"].append({"client": f"c{i}", "gateway": "gw", "psk": "a secret here"})
+
+
+@pytest.mark.parametrize(("name", "change", "words"), [
+    ("road-warrior", lambda d: d.update(connections=[]), "connections: none (allowed: one"),
+    ("road-warrior", lambda d: _spokes(d, 7), "connections: 9 (allowed: 1..8)"),
+    ("road-warrior-cert", lambda d: d.update(pool="10.3.0.0/30"),
+     "pool: '10.3.0.0/30' holds fewer addresses than there are clients"),
+    ("hub", lambda d: d["connections"].pop(), "nodes.west: in no connection (allowed: every"),
+    ("hub", lambda d: [d["connections"].pop(), d["nodes"].pop("west")],
+     "connections: 1 (allowed: 2 or more spokes"),
+    ("hub", lambda d: d["nodes"]["west"].update(subnet="2001:db8:4::/64"),
+     "nodes: the subnets are of two families (allowed: one)"),
+    ("hub", lambda d: d["nodes"]["west"].update(subnet="10.4.0.0/31"),
+     "nodes.west.subnet: '10.4.0.0/31' (allowed: /30 or larger"),
+    ("hub", lambda d: d["nodes"]["west"].update(subnet="203.0.113.0/24"),
+     "nodes.west.subnet: '203.0.113.0/24' (allowed: /30 or larger"),
+    ("hub", lambda d: d["nodes"]["west"].update(subnet="10.2.0.0/25"),
+     "nodes.west: its network or subnet overlaps east's"),
+    ("hub", lambda d: d["nodes"]["west"].pop("subnet"), "nodes.west.subnet: missing"),
+])
+def test_a_network_files_checks_name_the_field(name, change, words) -> None:  # type: ignore[no-untyped-def]
+    d = _net(name)
+    change(d)
+    with pytest.raises(ScenarioError) as exc:
+        network_from_dict(d, "n.toml")
+    assert words in str(exc.value) and str(exc.value).startswith("n.toml: ")
+
+
+def test_eight_clients_and_a_pool_of_exactly_their_number_are_allowed() -> None:
+    d = _net("road-warrior")
+    _spokes(d, 6)
+    assert len(network_from_dict(d, "n.toml").connections) == 8
+    d = _net("road-warrior-cert")
+    d["pool"] = "10.3.0.0/29"
+    assert len(network_from_dict(d, "n.toml").clients) == 3
+    d = _net("hub")
+    d["nodes"]["west"]["subnet"] = "10.4.0.0/30"
+    assert network_from_dict(d, "n.toml").topology == "hub"
+
+
+# -- smaller pieces ---------------------------------------------------------------------------
+def test_esp_length_after_an_ipv6_header_and_in_udp() -> None:
+    from lab.wire import esplength
+    from lab.wire.packets import ESP
+
+    v6 = Packet(0.0, "2001:db8::1", "2001:db8::2", ESP, spi=1, seq=1, raw_ip=bytes(40 + 120))
+    assert esplength.esp_length(v6) == 120
+    ip4 = bytes([0x46]) + bytes(23)  # a 24-byte IPv4 header (IHL 6: with options)
+    udp = Packet(0.0, "192.0.2.1", "192.0.2.2", 17, spi=1, seq=1, sport=4500, dport=4500,
+                 raw_ip=ip4 + bytes(8 + 100))
+    assert esplength.esp_length(udp) == 100
+    assert esplength.findings([udp], {"192.0.2.1", "192.0.2.2"}, None) == []
+    other = Packet(0.0, "192.0.2.1", "192.0.2.9", 17, spi=1, seq=1, sport=4500, dport=4500,
+                   raw_ip=ip4 + bytes(8 + 100))
+    assert esplength.findings([other], {"192.0.2.1", "192.0.2.2"}, 100)[0].startswith(
+        "esp_length: no ESP packet between the peers to measure (expected 100 bytes)")
+
+
+def test_the_gateway_sends_to_single_addresses_through_ipsec_from_the_hosts_subnet() -> None:
+    from lab.remote.verdict import gateway_vips
+
+    def out(dst: str, plen: int = 32, ipsec: bool = True, d: str = "out") -> Policy:
+        return Policy(d, "10.1.0.0", 24, dst, plen, 0, ipsec, "allow")
+
+    held = [out("10.3.0.1"), out("10.3.0.2", ipsec=False), out("10.3.0.0", 28),
+            out("10.3.0.3", d="fwd"), Policy("out", "10.9.0.0", 24, "10.3.0.4", 32, 0, True, "allow"),
+            Policy("out", "2001:db8::", 64, "2001:db8:3::5", 128, 0, True, "allow")]
+    assert gateway_vips(held, "10.1.0.2") == {"10.3.0.1"}
+    assert gateway_vips(held, "2001:db8::2") == {"2001:db8:3::5"}
+
+
+def test_a_connections_lines_name_its_virtual_ip_and_the_verdicts_summary() -> None:
+    from lab.wire.verdict import Direction, Verdict
+
+    assert ConnectionVerdict("alice", None).lines() == ["alice: virtual IP none"]
+    v = Verdict([Direction("a", "b", {"a": {1}}, {1: [1, 2]})], [], 2, 0)
+    assert ConnectionVerdict("bob", "10.3.0.2", v).lines() == [
+        "bob: virtual IP 10.3.0.2", *(f"  {line}" for line in v.summary())]
+    assert len(v.summary()) == 1
