@@ -20,7 +20,7 @@ from lab.remote import judge
 from lab.remote.base import Session
 from lab.remote.verdict import ConnectionVerdict
 from lab.sa_words import Side
-from lab.scenario import load_scenario
+from lab.scenario import Scenario, load_scenario
 from lab.status import DaemonStatus, IkeStatus
 from lab.wire import selectors
 from lab.wire.packets import Packet
@@ -400,3 +400,91 @@ def test_a_connections_lines_name_its_virtual_ip_and_the_verdicts_summary() -> N
     assert ConnectionVerdict("bob", "10.3.0.2", v).lines() == [
         "bob: virtual IP 10.3.0.2", *(f"  {line}" for line in v.summary())]
     assert len(v.summary()) == 1
+
+
+def test_an_aead_offer_does_not_match_one_with_integrity() -> None:
+    from lab.offers import Offered, select
+
+    gcm = Offered(("aes128gcm16",), (), (), (), (False,))
+    cbc = Offered(("aes128gcm16",), ("sha256",), (), (), (False,))
+    assert select((gcm,), (cbc,), "esp") is None and select((cbc,), (gcm,), "esp") is None
+    chosen = select((gcm,), (gcm, cbc), "esp")
+    assert chosen is not None and chosen.proposal is not None and chosen.proposal.integrity is None
+
+
+def test_a_stated_result_built_in_python_is_checked() -> None:
+    from lab.algorithms import Proposal
+    from lab.expected import Stated
+
+    with pytest.raises(ScenarioError, match=r"^here\.esp: 'aes128' is not a proposal"):
+        Stated(esp="aes128").check("here")  # type: ignore[arg-type]
+    with pytest.raises(ScenarioError, match=r"^negotiated\.ike: IKE needs a DH group, e\.g\."
+                                            r" 'aes128-sha1-modp2048'"):
+        Stated(ike=Proposal("aes128", "sha1")).check()
+    Stated(ike=Proposal("aes128", "sha1", "modp2048"), esp=Proposal("aes128", "sha1"),
+           esn=True).check()
+
+
+@pytest.mark.parametrize(("value", "words"), [
+    ([["x"]], "must_not_pass[0]: ['x'] is not a table"),
+    ([{"from": "left-host", "to": "right-host", "port": 1}], "must_not_pass[0].port: unknown field"),
+    ([{"from": "", "to": "right-host"}], "must_not_pass[0].from: '' is not allowed"),
+    ([{"from": "left-host", "to": 5}], "must_not_pass[0].to: 5 is not allowed"),
+])
+def test_a_blocked_probes_fields_are_checked(value, words) -> None:  # type: ignore[no-untyped-def]
+    from lab.blocked import parse_probes
+
+    with pytest.raises(ScenarioError) as exc:
+        parse_probes(value, "must_not_pass")
+    assert str(exc.value).startswith(words)
+
+
+# -- racoon's traits: what it cannot do, said before a cell starts ----------------------------
+def _racoon_rekey(**changes: object) -> Scenario:
+    from lab.algorithms import parse_proposal
+    from lab.scenario import Peer
+
+    fields: dict[str, object] = {
+        "name": "t", "left": Peer("192.0.2.1", "racoon"),
+        "right": Peer("198.51.100.2", "racoon", child_lifetime=30), "ike_version": 1,
+        "ike": parse_proposal("aes128-sha1-modp2048", "ike", needs_dh=True),
+        "esp": parse_proposal("aes128-sha1", "esp", needs_dh=False), "lifecycle": "rekey-child",
+        "rekey_by": "lifetime", "actor": "responder", "child_lifetime": 120}
+    return Scenario(**{**fields, **changes})  # type: ignore[arg-type]
+
+
+def test_racoon_as_the_responder_cannot_rekey_first_by_a_shorter_lifetime() -> None:
+    from lab.daemons.racoon.driver import Racoon
+    from lab.flavors import Flavor
+
+    racoon = Flavor("racoon")
+    assert Racoon.lifecycle_unsupported(_racoon_rekey(), "right", racoon) == (
+        "racoon: as the responder racoon refuses a proposal whose lifetime is longer than its"
+        " own (120 s > 30 s: proposal_check strict, its default)")
+    from lab.scenario import Peer
+    same = Peer("198.51.100.2", "racoon", child_lifetime=120)
+    longer = _racoon_rekey(lifecycle="rekey-ike", ike_lifetime=600,
+                           right=Peer("198.51.100.2", "racoon", ike_lifetime=60))
+    assert "lifetime" not in (Racoon.lifecycle_unsupported(longer, "right", racoon) or "")
+    for s, side in ((_racoon_rekey(right=same), "right"), (_racoon_rekey(), "left"),
+                    (_racoon_rekey(actor="initiator"), "right"),
+                    (_racoon_rekey(rekey_by="command"), "right")):
+        assert "proposal_check" not in (Racoon.lifecycle_unsupported(s, side, racoon) or "")
+
+
+def test_racoon_renders_no_host_to_net_and_says_how_to_get_it(tmp_path: Path) -> None:
+    from lab.daemons.racoon.driver import Racoon
+    from lab.flavors import Flavor
+    from lab.scenario import Peer
+
+    s = _racoon_rekey(topology="host-to-net", lifecycle="none", actor="initiator", mode="tunnel",
+                      right=Peer("198.51.100.2", "racoon", subnet="10.2.0.0/24"))
+    assert Racoon.never(s, "left") == ("the racoon driver renders no host-to-net policies (one"
+                                       " side's subnet only)")
+    assert Racoon.never(_racoon_rekey(lifecycle="none"), "left") is None
+    mine = Racoon.missing(Flavor("racoon", "/x", tmp_path))
+    assert mine is not None and "ipsec-tools is in no Debian suite: use racoon@0.8.2 or" \
+        " racoon@0.9.1 (ipsec-lab setup builds them)" in mine
+    built = Racoon.missing(Flavor("racoon", "0.9.1", None, tmp_path))
+    assert built is not None and built.endswith("(build it with: ipsec-lab setup"
+                                                " --flavors=racoon@0.9.1)")
