@@ -488,3 +488,31 @@ def test_racoon_renders_no_host_to_net_and_says_how_to_get_it(tmp_path: Path) ->
     built = Racoon.missing(Flavor("racoon", "0.9.1", None, tmp_path))
     assert built is not None and built.endswith("(build it with: ipsec-lab setup"
                                                 " --flavors=racoon@0.9.1)")
+
+
+def test_racoons_version_is_what_racoon_v_says(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from lab.daemons.racoon import traits
+    from lab.daemons.racoon.driver import Racoon
+    from lab.flavors import Flavor
+
+    said = {"out": "", "err": "@(#)ipsec-tools 0.8.2 (http://ipsec-tools.sourceforge.net)\n"}
+    calls = []
+
+    def run(argv: list[str], **kw: object) -> SimpleNamespace:
+        calls.append((argv, kw))
+        return SimpleNamespace(stdout=said["out"], stderr=said["err"])
+
+    monkeypatch.setattr(traits.runner, "run", run)
+    traits._version.cache_clear()
+    flavor = Flavor("racoon", "0.8.2", None, tmp_path)
+    assert Racoon.version(flavor, "t") == "0.8.2"
+    (argv, kw), = calls
+    assert argv == ["racoon", "-V"] and kw["tag"] == "t" and kw["check"] is False
+    assert callable(kw["preexec"]) or kw["preexec"] is None
+    said.update(out="ipsec-tools 0.9.1\n", err="")
+    assert Racoon.version(Flavor("racoon", "0.9.1", None, tmp_path), "t") == "0.9.1"
+    said.update(out="racoon: unknown option", err="")
+    assert Racoon.version(Flavor("racoon", "/y", tmp_path), "t") == "unknown"
+    traits._version.cache_clear()
