@@ -516,3 +516,150 @@ def test_racoons_version_is_what_racoon_v_says(tmp_path: Path, monkeypatch: pyte
     said.update(out="racoon: unknown option", err="")
     assert Racoon.version(Flavor("racoon", "/y", tmp_path), "t") == "unknown"
     traits._version.cache_clear()
+
+
+# -- what the first mutation run found untested ---------------------------------------------
+def test_a_policy_whose_selector_has_host_bits_is_read_as_its_network() -> None:
+    s = load_scenario(FILES / "net-to-net.toml")
+    host_bits = [_pol("out", "2001:db8:11::5/64", R_NET), _pol("in", R_NET, "2001:db8:11::5/64")]
+    assert selectors.findings(s, {"left": host_bits, "right": _exact(R_NET, L_NET)}) == []
+
+
+def test_the_link_check_names_the_first_bare_esp_packet() -> None:
+    from lab.remote.verdict import check_link
+
+    bare = [Packet(1.0, "198.51.100.2", "192.0.2.1", 50, spi=1, seq=1),
+            Packet(2.0, "198.51.100.2", "192.0.2.1", 50, spi=1, seq=2)]
+    assert check_link("a", bare, {1}, set(), True) == [
+        f"(w) a is behind a NAT, but 2 ESP packet(s) on its link are not in UDP, first:"
+        f" {bare[0].line()}"]
+    foreign = [Packet(1.0, "x", "y", 50, spi=4, seq=1), Packet(1.0, "x", "y", 50, spi=3, seq=1)]
+    assert check_link("a", foreign, {1}, {3, 4}) == [
+        "(w) a's link carries SPIs of other clients' SAs: 0x00000003, 0x00000004"]
+
+
+def test_the_gateways_ike_sas_are_counted_per_client() -> None:
+    from lab.remote.verdict import check_sessions
+
+    held = [Session("rw", "a1", "alice", 1), Session("rw", "b1", "bob", 1),
+            Session("rw", "b1", "bob", 1), Session("x", "s1", "who", 1), Session("y", "s2", "?", 1)]
+    assert check_sessions(held, {"alice": "a1", "bob": "b1"}, "gw") == [
+        "(g) gw holds 2 IKE SA(s) with bob (b1), expected 1",
+        "(g) gw holds IKE SAs with peers that are no client: x s1, y s2"]
+
+
+def test_every_client_with_a_virtual_ip_is_checked() -> None:
+    from lab.remote.verdict import check_vips
+
+    found = check_vips({"a": None, "b": "10.3.0.2", "c": "10.3.0.3"}, {"c": {"10.3.0.3"}},
+                       "10.3.0.0/28")
+    assert found[1:] == ["(v) b: installed 10.3.0.2, but the gateway sends to nothing through it"]
+
+
+def test_a_clients_virtual_ip_is_a_single_outbound_ipsec_source_to_the_host() -> None:
+    from lab.remote.verdict import client_vip
+
+    def pol(src: str, plen: int, d: str = "out", ipsec: bool = True, dst: str = "10.1.0.0",
+            dlen: int = 24) -> Policy:
+        return Policy(d, src, plen, dst, dlen, 0, ipsec, "allow")
+
+    host = "10.1.0.2"
+    assert client_vip([pol("10.3.0.1", 32, d="in"), pol("10.3.0.2", 32)], host, "") == "10.3.0.2"
+    assert client_vip([pol("10.3.0.1", 32, ipsec=False)], host, "") is None
+    assert client_vip([pol("10.3.0.0", 28)], host, "") is None
+    assert client_vip([pol("10.3.0.1", 32, dst="10.9.0.0")], host, "") is None
+    v6 = pol("2001:db8:3::1", 128, dst="2001:db8:1::", dlen=64)
+    assert client_vip([pol("2001:db8:3::", 127, dst="2001:db8:1::", dlen=64), v6],
+                      "2001:db8:1::2", "") == "2001:db8:3::1"
+
+
+def test_racoons_undecryptable_line_looks_back_twelve_lines_to_the_start() -> None:
+    from lab.daemons.racoon.traits import undecryptable
+
+    tail = ["x DEBUG: seen nptype=5(id)", "x DEBUG: invalid length of payload"]
+    assert undecryptable(["x DEBUG: decrypted.", *tail], 2)
+    assert undecryptable(["x DEBUG: decrypted.", *["y"] * 10, *tail], 12)
+    assert not undecryptable(["x DEBUG: decrypted.", *["y"] * 11, *tail], 13)
+
+
+def test_racoon_reads_each_sides_own_ike_version_and_lifetime(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lab.daemons.racoon import traits
+    from lab.daemons.racoon.driver import Racoon
+    from lab.flavors import Flavor
+    from lab.scenario import Peer
+
+    v2 = _racoon_rekey(lifecycle="none", left=Peer("192.0.2.1", "racoon", ike_version=2))
+    assert Racoon.never(v2, "left") == "racoon speaks IKEv1 only (scenario asks for IKEv2)"
+    assert Racoon.never(v2, "right") is None
+    # the left side as the responder and actor, with the shorter lifetime
+    left = _racoon_rekey(initiator="right", left=Peer("192.0.2.1", "racoon", child_lifetime=30),
+                         right=Peer("198.51.100.2", "racoon"))
+    assert "(120 s > 30 s" in (Racoon.lifecycle_unsupported(left, "left", Flavor("racoon")) or "")
+    # the initiator (and actor) with the shorter lifetime is not the refusing responder
+    first = _racoon_rekey(actor="initiator", left=Peer("192.0.2.1", "racoon", child_lifetime=30),
+                          right=Peer("198.51.100.2", "racoon"))
+    assert Racoon.lifecycle_unsupported(first, "left", Flavor("racoon")) is None
+    monkeypatch.setattr(traits, "PFKEY_PROC", tmp_path)  # as if the kernel had PF_KEY
+    said = Racoon.unsupported(left, "left", Flavor("racoon", "0.9.1"), "t")
+    assert said is not None and said.startswith("racoon@0.9.1: as the responder")
+
+
+def test_the_phases_add_to_what_the_cell_holds(monkeypatch: pytest.MonkeyPatch) -> None:
+    n = load_network(CERT)
+    a = n.by_name["alice"].address
+    cell = _rw_cell(monkeypatch, [Policy("out", "10.1.0.0", 24, "10.3.0.1", 32, 0, True, "allow", a)])
+    cell.problems, cell.lines = ["earlier"], ["earlier"]
+    judge.connections(cell)  # type: ignore[arg-type]
+    assert cell.problems[0] == "earlier" and cell.lines[0] == "earlier" and len(cell.lines) == 3
+    alice = cell.results[0].problems
+    assert alice.index("alice: identity: gw names no identity of alice (vici)") > 0
+    cell.problems, cell.lines = ["earlier"], ["earlier"]
+    cell.daemons["gw"].held = [Session("rw", a, "alice", 1)]
+    judge.gateway(cell)  # type: ignore[arg-type]
+    assert cell.problems[0] == "earlier" and cell.lines[0] == "earlier"
+    assert "(g) gw holds 0 IKE SA(s) with bob (203.0.113.2), expected 1" in cell.problems
+
+
+def test_a_client_without_traffic_does_not_end_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    cell = _rw_cell(monkeypatch, [], FILES / "road-warrior.toml")
+    cell.pings = {"bob": PingResult(ident=1, family=4)}
+    judge.connections(cell)  # type: ignore[arg-type]
+    assert [r.client for r in cell.results] == ["alice", "bob"]
+    assert cell.results[1].verdict is not None
+
+
+def test_behind_a_nat_bare_esp_on_the_clients_link_is_a_finding(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    cell = _rw_cell(monkeypatch, [], FILES / "road-warrior-nat.toml")
+    n = cell.network
+    bob, gw = n.by_name["bob"], n.gateway.address
+    cell.pings = {"bob": PingResult(ident=1, family=4)}
+    cell.captures["bob"].packets = [Packet(1.0, bob.address, gw, 50, spi=0x88, seq=1)]
+    judge.connections(cell)  # type: ignore[arg-type]
+    assert any(p.startswith("(w) bob is behind a NAT, but 1 ESP") for p in cell.results[1].problems)
+
+
+def test_identities_skip_an_end_without_an_account() -> None:
+    gone = DaemonStatus(source="vici", error="no answer")
+    right = DaemonStatus(source="vici", ike=IkeStatus(remote_id="alice.example.org"))
+    lines, unsaid = judge.identities("alice", "gw", {"left": gone, "right": right})
+    assert lines == ["alice: gw authenticated alice as 'alice.example.org' (vici)"] and unsaid == []
+    lines, unsaid = judge.identities("alice", "gw", {"right": right})
+    assert len(lines) == 1 and unsaid == []
+    lines, unsaid = judge.identities("alice", "gw", {"left": DaemonStatus(source="pluto.log")})
+    assert lines == [] and unsaid == ["alice: identity: alice names no identity of gw (pluto.log)"]
+
+
+def test_an_ikev1_client_refused_with_invalid_id_information_passes() -> None:
+    d = tomllib.loads(CERT.read_text())
+    d.update(ike_version=1, ike="aes128-sha1-modp2048", esp="aes128-sha1")
+    cell = _cell(Outcome("ts-unacceptable", "received INVALID_ID_INFORMATION error notify"))
+    cell.network = network_from_dict(d, "rw.toml")
+    judge.refusals(cell)  # type: ignore[arg-type]
+    assert cell.problems == []
+    n = cell.network
+    me, gw = n.by_name["mallory"].address, n.gateway.address
+    two = _cell(AUTH_FAILED, [SA(gw, me, 1, "esp", "tunnel", 1), SA(me, gw, 2, "esp", "tunnel", 1)])
+    judge.refusals(two)  # type: ignore[arg-type]
+    assert "; gw: " in two.problems[0]
