@@ -663,3 +663,101 @@ def test_an_ikev1_client_refused_with_invalid_id_information_passes() -> None:
     two = _cell(AUTH_FAILED, [SA(gw, me, 1, "esp", "tunnel", 1), SA(me, gw, 2, "esp", "tunnel", 1)])
     judge.refusals(two)  # type: ignore[arg-type]
     assert "; gw: " in two.problems[0]
+
+
+#: every check of a network file, with its whole one-line message
+EXACT = [
+    ("road-warrior", lambda d: d.update(connections=[]),
+     'n.toml: connections: none (allowed: one [[connections]] table per client)'),
+    ("road-warrior", lambda d: _spokes(d, 7),
+     'n.toml: connections: 9 (allowed: 1..8)'),
+    ("road-warrior", lambda d: d["nodes"]["gw"].pop("subnet"),
+     "n.toml: nodes.gw.subnet: missing (allowed: a network such as '10.1.0.0/24'; the"
+     " gateway has the host behind it)"),
+    ("road-warrior", lambda d: d.update(pool="10.1.0.0/28"),
+     "n.toml: pool: '10.1.0.0/28' is too small or overlaps the gateway's subnet"
+     " (allowed: /30 or larger, a network of its own)"),
+    ("road-warrior", lambda d: d.update(pool="10.3.0.0/31"),
+     "n.toml: pool: '10.3.0.0/31' is too small or overlaps the gateway's subnet"
+     " (allowed: /30 or larger, a network of its own)"),
+    ("road-warrior", lambda d: d.update(pool="10.3.0.0/30!"),
+     "n.toml: pool: '10.3.0.0/30!' is not a network (allowed: e.g. '10.1.0.0/24' or"
+     " '2001:db8:11::/64': ADDRESS/PREFIXLEN with a decimal prefix length, no host"
+     " bits, no netmask)"),
+    ("road-warrior", lambda d: d["nodes"]["gw"].update(subnet="10.1.0.0/33"),
+     "n.toml: nodes.gw.subnet: '10.1.0.0/33' is not a network (allowed: e.g."
+     " '10.1.0.0/24' or '2001:db8:11::/64': ADDRESS/PREFIXLEN with a decimal prefix"
+     " length, no host bits, no netmask)"),
+    ("road-warrior", lambda d: d["nodes"]["bob"].update(subnet="10.9.0.0/24"),
+     "n.toml: nodes.bob.subnet: '10.9.0.0/24' is not allowed (allowed: a client has"
+     " no subnet; its address comes from the pool)"),
+    ("road-warrior", lambda d: d["nodes"]["bob"].update(address="198.51.100.7"),
+     "n.toml: nodes.bob.address: '198.51.100.7' is on alice's network 198.51.100.0/24"
+     " (allowed: a network of its own per node)"),
+    ("road-warrior", lambda d: d["nodes"]["gw"].update(nat=True),
+     "n.toml: nodes.gw.nat: true is not allowed here (allowed: on a client, with IPv4"
+     " addresses: the router's NAT is IPv4's act_nat)"),
+    ("road-warrior", lambda d: [d["nodes"][c].update(nat=True) for c in ("alice", "bob")],
+     "n.toml: nodes: more than one client with nat = true (allowed: one; the router's"
+     " one address on the gateway's network stands for it)"),
+    ("road-warrior", lambda d: d["connections"][1].update(client="carol"),
+     "n.toml: connections[1].client: 'carol' is not a node (allowed: gw, alice, bob)"),
+    ("road-warrior", lambda d: d["connections"][1].update(client="alice"),
+     "n.toml: connections[1].client: 'alice' has a connection already (allowed: one"
+     " connection per client)"),
+    ("road-warrior", lambda d: d["connections"][1].update(psk=""),
+     "n.toml: connections[1].psk: '' is 0 bytes long (allowed: printable text of 1 to"
+     " 255 bytes in UTF-8)"),
+    ("road-warrior", lambda d: d["connections"][1].update(ike_version=3),
+     'n.toml: connections[1].ike_version: 3 is not allowed (allowed: 1, 2)'),
+    ("road-warrior", lambda d: d["nodes"].update(carol={"flavor": "strongswan@sid", "address": "198.18.9.2"}),
+     'n.toml: nodes.carol: in no connection (allowed: every node a client or the gateway)'),
+    ("road-warrior", lambda d: d["connections"][1].update(gateway="alice"),
+     "n.toml: connections[0].client: 'alice' is a gateway (allowed: a node that no"
+     " connection has as its gateway)"),
+    ("road-warrior", lambda d: d["connections"][0].update(cert="untrusted"),
+     "n.toml: connections[0].cert: 'untrusted' is not allowed here (allowed: in"
+     " topology road-warrior with auth = 'rsa' or 'ecdsa')"),
+    ("road-warrior-cert", lambda d: d["connections"][0].update(psk="a secret here"),
+     "n.toml: connections[0].psk: not used with auth = 'rsa' (allowed: no psk; the"
+     " certificates authenticate)"),
+    ("road-warrior-cert", lambda d: d["connections"][1].update(ike_version=1),
+     "n.toml: connections[1].ike_version: differs from connections[0]'s (allowed:"
+     " with auth = 'rsa' the gateway has one connection for every client: the same"
+     " for all)"),
+    ("road-warrior-cert", lambda d: [c.update(cert="untrusted") for c in d["connections"]],
+     "n.toml: connections: every client has cert = 'untrusted' (allowed: at least one"
+     " client the gateway admits)"),
+    ("road-warrior-cert", lambda d: d.update(pool="10.3.0.0/30"),
+     "n.toml: pool: '10.3.0.0/30' holds fewer addresses than there are clients"),
+    ("hub", lambda d: [d["connections"].pop(), d["nodes"].pop("west")],
+     'n.toml: connections: 1 (allowed: 2 or more spokes in topology hub)'),
+    ("hub", lambda d: d["nodes"]["west"].update(address="2001:db8:4::2", subnet="2001:db8:44::/64"),
+     "n.toml: nodes.west.address: '2001:db8:4::2' is IPv6 but the hub's is IPv4"
+     " (allowed: one family)"),
+    ("hub", lambda d: d["nodes"]["west"].update(nat=True),
+     'n.toml: nodes.west.nat: true is not allowed in topology hub (allowed: false)'),
+    ("hub", lambda d: d["nodes"]["west"].pop("subnet"),
+     "n.toml: nodes.west.subnet: missing (allowed: a network such as '10.2.0.0/24';"
+     " in topology hub every node has a host behind it)"),
+    ("hub", lambda d: d["nodes"]["west"].update(subnet="10.4.0.0/33"),
+     "n.toml: nodes.west.subnet: '10.4.0.0/33' is not a network (allowed: e.g."
+     " '10.1.0.0/24' or '2001:db8:11::/64': ADDRESS/PREFIXLEN with a decimal prefix"
+     " length, no host bits, no netmask)"),
+    ("hub", lambda d: d["nodes"]["west"].update(subnet="10.2.0.0/25"),
+     "n.toml: nodes.west: its network or subnet overlaps east's (allowed: separate networks)"),
+    ("hub", lambda d: d["nodes"]["west"].update(subnet="10.4.0.0/31"),
+     "n.toml: nodes.west.subnet: '10.4.0.0/31' (allowed: /30 or larger, not holding"
+     " the node's address)"),
+    ("hub", lambda d: d["nodes"]["west"].update(subnet="2001:db8:4::/64"),
+     'n.toml: nodes: the subnets are of two families (allowed: one)'),
+]
+
+
+@pytest.mark.parametrize(("name", "change", "message"), EXACT)
+def test_a_network_files_messages_in_full(name, change, message) -> None:  # type: ignore[no-untyped-def]
+    d = _net(name)
+    change(d)
+    with pytest.raises(ScenarioError) as exc:
+        network_from_dict(d, "n.toml")
+    assert str(exc.value) == message
