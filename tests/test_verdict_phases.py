@@ -761,3 +761,67 @@ def test_a_network_files_messages_in_full(name, change, message) -> None:  # typ
     with pytest.raises(ScenarioError) as exc:
         network_from_dict(d, "n.toml")
     assert str(exc.value) == message
+
+
+# -- blocked probes: the whole messages ---------------------------------------------------
+PROBE_NET = {"name": "t", "topology": "net-to-net", "mode": "tunnel",
+             "left": {"address": "192.168.0.1", "subnet": "10.1.0.0/16"},
+             "right": {"address": "192.168.0.2", "subnet": "10.2.0.0/16"}}
+NODES = "left, right, left-host, right-host"
+HELD = ("left (192.168.0.1 10.1.0.1), right (192.168.0.2 10.2.0.1), left-host (10.1.0.2),"
+        " right-host (10.2.0.2)")
+
+
+@pytest.mark.parametrize(("probes", "message"), [
+    ([{"from": "router", "to": "right"}],
+     "t.toml: must_not_pass[0].from: 'router' is no node of topology net-to-net and"
+     " no address one holds (allowed: " + HELD + ")"),
+    ([{"from": "10.9.9.9", "to": "right"}],
+     "t.toml: must_not_pass[0].from: '10.9.9.9' is no node of topology net-to-net and"
+     " no address one holds (allowed: " + HELD + ")"),
+    ([{"from": "left", "to": "127.0.0.1"}],
+     "t.toml: must_not_pass[0].to: '127.0.0.1' is not allowed (allowed: a unicast"
+     " address, or a node: " + NODES + ")"),
+    ([{"from": "left", "to": "0.0.0.0"}],
+     "t.toml: must_not_pass[0].to: '0.0.0.0' is not allowed (allowed: a unicast"
+     " address, or a node: " + NODES + ")"),
+    ([{"from": "left", "to": "nowhere"}],
+     "t.toml: must_not_pass[0].to: 'nowhere' is not allowed (allowed: a unicast"
+     " address, or a node: " + NODES + ")"),
+    ([{"from": "10.1.0.1", "to": "2001:db8::1"}],
+     "t.toml: must_not_pass[0]: from '10.1.0.1' to '2001:db8::1' mixes IPv4 and IPv6"
+     " (allowed: both ends of one family)"),
+    ([{"from": "left", "to": "right", "via": "x"}],
+     't.toml: must_not_pass[0].via: unknown field (allowed: from, to, unreachable)'),
+    ([{"from": "", "to": "right"}],
+     "t.toml: must_not_pass[0].from: '' is not allowed (allowed: a node name or an address)"),
+])
+def test_a_probes_messages_in_full(probes, message) -> None:  # type: ignore[no-untyped-def]
+    from lab.scenario import scenario_from_dict
+
+    with pytest.raises(ScenarioError) as exc:
+        scenario_from_dict({**PROBE_NET, "must_not_pass": probes}, "t.toml")
+    assert str(exc.value) == message
+
+
+def test_probes_up_to_eight_each_described_and_reachable_unless_said() -> None:
+    from lab.blocked import resolve
+    from lab.scenario import scenario_from_dict
+
+    def load(probes: list[dict[str, object]], **top: object) -> Scenario:
+        return scenario_from_dict({**PROBE_NET, "must_not_pass": probes, **top}, "t.toml")
+
+    s = load([{"from": "left", "to": "right"}, {"from": "10.1.0.1", "to": "10.2.0.5",
+                                                 "unreachable": True}])
+    assert [r.describe() for r in resolve(s, s.must_not_pass)] == [
+        "must_not_pass[0] from left (its own address) to 192.168.0.2",
+        "must_not_pass[1] from left (10.1.0.1) to 10.2.0.5"]
+    assert [p.unreachable for p in s.must_not_pass] == [False, True]
+    assert len(load([{"from": "left", "to": "right"}] * 8).must_not_pass) == 8
+    with pytest.raises(ScenarioError) as exc:
+        load([{"from": "left", "to": "right"}] * 9)
+    assert str(exc.value).endswith("; 1 to 8 probes)")
+    with pytest.raises(ScenarioError) as exc:
+        load([{"from": "left", "to": "right"}], expect="timeout")
+    assert str(exc.value) == ("t.toml: must_not_pass: probes run after the first SA's traffic"
+                              " (allowed: with expect 'established' and lifecycle 'none')")
