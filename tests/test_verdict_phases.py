@@ -825,3 +825,76 @@ def test_probes_up_to_eight_each_described_and_reachable_unless_said() -> None:
         load([{"from": "left", "to": "right"}], expect="timeout")
     assert str(exc.value) == ("t.toml: must_not_pass: probes run after the first SA's traffic"
                               " (allowed: with expect 'established' and lifecycle 'none')")
+
+
+# -- offers and a stated result: what the mutation run left ----------------------------------
+def test_offers_are_written_and_chosen_as_the_daemons_say_them() -> None:
+    from lab.algorithms import Proposal
+    from lab.offers import Offered, from_proposal, select, show_offers, word
+
+    assert str(Offered(("aes128",), ("sha256",), ("sha256", "sha1"), ("modp2048", "ecp256"),
+                       (True, False))) == "aes128-sha256-prfsha256+prfsha1-modp2048+ecp256-esn+noesn"
+    assert show_offers(()) == "nothing" and word("x_y", {}) == "XY"
+
+    def chosen(offer: Offered, kind: str) -> tuple[object, ...]:
+        c = select((offer,), (offer,), kind)
+        assert c is not None
+        return c.proposal, c.esn, c.missing
+
+    assert chosen(Offered(("weird",), ("sha1",), (), ("modp2048",), (True,)), "ike") == (
+        None, True, "cipher weird")
+    assert chosen(Offered(("aes128",), ("weird",), (), (), (True,)), "esp")[2] == "integrity weird"
+    assert chosen(Offered(("aes128",), ("sha1",), ("weird",), ("modp2048",)), "ike")[2] == "PRF weird"
+    assert chosen(Offered(("aes128",), ("sha1",), ("sha1",), ("weird",)), "ike")[2] == "group weird"
+    # an AEAD IKE proposal that lists an integrity all the same: its PRF, no integrity
+    assert chosen(Offered(("aes128gcm16",), ("sha256",), ("sha256",), ("modp2048",)), "ike")[0] == \
+        Proposal("aes128gcm16", None, "modp2048", "sha256")
+    assert select((Offered((), ("sha1",)),), (Offered((), ("sha1",)),), "esp") is None
+    assert select((Offered(("aes128",), ("sha1",), ("sha1",), ("modp2048",)),),
+                  (Offered(("aes128",), ("sha1",), ("sha1",), ("ecp256",)),), "ike") is None
+    assert from_proposal(Proposal("aes128", "sha1"), "ike").groups == ()
+    assert from_proposal(Proposal("aes128", "sha1"), "esp").integrity == ("sha1",)
+    assert from_proposal(Proposal("aes128"), "esp").integrity == ()
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("x" * 100, f"negotiated: {'x' * 80!r} is not a table (allowed: a [negotiated] table with ike,"
+                " esp and/or esn)"),
+    ({"ike": ["a", "b"]}, "negotiated.ike: \"['a', 'b']\" is not one proposal (allowed: the one"
+                          " proposal the negotiation ends with, e.g. 'aes256-sha256-ecp256')"),
+    ({"esp": "default"}, "negotiated.esp: 'default' is not one proposal (allowed: the one proposal"
+                         " the negotiation ends with, e.g. 'aes128gcm16')"),
+    ({"ike": "a" * 100 + ",b"}, f"negotiated.ike: {'a' * 80!r} is not one proposal (allowed: the"
+                                " one proposal the negotiation ends with, e.g."
+                                " 'aes256-sha256-ecp256')"),
+    ({"esn": "y" * 100}, f"negotiated.esn: {'y' * 80!r} is not allowed (allowed: true, false)"),
+])
+def test_a_stated_results_messages_in_full(value, message) -> None:  # type: ignore[no-untyped-def]
+    from lab.expected import parse_stated
+
+    with pytest.raises(ScenarioError) as exc:
+        parse_stated(value)
+    assert str(exc.value) == message
+
+
+def test_a_stated_result_built_in_python_says_what_it_takes() -> None:
+    from lab.expected import Stated
+
+    with pytest.raises(ScenarioError) as exc:
+        Stated(ike="x").check()  # type: ignore[arg-type]
+    assert str(exc.value) == ("negotiated.ike: 'x' is not a proposal (allowed: one proposal,"
+                              " e.g. parse_proposal('aes128-sha256-ecp256', ...))")
+
+
+def test_racoons_reasons_in_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lab.daemons.racoon import traits
+    from lab.daemons.racoon.driver import Racoon
+    from lab.flavors import Flavor
+
+    mine = Racoon.missing(Flavor("racoon", "/x", tmp_path))
+    assert mine is not None and mine.endswith(
+        "or put your own build's racoon and setkey on PATH, or name its prefix as racoon@/PATH)")
+    monkeypatch.setattr(traits, "PFKEY_PROC", tmp_path / "none")
+    assert Racoon.unsupported(_racoon_rekey(lifecycle="none"), "left", Flavor("racoon"), "t") == (
+        f"racoon: the running kernel has no PF_KEY ({tmp_path / 'none'} is missing; racoon and"
+        " setkey need CONFIG_NET_KEY / the af_key module)")
