@@ -751,6 +751,15 @@ EXACT = [
      " the node's address)"),
     ("hub", lambda d: d["nodes"]["west"].update(subnet="2001:db8:4::/64"),
      'n.toml: nodes: the subnets are of two families (allowed: one)'),
+    ("road-warrior", lambda d: d["nodes"]["bob"].update(address="2001:db8:3::2"),
+     "n.toml: nodes.bob.address: '2001:db8:3::2' is IPv6 but the gateway's is IPv4 (allowed: one"
+     " family)"),
+    ("road-warrior", lambda d: [d["nodes"].update(carol={"flavor": "strongswan@sid",
+                                                         "address": "198.18.9.2",
+                                                         "subnet": "10.7.0.0/24"}),
+                                d["connections"][1].update(gateway="carol")],
+     "n.toml: connections: gateways ['carol', 'gw'] (allowed: one gateway in topology"
+     " road-warrior)"),
 ]
 
 
@@ -898,3 +907,32 @@ def test_racoons_reasons_in_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert Racoon.unsupported(_racoon_rekey(lifecycle="none"), "left", Flavor("racoon"), "t") == (
         f"racoon: the running kernel has no PF_KEY ({tmp_path / 'none'} is missing; racoon and"
         " setkey need CONFIG_NET_KEY / the af_key module)")
+
+
+def test_a_pool_holds_as_many_clients_as_addresses_but_two() -> None:
+    d = _net("road-warrior")
+    d["pool"] = "10.3.0.0/30"
+    assert len(network_from_dict(d, "n.toml").clients) == 2
+
+
+def test_racoon_compares_child_lifetimes_only_for_a_child_rekey() -> None:
+    from lab.daemons.racoon.driver import Racoon
+    from lab.flavors import Flavor
+
+    assert Racoon.lifecycle_unsupported(_racoon_rekey(lifecycle="none"), "right",
+                                        Flavor("racoon")) is None
+
+
+def test_a_connection_is_judged_on_the_sas_between_its_two_ends_only() -> None:
+    from lab.remote.verdict import judge_connection
+
+    n = load_network(CERT)
+    pair = n.pair(n.connection("alice"))
+    a, b, gw = (n.by_name[x].address for x in ("alice", "bob", "gw"))
+    sides = (Side("alice", "strongswan 6.1", a), Side("gw", "strongswan 6.1", gw))
+    ping = PingResult(ident=1, family=4)
+    bobs = [SA(gw, b, 0x77, "esp", "tunnel", 1), SA(b, gw, 0x78, "esp", "tunnel", 1)]
+    alone = judge_connection(pair, *sides, [], {"left": [], "right": []}, ping, {})
+    others = judge_connection(pair, *sides, [], {"left": [], "right": bobs}, ping, {})
+    assert others[0].summary() == alone[0].summary() and others[0].problems == alone[0].problems
+    assert [p.text for p in others[1]] == [p.text for p in alone[1]]
