@@ -18,6 +18,7 @@ from lab.outcome import Outcome
 from lab.peers import Network, load_network, network_from_dict
 from lab.remote import judge
 from lab.remote.base import Session
+from lab.remote.state import Stage
 from lab.remote.verdict import ConnectionVerdict
 from lab.sa_words import Side
 from lab.scenario import Scenario, load_scenario
@@ -936,3 +937,76 @@ def test_a_connection_is_judged_on_the_sas_between_its_two_ends_only() -> None:
     others = judge_connection(pair, *sides, [], {"left": [], "right": bobs}, ping, {})
     assert others[0].summary() == alone[0].summary() and others[0].problems == alone[0].problems
     assert [p.text for p in others[1]] == [p.text for p in alone[1]]
+
+
+# -- a hub cell's verdict (lab.remote.hubcheck), through a stand-in hub cell ------------------
+@dataclass
+class _HubDriver(_Driver):
+    own: DaemonStatus | None = None
+    of: dict[str, DaemonStatus] = field(default_factory=dict)
+
+    def status(self) -> DaemonStatus | None:
+        return self.own
+
+    def status_of(self, conn: object) -> DaemonStatus | None:
+        return self.of.get(conn.client)  # type: ignore[attr-defined]
+
+
+@dataclass
+class _HubCell(_RwCell):
+    stages: list[Stage] = field(default_factory=list)
+
+
+def _hub_cell(lost: bool = False) -> _HubCell:
+    n = load_network(FILES / "hub.toml")
+    names = [node.name for node in n.nodes]
+    drivers = {name: _HubDriver() for name in names}
+    drivers["east"].own = DaemonStatus(source="pluto.log", ike=IkeStatus(remote_id="@hub.example.org"))
+    drivers["hub"].of = {"east": DaemonStatus(source="vici", ike=IkeStatus())}
+    e, w, h = (n.by_name[x].address for x in ("east", "west", "hub"))
+    sas = {"east": [SA(e, h, 0x11, "esp", "tunnel", 1)], "west": [SA(w, h, 0x22, "esp", "tunnel", 1)],
+           "hub": [SA(h, e, 0x12, "esp", "tunnel", 1), SA(h, w, 0x21, "ah", "tunnel", 1)]}
+    clear = Packet(0.0, "10.2.0.2", "10.4.0.2", 1, icmp_type=8)
+    spokes = Stage("spokes", PingResult(ident=1, family=4),
+                   {"east": [Packet(1.0, h, e, 50, spi=0x22, seq=1)], "west": [], "hub": [clear]})
+    to_hub = Stage("hub", PingResult(ident=2, family=4, sent=[1], replies=[] if lost else [1]),
+                   {"east": [], "west": [], "hub": []})
+    return _HubCell(n, drivers, {name: _Capture() for name in names}, sas,  # type: ignore[arg-type]
+                    stages=[spokes, to_hub])
+
+
+def test_a_hub_cells_connections_and_links() -> None:
+    from lab.remote import hubcheck
+
+    cell = _hub_cell()
+    cell.problems, cell.lines = ["earlier"], ["earlier"]
+    hubcheck.connections(cell)  # type: ignore[arg-type]
+    assert cell.problems[0] == "earlier" and cell.lines[0] == "earlier"
+    assert "spokes: (w) east's link carries SPIs of other clients' SAs: 0x00000022" in cell.problems
+    assert any(p.startswith("east: (e) spokes: ") for p in cell.problems)
+    assert any(p.startswith("east: (e) hub: ") for p in cell.problems)
+    assert not any(p.startswith("west: (e) hub") for p in cell.problems)
+    assert any(ln.startswith("west's link, spokes: ") for ln in cell.lines)
+    assert not any(ln.startswith("west's link, hub: ") for ln in cell.lines)
+    assert any(p.startswith("west: (b) ") for p in cell.problems)
+    assert "east: east authenticated hub as '@hub.example.org' (pluto.log)" in cell.lines
+    assert any(ln.startswith("east's link, spokes: ") for ln in cell.lines)
+    assert any(ln.startswith("east: ") and "->" in ln for ln in cell.lines)
+    assert not any("hub: the host behind" in p for p in cell.problems)
+    assert not any("identity:" in p for p in cell.problems)  # PSKs: no identity is claimed
+    lost = _hub_cell(lost=True)
+    hubcheck.connections(lost)  # type: ignore[arg-type]
+    assert "hub: the host behind east got no reply from the hub's host to [1]" in lost.problems
+
+
+def test_a_hubs_own_link_and_ike_sas() -> None:
+    from lab.remote import hubcheck
+
+    cell = _hub_cell()
+    n = cell.network
+    cell.daemons["hub"].held = [Session("east", n.by_name["east"].address, "east", 1)]
+    cell.problems = ["earlier"]
+    hubcheck.hub(cell)  # type: ignore[arg-type]
+    assert cell.problems[0] == "earlier"
+    assert cell.problems[1].startswith("(w) the hub's link, spokes: 1 echo packet(s) in clear")
+    assert cell.problems[2] == "(g) hub holds 0 IKE SA(s) with west (203.0.113.2), expected 1"
