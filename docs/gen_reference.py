@@ -28,7 +28,7 @@ from lab import blocked, expected, peers  # noqa: E402
 from lab import origin as originmod  # noqa: E402
 from lab import scenario as sc  # noqa: E402
 from lab.algorithms import CIPHERS, DEFAULT, DH_GROUPS, INTEGRITY  # noqa: E402
-from lab.flavors import IMPLEMENTATIONS, RACOON_RELEASES, RACOON_VARIANTS, SUITES  # noqa: E402
+from lab.flavors import IMPLEMENTATIONS, PROVISIONS, SUITES  # noqa: E402
 from lab.identity import DN_ATTRIBUTES  # noqa: E402
 from lab.native import PLACES  # noqa: E402
 from lab.topology import path as pathmod  # noqa: E402
@@ -55,9 +55,10 @@ PROPOSAL = (f"a proposal string `cipher-integrity[-prfX]-group` (ESP: group opti
             f" groups: {_codes(DH_GROUPS)}")
 FLAVOR = (f"{_codes(IMPLEMENTATIONS)} alone (the machine's own programs), `NAME@SUITE` with"
           f" SUITE one of {_codes(SUITES)} (a Debian tree, `ipsec-lab setup`),"
-          f" `racoon@RELEASE` with RELEASE one of {_codes(RACOON_RELEASES)} or"
-          f" {_codes(RACOON_VARIANTS)} (built by `ipsec-lab setup`), or `NAME@/path`"
-          " (a tree or prefix you point at)")
+          + "".join(f" `{p.daemon}@RELEASE` with RELEASE one of {_codes(p.releases)} or"
+                    f" {_codes(p.variants)} (built by `ipsec-lab setup`),"
+                    for p in PROVISIONS.values() if p.from_source)
+          + " or `NAME@/path` (a tree or prefix you point at)")
 LIFETIME = _range(*sc.LIFETIME_RANGE, " seconds")
 
 #: top-level keys: allowed values and what the key does
@@ -256,11 +257,11 @@ def scenario_page() -> str:
         "",
         "## Top level",
         "",
-        *_table(sc._TOP_KEYS, sc.Scenario, TOP, "top-level"),
+        *_table(sc.TOP_KEYS, sc.Scenario, TOP, "top-level"),
         "",
         "## `[left]` and `[right]`",
         "",
-        *_table(sc._PEER_KEYS, sc.Peer, PEER, "per-peer"),
+        *_table(sc.PEER_KEYS, sc.Peer, PEER, "per-peer"),
         "",
         "## `[path]`",
         "",
@@ -369,7 +370,7 @@ BROWSE = {"strongswan": "https://github.com/strongswan/strongswan/tree/{commit}/
 
 def upstream_page() -> str:
     """The upstream suite: each scenario file with its origin, read through the loader."""
-    cases = [sc.load_scenario(path) for path in sorted(UPSTREAM.glob("*.toml"))]
+    cases = [peers.load_case(path) for path in sorted(UPSTREAM.glob("*.toml"))]
     files = [path.name for path in sorted(UPSTREAM.glob("*.toml"))]
     missing = sum(len(s.origin.not_checked) for s in cases if s.origin)
     full = sum(1 for s in cases if s.origin and not s.origin.not_checked)
@@ -384,7 +385,9 @@ def upstream_page() -> str:
         "commit it was read at, what the original checks and what of that the lab cannot check",
         "yet (`not_checked`). `pytest scenarios/ -k upstream` runs them",
         "(`scenarios/test_upstream.py`, ids `test_upstream[FILE]`); the run ends with the count",
-        "of lines not checked yet. The keys: [Scenario keys](reference/scenario-keys.md#origin).",
+        "of lines not checked yet. A file with `[nodes.NAME]` and `[[connections]]` runs as a",
+        "network cell ([Road warriors](road-warrior.md)), the others as two-peer cells.",
+        "The keys: [Scenario keys](reference/scenario-keys.md#origin).",
         "",
         f"{len(cases)} cases, {full} of them fully expressed; {missing} line(s) not checked yet.",
         "",

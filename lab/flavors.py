@@ -11,6 +11,11 @@ releases that `ipsec-lab setup` builds from source into a *prefix* (``sbin/racoo
 ``sbin/setkey``, ``racoonctl``), and ``racoon@/path`` is a user's own prefix (or a whole
 root tree, when it has a ``usr/bin``). A prefix is no chroot: its binaries run on the
 machine's own root, with the machine's libc and libcrypto.
+
+What differs between daemons here (Debian trees or releases built from source, their
+names) is data beside each driver (lab.provision_rules.Provision:
+lab.daemons.libreswan.provision, ...); ``PROVISIONS`` is the one table of them, a
+provision for each name in ``IMPLEMENTATIONS``.
 """
 
 from __future__ import annotations
@@ -25,16 +30,18 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from lab import run as runner
+from lab.daemons.libreswan.provision import PROVISION as LIBRESWAN
+from lab.daemons.racoon.provision import PROVISION as RACOON
+from lab.daemons.strongswan.provision import PROVISION as STRONGSWAN
 from lab.errors import MissingError, UsageError
 from lab.kernel.uml import cache_dir
-from lab.run import CLONE_NEWNS, _libc, unshare
+from lab.provision_rules import SUITES, Provision, table
+from lab.run import CLONE_NEWNS, libc, unshare
 
 IMPLEMENTATIONS = ("libreswan", "strongswan", "racoon")
-SUITES = ("bookworm", "trixie", "sid")
-#: ipsec-tools releases that `ipsec-lab setup` builds (racoon@RELEASE)
-RACOON_RELEASES = ("0.8.2", "0.9.1")
-#: variants of a release: the same build, configured another way (racoon@VARIANT)
-RACOON_VARIANTS = {"privsep-0.9.1": "0.9.1"}
+#: daemon -> how its flavors are obtained, one for each name in IMPLEMENTATIONS (the lab
+#: refuses to import when one is missing)
+PROVISIONS: dict[str, Provision] = table((LIBRESWAN, STRONGSWAN, RACOON), IMPLEMENTATIONS)
 #: where a prefix keeps its programs
 PREFIX_DIRS = ("sbin", "bin")
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
@@ -49,14 +56,14 @@ def flavors_dir() -> Path:
 
 
 def _mount(source: str, target: str, fstype: str | None, flags: int) -> None:
-    if _libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None,
+    if libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None,
                    flags, None) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"mount {source} on {target}: {os.strerror(err)}")
 
 
 def _umount(target: str) -> None:
-    if _libc.umount2(target.encode(), MNT_DETACH) != 0:
+    if libc.umount2(target.encode(), MNT_DETACH) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"umount {target}: {os.strerror(err)}")
 
@@ -211,37 +218,39 @@ class Flavor:
 
 
 def sources_of(impl: str) -> tuple[str, ...]:
-    """The named sources an implementation has: Debian suites, or racoon's releases and
-    their variants."""
-    return (*RACOON_RELEASES, *RACOON_VARIANTS) if impl == "racoon" else SUITES
+    """The named sources an implementation has: Debian suites, or the releases (and their
+    variants) it is built from."""
+    return PROVISIONS[impl].sources
 
 
 def parse_flavor(text: str, where: str = "flavor") -> Flavor:
     """``impl``, ``impl@system``, ``impl@SUITE`` (``racoon@RELEASE``) or ``impl@/path``."""
     impl, _, source = text.partition("@")
     if impl not in IMPLEMENTATIONS:
+        releases = "".join(f"; {p.daemon}@RELEASE with RELEASE one of {', '.join(p.sources)}"
+                           for p in PROVISIONS.values() if p.from_source)
         raise UsageError(f"{where}: unknown daemon {impl!r} in {text!r}"
                          f" (allowed: {', '.join(IMPLEMENTATIONS)}, each as NAME or NAME@SUITE"
-                         f" with SUITE one of system, {', '.join(SUITES)}, or a directory;"
-                         f" racoon@RELEASE with RELEASE one of {', '.join(sources_of('racoon'))})")
+                         f" with SUITE one of system, {', '.join(SUITES)}, or a directory"
+                         f"{releases})")
+    provision = PROVISIONS[impl]
     source = source or "system"
     if source == "system":
         return Flavor(impl)
     if source.startswith("/") or source.startswith("."):
         try:  # a loop of symlinks, a name too long, a file on the way: one line
             path = Path(source).resolve()
-            prefix = impl == "racoon" and not (path / "usr" / "bin").is_dir()
+            prefix = provision.from_source and not (path / "usr" / "bin").is_dir()
         except (OSError, RuntimeError) as exc:
             raise UsageError(f"{where}: {text!r}: cannot resolve {source!r}"
                              f" ({getattr(exc, 'strerror', None) or exc}; allowed: a directory)") from None
         return Flavor(impl, source, prefix=path) if prefix else Flavor(impl, source, path)
-    if source not in sources_of(impl):
-        raise UsageError(f"{where}: unknown {'release' if impl == 'racoon' else 'suite'}"
+    if source not in provision.sources:
+        raise UsageError(f"{where}: unknown {provision.source_word}"
                          f" {source!r} in {text!r} (allowed: system,"
-                         f" {', '.join(sources_of(impl))}, or a directory path)")
-    if impl == "racoon":
-        release = RACOON_VARIANTS.get(source, source)
-        return Flavor(impl, source, prefix=flavors_dir() / f"racoon-{release}")
+                         f" {', '.join(provision.sources)}, or a directory path)")
+    if provision.from_source:
+        return Flavor(impl, source, prefix=flavors_dir() / f"{impl}-{provision.release(source)}")
     return Flavor(impl, source, flavors_dir() / f"{impl}-{source}")
 
 
@@ -250,8 +259,10 @@ def tree_missing(flavor: Flavor) -> str | None:
     if flavor.prefix is not None:
         if flavor.prefix.is_dir():
             return None
-        how = (f"ipsec-lab setup --flavors={flavor.name}" if flavor.source in sources_of("racoon")
-               else "point at the prefix racoon was installed into (its sbin/racoon)")
+        provision = PROVISIONS[flavor.impl]
+        how = (f"ipsec-lab setup --flavors={flavor.name}" if flavor.source in provision.sources
+               else f"point at the prefix {flavor.impl} was installed into (its"
+               f" {provision.program})")
         return f"flavor {flavor.name}: nothing built at {flavor.prefix} (build it with: {how})"
     if flavor.root is None:
         return None

@@ -25,11 +25,11 @@ NETNS_DIR = Path("/run/netns")
 CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
 
-_libc = ctypes.CDLL(None, use_errno=True)
+libc = ctypes.CDLL(None, use_errno=True)
 
 
 def setns_fd(fd: int, nstype: int) -> None:
-    if _libc.setns(fd, nstype) != 0:
+    if libc.setns(fd, nstype) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"setns: {os.strerror(err)}")
 
@@ -43,7 +43,7 @@ def setns(path: Path, nstype: int) -> None:
 
 
 def unshare(flags: int) -> None:
-    if _libc.unshare(flags) != 0:
+    if libc.unshare(flags) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"unshare: {os.strerror(err)}")
 

@@ -36,12 +36,12 @@ SA_DIRS = {1: "in", 2: "out"}
 MODES = {0: "transport", 1: "tunnel", 2: "ro", 3: "in_trigger", 4: "beet"}
 PROTOS = {50: "esp", 51: "ah", 108: "comp"}
 
-_NLMSG = struct.Struct("=IHHII")
-_SA_INFO = struct.Struct("=16s16sHHHHHBBB3xiI" "16s4sB3x" "16s" "8Q" "4Q" "3I" "IIHBBB7x")
+NLMSG = struct.Struct("=IHHII")
+SA_INFO = struct.Struct("=16s16sHHHHHBBB3xiI" "16s4sB3x" "16s" "8Q" "4Q" "3I" "IIHBBB7x")
 _POLICY_INFO = struct.Struct("=16s16sHHHHHBBB3xiI" "8Q" "4Q" "IIBBBB4x")
 _SA_ID = struct.Struct("=16s4sHB1x")  # xfrm_usersa_id: daddr, spi, family, proto
 _XFRM_INF = 0xFFFFFFFFFFFFFFFF
-assert _SA_INFO.size == 224
+assert SA_INFO.size == 224
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,7 @@ def parse_policy(payload: bytes) -> Policy:
     f = _POLICY_INFO.unpack_from(payload)
     daddr, saddr, family, plen_d, plen_s, proto = f[0], f[1], f[6], f[7], f[8], f[9]
     direction, action = f[26], f[27]
-    attrs = _attrs(payload[(_POLICY_INFO.size + 3) & ~3:])
+    attrs = attributes(payload[(_POLICY_INFO.size + 3) & ~3:])
     tmpl = attrs.get(XFRMA_TMPL, b"")
     # xfrm_user_tmpl: xfrm_id (daddr, spi, proto: 24 bytes), then its family
     tmpl_dst = _addr(tmpl[:16], struct.unpack_from("=H", tmpl, 24)[0]) if len(tmpl) >= 26 else ""
@@ -142,7 +142,7 @@ def parse_policy(payload: bytes) -> Policy:
                   "allow" if action == 0 else "block", tmpl_dst)
 
 
-def _attrs(data: bytes) -> dict[int, bytes]:
+def attributes(data: bytes) -> dict[int, bytes]:
     out: dict[int, bytes] = {}
     while len(data) >= 4:
         length, kind = struct.unpack_from("=HH", data)
@@ -169,11 +169,11 @@ def _addr(raw: bytes, family: int) -> str:
 
 
 def parse_sa(payload: bytes) -> SA:
-    f = _SA_INFO.unpack_from(payload)
+    f = SA_INFO.unpack_from(payload)
     daddr, spi, proto, saddr = f[12], f[13], f[14], f[15]
     cur_bytes, cur_packets = f[24], f[25]
     reqid, family, mode, window, flags = f[32], f[33], f[34], f[35], f[36]
-    attrs = _attrs(payload[_SA_INFO.size:])
+    attrs = attributes(payload[SA_INFO.size:])
     sel_family = f[6]
     sel = Selector(_addr(f[1], sel_family or family), f[8], _addr(f[0], sel_family or family),
                    f[7], f[9], socket.ntohs(f[4]), socket.ntohs(f[2]), sel_family)
@@ -230,14 +230,14 @@ class XfrmSocket:
 
     def _request(self, kind: int, flags: int, payload: bytes) -> list[tuple[int, bytes]]:
         self.seq += 1
-        msg = _NLMSG.pack(_NLMSG.size + len(payload), kind, flags, self.seq, 0) + payload
+        msg = NLMSG.pack(NLMSG.size + len(payload), kind, flags, self.seq, 0) + payload
         self.sock.send(msg)
         replies: list[tuple[int, bytes]] = []
         while True:
             data = self.sock.recv(1 << 20)
             while data:
-                length, mtype, _flags, seq, _pid = _NLMSG.unpack_from(data)
-                body = data[_NLMSG.size:length]
+                length, mtype, _flags, seq, _pid = NLMSG.unpack_from(data)
+                body = data[NLMSG.size:length]
                 data = data[(length + 3) & ~3:]
                 if seq != self.seq:
                     continue
@@ -253,14 +253,14 @@ class XfrmSocket:
                 return replies
 
     def states(self) -> list[SA]:
-        replies = self._request(XFRM_MSG_GETSA, NLM_F_REQUEST | NLM_F_DUMP, bytes(_SA_INFO.size))
+        replies = self._request(XFRM_MSG_GETSA, NLM_F_REQUEST | NLM_F_DUMP, bytes(SA_INFO.size))
         return [parse_sa(body) for kind, body in replies if kind == XFRM_MSG_NEWSA]
 
     def drops(self) -> int:
         """ESP packets this namespace's SAs dropped (xfrm_usersa_info's stats, kept with or
         without CONFIG_XFRM_STATISTICS): outside the replay window, replayed, bad ICV."""
-        replies = self._request(XFRM_MSG_GETSA, NLM_F_REQUEST | NLM_F_DUMP, bytes(_SA_INFO.size))
-        return sum(sum(_SA_INFO.unpack_from(body)[28:31])
+        replies = self._request(XFRM_MSG_GETSA, NLM_F_REQUEST | NLM_F_DUMP, bytes(SA_INFO.size))
+        return sum(sum(SA_INFO.unpack_from(body)[28:31])
                    for kind, body in replies if kind == XFRM_MSG_NEWSA)
 
     def policies(self) -> list[Policy]:
@@ -285,7 +285,7 @@ class XfrmSocket:
     def add_probe_sa(self) -> None:
         """Add a transport-mode ESP SA ::1 -> ::1 (raises OSError where ESP is missing)."""
         lo = socket.inet_pton(socket.AF_INET6, "::1")
-        info = _SA_INFO.pack(
+        info = SA_INFO.pack(
             lo, lo, 0, 0, 0, 0, socket.AF_INET6, 128, 128, 0, 0, 0,
             lo, (0x1ab).to_bytes(4, "big"), socket.IPPROTO_ESP,
             lo,

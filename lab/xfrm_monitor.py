@@ -19,14 +19,14 @@ from dataclasses import dataclass, field, replace
 
 from lab.topology.netns import socket_in
 from lab.xfrm import (
-    _NLMSG,
-    _SA_INFO,
     NETLINK_XFRM,
+    NLMSG,
     SA,
+    SA_INFO,
     XFRM_MSG_NEWPOLICY,
     XFRM_MSG_NEWSA,
     XFRMA_TMPL,
-    _attrs,
+    attributes,
     parse_policy,
     parse_sa,
 )
@@ -60,7 +60,7 @@ def parse_event(side: str, t: float, mtype: int, body: bytes) -> XfrmEvent | Non
         sa = parse_sa(body)
         return XfrmEvent(t, side, "sa-add" if mtype == XFRM_MSG_NEWSA else "sa-update", str(sa), sa)
     if mtype == XFRM_MSG_DELSA:
-        attrs = _attrs(body[(_USERSA_ID.size + 3) & ~3:])
+        attrs = attributes(body[(_USERSA_ID.size + 3) & ~3:])
         if XFRMA_SA in attrs:
             sa = parse_sa(attrs[XFRMA_SA])
             return XfrmEvent(t, side, "sa-del", str(sa), sa)
@@ -68,13 +68,13 @@ def parse_event(side: str, t: float, mtype: int, body: bytes) -> XfrmEvent | Non
         return XfrmEvent(t, side, "sa-del", f"proto {proto} spi=0x{spi.hex()}")
     if mtype == XFRM_MSG_EXPIRE:
         sa = parse_sa(body)
-        hard = body[_SA_INFO.size] if len(body) > _SA_INFO.size else 0
+        hard = body[SA_INFO.size] if len(body) > SA_INFO.size else 0
         return XfrmEvent(t, side, "sa-expire-hard" if hard else "sa-expire-soft", str(sa), sa)
     if mtype in (XFRM_MSG_NEWPOLICY, XFRM_MSG_UPDPOLICY):
         kind = "policy-add" if mtype == XFRM_MSG_NEWPOLICY else "policy-update"
         return XfrmEvent(t, side, kind, str(parse_policy(body)))
     if mtype == XFRM_MSG_DELPOLICY:
-        attrs = _attrs(body[_USERPOLICY_ID_SIZE:])
+        attrs = attributes(body[_USERPOLICY_ID_SIZE:])
         text = "(by index)"
         if XFRMA_POLICY in attrs:  # the templates are the outer message's attributes
             text = str(replace(parse_policy(attrs[XFRMA_POLICY]), ipsec=XFRMA_TMPL in attrs))
@@ -132,12 +132,12 @@ class XfrmMonitor:
                 return
             raise
         t = time.monotonic()
-        while len(data) >= _NLMSG.size:
-            length, mtype, _flags, _seq, _pid = _NLMSG.unpack_from(data)
-            if length < _NLMSG.size:
+        while len(data) >= NLMSG.size:
+            length, mtype, _flags, _seq, _pid = NLMSG.unpack_from(data)
+            if length < NLMSG.size:
                 break
             try:
-                event = parse_event(side, t, mtype, data[_NLMSG.size:length])
+                event = parse_event(side, t, mtype, data[NLMSG.size:length])
             except (struct.error, ValueError, IndexError) as exc:
                 event = XfrmEvent(t, side, "unparsed", f"message type {mtype:#x}: {exc}")
             if event is not None:

@@ -16,9 +16,9 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
                if UPSTREAM_ID in getattr(r, "nodeid", "") and getattr(r, "when", "call") == "call"]
     if not reports:
         return
-    from lab.scenario import load_scenario
+    from lab.peers import load_case
 
-    cases = [load_scenario(path) for path in sorted(UPSTREAM.glob("*.toml"))]
+    cases = [load_case(path) for path in sorted(UPSTREAM.glob("*.toml"))]
     lines = sum(len(s.origin.not_checked) for s in cases if s.origin)
     ran = len({r.nodeid for r in reports})
     terminalreporter.write_sep("-", "upstream suite")

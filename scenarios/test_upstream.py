@@ -5,7 +5,10 @@ says what the original checks (docs/upstream.md lists them).
 Each file runs as its own cell, ``test_upstream[FILE STEM]`` (``-k upstream`` selects the
 group): a first-SA cell as ``lab.run`` runs it (negotiation, pings, verdict, the stated
 ``[negotiated]`` result, log assertions, ``must_not_pass`` probes, teardown), a lifecycle
-cell through its event. The run ends with how many ``not_checked`` lines the suite has
+cell through its event; a file with ``[nodes.NAME]`` and ``[[connections]]`` (a road
+warrior) as a network cell, as scenarios/test_roadwarrior.py runs one (every phase of
+lab.cell.sequence: each client's SAs, virtual IP and pings, the gateway's, teardown).
+The run ends with how many ``not_checked`` lines the suite has
 (scenarios/conftest.py).
 """
 
@@ -17,6 +20,8 @@ from pathlib import Path
 import pytest
 
 from lab.blocked import parse_probes
+from lab.peers import Network, load_case
+from lab.remote.fixture import road_warrior  # noqa: F401  (the fixture)
 from lab.scenario import Scenario, load_scenario
 from lab.timetravel import waits_on_timers
 
@@ -30,7 +35,7 @@ def test_upstream_files_name_their_origin() -> None:
     assert len(FILES) >= MIN_CASES, f"{len(FILES)} upstream cases, at least {MIN_CASES} wanted"
     stems = {}
     for path in FILES:
-        s = load_scenario(path)
+        s = load_case(path)
         assert s.origin is not None, f"{path.name}: no [origin] table"
         assert path.stem.startswith(f"{s.origin.project}-"), \
             f"{path.name}: the name starts with its project ({s.origin.project}-)"
@@ -39,21 +44,38 @@ def test_upstream_files_name_their_origin() -> None:
     assert len(set(stems.values())) == len(stems), "two files translate one case"
 
 
-def _run(lab, scenario: Scenario) -> None:
-    lab.run(scenario)  # a lifecycle case: its event, its checks, then the teardown check
+def _run(request: pytest.FixtureRequest, case: Scenario | Network) -> None:
+    if isinstance(case, Network):
+        # raises on a finding; every admitted client's echoes were answered, and the
+        # others' again after the first client's delete (as scenarios/test_roadwarrior.py)
+        lines = request.getfixturevalue("road_warrior").run(case)
+        assert sum(f"{case.pings} sent, {case.pings} answered" in line for line in lines) \
+            == 2 * len(case.admitted) - 1, lines
+        if case.auth != "psk":  # each end named the other's identity
+            assert sum(" authenticated " in line for line in lines) \
+                == 2 * len(case.admitted), lines
+        return
+    # a lifecycle case: its event, its checks, then the teardown check
+    request.getfixturevalue("lab").run(case)
+
+
+def _marks(case: Scenario | Network) -> list[pytest.MarkDecorator]:
+    """A case that waits on daemon timers (DPD, a rekey by lifetime) runs on the
+    time-travel worker where there is one."""
+    if isinstance(case, Scenario) and waits_on_timers(case):
+        return [pytest.mark.time_travel(required=False)]
+    return []
 
 
 def _params() -> list[object]:
-    """One per file; a case that waits on daemon timers (DPD, a rekey by lifetime) runs
-    on the time-travel worker where there is one."""
-    return [pytest.param(p, id=p.stem, marks=[pytest.mark.time_travel(required=False)]
-                         if waits_on_timers(load_scenario(p)) else []) for p in FILES]
+    """One per file, its id the file's stem."""
+    return [pytest.param(p, id=p.stem, marks=_marks(load_case(p))) for p in FILES]
 
 
 @pytest.mark.lab
 @pytest.mark.parametrize("path", _params())
-def test_upstream(lab, path: Path) -> None:
-    _run(lab, load_scenario(path))
+def test_upstream(request: pytest.FixtureRequest, path: Path) -> None:
+    _run(request, load_case(path))
 
 
 @pytest.mark.lab

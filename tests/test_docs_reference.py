@@ -33,8 +33,8 @@ def _section(title: str) -> set[str]:
 
 
 def test_every_key_the_loader_accepts_is_on_the_page() -> None:
-    assert _section("Top level") == scenario._TOP_KEYS
-    assert _section("`[left]` and `[right]`") == scenario._PEER_KEYS
+    assert _section("Top level") == scenario.TOP_KEYS
+    assert _section("`[left]` and `[right]`") == scenario.PEER_KEYS
     assert _section("`[path]`") == set(PATH_KEYS)
     native = PAGE.read_text()
     for daemon, places in PLACES.items():
@@ -53,7 +53,7 @@ def test_a_key_without_a_description_stops_the_generator() -> None:
     described = dict(gen.TOP)
     del described["vanish"]
     try:
-        gen._table(scenario._TOP_KEYS, scenario.Scenario, described, "top-level")
+        gen._table(scenario.TOP_KEYS, scenario.Scenario, described, "top-level")
     except SystemExit as exc:
         assert "vanish" in str(exc)
     else:

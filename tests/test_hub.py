@@ -24,7 +24,7 @@ FILE = ROOT / "scenarios" / "files" / "hub.toml"
 @pytest.fixture(autouse=True)
 def _libreswan_version(monkeypatch: pytest.MonkeyPatch) -> None:
     from lab.daemons.libreswan import probe
-    monkeypatch.setattr(probe, "_version", lambda flavor, tag: "5.2")
+    monkeypatch.setattr(probe, "pluto_version", lambda flavor, tag: "5.2")
 
 
 def data() -> dict:  # type: ignore[type-arg]
@@ -114,6 +114,19 @@ def test_the_grid() -> None:
     assert not any("racoon" in s for c in cells if c.ike_version == 2 for s in c.spokes)
     assert spoke_pairs(["racoon@0.8.2", "racoon@0.9.1", "libreswan@sid"]) == [
         ("racoon@0.8.2", "libreswan@sid"), ("racoon@0.9.1", "libreswan@sid")]
+    certs = [c.id for c in cells if c.auth != "psk"]
+    assert certs == ["libreswan_bookworm-libreswan_bookworm+strongswan_bookworm-ikev2-hub-rsa",
+                     "strongswan_bookworm-libreswan_bookworm+strongswan_bookworm-ikev2-hub-rsa",
+                     "racoon_0_8_2-libreswan_bookworm+strongswan_bookworm-ikev1-hub-rsa"]
+    ids = [node.id for node in cells[-1].network().nodes]
+    assert ids == ["@hub.example.org", "@s1.example.org", "@s2.example.org"]
+    only = hub_cells(MatrixSelection.from_options(None, None, None, None, topologies="hub",
+                                                  auth="rsa"))
+    assert [c.auth for c in only] == ["rsa", "rsa", "rsa"]
+    # racoon's hub has no ECDSA: no cell
+    ecdsa = hub_cells(MatrixSelection.from_options(None, None, None, None, topologies="hub",
+                                                   auth="ecdsa"))
+    assert [c.hub for c in ecdsa] == ["libreswan@bookworm", "strongswan@bookworm"]
     n = HubCellSpec("racoon@0.9.1", ("libreswan@sid", "racoon@0.8.2"), 1).network()
     assert n.topology == "hub" and [c.client for c in n.connections] == ["s1", "s2"]
     with pytest.raises(UsageError, match="not for topology hub"):
@@ -135,3 +148,18 @@ def test_an_ipv6_hub_protects_everything_of_its_family() -> None:
         d["nodes"][name].update(address=f"2001:db8:{i}::2", subnet=f"fd00:{i}::/64")
     n = network_from_dict(d, "hub6.toml")
     assert n.wide == "::/0" and n.by_name["east"].lan(2) == "fd00:2::2"
+
+
+def test_racoon_hub_with_certificates_checks_each_spokes_identity(tmp_path: Path) -> None:
+    n = HubCellSpec("racoon@0.9.1", ("libreswan@sid", "strongswan@bookworm"), 1, "rsa").network()
+    ctx = PeerContext("hub", "ipl-t", tmp_path / "hub", parse_flavor("racoon@0.9.1"), "t",
+                      tmp_path)
+    files = driver(n, n.by_name["hub"], ctx).render()
+    conf = files["racoon.conf"]
+    block = conf.split("remote 203.0.113.2", 1)[1].split("sainfo", 1)[0]
+    for line in ('\tpeers_identifier fqdn "s2.example.org";', "\tverify_cert on;",
+                 "\tverify_identifier on;", '\tcertificate_type x509 "peer.pem" "peer.key";',
+                 "\t\tauthentication_method rsasig;"):
+        assert line in block
+    assert 'path certificate "' in conf and "certs/peer.key" in files
+    assert "0x" not in files["psk.txt"]

@@ -91,7 +91,7 @@ def build(impl: str, field: str, value: str) -> tuple[Scenario, str]:
 def render(s: Scenario, side: str, rundir: str) -> tuple[dict[str, str], PeerContext]:
     flavor = parse_flavor(s.peer(side).flavor)
     ctx = PeerContext(side, f"ipl-inj-{side[0]}", Path(rundir) / side, flavor, "t", Path(RUNDIR))
-    with mock.patch.object(probe, "_version", lambda flavor, tag: "5.2"):
+    with mock.patch.object(probe, "pluto_version", lambda flavor, tag: "5.2"):
         return DAEMONS[flavor.impl](s, ctx).render(), ctx
 
 

@@ -12,17 +12,19 @@ LAB = Path(__file__).parents[1] / "lab"
 #: A module is in the layer of the longest name here that it is or is inside of ("lab" is
 #: the package's own __init__ only: a new module of lab/ must be placed here).
 LAYERS: tuple[tuple[str, ...], ...] = (
-    # the ground: errors, processes, owners, per-user state, value parsing
+    # the ground: errors, processes, owners, per-user state, value parsing, phase timers
     ("lab", "lab.errors", "lab.run", "lab.owner", "lab.state", "lab.values", "lab.repeat",
-     "lab.pathreport"),
+     "lab.pathreport", "lab.timed"),
     # the machine: kernels, namespaces and links, XFRM; no scenario in sight
     ("lab.kernel", "lab.topology", "lab.xfrm", "lab.xfrm_monitor"),
     # words the model is made of: algorithms, identities, native lines (each daemon's rules
-    # for them beside its driver, as plain data), where daemons come from
+    # for them beside its driver, as plain data), where daemons come from (each daemon's
+    # provision beside its driver, as plain data)
     ("lab.algorithms", "lab.identity", "lab.native", "lab.origin", "lab.expected",
      "lab.logcheck", "lab.offers", "lab.status", "lab.certs", "lab.flavors", "lab.probes",
      "lab.native_rules", "lab.daemons.libreswan.native", "lab.daemons.racoon.native",
-     "lab.daemons.strongswan.native"),
+     "lab.daemons.strongswan.native", "lab.provision_rules", "lab.daemons.libreswan.provision",
+     "lab.daemons.racoon.provision", "lab.daemons.strongswan.provision"),
     # the scenario model
     ("lab.scenario", "lab.blocked"),
     ("lab.peers",),

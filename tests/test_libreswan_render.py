@@ -16,7 +16,7 @@ from lab.scenario import Peer, seed_scenario
 
 @pytest.fixture(autouse=True)
 def _version(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(probe, "_version", lambda flavor, tag: "4.10")
+    monkeypatch.setattr(probe, "pluto_version", lambda flavor, tag: "4.10")
 
 
 def render(tmp_path: Path, side: str = "left", **changes: object) -> dict[str, str]:
@@ -49,7 +49,7 @@ def test_right_side_swaps_addresses(tmp_path: Path) -> None:
 
 
 def test_libreswan5_uses_keyexchange(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(probe, "_version", lambda flavor, tag: "5.2")
+    monkeypatch.setattr(probe, "pluto_version", lambda flavor, tag: "5.2")
     assert "keyexchange=ikev1" in conn_lines(render(tmp_path)["ipsec.conf"])
 
 

@@ -33,7 +33,7 @@ from lab.matrix import (
 from lab.scenario import Peer, Scenario, scenario_from_dict, scenario_to_dict
 from lab.wire.packets import Packet
 from lab.wire.stream import StreamResult
-from lab.xfrm import _SA_INFO, _rta
+from lab.xfrm import SA_INFO, _rta
 from lab.xfrm_monitor import XFRM_MSG_DELSA, XFRM_MSG_EXPIRE, XFRMA_SA, SaLife, parse_event
 
 A, B = "2001:db8:1:1::1", "2001:db8:2:2::2"
@@ -97,7 +97,7 @@ def _ctx(tmp_path: Path, side: str, flavor: Flavor) -> PeerContext:
 ])
 def test_libreswan_dpd_and_margins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: str,
                                    ike: int, wanted: set[str], absent: set[str]) -> None:
-    monkeypatch.setattr(probe, "_version", lambda flavor, tag: version)
+    monkeypatch.setattr(probe, "pluto_version", lambda flavor, tag: version)
     s = scenario(ike_version=ike, dpd_delay=2, dpd_timeout=6, child_lifetime=12, rekey_margin=4)
     text = Libreswan(s, _ctx(tmp_path, "left", Flavor("libreswan"))).render()["ipsec.conf"]
     lines = {line.strip() for line in text.splitlines()}
@@ -156,7 +156,7 @@ def test_racoon_cannot_rekey_on_command() -> None:
 
 def _sa_info(spi: int) -> bytes:
     a, b = (socket.inet_pton(socket.AF_INET6, x) for x in (A, B))
-    return _SA_INFO.pack(b, a, 0, 0, 0, 0, socket.AF_INET6, 128, 128, 0, 0, 0,
+    return SA_INFO.pack(b, a, 0, 0, 0, 0, socket.AF_INET6, 128, 128, 0, 0, 0,
                          b, spi.to_bytes(4, "big"), 50, a, *([0] * 8), 0, 0, 0, 0, 0, 0, 0,
                          0, 1, socket.AF_INET6, 0, 32, 0)
 

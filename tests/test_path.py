@@ -288,7 +288,7 @@ def _render(tmp_path, scenario, side: str) -> dict[str, str]:  # type: ignore[no
 def test_daemons_are_told_the_nat_address_and_the_inside_selectors(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from lab.daemons.libreswan import probe
 
-    monkeypatch.setattr(probe, "_version", lambda flavor, tag: "5.2")
+    monkeypatch.setattr(probe, "pluto_version", lambda flavor, tag: "5.2")
     s = cell("nat", "strongswan", "libreswan")
     pluto = _render(tmp_path, s, "right")["ipsec.conf"]  # the responder, beyond the NAT
     assert "\tright=198.51.100.254\n" in pluto and "\trightid=192.0.2.1\n" in pluto
@@ -307,7 +307,7 @@ def test_fragmentation_and_encapsulation_knobs(tmp_path, monkeypatch, path: str,
                                                charon: str) -> None:
     from lab.daemons.libreswan import probe
 
-    monkeypatch.setattr(probe, "_version", lambda flavor, tag: "5.2")
+    monkeypatch.setattr(probe, "pluto_version", lambda flavor, tag: "5.2")
     s = cell(path, "libreswan", "strongswan")
     assert f"\t{pluto}\n" in _render(tmp_path, s, "left")["ipsec.conf"]
     assert charon in _render(tmp_path, s, "right")["swanctl.conf"]

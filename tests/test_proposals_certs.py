@@ -30,7 +30,7 @@ LEFT, RIGHT = "2001:db8:1:1::1", "2001:db8:2:2::2"
 @pytest.fixture(autouse=True)
 def _libreswan_version(monkeypatch: pytest.MonkeyPatch) -> None:
     from lab.daemons.libreswan import probe
-    monkeypatch.setattr(probe, "_version", lambda flavor, tag: "4.10")
+    monkeypatch.setattr(probe, "pluto_version", lambda flavor, tag: "4.10")
 
 
 def p(text: str, ike: bool = True) -> Proposal:

@@ -24,7 +24,7 @@ from lab.remote import ROLES, cannot_serve
 from lab.remote.base import Session
 from lab.remote.judge import identities, is_refusal
 from lab.remote.libreswan import parse_showstates
-from lab.remote.matrix import road_warrior_cells
+from lab.remote.matrix import deaf, road_warrior_cells
 from lab.remote.racoon import parse_log_sessions, parse_peer_ids
 from lab.remote.strongswan import of_peer, parse_sessions
 from lab.remote.verdict import check_link, check_sessions, check_vips, client_vip, judge_connection
@@ -43,7 +43,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 @pytest.fixture(autouse=True)
 def _libreswan_version(monkeypatch: pytest.MonkeyPatch) -> None:
     from lab.daemons.libreswan import probe
-    monkeypatch.setattr(probe, "_version", lambda flavor, tag: "5.2")
+    monkeypatch.setattr(probe, "pluto_version", lambda flavor, tag: "5.2")
 
 
 def data() -> dict:  # type: ignore[type-arg]
@@ -416,7 +416,20 @@ def test_the_grid_adds_one_rsa_cell_per_gateway_flavor_with_a_refused_client() -
     cells = road_warrior_cells(MatrixSelection.from_options(None, None, None, None,
                                                             topologies="road-warrior"))
     certs = [c for c in cells if c.auth != "psk"]
-    assert len(certs) == 4 and all(c.id.endswith("-ikev2-road-warrior-rsa") for c in certs)
+    v2 = [c for c in certs if c.id.endswith("-ikev2-road-warrior-rsa")]
+    v1 = {c.gateway: c.clients for c in certs if c.id.endswith("-ikev1-road-warrior-rsa")}
+    assert len(v2) == 4 and len(certs) == 4 + 5
+    # IKEv1: every gateway flavor with IKEv1; no client without it, none known to fail with
+    # the gateway (pluto 4.10's mode config reply), the refused (first) client one that
+    # hears the refusal (DEAF: pluto 4.10 hears no IKEv1 refusal, no pluto racoon's)
+    assert v1 == {"libreswan@bookworm": ("libreswan@bookworm", "libreswan@sid"),
+                  "libreswan@sid": ("libreswan@sid", "strongswan@bookworm"),
+                  "strongswan@bookworm": ("libreswan@sid", "strongswan@bookworm"),
+                  "racoon@0.8.2": ("strongswan@bookworm", "libreswan@bookworm"),
+                  "racoon@0.9.1": ("strongswan@bookworm", "libreswan@bookworm")}
+    assert all(not c.known() for c in certs)
+    assert deaf("racoon@0.9.1", "libreswan@sid", 1) and not deaf("racoon@0.9.1",
+                                                                 "libreswan@sid", 2)
     n = certs[0].network()
     assert [c.name for c in n.refused] == ["c3"] and len(n.admitted) == 2
     only = road_warrior_cells(MatrixSelection.from_options(None, None, None, None,

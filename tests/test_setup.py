@@ -39,9 +39,9 @@ def test_flavors_as_ci_setup_took_them() -> None:
 
 
 def test_a_variant_shares_its_release_and_own_builds_need_nothing() -> None:
-    trees, racoons, notes = wanted("racoon@0.9.1,racoon@privsep-0.9.1,libreswan,strongswan@/opt/x,"
+    trees, builds, notes = wanted("racoon@0.9.1,racoon@privsep-0.9.1,libreswan,strongswan@/opt/x,"
                                    "libreswan@sid,libreswan@sid")
-    assert (trees, racoons) == (["libreswan@sid"], ["0.9.1"])
+    assert (trees, builds) == (["libreswan@sid"], ["racoon@0.9.1"])
     assert notes == ["libreswan: the machine's own programs, nothing to build",
                      "strongswan@/opt/x: your own build, nothing to build"]
 

@@ -41,7 +41,7 @@ def n2n(family: str, initiator: str = "libreswan", responder: str = "strongswan"
 
 @pytest.fixture(autouse=True)
 def _version(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(probe, "_version", lambda flavor, tag: "4.10")
+    monkeypatch.setattr(probe, "pluto_version", lambda flavor, tag: "4.10")
 
 
 def render(tmp_path: Path, scenario, side: str = "left") -> dict[str, str]:  # type: ignore[no-untyped-def]

@@ -13,6 +13,7 @@ import pytest
 
 from lab.blocked import Probe, resolve
 from lab.errors import ScenarioError
+from lab.peers import Network, load_case, network_from_dict, network_to_dict
 from lab.scenario import Scenario, scenario_from_dict, scenario_to_toml
 from lab.wire import blocked, selectors
 from lab.xfrm import Policy
@@ -144,14 +145,42 @@ def test_selectors_are_exactly_the_subnets() -> None:
 
 
 def test_every_upstream_file_loads_with_its_origin() -> None:
-    from lab.scenario import load_scenario
-
     files = sorted(UPSTREAM.glob("*.toml"))
     assert len(files) >= 30
+    networks = 0
     for path in files:
-        s = load_scenario(path)
+        s = load_case(path)
         assert s.origin is not None and path.stem.endswith(s.origin.case), path.name
+        if isinstance(s, Network):  # a road warrior: a network cell
+            networks += 1
+            continue
         assert isinstance(s.must_not_pass, tuple) and all(isinstance(p, Probe) for p in s.must_not_pass)
+    assert networks >= 2
+
+
+RW = {"topology": "road-warrior", "pool": "10.3.0.0/28",
+      "nodes": {"moon": {"flavor": "strongswan@sid", "address": "192.168.0.1",
+                         "subnet": "10.1.0.0/16"},
+                "carol": {"flavor": "strongswan@sid", "address": "192.168.1.100"},
+                "dave": {"flavor": "strongswan@sid", "address": "192.168.2.200"}},
+      "connections": [{"client": "carol", "gateway": "moon"},
+                      {"client": "dave", "gateway": "moon"}]}
+
+
+def test_a_network_scenario_reads_and_round_trips_its_origin() -> None:
+    origin = {**ORIGIN, "path": "testing/tests/ikev2/ip-pool", "not_checked": ["the leases"]}
+    n = network_from_dict({**RW, "origin": origin}, "rw.toml")
+    assert n.origin is not None and n.origin.case == "ip-pool"
+    assert n.origin.not_checked == ("the leases",)
+    assert network_from_dict(network_to_dict(n), "again.toml") == n
+    assert network_from_dict(RW, "rw.toml").origin is None
+
+
+def test_a_network_scenario_names_a_bad_origin_in_one_line() -> None:
+    with pytest.raises(ScenarioError) as info:
+        network_from_dict({**RW, "origin": {**ORIGIN, "commit": "abc"}}, "rw.toml")
+    assert str(info.value).startswith("rw.toml: origin.commit: 'abc' is not allowed")
+    assert "\n" not in str(info.value)
 
 
 def test_esp_length_is_measured_from_the_esp_header() -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import socket
 import struct
 
-from lab.xfrm import _SA_INFO, XFRMA_ALG_AUTH_TRUNC, XFRMA_ALG_CRYPT, _rta, parse_sa
+from lab.xfrm import SA_INFO, XFRMA_ALG_AUTH_TRUNC, XFRMA_ALG_CRYPT, _rta, parse_sa
 
 
 def test_parse_newsa() -> None:
     a = socket.inet_pton(socket.AF_INET6, "2001:db8:1:1::1")
     b = socket.inet_pton(socket.AF_INET6, "2001:db8:2:2::2")
-    info = _SA_INFO.pack(b, a, 0, 0, 0, 0, socket.AF_INET6, 128, 128, 0, 0, 0,
+    info = SA_INFO.pack(b, a, 0, 0, 0, 0, socket.AF_INET6, 128, 128, 0, 0, 0,
                          b, (0xA98B7710).to_bytes(4, "big"), 50, a,
                          *([0] * 8), 540, 3, 0, 0, 0, 0, 0,
                          0, 16385, socket.AF_INET6, 1, 32, 128)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -17,6 +15,7 @@ from lab.lifecycle.record import Record
 from lab.negotiated import Negotiated, Side
 from lab.outcome import Outcome
 from lab.scenario import SIDES, Scenario
+from lab.timed import PhaseTimer
 from lab.topology.build import Topology
 from lab.wire import blocked, nat, retransmit
 from lab.wire.capture import Capture
@@ -32,7 +31,7 @@ class Pool(Protocol):
 
 
 @dataclass
-class CellState:
+class CellState(PhaseTimer):
     """What a two-peer cell holds from its bring-up to its teardown."""
 
     scenario: Scenario
@@ -80,15 +79,7 @@ class CellState:
         self.probes: list[blocked.ProbeResult] = []
         self._stack = contextlib.ExitStack()
 
-    # -- phases ---------------------------------------------------------------
-    @contextlib.contextmanager
-    def phase(self, name: str) -> Iterator[None]:
-        started = time.monotonic()
-        try:
-            yield
-        finally:
-            self.timings[name] = self.timings.get(name, 0.0) + time.monotonic() - started
-
+    # -- phases (their timer: lab.timed.PhaseTimer) -----------------------------
     def held(self) -> dict[str, list[xfrm.SA]]:
         """Both kernels' SAs, the NAT's public address read as the initiator's own (and
         ``kernel_sas`` as they are)."""

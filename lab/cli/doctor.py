@@ -2,6 +2,9 @@
 fixes each missing part. Its exit status is 1 when something the default run needs (a
 kernel that holds ESP SAs, the default matrix's flavors, the tools the lab runs) is
 missing, else 0; our own UML (time travel) and the machine's own daemons are optional.
+
+What differs between daemons (which flavors there are to check, what building a daemon
+from source needs) is each daemon's provision (lab.flavors.PROVISIONS), read here.
 """
 
 from __future__ import annotations
@@ -14,25 +17,26 @@ from pathlib import Path
 
 from lab.daemons.registry import DAEMONS
 from lab.errors import LabError, MissingError
-from lab.flavors import parse_flavor, tree_missing
+from lab.flavors import PROVISIONS, parse_flavor, tree_missing
 from lab.kernel.choice import choose
 from lab.kernel.uml import SYSTEM_UML, cache_dir, find_own_kernel
 from lab.matrix import DEFAULT_FLAVORS
+from lab.provision_rules import TREES, Tool
 
-#: tool (or file), Debian package, what needs it; "run": every run, else what it builds
-TOOLS: tuple[tuple[str, str, str], ...] = (
-    ("nsenter", "util-linux", "run"), ("ip", "iproute2", "run"), ("tc", "iproute2", "run"),
-    ("apt-get", "apt", "uml"), ("dpkg-deb", "dpkg", "uml"), ("patchelf", "patchelf", "uml"),
-    ("mmdebstrap", "mmdebstrap", "trees"),
-    ("/usr/share/keyrings/debian-archive-keyring.gpg", "debian-archive-keyring", "trees"),
-    ("gcc", "build-essential", "racoon"), ("make", "build-essential", "racoon"),
-    ("autoreconf", "autoconf", "racoon"), ("automake", "automake", "racoon"),
-    ("libtoolize", "libtool", "racoon"), ("bison", "bison", "racoon"), ("flex", "flex", "racoon"),
-    ("quilt", "quilt", "racoon"), ("pkg-config", "pkg-config", "racoon"),
-    ("/usr/include/openssl/evp.h", "libssl-dev", "racoon"), ("git", "git", "racoon"),
-)
+#: what needs a tool: every run, the UML kernels, the Debian trees (then each daemon built
+#: from source, by its provision's tools), each with what it is in doctor's words
 PURPOSE = {"run": "the lab runs it", "uml": "installs Debian's UML into the cache",
-           "trees": "builds the flavor trees", "racoon": "builds racoon from source"}
+           TREES: "builds the flavor trees",
+           **{p.part(): p.purpose() for p in PROVISIONS.values() if p.from_source}}
+#: tool (or file) with its Debian package, and what needs it (a key of PURPOSE)
+TOOLS: tuple[tuple[Tool, str], ...] = (
+    (Tool("nsenter", "util-linux"), "run"), (Tool("ip", "iproute2"), "run"),
+    (Tool("tc", "iproute2"), "run"), (Tool("apt-get", "apt"), "uml"),
+    (Tool("dpkg-deb", "dpkg"), "uml"), (Tool("patchelf", "patchelf"), "uml"),
+    (Tool("mmdebstrap", "mmdebstrap"), TREES),
+    (Tool("/usr/share/keyrings/debian-archive-keyring.gpg", "debian-archive-keyring"), TREES),
+    *((tool, p.part()) for p in PROVISIONS.values() for tool in p.tools),
+)
 SETUP_ALL = "ipsec-lab setup"
 #: the CPU flag of Debian 12's UML 6.1 panic ("ptrace set fp regs failed")
 AMX_FLAG = "amx_tile"
@@ -89,7 +93,8 @@ def kernels(args: argparse.Namespace) -> list[Finding]:
 
 def flavors(tag: str) -> list[Finding]:
     found = []
-    for name in ("libreswan", "strongswan", *DEFAULT_FLAVORS):
+    packaged = [p.daemon for p in PROVISIONS.values() if p.packaged]
+    for name in (*packaged, *DEFAULT_FLAVORS):
         flavor = parse_flavor(name)
         cls = DAEMONS[flavor.impl]
         missing = tree_missing(flavor) or cls.missing(flavor)
@@ -113,17 +118,18 @@ def _have(tool: str) -> bool:
 
 def tools(to_build: set[str]) -> list[Finding]:
     """The tools the lab runs, and those setup needs for what is still to be built
-    (``to_build``: uml, trees, racoon); those of what is built already are optional."""
+    (``to_build``: uml, trees, a daemon built from source); those of what is built already
+    are optional."""
     found = []
-    for tool, package, purpose in TOOLS:
-        if tool == "git" and os.environ.get("IPSEC_LAB_RACOON_SOURCES"):
-            continue  # racoon's sources come from that directory
-        if not _have(tool):
+    for tool, purpose in TOOLS:
+        if tool.unless_env and os.environ.get(tool.unless_env):
+            continue  # what it would fetch is in that directory
+        if not _have(tool.name):
             needed = purpose == "run" or purpose in to_build
-            found.append(Finding("tool", tool, f"{PURPOSE[purpose]} (package {package})", False,
-                                 f"apt-get install {package}", needed))
+            found.append(Finding("tool", tool.name, f"{PURPOSE[purpose]} (package {tool.package})",
+                                 False, f"apt-get install {tool.package}", needed))
     if not found:
-        found.append(Finding("tools", "", "all there (" + ", ".join(Path(t).name for t, _, _ in TOOLS)
+        found.append(Finding("tools", "", "all there (" + ", ".join(Path(t.name).name for t, _ in TOOLS)
                              + ")", True))
     return found
 
@@ -156,10 +162,8 @@ def to_build(found: list[Finding]) -> set[str]:
             continue
         if f.topic in ("kernel", "travel"):
             parts.add("uml")
-        elif f.name.startswith("racoon@"):
-            parts.add("racoon")
-        else:
-            parts.add("trees")
+        else:  # a flavor: what its daemon builds (a tree, or its own build from source)
+            parts.add(PROVISIONS[f.name.partition("@")[0]].part())
     return parts
 
 

@@ -151,7 +151,7 @@ def running_labs() -> list[LabState]:
     return [LabState(d.name, d) for d in sorted(labs.iterdir()) if (d / "state.json").is_file()]
 
 
-def _send(conn: socket.socket, **msg: Any) -> None:
+def send_message(conn: socket.socket, **msg: Any) -> None:
     for key in ("out", "err", "data"):
         if isinstance(msg.get(key), bytes):
             msg[key] = base64.b64encode(msg[key]).decode()
@@ -186,9 +186,9 @@ def serve(state: LabState, gw: execnet.Gateway) -> None:
                 last = list(call(gw, {"op": "down"}))[-1]
                 if last[0] == "error":
                     print(f"keeper: down: {last[1]}", file=sys.stderr, flush=True)
-                    _send(conn, t="error", message=last[1])
+                    send_message(conn, t="error", message=last[1])
                 else:
-                    _send(conn, t="done", rc=0, found=last[1] or [])
+                    send_message(conn, t="done", rc=0, found=last[1] or [])
                 stop.set()
                 return
             channel = gw.remote_exec(lab.cli.agent)
@@ -203,12 +203,12 @@ def serve(state: LabState, gw: execnet.Gateway) -> None:
             while True:
                 msg = channel.receive()
                 if msg[0] == "output":
-                    _send(conn, t="output", out=msg[1], err=msg[2])
+                    send_message(conn, t="output", out=msg[1], err=msg[2])
                 elif msg[0] == "done":
-                    _send(conn, t="done", rc=msg[1])
+                    send_message(conn, t="done", rc=msg[1])
                     return
                 else:
-                    _send(conn, t="error", message=msg[1])
+                    send_message(conn, t="error", message=msg[1])
                     return
 
     while not stop.is_set():
@@ -231,7 +231,7 @@ def request(state: LabState, msg: dict[str, Any], timeout: float | None = None,
     conn.settimeout(timeout)
     try:
         conn.connect(str(state.ctl))
-        _send(conn, **msg)
+        send_message(conn, **msg)
     except OSError as exc:
         conn.close()
         pid = getattr(state.owner(), "pid", "?")

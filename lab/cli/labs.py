@@ -104,8 +104,8 @@ def cmd_shell(args: argparse.Namespace) -> int:
 
     def pump() -> None:
         while data := os.read(fd, 4096):
-            keeper._send(conn, data=data)
-        keeper._send(conn, eof=True)
+            keeper.send_message(conn, data=data)
+        keeper.send_message(conn, eof=True)
 
     try:
         if saved:

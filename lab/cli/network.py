@@ -38,13 +38,20 @@ def _load(args: argparse.Namespace) -> Network:
     return load_network(args.scenario)
 
 
-def run(args: argparse.Namespace, tag: str, request: dict[str, Any]) -> int:
+def _runnable(args: argparse.Namespace, tag: str) -> tuple[Network, KernelChoice]:
+    """The scenario, once the host has found nothing that stops it running here, and the
+    kernel that will hold its SAs (said on a line of its own)."""
     n = _load(args)
     reason = cannot_run(n, tag, kernel=False)
     if reason:
         raise UsageError(f"this cell cannot run here: {reason}")
     choice = choose(args.lab_kernel, args.lab_uml)
     print(f"kernel: {choice.describe()}", flush=True)
+    return n, choice
+
+
+def run(args: argparse.Namespace, tag: str, request: dict[str, Any]) -> int:
+    n, choice = _runnable(args, tag)
     print(f"{n.topology}: {n.role(n.gateway)} {n.gateway.name} ({n.gateway.flavor}),"
           f" {n.role(n.clients[0])}s " + ", ".join(f"{c.name} ({c.flavor})" for c in n.clients),
           flush=True)
@@ -83,12 +90,7 @@ def prepare_up(args: argparse.Namespace, tag: str, request: dict[str, Any]
                ) -> tuple[KernelChoice, dict[str, Any], dict[str, Any], Any, tuple[str, ...]]:
     """What `ipsec-lab up` needs of a scenario with nodes: the kernel, the request, the
     scenario as the lab's state keeps it, the summary, the nodes' names."""
-    n = _load(args)
-    reason = cannot_run(n, tag, kernel=False)
-    if reason:
-        raise UsageError(f"this cell cannot run here: {reason}")
-    choice = choose(args.lab_kernel, args.lab_uml)
-    print(f"kernel: {choice.describe()}", flush=True)
+    n, choice = _runnable(args, tag)
     saved = network_to_dict(n)
     names = tuple(node.name for node in n.nodes)
     return choice, {**request, "op": "network", "network": saved}, saved, print_summary, names

@@ -50,7 +50,7 @@ class Daemon(DaemonLog, DaemonProcess, Capabilities, ABC):
       ``no_rekey_command``, ``lifecycle_gaps``, ``revives``, ``no_mixed_families``,
       ``preference``, ``configured_esn`` (Capabilities)
     - questions before a cell: ``binaries()``, ``missing()``, ``unsupported()``,
-      ``version()``, ``prefers()`` (Capabilities)
+      ``kernel_lacks()``, ``version()``, ``prefers()`` (Capabilities)
     - during a cell: ``status()``, ``delete()``, ``rekey()``, ``known_leftover()``,
       ``status_commands()``, ``after_crash()`` (here); ``outcome_lines()`` (DaemonLog);
       ``tool()``, ``stop()`` (DaemonProcess)

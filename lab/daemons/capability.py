@@ -69,7 +69,16 @@ class Capabilities:
         never = cls.never(scenario, side)
         if never:
             return f"{flavor.name}: {never}"
+        lacks = cls.kernel_lacks()
+        if lacks:
+            return f"{flavor.name}: {lacks}"
         return cls.lifecycle_unsupported(scenario, side, flavor)
+
+    @classmethod
+    def kernel_lacks(cls) -> str | None:
+        """What the running kernel lacks that the daemon needs (asked, through
+        ``unsupported``, only in the kernel that will hold the SAs), or None."""
+        return None
 
     @classmethod
     def lifecycle_unsupported(cls, scenario: Scenario, side: str, flavor: Flavor) -> str | None:

@@ -9,8 +9,9 @@ from typing import Any
 
 from lab.algorithms import Proposals, parse_proposals, show_proposals
 from lab.errors import ScenarioError
+from lab.origin import parse_origin
 from lab.peers.model import CONN_KEYS, NODE_KEYS, TOP_KEYS, Connection, Network, Node
-from lab.scenario import as_list, show
+from lab.scenario import Scenario, as_list, load_scenario, show
 
 
 def is_network(data: dict[str, Any]) -> bool:
@@ -66,6 +67,8 @@ def _from_dict(data: dict[str, Any], source: str) -> Network:
     top = {k: data[k] for k in ("name", "topology", "ike_version", "psk", "pool", "pings", "auth")
            if k in data}
     top.setdefault("name", Path(source).stem)
+    if "origin" in data:
+        top["origin"] = parse_origin(data["origin"], "origin")
     return Network(nodes=tuple(nodes), connections=tuple(conns), **top,
                    **_proposals(data, "ike", ""), **_proposals(data, "esp", ""))
 
@@ -91,9 +94,12 @@ def network_to_dict(n: Network) -> dict[str, Any]:
             if getattr(c, key) is not None:
                 entry[key] = show_proposals(as_list(getattr(c, key)))
         conns.append(entry)
-    return {"name": n.name, "topology": n.topology, "ike_version": n.ike_version,
+    data = {"name": n.name, "topology": n.topology, "ike_version": n.ike_version,
             "ike": show_proposals(n.ike), "esp": show_proposals(n.esp), "psk": n.psk,
             "pool": n.pool, "pings": n.pings, "auth": n.auth, "nodes": nodes, "connections": conns}
+    if n.origin is not None:
+        data["origin"] = n.origin.to_dict()
+    return data
 
 
 def read_file(path: str | Path) -> dict[str, Any] | None:
@@ -111,3 +117,9 @@ def load_network(path: str | Path) -> Network:
     if data is None:
         raise ScenarioError(f"{path}: not a scenario with [nodes.NAME] and [[connections]]")
     return network_from_dict(data, str(path))
+
+
+def load_case(path: str | Path) -> Scenario | Network:
+    """A scenario file of either form: a network (``[nodes.NAME]``, ``[[connections]]``)
+    or two peers (``[left]``, ``[right]``; lab.scenario.load_scenario)."""
+    return load_network(path) if read_file(path) is not None else load_scenario(path)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from lab.algorithms import Proposal, Proposals
 from lab.errors import ScenarioError
 from lab.identity import parse_identity
+from lab.origin import Origin
 from lab.peers.checks import (
     check_addresses,
     check_certs,
@@ -73,6 +74,8 @@ TOP_KEYS: dict[str, str] = {
     "pings": "echo requests each client sends to the host behind the gateway (default 3)",
     "nodes": "a table per node: `[nodes.NAME]`",
     "connections": "a list of tables: `[[connections]]`, one per client",
+    "origin": "the upstream case the scenario translates, as in a two-peer scenario"
+              " (`[origin]`, metadata: reaches no daemon; scenarios/upstream/)",
 }
 NODE_KEYS: dict[str, str] = {
     "flavor": "the daemon flavor the node runs (as `left.flavor`)",
@@ -207,6 +210,8 @@ class Network:
     pool: str = "10.3.0.0/28"
     pings: int = 3
     auth: str = "psk"
+    #: the upstream case this scenario translates (metadata only: lab.origin)
+    origin: Origin | None = None
     #: derived: node name -> node
     by_name: dict[str, Node] = field(default_factory=dict, compare=False, repr=False)
 
@@ -217,6 +222,9 @@ class Network:
         check_psk("psk", self.psk)
         check_int("pings", self.pings, *PINGS_RANGE)
         check_choice("auth", self.auth, AUTHS)
+        if self.origin is not None and not isinstance(self.origin, Origin):
+            raise ScenarioError(f"origin: {show(self.origin)} is not an Origin (allowed:"
+                                " parse_origin({...}))")
         for node in self.nodes:
             node.check()
             if node.name in self.by_name:

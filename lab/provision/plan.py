@@ -5,6 +5,9 @@
     NAME@SUITE,...      the kernels and what these flavors need: a tree for NAME@SUITE, a
                         build for racoon@RELEASE (a variant shares its release's build);
                         NAME, NAME@system and NAME@/path need nothing built
+
+How each daemon's flavors are built (a Debian tree, or a release from source with the
+daemon's own script) is its provision (lab.flavors.PROVISIONS), read here.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab.errors import UsageError
-from lab.flavors import RACOON_RELEASES, RACOON_VARIANTS, SUITES, parse_flavor
+from lab.flavors import PROVISIONS, parse_flavor
 from lab.matrix import DEFAULT_FLAVORS
+from lab.provision_rules import TREE_SCRIPT
 
 #: the build scripts, shipped as package data
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
@@ -57,8 +61,9 @@ class Plan:
 
 
 def wanted(flavors: str) -> tuple[list[str], list[str], list[str]]:
-    """``--flavors``' value as (trees, racoon releases, notes), each in the order given,
-    without repeats. A bad name is a one-line UsageError naming what is allowed."""
+    """``--flavors``' value as (trees, releases built from source as NAME@RELEASE, notes),
+    each in the order given, without repeats. A bad name is a one-line UsageError naming
+    what is allowed."""
     if flavors == "none":
         return [], [], []
     names = list(DEFAULT_FLAVORS) if flavors == "all" else [f.strip() for f in flavors.split(",")]
@@ -66,30 +71,29 @@ def wanted(flavors: str) -> tuple[list[str], list[str], list[str]]:
         raise UsageError(f"--flavors: an empty name in {flavors!r} (allowed: all, none, or"
                          " NAME@SUITE,... e.g. libreswan@sid,strongswan@sid)")
     trees: list[str] = []
-    racoons: list[str] = []
+    builds: list[str] = []
     notes: list[str] = []
     for name in names:
         flavor = parse_flavor(name, "--flavors")
-        if flavor.impl == "racoon" and flavor.source in (*RACOON_RELEASES, *RACOON_VARIANTS):
-            release = RACOON_VARIANTS.get(flavor.source, flavor.source)
-            if release not in racoons:
-                racoons.append(release)
-        elif flavor.source in SUITES:
-            if flavor.name not in trees:
-                trees.append(flavor.name)
+        provision = PROVISIONS[flavor.impl]
+        if flavor.source in provision.sources:
+            todo, built = (builds, f"{flavor.impl}@{provision.release(flavor.source)}") \
+                if provision.from_source else (trees, flavor.name)
+            if built not in todo:
+                todo.append(built)
         else:
             where = "the machine's own programs" if flavor.source == "system" else "your own build"
             notes.append(f"{name}: {where}, nothing to build")
-    return trees, racoons, notes
+    return trees, builds, notes
 
 
 def plan(flavors: str = "all", own_uml: bool = True) -> Plan:
     """The steps of ``ipsec-lab setup --flavors=FLAVORS`` (``--no-own-uml``: own_uml False)."""
-    trees, racoons, notes = wanted(flavors)
+    trees, builds, notes = wanted(flavors)
     steps = [Step(*DEBIAN_UML)]
     if own_uml:
         steps.append(Step(*OWN_UML))
-    steps += [Step(f"tree {name}", "build-flavors.sh", (name,)) for name in trees]
-    steps += [Step(f"racoon@{release} from source", "build-racoon.sh", (f"racoon@{release}",))
-              for release in racoons]
+    steps += [Step(f"tree {name}", TREE_SCRIPT, (name,)) for name in trees]
+    steps += [Step(f"{name} from source", PROVISIONS[name.partition("@")[0]].script, (name,))
+              for name in builds]
     return Plan(tuple(steps), tuple(notes))

@@ -13,7 +13,6 @@ import ipaddress
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from lab import xfrm
@@ -31,6 +30,7 @@ from lab.remote.verdict import (
     ConnectionVerdict,
     client_vip,
 )
+from lab.timed import PhaseTimer
 from lab.topology.roadwarrior import Lan, RoadWarrior, Site
 from lab.wire import nat
 from lab.wire.capture import Capture
@@ -47,7 +47,7 @@ def topology_of(n: Network, ident: str, tag: str) -> RoadWarrior:
                        Lan(n.gateway_lan, n.host, plen), behind, tag)
 
 
-class NetworkCell:
+class NetworkCell(PhaseTimer):
     """A road warrior: a gateway and its clients (lab.remote.hub: a hub and its spokes)."""
 
     #: (lab.cell.sequence asks) a network cell expects its SAs, and has no lifecycle event
@@ -79,14 +79,6 @@ class NetworkCell:
     @staticmethod
     def layout(n: Network, ident: str, tag: str) -> RoadWarrior:
         return topology_of(n, ident, tag)
-
-    @contextlib.contextmanager
-    def phase(self, name: str) -> Iterator[None]:
-        started = time.monotonic()
-        try:
-            yield
-        finally:
-            self.timings[name] = self.timings.get(name, 0.0) + time.monotonic() - started
 
     @property
     def scenario(self) -> Network:

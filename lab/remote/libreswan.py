@@ -12,7 +12,7 @@ from dataclasses import replace
 from lab.daemons.encode import header, psk_hex
 from lab.daemons.libreswan.driver import Libreswan
 from lab.daemons.libreswan.pluto_log import parse_pluto_log
-from lab.daemons.libreswan.probe import _major
+from lab.daemons.libreswan.probe import major_version as _major
 from lab.daemons.libreswan.words import AUTHBY, LIBEXEC, PSK_MAX_BYTES, PSK_NOTE, ipsec_id, spell_list
 from lab.errors import DaemonError
 from lab.peers import Connection

@@ -1,6 +1,7 @@
 """The road-warrior grid (``--lab-topologies=road-warrior``): every gateway flavor x
 every pair of client flavors of different daemons (where only one daemon is chosen, its
-flavors pair with each other), IKEv2. The ids read gateway first, then the two clients:
+flavors pair with each other), in each IKE version; then a certificate cell per gateway
+flavor and IKE version (`cert_cells`). The ids read gateway first, then the two clients:
 ``strongswan_sid-libreswan_bookworm+strongswan_sid-ikev2-road-warrior`` (``-k`` picks a
 gateway, a client or a daemon as in the two-peer matrix). The hub grid
 (``--lab-topologies=hub``): `hub_cells`. The pytest parameters of either grid:
@@ -151,26 +152,84 @@ def road_warrior_cells(selection: MatrixSelection) -> list[RoadWarriorCell]:
 
 
 #: the certificate cells the default road-warrior grid adds (a few: one per gateway
-#: flavor, IKEv2, the first client pair that can, a third client refused)
+#: flavor and IKE version, the first client pair that can, a third client refused)
 CERT_AUTHS = ("rsa",)
+#: what the grid measured of a refused client: (gateway, refused client, IKE version), each
+#: a flavor or a daemon -> why that client never hears the refusal (it names no failure:
+#: the (r) check fails). The certificate cells put another client first (the refused
+#: client has the first client's flavor)
+DEAF: dict[tuple[str, str, int], str] = {
+    ("racoon", "libreswan", 1):
+        "racoon answers a certificate it does not verify (\"the peer's certificate is not"
+        " verified\") with a message pluto 5.2 cannot parse (\"...-byte length of ISAKMP Hash"
+        " Payload is larger than can fit\", \"malformed payload in packet\"): pluto"
+        " retransmits and names no failure",
+    ("strongswan@bookworm", "libreswan@bookworm", 1):
+        "charon 5.9.8 answers the certificate of an unknown issuer with an encrypted"
+        " N(AUTH_FAILED); pluto 4.10 cannot parse it (\"24175-byte length of ISAKMP Hash"
+        " Payload is larger than can fit\", \"malformed payload in packet\") and retransmits",
+    ("libreswan@sid", "libreswan@bookworm", 1):
+        "pluto 5.2 answers the certificate of an unknown issuer with an encrypted"
+        " INVALID_ID_INFORMATION; pluto 4.10 cannot parse it (\"...-byte length of ISAKMP"
+        " Hash Payload is larger than can fit\") and retransmits",
+}
+
+
+def _is(flavor: str, key: str) -> bool:
+    """Whether a table's key (a flavor or a daemon) names the flavor."""
+    return key in (flavor, _impl(flavor))
+
+
+def deaf(gateway: str, refused: str, v: int) -> str | None:
+    """Why a client of flavor ``refused`` never hears the gateway's refusal (DEAF), or None."""
+    return next((why for (g, r, ver), why in DEAF.items()
+                 if ver == v and _is(gateway, g) and _is(refused, r)), None)
+
+
+#: flavors without IKEv1 (Debian builds strongSwan 6.x without it): the certificate cells
+#: in IKEv1 leave them out (a cell with them would skip, saying so)
+NO_IKEV1 = ("strongswan@sid",)
+
+
+def silent(flavor: str, v: int) -> bool:
+    """Whether the flavor lacks IKE version ``v`` as built (NO_IKEV1)."""
+    return v == 1 and flavor in NO_IKEV1
+
+
+def cert_pairs(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The client pairs a certificate cell may take, in order: those of the PSK grid, then
+    each the other way round (the first client's flavor is the refused one's), then two
+    flavors of one daemon."""
+    flavors = list(dict.fromkeys(f for p in pairs for f in p))
+    same = [(a, b) for a, b in itertools.permutations(flavors, 2) if _impl(a) == _impl(b)]
+    return list(dict.fromkeys([*pairs, *((b, a) for a, b in pairs), *same]))
+
+
+def cert_cell(gateway: str, pairs: list[tuple[str, str]], v: int,
+              auth: str) -> RoadWarriorCell | None:
+    """The first cell of the gateway in IKE version ``v`` whose clients can (drivers,
+    NO_IKEV1), are known to pass with it (KNOWN) and whose refused client hears the
+    refusal (DEAF); None when no pair fits."""
+    for pair in cert_pairs(pairs):
+        if any(cannot_serve(_impl(f), role, v, auth) for f, role in (
+                (gateway, "gateway"), (pair[0], "client"), (pair[1], "client"))):
+            continue
+        if any(silent(f, v) for f in (gateway, *pair)) or deaf(gateway, pair[0], v):
+            continue
+        if known_in(KNOWN, gateway, pair, v) is None:
+            return RoadWarriorCell(gateway, pair, v, auth=auth)
+    return None
 
 
 def cert_cells(selection: MatrixSelection, gateways: list[str],
                pairs: list[tuple[str, str]]) -> list[RoadWarriorCell]:
     """Per certificate authentication (the default: CERT_AUTHS; else those --lab-auth
-    names) and gateway flavor, one IKEv2 cell with the first client pair that can."""
+    names), IKE version and gateway flavor, one cell (`cert_cell`)."""
     auths = CERT_AUTHS if selection.auths is None else \
         tuple(a for a in selection.auths if a != "psk")
-    if 2 not in selection.ike_versions:
-        return []
-    cells = []
-    for auth in auths:
-        for g in gateways:
-            fit = [p for p in pairs if not any(cannot_serve(_impl(f), role, 2, auth) for f, role
-                                               in ((g, "gateway"), (p[0], "client"),
-                                                   (p[1], "client")))]
-            cells += [RoadWarriorCell(g, fit[0], 2, auth=auth)] if fit else []
-    return cells
+    cells = [cert_cell(g, pairs, v, auth) for auth in auths
+             for v in sorted(selection.ike_versions, reverse=True) for g in gateways]
+    return [c for c in cells if c is not None]
 
 
 #: the hub grid's addresses: the hub's, then each spoke's (IPv4, subnets IPv4 too)
@@ -182,15 +241,18 @@ HUB_KNOWN: dict[tuple[str, str, int], str] = {}
 
 @dataclass(frozen=True)
 class HubCellSpec:
-    """A hub flavor and two spoke flavors, in one IKE version (ids read hub, spokes)."""
+    """A hub flavor and two spoke flavors, in one IKE version (ids read hub, spokes), a PSK
+    per spoke or (``auth``) a certificate per node."""
 
     hub: str
     spokes: tuple[str, str]
     ike_version: int = 2
+    auth: str = "psk"
 
     @property
     def id(self) -> str:
-        return grid_id(self.hub, self.spokes, self.ike_version, "hub")
+        return grid_id(self.hub, self.spokes, self.ike_version, "hub",
+                       *([self.auth] if self.auth != "psk" else []))
 
     def known(self) -> str | None:
         """Why this cell is known to fail (HUB_KNOWN), or None."""
@@ -201,13 +263,23 @@ class HubCellSpec:
         return NegotiationError
 
     def network(self) -> Network:
-        """Hub ``hub``, spokes ``s1`` and ``s2``, each with a subnet; a PSK per spoke;
-        the identities are the addresses (IKEv1 Main Mode finds the PSK by them)."""
-        nodes = [Node("hub", self.hub, HUB[0], subnet=HUB[1])]
-        nodes += [Node(f"s{i}", flavor, address, subnet=subnet) for i, (flavor, (address, subnet))
+        """Hub ``hub``, spokes ``s1`` and ``s2``, each with a subnet; a PSK per spoke, the
+        identities the addresses (IKEv1 Main Mode finds the PSK by them); with
+        certificates, each node's identity (@hub.example.org, @s1.example.org, ...) its
+        certificate's."""
+        certs = self.auth != "psk"
+
+        def ident(name: str) -> str | None:
+            return f"@{name}.example.org" if certs else None
+
+        nodes = [Node("hub", self.hub, HUB[0], subnet=HUB[1], id=ident("hub"))]
+        nodes += [Node(f"s{i}", flavor, address, subnet=subnet, id=ident(f"s{i}"))
+                  for i, (flavor, (address, subnet))
                   in enumerate(zip(self.spokes, SPOKES, strict=True), 1)]
-        conns = tuple(Connection(f"s{i}", "hub", psk=f"secret of spoke {i}") for i in (1, 2))
-        return grid_network(self.id, nodes, conns, self.ike_version, topology="hub")
+        conns = tuple(Connection(f"s{i}", "hub", psk=None if certs else f"secret of spoke {i}")
+                      for i in (1, 2))
+        return grid_network(self.id, nodes, conns, self.ike_version, topology="hub",
+                            auth=self.auth)
 
 
 def spoke_pairs(flavors: list[str]) -> list[tuple[str, str]]:
@@ -223,17 +295,40 @@ def spoke_pairs(flavors: list[str]) -> list[tuple[str, str]]:
 
 def hub_cells(selection: MatrixSelection) -> list[HubCellSpec]:
     """Every hub flavor x spoke pairs (spoke_pairs: every flavor a spoke, beside one of
-    another daemon), in each IKE version both the hub's and the spokes' drivers speak."""
+    another daemon), in each IKE version both the hub's and the spokes' drivers speak;
+    then the certificate cells (`hub_cert_cells`)."""
     if selection.paths:
         raise UsageError(f"--lab-paths: {selection.paths[0]!r} is not for topology hub"
                          " (allowed there: none)")
     cells = []
-    for v in selection.ike_versions:
+    psk = selection.auths is None or "psk" in selection.auths
+    for v in selection.ike_versions if psk else ():
         spokes = [f for f in selection.flavors if speaks(f, v)]
         hubs = [f for f in selection.flavors if role_class(_impl(f), "hub")
                 and not cannot_serve(_impl(f), "hub", v)]
         cells += [HubCellSpec(h, pair, v) for h in hubs for pair in spoke_pairs(spokes)]
-    return cells
+    return cells + hub_cert_cells(selection)
+
+
+def hub_cert_cells(selection: MatrixSelection) -> list[HubCellSpec]:
+    """Per certificate authentication (CERT_AUTHS, or those --lab-auth names) and hub
+    daemon whose hub driver takes it: one cell in the newest IKE version of the selection
+    it speaks, its first flavor as the hub, the first spoke pair of flavors that speak
+    that version (NO_IKEV1) and are not known to fail with it (HUB_KNOWN)."""
+    auths = CERT_AUTHS if selection.auths is None else \
+        tuple(a for a in selection.auths if a != "psk")
+    cells: dict[tuple[str, str], HubCellSpec] = {}
+    for auth in auths:
+        for v in sorted(selection.ike_versions, reverse=True):
+            spokes = [f for f in selection.flavors if speaks(f, v) and not silent(f, v)]
+            for hub in selection.flavors:
+                if (auth, _impl(hub)) in cells or not role_class(_impl(hub), "hub") or \
+                        cannot_serve(_impl(hub), "hub", v, auth) or silent(hub, v):
+                    continue
+                fit = [p for p in spoke_pairs(spokes) if not known_in(HUB_KNOWN, hub, p, v)]
+                if fit:
+                    cells[auth, _impl(hub)] = HubCellSpec(hub, fit[0], v, auth)
+    return list(cells.values())
 
 
 class GridCell(Protocol):

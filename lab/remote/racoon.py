@@ -20,12 +20,12 @@ from lab.daemons.racoon.conf import (
     DH,
     HASH,
     PSK_MAX_BYTES,
-    _duration,
-    _spell,
     identifier,
 )
+from lab.daemons.racoon.conf import duration as _duration
+from lab.daemons.racoon.conf import spell as _spell
 from lab.daemons.racoon.driver import Racoon
-from lab.daemons.racoon.status import _identity as id_payload_text
+from lab.daemons.racoon.status import id_payload_text
 from lab.peers import Connection
 from lab.remote.base import RoleDriver, Session
 from lab.scenario import Scenario
@@ -197,30 +197,32 @@ class Gateway(RoleDriver, Racoon):
 
 class Hub(Gateway):
     """A hub (IKEv1): a ``remote`` per spoke by its address (Main Mode: the PSK is found
-    by the address), its proposals and identifiers; an ``sainfo`` per spoke between
-    everything on the hub's side and the spoke's subnet (both orders, as the two-peer
-    driver writes them); the SPD from setkey: each spoke's policies, out and in (setkey
-    adds the fwd policy of each in policy)."""
+    by the address), its proposals and identifiers (with certificates: the gateway's
+    certificate statements, and the identity the spoke's certificate must name); an
+    ``sainfo`` per spoke between everything on the hub's side and the spoke's subnet (both
+    orders, as the two-peer driver writes them); the SPD from setkey: each spoke's
+    policies, out and in (setkey adds the fwd policy of each in policy)."""
 
     role = "hub"
-    auths = ("psk",)
-    no_certs = ("not built: its remote sections would need the certificate statements the"
-                " gateway's has")
 
     def render(self) -> dict[str, str]:
         n, hub, home = self.network, self.node, self.ctx.home
+        certs = n.auth != "psk"
         conf = [f'path pre_shared_key "{home / "psk.txt"}";',
+                *([f'path certificate "{home / "certs"}";'] if certs else []),
                 f'path pidfile "{home / "racoon.pid"}";', "log debug;", "",
                 "listen", "{", f"\tisakmp {hub.address} [500];",
                 f'\tadminsock "{home / "racoon.sock"}";', "}"]
         psk = header("racoon", n.name, self.side, "pre-shared keys", home)
-        psk += "# each spoke's address (Main Mode finds the key by it) and its key, as hex\n"
+        psk += ("# certificates: no keys\n" if certs else
+                "# each spoke's address (Main Mode finds the key by it) and its key, as hex\n")
         spd = ["flush;", "spdflush;"]
         for conn in n.connections:
             s, spoke = n.pair(conn), n.by_name[conn.client]
             ids = [f"\tmy_identifier {identifier(s.identity('right'))};",
                    f"\tpeers_identifier {identifier(s.identity('left'))};",
-                   "\tverify_identifier on;"] if hub.id or spoke.id else []
+                   *(CERT_LINES if certs else ["\tverify_identifier on;"])
+                   ] if hub.id or spoke.id or certs else []
             conf += ["", f"remote {spoke.address}", "{", "\texchange_mode main;", *ids,
                      "\tproposal_check obey;",
                      f"\tlifetime time {_duration(s.ike_lifetime_of('right'))};",
@@ -228,7 +230,8 @@ class Hub(Gateway):
             for src, dst in ((n.wide, spoke.subnet), (spoke.subnet, n.wide)):
                 conf += ["", f"sainfo address {src} any address {dst} any", "{",
                          *self._phase2(s), "}"]
-            psk += f"{spoke.address} {psk_hex(s.psk_of('right'), 'racoon', PSK_MAX_BYTES)}\n"
+            psk += "" if certs else \
+                f"{spoke.address} {psk_hex(s.psk_of('right'), 'racoon', PSK_MAX_BYTES)}\n"
             ends = (hub.address, spoke.address)
             spd += [f"spdadd {n.wide} {spoke.subnet} any -P out ipsec"
                     f" esp/tunnel/{ends[0]}-{ends[1]}/require;",
@@ -237,4 +240,4 @@ class Hub(Gateway):
         head = header("racoon", n.name, self.side, "racoon.conf", home)
         setkey = header("racoon", n.name, self.side, "setkey -f", home)
         return {"racoon.conf": head + "\n".join(conf) + "\n", "psk.txt": psk,
-                "setkey.conf": setkey + "\n".join(spd) + "\n"}
+                "setkey.conf": setkey + "\n".join(spd) + "\n", **self.cert_files()}

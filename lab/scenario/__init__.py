@@ -59,8 +59,8 @@ from lab.scenario.checks import (
     show,
 )
 from lab.scenario.files import (
-    _PEER_KEYS,
-    _TOP_KEYS,
+    PEER_KEYS,
+    TOP_KEYS,
     load_scenario,
     scenario_from_dict,
     scenario_to_dict,
@@ -72,9 +72,9 @@ from lab.scenario.peer import Peer, as_list, one_or_list
 __all__ = [
     "ACTORS", "AUTHS", "DPD_ACTIONS", "DPD_RANGE", "ENCAPSULATIONS", "ESP_LENGTH_RANGE", "EXPECTS",
     "FAULTS", "FRAGMENTATIONS", "FUZZ_RANGE", "IKE_VERSIONS", "LIFECYCLES", "LIFETIME_RANGE",
-    "MARGIN_RANGE", "MODES", "NAME_CHARS", "NAME_MAX", "NAME_MAX_BYTES", "PATH_MAX",
+    "MARGIN_RANGE", "MODES", "NAME_CHARS", "NAME_MAX", "NAME_MAX_BYTES", "PATH_MAX", "PEER_KEYS",
     "PINGS_RANGE", "PING_SIZE_RANGE", "PREFIXLEN_RANGE", "PSK_MAX_BYTES", "REKEY_BY",
-    "SHORT_LIFETIME", "SIDES", "VANISH", "_PEER_KEYS", "_TOP_KEYS", "Peer", "Scenario", "as_list",
+    "SHORT_LIFETIME", "SIDES", "TOP_KEYS", "VANISH", "Peer", "Scenario", "as_list",
     "check_address", "check_choice", "check_flavor", "check_int", "check_name", "check_proposal",
     "check_psk", "check_str", "load_scenario", "one_or_list", "other_side", "scenario_from_dict",
     "scenario_to_dict", "scenario_to_toml", "seed_scenario", "show",

@@ -23,14 +23,14 @@ from lab.scenario.model import Scenario
 from lab.scenario.peer import Peer, as_list
 from lab.topology.path import path_from_dict, path_to_dict
 
-_TOP_KEYS = {"name", "left", "right", "ike_version", "mode", "psk", "ike", "esp",
+TOP_KEYS = {"name", "left", "right", "ike_version", "mode", "psk", "ike", "esp",
              "responder_esp", "ike_lifetime", "child_lifetime", "initiator", "pings", "fault",
              "expect", "topology", "auth", "path", "fragmentation", "encapsulation",
              "lifecycle", "actor", "rekey_by", "rekey_margin", "rekey_fuzz", "dpd_delay",
              "dpd_timeout", "dpd_action", "vanish", "fail_on_retransmit", "must_not_pass",
              "ping_size", "esp_length",
              "origin", "negotiated"}
-_PEER_KEYS = {"address", "flavor", "prefixlen", "psk", "mode", "ike_version", "ike", "esp",
+PEER_KEYS = {"address", "flavor", "prefixlen", "psk", "mode", "ike_version", "ike", "esp",
               "subnet", "id", "native", "ike_lifetime", "child_lifetime", *LOG_KEYS}
 
 
@@ -38,20 +38,20 @@ def scenario_from_dict(data: dict[str, Any], source: str = "scenario") -> Scenar
     """Build a Scenario from plain data (as read from TOML), naming ``source`` in errors."""
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}: {show(data)} is not a table of fields")
-    unknown = set(data) - _TOP_KEYS
+    unknown = set(data) - TOP_KEYS
     if unknown:
         raise ScenarioError(f"{source}: unknown field {sorted(unknown)[0]!r}"
-                            f" (allowed: {', '.join(sorted(_TOP_KEYS))})")
+                            f" (allowed: {', '.join(sorted(TOP_KEYS))})")
     kwargs: dict[str, Any] = {}
     for side in SIDES:
         raw = data.get(side)
         if not isinstance(raw, dict) or "address" not in raw:
             raise ScenarioError(f"{source}: {side}: a table with at least 'address' is required"
                                 f" (found: {show(raw)})")
-        bad = set(raw) - _PEER_KEYS
+        bad = set(raw) - PEER_KEYS
         if bad:
             raise ScenarioError(f"{source}: {side}.{sorted(bad)[0]!r}: unknown field"
-                                f" (allowed: {', '.join(sorted(_PEER_KEYS))})")
+                                f" (allowed: {', '.join(sorted(PEER_KEYS))})")
         peer = dict(raw)
         for key in ("ike", "esp"):
             if key in peer:
@@ -76,7 +76,7 @@ def scenario_from_dict(data: dict[str, Any], source: str = "scenario") -> Scenar
         kwargs["origin"] = parse_origin(data["origin"], f"{source}: origin")
     if "negotiated" in data:
         kwargs["negotiated"] = parse_stated(data["negotiated"], f"{source}: negotiated")
-    for key in _TOP_KEYS - {"left", "right", "ike", "esp", "responder_esp", "path",
+    for key in TOP_KEYS - {"left", "right", "ike", "esp", "responder_esp", "path",
                             "must_not_pass", "origin", "negotiated"}:
         if key in data:
             kwargs[key] = data[key]

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from lab.run import CLONE_NEWNET, NETNS_DIR, _libc, setns, setns_fd, unshare
+from lab.run import CLONE_NEWNET, NETNS_DIR, libc, setns, setns_fd, unshare
 
 #: Every namespace the lab creates starts with this; `ipsec-lab clean` looks for nothing else.
 PREFIX = "ipl-"
@@ -38,7 +38,7 @@ def create_netns(name: str) -> None:
     def in_new_netns() -> None:  # unshare() moves only this thread
         try:
             unshare(CLONE_NEWNET)
-            _check(_libc.mount(b"/proc/thread-self/ns/net", str(target).encode(), None,
+            _check(libc.mount(b"/proc/thread-self/ns/net", str(target).encode(), None,
                                MS_BIND, None), f"bind netns {name}")
         except BaseException as exc:
             errors.append(exc)
@@ -55,7 +55,7 @@ def remove_netns(name: str) -> None:
     """Unmount and remove; a half-made one (its file made, the run killed before the bind
     mount) is only a file: EINVAL from umount says so and the file goes all the same."""
     target = NETNS_DIR / name
-    if _libc.umount2(str(target).encode(), MNT_DETACH) != 0:
+    if libc.umount2(str(target).encode(), MNT_DETACH) != 0:
         err = ctypes.get_errno()
         if err != errno.EINVAL:
             raise OSError(err, f"umount {target}: {os.strerror(err)}")

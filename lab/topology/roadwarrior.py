@@ -15,13 +15,14 @@ Only plain node records come in (`Site`), never a scenario: topology/ imports no
 from __future__ import annotations
 
 import ipaddress
+import time
 from dataclasses import dataclass
 
 from lab import run as runner
 from lab.kernel import modules
 from lab.topology.links import IFA_F_NODAD, Namespaces, Port, exists_ok, neighbours, route, veth
 from lab.topology.netns import NetNS
-from lab.topology.rtnl import Rtnl, await_carrier
+from lab.topology.rtnl import Rtnl, RtnlError, await_carrier
 
 #: the gateway's link to the router, and its LAN
 GW_WAN, GW_LAN = "e0", "e1"
@@ -49,6 +50,8 @@ class Lan:
 
 #: kernel modules of the router's NAT (tc's clsact qdisc, a matchall filter, act_nat)
 NAT_MODULES = ("sch_ingress", "cls_matchall", "act_nat")
+#: how long a new IPv6 virtual IP may take to be routed to its node (the local table)
+LOCAL_ROUTE_S = 2.0
 
 
 def nat_batch(inside: str, public: str) -> str:
@@ -99,6 +102,7 @@ class RoadWarrior(Namespaces):
             self._link(client.name, "e0", client.address, "router",
                        self.router_iface(client.name), client.router, client.plen)
             self._default(client.name, "e0", client.router)
+        self._inner_defaults()
         if self.nat:
             modules.ensure(NAT_MODULES)
             runner.run(["tc", "-batch", "-"], tag=self.tag, netns=self.netns("router"),
@@ -112,10 +116,23 @@ class RoadWarrior(Namespaces):
         neighbours(*ends, veth(*ends))
 
     def _default(self, node: str, iface: str, via: str) -> None:
-        """The default route of ``via``'s family (IPv4 inside IPv6 needs its own: the
-        subnet, the pool)."""
+        """The default route of ``via``'s family (the other family inside it has its own:
+        _inner_defaults)."""
         any_address = "0.0.0.0" if ipaddress.ip_address(via).version == 4 else "::"
         route(self.netns(node), any_address, 0, iface, via)
+
+    def _inner_defaults(self) -> None:
+        """Where the subnet's family is not the outer addresses' (IPv6 inside IPv4, or the
+        other way round), the gateway and each client route that family on the link: the
+        policy's ESP carries it (the router never sees it in clear), and the route only
+        has to exist for the kernel to reach the policy lookup."""
+        inner = "::" if ipaddress.ip_address(self.lan.gateway).version == 6 else "0.0.0.0"
+        if ipaddress.ip_address(self.gateway.address).version == \
+                ipaddress.ip_address(inner).version:
+            return
+        route(self.netns(self.gateway.name), inner, 0, GW_WAN, None)
+        for client in self.clients:
+            route(self.netns(client.name), inner, 0, "e0", None)
 
     def add_address(self, node: str, address: str) -> None:
         """A virtual IP on the node's loopback (the lab's part of installing it: the
@@ -123,3 +140,17 @@ class RoadWarrior(Namespaces):
         plen = 32 if ipaddress.ip_address(address).version == 4 else 128
         with Rtnl(self.netns(node)) as rtnl, exists_ok():
             rtnl.add_address(rtnl.link("lo")[0], address, plen, IFA_F_NODAD)
+        if plen == 128:
+            self._await_local(node, address)
+
+    def _await_local(self, node: str, address: str) -> None:
+        """Return once the kernel's local table routes an IPv6 address to the node itself
+        (Rtnl.is_local). Measured with virtual IPv6 addresses over IPv4: without a wait 2 of
+        11 runs lost the first echo reply to the new address."""
+        deadline = time.monotonic() + LOCAL_ROUTE_S
+        with Rtnl(self.netns(node)) as rtnl:
+            while not rtnl.is_local(address):
+                if time.monotonic() > deadline:
+                    raise RtnlError(0, f"{node}: no local route to its address {address} after"
+                                       f" {LOCAL_ROUTE_S:g} s")
+                time.sleep(0.001)

@@ -33,13 +33,13 @@ from lab.topology.netns import entered
 NETLINK_ROUTE = 0
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x300, 0x200, 0x400
 NLMSG_ERROR, NLMSG_DONE = 2, 3
-RTM_NEWLINK, RTM_GETLINK, RTM_NEWADDR, RTM_NEWROUTE, RTM_NEWNEIGH = 16, 18, 20, 24, 28
+RTM_NEWLINK, RTM_GETLINK, RTM_NEWADDR, RTM_NEWROUTE, RTM_GETROUTE, RTM_NEWNEIGH = 16, 18, 20, 24, 26, 28
 IFF_UP, IFF_LOOPBACK = 0x1, 0x8
 IF_OPER_UP = "UP"  # IFLA_OPERSTATE as pyroute2 decodes it
 #: how long a link that was set up may take to carry packets (the kernel's link watch runs
 #: soon after, in a work queue; 1-3 ms here)
 LINK_SETTLE_S = 2.0
-RT_TABLE_MAIN, RTPROT_BOOT, RTN_UNICAST = 254, 3, 1
+RT_TABLE_MAIN, RT_TABLE_LOCAL, RTPROT_BOOT, RTN_UNICAST = 254, 255, 3, 1
 NLMSGHDR = struct.Struct("=IHHII")
 
 
@@ -140,6 +140,22 @@ class Rtnl:
                     and link.get_attr("IFLA_OPERSTATE") != IF_OPER_UP:
                 waiting.append(str(link.get_attr("IFLA_IFNAME")))
         return waiting
+
+    def is_local(self, addr: str) -> bool:
+        """Whether the kernel's local table routes ``addr`` to this namespace itself. An
+        IPv6 address gets that route a moment after it is added (its DAD work, even with
+        NODAD, runs in a work queue): a packet to it before then is not delivered here."""
+        msg = rtmsg()
+        msg["family"] = _family(addr)
+        wanted = ipaddress.ip_address(addr)
+        for raw in self._request(msg, RTM_GETROUTE, "list routes", NLM_F_DUMP):
+            found = rtmsg(raw)
+            found.decode()
+            dst = found.get_attr("RTA_DST")
+            table = found.get_attr("RTA_TABLE") or found["table"]
+            if table == RT_TABLE_LOCAL and dst and ipaddress.ip_address(dst) == wanted:
+                return True
+        return False
 
     def up(self, index: int, up: bool = True) -> None:
         """Set the link up (or, ``up=False``, down)."""

@@ -52,7 +52,7 @@ class Libreswan(LibreswanConf):
 
     @classmethod
     def version(cls, flavor: Flavor, tag: str) -> str:
-        return probe._version(flavor, tag)
+        return probe.pluto_version(flavor, tag)
 
     @classmethod
     def unsupported(cls, scenario: Scenario, side: str, flavor: Flavor, tag: str) -> str | None:
@@ -69,9 +69,9 @@ class Libreswan(LibreswanConf):
         for kind, props in (("ike", scenario.ike_list(side)), ("esp", scenario.esp_list(side))):
             if not props:
                 continue  # the daemon's defaults
-            answer = probe._algparse(flavor, tag, v, f"{kind}={spell_list(props)}")
+            answer = probe.algparse_error(flavor, tag, v, f"{kind}={spell_list(props)}")
             if answer:
-                return f"{flavor.name} {probe._version(flavor, tag)} (algparse -v{v}): {answer}"
+                return f"{flavor.name} {probe.pluto_version(flavor, tag)} (algparse -v{v}): {answer}"
         return None
 
     # -- running --------------------------------------------------------------
@@ -150,7 +150,7 @@ class Libreswan(LibreswanConf):
 
     def rekey(self, what: str) -> None:
         """whack --rekey-ipsec/--rekey-child or --rekey-ike (REKEY_OPTIONS), asynchronous."""
-        options = REKEY_OPTIONS.get(probe._major(self.ctx.flavor, self.ctx.tag), REKEY_OPTIONS[5])
+        options = REKEY_OPTIONS.get(probe.major_version(self.ctx.flavor, self.ctx.tag), REKEY_OPTIONS[5])
         self.tool([f"{LIBEXEC}/whack", "--ctlsocket", self.ctl, "--name",
                    self.scenario.conn_name, options[what], "--asynchronous"], timeout=10)
 
@@ -184,7 +184,7 @@ class Libreswan(LibreswanConf):
     def known_leftover(self, policy: SA | Policy) -> str | None:
         if not isinstance(policy, Policy):
             return None
-        version = probe._version(self.ctx.flavor, self.ctx.tag)
+        version = probe.pluto_version(self.ctx.flavor, self.ctx.tag)
         other = other_side(self.side)
         mine, theirs = endpoint(self.scenario, self.side)[1], endpoint(self.scenario, other)[1]
         if policy.dir == "out" and policy.ipsec and policy.covers(mine, theirs):

@@ -15,7 +15,7 @@ from lab.flavors import Flavor
 
 
 @cache
-def _version(flavor: Flavor, tag: str) -> str:
+def pluto_version(flavor: Flavor, tag: str) -> str:
     def ask() -> str:
         out = runner.run([f"{LIBEXEC}/pluto", "--version"], tag=tag, check=False,
                          preexec=flavor.enter_new(Path("/tmp")))
@@ -26,7 +26,7 @@ def _version(flavor: Flavor, tag: str) -> str:
 
 
 @cache
-def _algparse(flavor: Flavor, tag: str, ike_version: int, what: str) -> str | None:
+def algparse_error(flavor: Flavor, tag: str, ike_version: int, what: str) -> str | None:
     def ask() -> str | None:
         out = runner.run([f"{LIBEXEC}/algparse", f"-v{ike_version}", what], tag=tag, check=False,
                          preexec=flavor.enter_new(Path("/tmp")))
@@ -53,7 +53,7 @@ def flushes_after_stop(flavor: Flavor) -> bool:
         return False
 
 
-def _major(flavor: Flavor, tag: str) -> int:
-    version = _version(flavor, tag)
+def major_version(flavor: Flavor, tag: str) -> int:
+    version = pluto_version(flavor, tag)
     return int(version.split(".")[0]) if version[:1].isdigit() else 4
 

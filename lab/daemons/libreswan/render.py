@@ -28,7 +28,7 @@ class LibreswanConf(Daemon, interface=True):
 
     def render(self) -> dict[str, str]:
         s, home = self.scenario, self.ctx.home
-        major = probe._major(self.ctx.flavor, self.ctx.tag)
+        major = probe.major_version(self.ctx.flavor, self.ctx.tag)
         version = s.ike_version_of(self.side)
         if major >= 5:
             version_line = ("keyexchange", f"ikev{version}")

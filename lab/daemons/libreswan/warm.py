@@ -8,7 +8,7 @@ import re
 
 from lab.daemons.base import Daemon
 from lab.daemons.libreswan.driver import Libreswan
-from lab.daemons.libreswan.probe import _major
+from lab.daemons.libreswan.probe import major_version
 from lab.daemons.libreswan.words import LIBEXEC
 from lab.daemons.warm_base import WarmOps
 
@@ -64,7 +64,7 @@ class LibreswanWarm(WarmOps):
         """The connections pluto lists (LISTING): every IKE SA and Child SA it holds
         belongs to one, and is listed under it."""
         pluto = _pluto(daemon)
-        listing = LISTING.get(_major(daemon.ctx.flavor, daemon.ctx.tag), LISTING[5])
+        listing = LISTING.get(major_version(daemon.ctx.flavor, daemon.ctx.tag), LISTING[5])
         out = pluto.tool([f"{LIBEXEC}/whack", "--ctlsocket", pluto.ctl, listing],
                          timeout=10, check=False)
         if out.returncode != 0:

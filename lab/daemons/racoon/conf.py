@@ -58,13 +58,13 @@ ND_DEADLOCK_NOTE = """\
 
 
 
-def _spell(table: dict[str, str], name: str | None, what: str) -> str:
+def spell(table: dict[str, str], name: str | None, what: str) -> str:
     if name is None or name not in table:
         raise DaemonError(f"racoon has no {what} for {name!r} (has: {', '.join(table)})")
     return table[name]
 
 
-def _duration(seconds: int) -> str:
+def duration(seconds: int) -> str:
     """A racoon.conf `lifetime time` value in the largest exact unit."""
     if seconds % 3600 == 0:
         return f"{seconds // 3600} hour"
@@ -172,10 +172,10 @@ class RacoonConf:
         esp = self.scenario.esp_of(self.side)
         if esp is None:
             raise DaemonError("racoon has no default phase-2 proposal (esp = 'default')")
-        body = [f"\tpfs_group {_spell(DH, esp.dh, 'PFS group')};"] if esp.dh else []
-        body += [f"\tlifetime time {_duration(self.scenario.child_lifetime_of(self.side))};",
-                 f"\tencryption_algorithm {_spell(CIPHER, esp.cipher, 'phase-2 cipher')};",
-                 f"\tauthentication_algorithm {_spell(AUTH, esp.integrity, 'phase-2 integrity')};",
+        body = [f"\tpfs_group {spell(DH, esp.dh, 'PFS group')};"] if esp.dh else []
+        body += [f"\tlifetime time {duration(self.scenario.child_lifetime_of(self.side))};",
+                 f"\tencryption_algorithm {spell(CIPHER, esp.cipher, 'phase-2 cipher')};",
+                 f"\tauthentication_algorithm {spell(AUTH, esp.integrity, 'phase-2 integrity')};",
                  "\tcompression_algorithm deflate;"]
         return [f"sainfo address {src} any address {dst} any", "{", *body,
                 *self._native("sainfo"), "}"]
@@ -197,10 +197,10 @@ class RacoonConf:
 
     def _proposal(self, ike: Proposal) -> list[str]:
         return ["\tproposal", "\t{",
-                f"\t\tencryption_algorithm {_spell(CIPHER, ike.cipher, 'phase-1 cipher')};",
-                f"\t\thash_algorithm {_spell(HASH, ike.integrity, 'phase-1 hash')};",
+                f"\t\tencryption_algorithm {spell(CIPHER, ike.cipher, 'phase-1 cipher')};",
+                f"\t\thash_algorithm {spell(HASH, ike.integrity, 'phase-1 hash')};",
                 f"\t\tauthentication_method {AUTH_METHOD.get(self.scenario.auth, '?')};",
-                f"\t\tdh_group {_spell(DH, ike.dh, 'DH group')};",
+                f"\t\tdh_group {spell(DH, ike.dh, 'DH group')};",
                 "\t}"]
 
     def _identities(self) -> list[str]:
@@ -278,7 +278,7 @@ class RacoonConf:
             "{",
             "\texchange_mode main;",
             *self._identities(),
-            f"\tlifetime time {_duration(s.ike_lifetime_of(self.side))};",
+            f"\tlifetime time {duration(s.ike_lifetime_of(self.side))};",
             *self._dpd(),
             *self._path_knobs(),
             *(line for ike in s.ike_list(self.side) for line in self._proposal(ike)),

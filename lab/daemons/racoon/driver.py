@@ -23,7 +23,7 @@ from lab.daemons.racoon import admin
 from lab.daemons.racoon.parse import IpsecSA, IsakmpSA, parse_racoon_log, partners, purged_spis, racoon_status
 from lab.daemons.racoon.process import RacoonProcess
 from lab.daemons.racoon.status import racoon_debug_status, racoon_json_status
-from lab.daemons.racoon.traits import _version, undecryptable
+from lab.daemons.racoon.traits import racoon_version, undecryptable
 from lab.errors import DaemonError
 from lab.outcome import Outcome
 from lab.scenario import Scenario, other_side
@@ -136,7 +136,7 @@ class Racoon(RacoonProcess):
         only (`log debug`: the accepted phase-1 proposal, the peer's ID, the matched phase-2
         bundle), which racoon.log holds."""
         log = self.log_text()
-        if not _version(self.ctx.flavor, self.ctx.tag).startswith(STATUS_RELEASES):
+        if not racoon_version(self.ctx.flavor, self.ctx.tag).startswith(STATUS_RELEASES):
             return racoon_debug_status(log, self.peer.address)
         try:
             text = admin.status_json(self.ctx.dir / "racoon.sock")

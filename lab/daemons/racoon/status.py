@@ -149,11 +149,11 @@ def _peer_id(lines: list[str]) -> str | None:
     for text in (lines[at].split("peer's ID", 1)[1], *lines[at + 1:at + 2]):
         words = text.rsplit("DEBUG:", 1)[-1].lstrip(":").split()
         if words and all(_HEXWORDS.match(w) for w in words):
-            return _identity(bytes.fromhex("".join(words)))
+            return id_payload_text(bytes.fromhex("".join(words)))
     return None
 
 
-def _identity(raw: bytes) -> str | None:
+def id_payload_text(raw: bytes) -> str | None:
     """An IKEv1 ID payload's body (type, protocol, port, data) as text, for the kinds a
     daemon's words can be compared with: addresses and names."""
     kind, value = (raw[0], raw[4:]) if len(raw) > 4 else (None, b"")

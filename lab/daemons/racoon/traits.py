@@ -12,7 +12,8 @@ from typing import ClassVar
 from lab import run as runner
 from lab.daemons.base import Daemon
 from lab.daemons.racoon.conf import algorithm_gap
-from lab.flavors import RACOON_RELEASES, RACOON_VARIANTS, Flavor
+from lab.daemons.racoon.provision import PROVISION, RELEASES
+from lab.flavors import Flavor
 from lab.outcome import Words
 from lab.scenario import Scenario
 
@@ -58,7 +59,7 @@ PFKEY_PROC = Path("/proc/net/pfkey")
 
 
 @cache
-def _version(flavor: Flavor, tag: str) -> str:
+def racoon_version(flavor: Flavor, tag: str) -> str:
     exe = flavor.which("racoon") or "racoon"
     out = runner.run([exe, "-V"], tag=tag, check=False, preexec=flavor.enter_new(Path("/tmp")))
     m = re.search(r"ipsec-tools (\S+)", out.stdout + out.stderr)
@@ -101,11 +102,11 @@ class RacoonTraits(Daemon, interface=True):
         absent = [exe for exe in cls.binaries() if flavor.which(exe) is None]
         if not absent:
             return None
-        if flavor.source in (*RACOON_RELEASES, *RACOON_VARIANTS):
+        if flavor.source in PROVISION.sources:
             how = f"build it with: ipsec-lab setup --flavors={flavor.name}"
         else:
             how = ("ipsec-tools is in no Debian suite: use racoon@" + " or racoon@".join(
-                RACOON_RELEASES) + " (ipsec-lab setup builds them), or put your own build's"
+                RELEASES) + " (ipsec-lab setup builds them), or put your own build's"
                 " racoon and setkey on PATH, or name its prefix as racoon@/PATH")
         return f"{flavor.name}: {' and '.join(absent)} not found {flavor.where} ({how})"
 
@@ -121,14 +122,11 @@ class RacoonTraits(Daemon, interface=True):
         return super().never(scenario, side) or algorithm_gap(scenario, side)
 
     @classmethod
-    def unsupported(cls, scenario: Scenario, side: str, flavor: Flavor, tag: str) -> str | None:
-        never = cls.never(scenario, side)
-        if never:
-            return f"{flavor.name}: {never}"
+    def kernel_lacks(cls) -> str | None:
         if not PFKEY_PROC.exists():
-            return (f"{flavor.name}: the running kernel has no PF_KEY ({PFKEY_PROC} is missing;"
-                    " racoon and setkey need CONFIG_NET_KEY / the af_key module)")
-        return cls.lifecycle_unsupported(scenario, side, flavor)
+            return (f"the running kernel has no PF_KEY ({PFKEY_PROC} is missing; racoon and"
+                    " setkey need CONFIG_NET_KEY / the af_key module)")
+        return None
 
     @classmethod
     def lifecycle_unsupported(cls, scenario: Scenario, side: str, flavor: Flavor) -> str | None:
@@ -150,4 +148,4 @@ class RacoonTraits(Daemon, interface=True):
 
     @classmethod
     def version(cls, flavor: Flavor, tag: str) -> str:
-        return _version(flavor, tag)
+        return racoon_version(flavor, tag)

@@ -7,6 +7,7 @@
 - flavor.py: what a flavor's strongSwan has (plugins, IKEv1, version)
 - words.py: charon's log lines that end a negotiation; warm.py: charon kept warm
 - native.py: the native lines a scenario may give it (a lower layer: lab.native reads it)
+- provision.py: how its flavors are obtained (a lower layer: lab.flavors reads it)
 
 This file imports nothing, so that lab.native can read native.py without the driver.
 """
