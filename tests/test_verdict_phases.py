@@ -506,7 +506,7 @@ def test_racoons_version_is_what_racoon_v_says(tmp_path: Path, monkeypatch: pyte
         return SimpleNamespace(stdout=said["out"], stderr=said["err"])
 
     monkeypatch.setattr(traits.runner, "run", run)
-    traits._version.cache_clear()
+    traits.racoon_version.cache_clear()
     flavor = Flavor("racoon", "0.8.2", None, tmp_path)
     assert Racoon.version(flavor, "t") == "0.8.2"
     (argv, kw), = calls
@@ -516,7 +516,7 @@ def test_racoons_version_is_what_racoon_v_says(tmp_path: Path, monkeypatch: pyte
     assert Racoon.version(Flavor("racoon", "0.9.1", None, tmp_path), "t") == "0.9.1"
     said.update(out="racoon: unknown option", err="")
     assert Racoon.version(Flavor("racoon", "/y", tmp_path), "t") == "unknown"
-    traits._version.cache_clear()
+    traits.racoon_version.cache_clear()
 
 
 # -- what the first mutation run found untested ---------------------------------------------
