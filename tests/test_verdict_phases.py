@@ -1010,3 +1010,18 @@ def test_a_hubs_own_link_and_ike_sas() -> None:
     assert cell.problems[0] == "earlier"
     assert cell.problems[1].startswith("(w) the hub's link, spokes: 1 echo packet(s) in clear")
     assert cell.problems[2] == "(g) hub holds 0 IKE SA(s) with west (203.0.113.2), expected 1"
+
+
+# -- racoon's peer identity from its debug log (lab.daemons.racoon.status) -------------------
+def test_racoons_id_payload_and_where_its_hex_dump_stands() -> None:
+    from lab.daemons.racoon.status import _peer_id, id_payload_text
+
+    assert id_payload_text(b"") is None and id_payload_text(bytes([2, 0, 0, 0])) is None
+    assert id_payload_text(b"\x02\x00\x00\x00a") == "a"
+    assert id_payload_text(b"\x02\x00\x00\x00\xff") == "\ufffd"
+    name = "02000000 616c6963 65"
+    assert _peer_id(["x DEBUG: peer's ID", f"x DEBUG: {name}"]) == "alice"
+    assert _peer_id([f"x DEBUG: peer's ID x DEBUG: {name}"]) == "alice"
+    assert _peer_id([f"x DEBUG: peer's ID: {name}"]) == "alice"
+    assert _peer_id(["x DEBUG: peer's ID", "x DEBUG: ", name]) is None  # only the next line
+    assert _peer_id(["nothing"]) is None
