@@ -165,8 +165,10 @@ def check_node(n: Network, node: NodeView, nets: dict[Any, str],
         raise ScenarioError(f"{where}.address: {show(node.address)} is IPv{node.ip_version}"
                             f" but the gateway's is IPv{n.family} (allowed: one family)")
     if node is not gw and node.subnet is not None:
+        source = "its address comes from the pool" if n.pool is not None \
+            else "it sends from its own address"
         raise ScenarioError(f"{where}.subnet: {show(node.subnet)} is not allowed (allowed:"
-                            " a client has no subnet; it sends from its virtual IP or its own address)")
+                            f" a client has no subnet; {source})")
     if node.network in nets:
         raise ScenarioError(f"{where}.address: {show(node.address)} is on"
                             f" {nets[node.network]}'s network {node.network} (allowed: a"
