@@ -23,7 +23,8 @@ import pytest
 
 from lab.kernel import warm, warmguest
 from lab.kernel.choice import in_uml
-from lab.kernel.warmkeeper import Keeper, Lines
+from lab.kernel.jsonlines import JsonLines
+from lab.kernel.warmkeeper import Keeper
 from lab.owner import Owner, start_time
 from lab.state import IN_UML_VAR, STATE_VAR
 
@@ -191,8 +192,8 @@ class FakeGuest:
         threading.Thread(target=self.serve, daemon=True).start()
 
     def serve(self) -> None:
-        requests = warmguest.Requests(self.req_r)
-        while not requests.closed:
+        requests = JsonLines(self.req_r)
+        while not requests.ended:
             for msg in requests.poll(timeout=None):
                 self.seen.append(msg)
                 if msg["op"] == "run" and self.wait:
@@ -203,7 +204,7 @@ class FakeGuest:
     def keeper(self) -> Keeper:
         keeper = Keeper.__new__(Keeper)
         keeper.requests, keeper.answers_r = self.req_w, self.ans_r
-        keeper.answers = Lines(self.ans_r)
+        keeper.answers = JsonLines(self.ans_r)
         keeper.uml = type("Alive", (), {"poll": lambda self: None})()
         keeper.server = None
         return keeper

@@ -41,6 +41,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lab.kernel.jsonlines import JsonLines
+
 #: what every command imports from outside the lab, imported once here (the measured cost
 #: in a cold guest: pytest 0.5 s, the rest about as much); a module that is missing is skipped
 PRELOAD = ("pytest", "_pytest.main", "_pytest.python", "_pytest.terminal", "_pytest.fixtures",
@@ -303,25 +305,6 @@ def run(request: dict[str, Any], baseline: dict[str, Any], requests: Any, spare:
     return not left
 
 
-class Requests:
-    """JSON lines from stdin, read without blocking the command's output."""
-
-    def __init__(self, fd: int = 0) -> None:
-        self.fd = fd
-        self.buf = b""
-        self.closed = False
-
-    def poll(self, timeout: float | None = 0.0) -> list[dict[str, Any]]:
-        if self.closed or not select.select([self.fd], [], [], timeout)[0]:
-            return []
-        data = os.read(self.fd, 65536)
-        if not data:
-            self.closed = True
-        self.buf += data
-        lines, _, self.buf = self.buf.rpartition(b"\n")
-        return [json.loads(line) for line in lines.split(b"\n") if line.strip()]
-
-
 def main() -> int:
     started = time.monotonic()
     marks = rewrite_marks()
@@ -337,10 +320,10 @@ def main() -> int:
            "fresh": fresh, "left": left})
     if left:
         return 1
-    requests = Requests()
+    requests = JsonLines(0)  # from stdin, without blocking the command's output
     pending: list[dict[str, Any]] = []
     spare: Spare | None = None
-    while not requests.closed or pending:
+    while not requests.ended or pending:
         if spare is None:  # not before the last answer is on its way: UML has one CPU, and
             # the spare's copy of 120 MB would hold it for 0.3 s
             pending += requests.poll(timeout=SPARE_AFTER)

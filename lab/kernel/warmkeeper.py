@@ -29,42 +29,12 @@ from typing import Any
 
 from lab import owner
 from lab.kernel import locked
+from lab.kernel.jsonlines import JsonLines
 from lab.kernel.serial import host_relay
 from lab.kernel.uml import UmlKernel, prepare_state, spawn, wait_ready
 from lab.kernel.warm import peer_credentials
 from lab.run import TAG_VAR
 from lab.state import write_atomic
-
-
-class Lines:
-    """JSON lines read from a file descriptor."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.buf = b""
-        self.ended = False
-
-    def read(self) -> list[dict[str, Any]]:
-        data = os.read(self.fd, 65536)
-        if not data:
-            self.ended = True
-        self.buf += data
-        done, _, self.buf = self.buf.rpartition(b"\n")
-        return [json.loads(line) for line in done.split(b"\n") if line.strip()]
-
-    def next(self, timeout: float) -> dict[str, Any] | None:
-        deadline = time.monotonic() + timeout
-        while not self.ended:
-            if b"\n" in self.buf:
-                line, self.buf = self.buf.split(b"\n", 1)
-                return json.loads(line)
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self.fd], [], [], left)[0]:
-                return None
-            data = os.read(self.fd, 65536)
-            self.ended = not data
-            self.buf += data
-        return None
 
 
 class Keeper:
@@ -86,7 +56,7 @@ class Keeper:
         self.answers_r, answers_w = os.pipe()
         threading.Thread(target=host_relay, args=(req_r, answers_w, to_guest, from_guest),
                          name="relay", daemon=True).start()
-        self.answers = Lines(self.answers_r)
+        self.answers = JsonLines(self.answers_r)
         hello = self.answers.next(120.0)
         if hello is None or hello.get("t") != "ready":
             raise OSError(f"the guest's program did not say it is ready: {hello}")
@@ -109,7 +79,7 @@ class Keeper:
         if uid != os.geteuid():
             print(f"keeper: refused a client of uid {uid}", flush=True)
             return True
-        client = Lines(conn.fileno())
+        client = JsonLines(conn.fileno())
         request = client.next(10.0)
         if request is None or request.get("op") != "run":
             return True
