@@ -375,3 +375,19 @@ def test_sequence_numbers_that_rise_with_a_gap_fail() -> None:
     _, problems = judge_wire(packets, (A, B), lives(), stream, [(0.0, 5.0)], origin=0.0)
     assert problems == [f"(c) {A} -> {B} spi 0x00000001: sequence number 7 where 6 was due"
                         " (seq [1, 2, 3]...), expected 1, 2, 3, ..."]
+
+
+def test_a_request_on_its_way_when_the_event_comes_is_the_events() -> None:
+    """in_flight: the window of expected losses opens at the oldest request still waiting
+    for its reply at the event, if it left within the longest round trip seen; an older
+    request without a reply stays a loss outside the window."""
+    stream = StreamResult(ident=1, family=6, src=A, dst=B)
+    for seq, (sent, answer) in enumerate([(1.00, 1.005), (1.02, 1.027), (1.04, None),
+                                          (1.06, 1.064), (1.080, None), (1.083, None)]):
+        stream.record_sent(seq, sent)
+        if answer is not None:
+            stream.record_answer(seq, answer)
+    assert stream.in_flight(1.084) == 1.080  # 1.083 too; 1.04 lost long before: not excused
+    assert stream.in_flight(1.066) == 1.066  # nothing on its way
+    assert stream.in_flight(1.024) == 1.02  # its reply came only after the event
+    assert stream.in_flight(1.0255) == 1.0255  # left longer ago than any round trip so far

@@ -116,8 +116,10 @@ class LifecycleRun(Acts):
                 self.windows[-1][1] = self.record.result.stopped - TIMEOUT
 
     def pause_window(self, at: float) -> None:
-        """Losses from ``at`` on are expected (until resume_window)."""
-        self.windows[-1][1] = at
+        """Losses from ``at`` on are expected (until resume_window), and of the requests
+        still on their way then (their replies meet the event)."""
+        stream = self.record.stream
+        self.windows[-1][1] = stream.result.in_flight(at) if stream is not None else at
 
     def resume_window(self, at: float) -> None:
         self.windows.append([at, float("inf")])

@@ -78,6 +78,17 @@ class StreamResult:
         return [Loss(seq, at) for seq, at in sorted(sent.items(), key=lambda kv: kv[1])
                 if seq not in answered and at <= end]
 
+    def in_flight(self, at: float) -> float:
+        """When the oldest request still on its way at ``at`` left: one without a reply by
+        then, sent within the longest round trip answered so far (an event at ``at`` takes
+        its reply with it); ``at`` when there is none."""
+        sent, answered = self._copies()
+        rtt = max((answered[seq] - sent[seq] for seq in answered
+                   if seq in sent and answered[seq] <= at), default=0.0)
+        waiting = [t for seq, t in sent.items()
+                   if at - rtt <= t <= at and not (seq in answered and answered[seq] <= at)]
+        return min(waiting, default=at)
+
     def between(self, start: float, end: float) -> tuple[int, int]:
         """(requests sent, of them answered) in [start, end)."""
         sent, answered = self._copies()
